@@ -1,0 +1,39 @@
+"""lcarchive: a Zarr-backed cloud object-store archive of astronomical light curves.
+
+Each observation (mission x product x sector/quarter/campaign) is one Zarr v3 group
+of ``time``, ``flux``, ``flux_err``, ``quality`` and the other columns of the source
+products, indexed by target (TIC/KIC/EPIC ID); a pydantic JSON catalog at the root
+describes missions, instruments, products, observations and datasets.
+"""
+
+from lcarchive.archive import Archive, open_archive
+from lcarchive.errors import (
+    ArchiveNotFoundError,
+    BadInputError,
+    CorruptFileError,
+    InvalidTargetError,
+    LcarchiveError,
+    ObservationNotFoundError,
+    TargetNotFoundError,
+    UnrecognizedProductError,
+)
+from lcarchive.ingest import IngestReport
+from lcarchive.models import Catalog
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Archive",
+    "ArchiveNotFoundError",
+    "BadInputError",
+    "Catalog",
+    "CorruptFileError",
+    "IngestReport",
+    "InvalidTargetError",
+    "LcarchiveError",
+    "ObservationNotFoundError",
+    "TargetNotFoundError",
+    "UnrecognizedProductError",
+    "__version__",
+    "open_archive",
+]

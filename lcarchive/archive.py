@@ -1,0 +1,344 @@
+"""The archive: a root URL holding ``catalog.json`` and one Zarr v3 group per observation."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import fsspec
+import numpy as np
+import xarray as xr
+from zarr.codecs import BloscCodec
+
+from lcarchive.catalog_build import observation_entry
+from lcarchive.definitions import static_catalog
+from lcarchive.errors import ArchiveNotFoundError, TargetNotFoundError
+from lcarchive.ingest import IngestReport, ingest_files
+from lcarchive.layout import fill_value
+from lcarchive.models import Catalog, Observation
+
+__all__ = ["Archive", "open_archive"]
+
+CATALOG_NAME = "catalog.json"
+OBSERVATIONS_DIR = "observations"
+TARGETS_PER_SHARD = 512
+"""Targets per shard of the (target, cadence) arrays; one target is one inner chunk."""
+
+
+def _compressor(dtype: np.dtype) -> BloscCodec:
+    shuffle = "bitshuffle" if np.dtype(dtype).kind in "iu" else "shuffle"
+    return BloscCodec(cname="zstd", clevel=5, shuffle=shuffle, typesize=np.dtype(dtype).itemsize)
+
+
+def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Chunk, shard and codec choices of an observation group (docs/format.md)."""
+    n_cad = max(int(ds.sizes["cadence"]), 1)
+    enc: dict[str, dict[str, Any]] = {}
+    for name, var in ds.variables.items():
+        dtype = var.dtype
+        if var.dims == ("target", "cadence"):
+            enc[name] = {
+                "chunks": (1, n_cad),
+                "shards": (TARGETS_PER_SHARD, n_cad),
+                "compressors": [_compressor(dtype)],
+                "fill_value": fill_value(dtype),
+            }
+        elif var.dims == ("target",) and dtype.kind in "OTU":
+            enc[name] = {"chunks": (1,), "shards": (TARGETS_PER_SHARD,)}
+        elif var.dims == ("target",):
+            enc[name] = {"chunks": (TARGETS_PER_SHARD * 8,), "compressors": [_compressor(dtype)]}
+        elif var.dims == ("cadence",):
+            enc[name] = {"chunks": (n_cad,), "compressors": [_compressor(dtype)]}
+    return enc
+
+
+class Archive:
+    """A light-curve archive at a root URL (a local directory or any fsspec URL).
+
+    Use :func:`open_archive` to make one.
+
+    Parameters
+    ----------
+    url : str
+        Root of the archive: a local path, ``file://``, ``s3://bucket/prefix``...
+    storage_options : dict, optional
+        fsspec options for the store (credentials, endpoint...).
+    """
+
+    def __init__(self, url: str, storage_options: dict | None = None) -> None:
+        self.storage_options = dict(storage_options or {})
+        self.fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
+        self.url = self.fs.unstrip_protocol(root).rstrip("/") if "://" in url else root.rstrip("/")
+        self._root = root.rstrip("/")
+        self._catalog: Catalog | None = None
+
+    def __repr__(self) -> str:
+        return f"<lcarchive.Archive {self.url!r}>"
+
+    # -- catalog ---------------------------------------------------------------------------
+    @property
+    def exists(self) -> bool:
+        """True if the archive has a catalog."""
+        return self.fs.exists(f"{self._root}/{CATALOG_NAME}")
+
+    @property
+    def catalog(self) -> Catalog:
+        """The archive's catalog (read from ``catalog.json``).
+
+        Raises
+        ------
+        ArchiveNotFoundError
+            If there is no ``catalog.json`` at the root.
+        """
+        if self._catalog is None:
+            path = f"{self._root}/{CATALOG_NAME}"
+            try:
+                text = self.fs.cat_file(path)
+            except FileNotFoundError:
+                raise ArchiveNotFoundError(self.url) from None
+            self._catalog = Catalog.model_validate_json(text)
+        return self._catalog
+
+    def _write_catalog(self, catalog: Catalog) -> None:
+        self.fs.makedirs(self._root, exist_ok=True)
+        text = catalog.model_dump_json(indent=1)
+        self.fs.pipe_file(f"{self._root}/{CATALOG_NAME}", text.encode())
+        self._catalog = catalog
+
+    @property
+    def observations(self) -> list[Observation]:
+        """Observations in the catalog, sorted by ID."""
+        return sorted(self.catalog.observations, key=lambda o: o.id)
+
+    def group_path(self, observation: str) -> str:
+        """Path of an observation's group relative to the root: ``observations/<id>.zarr``."""
+        return f"{OBSERVATIONS_DIR}/{observation}.zarr"
+
+    def observation_url(self, observation: str) -> str:
+        """URL of an observation group, openable with ``xarray.open_dataset(url, engine="zarr")``."""
+        return f"{self.url}/{self.group_path(observation)}"
+
+    def _group_exists(self, observation: str) -> bool:
+        return self.fs.exists(f"{self._root}/{self.group_path(observation)}/zarr.json")
+
+    def group_ids(self) -> list[str]:
+        """IDs of the observation groups present in the store (whatever the catalog says)."""
+        base = f"{self._root}/{OBSERVATIONS_DIR}"
+        if not self.fs.exists(base):
+            return []
+        ids = []
+        for path in self.fs.ls(base, detail=False):
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            if name.endswith(".zarr") and self.fs.exists(f"{path.rstrip('/')}/zarr.json"):
+                ids.append(name.removesuffix(".zarr"))
+        return sorted(ids)
+
+    def build_catalog(self) -> Catalog:
+        """Rebuild the catalog from the shipped definitions and the groups in the store, and write it.
+
+        Returns
+        -------
+        Catalog
+        """
+        catalog = static_catalog().model_copy(deep=True)
+        for obs_id in self.group_ids():
+            ds = self._open_group(obs_id)
+            observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
+            catalog.observations.append(observation)
+            catalog.datasets.extend(datasets)
+        _link_releases(catalog)
+        self._write_catalog(catalog)
+        return catalog
+
+    def _update_catalog(self, obs_ids: Iterable[str]) -> None:
+        touched = set(obs_ids)
+        base = self.catalog if self.exists else static_catalog()
+        catalog = static_catalog().model_copy(deep=True)
+        catalog.observations = [o for o in base.observations if o.id not in touched]
+        catalog.datasets = [d for d in base.datasets if d.observation not in touched]
+        for obs_id in sorted(touched):
+            observation, datasets = observation_entry(
+                self._open_group(obs_id), obs_id, self.group_path(obs_id), catalog
+            )
+            catalog.observations.append(observation)
+            catalog.datasets.extend(datasets)
+        catalog.observations.sort(key=lambda o: o.id)
+        catalog.datasets.sort(key=lambda d: d.id)
+        _link_releases(catalog)
+        self._write_catalog(catalog)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _open_group(self, obs_id: str, **kwargs: Any) -> xr.Dataset:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            return xr.open_dataset(
+                self.observation_url(obs_id),
+                engine="zarr",
+                backend_kwargs={"storage_options": self.storage_options} if "://" in self.url else None,
+                **kwargs,
+            )
+
+    def open_observation(self, observation: str, **kwargs: Any) -> xr.Dataset:
+        """Open one observation group as a lazy ``xarray.Dataset``.
+
+        Parameters
+        ----------
+        observation : str
+            Observation ID, e.g. ``"tess-spoc-2min-s0001"``.
+        **kwargs
+            Passed to ``xarray.open_dataset``.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dimensions (target, cadence); see ``docs/format.md``.
+
+        Raises
+        ------
+        ObservationNotFoundError
+            If the catalog has no such observation.
+        """
+        self.catalog.observation(observation)
+        return self._open_group(observation, **kwargs)
+
+    def targets(self, observation: str) -> np.ndarray:
+        """Return the target IDs of an observation, shape (n_targets,), int64."""
+        return self.open_observation(observation)["target"].values
+
+    def light_curve(self, target: int, observation: str | None = None, include_superseded: bool = False) -> xr.Dataset:
+        """Return the light curve of one target.
+
+        Parameters
+        ----------
+        target : int
+            TIC, KIC or EPIC ID.
+        observation : str, optional
+            Observation ID. If None, every current observation holding the target is read
+            and the light curves are joined along ``cadence`` in observation order.
+        include_superseded : bool
+            Also read groups holding superseded releases (only when ``observation`` is None).
+
+        Returns
+        -------
+        xarray.Dataset
+            Variables on ``cadence`` (time in BTJD/BKJD, d; flux and flux_err in the
+            product's units; quality bits...), only the cadences the target's source file
+            has, sorted by cadence number; an ``observation`` coordinate on ``cadence``;
+            per-target values (ra, dec, headers...) on an ``observation`` dimension.
+
+        Raises
+        ------
+        TargetNotFoundError
+            If the target is in none of the observations asked for.
+        """
+        target = int(target)
+        if observation is not None:
+            obs_ids = [self.catalog.observation(observation).id]
+        else:
+            obs_ids = [o.id for o in self.observations if include_superseded or not o.superseded_release]
+        parts = []
+        for obs_id in obs_ids:
+            ds = self._open_group(obs_id)
+            where = np.flatnonzero(ds["target"].values == target)
+            if where.size == 0:
+                continue
+            parts.append((obs_id, _target_rows(ds, int(where[0]))))
+        if not parts:
+            raise TargetNotFoundError(target, f"observation {observation}" if observation else f"archive {self.url}")
+        return _join_light_curves(parts, target)
+
+    # -- writing ---------------------------------------------------------------------------
+    def ingest(
+        self,
+        inputs: Iterable[str],
+        input_storage_options: dict | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> IngestReport:
+        """Ingest light-curve files into the archive.
+
+        Parameters
+        ----------
+        inputs : iterable of str
+            Files, directories (searched recursively for ``*.fits``/``*.fits.gz``), globs or URLs.
+        input_storage_options : dict, optional
+            fsspec options for reading remote inputs.
+        progress : callable, optional
+            Called with each input's name as it is read.
+
+        Returns
+        -------
+        IngestReport
+            What was added, left unchanged, superseded, and skipped (with reasons).
+        """
+        return ingest_files(self, inputs, input_storage_options, progress)
+
+    def _write_group(self, obs_id: str, ds: xr.Dataset, append: bool) -> None:
+        url = self.observation_url(obs_id)
+        kwargs: dict[str, Any] = {"zarr_format": 3, "consolidated": True}
+        if "://" in self.url:
+            kwargs["storage_options"] = self.storage_options
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            if append:
+                ds.to_zarr(url, append_dim="target", **kwargs)
+            else:
+                ds.to_zarr(url, mode="w", encoding=_encoding(ds), **kwargs)
+
+
+def _target_rows(ds: xr.Dataset, row: int) -> xr.Dataset:
+    one = ds.isel(target=row).load()
+    present = one["quality"].values != fill_value(one["quality"].dtype)
+    return one.isel(cadence=np.flatnonzero(present))
+
+
+def _join_light_curves(parts: list[tuple[str, xr.Dataset]], target: int) -> xr.Dataset:
+    series, scalars = [], []
+    for obs_id, ds in parts:
+        s = ds[[n for n, v in ds.data_vars.items() if v.dims == ("cadence",)]]
+        s = s.assign_coords(cadence_observation=("cadence", np.full(ds.sizes["cadence"], obs_id, dtype=object)))
+        series.append(s.drop_vars("target", errors="ignore"))
+        sc = ds[[n for n, v in ds.data_vars.items() if v.dims == ()]].drop_vars("target", errors="ignore")
+        scalars.append(sc.expand_dims(observation=[obs_id]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        joined = xr.concat(series, dim="cadence", join="outer", data_vars="all", coords="different", compat="equals")
+        per_obs = xr.concat(scalars, dim="observation", join="outer", data_vars="all", compat="equals")
+    out = xr.merge([joined, per_obs], compat="override")
+    out = out.assign_coords(target=target)
+    out.attrs = {"target": target, "observations": [o for o, _ in parts], **{k: v for k, v in parts[0][1].attrs.items() if k in ("mission", "time_format")}}
+    return out
+
+
+def _link_releases(catalog: Catalog) -> None:
+    by_id = {o.id: o for o in catalog.observations}
+    for obs in catalog.observations:
+        obs.superseded_by_release = []
+    for obs in catalog.observations:
+        if obs.superseded_release and obs.current in by_id:
+            by_id[obs.current].superseded_by_release.append(obs.id)
+
+
+def open_archive(url: str, storage_options: dict | None = None) -> Archive:
+    """Open the archive at ``url``.
+
+    Parameters
+    ----------
+    url : str
+        Local directory or fsspec URL (``s3://bucket/prefix``).
+    storage_options : dict, optional
+        fsspec options (e.g. ``{"anon": True}`` or ``{"client_kwargs": {"endpoint_url": ...}}``).
+
+    Returns
+    -------
+    Archive
+
+    Raises
+    ------
+    ArchiveNotFoundError
+        If there is no archive (no ``catalog.json``) at ``url``.
+    """
+    archive = Archive(url, storage_options)
+    archive.catalog  # noqa: B018 - read now so a wrong URL fails here
+    return archive

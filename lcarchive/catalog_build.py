@@ -1,0 +1,102 @@
+"""Derive catalog entries (observations, datasets) from observation groups.
+
+Everything here is read from the group's metadata and small per-target arrays, so
+``lcarchive catalog build`` can rebuild the catalog from the store alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from lcarchive.models import Catalog, DataSet, InputFile, Observation, Release
+
+__all__ = ["observation_entry"]
+
+
+def _str_values(var: xr.DataArray) -> list[str]:
+    return [str(v) for v in var.values.astype(object)]
+
+
+def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog) -> tuple[Observation, list[DataSet]]:
+    """Return the catalog entries of one observation group.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The group, opened lazily.
+    obs_id : str
+        Its observation ID.
+    group : str
+        Its path relative to the archive root.
+    catalog : Catalog
+        Catalog holding the product definitions.
+
+    Returns
+    -------
+    (Observation, list of DataSet)
+    """
+    attrs = ds.attrs
+    cadenceno = ds["cadenceno"].values
+    targets = ds["target"].values.astype(np.int64)
+    data_rel = ds["data_release"].values.astype(np.int64)
+    procver = _str_values(ds["pipeline_version"])
+    files = _str_values(ds["source_file"])
+    shas = _str_values(ds["source_sha256"])
+    sizes = ds["source_size"].values.astype(np.int64)
+    releases: dict[tuple[int | None, str | None], int] = {}
+    inputs = []
+    for i, t in enumerate(targets):
+        rel = None if data_rel[i] < 0 else int(data_rel[i])
+        ver = procver[i] or None
+        releases[(rel, ver)] = releases.get((rel, ver), 0) + 1
+        inputs.append(
+            InputFile(name=files[i], sha256=shas[i], size=int(sizes[i]), target=int(t), data_release=rel, pipeline_version=ver)
+        )
+    observation = Observation(
+        id=obs_id,
+        mission=attrs["mission"],
+        product=attrs["product"],
+        segment_kind=attrs["segment_kind"],
+        segment=int(attrs["segment"]),
+        cadenceno_min=int(cadenceno.min()) if cadenceno.size else 0,
+        cadenceno_max=int(cadenceno.max()) if cadenceno.size else 0,
+        n_cadences=int(cadenceno.size),
+        time_min=attrs.get("time_min"),
+        time_max=attrs.get("time_max"),
+        time_format=attrs["time_format"],
+        n_targets=int(targets.size),
+        group=group,
+        instruments=list(attrs.get("instruments", [])),
+        releases=[
+            Release(data_release=r, pipeline_version=v, n_targets=n)
+            for (r, v), n in sorted(releases.items(), key=lambda kv: (kv[0][0] or -1, kv[0][1] or ""))
+        ],
+        superseded_release="superseded_release" in attrs,
+        current=attrs.get("current_observation"),
+    )
+    product = catalog.product(attrs["product"])
+    by_column = {str(v.attrs.get("source_column", "")).upper(): name for name, v in ds.data_vars.items() if v.dims == ("target", "cadence")}
+    datasets = []
+    for definition in product.datasets:
+        variable = by_column.get(definition.column.upper())
+        if variable is None:
+            continue
+        error = "flux_err" if variable == "flux" else by_column.get(f"{definition.column.upper()}_ERR")
+        datasets.append(
+            DataSet(
+                id=f"{obs_id}/{variable}",
+                observation=obs_id,
+                variable=variable,
+                error_variable=error,
+                source_column=definition.column,
+                photometric_source=definition.photometric_source,
+                processing_method=definition.processing_method,
+                units=ds[variable].attrs.get("units") or None,
+                derived_from=[f"{obs_id}/{by_column[c.upper()]}" for c in definition.derived_from if c.upper() in by_column],
+                pipeline_versions=sorted({v for v in procver if v}),
+                data_releases=sorted({int(r) for r in data_rel if r >= 0}),
+                inputs=inputs,
+            )
+        )
+    return observation, datasets

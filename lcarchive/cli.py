@@ -1,0 +1,228 @@
+"""The ``lcarchive`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from lcarchive.archive import Archive, open_archive
+from lcarchive.errors import LcarchiveError
+from lcarchive.ingest import expand_inputs
+from lcarchive.models import Catalog
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="lcarchive: a Zarr archive of TESS, Kepler and K2 light curves, one group per observation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Show, rebuild or describe the archive's JSON catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ArchiveArg = Annotated[str, typer.Argument(help="Archive root: a local directory or an fsspec URL (s3://bucket/prefix).")]
+StorageOpt = Annotated[
+    list[str] | None,
+    typer.Option("--storage-option", "-o", help="fsspec option KEY=VALUE for the archive's store (repeatable)."),
+]
+
+
+def _storage_options(items: list[str] | None) -> dict:
+    options: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--storage-option")
+        key, value = item.split("=", 1)
+        options[key] = json.loads(value) if value in ("true", "false", "null") or value.isdigit() else value
+    return options
+
+
+@app.command()
+def ingest(
+    archive: ArchiveArg,
+    inputs: Annotated[list[str], typer.Argument(help="Light-curve files, directories (searched recursively), globs or URLs.")],
+    storage_option: StorageOpt = None,
+) -> None:
+    """Ingest light-curve files into ARCHIVE (created if absent).
+
+    The product (TESS SPOC 2-min/20-s, TESS-SPOC, QLP, Kepler/K2 long and short cadence) is
+    detected from each file. Files of one observation go into one group; ingesting a file
+    again changes nothing; a different release of a stored light curve is kept beside it.
+    Bad files are listed with the reason and the command exits 1; the good ones are ingested.
+    """
+    store = Archive(archive, _storage_options(storage_option))
+    files = expand_inputs(inputs)
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(files))
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=name.rsplit("/", 1)[-1])
+
+        report = store.ingest(files, progress=step)
+    out.print(
+        f"ingested {len(report.added)} light curve(s) into {len(report.observations)} group(s); "
+        f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other release(s); "
+        f"{len(report.skipped)} skipped"
+    )
+    for source, obs, target, group in report.superseded:
+        out.print(f"  release kept in {group}: target {target} from {source}")
+    if report.skipped:
+        err.print(f"[bold red]skipped {len(report.skipped)} file(s):[/]")
+        for source, reason in report.skipped:
+            err.print(f"  {source}: {reason}", highlight=False, markup=False)
+        raise typer.Exit(1)
+
+
+def _targets_by_observation(catalog: Catalog) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    for ds in catalog.datasets:
+        found.setdefault(ds.observation, set()).update(i.target for i in ds.inputs)
+    return found
+
+
+@app.command("ls")
+def ls(
+    archive: ArchiveArg,
+    target: Annotated[int | None, typer.Option("--target", "-t", help="Only observations holding this TIC/KIC/EPIC ID.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per observation.")] = False,
+    storage_option: StorageOpt = None,
+) -> None:
+    """List the observations of ARCHIVE, with their group URLs."""
+    store = open_archive(archive, _storage_options(storage_option))
+    observations = store.observations
+    if target is not None:
+        holding = _targets_by_observation(store.catalog)
+        observations = [o for o in observations if target in holding.get(o.id, set())]
+    rows = [
+        {
+            "id": o.id,
+            "url": store.observation_url(o.id),
+            "mission": o.mission,
+            "product": o.product,
+            o.segment_kind: o.segment,
+            "n_targets": o.n_targets,
+            "n_cadences": o.n_cadences,
+            "cadenceno_min": o.cadenceno_min,
+            "cadenceno_max": o.cadenceno_max,
+            "time_min": o.time_min,
+            "time_max": o.time_max,
+            "time_format": o.time_format,
+            "superseded_release": o.superseded_release,
+            "current": o.current,
+        }
+        for o in observations
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    table = Table("id", "targets", "cadences", "time range", "url", box=None)
+    for r, o in zip(rows, observations, strict=True):
+        span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
+        name = r["id"] + (" (older release)" if o.superseded_release else "")
+        table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["url"])
+    out.print(table)
+    if target is not None and not rows:
+        err.print(f"target {target} is in no observation of {store.url}")
+        raise typer.Exit(1)
+
+
+def _summary(catalog: Catalog) -> dict:
+    current = [o for o in catalog.observations if not o.superseded_release]
+    targets = {t for ts in _targets_by_observation(catalog).values() for t in ts}
+    return {
+        "format_version": catalog.format_version,
+        "missions": [m.name for m in catalog.missions],
+        "products": [p.name for p in catalog.products],
+        "n_observations": len(catalog.observations),
+        "n_current_observations": len(current),
+        "n_release_groups": len(catalog.observations) - len(current),
+        "n_datasets": len(catalog.datasets),
+        "n_targets": len(targets),
+        "n_light_curves": sum(o.n_targets for o in catalog.observations),
+        "observations": [
+            {"id": o.id, "n_targets": o.n_targets, "n_cadences": o.n_cadences, "instruments": o.instruments}
+            for o in catalog.observations
+        ],
+    }
+
+
+@catalog_app.command("show")
+def catalog_show(
+    archive: ArchiveArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole catalog as JSON.")] = False,
+    storage_option: StorageOpt = None,
+) -> None:
+    """Print a summary of the catalog of ARCHIVE (or the whole catalog with --json)."""
+    store = open_archive(archive, _storage_options(storage_option))
+    if as_json:
+        sys.stdout.write(store.catalog.model_dump_json(indent=1) + "\n")
+        return
+    s = _summary(store.catalog)
+    out.print(f"[bold]{store.url}[/] (catalog format {s['format_version']})")
+    out.print(
+        f"{s['n_targets']} target(s), {s['n_light_curves']} light curve(s) in {s['n_current_observations']} "
+        f"observation(s) (+{s['n_release_groups']} older-release group(s)), {s['n_datasets']} dataset(s)"
+    )
+    table = Table("observation", "mission", "product", "targets", "cadences", "instruments", box=None)
+    for o in store.observations:
+        table.add_row(o.id, o.mission, o.product, str(o.n_targets), str(o.n_cadences), ", ".join(o.instruments))
+    out.print(table)
+
+
+@catalog_app.command("build")
+def catalog_build(archive: ArchiveArg, storage_option: StorageOpt = None) -> None:
+    """Rebuild the catalog of ARCHIVE from the observation groups in its store."""
+    store = Archive(archive, _storage_options(storage_option))
+    catalog = store.build_catalog()
+    out.print(f"catalog rebuilt from {len(catalog.observations)} group(s): {store.url}/catalog.json")
+
+
+@catalog_app.command("schema")
+def catalog_schema() -> None:
+    """Print the JSON Schema of the catalog document."""
+    sys.stdout.write(json.dumps(Catalog.model_json_schema(), indent=2) + "\n")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the CLI; errors from lcarchive become one-line messages and exit code 2."""
+    try:
+        rc = app(args=args, standalone_mode=False)
+    except LcarchiveError as exc:
+        err.print(f"lcarchive: {exc}", highlight=False, markup=False)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

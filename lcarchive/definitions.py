@@ -1,0 +1,70 @@
+"""Load the catalog content shipped as data in ``catalog/``.
+
+Missions, target catalogs, instruments, photometric sources, processing methods,
+products and quality-flag tables are JSON files, not code; adding a product that
+resembles an existing one is a new JSON file in ``catalog/products/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from lcarchive.models import (
+    Catalog,
+    Instrument,
+    Mission,
+    MissionCatalog,
+    PhotometricSource,
+    ProcessingMethod,
+    Product,
+    QualityFlagTable,
+)
+
+__all__ = ["catalog_data_dir", "static_catalog"]
+
+
+def catalog_data_dir() -> Path:
+    """Return the folder holding the catalog content.
+
+    In an installed wheel it is ``lcarchive/_catalog_data``; in a source checkout
+    (editable install) it is the repository's top-level ``catalog/``.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_catalog_data", here.parent / "catalog"):
+        if (candidate / "missions.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"lcarchive catalog data not found next to {here}")
+
+
+def _load_json(path: Path) -> dict:
+    with path.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+@functools.cache
+def static_catalog() -> Catalog:
+    """Return a catalog holding only the shipped definitions (no observations).
+
+    Returns
+    -------
+    Catalog
+        Missions, target catalogs, instruments, photometric sources, processing
+        methods, quality-flag tables and products, validated by pydantic.
+    """
+    root = catalog_data_dir()
+    missions = _load_json(root / "missions.json")
+    return Catalog(
+        missions=[Mission.model_validate(m) for m in missions["missions"]],
+        mission_catalogs=[MissionCatalog.model_validate(m) for m in missions["mission_catalogs"]],
+        photometric_sources=[PhotometricSource.model_validate(m) for m in missions["photometric_sources"]],
+        processing_methods=[ProcessingMethod.model_validate(m) for m in missions["processing_methods"]],
+        instruments=[
+            Instrument.model_validate(_load_json(p)) for p in sorted((root / "instruments").glob("*.json"))
+        ],
+        quality_flags=[
+            QualityFlagTable.model_validate(_load_json(p)) for p in sorted((root / "quality").glob("*.json"))
+        ],
+        products=[Product.model_validate(_load_json(p)) for p in sorted((root / "products").glob("*.json"))],
+    )

@@ -1,0 +1,87 @@
+"""Errors raised by lcarchive.
+
+Every error subclasses :class:`LcarchiveError` and a builtin exception, so callers
+can catch either. Messages name the input and the reason.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArchiveNotFoundError",
+    "BadInputError",
+    "CorruptFileError",
+    "InvalidTargetError",
+    "LcarchiveError",
+    "ObservationNotFoundError",
+    "ReleaseConflictError",
+    "TargetNotFoundError",
+    "UnrecognizedProductError",
+]
+
+
+class LcarchiveError(Exception):
+    """Base class of all lcarchive errors."""
+
+
+class BadInputError(LcarchiveError, ValueError):
+    """An input file cannot be ingested.
+
+    Parameters
+    ----------
+    source : str
+        The file name or URL given.
+    reason : str
+        Why it was refused.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class CorruptFileError(BadInputError):
+    """The file is empty, truncated or not readable as FITS/HDF5."""
+
+
+class UnrecognizedProductError(BadInputError):
+    """The file is readable but is no light-curve product lcarchive knows."""
+
+
+class InvalidTargetError(BadInputError):
+    """The file's target ID is missing or not a valid TIC/KIC/EPIC ID."""
+
+
+class ReleaseConflictError(BadInputError):
+    """The file holds the same release of a light curve already stored, with different content."""
+
+
+class ArchiveNotFoundError(LcarchiveError, FileNotFoundError):
+    """No archive (no ``catalog.json``) at the given URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"no lcarchive archive at {url!r} (no catalog.json); ingest files into it first")
+
+
+class ObservationNotFoundError(LcarchiveError, KeyError):
+    """The archive has no observation with this ID."""
+
+    def __init__(self, id: str, known: list[str] | None = None) -> None:
+        self.id = id
+        hint = f"; known: {', '.join(sorted(known)[:20])}" if known else ""
+        super().__init__(f"no observation {id!r} in the archive{hint}")
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0])
+
+
+class TargetNotFoundError(LcarchiveError, KeyError):
+    """The target is not in the archive (or not in the given observation)."""
+
+    def __init__(self, target: int, where: str = "the archive") -> None:
+        self.target = target
+        super().__init__(f"target {target} is not in {where}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

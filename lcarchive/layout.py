@@ -1,0 +1,226 @@
+"""The store layout v1: observation groups as xarray datasets (see ``docs/format.md``).
+
+An observation group has dimensions ``target`` and ``cadence``; coordinates
+``target`` (int64 TIC/KIC/EPIC ID) and ``cadenceno`` (int64, along ``cadence``,
+the sorted union of the targets' cadence numbers); variables on
+(``target``, ``cadence``) for every numeric column; per-target variables on
+``target``.
+
+This module turns parsed files into in-memory :class:`Block` objects, merges
+blocks on the union of their cadence numbers, and converts them to and from
+``xarray.Dataset``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from lcarchive.readers import LightCurveFile
+
+__all__ = [
+    "FORMAT_VERSION",
+    "INT_FILL",
+    "Block",
+    "block_from_dataset",
+    "block_from_file",
+    "fill_value",
+    "merge_blocks",
+]
+
+FORMAT_VERSION = "1"
+INT_FILL = {np.dtype(t): np.iinfo(t).min for t in ("int8", "int16", "int32", "int64")}
+"""Fill of integer variables where a target has no row for a cadence: the dtype's
+minimum (-2147483648 for int32 ``quality``), never a real quality bitmask."""
+
+PROVENANCE_VARS = ("source_file", "source_sha256", "source_size", "data_release", "pipeline_version", "file_date")
+
+
+def fill_value(dtype: np.dtype) -> Any:
+    """Return the documented fill of a dtype: NaN for floats, the minimum for ints, "" for strings."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.nan
+    if dtype.kind in "iu":
+        return INT_FILL.get(dtype, np.iinfo(dtype).min)
+    return ""
+
+
+@dataclass
+class Block:
+    """Rows of an observation held in memory.
+
+    Attributes
+    ----------
+    target : numpy.ndarray, shape (n_targets,), int64
+    cadenceno : numpy.ndarray, shape (n_cadences,), int64, sorted
+    series : dict of str to numpy.ndarray, shape (n_targets, n_cadences)
+    per_target : dict of str to numpy.ndarray, shape (n_targets,)
+    attrs : dict of str to dict
+        Attributes of each variable (units, source column, description).
+    """
+
+    target: np.ndarray
+    cadenceno: np.ndarray
+    series: dict[str, np.ndarray]
+    per_target: dict[str, np.ndarray]
+    attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def select(self, rows: list[int]) -> Block:
+        """Return the block of the given row positions."""
+        idx = np.asarray(rows, dtype=np.int64)
+        return Block(
+            self.target[idx],
+            self.cadenceno,
+            {k: v[idx] for k, v in self.series.items()},
+            {k: v[idx] for k, v in self.per_target.items()},
+            self.attrs,
+        )
+
+
+def _per_target_array(value: Any) -> np.ndarray:
+    if value is None:
+        return np.array([np.nan])
+    if isinstance(value, bool):
+        return np.array([int(value)], dtype=np.int8)
+    if isinstance(value, int):
+        return np.array([value], dtype=np.int64)
+    if isinstance(value, float):
+        return np.array([value], dtype=np.float64)
+    return np.array([str(value)], dtype=object)
+
+
+def block_from_file(lc: LightCurveFile) -> Block:
+    """Return a one-target block of a parsed file, rows sorted by cadence number."""
+    order = np.argsort(lc.cadenceno, kind="stable")
+    series: dict[str, np.ndarray] = {}
+    attrs: dict[str, dict[str, Any]] = {}
+    for name, col in lc.columns.items():
+        series[name] = col.data[order][np.newaxis, :]
+        attrs[name] = {
+            "units": col.units or "",
+            "fits_unit": col.fits_unit or "",
+            "source_column": col.source,
+            "description": col.description,
+        }
+        if np.dtype(col.data.dtype).kind in "iu":
+            attrs[name]["fill_value_meaning"] = (
+                f"{fill_value(col.data.dtype)} marks a cadence for which the target has no row in its source file"
+            )
+    time_system = lc.mission.time_system
+    attrs["time"].update(
+        {
+            "units": time_system.unit,
+            "time_format": time_system.format_name,
+            "time_scale": time_system.scale,
+            "reference_epoch_jd": time_system.reference_epoch,
+            "description": f"{attrs['time']['description'] or 'time stamp'}; "
+            f"{time_system.format_name} = BJD_{time_system.scale.upper()} - {time_system.reference_epoch:g}",
+        }
+    )
+    per_target: dict[str, np.ndarray] = {}
+    for name, (value, a) in lc.target_values.items():
+        per_target[name] = _per_target_array(value)
+        attrs[name] = dict(a)
+    for name, text in lc.headers.items():
+        per_target[name] = np.array([text], dtype=object)
+        attrs[name] = {"description": f"complete FITS header of HDU {name.removeprefix('header_').upper()}, 80-character cards"}
+    provenance = {
+        "source_file": (lc.name, "name of the ingested file"),
+        "source_sha256": (lc.sha256, "SHA-256 of the ingested file"),
+        "source_size": (lc.size, "size of the ingested file, bytes"),
+        "data_release": (-1 if lc.data_release is None else lc.data_release, "DATA_REL keyword; -1: none"),
+        "pipeline_version": (lc.pipeline_version or "", "PROCVER keyword"),
+        "file_date": (lc.file_date or "", "DATE keyword: file creation date"),
+    }
+    for name, (value, desc) in provenance.items():
+        per_target[name] = _per_target_array(value)
+        attrs[name] = {"description": desc}
+    return Block(
+        np.array([lc.target], dtype=np.int64), lc.cadenceno[order].astype(np.int64), series, per_target, attrs
+    )
+
+
+def block_from_dataset(ds: xr.Dataset) -> Block:
+    """Return the block of an observation dataset (loaded into memory)."""
+    series, per_target, attrs = {}, {}, {}
+    for name, var in ds.data_vars.items():
+        attrs[name] = dict(var.attrs)
+        values = var.values
+        if values.dtype.kind == "T":  # numpy StringDType from zarr's variable-length strings
+            values = values.astype(object)
+        if var.dims == ("target", "cadence"):
+            series[name] = values
+        elif var.dims == ("target",):
+            per_target[name] = values
+    return Block(
+        ds["target"].values.astype(np.int64), ds["cadenceno"].values.astype(np.int64), series, per_target, attrs
+    )
+
+
+def _common_dtype(arrays: list[np.ndarray]) -> np.dtype:
+    kinds = {a.dtype.kind for a in arrays}
+    if "O" in kinds or "U" in kinds or "T" in kinds:
+        return np.dtype(object)
+    dtype = np.result_type(*arrays)
+    return dtype
+
+
+def merge_blocks(blocks: list[Block]) -> Block:
+    """Stack blocks along ``target`` on the sorted union of their cadence numbers.
+
+    Cadences a target lacks are filled with :func:`fill_value`; variables a block
+    lacks are filled likewise. Target order is the order of the blocks.
+    """
+    if len(blocks) == 1:
+        return blocks[0]
+    cadenceno = np.unique(np.concatenate([b.cadenceno for b in blocks]))
+    n_t = sum(b.target.size for b in blocks)
+    target = np.concatenate([b.target for b in blocks])
+    attrs: dict[str, dict] = {}
+    for b in blocks:
+        for k, v in b.attrs.items():
+            attrs.setdefault(k, v)
+    series: dict[str, np.ndarray] = {}
+    for name in dict.fromkeys(k for b in blocks for k in b.series):
+        dtype = _common_dtype([b.series[name] for b in blocks if name in b.series])
+        out = np.full((n_t, cadenceno.size), fill_value(dtype), dtype=dtype)
+        row = 0
+        for b in blocks:
+            if name in b.series:
+                cols = np.searchsorted(cadenceno, b.cadenceno)
+                out[row : row + b.target.size, cols] = b.series[name]
+            row += b.target.size
+        series[name] = out
+    per_target: dict[str, np.ndarray] = {}
+    for name in dict.fromkeys(k for b in blocks for k in b.per_target):
+        present = [b.per_target[name] for b in blocks if name in b.per_target]
+        dtype = _common_dtype(present)
+        parts = [
+            b.per_target[name].astype(dtype) if name in b.per_target else np.full(b.target.size, fill_value(dtype), dtype)
+            for b in blocks
+        ]
+        merged = np.concatenate(parts)
+        if dtype == object:
+            merged = np.array([v if isinstance(v, str) else "" for v in merged], dtype=object)
+        per_target[name] = merged
+    return Block(target, cadenceno, series, per_target, attrs)
+
+
+def to_dataset(block: Block, attrs: dict[str, Any]) -> xr.Dataset:
+    """Return the xarray form of a block, with group attributes ``attrs``."""
+    data_vars = {}
+    for name, values in block.series.items():
+        data_vars[name] = xr.Variable(("target", "cadence"), values, attrs=block.attrs.get(name, {}))
+    for name, values in block.per_target.items():
+        data_vars[name] = xr.Variable(("target",), values, attrs=block.attrs.get(name, {}))
+    coords = {
+        "target": xr.Variable(("target",), block.target, attrs={"description": "TIC, KIC or EPIC ID"}),
+        "cadenceno": xr.Variable(
+            ("cadence",), block.cadenceno, attrs={"description": "cadence number (CADENCENO), union over targets"}
+        ),
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)

@@ -1,0 +1,328 @@
+"""Pydantic models of the lcarchive catalog.
+
+The catalog is one JSON document at the root of an archive (``catalog.json``).
+Its static part (missions, target catalogs, instruments, products, photometric
+sources, processing methods and quality-flag tables) is shipped as data in the
+repository's ``catalog/`` folder; its dynamic part (observations and datasets)
+is derived from the observation groups in the store, so that
+``lcarchive catalog build`` can always rebuild it from the store alone.
+
+The JSON Schema of :class:`Catalog` is generated into ``catalog/schema/`` by
+``tools/export_schema.py`` and checked to be current by the test suite.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CATALOG_FORMAT_VERSION",
+    "Catalog",
+    "ColumnMap",
+    "DataSet",
+    "DataSetDefinition",
+    "DetectionRule",
+    "InputFile",
+    "Instrument",
+    "Mission",
+    "MissionCatalog",
+    "Observation",
+    "PhotometricSource",
+    "ProcessingMethod",
+    "Product",
+    "QualityFlag",
+    "QualityFlagTable",
+    "Release",
+    "SegmentRange",
+    "TimeSystem",
+]
+
+CATALOG_FORMAT_VERSION = "1"
+"""Version of the catalog document and of the store layout (``docs/format.md``)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class TimeSystem(_Model):
+    """The time stamps a mission's light curves are given in.
+
+    TESS uses BTJD = BJD_TDB - 2457000 and Kepler/K2 use BKJD = BJD_TDB - 2454833
+    (FITS keywords ``BJDREFI``/``BJDREFF``, ``TIMESYS``, ``TIMEUNIT``; TESS Science
+    Data Products Description Document, Kepler Archive Manual section 2.3.2).
+    """
+
+    format_name: str = Field(description="Short name of the time stamps, e.g. 'BTJD' or 'BKJD'.")
+    unit: str = Field(description="Unit of the time stamps, e.g. 'd' (days).")
+    reference_epoch: float = Field(
+        description="Julian date subtracted from BJD to form the time stamps, in days (BJDREFI + BJDREFF)."
+    )
+    scale: str = Field(description="Time scale, e.g. 'tdb' (Barycentric Dynamical Time).")
+    reference_position: str = Field(
+        default="barycenter",
+        description="Where the time stamps are referred to: 'barycenter' (solar-system barycentre).",
+    )
+    description: str = ""
+
+
+class MissionCatalog(_Model):
+    """An input catalog whose IDs name the targets of a mission (TIC, KIC, EPIC)."""
+
+    name: str = Field(description="Short name: 'TIC', 'KIC' or 'EPIC'.")
+    description: str = ""
+    id_keyword: str = Field(description="Primary-header keyword carrying the ID (TICID, KEPLERID).")
+    min_id: int = Field(default=1, description="Smallest valid ID.")
+    max_id: int = Field(description="Largest valid ID.")
+    reference: str = ""
+
+
+class Mission(_Model):
+    """A space mission whose light curves the archive holds."""
+
+    name: str = Field(description="Mission name as written in lcarchive IDs: 'tess', 'kepler', 'k2'.")
+    title: str = Field(description="Human-readable mission name.")
+    description: str = ""
+    telescope: str = Field(description="Value of the FITS TELESCOP keyword.")
+    segment_kind: Literal["sector", "quarter", "campaign"] = Field(
+        description="How the mission divides its observations in time."
+    )
+    segment_keyword: str = Field(description="FITS keyword giving the segment (SECTOR, QUARTER, CAMPAIGN).")
+    target_catalog: str = Field(description="Name of the MissionCatalog of its target IDs.")
+    time_system: TimeSystem
+    instrument: str = Field(description="Name of the top-level Instrument.")
+
+
+class Instrument(_Model):
+    """A node of a mission's focal plane: TESS -> camera -> CCD; Kepler -> module -> output."""
+
+    name: str = Field(description="Path-like name, e.g. 'tess/camera1/ccd2' or 'kepler/module18/output3'.")
+    kind: str = Field(description="'photometer', 'camera', 'ccd', 'module' or 'output'.")
+    number: int | None = Field(default=None, description="Camera/CCD/module/output number.")
+    description: str = ""
+    children: list[Instrument] = Field(default_factory=list)
+
+
+class PhotometricSource(_Model):
+    """How a flux was measured on the pixels: an aperture, a PSF fit, ..."""
+
+    name: str
+    method: Literal["aperture", "psf", "difference-imaging", "other"]
+    description: str = ""
+
+
+class ProcessingMethod(_Model):
+    """How a measured flux was processed: simple aperture photometry, PDC, KSP, ..."""
+
+    name: str = Field(description="Short name, e.g. 'SAP', 'PDC', 'KSP', 'BKG'.")
+    description: str = ""
+    reference: str = ""
+
+
+class SegmentRange(_Model):
+    """An inclusive range of sectors/quarters/campaigns; ``max`` None is open-ended."""
+
+    min: int | None = None
+    max: int | None = None
+
+
+class QualityFlag(_Model):
+    """One bit of a pipeline's quality bitmask."""
+
+    bit: int = Field(ge=0, le=31, description="Zero-based bit position; value == 2**bit.")
+    value: int = Field(description="Integer value of the bit.")
+    name: str
+    description: str = ""
+    default: bool = Field(description="Part of lightkurve's 'default' quality mask.")
+    hard: bool = Field(description="Part of lightkurve's 'hard' quality mask.")
+    hardest: bool = Field(description="Part of lightkurve's 'hardest' quality mask.")
+    segments: SegmentRange | None = Field(
+        default=None, description="Sectors/quarters/campaigns in which the bit has this meaning; None: all."
+    )
+
+
+class QualityFlagTable(_Model):
+    """The quality bitmask of one pipeline."""
+
+    name: str
+    description: str = ""
+    column: str = Field(description="Source column holding the bits (QUALITY, SAP_QUALITY).")
+    references: list[str] = Field(default_factory=list)
+    flags: list[QualityFlag]
+
+
+class DetectionRule(_Model):
+    """A condition on FITS header keywords that recognises a product.
+
+    All given conditions must hold. Keyword values are compared as
+    case-insensitive, stripped strings for ``equals``/``contains``.
+    """
+
+    hdu: int = Field(default=0, description="HDU whose header is tested.")
+    keyword: str
+    equals: str | None = None
+    contains: str | None = None
+    present: bool | None = Field(default=None, description="True: the keyword must exist; False: it must not.")
+    min: float | None = Field(default=None, description="Numeric keyword value must be >= min.")
+    max: float | None = Field(default=None, description="Numeric keyword value must be <= max.")
+
+
+class DataSetDefinition(_Model):
+    """A flux column of a product and its place in the processing lineage.
+
+    The variable it becomes is ``flux`` for the product's default flux column and
+    the column's lower-case name otherwise; its error is the variable whose source
+    column is ``<column>_ERR`` (or ``flux_err`` for the default flux).
+    """
+
+    column: str = Field(description="Source column, e.g. 'PDCSAP_FLUX'.")
+    photometric_source: str
+    processing_method: str
+    derived_from: list[str] = Field(
+        default_factory=list, description="Source columns of the same file this flux was derived from."
+    )
+
+
+class ColumnMap(_Model):
+    """Which source columns give the archive's core variables."""
+
+    time: str = "TIME"
+    cadenceno: str = "CADENCENO"
+    flux: str
+    flux_err: list[str] = Field(description="Candidate error columns; the first present in the file is used.")
+    quality: str
+
+
+class Product(_Model):
+    """A light-curve product stream: its detection rules and column conventions."""
+
+    name: str = Field(description="Product ID used in observation IDs, e.g. 'spoc-2min'.")
+    title: str
+    description: str = ""
+    mission: str
+    missions: list[str] = Field(
+        default_factory=list, description="Missions this definition applies to (defaults to [mission])."
+    )
+    pipeline: str = Field(description="Pipeline that wrote it, e.g. 'SPOC', 'QLP', 'Kepler SOC'.")
+    hlsp: bool = False
+    detect: list[DetectionRule]
+    cadence_seconds: float | None = Field(default=None, description="Nominal cadence, s.")
+    lightcurve_hdu: int = 1
+    columns: ColumnMap
+    quality_flags: str = Field(description="Name of the QualityFlagTable.")
+    datasets: list[DataSetDefinition]
+    target_keywords: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-target variables taken from header keywords: variable name -> keyword.",
+    )
+    reference: str = ""
+
+
+class InputFile(_Model):
+    """A source file ingested into an observation."""
+
+    name: str = Field(description="File name (base name of the URL or path ingested).")
+    sha256: str
+    size: int = Field(description="Bytes.")
+    target: int
+    data_release: int | None = Field(default=None, description="FITS DATA_REL.")
+    pipeline_version: str | None = Field(default=None, description="FITS PROCVER.")
+
+
+class Release(_Model):
+    """A pipeline release found among an observation's targets."""
+
+    data_release: int | None = None
+    pipeline_version: str | None = None
+    n_targets: int
+
+
+class Observation(_Model):
+    """One mission x product x sector/quarter/campaign: one Zarr group."""
+
+    id: str = Field(description="e.g. 'tess-spoc-2min-s0001', 'kepler-lc-q02', 'k2-lc-c05'.")
+    mission: str
+    product: str
+    segment_kind: Literal["sector", "quarter", "campaign"]
+    segment: int
+    cadenceno_min: int
+    cadenceno_max: int
+    n_cadences: int
+    time_min: float | None = Field(description="Earliest finite time stamp, in the mission's time system (d).")
+    time_max: float | None
+    time_format: str = Field(description="'BTJD' or 'BKJD'.")
+    n_targets: int
+    group: str = Field(description="Path of the Zarr group relative to the archive root.")
+    instruments: list[str] = Field(default_factory=list)
+    releases: list[Release] = Field(default_factory=list)
+    superseded_release: bool = Field(
+        default=False,
+        description="True for a group holding light curves replaced by a newer release in `current`.",
+    )
+    current: str | None = Field(default=None, description="For a superseded-release group: the current observation.")
+    superseded_by_release: list[str] = Field(
+        default_factory=list, description="For a current group: IDs of groups holding older releases."
+    )
+
+
+class DataSet(_Model):
+    """A flux variable of an observation: photometric source x processing method."""
+
+    id: str = Field(description="'<observation>/<variable>'.")
+    observation: str
+    variable: str
+    error_variable: str | None = None
+    source_column: str
+    photometric_source: str
+    processing_method: str
+    units: str | None = None
+    derived_from: list[str] = Field(default_factory=list, description="IDs of the datasets it was derived from.")
+    pipeline_versions: list[str] = Field(default_factory=list, description="Distinct PROCVER values.")
+    data_releases: list[int] = Field(default_factory=list, description="Distinct DATA_REL values.")
+    inputs: list[InputFile] = Field(default_factory=list)
+
+
+class Catalog(_Model):
+    """The catalog of an archive (``catalog.json`` at its root)."""
+
+    format_version: str = CATALOG_FORMAT_VERSION
+    missions: list[Mission] = Field(default_factory=list)
+    mission_catalogs: list[MissionCatalog] = Field(default_factory=list)
+    instruments: list[Instrument] = Field(default_factory=list)
+    photometric_sources: list[PhotometricSource] = Field(default_factory=list)
+    processing_methods: list[ProcessingMethod] = Field(default_factory=list)
+    quality_flags: list[QualityFlagTable] = Field(default_factory=list)
+    products: list[Product] = Field(default_factory=list)
+    observations: list[Observation] = Field(default_factory=list)
+    datasets: list[DataSet] = Field(default_factory=list)
+
+    def observation(self, id: str) -> Observation:
+        """Return the observation with this ID.
+
+        Raises
+        ------
+        lcarchive.errors.ObservationNotFoundError
+            If the catalog has no such observation.
+        """
+        from lcarchive.errors import ObservationNotFoundError
+
+        for obs in self.observations:
+            if obs.id == id:
+                return obs
+        raise ObservationNotFoundError(id, [o.id for o in self.observations])
+
+    def product(self, name: str) -> Product:
+        """Return the product definition with this name (KeyError if absent)."""
+        for p in self.products:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def mission(self, name: str) -> Mission:
+        """Return the mission with this name (KeyError if absent)."""
+        for m in self.missions:
+            if m.name == name:
+                return m
+        raise KeyError(name)
