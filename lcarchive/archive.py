@@ -148,8 +148,7 @@ class Archive:
             observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
             catalog.observations.append(observation)
             catalog.datasets.extend(datasets)
-        _link_releases(catalog)
-        self._write_catalog(catalog)
+        self._write_catalog(_finish(catalog))
         return catalog
 
     def _update_catalog(self, obs_ids: Iterable[str]) -> None:
@@ -164,10 +163,7 @@ class Archive:
             )
             catalog.observations.append(observation)
             catalog.datasets.extend(datasets)
-        catalog.observations.sort(key=lambda o: o.id)
-        catalog.datasets.sort(key=lambda d: d.id)
-        _link_releases(catalog)
-        self._write_catalog(catalog)
+        self._write_catalog(_finish(catalog))
 
     # -- reading ---------------------------------------------------------------------------
     def _open_group(self, obs_id: str, **kwargs: Any) -> xr.Dataset:
@@ -294,30 +290,41 @@ def _target_rows(ds: xr.Dataset, row: int) -> xr.Dataset:
 
 
 def _join_light_curves(parts: list[tuple[str, xr.Dataset]], target: int) -> xr.Dataset:
-    series, scalars = [], []
+    series = []
     for obs_id, ds in parts:
         s = ds[[n for n, v in ds.data_vars.items() if v.dims == ("cadence",)]]
         s = s.assign_coords(cadence_observation=("cadence", np.full(ds.sizes["cadence"], obs_id, dtype=object)))
         series.append(s.drop_vars("target", errors="ignore"))
-        sc = ds[[n for n, v in ds.data_vars.items() if v.dims == ()]].drop_vars("target", errors="ignore")
-        scalars.append(sc.expand_dims(observation=[obs_id]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         joined = xr.concat(series, dim="cadence", join="outer", data_vars="all", coords="different", compat="equals")
-        per_obs = xr.concat(scalars, dim="observation", join="outer", data_vars="all", compat="equals")
-    out = xr.merge([joined, per_obs], compat="override")
-    out = out.assign_coords(target=target)
-    out.attrs = {"target": target, "observations": [o for o, _ in parts], **{k: v for k, v in parts[0][1].attrs.items() if k in ("mission", "time_format")}}
+    names = dict.fromkeys(n for _, ds in parts for n, v in ds.data_vars.items() if v.dims == ())
+    per_obs = {}
+    for name in names:
+        values = [ds[name].values.item() if name in ds else None for _, ds in parts]
+        if any(isinstance(v, str) for v in values):
+            array = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        else:
+            array = np.array([np.nan if v is None else v for v in values])
+        attrs = next(ds[name].attrs for _, ds in parts if name in ds)
+        per_obs[name] = xr.Variable(("observation",), array, attrs=attrs)
+    out = joined.assign(per_obs).assign_coords(observation=[o for o, _ in parts], target=target)
+    first = parts[0][1].attrs
+    out.attrs = {"target": target, **{k: first[k] for k in ("mission", "time_format") if k in first}}
     return out
 
 
-def _link_releases(catalog: Catalog) -> None:
+def _finish(catalog: Catalog) -> Catalog:
+    """Sort entries and link observation groups to the groups of their older releases."""
+    catalog.observations.sort(key=lambda o: o.id)
+    catalog.datasets.sort(key=lambda d: d.id)
     by_id = {o.id: o for o in catalog.observations}
     for obs in catalog.observations:
         obs.superseded_by_release = []
     for obs in catalog.observations:
         if obs.superseded_release and obs.current in by_id:
             by_id[obs.current].superseded_by_release.append(obs.id)
+    return catalog
 
 
 def open_archive(url: str, storage_options: dict | None = None) -> Archive:
