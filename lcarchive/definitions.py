@@ -22,7 +22,7 @@ from lcarchive.models import (
     QualityFlagTable,
 )
 
-__all__ = ["catalog_data_dir", "static_catalog"]
+__all__ = ["catalog_data_dir", "static_catalog", "unit_aliases"]
 
 
 def catalog_data_dir() -> Path:
@@ -68,3 +68,9 @@ def static_catalog() -> Catalog:
         ],
         products=[Product.model_validate(_load_json(p)) for p in sorted((root / "products").glob("*.json"))],
     )
+
+
+@functools.cache
+def unit_aliases() -> dict[str, str]:
+    """Return FITS unit strings astropy cannot parse, mapped to astropy unit strings (``catalog/units.json``)."""
+    return dict(_load_json(catalog_data_dir() / "units.json")["aliases"])

@@ -21,7 +21,7 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from lcarchive.definitions import static_catalog
+from lcarchive.definitions import static_catalog, unit_aliases
 from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.models import DetectionRule, Mission, MissionCatalog, Product
 
@@ -222,6 +222,7 @@ def detect_product(hdul: fits.HDUList) -> Product | None:
 def _astropy_unit(fits_unit: str | None) -> str | None:
     if not fits_unit:
         return None
+    fits_unit = unit_aliases().get(fits_unit.strip(), fits_unit)
     try:
         return u.Unit(fits_unit, format="fits", parse_strict="raise").to_string()
     except ValueError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,9 @@ def s3(moto_server: str, monkeypatch: pytest.MonkeyPatch):
     s3fs.S3FileSystem.clear_instance_cache()
     yield "s3://lcarchive-test"
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+def lcarchive_command() -> str:
+    """Path of the installed ``lcarchive`` script next to the running interpreter (or on PATH)."""
+    beside = Path(sys.executable).parent / "lcarchive"
+    return str(beside) if beside.exists() else (shutil.which("lcarchive") or "lcarchive")

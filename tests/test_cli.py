@@ -1,0 +1,87 @@
+"""The lcarchive command, run as a user runs it (a subprocess of the installed entry point)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import xarray as xr
+
+from conftest import DATA, lcarchive_command
+
+LCARCHIVE = lcarchive_command()
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([LCARCHIVE, *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"lcarchive {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_help_explains_each_command():
+    top = run("--help").stdout
+    for command in ("ingest", "ls", "catalog"):
+        assert command in top
+    assert "--target" in run("ls", "--help").stdout
+    for sub in ("build", "show", "schema"):
+        assert sub in run("catalog", "--help").stdout
+
+
+def test_ingest_ls_show_build(tmp_path):
+    root = str(tmp_path / "arch")
+    good = run("ingest", root, str(DATA / "kepler"), str(DATA / "qlp" / "*.fits"))
+    assert "ingested 7 light curve(s)" in good.stdout
+    listing = json.loads(run("ls", root, "--json").stdout)
+    assert {o["id"] for o in listing} == {
+        "kepler-lc-q02", "kepler-lc-q03", "kepler-lc-q04", "kepler-lc-q05", "tess-qlp-s0024", "tess-qlp-s0025",
+    }
+    for obs in listing:
+        assert {"id", "url", "n_targets", "n_cadences"} <= set(obs)
+        with xr.open_dataset(obs["url"], engine="zarr") as ds:
+            assert ds.sizes["target"] == obs["n_targets"] and ds.sizes["cadence"] == obs["n_cadences"]
+    only = json.loads(run("ls", root, "--json", "--target", "10002792").stdout)
+    assert [o["id"] for o in only] == ["kepler-lc-q02", "kepler-lc-q05"]
+    missing = run("ls", root, "--target", "1", check=False)
+    assert missing.returncode == 1 and "target 1" in missing.stderr
+    summary = run("catalog", "show", root).stdout
+    assert "6 observation(s)" in summary and "3 target(s)" in summary
+    full = json.loads(run("catalog", "show", root, "--json").stdout)
+    (tmp_path / "arch" / "catalog.json").unlink()
+    run("catalog", "build", root)
+    assert json.loads(run("catalog", "show", root, "--json").stdout) == full
+
+
+def test_bad_inputs_exit_nonzero_listing_them(tmp_path):
+    root = str(tmp_path / "arch")
+    result = run("ingest", root, str(DATA / "bad"), str(DATA / "spoc-2min" / "target_s0002.fits"), check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    for bad in (DATA / "bad").glob("*.fits"):
+        assert bad.name in result.stderr
+    assert "ingested 1 light curve(s)" in result.stdout
+    assert [o["id"] for o in json.loads(run("ls", root, "--json").stdout)] == ["tess-spoc-2min-s0002"]
+
+
+def test_errors_are_one_line_messages(tmp_path):
+    result = run("ls", str(tmp_path / "none"), check=False)
+    assert result.returncode == 2
+    assert "no lcarchive archive" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_module_entry_point_matches_script():
+    out = subprocess.run([sys.executable, "-m", "lcarchive.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "ingest" in out.stdout
+
+
+def test_light_curve_numbers_from_cli_archive(tmp_path):
+    import lcarchive
+
+    root = str(tmp_path / "arch")
+    run("ingest", root, str(DATA / "k2"))
+    archive = lcarchive.open_archive(root)
+    ds = archive.open_observation("k2-lc-c05")
+    assert ds.sizes["target"] == 9
+    assert np.all(ds["target"].values >= 200000000)
