@@ -29,7 +29,12 @@ stamp="$VENV/.lcarchive-installed-${1:-base}"
 if [ ! -f "$stamp" ] || [ "$LCARCHIVE_ROOT/pyproject.toml" -nt "$stamp" ]; then
     spec="$LCARCHIVE_ROOT"
     [ -n "${1:-}" ] && spec="$LCARCHIVE_ROOT[$1]"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 | grep -v "^WARNING: Location" || true
-    "$VENV/bin/python" -c "import lcarchive" && touch "$stamp"
+    log="$VENV/.lcarchive-install.log"
+    if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "installing lcarchive into $VENV failed" >&2
+        exit 1
+    fi
+    touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
