@@ -57,7 +57,7 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 class Archive:
     """A light-curve archive at a root URL (a local directory or any fsspec URL).
 
-    Use :func:`open_archive` to make one.
+    Use ``open_archive`` to make one.
 
     Parameters
     ----------
@@ -221,7 +221,7 @@ class Archive:
         xarray.Dataset
             Variables on ``cadence`` (time in BTJD/BKJD, d; flux and flux_err in the
             product's units; quality bits...), only the cadences the target's source file
-            has, sorted by cadence number; an ``observation`` coordinate on ``cadence``;
+            has, sorted by cadence number; a ``cadence_observation`` coordinate on ``cadence``;
             per-target values (ra, dec, headers...) on an ``observation`` dimension.
 
         Raises

@@ -14,7 +14,7 @@ from rich.table import Table
 from lcarchive.archive import Archive, open_archive
 from lcarchive.errors import LcarchiveError
 from lcarchive.ingest import expand_inputs
-from lcarchive.models import Catalog
+from lcarchive.models import Catalog, schema_json
 
 __all__ = ["app", "main"]
 
@@ -133,16 +133,20 @@ def ls(
     ]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
-        return
+    else:
+        _print_observations(rows, observations)
+    if target is not None and not rows:
+        err.print(f"target {target} is in no observation of {store.url}")
+        raise typer.Exit(1)
+
+
+def _print_observations(rows: list[dict], observations: list) -> None:
     table = Table("id", "targets", "cadences", "time range", "url", box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
         name = r["id"] + (" (older release)" if o.superseded_release else "")
         table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["url"])
     out.print(table)
-    if target is not None and not rows:
-        err.print(f"target {target} is in no observation of {store.url}")
-        raise typer.Exit(1)
 
 
 def _summary(catalog: Catalog) -> dict:
@@ -199,7 +203,7 @@ def catalog_build(archive: ArchiveArg, storage_option: StorageOpt = None) -> Non
 @catalog_app.command("schema")
 def catalog_schema() -> None:
     """Print the JSON Schema of the catalog document."""
-    sys.stdout.write(json.dumps(Catalog.model_json_schema(), indent=2) + "\n")
+    sys.stdout.write(schema_json())
 
 
 def main(args: list[str] | None = None) -> int:
@@ -214,10 +218,9 @@ def main(args: list[str] | None = None) -> int:
     except typer.Abort:
         err.print("aborted")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # usage errors (click's ClickException, which typer may bundle under another module)
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
         raise

@@ -1,6 +1,6 @@
 """Errors raised by lcarchive.
 
-Every error subclasses :class:`LcarchiveError` and a builtin exception, so callers
+Every error subclasses ``LcarchiveError`` and a builtin exception, so callers
 can catch either. Messages name the input and the reason.
 """
 

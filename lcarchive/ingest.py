@@ -107,7 +107,7 @@ def ingest_files(
     storage_options: dict | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Ingest files into ``archive``; see :meth:`lcarchive.Archive.ingest`."""
+    """Ingest files into ``archive``; see ``lcarchive.Archive.ingest``."""
     report = IngestReport()
     by_obs: dict[str, list[LightCurveFile]] = defaultdict(list)
     for source in expand_inputs(inputs):
@@ -178,14 +178,14 @@ def _ingest_observation(archive: Archive, obs_id: str, files: list[LightCurveFil
             report.unchanged.append((lc.source, obs_id, lc.target))
             continue
         if _release_key(block) >= _release_key(cur):
-            older, newer = cur, block
+            older, newer, older_source = cur, block, str(cur.per_target["source_file"][0])
             report.added.append((lc.source, obs_id, lc.target))
             if lc.target in existing_targets:
                 replaced.add(lc.target)
         else:
-            older, newer = block, cur
+            older, newer, older_source = block, cur, lc.source
         label = _release_label(older)
-        released[label].append((older, lc.source))
+        released[label].append((older, older_source))
         current[lc.target] = newer
     written: list[str] = []
     first = files[0]

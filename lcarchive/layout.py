@@ -6,7 +6,7 @@ the sorted union of the targets' cadence numbers); variables on
 (``target``, ``cadence``) for every numeric column; per-target variables on
 ``target``.
 
-This module turns parsed files into in-memory :class:`Block` objects, merges
+This module turns parsed files into in-memory ``Block`` objects, merges
 blocks on the union of their cadence numbers, and converts them to and from
 ``xarray.Dataset``.
 """
@@ -40,12 +40,14 @@ PROVENANCE_VARS = ("source_file", "source_sha256", "source_size", "data_release"
 
 
 def fill_value(dtype: np.dtype) -> Any:
-    """Return the documented fill of a dtype: NaN for floats, the minimum for ints, "" for strings."""
+    """Return the documented fill of a dtype: NaN for floats, the minimum for signed and the maximum for unsigned ints, "" for strings."""
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return np.nan
-    if dtype.kind in "iu":
+    if dtype.kind == "i":
         return INT_FILL.get(dtype, np.iinfo(dtype).min)
+    if dtype.kind == "u":
+        return np.iinfo(dtype).max
     return ""
 
 
@@ -118,7 +120,7 @@ def block_from_file(lc: LightCurveFile) -> Block:
             "time_scale": time_system.scale,
             "reference_epoch_jd": time_system.reference_epoch,
             "description": f"{attrs['time']['description'] or 'time stamp'}; "
-            f"{time_system.format_name} = BJD_{time_system.scale.upper()} - {time_system.reference_epoch:g}",
+            f"{time_system.format_name} = BJD_{time_system.scale.upper()} - {time_system.reference_epoch:.1f}",
         }
     )
     per_target: dict[str, np.ndarray] = {}
@@ -172,7 +174,7 @@ def _common_dtype(arrays: list[np.ndarray]) -> np.dtype:
 def merge_blocks(blocks: list[Block]) -> Block:
     """Stack blocks along ``target`` on the sorted union of their cadence numbers.
 
-    Cadences a target lacks are filled with :func:`fill_value`; variables a block
+    Cadences a target lacks are filled with ``fill_value``; variables a block
     lacks are filled likewise. Target order is the order of the blocks.
     """
     if len(blocks) == 1:

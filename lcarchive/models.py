@@ -7,7 +7,7 @@ repository's ``catalog/`` folder; its dynamic part (observations and datasets)
 is derived from the observation groups in the store, so that
 ``lcarchive catalog build`` can always rebuild it from the store alone.
 
-The JSON Schema of :class:`Catalog` is generated into ``catalog/schema/`` by
+The JSON Schema of ``Catalog`` is generated into ``catalog/schema/`` by
 ``tools/export_schema.py`` and checked to be current by the test suite.
 """
 
@@ -37,6 +37,7 @@ __all__ = [
     "Release",
     "SegmentRange",
     "TimeSystem",
+    "schema_json",
 ]
 
 CATALOG_FORMAT_VERSION = "1"
@@ -202,9 +203,6 @@ class Product(_Model):
     title: str
     description: str = ""
     mission: str
-    missions: list[str] = Field(
-        default_factory=list, description="Missions this definition applies to (defaults to [mission])."
-    )
     pipeline: str = Field(description="Pipeline that wrote it, e.g. 'SPOC', 'QLP', 'Kepler SOC'.")
     hlsp: bool = False
     detect: list[DetectionRule]
@@ -326,3 +324,10 @@ class Catalog(_Model):
             if m.name == name:
                 return m
         raise KeyError(name)
+
+
+def schema_json() -> str:
+    """Return the JSON Schema of ``Catalog`` as written to ``catalog/schema/catalog.schema.json``."""
+    import json
+
+    return json.dumps(Catalog.model_json_schema(), indent=2, sort_keys=True) + "\n"

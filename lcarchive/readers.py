@@ -1,4 +1,4 @@
-"""Read light-curve files into :class:`LightCurveFile` records.
+"""Read light-curve files into ``LightCurveFile`` records.
 
 The reader is generic: which product a file is, which columns give ``time``,
 ``flux``, ``flux_err`` and ``quality``, and which header keywords become
@@ -291,7 +291,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
     Raises
     ------
     CorruptFileError, UnrecognizedProductError, InvalidTargetError
-        As for :func:`read_lightcurve`.
+        As for ``read_lightcurve``.
     """
     if len(data) == 0:
         raise CorruptFileError(source, "empty file (0 bytes)")

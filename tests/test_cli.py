@@ -46,6 +46,8 @@ def test_ingest_ls_show_build(tmp_path):
     assert [o["id"] for o in only] == ["kepler-lc-q02", "kepler-lc-q05"]
     missing = run("ls", root, "--target", "1", check=False)
     assert missing.returncode == 1 and "target 1" in missing.stderr
+    missing = run("ls", root, "--target", "1", "--json", check=False)
+    assert missing.returncode == 1 and json.loads(missing.stdout) == []
     summary = run("catalog", "show", root).stdout
     assert "6 observation(s)" in summary and "3 target(s)" in summary
     full = json.loads(run("catalog", "show", root, "--json").stdout)
@@ -85,3 +87,10 @@ def test_light_curve_numbers_from_cli_archive(tmp_path):
     ds = archive.open_observation("k2-lc-c05")
     assert ds.sizes["target"] == 9
     assert np.all(ds["target"].values >= 200000000)
+
+
+def test_usage_errors_are_messages_not_tracebacks(tmp_path):
+    for args in (["ingest"], ["ls", str(tmp_path), "--bogus"], ["ingest", str(tmp_path), "x.fits", "-o", "novalue"]):
+        result = run(*args, check=False)
+        assert result.returncode == 2, (args, result.returncode, result.stderr)
+        assert "Traceback" not in result.stderr and result.stderr.strip()

@@ -6,18 +6,17 @@ The test suite checks that the committed schema is current.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from lcarchive.models import Catalog
+from lcarchive.models import schema_json
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "catalog" / "schema" / "catalog.schema.json"
 
 
 def schema_text() -> str:
     """Return the schema document as written to disk."""
-    return json.dumps(Catalog.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    return schema_json()
 
 
 def main(args: list[str] | None = None) -> int:
