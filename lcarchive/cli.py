@@ -27,7 +27,7 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Show, rebuild or describe the archive's JSON catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 ArchiveArg = Annotated[str, typer.Argument(help="Archive root: a local directory or an fsspec URL (s3://bucket/prefix).")]
@@ -188,7 +188,8 @@ def catalog_show(
     )
     table = Table("observation", "mission", "product", "targets", "cadences", "instruments", box=None)
     for o in store.observations:
-        table.add_row(o.id, o.mission, o.product, str(o.n_targets), str(o.n_cadences), ", ".join(o.instruments))
+        shown = ", ".join(o.instruments[:3]) + (f", +{len(o.instruments) - 3} more" if len(o.instruments) > 3 else "")
+        table.add_row(o.id, o.mission, o.product, str(o.n_targets), str(o.n_cadences), shown)
     out.print(table)
 
 
