@@ -34,6 +34,7 @@ __all__ = [
     "Product",
     "QualityFlag",
     "QualityFlagTable",
+    "FluxErrRule",
     "Release",
     "SegmentRange",
     "TimeSystem",
@@ -186,6 +187,13 @@ class DataSetDefinition(_Model):
     )
 
 
+class FluxErrRule(_Model):
+    """Error columns to use instead of ``ColumnMap.flux_err`` in some sectors/quarters/campaigns."""
+
+    segments: SegmentRange
+    columns: list[str] = Field(description="Candidate error columns; the first present in the file is used.")
+
+
 class ColumnMap(_Model):
     """Which source columns give the archive's core variables."""
 
@@ -193,7 +201,19 @@ class ColumnMap(_Model):
     cadenceno: str = "CADENCENO"
     flux: str
     flux_err: list[str] = Field(description="Candidate error columns; the first present in the file is used.")
+    flux_err_rules: list[FluxErrRule] = Field(
+        default_factory=list,
+        description="Segment-dependent error columns (QLP: DET_FLUX_ERR from sector 56 on); the first matching rule wins.",
+    )
     quality: str
+
+    def flux_err_columns(self, segment: int) -> list[str]:
+        """Return the candidate error columns for a sector/quarter/campaign."""
+        for rule in self.flux_err_rules:
+            lo, hi = rule.segments.min, rule.segments.max
+            if (lo is None or segment >= lo) and (hi is None or segment <= hi):
+                return rule.columns
+        return self.flux_err
 
 
 class Product(_Model):

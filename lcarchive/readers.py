@@ -335,7 +335,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             table = hdul[lc_hdu].data
             if table is None or len(table) == 0:
                 raise CorruptFileError(source, f"HDU {lc_hdu} ({hdul[lc_hdu].name}) holds no rows")
-            columns = _columns(hdul[lc_hdu], table, product, source)
+            columns = _columns(hdul[lc_hdu], table, product, segment, source)
         except CorruptFileError:
             raise
         except Exception as exc:
@@ -372,10 +372,12 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
         )
 
 
-def _columns(hdu: fits.BinTableHDU, table: fits.FITS_rec, product: Product, source: str) -> dict[str, Column]:
+def _columns(
+    hdu: fits.BinTableHDU, table: fits.FITS_rec, product: Product, segment: int, source: str
+) -> dict[str, Column]:
     cmap = product.columns
     names = {n.upper(): n for n in table.names}
-    flux_err = next((c for c in cmap.flux_err if c.upper() in names), None)
+    flux_err = next((c for c in cmap.flux_err_columns(segment) if c.upper() in names), None)
     core = {"time": cmap.time, "cadenceno": cmap.cadenceno, "flux": cmap.flux, "quality": cmap.quality}
     if flux_err is not None:
         core["flux_err"] = flux_err

@@ -178,3 +178,28 @@ def test_catalog_rebuilt_from_store_equals_incremental(full_archive, copy_of):
     root = copy_of(full_archive)
     rebuilt = lcarchive.Archive(root).build_catalog()
     assert rebuilt.model_dump() == full_archive.catalog.model_dump()
+
+
+def test_qlp_error_column_follows_sector_like_lightkurve(tmp_path):
+    """From sector 56 on QLP's flux error is DET_FLUX_ERR (lightkurve's choice too)."""
+    lk = pytest.importorskip("lightkurve")
+    src = DATA / "qlp" / "hlsp_qlp_tess_ffi_s0024-0000000039903405_tess_v01_llc.fits"
+    dest = tmp_path / "qlp-s60.fits"
+    with fits.open(src) as hdul:
+        table = hdul[1]
+        det = fits.Column(name="DET_FLUX_ERR", format="E", array=table.data["KSPSAP_FLUX_ERR"] * 2)
+        new = fits.BinTableHDU.from_columns(table.columns + fits.ColDefs([det]), header=table.header)
+        hdul[0].header["SECTOR"] = 60
+        fits.HDUList([hdul[0], new]).writeto(dest)
+    archive = lcarchive.Archive(str(tmp_path / "a"))
+    assert archive.ingest([str(dest)]).ok
+    ds = archive.open_observation("tess-qlp-s0060").isel(target=0).load()
+    assert ds["flux_err"].attrs["source_column"] == "DET_FLUX_ERR"
+    assert "kspsap_flux_err" in ds
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lc = lk.read(str(dest), quality_bitmask="none")
+    idx = np.searchsorted(ds["cadenceno"].values, np.asarray(lc["cadenceno"]))
+    assert np.array_equal(ds["flux_err"].values[idx], np.asarray(lc.flux_err.value, dtype="f4"), equal_nan=True)
