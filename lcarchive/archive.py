@@ -45,6 +45,13 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
                 "compressors": [_compressor(dtype)],
                 "fill_value": fill_value(dtype),
             }
+        elif len(var.dims) == 3 and var.dims[0] == "target":
+            enc[name] = {
+                "chunks": (1, *var.shape[1:]),
+                "shards": (TARGETS_PER_SHARD, *var.shape[1:]),
+                "compressors": [_compressor(dtype)],
+                "fill_value": fill_value(dtype),
+            }
         elif var.dims == ("target",) and dtype.kind in "OTU":
             enc[name] = {"chunks": (1,), "shards": (TARGETS_PER_SHARD,)}
         elif var.dims == ("target",):
@@ -298,16 +305,24 @@ def _join_light_curves(parts: list[tuple[str, xr.Dataset]], target: int) -> xr.D
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         joined = xr.concat(series, dim="cadence", join="outer", data_vars="all", coords="different", compat="equals")
-    names = dict.fromkeys(n for _, ds in parts for n, v in ds.data_vars.items() if v.dims == ())
+    names = dict.fromkeys(n for _, ds in parts for n, v in ds.data_vars.items() if "cadence" not in v.dims)
     per_obs = {}
     for name in names:
+        template = next(ds[name] for _, ds in parts if name in ds)
+        if template.ndim:  # images (the APERTURE mask): pad to the largest, as in the groups
+            shape = tuple(max(ds[name].shape[d] for _, ds in parts if name in ds) for d in range(template.ndim))
+            stack = np.full((len(parts), *shape), fill_value(template.dtype), dtype=template.dtype)
+            for i, (_, ds) in enumerate(parts):
+                if name in ds:
+                    stack[(i, *(slice(0, n) for n in ds[name].shape))] = ds[name].values
+            per_obs[name] = xr.Variable(("observation", *template.dims), stack, attrs=template.attrs)
+            continue
         values = [ds[name].values.item() if name in ds else None for _, ds in parts]
         if any(isinstance(v, str) for v in values):
             array = np.array(["" if v is None else str(v) for v in values], dtype=object)
         else:
             array = np.array([np.nan if v is None else v for v in values])
-        attrs = next(ds[name].attrs for _, ds in parts if name in ds)
-        per_obs[name] = xr.Variable(("observation",), array, attrs=attrs)
+        per_obs[name] = xr.Variable(("observation",), array, attrs=template.attrs)
     out = joined.assign(per_obs).assign_coords(observation=[o for o, _ in parts], target=target)
     first = parts[0][1].attrs
     out.attrs = {"target": target, **{k: first[k] for k in ("mission", "time_format") if k in first}}

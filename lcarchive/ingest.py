@@ -260,7 +260,9 @@ def _try_append(archive: Archive, obs_id: str, existing: Block, new_rows: list[B
     if not np.array_equal(merged.cadenceno, existing.cadenceno):
         return False
     for part, old in ((merged.series, existing.series), (merged.per_target, existing.per_target)):
-        if set(part) != set(old) or any(part[k].dtype != old[k].dtype for k in part):
+        if set(part) != set(old) or any(
+            part[k].dtype != old[k].dtype or part[k].shape[1:] != old[k].shape[1:] for k in part
+        ):
             return False
     whole = merge_blocks([existing, merged])
     ds = to_dataset(merged, {})

@@ -60,7 +60,8 @@ class Block:
     target : numpy.ndarray, shape (n_targets,), int64
     cadenceno : numpy.ndarray, shape (n_cadences,), int64, sorted
     series : dict of str to numpy.ndarray, shape (n_targets, n_cadences)
-    per_target : dict of str to numpy.ndarray, shape (n_targets,)
+    per_target : dict of str to numpy.ndarray, shape (n_targets,) or (n_targets, n_rows, n_columns)
+        Per-target values; 3-D for images (the APERTURE mask), padded with the fill.
     attrs : dict of str to dict
         Attributes of each variable (units, source column, description).
     """
@@ -127,6 +128,9 @@ def block_from_file(lc: LightCurveFile) -> Block:
     for name, (value, a) in lc.target_values.items():
         per_target[name] = _per_target_array(value)
         attrs[name] = dict(a)
+    for name, (image, a) in lc.images.items():
+        per_target[name] = image[np.newaxis]
+        attrs[name] = dict(a)
     for name, text in lc.headers.items():
         per_target[name] = np.array([text], dtype=object)
         attrs[name] = {"description": f"complete FITS header of HDU {name.removeprefix('header_').upper()}, 80-character cards"}
@@ -156,7 +160,7 @@ def block_from_dataset(ds: xr.Dataset) -> Block:
             values = values.astype(object)
         if var.dims == ("target", "cadence"):
             series[name] = values
-        elif var.dims == ("target",):
+        elif var.dims[:1] == ("target",) and "cadence" not in var.dims:
             per_target[name] = values
     return Block(
         ds["target"].values.astype(np.int64), ds["cadenceno"].values.astype(np.int64), series, per_target, attrs
@@ -201,10 +205,14 @@ def merge_blocks(blocks: list[Block]) -> Block:
     for name in dict.fromkeys(k for b in blocks for k in b.per_target):
         present = [b.per_target[name] for b in blocks if name in b.per_target]
         dtype = _common_dtype(present)
-        parts = [
-            b.per_target[name].astype(dtype) if name in b.per_target else np.full(b.target.size, fill_value(dtype), dtype)
-            for b in blocks
-        ]
+        extra = tuple(max(a.shape[d] for a in present) for d in range(1, present[0].ndim))
+        parts = []
+        for b in blocks:
+            part = np.full((b.target.size, *extra), fill_value(dtype), dtype)
+            if name in b.per_target:
+                values = b.per_target[name]
+                part[(slice(None), *(slice(0, n) for n in values.shape[1:]))] = values
+            parts.append(part)
         merged = np.concatenate(parts)
         if dtype == object:
             merged = np.array([v if isinstance(v, str) else "" for v in merged], dtype=object)
@@ -218,7 +226,8 @@ def to_dataset(block: Block, attrs: dict[str, Any]) -> xr.Dataset:
     for name, values in block.series.items():
         data_vars[name] = xr.Variable(("target", "cadence"), values, attrs=block.attrs.get(name, {}))
     for name, values in block.per_target.items():
-        data_vars[name] = xr.Variable(("target",), values, attrs=block.attrs.get(name, {}))
+        dims = ("target",) if values.ndim == 1 else ("target", f"{name}_row", f"{name}_column")
+        data_vars[name] = xr.Variable(dims, values, attrs=block.attrs.get(name, {}))
     coords = {
         "target": xr.Variable(("target",), block.target, attrs={"description": "TIC, KIC or EPIC ID"}),
         "cadenceno": xr.Variable(

@@ -86,6 +86,9 @@ class LightCurveFile:
         Per-target header values (ra, dec, magnitude, camera/CCD...).
     headers : dict of str to str
         Full FITS headers, one 80-character-card string per HDU, keyed by variable name.
+    images : dict of str to (numpy.ndarray, attrs)
+        2-D image extensions (the APERTURE mask of SPOC and Kepler products), shape
+        (NAXIS2, NAXIS1), keyed by the lower-case extension name.
     data_release : int or None
         ``DATA_REL`` keyword.
     pipeline_version : str or None
@@ -108,6 +111,7 @@ class LightCurveFile:
     columns: dict[str, Column]
     target_values: dict[str, tuple[Any, dict[str, Any]]]
     headers: dict[str, str]
+    images: dict[str, tuple[np.ndarray, dict[str, Any]]]
     data_release: int | None
     pipeline_version: str | None
     file_date: str | None
@@ -348,6 +352,18 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             value, comment = found if found is not None else (None, "")
             target_values[var] = (value, {"source_keyword": keyword, "description": comment})
         headers = {f"header_{h.name.lower() or f'hdu{i}'}": h.header.tostring() for i, h in enumerate(hdul)}
+        images = {}
+        for i, h in enumerate(hdul):
+            if i == 0 or not isinstance(h, fits.ImageHDU) or h.data is None or h.data.ndim != 2:
+                continue
+            if h.data.dtype.kind not in "iuf":
+                continue
+            pixels = h.data.astype(h.data.dtype.newbyteorder("="), copy=True)
+            images[h.name.lower() or f"image{i}"] = (
+                pixels,
+                {"description": f"pixels of the {h.name or f'HDU {i}'} image extension, shape (NAXIS2, NAXIS1) "
+                 "of its header; padded to the largest image of the group", "source_hdu": h.name or str(i)},
+            )
         head = hdul[0].header
         data_rel = _header_value(head.get("DATA_REL"))
         procver = _header_value(head.get("PROCVER"))
@@ -365,6 +381,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             columns=columns,
             target_values=target_values,
             headers=headers,
+            images=images,
             data_release=int(data_rel) if isinstance(data_rel, int) else None,
             pipeline_version=str(procver).strip() if procver is not None else None,
             file_date=str(date).strip() if date is not None else None,

@@ -146,3 +146,20 @@ def test_headers_kept_complete(full_archive, rows_by_sha):
             for hdu in hdul:
                 name = f"header_{hdu.name.lower()}"
                 assert str(ds[name].values[row]) == hdu.header.tostring(), f"{path.name} {name}"
+
+
+def test_aperture_images_kept(rows_by_sha):
+    from astropy.io import fits
+
+    checked = 0
+    for path in FILES:
+        url, row = rows_by_sha[_sha(path)]
+        with fits.open(path) as hdul, xr.open_dataset(url, engine="zarr") as ds:
+            images = [h for h in hdul[1:] if isinstance(h, fits.ImageHDU)]
+            for hdu in images:
+                stored = ds[hdu.name.lower()].values[row]
+                ny, nx = hdu.data.shape
+                assert_bit_equal(stored[:ny, :nx], hdu.data.astype(hdu.data.dtype.newbyteorder("=")), f"{path.name} {hdu.name}")
+                assert np.all(stored[ny:, :] == QUALITY_FILL) and np.all(stored[:, nx:] == QUALITY_FILL)
+                checked += 1
+    assert checked >= 20
