@@ -277,6 +277,17 @@ class Archive:
         """
         return ingest_files(self, inputs, input_storage_options, progress)
 
+    def _write_region(self, obs_id: str, ds: xr.Dataset, row: int) -> None:
+        """Overwrite one target row of a group in place (same cadence axis and variables)."""
+        url = self.observation_url(obs_id)
+        kwargs: dict[str, Any] = {"zarr_format": 3, "consolidated": True}
+        if "://" in self.url:
+            kwargs["storage_options"] = self.storage_options
+        ds = ds.drop_vars([n for n, v in ds.variables.items() if "target" not in v.dims])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            ds.to_zarr(url, region={"target": slice(row, row + 1)}, mode="r+", safe_chunks=False, **kwargs)
+
     def _write_group(self, obs_id: str, ds: xr.Dataset, append: bool) -> None:
         url = self.observation_url(obs_id)
         kwargs: dict[str, Any] = {"zarr_format": 3, "consolidated": True}

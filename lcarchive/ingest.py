@@ -109,22 +109,24 @@ def ingest_files(
 ) -> IngestReport:
     """Ingest files into ``archive``; see ``lcarchive.Archive.ingest``."""
     report = IngestReport()
-    by_obs: dict[str, list[LightCurveFile]] = defaultdict(list)
-    for source in expand_inputs(inputs):
-        if progress is not None:
-            progress(source)
-        try:
-            lc = read_lightcurve(source, storage_options)
-        except BadInputError as exc:
-            report.skipped.append((exc.source, exc.reason))
-            continue
-        except Exception as exc:  # anything unforeseen in a file is that file's fault
-            report.skipped.append((source, f"unreadable: {type(exc).__name__}: {exc}"))
-            continue
-        by_obs[lc.observation_id].append(lc)
+    sources = expand_inputs(inputs)
     touched: list[str] = []
-    for obs_id, files in sorted(by_obs.items()):
-        touched.extend(_ingest_observation(archive, obs_id, files, report))
+    for start in range(0, len(sources), BATCH_FILES):
+        by_obs: dict[str, list[LightCurveFile]] = defaultdict(list)
+        for source in sources[start : start + BATCH_FILES]:
+            if progress is not None:
+                progress(source)
+            try:
+                lc = read_lightcurve(source, storage_options)
+            except BadInputError as exc:
+                report.skipped.append((exc.source, exc.reason))
+                continue
+            except Exception as exc:  # anything unforeseen in a file is that file's fault
+                report.skipped.append((source, f"unreadable: {type(exc).__name__}: {exc}"))
+                continue
+            by_obs[lc.observation_id].append(lc)
+        for obs_id, files in sorted(by_obs.items()):
+            touched.extend(_ingest_observation(archive, obs_id, files, report))
     if touched or not archive.exists:
         archive._update_catalog(touched)
     report.observations = sorted(set(touched))
@@ -150,125 +152,219 @@ def _group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
     }
 
 
-def _load_block(archive: Archive, obs_id: str) -> Block | None:
-    if not archive._group_exists(obs_id):
+BATCH_FILES = 256
+"""Files parsed and written per step of an ingest, bounding its memory."""
+
+
+@dataclass
+class _GroupState:
+    """What a group holds, read without its light curves."""
+
+    target: np.ndarray
+    cadenceno: np.ndarray
+    sha256: list[str]
+    source_file: list[str]
+    release_keys: list[tuple]
+    template: Block
+    attrs: dict
+
+    def row(self, target: int) -> int:
+        where = np.flatnonzero(self.target == target)
+        return int(where[0]) if where.size else None
+
+
+def _group_state(archive: Archive, group_id: str) -> _GroupState | None:
+    if not archive._group_exists(group_id):
         return None
-    with archive._open_group(obs_id) as ds:
+    with archive._open_group(group_id) as ds:
+        def values(name: str) -> np.ndarray:
+            return ds[name].values
+
+        series = {n: np.empty((0, ds.sizes["cadence"]), v.dtype) for n, v in ds.data_vars.items() if "cadence" in v.dims}
+        per_target = {
+            n: np.empty((0, *v.shape[1:]), object if v.dtype.kind == "T" else v.dtype)
+            for n, v in ds.data_vars.items()
+            if "cadence" not in v.dims
+        }
+        attrs = {n: dict(v.attrs) for n, v in ds.data_vars.items()}
+        cadenceno = values("cadenceno").astype(np.int64)
+        data_rel = values("data_release")
+        dates = [str(x) for x in values("file_date")]
+        versions = [str(x) for x in values("pipeline_version")]
+        return _GroupState(
+            target=values("target").astype(np.int64),
+            cadenceno=cadenceno,
+            sha256=[str(x) for x in values("source_sha256")],
+            source_file=[str(x) for x in values("source_file")],
+            release_keys=[(int(r), d, v) for r, d, v in zip(data_rel, dates, versions, strict=True)],
+            template=Block(np.empty(0, np.int64), cadenceno, series, per_target, attrs),
+            attrs=dict(ds.attrs),
+        )
+
+
+def _read_rows(archive: Archive, group_id: str, rows: list[int]) -> Block:
+    with archive._open_group(group_id) as ds:
+        return block_from_dataset(ds.isel(target=rows).load())
+
+
+def _read_all(archive: Archive, group_id: str) -> Block:
+    with archive._open_group(group_id) as ds:
         return block_from_dataset(ds.load())
+
+
+def _fits_layout(state: _GroupState, blocks: list[Block]) -> Block | None:
+    """Align blocks on the group's cadence axis; None if they need a rewrite (new cadences or variables)."""
+    aligned = merge_blocks([state.template, *blocks])
+    if not np.array_equal(aligned.cadenceno, state.cadenceno):
+        return None
+    for part, old in ((aligned.series, state.template.series), (aligned.per_target, state.template.per_target)):
+        if set(part) != set(old) or any(
+            part[k].dtype != old[k].dtype or part[k].shape[1:] != old[k].shape[1:] for k in part
+        ):
+            return None
+    return aligned
+
+
+def _write_new(archive: Archive, group_id: str, block: Block, attrs: dict) -> None:
+    """Write a whole group, one shard of targets at a time."""
+    from lcarchive.archive import TARGETS_PER_SHARD
+
+    step = TARGETS_PER_SHARD
+    for start in range(0, max(block.target.size, 1), step):
+        part = block.select(list(range(start, min(start + step, block.target.size))))
+        archive._write_group(group_id, to_dataset(part, attrs if start == 0 else {}), append=start > 0)
+    if block.target.size > step:
+        _update_group_attrs(archive, group_id, attrs)
+
+
+def _apply(
+    archive: Archive,
+    group_id: str,
+    state: _GroupState | None,
+    added: list[Block],
+    replaced: dict[int, Block],
+    attrs: dict,
+) -> None:
+    """Add rows to a group and replace some of its rows, rewriting it only when its layout must change."""
+    from lcarchive.archive import TARGETS_PER_SHARD
+
+    if state is None:
+        merged = merge_blocks(added)
+        _write_new(archive, group_id, merged, _summary(attrs, [merged]))
+        return
+    aligned = _fits_layout(state, [*replaced.values(), *added])
+    if aligned is None:  # new cadences, variables or image sizes: rewrite on the union
+        whole = _read_all(archive, group_id)
+        rows = [whole.select([i]) for i in range(whole.target.size)]
+        for row, block in replaced.items():
+            rows[row] = block
+        merged = merge_blocks([*rows, *added])
+        _write_new(archive, group_id, merged, _summary(attrs, [merged]))
+        return
+    n_replaced = len(replaced)
+    for i, row in enumerate(replaced):
+        archive._write_region(group_id, to_dataset(aligned.select([i]), {}), row)
+    new_rows = list(range(n_replaced, aligned.target.size))
+    for start in range(0, len(new_rows), TARGETS_PER_SHARD):
+        part = aligned.select(new_rows[start : start + TARGETS_PER_SHARD])
+        archive._write_group(group_id, to_dataset(part, {}), append=True)
+    _update_group_attrs(archive, group_id, _summary({**state.attrs, **attrs}, [aligned], state.attrs))
 
 
 def _ingest_observation(archive: Archive, obs_id: str, files: list[LightCurveFile], report: IngestReport) -> list[str]:
     """Merge one observation's files into its group(s); return the groups written."""
-    existing = _load_block(archive, obs_id)
-    current: dict[int, Block] = {}
-    if existing is not None:
-        for i, t in enumerate(existing.target):
-            current[int(t)] = existing.select([i])
-    existing_targets = set(current)
-    replaced: set[int] = set()
-    released: dict[str, list[tuple[Block, str]]] = defaultdict(list)
+    state = _group_state(archive, obs_id)
+    # target -> (block or None if the stored row, release key, sha256, source name)
+    current: dict[int, tuple[Block | None, tuple, str, str]] = {}
+    if state is not None:
+        for i, t in enumerate(state.target):
+            current[int(t)] = (None, state.release_keys[i], state.sha256[i], state.source_file[i])
+    released: dict[str, list[tuple[Block | int, str]]] = defaultdict(list)
     for lc in sorted(files, key=lambda f: f.release_key):
         block = block_from_file(lc)
-        cur = current.get(lc.target)
-        if cur is None:
-            current[lc.target] = block
+        entry = current.get(lc.target)
+        if entry is None:
+            current[lc.target] = (block, _release_key(block), lc.sha256, lc.source)
             report.added.append((lc.source, obs_id, lc.target))
             continue
-        if str(cur.per_target["source_sha256"][0]) == lc.sha256:
+        cur_block, cur_key, cur_sha, cur_source = entry
+        if cur_sha == lc.sha256:
             report.unchanged.append((lc.source, obs_id, lc.target))
             continue
-        if _release_key(block) >= _release_key(cur):
-            older, newer, older_source = cur, block, str(cur.per_target["source_file"][0])
+        if _release_key(block) >= cur_key:
+            older = cur_block if cur_block is not None else state.row(lc.target)
+            released[_label(cur_key, cur_sha)].append((older, cur_source))
+            current[lc.target] = (block, _release_key(block), lc.sha256, lc.source)
             report.added.append((lc.source, obs_id, lc.target))
-            if lc.target in existing_targets:
-                replaced.add(lc.target)
         else:
-            older, newer, older_source = block, cur, lc.source
-        label = _release_label(older)
-        released[label].append((older, older_source))
-        current[lc.target] = newer
+            released[_label(_release_key(block), lc.sha256)].append((block, lc.source))
     written: list[str] = []
     first = files[0]
-    for label, blocks in sorted(released.items()):
+    for label, entries in sorted(released.items()):
+        blocks = [e if isinstance(e, Block) else _read_rows(archive, obs_id, [e]) for e, _ in entries]
         rel_id = f"{obs_id}.{label}"
-        if _store_release(archive, rel_id, blocks, report, obs_id, _group_attrs(first, rel_id, superseded_release=label, current_observation=obs_id)):
+        rel_attrs = _group_attrs(first, rel_id, superseded_release=label, current_observation=obs_id)
+        if _store_release(archive, rel_id, list(zip(blocks, [s for _, s in entries], strict=True)), report, obs_id, rel_attrs):
             written.append(rel_id)
-    new_targets = [t for t in current if t not in existing_targets]
-    if existing is not None and not replaced and not new_targets:
-        return written
-    attrs = _group_attrs(first, obs_id)
-    if existing is not None and not replaced:
-        appended = _try_append(archive, obs_id, existing, [current[t] for t in new_targets], attrs)
-        if appended:
-            written.append(obs_id)
-            return written
-    merged = merge_blocks(list(current.values()))
-    archive._write_group(obs_id, to_dataset(merged, _with_summary(attrs, merged, first)), append=False)
-    written.append(obs_id)
+    stored = set() if state is None else {int(t) for t in state.target}
+    added = [b for t, (b, *_) in current.items() if t not in stored and b is not None]
+    replaced = {state.row(t): b for t, (b, *_) in current.items() if t in stored and b is not None} if state else {}
+    if added or replaced:
+        _apply(archive, obs_id, state, added, replaced, _group_attrs(first, obs_id))
+        written.append(obs_id)
     return written
+
+
+def _label(key: tuple, sha: str) -> str:
+    return f"dr{key[0]}" if key[0] >= 0 else f"sha{sha[:10]}"
 
 
 def _store_release(
     archive: Archive, rel_id: str, blocks: list[tuple[Block, str]], report: IngestReport, obs_id: str, attrs: dict
 ) -> bool:
-    existing = _load_block(archive, rel_id)
-    rows: dict[int, Block] = {}
-    if existing is not None:
-        for i, t in enumerate(existing.target):
-            rows[int(t)] = existing.select([i])
-    changed = False
+    state = _group_state(archive, rel_id)
+    stored = {} if state is None else {int(t): state.sha256[i] for i, t in enumerate(state.target)}
+    added: list[Block] = []
     for block, source in blocks:
         t = int(block.target[0])
         sha = str(block.per_target["source_sha256"][0])
-        if t in rows and str(rows[t].per_target["source_sha256"][0]) == sha:
+        if stored.get(t) == sha or any(int(b.target[0]) == t for b in added):
             continue
-        if t in rows:  # same label, other content: keep both by naming this one after its checksum
+        if t in stored:  # same label, other content: keep both by naming this one after its checksum
             alt = f"{obs_id}.sha{sha[:10]}"
             _store_release(archive, alt, [(block, source)], report, obs_id, {**attrs, "observation": alt, "superseded_release": f"sha{sha[:10]}"})
             continue
-        rows[t] = block
+        added.append(block)
         report.superseded.append((source, obs_id, t, rel_id))
-        changed = True
-    if not changed:
+    if not added:
         return False
-    merged = merge_blocks(list(rows.values()))
-    archive._write_group(rel_id, to_dataset(merged, _with_summary(attrs, merged, None)), append=False)
+    _apply(archive, rel_id, state, added, {}, attrs)
     return True
 
 
-def _with_summary(attrs: dict, block: Block, lc: LightCurveFile | None) -> dict:
-    time = block.series["time"]
-    finite = time[np.isfinite(time)]
-    instruments = set()
-    for cam_key, ccd_key, fmt in (("camera", "ccd", "tess/camera{}/ccd{}"), ("module", "output", "kepler/module{}/output{}")):
-        if cam_key in block.per_target and ccd_key in block.per_target:
-            for a, b in zip(block.per_target[cam_key], block.per_target[ccd_key], strict=True):
-                if np.isfinite(a) and np.isfinite(b):
-                    instruments.add(fmt.format(int(a), int(b)))
+def _summary(attrs: dict, blocks: list[Block], previous: dict | None = None) -> dict:
+    """Group attributes with the time range and instruments of the rows written (and of ``previous``)."""
+    lows, highs, instruments = [], [], set(previous.get("instruments", [])) if previous else set()
+    if previous and previous.get("time_min") is not None:
+        lows.append(previous["time_min"])
+        highs.append(previous["time_max"])
+    for block in blocks:
+        time = block.series["time"]
+        finite = time[np.isfinite(time)]
+        if finite.size:
+            lows.append(float(finite.min()))
+            highs.append(float(finite.max()))
+        for cam_key, ccd_key, fmt in (("camera", "ccd", "tess/camera{}/ccd{}"), ("module", "output", "kepler/module{}/output{}")):
+            if cam_key in block.per_target and ccd_key in block.per_target:
+                for a, b in zip(block.per_target[cam_key], block.per_target[ccd_key], strict=True):
+                    if np.isfinite(a) and np.isfinite(b):
+                        instruments.add(fmt.format(int(a), int(b)))
     return {
         **attrs,
-        "time_min": float(finite.min()) if finite.size else None,
-        "time_max": float(finite.max()) if finite.size else None,
+        "time_min": min(lows) if lows else None,
+        "time_max": max(highs) if highs else None,
         "instruments": sorted(instruments),
     }
-
-
-def _try_append(archive: Archive, obs_id: str, existing: Block, new_rows: list[Block], attrs: dict) -> bool:
-    """Append new targets to a group when they fit its cadence axis and variables; else False."""
-    template = existing.select([])
-    merged = merge_blocks([template, *new_rows])
-    if not np.array_equal(merged.cadenceno, existing.cadenceno):
-        return False
-    for part, old in ((merged.series, existing.series), (merged.per_target, existing.per_target)):
-        if set(part) != set(old) or any(
-            part[k].dtype != old[k].dtype or part[k].shape[1:] != old[k].shape[1:] for k in part
-        ):
-            return False
-    whole = merge_blocks([existing, merged])
-    ds = to_dataset(merged, {})
-    archive._write_group(obs_id, ds, append=True)
-    _update_group_attrs(archive, obs_id, _with_summary(attrs, whole, None))
-    return True
 
 
 def _update_group_attrs(archive: Archive, obs_id: str, attrs: dict) -> None:

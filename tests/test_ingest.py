@@ -203,3 +203,35 @@ def test_qlp_error_column_follows_sector_like_lightkurve(tmp_path):
         lc = lk.read(str(dest), quality_bitmask="none")
     idx = np.searchsorted(ds["cadenceno"].values, np.asarray(lc["cadenceno"]))
     assert np.array_equal(ds["flux_err"].values[idx], np.asarray(lc.flux_err.value, dtype="f4"), equal_nan=True)
+
+
+def test_small_shards_append_and_replace_in_place(tmp_path, monkeypatch):
+    """Several shards per group: appends fill and add shards, a newer release replaces one row."""
+    import lcarchive.archive
+
+    monkeypatch.setattr(lcarchive.archive, "TARGETS_PER_SHARD", 2)
+    root = tmp_path / "a"
+    archive = lcarchive.Archive(str(root))
+    archive.ingest([str(p) for p in S1] + [str(RELEASE0)])  # 4 targets: shards of 2
+    before = archive.open_observation("tess-spoc-2min-s0001").load()
+    archive.ingest([str(SPOC / "target_s0001.fits"), str(RELEASE1)])  # one new target, one newer release
+    archive = lcarchive.open_archive(str(root))
+    after = archive.open_observation("tess-spoc-2min-s0001").load()
+    assert after.sizes["target"] == 5
+    assert after["target"].values[:4].tolist() == before["target"].values.tolist()  # rows keep their place
+    for t in before["target"].values:
+        if t == 25155310:
+            continue
+        for name in ("time", "flux", "quality", "aperture"):
+            assert_bit_equal(after[name].sel(target=t).values, before[name].sel(target=t).values, f"{t} {name}")
+    with fits.open(RELEASE1) as hdul:
+        assert_bit_equal(after["flux"].sel(target=25155310).values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), "release 1")
+    older = archive.open_observation("tess-spoc-2min-s0001.dr0")
+    with fits.open(RELEASE0) as hdul:
+        assert_bit_equal(older["flux"].values[0], hdul[1].data["PDCSAP_FLUX"].astype("f4"), "release 0")
+    import zarr
+
+    group = zarr.open_group(archive.observation_url("tess-spoc-2min-s0001"), mode="r")
+    assert group["flux"].shards == (2, 20076)
+    assert sorted(p.name for p in (root / "observations" / "tess-spoc-2min-s0001.zarr" / "flux" / "c").iterdir()) == ["0", "1", "2"]
+    assert archive.catalog.observation("tess-spoc-2min-s0001").n_targets == 5
