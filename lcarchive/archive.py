@@ -7,17 +7,22 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import asyncio
+
 import fsspec
 import numpy as np
+import pandas as pd
 import xarray as xr
 from zarr.codecs import BloscCodec
 
+from lcarchive import target_index
 from lcarchive.catalog_build import observation_entry
 from lcarchive.definitions import static_catalog
 from lcarchive.errors import ArchiveNotFoundError, TargetNotFoundError
 from lcarchive.ingest import IngestReport, ingest_files
 from lcarchive.layout import fill_value
 from lcarchive.models import Catalog, Observation
+from lcarchive.read import GroupReader, run
 
 __all__ = ["Archive", "open_archive"]
 
@@ -80,6 +85,8 @@ class Archive:
         self.url = self.fs.unstrip_protocol(root).rstrip("/") if "://" in url else root.rstrip("/")
         self._root = root.rstrip("/")
         self._catalog: Catalog | None = None
+        self._index: pd.DataFrame | None = None
+        self._readers: dict[str, GroupReader] = {}
 
     def __repr__(self) -> str:
         return f"<lcarchive.Archive {self.url!r}>"
@@ -143,18 +150,21 @@ class Archive:
         return sorted(ids)
 
     def build_catalog(self) -> Catalog:
-        """Rebuild the catalog from the shipped definitions and the groups in the store, and write it.
+        """Rebuild the catalog and the target index from the groups in the store, and write them.
 
         Returns
         -------
         Catalog
         """
         catalog = static_catalog().model_copy(deep=True)
+        rows = []
         for obs_id in self.group_ids():
-            ds = self._open_group(obs_id)
-            observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
+            with self._open_group(obs_id) as ds:
+                observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
+                rows.append(target_index.group_rows(ds, obs_id))
             catalog.observations.append(observation)
             catalog.datasets.extend(datasets)
+        self._write_index(target_index.merge_rows(None, rows, set()))
         self._write_catalog(_finish(catalog))
         return catalog
 
@@ -164,13 +174,46 @@ class Archive:
         catalog = static_catalog().model_copy(deep=True)
         catalog.observations = [o for o in base.observations if o.id not in touched]
         catalog.datasets = [d for d in base.datasets if d.observation not in touched]
+        rows = []
         for obs_id in sorted(touched):
-            observation, datasets = observation_entry(
-                self._open_group(obs_id), obs_id, self.group_path(obs_id), catalog
-            )
+            with self._open_group(obs_id) as ds:
+                observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
+                rows.append(target_index.group_rows(ds, obs_id))
             catalog.observations.append(observation)
             catalog.datasets.extend(datasets)
+        old = self.target_index() if self.exists else None
+        self._write_index(target_index.merge_rows(old, rows, touched))
         self._write_catalog(_finish(catalog))
+        self._readers.clear()
+
+    def target_index(self) -> pd.DataFrame:
+        """The target index: one line per (target, observation group).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``target`` (int64 TIC/KIC/EPIC ID), ``observation``, ``row`` (the target's
+            row in the group), ``ra``, ``dec`` (deg, from RA_OBJ/DEC_OBJ), ``mission``,
+            ``product``, ``segment``, ``current`` (False for groups of older releases).
+        """
+        if self._index is None:
+            try:
+                data = self.fs.cat_file(f"{self._root}/{target_index.INDEX_PATH}")
+            except FileNotFoundError:  # an archive written before the index existed
+                rows = []
+                for obs_id in self.group_ids():
+                    with self._open_group(obs_id) as ds:
+                        rows.append(target_index.group_rows(ds, obs_id))
+                self._index = target_index.merge_rows(None, rows, set())
+            else:
+                self._index = target_index.from_bytes(data)
+        return self._index
+
+    def _write_index(self, frame: pd.DataFrame) -> None:
+        path = f"{self._root}/{target_index.INDEX_PATH}"
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.pipe_file(path, target_index.to_bytes(frame))
+        self._index = frame
 
     # -- reading ---------------------------------------------------------------------------
     def _open_group(self, obs_id: str, **kwargs: Any) -> xr.Dataset:
@@ -210,8 +253,18 @@ class Archive:
         """Return the target IDs of an observation, shape (n_targets,), int64."""
         return self.open_observation(observation)["target"].values
 
-    def light_curve(self, target: int, observation: str | None = None, include_superseded: bool = False) -> xr.Dataset:
+    def light_curve(
+        self,
+        target: int,
+        observation: str | None = None,
+        variables: Iterable[str] | None = None,
+        include_superseded: bool = False,
+    ) -> xr.Dataset:
         """Return the light curve of one target.
+
+        The target index says which groups hold the target and at which row; only those
+        groups are read, concurrently, and in each only the target's chunks (see
+        ``lcarchive.read``).
 
         Parameters
         ----------
@@ -220,37 +273,59 @@ class Archive:
         observation : str, optional
             Observation ID. If None, every current observation holding the target is read
             and the light curves are joined along ``cadence`` in observation order.
+        variables : iterable of str, optional
+            Variables to read, e.g. ``["time", "flux", "flux_err", "quality"]``; default all.
+            ``quality`` is always read (it marks the cadences the target has).
         include_superseded : bool
-            Also read groups holding superseded releases (only when ``observation`` is None).
+            Also read groups holding older releases (only when ``observation`` is None).
 
         Returns
         -------
         xarray.Dataset
             Variables on ``cadence`` (time in BTJD/BKJD, d; flux and flux_err in the
             product's units; quality bits...), only the cadences the target's source file
-            has, sorted by cadence number; a ``cadence_observation`` coordinate on ``cadence``;
-            per-target values (ra, dec, headers...) on an ``observation`` dimension.
+            has, sorted by cadence number within each observation; coordinates ``cadenceno``
+            and ``cadence_observation`` on ``cadence``; per-target values (ra, dec, headers,
+            aperture...) on an ``observation`` dimension.
 
         Raises
         ------
         TargetNotFoundError
             If the target is in none of the observations asked for.
+        ObservationNotFoundError
+            If ``observation`` is not in the catalog.
         """
         target = int(target)
+        index = self.target_index()
+        lines = index[index["target"] == target]
         if observation is not None:
-            obs_ids = [self.catalog.observation(observation).id]
-        else:
-            obs_ids = [o.id for o in self.observations if include_superseded or not o.superseded_release]
-        parts = []
-        for obs_id in obs_ids:
-            ds = self._open_group(obs_id)
-            where = np.flatnonzero(ds["target"].values == target)
-            if where.size == 0:
-                continue
-            parts.append((obs_id, _target_rows(ds, int(where[0]))))
-        if not parts:
+            self.catalog.observation(observation)
+            lines = lines[lines["observation"] == observation]
+        elif not include_superseded:
+            lines = lines[lines["current"]]
+        if lines.empty:
             raise TargetNotFoundError(target, f"observation {observation}" if observation else f"archive {self.url}")
+        wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
+        pairs = [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)]
+        results = run(self._read_rows(pairs, wanted))
+        parts = [(obs_id, _row_dataset(self._readers[obs_id], values)) for (obs_id, _), values in zip(pairs, results, strict=True)]
         return _join_light_curves(parts, target)
+
+    async def _reader(self, obs_id: str) -> GroupReader:
+        reader = self._readers.get(obs_id)
+        if reader is None:
+            opts = self.storage_options if "://" in self.url else None
+            reader = self._readers[obs_id] = await GroupReader.open(self.observation_url(obs_id), opts)
+        return reader
+
+    async def _read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None) -> list[dict[str, np.ndarray]]:
+        readers = await asyncio.gather(*(self._reader(obs_id) for obs_id, _ in pairs))
+
+        def names(reader: GroupReader) -> list[str]:
+            available = [n for n in reader.arrays if n not in ("target", "cadenceno")]
+            return available if wanted is None else [n for n in wanted if n in reader.arrays]
+
+        return await asyncio.gather(*(r.read_row(row, names(r)) for r, (_, row) in zip(readers, pairs, strict=True)))
 
     # -- writing ---------------------------------------------------------------------------
     def ingest(
@@ -301,10 +376,21 @@ class Archive:
                 ds.to_zarr(url, mode="w", encoding=_encoding(ds), **kwargs)
 
 
-def _target_rows(ds: xr.Dataset, row: int) -> xr.Dataset:
-    one = ds.isel(target=row).load()
-    present = one["quality"].values != fill_value(one["quality"].dtype)
-    return one.isel(cadence=np.flatnonzero(present))
+def _row_dataset(reader: GroupReader, values: dict[str, np.ndarray]) -> xr.Dataset:
+    """One target's values read from a group, as a dataset over the cadences it has."""
+    present = values["quality"] != fill_value(values["quality"].dtype)
+    data_vars = {}
+    for name, value in values.items():
+        array = reader.arrays[name]
+        dims = tuple(array.metadata.dimension_names or ())[1:]
+        attrs = {k: v for k, v in array.attrs.items() if k not in ("coordinates", "_FillValue")}
+        if dims == ("cadence",):
+            value = value[present]
+        elif value.dtype.kind == "T":
+            value = value.astype(object)
+        data_vars[name] = xr.Variable(dims, value, attrs=attrs)
+    coords = {"cadenceno": ("cadence", reader.cadenceno[present], dict(reader.arrays["cadenceno"].attrs))}
+    return xr.Dataset(data_vars, coords=coords, attrs=reader.attrs)
 
 
 def _join_light_curves(parts: list[tuple[str, xr.Dataset]], target: int) -> xr.Dataset:

@@ -110,8 +110,9 @@ def ls(
     store = open_archive(archive, _storage_options(storage_option))
     observations = store.observations
     if target is not None:
-        holding = _targets_by_observation(store.catalog)
-        observations = [o for o in observations if target in holding.get(o.id, set())]
+        index = store.target_index()
+        holding = set(index.loc[index["target"] == target, "observation"])
+        observations = [o for o in observations if o.id in holding]
     rows = [
         {
             "id": o.id,

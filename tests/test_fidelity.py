@@ -163,3 +163,25 @@ def test_aperture_images_kept(rows_by_sha):
                 assert np.all(stored[ny:, :] == QUALITY_FILL) and np.all(stored[:, nx:] == QUALITY_FILL)
                 checked += 1
     assert checked >= 20
+
+
+def test_fast_point_read_equals_plain_xarray(full_archive):
+    """Archive.light_curve (own shard-index reader) returns what plain xarray reads, for every row."""
+    index = full_archive.target_index()
+    assert len(index) == sum(o.n_targets for o in full_archive.observations)
+    for line in index.itertuples():
+        lc = full_archive.light_curve(line.target, observation=line.observation)
+        with xr.open_dataset(full_archive.observation_url(line.observation), engine="zarr") as ds:
+            row = ds.isel(target=line.row).load()
+        assert int(row["target"]) == line.target
+        present = row["quality"].values != QUALITY_FILL
+        assert np.array_equal(lc["cadenceno"].values, row["cadenceno"].values[present])
+        for name, var in row.data_vars.items():
+            if var.dims == ("cadence",):
+                assert_bit_equal(lc[name].values, var.values[present], f"{line.observation} {name}")
+            elif var.dims == ():
+                got = lc[name].values[0]
+                assert got == var.values.item() or (got != got and var.values != var.values), name
+            else:
+                assert_bit_equal(lc[name].values[0], var.values, f"{line.observation} {name}")
+        assert lc.attrs["target"] == line.target
