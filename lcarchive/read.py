@@ -24,6 +24,8 @@ from zarr.codecs import BloscCodec, BytesCodec, ShardingCodec
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
+from lcarchive.stores import read_store
+
 __all__ = ["GroupReader", "run"]
 
 _EMPTY = np.uint64(2**64 - 1)
@@ -59,8 +61,9 @@ class GroupReader:
     @classmethod
     async def open(cls, url: str, storage_options: dict | None = None) -> GroupReader:
         """Open a group: one read of its consolidated metadata, then its coordinates concurrently."""
-        kwargs = {"storage_options": storage_options} if storage_options and "://" in url else {}
-        group = await zasync.open_group(url, mode="r", zarr_format=3, use_consolidated=True, **kwargs)
+        store = read_store(url, storage_options)
+        kwargs = {"storage_options": storage_options} if storage_options and isinstance(store, str) and "://" in url else {}
+        group = await zasync.open_group(store, mode="r", zarr_format=3, use_consolidated=True, **kwargs)
         arrays = {name: array async for name, array in group.arrays()}
         cadenceno, target = await asyncio.gather(arrays["cadenceno"].getitem(...), arrays["target"].getitem(...))
         return cls(group, arrays, np.asarray(cadenceno), np.asarray(target))
@@ -85,7 +88,7 @@ class GroupReader:
     async def _read(self, array: Any, row: int) -> np.ndarray:
         codecs = array.metadata.codecs
         sharding = codecs[0] if len(codecs) == 1 and isinstance(codecs[0], ShardingCodec) else None
-        if sharding is None or not _simple_inner(sharding) or _text(sharding.index_location) != "end":
+        if sharding is None or not _simple_inner(sharding):
             return np.asarray(await array.getitem((row, *(slice(None),) * (array.ndim - 1))))
         shard_shape = array.shards
         chunk_shape = sharding.chunk_shape
@@ -97,7 +100,10 @@ class GroupReader:
         index = self._indexes.get((array.path, key))
         if index is None:
             n_chunks = shard_rows
-            raw = await store.get(key, prototype=default_buffer_prototype(), byte_range=SuffixByteRequest(n_chunks * 16 + 4))
+            size = n_chunks * 16 + 4
+            at_start = _text(sharding.index_location) == "start"
+            where = RangeByteRequest(0, size) if at_start else SuffixByteRequest(size)
+            raw = await store.get(key, prototype=default_buffer_prototype(), byte_range=where)
             if raw is None:  # shard never written: all fill
                 return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
             index = np.frombuffer(raw.to_bytes()[:-4], dtype="<u8").reshape(n_chunks, 2)

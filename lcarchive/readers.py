@@ -8,6 +8,7 @@ FITS parsing is astropy's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -223,7 +224,9 @@ def detect_product(hdul: fits.HDUList) -> Product | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _astropy_unit(fits_unit: str | None) -> str | None:
+    """astropy unit string of a FITS TUNITn value (None if astropy cannot read it); cached."""
     if not fits_unit:
         return None
     fits_unit = unit_aliases().get(fits_unit.strip(), fits_unit)

@@ -49,8 +49,11 @@ def test_ingest_list_and_read_on_s3(s3):
 
 
 def test_missing_archive_on_s3_is_a_clear_error(s3):
+    archive = lcarchive.open_archive(f"{s3}/nothing")
     with pytest.raises(lcarchive.ArchiveNotFoundError, match="lcarchive-test/nothing"):
-        lcarchive.open_archive(f"{s3}/nothing")
+        archive.observations
+    with pytest.raises(lcarchive.ObservationNotFoundError, match="tess-spoc-2min-s0001"):
+        archive.light_curve(261136679, observation="tess-spoc-2min-s0001")
 
 
 def test_s3_inputs_are_read_through_fsspec(s3, tmp_path):
