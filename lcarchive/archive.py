@@ -316,8 +316,8 @@ class Archive:
         if not pairs:
             raise TargetNotFoundError(target, f"observation {observation}" if observation else f"archive {self.url}")
         results = run(self._read_rows(pairs, wanted))
-        parts = [(obs_id, _row_dataset(self._readers[obs_id], values)) for (obs_id, _), values in zip(pairs, results, strict=True)]
-        return _join_light_curves(parts, target)
+        parts = [(obs_id, self._readers[obs_id], values) for (obs_id, _), values in zip(pairs, results, strict=True)]
+        return _assemble(target, parts)
 
     async def _row_in(self, observation: str, target: int) -> list[tuple[str, int]]:
         """The target's row in one group, read from the group itself (its ``target`` coordinate)."""
@@ -393,54 +393,52 @@ class Archive:
                 ds.to_zarr(url, mode="w", encoding=_encoding(ds), **kwargs)
 
 
-def _row_dataset(reader: GroupReader, values: dict[str, np.ndarray]) -> xr.Dataset:
-    """One target's values read from a group, as a dataset over the cadences it has."""
-    present = values["quality"] != fill_value(values["quality"].dtype)
+def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:
+    """Build one target's light curve from the rows read in each observation group.
+
+    Light-curve variables keep only the cadences the target has (quality is not the fill) and
+    are joined along ``cadence``; a variable missing from an observation is filled (NaN, the
+    integer fill, ""). Per-target values go on an ``observation`` dimension; images are padded
+    to the largest.
+    """
+    masks = [values["quality"] != fill_value(values["quality"].dtype) for _, _, values in parts]
+    meta: dict[str, tuple[tuple[str, ...], dict, np.dtype]] = {}
+    for _, reader, values in parts:
+        for name, value in values.items():
+            if name not in meta:
+                array = reader.arrays[name]
+                dims = tuple(array.metadata.dimension_names or ())[1:]
+                attrs = {k: v for k, v in array.attrs.items() if k not in ("coordinates", "_FillValue")}
+                dtype = np.dtype(object) if value.dtype.kind in "TUO" else value.dtype
+                meta[name] = (dims, attrs, dtype)
     data_vars = {}
-    for name, value in values.items():
-        array = reader.arrays[name]
-        dims = tuple(array.metadata.dimension_names or ())[1:]
-        attrs = {k: v for k, v in array.attrs.items() if k not in ("coordinates", "_FillValue")}
+    for name, (dims, attrs, dtype) in meta.items():
         if dims == ("cadence",):
-            value = value[present]
-        elif value.dtype.kind == "T":
-            value = value.astype(object)
-        data_vars[name] = xr.Variable(dims, value, attrs=attrs)
-    coords = {"cadenceno": ("cadence", reader.cadenceno[present], dict(reader.arrays["cadenceno"].attrs))}
-    return xr.Dataset(data_vars, coords=coords, attrs=reader.attrs)
-
-
-def _join_light_curves(parts: list[tuple[str, xr.Dataset]], target: int) -> xr.Dataset:
-    series = []
-    for obs_id, ds in parts:
-        s = ds[[n for n, v in ds.data_vars.items() if v.dims == ("cadence",)]]
-        s = s.assign_coords(cadence_observation=("cadence", np.full(ds.sizes["cadence"], obs_id, dtype=object)))
-        series.append(s.drop_vars("target", errors="ignore"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        joined = xr.concat(series, dim="cadence", join="outer", data_vars="all", coords="different", compat="equals")
-    names = dict.fromkeys(n for _, ds in parts for n, v in ds.data_vars.items() if "cadence" not in v.dims)
-    per_obs = {}
-    for name in names:
-        template = next(ds[name] for _, ds in parts if name in ds)
-        if template.ndim:  # images (the APERTURE mask): pad to the largest, as in the groups
-            shape = tuple(max(ds[name].shape[d] for _, ds in parts if name in ds) for d in range(template.ndim))
-            stack = np.full((len(parts), *shape), fill_value(template.dtype), dtype=template.dtype)
-            for i, (_, ds) in enumerate(parts):
-                if name in ds:
-                    stack[(i, *(slice(0, n) for n in ds[name].shape))] = ds[name].values
-            per_obs[name] = xr.Variable(("observation", *template.dims), stack, attrs=template.attrs)
-            continue
-        values = [ds[name].values.item() if name in ds else None for _, ds in parts]
-        if any(isinstance(v, str) for v in values):
-            array = np.array(["" if v is None else str(v) for v in values], dtype=object)
+            pieces = []
+            for (_, _, values), mask in zip(parts, masks, strict=True):
+                pieces.append(values[name][mask] if name in values else np.full(int(mask.sum()), fill_value(dtype), dtype))
+            data_vars[name] = xr.Variable(dims, np.concatenate(pieces) if len(pieces) > 1 else pieces[0], attrs=attrs)
         else:
-            array = np.array([np.nan if v is None else v for v in values])
-        per_obs[name] = xr.Variable(("observation",), array, attrs=template.attrs)
-    out = joined.assign(per_obs).assign_coords(observation=[o for o, _ in parts], target=target)
+            shape = tuple(max(v[name].shape[d] for _, _, v in parts if name in v) for d in range(len(dims)))
+            stack = np.full((len(parts), *shape), fill_value(dtype), dtype=dtype)
+            for i, (_, _, values) in enumerate(parts):
+                if name in values:
+                    value = values[name]
+                    stack[(i, *(slice(0, n) for n in value.shape))] = value.astype(dtype) if dtype == object else value
+            data_vars[name] = xr.Variable(("observation", *dims), stack, attrs=attrs)
+    cadenceno = np.concatenate([reader.cadenceno[mask] for (_, reader, _), mask in zip(parts, masks, strict=True)])
+    observation = np.concatenate([np.full(int(m.sum()), obs_id, dtype=object) for (obs_id, _, _), m in zip(parts, masks, strict=True)])
     first = parts[0][1].attrs
-    out.attrs = {"target": target, **{k: first[k] for k in ("mission", "time_format") if k in first}}
-    return out
+    return xr.Dataset(
+        data_vars,
+        coords={
+            "cadenceno": ("cadence", cadenceno, {"description": "cadence number (CADENCENO)"}),
+            "cadence_observation": ("cadence", observation, {"description": "observation of each cadence"}),
+            "observation": ("observation", np.array([o for o, _, _ in parts], dtype=object)),
+            "target": target,
+        },
+        attrs={"target": target, **{k: first[k] for k in ("mission", "time_format") if k in first}},
+    )
 
 
 def _finish(catalog: Catalog) -> Catalog:
