@@ -350,6 +350,7 @@ class Archive:
         inputs: Iterable[str],
         input_storage_options: dict | None = None,
         progress: Callable[[str], None] | None = None,
+        jobs: int | None = None,
     ) -> IngestReport:
         """Ingest light-curve files into the archive.
 
@@ -361,13 +362,17 @@ class Archive:
             fsspec options for reading remote inputs.
         progress : callable, optional
             Called with each input's name as it is read.
+        jobs : int, optional
+            Processes parsing files ahead of the writer (default: the number of CPUs; 1: parse
+            in this process). Used for batches of 64 files or more.
 
         Returns
         -------
         IngestReport
             What was added, left unchanged, superseded, and skipped (with reasons).
         """
-        return ingest_files(self, inputs, input_storage_options, progress)
+        self._readers.clear()
+        return ingest_files(self, inputs, input_storage_options, progress, jobs)
 
     def _write_region(self, obs_id: str, ds: xr.Dataset, row: int) -> None:
         """Overwrite one target row of a group in place (same cadence axis and variables)."""

@@ -16,9 +16,11 @@ Rules (``docs/format.md``):
 from __future__ import annotations
 
 import glob as _glob
+import multiprocessing
 import os
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,30 +103,77 @@ def _release_label(block: Block, row: int = 0) -> str:
     return f"sha{str(block.per_target['source_sha256'][row])[:10]}"
 
 
+def _parse_one(source: str, storage_options: dict | None) -> LightCurveFile | tuple[str, str]:
+    """Parse one file; a bad file gives (source, reason) instead of raising."""
+    try:
+        return read_lightcurve(source, storage_options)
+    except BadInputError as exc:
+        return (exc.source, exc.reason)
+    except Exception as exc:  # anything unforeseen in a file is that file's fault
+        return (source, f"unreadable: {type(exc).__name__}: {exc}")
+
+
+PARALLEL_MIN_FILES = 64
+"""Below this many files an ingest parses in its own process (starting workers costs more)."""
+
+
+def _parsed_batches(
+    sources: list[str], storage_options: dict | None, progress: Callable[[str], None] | None, jobs: int | None
+) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
+    """Yield parsed files in batches of BATCH_FILES, parsing ahead in worker processes when worth it.
+
+    The main process compresses and writes one batch while the workers parse the next ones; at
+    most two batches are parsed ahead, which bounds memory.
+    """
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    batches = [sources[i : i + BATCH_FILES] for i in range(0, len(sources), BATCH_FILES)]
+    if jobs <= 1 or len(sources) < PARALLEL_MIN_FILES:
+        for batch in batches:
+            out = []
+            for source in batch:
+                if progress is not None:
+                    progress(source)
+                out.append(_parse_one(source, storage_options))
+            yield out
+        return
+    context = multiprocessing.get_context("spawn")  # zarr's I/O thread makes fork unsafe
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending = deque(
+            [pool.submit(_parse_one, s, storage_options) for s in batch] for batch in batches[:3]
+        )
+        next_batch = 3
+        while pending:
+            futures = pending.popleft()
+            out = []
+            for future in futures:
+                result = future.result()
+                if progress is not None:
+                    progress(result.source if isinstance(result, LightCurveFile) else result[0])
+                out.append(result)
+            if next_batch < len(batches):
+                pending.append([pool.submit(_parse_one, s, storage_options) for s in batches[next_batch]])
+                next_batch += 1
+            yield out
+
+
 def ingest_files(
     archive: Archive,
     inputs: Iterable[str],
     storage_options: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> IngestReport:
     """Ingest files into ``archive``; see ``lcarchive.Archive.ingest``."""
     report = IngestReport()
     sources = expand_inputs(inputs)
     touched: list[str] = []
-    for start in range(0, len(sources), BATCH_FILES):
+    for batch in _parsed_batches(sources, storage_options, progress, jobs):
         by_obs: dict[str, list[LightCurveFile]] = defaultdict(list)
-        for source in sources[start : start + BATCH_FILES]:
-            if progress is not None:
-                progress(source)
-            try:
-                lc = read_lightcurve(source, storage_options)
-            except BadInputError as exc:
-                report.skipped.append((exc.source, exc.reason))
-                continue
-            except Exception as exc:  # anything unforeseen in a file is that file's fault
-                report.skipped.append((source, f"unreadable: {type(exc).__name__}: {exc}"))
-                continue
-            by_obs[lc.observation_id].append(lc)
+        for outcome in batch:
+            if isinstance(outcome, LightCurveFile):
+                by_obs[outcome.observation_id].append(outcome)
+            else:
+                report.skipped.append(outcome)
         for obs_id, files in sorted(by_obs.items()):
             touched.extend(_ingest_observation(archive, obs_id, files, report))
     if touched or not archive.exists:

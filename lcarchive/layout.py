@@ -98,11 +98,12 @@ def _per_target_array(value: Any) -> np.ndarray:
 
 def block_from_file(lc: LightCurveFile) -> Block:
     """Return a one-target block of a parsed file, rows sorted by cadence number."""
-    order = np.argsort(lc.cadenceno, kind="stable")
+    ordered = bool(np.all(np.diff(lc.cadenceno) > 0))
+    order = slice(None) if ordered else np.argsort(lc.cadenceno, kind="stable")
     series: dict[str, np.ndarray] = {}
     attrs: dict[str, dict[str, Any]] = {}
     for name, col in lc.columns.items():
-        series[name] = col.data[order][np.newaxis, :]
+        series[name] = col.data[order][np.newaxis, :]  # a view when already in cadence order
         attrs[name] = {
             "units": col.units or "",
             "fits_unit": col.fits_unit or "",
@@ -183,22 +184,30 @@ def merge_blocks(blocks: list[Block]) -> Block:
     """
     if len(blocks) == 1:
         return blocks[0]
-    cadenceno = np.unique(np.concatenate([b.cadenceno for b in blocks]))
+    first = blocks[0].cadenceno
+    if all(np.array_equal(b.cadenceno, first) for b in blocks[1:]):
+        cadenceno = first
+    else:
+        cadenceno = np.unique(np.concatenate([b.cadenceno for b in blocks]))
     n_t = sum(b.target.size for b in blocks)
     target = np.concatenate([b.target for b in blocks])
     attrs: dict[str, dict] = {}
     for b in blocks:
         for k, v in b.attrs.items():
             attrs.setdefault(k, v)
+    # where each block's cadences go on the union axis; None when a block has the whole axis
+    columns = [None if np.array_equal(b.cadenceno, cadenceno) else np.searchsorted(cadenceno, b.cadenceno) for b in blocks]
     series: dict[str, np.ndarray] = {}
     for name in dict.fromkeys(k for b in blocks for k in b.series):
         dtype = _common_dtype([b.series[name] for b in blocks if name in b.series])
+        if all(c is None and name in b.series for c, b in zip(columns, blocks, strict=True)):
+            series[name] = np.concatenate([b.series[name] for b in blocks]).astype(dtype, copy=False)
+            continue
         out = np.full((n_t, cadenceno.size), fill_value(dtype), dtype=dtype)
         row = 0
-        for b in blocks:
+        for b, cols in zip(blocks, columns, strict=True):
             if name in b.series:
-                cols = np.searchsorted(cadenceno, b.cadenceno)
-                out[row : row + b.target.size, cols] = b.series[name]
+                out[row : row + b.target.size, slice(None) if cols is None else cols] = b.series[name]
             row += b.target.size
         series[name] = out
     per_target: dict[str, np.ndarray] = {}

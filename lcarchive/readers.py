@@ -310,7 +310,6 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
         warnings.simplefilter("always")
         try:
             hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=False)
-            hdul.verify("silentfix+ignore")
         except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError...
             raise CorruptFileError(source, f"unreadable FITS: {exc}") from exc
         truncated = [str(w.message) for w in caught if "truncated" in str(w.message).lower()]
@@ -354,7 +353,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             found = _keyword(hdul, keyword, (0, lc_hdu))
             value, comment = found if found is not None else (None, "")
             target_values[var] = (value, {"source_keyword": keyword, "description": comment})
-        headers = {f"header_{h.name.lower() or f'hdu{i}'}": h.header.tostring() for i, h in enumerate(hdul)}
+        headers = {f"header_{h.name.lower() or f'hdu{i}'}": _header_text(h, data) for i, h in enumerate(hdul)}
         images = {}
         for i, h in enumerate(hdul):
             if i == 0 or not isinstance(h, fits.ImageHDU) or h.data is None or h.data.ndim != 2:
@@ -390,6 +389,20 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             file_date=str(date).strip() if date is not None else None,
             instruments=_instruments(hdul, mission),
         )
+
+
+def _header_text(hdu: Any, data: bytes) -> str:
+    """The HDU's header exactly as its cards stand in the file (80-character cards, END, padding).
+
+    Taken from the file's bytes where astropy records the header's place (cheaper than
+    re-formatting every card), else formatted by astropy.
+    """
+    start, end = getattr(hdu, "_header_offset", None), getattr(hdu, "_data_offset", None)
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(data):
+        text = data[start:end].decode("ascii", errors="replace")
+        if text.startswith(("SIMPLE  =", "XTENSION=")):
+            return text
+    return hdu.header.tostring()
 
 
 def _columns(
