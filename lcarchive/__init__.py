@@ -8,6 +8,8 @@ describes missions, instruments, products, observations and datasets.
 
 from lcarchive.archive import Archive, open_archive
 from lcarchive.errors import (
+    StoreAccessError,
+    StoreError,
     ArchiveNotFoundError,
     BadInputError,
     CorruptFileError,
@@ -32,6 +34,8 @@ __all__ = [
     "InvalidTargetError",
     "LcarchiveError",
     "ObservationNotFoundError",
+    "StoreAccessError",
+    "StoreError",
     "TargetNotFoundError",
     "UnrecognizedProductError",
     "__version__",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncio
+import functools
 
 import fsspec
 import numpy as np
@@ -23,12 +24,16 @@ from lcarchive.ingest import IngestReport, ingest_files
 from lcarchive.layout import fill_value
 from lcarchive.models import Catalog, Observation
 from lcarchive.read import GroupReader, run
+from lcarchive.stores import store_errors, with_defaults
 
 __all__ = ["Archive", "open_archive"]
 
 CATALOG_NAME = "catalog.json"
 OBSERVATIONS_DIR = "observations"
 TARGETS_PER_SHARD = 512
+_GUARDED = frozenset(
+    {"build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids"}
+)
 """Targets per shard of the (target, cadence) arrays; one target is one inner chunk."""
 
 
@@ -88,13 +93,27 @@ class Archive:
     """
 
     def __init__(self, url: str, storage_options: dict | None = None) -> None:
-        self.storage_options = dict(storage_options or {})
+        self.storage_options = with_defaults(url, storage_options)
         self.fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
         self.url = self.fs.unstrip_protocol(root).rstrip("/") if "://" in url else root.rstrip("/")
         self._root = root.rstrip("/")
         self._catalog: Catalog | None = None
         self._index: pd.DataFrame | None = None
         self._readers: dict[str, GroupReader] = {}
+
+    def __getattribute__(self, name: str) -> Any:
+        # public entry points report store failures as lcarchive.StoreError (see stores.store_errors)
+        attr = object.__getattribute__(self, name)
+        if name in _GUARDED and callable(attr):
+            url = object.__getattribute__(self, "url")
+
+            @functools.wraps(attr)
+            def guarded(*args: Any, **kwargs: Any) -> Any:
+                with store_errors(url):
+                    return attr(*args, **kwargs)
+
+            return guarded
+        return attr
 
     def __repr__(self) -> str:
         return f"<lcarchive.Archive {self.url!r}>"
@@ -117,9 +136,11 @@ class Archive:
         if self._catalog is None:
             path = f"{self._root}/{CATALOG_NAME}"
             try:
-                text = self.fs.cat_file(path)
-            except FileNotFoundError:
-                raise ArchiveNotFoundError(self.url) from None
+                with store_errors(self.url):
+                    text = self.fs.cat_file(path)
+            except FileNotFoundError as exc:
+                bucket = "bucket" in str(exc).lower()
+                raise ArchiveNotFoundError(self.url, "no such bucket" if bucket else None) from None
             self._catalog = Catalog.model_validate_json(text)
         return self._catalog
 

@@ -33,17 +33,30 @@ err = Console(stderr=True, soft_wrap=True)
 ArchiveArg = Annotated[str, typer.Argument(help="Archive root: a local directory or an fsspec URL (s3://bucket/prefix).")]
 StorageOpt = Annotated[
     list[str] | None,
-    typer.Option("--storage-option", "-o", help="fsspec option KEY=VALUE for the archive's store (repeatable)."),
+    typer.Option(
+        "--storage-option",
+        "-o",
+        help="fsspec option KEY=VALUE for the archive's store (repeatable), e.g. -o endpoint_url=http://host:9000. "
+        "Endpoint and credentials otherwise come from the standard AWS variables (AWS_ENDPOINT_URL, "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE...).",
+    ),
 ]
 
 
-def _storage_options(items: list[str] | None) -> dict:
-    options: dict = {}
+AnonOpt = Annotated[bool, typer.Option("--anon", help="Read a public bucket without credentials (unsigned requests).")]
+
+
+def _storage_options(items: list[str] | None, anon: bool = False) -> dict:
+    options: dict = {"anon": True} if anon else {}
     for item in items or []:
         if "=" not in item:
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--storage-option")
         key, value = item.split("=", 1)
-        options[key] = json.loads(value) if value in ("true", "false", "null") or value.isdigit() else value
+        value = json.loads(value) if value in ("true", "false", "null") or value.isdigit() else value
+        if key == "endpoint_url":  # s3fs takes the endpoint inside client_kwargs
+            options.setdefault("client_kwargs", {})["endpoint_url"] = value
+        else:
+            options[key] = value
     return options
 
 
@@ -105,9 +118,10 @@ def ls(
     target: Annotated[int | None, typer.Option("--target", "-t", help="Only observations holding this TIC/KIC/EPIC ID.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per observation.")] = False,
     storage_option: StorageOpt = None,
+    anon: AnonOpt = False,
 ) -> None:
     """List the observations of ARCHIVE, with their group URLs."""
-    store = open_archive(archive, _storage_options(storage_option))
+    store = open_archive(archive, _storage_options(storage_option, anon))
     observations = store.observations
     if target is not None:
         index = store.target_index()
@@ -175,9 +189,10 @@ def catalog_show(
     archive: ArchiveArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole catalog as JSON.")] = False,
     storage_option: StorageOpt = None,
+    anon: AnonOpt = False,
 ) -> None:
     """Print a summary of the catalog of ARCHIVE (or the whole catalog with --json)."""
-    store = open_archive(archive, _storage_options(storage_option))
+    store = open_archive(archive, _storage_options(storage_option, anon))
     if as_json:
         sys.stdout.write(store.catalog.model_dump_json(indent=1) + "\n")
         return

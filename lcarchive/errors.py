@@ -13,7 +13,8 @@ __all__ = [
     "InvalidTargetError",
     "LcarchiveError",
     "ObservationNotFoundError",
-    "ReleaseConflictError",
+    "StoreAccessError",
+    "StoreError",
     "TargetNotFoundError",
     "UnrecognizedProductError",
 ]
@@ -52,16 +53,13 @@ class InvalidTargetError(BadInputError):
     """The file's target ID is missing or not a valid TIC/KIC/EPIC ID."""
 
 
-class ReleaseConflictError(BadInputError):
-    """The file holds the same release of a light curve already stored, with different content."""
-
-
 class ArchiveNotFoundError(LcarchiveError, FileNotFoundError):
     """No archive (no ``catalog.json``) at the given URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, reason: str | None = None) -> None:
         self.url = url
-        super().__init__(f"no lcarchive archive at {url!r} (no catalog.json); ingest files into it first")
+        why = reason or "no catalog.json; ingest files into it first"
+        super().__init__(f"no lcarchive archive at {url!r} ({why})")
 
 
 class ObservationNotFoundError(LcarchiveError, KeyError):
@@ -85,3 +83,20 @@ class TargetNotFoundError(LcarchiveError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class StoreError(LcarchiveError, OSError):
+    """The object store or file system failed (unreachable endpoint, throttling that outlasted
+    the retries, a reset connection...). The original error is kept as ``__cause__``."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.reason}"
+
+
+class StoreAccessError(StoreError, PermissionError):
+    """The store refused access (wrong or missing credentials, a bucket policy)."""

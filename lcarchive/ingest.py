@@ -275,15 +275,9 @@ def _fits_layout(state: _GroupState, blocks: list[Block]) -> Block | None:
 
 
 def _write_new(archive: Archive, group_id: str, block: Block, attrs: dict) -> None:
-    """Write a whole group, one shard of targets at a time."""
-    from lcarchive.archive import TARGETS_PER_SHARD
-
-    step = TARGETS_PER_SHARD
-    for start in range(0, max(block.target.size, 1), step):
-        part = block.select(list(range(start, min(start + step, block.target.size))))
-        archive._write_group(group_id, to_dataset(part, attrs if start == 0 else {}), append=start > 0)
-    if block.target.size > step:
-        _update_group_attrs(archive, group_id, attrs)
+    """Write a whole group: its metadata through xarray (no rows), then its rows."""
+    archive._write_group(group_id, to_dataset(block.select([]), attrs), append=False)
+    _write_rows(archive, group_id, block, start=0, replace={}, attrs=attrs)
 
 
 def _apply(
@@ -295,8 +289,6 @@ def _apply(
     attrs: dict,
 ) -> None:
     """Add rows to a group and replace some of its rows, rewriting it only when its layout must change."""
-    from lcarchive.archive import TARGETS_PER_SHARD
-
     if state is None:
         merged = merge_blocks(added)
         _write_new(archive, group_id, merged, _summary(attrs, [merged]))
@@ -311,13 +303,85 @@ def _apply(
         _write_new(archive, group_id, merged, _summary(attrs, [merged]))
         return
     n_replaced = len(replaced)
-    for i, row in enumerate(replaced):
-        archive._write_region(group_id, to_dataset(aligned.select([i]), {}), row)
-    new_rows = list(range(n_replaced, aligned.target.size))
-    for start in range(0, len(new_rows), TARGETS_PER_SHARD):
-        part = aligned.select(new_rows[start : start + TARGETS_PER_SHARD])
-        archive._write_group(group_id, to_dataset(part, {}), append=True)
-    _update_group_attrs(archive, group_id, _summary({**state.attrs, **attrs}, [aligned], state.attrs))
+    replace = {row: aligned.select([i]) for i, row in enumerate(replaced)}
+    new_rows = aligned.select(list(range(n_replaced, aligned.target.size)))
+    summary = _summary({**state.attrs, **attrs}, [aligned], state.attrs)
+    _write_rows(archive, group_id, new_rows, start=state.target.size, replace=replace, attrs=summary)
+
+
+def _write_rows(archive: Archive, group_id: str, block: Block, start: int, replace: dict[int, Block], attrs: dict) -> None:
+    """Append ``block``'s rows at row ``start`` and overwrite the rows in ``replace``, in place.
+
+    Sharded numeric arrays get their shards assembled by ``lcarchive.shards`` (stored chunks are
+    reused byte for byte); the small per-target arrays are written through zarr. The group's
+    attributes and consolidated metadata are updated last.
+    """
+    import warnings
+
+    import zarr
+
+    from lcarchive.shards import encode_shard, spec_of
+
+    url = archive.observation_url(group_id)
+    opts = {"storage_options": archive.storage_options} if "://" in archive.url else {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        group = zarr.open_group(url, mode="r+", zarr_format=3, use_consolidated=False, **opts)
+        n_new = block.target.size
+        total = start + n_new
+        values_of = {**block.series, **block.per_target, "target": block.target}
+        for name, array in group.arrays():
+            dims = tuple(array.metadata.dimension_names or ())
+            if not dims or dims[0] != "target":
+                continue
+            if n_new and array.shape[0] < total:
+                array.resize((total, *array.shape[1:]))
+            spec = spec_of(array)
+            updates: dict[int, np.ndarray] = {}
+            for row, one in replace.items():
+                updates[row] = ({**one.series, **one.per_target, "target": one.target})[name][0]
+            new_values = values_of[name]
+            if spec is None:
+                if n_new:
+                    array[start:total] = _zarr_values(new_values)
+                for row, value in updates.items():
+                    array[row] = _zarr_values(np.asarray(value)[np.newaxis])[0]
+                continue
+            for i in range(n_new):
+                updates[start + i] = new_values[i]
+            by_shard: dict[int, dict[int, np.ndarray]] = defaultdict(dict)
+            for row, value in updates.items():
+                by_shard[row // spec.shard_rows][row % spec.shard_rows] = value
+            key_prefix = array.store_path.path
+            store = array.store_path.store
+            for shard, rows in by_shard.items():
+                key = f"{key_prefix}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
+                existing = None
+                if len(rows) < spec.shard_rows:
+                    existing = zarr.core.sync.sync(_get(store, key))
+                zarr.core.sync.sync(_set(store, key, encode_shard(spec, rows, existing)))
+        group.attrs.update(attrs)
+        zarr.consolidate_metadata(group.store, path=group.path or None, zarr_format=3)
+
+
+def _zarr_values(values: np.ndarray) -> np.ndarray:
+    """Values as zarr takes them (Python strings for variable-length string arrays)."""
+    if values.dtype.kind in "OTU":
+        return np.array([str(v) for v in values], dtype=object)
+    return values
+
+
+async def _get(store: object, key: str) -> bytes | None:
+    from zarr.core.buffer import default_buffer_prototype
+
+    buf = await store.get(key, prototype=default_buffer_prototype())
+    return None if buf is None else buf.to_bytes()
+
+
+async def _set(store: object, key: str, data: bytes) -> None:
+    from zarr.core.buffer import default_buffer_prototype
+
+    await store.set(key, default_buffer_prototype().buffer.from_bytes(data))
 
 
 def _ingest_observation(archive: Archive, obs_id: str, files: list[LightCurveFile], report: IngestReport) -> list[str]:
@@ -414,18 +478,3 @@ def _summary(attrs: dict, blocks: list[Block], previous: dict | None = None) -> 
         "time_max": max(highs) if highs else None,
         "instruments": sorted(instruments),
     }
-
-
-def _update_group_attrs(archive: Archive, obs_id: str, attrs: dict) -> None:
-    import warnings
-
-    import zarr
-
-    url = archive.observation_url(obs_id)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        opts = {"storage_options": archive.storage_options} if "://" in archive.url else {}
-        group = zarr.open_group(url, mode="r+", zarr_format=3, **opts)
-        group.attrs.update(attrs)
-        zarr.consolidate_metadata(group.store, path=group.path or None, zarr_format=3)
-

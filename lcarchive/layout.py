@@ -236,6 +236,8 @@ def to_dataset(block: Block, attrs: dict[str, Any]) -> xr.Dataset:
         data_vars[name] = xr.Variable(("target", "cadence"), values, attrs=block.attrs.get(name, {}))
     for name, values in block.per_target.items():
         dims = ("target",) if values.ndim == 1 else ("target", f"{name}_row", f"{name}_column")
+        if values.dtype == object:  # strings: keep them strings even with no rows
+            values = np.array([str(v) for v in values], dtype=np.dtypes.StringDType())
         data_vars[name] = xr.Variable(dims, values, attrs=block.attrs.get(name, {}))
     coords = {
         "target": xr.Variable(("target",), block.target, attrs={"description": "TIC, KIC or EPIC ID"}),

@@ -11,10 +11,12 @@ the environment, ...) and from fsspec-style ``storage_options`` (``key``, ``secr
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["read_store"]
+__all__ = ["S3_DEFAULTS", "read_store", "store_errors", "with_defaults"]
 
 
 def _obstore_s3(url: str, storage_options: dict) -> Any | None:
@@ -67,3 +69,55 @@ def read_store(url: str, storage_options: dict | None = None) -> Any:
         if store is not None:
             return store
     return url
+
+
+S3_DEFAULTS = {"config_kwargs": {"retries": {"max_attempts": 10, "mode": "adaptive"}}}
+"""s3fs options lcarchive adds unless given: botocore's adaptive retry mode (exponential
+back-off with jitter, client-side rate limiting on throttling), 10 attempts. s3fs retries its
+own transient errors (timeouts, reset connections) with back-off as well."""
+
+
+def with_defaults(url: str, storage_options: dict | None) -> dict:
+    """Storage options for ``url`` with lcarchive's retry defaults for S3 added."""
+    options = dict(storage_options or {})
+    if url.startswith("s3://") and "config_kwargs" not in options:
+        options.update(S3_DEFAULTS)
+    return options
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "nosuchbucket" in lowered or "bucket does not exist" in lowered or "specified bucket does not exist" in lowered:
+        return "no such bucket"
+    if "could not connect" in lowered or "connection refused" in lowered or "cannot connect" in lowered:
+        return f"cannot reach the store ({text})"
+    if "slowdown" in lowered or "throttl" in lowered or "503" in lowered:
+        return f"the store kept throttling requests after retries ({text})"
+    return text
+
+
+@contextlib.contextmanager
+def store_errors(url: str) -> Iterator[None]:
+    """Turn errors of the store at ``url`` into :class:`~lcarchive.errors.StoreError` messages.
+
+    ``FileNotFoundError`` passes through (callers know what was missing), lcarchive's own errors
+    too; access denied becomes :class:`~lcarchive.errors.StoreAccessError`; any other error of
+    the store's client (botocore, aiohttp, obstore, OS errors) becomes a ``StoreError`` naming
+    the URL and the reason, with the original as ``__cause__``.
+    """
+    from lcarchive.errors import LcarchiveError, StoreAccessError, StoreError
+
+    try:
+        yield
+    except (LcarchiveError, FileNotFoundError):
+        raise
+    except PermissionError as exc:
+        raise StoreAccessError(url, f"access denied ({exc})") from exc
+    except Exception as exc:
+        module = type(exc).__module__.split(".")[0]
+        if isinstance(exc, OSError) or module in {"botocore", "aiobotocore", "aiohttp", "obstore", "s3fs", "fsspec", "urllib3"}:
+            if "accessdenied" in str(exc).lower().replace(" ", "") or "forbidden" in str(exc).lower():
+                raise StoreAccessError(url, f"access denied ({exc})") from exc
+            raise StoreError(url, _reason(exc)) from exc
+        raise

@@ -66,6 +66,15 @@ class _CountingMiddleware:
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path.startswith("/_counter"):  # read or reset the counts from another process
+            import json
+
+            if environ.get("REQUEST_METHOD") == "POST":
+                self.reset()
+            with self.lock:
+                body = json.dumps({"counts": dict(self.by_method), "bytes": self.body_bytes}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "?")
@@ -188,6 +197,79 @@ class CountingMotoServer(ThreadedMotoServer):
         return f"s3://{name}"
 
 
+class SubprocessCountingMotoServer(CountingMotoServer):
+    """The same server in a separate process, as a real endpoint is: its request handling does
+    not compete with the client for this interpreter's GIL. Counts are read over HTTP."""
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        self._process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(self._port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/_counter", timeout=2) as resp:
+                    resp.read()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self._process.poll() is not None:
+                    raise RuntimeError("moto server process did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=30)
+
+    def _remote(self, method: str = "GET") -> dict:
+        import json
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.endpoint}/_counter", method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def reset_counts(self) -> None:
+        self._remote("POST")
+
+    def counts(self) -> dict[str, int]:
+        return self._remote()["counts"]
+
+    def total(self) -> int:
+        return sum(self.counts().values())
+
+    def bytes_sent(self) -> int:
+        return self._remote()["bytes"]
+
+    def log(self) -> list[tuple[str, str, str]]:
+        raise NotImplementedError("keep_log needs the in-process server")
+
+    def create_bucket(self, name: str) -> str:
+        import boto3
+
+        before = self.counts()
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+        ).create_bucket(Bucket=name)
+        if not before:
+            self.reset_counts()
+        return f"s3://{name}"
+
+
+def serve(port: int) -> None:
+    """Run the counting server in this process until terminated (``--serve PORT``)."""
+    server = CountingMotoServer(port=port)
+    server._server_entry()
+
+
 def self_check() -> None:
     """Check the counts against requests whose number is known."""
     import s3fs
@@ -231,4 +313,9 @@ def self_check() -> None:
 
 
 if __name__ == "__main__":
-    self_check()
+    import sys as _sys
+
+    if len(_sys.argv) == 3 and _sys.argv[1] == "--serve":
+        serve(int(_sys.argv[2]))
+    else:
+        self_check()

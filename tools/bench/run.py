@@ -51,7 +51,7 @@ import xarray as xr  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 import lcarchive  # noqa: E402
-from tools.bench.moto_counter import CountingMotoServer  # noqa: E402
+from tools.bench.moto_counter import CountingMotoServer, SubprocessCountingMotoServer  # noqa: E402
 from tools.bench.peers import FitsPeer, HDF5Peer, PostgresPeer  # noqa: E402
 from tools.synth import make_observation  # noqa: E402
 
@@ -132,7 +132,7 @@ def measure(args: argparse.Namespace) -> dict:
         parse_s = time.perf_counter() - t0
         results["bare_parse_files_per_s"] = len(main) / parse_s
 
-        server = CountingMotoServer()
+        server = CountingMotoServer() if args.moto == "thread" else SubprocessCountingMotoServer()
         server.start()
         os.environ.update(server.environ())
         try:
@@ -291,11 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-targets", type=int, default=1000)
     parser.add_argument("--sector-targets", type=int, default=20, help="targets also observed in sectors 2-10")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--moto", choices=["process", "thread"], default="process",
+        help="run moto in its own process (like a real endpoint; default) or as a thread of this one",
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-hdf5", action="store_true")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--targets-per-shard", type=int, default=None, help="override lcarchive's shard size")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
+    if args.targets_per_shard:
+        lcarchive.archive.TARGETS_PER_SHARD = args.targets_per_shard
     results = measure(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
