@@ -24,7 +24,7 @@ from lcarchive.ingest import IngestReport, ingest_files
 from lcarchive.layout import fill_value
 from lcarchive.models import Catalog, Observation
 from lcarchive.read import GroupReader, run
-from lcarchive.stores import store_errors, with_defaults
+from lcarchive.stores import read_bytes, store_errors, with_defaults
 
 __all__ = ["Archive", "open_archive"]
 
@@ -137,7 +137,7 @@ class Archive:
             path = f"{self._root}/{CATALOG_NAME}"
             try:
                 with store_errors(self.url):
-                    text = self.fs.cat_file(path)
+                    text = read_bytes(self.fs, self.url, path, self.storage_options)
             except FileNotFoundError as exc:
                 bucket = "bucket" in str(exc).lower()
                 raise ArchiveNotFoundError(self.url, "no such bucket" if bucket else None) from None
@@ -227,7 +227,7 @@ class Archive:
         """
         if self._index is None:
             try:
-                data = self.fs.cat_file(f"{self._root}/{target_index.INDEX_PATH}")
+                data = read_bytes(self.fs, self.url, f"{self._root}/{target_index.INDEX_PATH}", self.storage_options)
             except FileNotFoundError:  # an archive written before the index existed
                 rows = []
                 for obs_id in self.group_ids():

@@ -52,7 +52,11 @@ def _storage_options(items: list[str] | None, anon: bool = False) -> dict:
         if "=" not in item:
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--storage-option")
         key, value = item.split("=", 1)
-        value = json.loads(value) if value in ("true", "false", "null") or value.isdigit() else value
+        if value in ("true", "false", "null") or value.isdigit() or value[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise typer.BadParameter(f"{item!r}: the value is not valid JSON", param_hint="--storage-option") from None
         if key == "endpoint_url":  # s3fs takes the endpoint inside client_kwargs
             options.setdefault("client_kwargs", {})["endpoint_url"] = value
         else:

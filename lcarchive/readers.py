@@ -420,7 +420,7 @@ def _columns(
     by_source = {col.upper(): var for var, col in core.items()}
     out: dict[str, Column] = {}
     header = hdu.header
-    for i, col in enumerate(hdu.columns, start=1):
+    for i, col in enumerate(table.columns, start=1):  # the FITS_rec's ColDefs: built once
         values = np.asarray(table.field(col.name))
         if values.ndim != 1 or values.dtype.kind not in "iuf":
             continue  # non-numeric or vector columns: none in the products in scope
@@ -441,7 +441,8 @@ def _columns(
 
 
 def _check_rows(hdul: fits.HDUList, time: np.ndarray, cadenceno: np.ndarray, source: str) -> None:
-    if np.unique(cadenceno).size != cadenceno.size:
+    steps = np.diff(cadenceno)
+    if not np.all(steps > 0) and np.unique(cadenceno).size != cadenceno.size:
         raise CorruptFileError(source, "repeated cadence numbers in the table")
     finite = time[np.isfinite(time)]
     if finite.size == 0:

@@ -22,7 +22,7 @@ from typing import Any
 
 import google_crc32c
 import numpy as np
-from numcodecs import blosc
+from numcodecs import blosc, zstd
 
 __all__ = ["ShardSpec", "decode_index", "encode_shard", "spec_of"]
 
@@ -45,13 +45,16 @@ class ShardSpec:
         Array dtype (little-endian on disk).
     """
 
-    def __init__(self, shard_rows: int, cname: str, clevel: int, shuffle: int, index_at_start: bool, dtype: np.dtype) -> None:
+    def __init__(
+        self, shard_rows: int, cname: str, clevel: int, shuffle: int, index_at_start: bool, dtype: np.dtype, kind: str = "blosc"
+    ) -> None:
+        self.kind = kind  # "blosc" (bytes + blosc) or "vlen-zstd" (vlen-utf8 + zstd, strings)
         self.shard_rows = shard_rows
         self.cname = cname.encode()
         self.clevel = clevel
         self.shuffle = shuffle
         self.index_at_start = index_at_start
-        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.dtype = np.dtype(dtype).newbyteorder("<") if kind == "blosc" else np.dtype(object)
 
     @property
     def index_size(self) -> int:
@@ -60,7 +63,7 @@ class ShardSpec:
 
 def spec_of(array: Any) -> ShardSpec | None:
     """The ShardSpec of a zarr array written by lcarchive, or None if its codecs are others."""
-    from zarr.codecs import BloscCodec, BytesCodec, ShardingCodec
+    from zarr.codecs import BloscCodec, BytesCodec, ShardingCodec, VLenUTF8Codec, ZstdCodec
 
     codecs = array.metadata.codecs
     if len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec):
@@ -69,13 +72,17 @@ def spec_of(array: Any) -> ShardSpec | None:
     inner = sharding.codecs
     if sharding.chunk_shape[0] != 1 or tuple(sharding.chunk_shape[1:]) != tuple(array.shards[1:]):
         return None
+    location = str(getattr(sharding.index_location, "value", sharding.index_location))
+    if array.ndim == 1 and len(inner) == 2 and isinstance(inner[0], VLenUTF8Codec) and isinstance(inner[1], ZstdCodec):
+        if inner[1].checksum:
+            return None
+        return ShardSpec(array.shards[0], "zstd", inner[1].level, 0, location == "start", np.dtype(object), kind="vlen-zstd")
     if len(inner) != 2 or not isinstance(inner[0], BytesCodec) or not isinstance(inner[1], BloscCodec):
         return None
     if str(getattr(inner[0].endian, "value", inner[0].endian)) not in ("little", "None"):
         return None
     blosc_codec = inner[1]
     shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[str(getattr(blosc_codec.shuffle, "value", blosc_codec.shuffle))]
-    location = str(getattr(sharding.index_location, "value", sharding.index_location))
     return ShardSpec(
         array.shards[0], str(getattr(blosc_codec.cname, "value", blosc_codec.cname)), blosc_codec.clevel, shuffle,
         location == "start", array.dtype,
@@ -89,6 +96,9 @@ def decode_index(spec: ShardSpec, shard: bytes) -> np.ndarray:
 
 
 def _compress(spec: ShardSpec, row: np.ndarray) -> bytes:
+    if spec.kind == "vlen-zstd":  # one string: uint32 count, uint32 length, UTF-8 bytes; then zstd
+        text = str(row.item() if isinstance(row, np.ndarray) else row).encode("utf-8")
+        return zstd.compress(struct.pack("<II", 1, len(text)) + text, spec.clevel)
     data = np.ascontiguousarray(row, dtype=spec.dtype)
     return blosc.compress(data, spec.cname, spec.clevel, spec.shuffle, 0, data.dtype.itemsize)
 

@@ -121,3 +121,32 @@ def store_errors(url: str) -> Iterator[None]:
                 raise StoreAccessError(url, f"access denied ({exc})") from exc
             raise StoreError(url, _reason(exc)) from exc
         raise
+
+
+def read_bytes(fs: Any, root_url: str, path: str, storage_options: dict | None = None) -> bytes:
+    """Read a whole small object (the catalog, the target index) in one request.
+
+    s3fs asks for an object's size before reading it whole (two requests); obstore reads it
+    with one GET. Falls back to ``fs.cat_file``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the object (or its bucket) does not exist.
+    """
+    if root_url.startswith("s3://"):
+        store = _obstore_s3(root_url, dict(storage_options or {}))
+        if store is not None:
+            import obstore
+            from obstore.exceptions import NotFoundError
+
+            relative = path[len(root_url.removeprefix("s3://").rstrip("/")) :].lstrip("/")
+            try:
+                return bytes(obstore.get(store.store, relative).bytes())
+            except NotFoundError as exc:
+                raise FileNotFoundError(str(exc)) from exc
+            except Exception as exc:
+                if "bucket" in str(exc).lower() and "not" in str(exc).lower():
+                    raise FileNotFoundError(f"NoSuchBucket: {exc}") from exc
+                raise
+    return fs.cat_file(path)

@@ -83,7 +83,8 @@ def test_store_errors_are_clear_messages(s3, tmp_path):
     with pytest.raises(lcarchive.StoreError, match="cannot reach the store"):
         archive.observations
     result = subprocess.run(
-        [cli, "ls", "s3://lcarchive-test/archive", "-o", f"endpoint_url=http://127.0.0.1:{port}"],
+        [cli, "ls", "s3://lcarchive-test/archive", "-o", f"endpoint_url=http://127.0.0.1:{port}",
+         "-o", 'config_kwargs={"retries": {"max_attempts": 1}}'],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 2 and "cannot reach the store" in result.stderr and "Traceback" not in result.stderr

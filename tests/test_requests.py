@@ -1,0 +1,66 @@
+"""Request budgets of the read path, counted at a real S3 endpoint (moto's server).
+
+Numbers of requests, not times: reading one target from an open archive costs one round of
+concurrent requests once the shard indexes are cached, two before.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import lcarchive
+from conftest import DATA, REPO
+
+sys.path.insert(0, str(REPO))
+from tools.bench.moto_counter import CountingMotoServer  # noqa: E402
+
+CORE = ["time", "flux", "flux_err", "quality"]
+FILES = sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits"))
+
+
+@pytest.fixture(scope="module")
+def counting_s3():
+    server = CountingMotoServer()
+    server.start()
+    saved = {k: os.environ.get(k) for k in server.environ()}
+    os.environ.update(server.environ())
+    try:
+        server.create_bucket("budget")
+        lcarchive.Archive("s3://budget/archive").ingest([str(p) for p in FILES])
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_point_read_request_budget(counting_s3):
+    server = counting_s3
+    archive = lcarchive.open_archive("s3://budget/archive")
+    server.reset_counts()
+    lc = archive.light_curve(261136679, observation="tess-spoc-2min-s0001", variables=CORE)
+    cold = server.counts()
+    # group metadata (1), target + cadenceno (2), 4 shard indexes, 4 chunks; no HEAD, no listing
+    assert cold == {"GET": 11}, cold
+    assert lc.sizes["cadence"] == 20076
+    server.reset_counts()
+    archive.light_curve(358108509, observation="tess-spoc-2min-s0001", variables=CORE)
+    assert server.counts() == {"GET": 4}  # warm: one byte range per variable, sent together
+
+
+def test_cross_observation_read_opens_only_groups_holding_the_target(counting_s3):
+    server = counting_s3
+    lcarchive.Archive("s3://budget/archive").ingest([str(DATA / "spoc-2min" / "target_s0002.fits")])
+    archive = lcarchive.open_archive("s3://budget/archive")
+    server.reset_counts()
+    lc = archive.light_curve(261136679, variables=CORE)
+    counts = server.counts()
+    # the target index (1), then only sector 1's group: metadata, coordinates, indexes, chunks
+    assert counts == {"GET": 12}, counts
+    assert set(lc["cadence_observation"].values) == {"tess-spoc-2min-s0001"}
