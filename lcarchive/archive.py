@@ -100,6 +100,7 @@ class Archive:
         self._catalog: Catalog | None = None
         self._index: pd.DataFrame | None = None
         self._readers: dict[str, GroupReader] = {}
+        self._ingest_states: dict[str, Any] = {}  # groups' states during one ingest (lcarchive.ingest)
 
     def __getattribute__(self, name: str) -> Any:
         # public entry points report store failures as lcarchive.StoreError (see stores.store_errors)

@@ -167,6 +167,7 @@ def ingest_files(
     report = IngestReport()
     sources = expand_inputs(inputs)
     touched: list[str] = []
+    archive._ingest_states = {}
     for batch in _parsed_batches(sources, storage_options, progress, jobs):
         by_obs: dict[str, list[LightCurveFile]] = defaultdict(list)
         for outcome in batch:
@@ -176,6 +177,7 @@ def ingest_files(
                 report.skipped.append(outcome)
         for obs_id, files in sorted(by_obs.items()):
             touched.extend(_ingest_observation(archive, obs_id, files, report))
+    archive._ingest_states = {}
     if touched or not archive.exists:
         archive._update_catalog(touched)
     report.observations = sorted(set(touched))
@@ -223,6 +225,10 @@ class _GroupState:
 
 
 def _group_state(archive: Archive, group_id: str) -> _GroupState | None:
+    """What a group holds; remembered for the rest of an ingest (see ``_remember``)."""
+    cached = archive._ingest_states.get(group_id)
+    if cached is not None:
+        return cached
     if not archive._group_exists(group_id):
         return None
     with archive._open_group(group_id) as ds:
@@ -249,6 +255,26 @@ def _group_state(archive: Archive, group_id: str) -> _GroupState | None:
             template=Block(np.empty(0, np.int64), cadenceno, series, per_target, attrs),
             attrs=dict(ds.attrs),
         )
+
+
+def _remember(archive: Archive, group_id: str, state: _GroupState | None, added: list[Block], replaced: dict[int, Block]) -> None:
+    """Update the remembered state of a group after rows were appended or replaced in place."""
+    if state is None:
+        archive._ingest_states.pop(group_id, None)  # a new or rewritten group: read it again if needed
+        return
+    blocks = [*added]
+    for row, block in replaced.items():
+        state.sha256[row] = str(block.per_target["source_sha256"][0])
+        state.source_file[row] = str(block.per_target["source_file"][0])
+        state.release_keys[row] = _release_key(block)
+    for block in blocks:
+        for i in range(block.target.size):
+            state.sha256.append(str(block.per_target["source_sha256"][i]))
+            state.source_file.append(str(block.per_target["source_file"][i]))
+            state.release_keys.append(_release_key(block, i))
+    if blocks:
+        state.target = np.concatenate([state.target, *(b.target for b in blocks)])
+    archive._ingest_states[group_id] = state
 
 
 def _read_rows(archive: Archive, group_id: str, rows: list[int]) -> Block:
@@ -292,9 +318,11 @@ def _apply(
     if state is None:
         merged = merge_blocks(added)
         _write_new(archive, group_id, merged, _summary(attrs, [merged]))
+        _remember(archive, group_id, None, [], {})
         return
     aligned = _fits_layout(state, [*replaced.values(), *added])
     if aligned is None:  # new cadences, variables or image sizes: rewrite on the union
+        _remember(archive, group_id, None, [], {})
         whole = _read_all(archive, group_id)
         rows = [whole.select([i]) for i in range(whole.target.size)]
         for row, block in replaced.items():
@@ -307,6 +335,8 @@ def _apply(
     new_rows = aligned.select(list(range(n_replaced, aligned.target.size)))
     summary = _summary({**state.attrs, **attrs}, [aligned], state.attrs)
     _write_rows(archive, group_id, new_rows, start=state.target.size, replace=replace, attrs=summary)
+    state.attrs = summary
+    _remember(archive, group_id, state, [new_rows], replace)
 
 
 def _write_rows(archive: Archive, group_id: str, block: Block, start: int, replace: dict[int, Block], attrs: dict) -> None:

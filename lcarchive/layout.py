@@ -73,8 +73,10 @@ class Block:
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def select(self, rows: list[int]) -> Block:
-        """Return the block of the given row positions."""
-        idx = np.asarray(rows, dtype=np.int64)
+        """Return the block of the given row positions (views when they are a contiguous run)."""
+        idx: Any = np.asarray(rows, dtype=np.int64)
+        if idx.size and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+            idx = slice(int(idx[0]), int(idx[0]) + idx.size)
         return Block(
             self.target[idx],
             self.cadenceno,
