@@ -71,10 +71,12 @@ def read_store(url: str, storage_options: dict | None = None) -> Any:
     return url
 
 
-S3_DEFAULTS = {"config_kwargs": {"retries": {"max_attempts": 10, "mode": "adaptive"}}}
+S3_DEFAULTS = {"config_kwargs": {"retries": {"max_attempts": 10, "mode": "adaptive"}, "max_pool_connections": 64}}
 """s3fs options lcarchive adds unless given: botocore's adaptive retry mode (exponential
-back-off with jitter, client-side rate limiting on throttling), 10 attempts. s3fs retries its
-own transient errors (timeouts, reset connections) with back-off as well."""
+back-off with jitter, client-side rate limiting on throttling), 10 attempts, and a connection
+pool of 64 (botocore's default, 10, would cap the concurrent range requests of a scan or of a
+shard write). s3fs retries its own transient errors (timeouts, reset connections) with back-off
+as well."""
 
 
 def with_defaults(url: str, storage_options: dict | None) -> dict:
