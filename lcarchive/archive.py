@@ -396,28 +396,18 @@ class Archive:
         self._readers.clear()
         return ingest_files(self, inputs, input_storage_options, progress, jobs)
 
-    def _write_region(self, obs_id: str, ds: xr.Dataset, row: int) -> None:
-        """Overwrite one target row of a group in place (same cadence axis and variables)."""
-        url = self.observation_url(obs_id)
-        kwargs: dict[str, Any] = {"zarr_format": 3, "consolidated": True}
-        if "://" in self.url:
-            kwargs["storage_options"] = self.storage_options
-        ds = ds.drop_vars([n for n, v in ds.variables.items() if "target" not in v.dims])
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            ds.to_zarr(url, region={"target": slice(row, row + 1)}, mode="r+", safe_chunks=False, **kwargs)
+    def _create_group(self, obs_id: str, ds: xr.Dataset) -> None:
+        """Create (or replace) a group's metadata and coordinates through xarray.
 
-    def _write_group(self, obs_id: str, ds: xr.Dataset, append: bool) -> None:
+        ``ds`` has no rows: the rows are written by ``lcarchive.ingest`` shard by shard.
+        """
         url = self.observation_url(obs_id)
         kwargs: dict[str, Any] = {"zarr_format": 3, "consolidated": True}
         if "://" in self.url:
             kwargs["storage_options"] = self.storage_options
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            if append:
-                ds.to_zarr(url, append_dim="target", **kwargs)
-            else:
-                ds.to_zarr(url, mode="w", encoding=_encoding(ds), **kwargs)
+            ds.to_zarr(url, mode="w", encoding=_encoding(ds), **kwargs)
 
 
 def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:

@@ -302,7 +302,7 @@ def _fits_layout(state: _GroupState, blocks: list[Block]) -> Block | None:
 
 def _write_new(archive: Archive, group_id: str, block: Block, attrs: dict) -> None:
     """Write a whole group: its metadata through xarray (no rows), then its rows."""
-    archive._write_group(group_id, to_dataset(block.select([]), attrs), append=False)
+    archive._create_group(group_id, to_dataset(block.select([]), attrs))
     _write_rows(archive, group_id, block, start=0, replace={}, attrs=attrs)
 
 
