@@ -50,9 +50,12 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
         rel = None if data_rel[i] < 0 else int(data_rel[i])
         ver = procver[i] or None
         releases[(rel, ver)] = releases.get((rel, ver), 0) + 1
-        inputs.append(
-            InputFile(name=files[i], sha256=shas[i], size=int(sizes[i]), target=int(t), data_release=rel, pipeline_version=ver)
-        )
+        names, digests = files[i].split("\n"), shas[i].split("\n")  # several segments: one line each
+        for name, digest in zip(names, digests, strict=True):
+            size = int(sizes[i]) if len(names) == 1 else None
+            inputs.append(
+                InputFile(name=name, sha256=digest, size=size, target=int(t), data_release=rel, pipeline_version=ver)
+            )
     observation = Observation(
         id=obs_id,
         mission=attrs["mission"],

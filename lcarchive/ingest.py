@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lcarchive.errors import BadInputError
-from lcarchive.layout import FORMAT_VERSION, Block, block_from_dataset, block_from_file, merge_blocks, to_dataset
+from lcarchive.layout import FORMAT_VERSION, Block, fill_value, block_from_dataset, block_from_file, merge_blocks, to_dataset
 from lcarchive.readers import LightCurveFile, read_lightcurve
 
 if TYPE_CHECKING:
@@ -431,9 +431,17 @@ def _ingest_observation(archive: Archive, obs_id: str, files: list[LightCurveFil
             report.added.append((lc.source, obs_id, lc.target))
             continue
         cur_block, cur_key, cur_sha, cur_source = entry
-        if cur_sha == lc.sha256:
+        if lc.sha256 in cur_sha.split(SEPARATOR):
             report.unchanged.append((lc.source, obs_id, lc.target))
             continue
+        if _same_release(cur_key, _release_key(block)):
+            stored = cur_block if cur_block is not None else _read_rows(archive, obs_id, [state.row(lc.target)])
+            if _disjoint(stored, block):  # another segment of the same light curve (Kepler SC months)
+                combined = _combine_segments(stored, block)
+                sha = str(combined.per_target["source_sha256"][0])
+                current[lc.target] = (combined, _release_key(combined), sha, str(combined.per_target["source_file"][0]))
+                report.added.append((lc.source, obs_id, lc.target))
+                continue
         if _release_key(block) >= cur_key:
             older = cur_block if cur_block is not None else state.row(lc.target)
             released[_label(cur_key, cur_sha)].append((older, cur_source))
@@ -456,6 +464,49 @@ def _ingest_observation(archive: Archive, obs_id: str, files: list[LightCurveFil
         _apply(archive, obs_id, state, added, replaced, _group_attrs(first, obs_id))
         written.append(obs_id)
     return written
+
+
+SEPARATOR = "\n"
+"""Joins the names and checksums of the files of a light curve delivered in several segments."""
+
+
+def _same_release(a: tuple, b: tuple) -> bool:
+    """Same DATA_REL and PROCVER (the file dates may differ)."""
+    return a[0] == b[0] and a[2] == b[2]
+
+
+def _present(block: Block) -> np.ndarray:
+    quality = block.series["quality"][0]
+    return block.cadenceno[quality != fill_value(quality.dtype)]
+
+
+def _disjoint(stored: Block, new: Block) -> bool:
+    """True if the new file's cadences are all cadences the stored row does not have."""
+    return np.intersect1d(_present(stored), new.cadenceno).size == 0
+
+
+def _combine_segments(a: Block, b: Block) -> Block:
+    """One row from two files holding different cadences of one light curve (Kepler short
+    cadence comes as one file per month). Per-target values are the earlier segment's; the
+    headers are kept one after the other, file names and checksums joined with a newline,
+    sizes added, the file date the latest."""
+    first, second = sorted((a, b), key=lambda blk: int(_present(blk).min()))
+    both = merge_blocks([first, second])
+    series = {}
+    for name, values in both.series.items():
+        row = values[0].copy()
+        take = both.series["quality"][1] != fill_value(both.series["quality"].dtype)
+        row[take] = values[1][take]
+        series[name] = row[np.newaxis]
+    per_target = {name: values[:1].copy() for name, values in both.per_target.items()}
+    for name in ("source_file", "source_sha256"):
+        per_target[name] = np.array([SEPARATOR.join(str(v) for v in both.per_target[name])], dtype=object)
+    for name in both.per_target:
+        if name.startswith("header_"):
+            per_target[name] = np.array(["".join(str(v) for v in both.per_target[name])], dtype=object)
+    per_target["source_size"] = np.array([int(np.sum(both.per_target["source_size"]))], dtype=np.int64)
+    per_target["file_date"] = np.array([max(str(v) for v in both.per_target["file_date"])], dtype=object)
+    return Block(both.target[:1], both.cadenceno, series, per_target, both.attrs)
 
 
 def _label(key: tuple, sha: str) -> str:

@@ -243,7 +243,9 @@ class InputFile(_Model):
 
     name: str = Field(description="File name (base name of the URL or path ingested).")
     sha256: str
-    size: int = Field(description="Bytes.")
+    size: int | None = Field(
+        description="Bytes; None when the light curve came in several files (the group's source_size holds their sum)."
+    )
     target: int
     data_release: int | None = Field(default=None, description="FITS DATA_REL.")
     pipeline_version: str | None = Field(default=None, description="FITS PROCVER.")

@@ -235,3 +235,50 @@ def test_small_shards_append_and_replace_in_place(tmp_path, monkeypatch):
     assert group["flux"].shards == (2, 20076)
     assert sorted(p.name for p in (root / "observations" / "tess-spoc-2min-s0001.zarr" / "flux" / "c").iterdir()) == ["0", "1", "2"]
     assert archive.catalog.observation("tess-spoc-2min-s0001").n_targets == 5
+
+
+def _segment(src: Path, dest: Path, rows: slice) -> Path:
+    """A real file cut to some of its rows, with TSTART/TSTOP of those rows: one 'month'."""
+    with fits.open(src) as hdul:
+        hdul[1].data = hdul[1].data[rows]
+        time = hdul[1].data["TIME"]
+        for hdu in (hdul[0], hdul[1]):
+            if "TSTART" in hdu.header:
+                hdu.header["TSTART"] = float(np.nanmin(time))
+                hdu.header["TSTOP"] = float(np.nanmax(time))
+        hdul.writeto(dest)
+    return dest
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one batch", "two batches"])
+def test_segments_of_one_light_curve_become_one_row(tmp_path, together):
+    """Kepler short cadence comes as one file per month: same target, quarter and release,
+    different cadences. They make one row, not two releases."""
+    src = DATA / "kepler" / "kplr011442793-2009350155506_llc.fits"
+    one = _segment(src, tmp_path / "m1.fits", slice(0, 2000))
+    two = _segment(src, tmp_path / "m2.fits", slice(2000, None))
+    archive = lcarchive.Archive(str(tmp_path / "a"))
+    if together:
+        report = archive.ingest([str(two), str(one)])
+        assert not report.superseded and len(report.added) == 2
+    else:
+        archive.ingest([str(one)])
+        report = archive.ingest([str(two)])
+        assert not report.superseded and len(report.added) == 1
+    archive = lcarchive.open_archive(str(tmp_path / "a"))
+    assert [o.id for o in archive.observations] == ["kepler-lc-q03"]
+    ds = archive.open_observation("kepler-lc-q03").load()
+    assert ds.sizes["target"] == 1
+    with fits.open(src) as hdul:
+        table = hdul[1].data
+        assert np.array_equal(ds["cadenceno"].values, table["CADENCENO"])
+        assert_bit_equal(ds["time"].values[0], table["TIME"].astype("f8"), "time")
+        assert_bit_equal(ds["flux"].values[0], table["PDCSAP_FLUX"].astype("f4"), "flux")
+        assert_bit_equal(ds["quality"].values[0], table["SAP_QUALITY"].astype("i4"), "quality")
+    assert str(ds["source_file"].values[0]).split("\n") == ["m1.fits", "m2.fits"]
+    headers = str(ds["header_primary"].values[0])
+    assert headers.count("SIMPLE  =") == 2 and len(headers) % 2880 == 0
+    inputs = {i.name for d in archive.catalog.datasets if d.observation == "kepler-lc-q03" for i in d.inputs}
+    assert inputs == {"m1.fits", "m2.fits"}
+    again = lcarchive.Archive(str(tmp_path / "a")).ingest([str(one), str(two)])
+    assert len(again.unchanged) == 2 and not again.added
