@@ -36,7 +36,6 @@ INT_FILL = {np.dtype(t): np.iinfo(t).min for t in ("int8", "int16", "int32", "in
 """Fill of integer variables where a target has no row for a cadence: the dtype's
 minimum (-2147483648 for int32 ``quality``), never a real quality bitmask."""
 
-PROVENANCE_VARS = ("source_file", "source_sha256", "source_size", "data_release", "pipeline_version", "file_date")
 
 
 def fill_value(dtype: np.dtype) -> Any:
