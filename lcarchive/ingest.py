@@ -219,7 +219,7 @@ class _GroupState:
     template: Block
     attrs: dict
 
-    def row(self, target: int) -> int:
+    def row(self, target: int) -> int | None:
         where = np.flatnonzero(self.target == target)
         return int(where[0]) if where.size else None
 
@@ -262,18 +262,17 @@ def _remember(archive: Archive, group_id: str, state: _GroupState | None, added:
     if state is None:
         archive._ingest_states.pop(group_id, None)  # a new or rewritten group: read it again if needed
         return
-    blocks = [*added]
     for row, block in replaced.items():
         state.sha256[row] = str(block.per_target["source_sha256"][0])
         state.source_file[row] = str(block.per_target["source_file"][0])
         state.release_keys[row] = _release_key(block)
-    for block in blocks:
+    for block in added:
         for i in range(block.target.size):
             state.sha256.append(str(block.per_target["source_sha256"][i]))
             state.source_file.append(str(block.per_target["source_file"][i]))
             state.release_keys.append(_release_key(block, i))
-    if blocks:
-        state.target = np.concatenate([state.target, *(b.target for b in blocks)])
+    if added:
+        state.target = np.concatenate([state.target, *(b.target for b in added)])
     archive._ingest_states[group_id] = state
 
 

@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 import zarr.api.asynchronous as zasync
-from numcodecs import blosc
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
-from zarr.codecs import BloscCodec, BytesCodec, ShardingCodec
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
+from lcarchive.shards import decode_chunk, decode_index, spec_of
 from lcarchive.stores import read_store
 
 __all__ = ["GroupReader", "run"]
@@ -86,53 +85,26 @@ class GroupReader:
         return dict(zip(names, values, strict=True))
 
     async def _read(self, array: Any, row: int) -> np.ndarray:
-        codecs = array.metadata.codecs
-        sharding = codecs[0] if len(codecs) == 1 and isinstance(codecs[0], ShardingCodec) else None
-        if sharding is None or not _simple_inner(sharding):
+        spec = spec_of(array)
+        if spec is None:  # not a layout this reader decodes itself: let zarr read it
             return np.asarray(await array.getitem((row, *(slice(None),) * (array.ndim - 1))))
-        shard_shape = array.shards
-        chunk_shape = sharding.chunk_shape
-        if any(c != s for c, s in zip(chunk_shape[1:], shard_shape[1:], strict=True)) or chunk_shape[0] != 1:
-            return np.asarray(await array.getitem((row, *(slice(None),) * (array.ndim - 1))))
-        shard_rows = shard_shape[0]
-        key = f"{array.store_path.path}/{array.metadata.encode_chunk_key((row // shard_rows, *(0,) * (array.ndim - 1)))}"
+        chunk = (row // spec.shard_rows, *(0,) * (array.ndim - 1))
+        key = f"{array.store_path.path}/{array.metadata.encode_chunk_key(chunk)}"
         store = array.store_path.store
         index = self._indexes.get((array.path, key))
         if index is None:
-            n_chunks = shard_rows
-            size = n_chunks * 16 + 4
-            at_start = _text(sharding.index_location) == "start"
-            where = RangeByteRequest(0, size) if at_start else SuffixByteRequest(size)
+            size = spec.index_size
+            where = RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size)
             raw = await store.get(key, prototype=default_buffer_prototype(), byte_range=where)
             if raw is None:  # shard never written: all fill
                 return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
-            index = np.frombuffer(raw.to_bytes()[:-4], dtype="<u8").reshape(n_chunks, 2)
+            index = decode_index(spec, raw.to_bytes())
             self._indexes[(array.path, key)] = index
-        offset, nbytes = index[row % shard_rows]
+        offset, nbytes = index[row % spec.shard_rows]
         if offset == _EMPTY:
             return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
         buf = await store.get(
             key, prototype=default_buffer_prototype(), byte_range=RangeByteRequest(int(offset), int(offset + nbytes))
         )
-        data = buf.to_bytes()
-        inner = sharding.codecs
-        if len(inner) == 2:
-            data = blosc.decompress(data)
-        endian = _text(inner[0].endian) if inner[0].endian is not None else "little"
-        dtype = np.dtype(array.dtype).newbyteorder("<" if endian == "little" else ">")
-        return np.frombuffer(data, dtype=dtype).astype(array.dtype).reshape(array.shape[1:])
-
-
-def _text(value: Any) -> str:
-    """An enum's value or a string as is (zarr versions differ)."""
-    return str(getattr(value, "value", value))
-
-
-def _simple_inner(sharding: ShardingCodec) -> bool:
-    """True for inner codecs this reader decodes itself: bytes, optionally followed by blosc."""
-    inner = sharding.codecs
-    return (
-        isinstance(inner[0], BytesCodec)
-        and (len(inner) == 1 or (len(inner) == 2 and isinstance(inner[1], BloscCodec)))
-    )
-
+        values = decode_chunk(spec, buf.to_bytes(), array.shape[1:])
+        return values if values.dtype == object else values.astype(array.dtype, copy=False)

@@ -24,7 +24,7 @@ import google_crc32c
 import numpy as np
 from numcodecs import blosc, zstd
 
-__all__ = ["ShardSpec", "decode_index", "encode_shard", "spec_of"]
+__all__ = ["ShardSpec", "decode_chunk", "decode_index", "encode_shard", "spec_of"]
 
 _EMPTY = 2**64 - 1
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lcarchive-blosc")
@@ -101,6 +101,22 @@ def _compress(spec: ShardSpec, row: np.ndarray) -> bytes:
         return zstd.compress(struct.pack("<II", 1, len(text)) + text, spec.clevel)
     data = np.ascontiguousarray(row, dtype=spec.dtype)
     return blosc.compress(data, spec.cname, spec.clevel, spec.shuffle, 0, data.dtype.itemsize)
+
+
+def decode_chunk(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """Decode one inner chunk (one target's values) written by :func:`encode_shard` or by zarr.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``shape`` (the array's shape without its first axis), or a 0-d object array
+        holding the string for a string array.
+    """
+    if spec.kind == "vlen-zstd":
+        raw = zstd.decompress(data)
+        (length,) = struct.unpack_from("<I", raw, 4)
+        return np.array(raw[8 : 8 + length].decode("utf-8"), dtype=object)
+    return np.frombuffer(blosc.decompress(data), dtype=spec.dtype).reshape(shape)
 
 
 def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes | None = None) -> bytes:

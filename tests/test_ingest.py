@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 from astropy.io import fits
 
 import lcarchive
