@@ -133,9 +133,12 @@ def block_from_file(lc: LightCurveFile) -> Block:
     for name, (image, a) in lc.images.items():
         per_target[name] = image[np.newaxis]
         attrs[name] = dict(a)
-    for name, text in lc.headers.items():
+    for index, (name, text) in enumerate(lc.headers.items()):
         per_target[name] = np.array([text], dtype=object)
-        attrs[name] = {"description": f"complete FITS header of HDU {name.removeprefix('header_').upper()}, 80-character cards"}
+        attrs[name] = {
+            "description": f"complete FITS header of HDU {name.removeprefix('header_').upper()}, 80-character cards",
+            "hdu_index": index,
+        }
     provenance = {
         "source_file": (lc.name, "name of the ingested file"),
         "source_sha256": (lc.sha256, "SHA-256 of the ingested file"),

@@ -108,3 +108,140 @@ class GroupReader:
         )
         values = decode_chunk(spec, buf.to_bytes(), array.shape[1:])
         return values if values.dtype == object else values.astype(array.dtype, copy=False)
+
+
+# -- bulk reads ------------------------------------------------------------------------------
+
+COALESCE_GAP = 256 * 1024
+"""Byte gap up to which the chunks of nearby selected targets are fetched with one range
+request (reading a gap costs less than another request's round trip on S3)."""
+COALESCE_MAX = 16 * 1024 * 1024
+"""Largest coalesced range request, bytes."""
+
+
+def coalesce(spans: list[tuple[int, int]], gap: int = COALESCE_GAP, largest: int = COALESCE_MAX) -> list[tuple[int, int, list[int]]]:
+    """Group byte spans into range requests.
+
+    Parameters
+    ----------
+    spans : list of (offset, nbytes)
+    gap, largest : int
+        Spans closer than ``gap`` bytes are read together, up to ``largest`` bytes a request.
+
+    Returns
+    -------
+    list of (start, stop, positions)
+        One entry per request: its byte range and the positions in ``spans`` it covers.
+    """
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+    requests: list[tuple[int, int, list[int]]] = []
+    for i in order:
+        offset, nbytes = spans[i]
+        if requests:
+            start, stop, members = requests[-1]
+            if offset - stop <= gap and offset + nbytes - start <= largest:
+                requests[-1] = (start, max(stop, offset + nbytes), [*members, i])
+                continue
+        requests.append((offset, offset + nbytes, [i]))
+    return requests
+
+
+class BulkReader:
+    """Read many targets' rows of one group: shard indexes once, nearby chunks coalesced.
+
+    Parameters
+    ----------
+    reader : GroupReader
+    limit : asyncio.Semaphore
+        Bounds the requests in flight (shared by every reader of a download).
+    """
+
+    def __init__(self, reader: GroupReader, limit: asyncio.Semaphore) -> None:
+        self.reader = reader
+        self.limit = limit
+        self._whole: dict[str, np.ndarray] = {}
+        self._index_locks: dict[str, asyncio.Lock] = {}
+        self.requests = 0
+        self.bytes = 0
+
+    async def _get(self, store: Any, key: str, byte_range: Any = None) -> bytes | None:
+        async with self.limit:
+            buf = await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
+        self.requests += 1
+        if buf is None:
+            return None
+        data = buf.to_bytes()
+        self.bytes += len(data)
+        return data
+
+    async def read_rows(self, rows: list[int], names: list[str]) -> dict[str, np.ndarray]:
+        """Values of ``names`` for the given rows.
+
+        Parameters
+        ----------
+        rows : list of int
+            Rows of the group (any order; the output follows it).
+        names : list of str
+            Variables with ``target`` as first dimension.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Shape (len(rows), ...) each; strings as object arrays.
+        """
+        values = await asyncio.gather(*(self._read(self.reader.arrays[n], n, rows) for n in names))
+        return dict(zip(names, values, strict=True))
+
+    async def _read(self, array: Any, name: str, rows: list[int]) -> np.ndarray:
+        spec = spec_of(array)
+        if spec is None:  # small per-target arrays (one chunk of thousands of targets): read whole once
+            whole = self._whole.get(name)
+            if whole is None:
+                async with self.limit:
+                    whole = np.asarray(await array.getitem(...))
+                self._whole[name] = whole
+            out = whole[np.asarray(rows, dtype=np.int64)]
+            return out.astype(object) if out.dtype.kind == "T" else out
+        shape = tuple(array.shape[1:])
+        dtype = np.dtype(object) if spec.kind == "vlen-zstd" else array.dtype
+        fill = "" if dtype == object else array.metadata.fill_value
+        out = np.full((len(rows), *shape), fill, dtype=dtype)
+        by_shard: dict[int, list[int]] = {}
+        for position, row in enumerate(rows):
+            by_shard.setdefault(row // spec.shard_rows, []).append(position)
+        await asyncio.gather(*(self._read_shard(array, spec, shard, positions, rows, out) for shard, positions in by_shard.items()))
+        return out
+
+    async def _index(self, array: Any, spec: Any, key: str) -> np.ndarray | None:
+        store = array.store_path.store
+        cache = self.reader._indexes
+        lock = self._index_locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one request per shard index, however many batches want it
+            index = cache.get((array.path, key))
+            if index is None:
+                size = spec.index_size
+                where = RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size)
+                raw = await self._get(store, key, where)
+                if raw is None:
+                    return None
+                index = cache[(array.path, key)] = decode_index(spec, raw)
+        return index
+
+    async def _read_shard(self, array: Any, spec: Any, shard: int, positions: list[int], rows: list[int], out: np.ndarray) -> None:
+        key = f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
+        index = await self._index(array, spec, key)
+        if index is None:  # shard never written: all fill
+            return
+        wanted = [(p, index[rows[p] % spec.shard_rows]) for p in positions]
+        wanted = [(p, (int(o), int(n))) for p, (o, n) in wanted if o != _EMPTY]
+        spans = [span for _, span in wanted]
+        store = array.store_path.store
+
+        async def fetch(start: int, stop: int, members: list[int]) -> None:
+            data = await self._get(store, key, RangeByteRequest(start, stop))
+            for m in members:
+                position, (offset, nbytes) = wanted[m]
+                piece = data[offset - start : offset - start + nbytes]
+                out[position] = decode_chunk(spec, piece, out.shape[1:])
+
+        await asyncio.gather(*(fetch(*request) for request in coalesce(spans)))

@@ -1,0 +1,423 @@
+"""Write one target's light curve of one observation in the formats people use.
+
+The values come from an observation group (a row of every variable, see ``docs/format.md``);
+each function here turns one such row into one output:
+
+- :func:`fits_bytes`: the source product file, rebuilt from the stored FITS headers (kept card
+  for card at ingest) and columns. When the whole table is written, the headers are the stored
+  bytes and the data are the stored values in the column formats of the header, so the file is
+  the ingested file byte for byte and its SHA-256 equals ``source_sha256``; a column subset or
+  a time range is written through astropy, with the table keywords adjusted.
+- :func:`tidy_table`: rows of (target, observation, cadenceno, time, flux, flux_err, quality,
+  extra columns) as a pyarrow table, for Parquet and CSV.
+- :func:`skyportal_series`: a SkyPortal photometric series (pandas HDFStore table with ``mjd``,
+  ``flux``, ``fluxerr`` and the series metadata in the storer attributes).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+
+from lcarchive.layout import fill_value
+
+__all__ = ["CORE_COLUMNS", "cadence_mask", "fits_bytes", "fits_name", "skyportal_series", "tidy_table"]
+
+CORE_COLUMNS = ("time", "flux", "flux_err", "quality")
+"""Variables every tidy output has, after ``target``, ``observation`` and ``cadenceno``."""
+
+_BLOCK = 2880
+_BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+def cadence_mask(values: dict[str, np.ndarray], time_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Cadences of one target's row that its source file has (quality is not the fill).
+
+    Parameters
+    ----------
+    values : dict of str to numpy.ndarray
+        One target's values; ``quality`` shape (n_cadences,).
+    time_range : (float, float), optional
+        Keep only cadences whose ``time`` is within [start, stop] (the observation's time
+        format, e.g. BTJD); cadences with no time stamp are then dropped.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_cadences,)
+    """
+    quality = values["quality"]
+    mask = quality != fill_value(quality.dtype)
+    if time_range is not None:
+        time = values["time"]
+        with np.errstate(invalid="ignore"):
+            mask &= (time >= time_range[0]) & (time <= time_range[1])
+    return mask
+
+
+# -- FITS -------------------------------------------------------------------------------------
+
+
+def _headers(values: dict[str, Any], attrs: dict[str, dict]) -> list[tuple[str, str]]:
+    """(variable, header text) of each stored HDU header, in the file's HDU order."""
+    found = [(n, str(v)) for n, v in values.items() if n.startswith("header_") and str(v)]
+
+    def order(item: tuple[str, str]) -> tuple[int, int]:
+        name, text = item
+        index = attrs.get(name, {}).get("hdu_index")
+        if index is not None:
+            return (int(index), 0)
+        # groups written before the HDU order was recorded: primary, tables, images
+        return (0 if text.startswith("SIMPLE") else 1 if "BINTABLE" in text[:30] else 2, 0)
+
+    return sorted(found, key=order)
+
+
+def _cards(text: str) -> Any:
+    from astropy.io import fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fits.Header.fromstring(text)
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % _BLOCK)
+
+
+def split_segments(text: str) -> list[str]:
+    """Split a stored header string holding several files' headers (segments) into headers."""
+    starts = [i for i in range(0, len(text), _BLOCK) if text.startswith(("SIMPLE  =", "XTENSION="), i)]
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)] or [text]
+
+
+def fits_name(values: dict[str, Any], observation: str, target: int) -> list[str]:
+    """File names of a target's FITS output: its source file name(s), else ``<observation>-<target>.fits``."""
+    names = [n for n in str(values.get("source_file", "")).split("\n") if n]
+    names = [n.rsplit("/", 1)[-1] for n in names]
+    if not names or len(set(names)) != len(names):
+        return [f"{observation}-{target}.fits"]
+    return [n if n.lower().endswith((".fits", ".fits.gz", ".fit")) else f"{n}.fits" for n in names]
+
+
+def fits_bytes(
+    values: dict[str, Any],
+    cadenceno: np.ndarray,
+    attrs: dict[str, dict],
+    columns: list[str] | None = None,
+    time_range: tuple[float, float] | None = None,
+) -> list[bytes]:
+    """Rebuild a target's source FITS file(s) from its row of an observation group.
+
+    Parameters
+    ----------
+    values : dict of str to numpy.ndarray
+        The target's values of every variable of the group: light-curve variables shape
+        (n_cadences,), images (rows, columns), per-target values and the stored headers
+        (``header_<hdu>``) as 0-d arrays or scalars.
+    cadenceno : numpy.ndarray, shape (n_cadences,), int64
+        The group's cadence numbers.
+    attrs : dict of str to dict
+        Attributes of each variable (``source_column``, ``source_hdu``, ``hdu_index``).
+    columns : list of str, optional
+        Variables to keep in the light-curve table (TIME, CADENCENO and QUALITY are always
+        kept); default: every column of the source table.
+    time_range : (float, float), optional
+        Keep only rows with ``time`` in this range (the observation's time format).
+
+    Returns
+    -------
+    list of bytes
+        One FITS file per source file (several when the row joins segments, e.g. Kepler
+        short-cadence months).
+
+    Raises
+    ------
+    ValueError
+        If the group holds no stored headers (nothing to rebuild the file from) or a column
+        of the source table is not stored.
+    """
+    headers = _headers(values, attrs)
+    if not headers:
+        raise ValueError("the group stores no FITS headers for this target")
+    mask = cadence_mask(values, time_range)
+    by_source = {str(attrs.get(n, {}).get("source_column", "")).upper(): n for n, v in values.items()
+                 if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape == cadenceno.shape}
+    by_hdu = {str(attrs.get(n, {}).get("source_hdu", "")).upper(): n for n in values if attrs.get(n, {}).get("source_hdu")}
+    keep = None if columns is None else {c.upper() for c in columns}
+    # segments: each stored header holds one header per source file, in cadence order
+    pieces = [split_segments(text) for _, text in headers]
+    n_files = max(len(p) for p in pieces)
+    rows = np.flatnonzero(mask)
+    files = []
+    start = 0
+    for f in range(n_files):
+        hdus = [p[f] if f < len(p) else p[-1] for p in pieces]
+        table_rows = rows[start:]
+        out = []
+        exact = keep is None and time_range is None
+        for text in hdus:
+            header = _cards(text)
+            if text.startswith("SIMPLE"):
+                out.append((text, header, b"" if header.get("NAXIS", 0) == 0 else None))
+            elif header.get("XTENSION", "").strip() == "BINTABLE":
+                n_rows = int(header["NAXIS2"])
+                if n_files > 1:
+                    table_rows = rows[start : start + n_rows]
+                    start += n_rows
+                elif exact and n_rows != rows.size:
+                    exact = False
+                out.append((text, header, _table(header, table_rows, values, cadenceno, by_source, keep)))
+            else:
+                name = by_hdu.get(str(header.get("EXTNAME", "")).upper())
+                out.append((text, header, _image(header, values.get(name))))
+        files.append(_write_exact(out) if exact else _write_astropy(out))
+    return files
+
+
+def _table(header: Any, rows: np.ndarray, values: dict, cadenceno: np.ndarray, by_source: dict, keep: set | None) -> np.ndarray:
+    from astropy.io.fits.column import _ColumnFormat
+
+    arrays, names = [], []
+    for n in range(1, int(header["TFIELDS"]) + 1):
+        ttype = str(header[f"TTYPE{n}"])
+        if ttype.upper() == "CADENCENO":
+            data = cadenceno[rows]
+        else:
+            variable = by_source.get(ttype.upper())
+            if variable is None:
+                raise ValueError(f"column {ttype} of the source table is not stored")
+            if keep is not None and ttype.upper() not in keep and variable.upper() not in keep and variable not in ("time", "quality"):
+                continue
+            data = values[variable][rows]
+        fmt = np.dtype(_ColumnFormat(str(header[f"TFORM{n}"])).recformat).newbyteorder(">")
+        arrays.append(np.asarray(data).astype(fmt))
+        names.append(ttype)
+    table = np.empty(rows.size, dtype=[(n, a.dtype) for n, a in zip(names, arrays, strict=True)])
+    for n, a in zip(names, arrays, strict=True):
+        table[n] = a
+    return table
+
+
+def _image(header: Any, pixels: Any) -> np.ndarray | None:
+    if int(header.get("NAXIS", 0)) != 2 or pixels is None:
+        return None
+    dtype = _BITPIX.get(int(header["BITPIX"]))
+    return np.asarray(pixels)[: int(header["NAXIS2"]), : int(header["NAXIS1"])].astype(dtype)
+
+
+def _write_exact(hdus: list[tuple[str, Any, Any]]) -> bytes:
+    """Stored header bytes, then each HDU's data in big-endian FITS order, padded to 2880 bytes."""
+    parts = []
+    for text, _, data in hdus:
+        parts.append(text.encode("ascii"))
+        if data is None:
+            continue
+        raw = data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
+        parts.append(_padded(raw))
+    return b"".join(parts)
+
+
+def _write_astropy(hdus: list[tuple[str, Any, Any]]) -> bytes:
+    """Through astropy, which adjusts the table keywords (NAXIS2, TFIELDS, TTYPEn...) to the data."""
+    from astropy.io import fits
+
+    out = []
+    for _, header, data in hdus:
+        if str(header.get("SIMPLE", "")) and "XTENSION" not in header:
+            out.append(fits.PrimaryHDU(header=header))
+        elif header.get("XTENSION", "").strip() == "BINTABLE":
+            columns = []
+            for name in data.dtype.names:
+                n = next(i for i in range(1, int(header["TFIELDS"]) + 1) if header[f"TTYPE{i}"] == name)
+                keywords = {k: header.get(f"{key}{n}") for k, key in (("format", "TFORM"), ("unit", "TUNIT"), ("disp", "TDISP"), ("null", "TNULL"))}
+                columns.append(fits.Column(name=name, array=data[name], **{k: v for k, v in keywords.items() if v is not None}))
+            for key in list(header):
+                if key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDISP", "TNULL"):
+                    del header[key]
+            out.append(fits.BinTableHDU.from_columns(columns, header=header))
+        else:
+            out.append(fits.ImageHDU(data=data, header=header))
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits.HDUList(out).writeto(buf, output_verify="silentfix")
+    return buf.getvalue()
+
+
+# -- tidy tables ------------------------------------------------------------------------------
+
+
+def tidy_table(
+    observation: str,
+    targets: np.ndarray,
+    values: dict[str, np.ndarray],
+    cadenceno: np.ndarray,
+    attrs: dict[str, dict],
+    extra: list[str],
+    time_range: tuple[float, float] | None = None,
+) -> Any:
+    """Rows of several targets of one observation as one long table.
+
+    Parameters
+    ----------
+    observation : str
+    targets : numpy.ndarray, shape (n_targets,), int64
+    values : dict of str to numpy.ndarray
+        Each (n_targets, n_cadences): ``time``, ``flux``, ``flux_err``, ``quality`` and ``extra``.
+    cadenceno : numpy.ndarray, shape (n_cadences,)
+    attrs : dict of str to dict
+        Variable attributes; ``units`` and ``description`` go to the field metadata.
+    extra : list of str
+        Further light-curve variables to include, after the core columns.
+    time_range : (float, float), optional
+        Keep only rows with ``time`` in this range.
+
+    Returns
+    -------
+    pyarrow.Table
+        Columns ``target`` (int64), ``observation`` (string), ``cadenceno`` (int64), ``time``,
+        ``flux``, ``flux_err``, ``quality``, then ``extra``; only the cadences each target's
+        source file has, in cadence order. A variable the observation lacks is null.
+    """
+    import pyarrow as pa
+
+    quality = values["quality"]
+    mask = quality != fill_value(quality.dtype)
+    if time_range is not None:
+        with np.errstate(invalid="ignore"):
+            mask &= (values["time"] >= time_range[0]) & (values["time"] <= time_range[1])
+    counts = mask.sum(axis=1)
+    n = int(counts.sum())
+    fields, arrays = [], []
+
+    def add(name: str, array: Any, meta: dict | None = None) -> None:
+        meta = {k: str(v) for k, v in (meta or {}).items() if k in ("units", "description", "source_column", "time_format", "time_scale") and v != ""}
+        arrays.append(array)
+        fields.append(pa.field(name, array.type, metadata=meta or None))
+
+    add("target", pa.array(np.repeat(targets.astype(np.int64), counts)), {"description": "TIC, KIC or EPIC ID"})
+    add("observation", pa.array(np.full(n, observation, dtype=object), type=pa.string()), {"description": "observation ID"})
+    add("cadenceno", pa.array(np.broadcast_to(cadenceno, mask.shape)[mask].astype(np.int64)), {"description": "cadence number (CADENCENO)"})
+    for name in [*CORE_COLUMNS, *extra]:
+        if name in values:
+            add(name, pa.array(values[name][mask]), attrs.get(name))
+        else:
+            add(name, pa.nulls(n, pa.float64()), {"description": f"{name}: not in this observation"})
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def table_metadata(catalog_entries: dict[str, Any], time_formats: dict[str, str]) -> dict[bytes, bytes]:
+    """Schema metadata of tidy outputs: the catalog entries of the observations (JSON)."""
+    return {b"lcarchive": json.dumps({"observations": catalog_entries, "time_format": time_formats}).encode()}
+
+
+# -- SkyPortal photometric series ---------------------------------------------------------------
+
+_MJD_ZERO_JD = 2400000.5
+_FILTERS = {"tess": "tess", "kepler": "kepler", "k2": "kepler"}
+"""SkyPortal filter names (sncosmo bandpasses) of the missions' passbands."""
+_ORIGINS = {"spoc-2min": "SPOC", "spoc-20s": "SPOC", "tess-spoc": "TESS-SPOC", "qlp": "QLP"}
+
+
+def skyportal_series(
+    observation: str,
+    target: int,
+    values: dict[str, Any],
+    group_attrs: dict[str, Any],
+    extra: list[str],
+    time_range: tuple[float, float] | None = None,
+    exp_time: float | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """One target's light curve as a SkyPortal photometric series.
+
+    SkyPortal (``skyportal/models/photometric_series.py``) stores a series as an HDF5 file
+    written with ``pandas.HDFStore``: one table with ``mjd``, ``flux`` and ``fluxerr`` (plus any
+    other columns) and the series metadata as the ``metadata`` attribute of its storer.
+
+    Parameters
+    ----------
+    observation : str
+    target : int
+    values : dict
+        The target's values (light-curve variables shape (n_cadences,), per-target values).
+    group_attrs : dict
+        The group's attributes (mission, product, time format and reference epoch).
+    extra : list of str
+        Further light-curve variables to add as columns.
+    time_range : (float, float), optional
+    exp_time : float, optional
+        Exposure time of a cadence, s (the product's cadence).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        Columns ``mjd`` (BJD_TDB - 2400000.5: the mission time plus its reference epoch, so
+        barycentric, TDB), ``flux``, ``fluxerr``, ``quality`` and ``extra``; and the metadata:
+        ``series_name`` (the observation), ``series_obj_id`` (the target ID as text),
+        ``obj_id``, ``filter``, ``exp_time`` (s), ``ra``, ``dec`` (deg), ``channel``
+        (camera_ccd or module_output), ``origin`` (the pipeline), ``time_stamp_alignment``
+        ("middle"), and ``altdata`` with the time system and the source file.
+    """
+    import pandas as pd
+
+    mask = cadence_mask(values, time_range)
+    offset = float(group_attrs.get("time_reference_epoch_jd", 0.0)) - _MJD_ZERO_JD
+    frame = pd.DataFrame(
+        {
+            "mjd": values["time"][mask].astype(np.float64) + offset,
+            "flux": values["flux"][mask],
+            "fluxerr": values["flux_err"][mask] if "flux_err" in values else np.full(int(mask.sum()), np.nan),
+            "quality": values["quality"][mask],
+            **{name: values[name][mask] for name in extra if name in values and name not in CORE_COLUMNS},
+        }
+    )
+
+    def scalar(name: str) -> Any:
+        value = values.get(name)
+        return None if value is None else np.asarray(value).item()
+
+    mission = str(group_attrs.get("mission", ""))
+    camera, ccd = scalar("camera"), scalar("ccd")
+    module, output = scalar("module"), scalar("output")
+    if camera is not None and ccd is not None:
+        channel = f"{int(camera)}_{int(ccd)}"
+    elif module is not None and output is not None and np.isfinite(module) and np.isfinite(output):
+        channel = f"{int(module)}_{int(output)}"
+    else:
+        channel = ""
+    catalog = str(group_attrs.get("target_catalog", ""))
+    product = str(group_attrs.get("product", ""))
+    metadata = {
+        "series_name": observation,
+        "series_obj_id": str(int(target)),
+        "obj_id": f"{catalog}{int(target)}",
+        "filter": _FILTERS.get(mission, mission),
+        "exp_time": float(exp_time) if exp_time else float("nan"),
+        "ra": float(scalar("ra")) if scalar("ra") is not None else float("nan"),
+        "dec": float(scalar("dec")) if scalar("dec") is not None else float("nan"),
+        "channel": channel,
+        "origin": _ORIGINS.get(product, str(group_attrs.get("pipeline", product))),
+        "time_stamp_alignment": "middle",
+        "altdata": {
+            "time_system": f"mjd = {group_attrs.get('time_format', 'time')} + "
+            f"{group_attrs.get('time_reference_epoch_jd')} - 2400000.5 (BJD_TDB - 2400000.5)",
+            "source_file": str(values.get("source_file", "")),
+            "source_sha256": str(values.get("source_sha256", "")),
+            "product": product,
+        },
+    }
+    return frame, metadata
+
+
+def skyportal_hdf5_bytes(frame: Any, metadata: dict[str, Any], key: str = "phot_series") -> bytes:
+    """The HDF5 file image of a series, as SkyPortal's ``PhotometricSeries`` writes it (in memory)."""
+    import pandas as pd
+
+    with pd.HDFStore("series.h5", mode="w", driver="H5FD_CORE", driver_core_backing_store=0) as store:
+        store.put(key, frame, format="table", index=None, track_times=False)
+        store.get_storer(key).attrs.metadata = metadata
+        return store._handle.get_file_image()
