@@ -185,6 +185,13 @@ class Archive:
         -------
         Catalog
         """
+        catalog, index = self._collect_catalog()
+        self._write_index(index)
+        self._write_catalog(catalog)
+        return catalog
+
+    def _collect_catalog(self) -> tuple[Catalog, pd.DataFrame]:
+        """The catalog and target index of the groups in the store (nothing written)."""
         catalog = static_catalog().model_copy(deep=True)
         rows = []
         for obs_id in self.group_ids():
@@ -193,9 +200,7 @@ class Archive:
                 rows.append(target_index.group_rows(ds, obs_id))
             catalog.observations.append(observation)
             catalog.datasets.extend(datasets)
-        self._write_index(target_index.merge_rows(None, rows, set()))
-        self._write_catalog(_finish(catalog))
-        return catalog
+        return _finish(catalog), target_index.merge_rows(None, rows, set())
 
     def _update_catalog(self, obs_ids: Iterable[str]) -> None:
         touched = set(obs_ids)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import uuid
 import warnings
 from typing import Any
 
@@ -317,6 +319,7 @@ def table_metadata(catalog_entries: dict[str, Any], time_formats: dict[str, str]
 
 # -- SkyPortal photometric series ---------------------------------------------------------------
 
+_HDF5_LOCK = threading.Lock()
 _MJD_ZERO_JD = 2400000.5
 _FILTERS = {"tess": "tess", "kepler": "kepler", "k2": "kepler"}
 """SkyPortal filter names (sncosmo bandpasses) of the missions' passbands."""
@@ -417,7 +420,10 @@ def skyportal_hdf5_bytes(frame: Any, metadata: dict[str, Any], key: str = "phot_
     """The HDF5 file image of a series, as SkyPortal's ``PhotometricSeries`` writes it (in memory)."""
     import pandas as pd
 
-    with pd.HDFStore("series.h5", mode="w", driver="H5FD_CORE", driver_core_backing_store=0) as store:
+    # HDF5 is not thread-safe, and PyTables refuses a second open file of the same name
+    with _HDF5_LOCK, pd.HDFStore(
+        f"series-{uuid.uuid4().hex}.h5", mode="w", driver="H5FD_CORE", driver_core_backing_store=0
+    ) as store:
         store.put(key, frame, format="table", index=None, track_times=False)
         store.get_storer(key).attrs.metadata = metadata
         return store._handle.get_file_image()

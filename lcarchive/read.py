@@ -14,6 +14,7 @@ The cache assumes the group is not rewritten while the reader lives; an
 from __future__ import annotations
 
 import asyncio
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,11 @@ from zarr.core.sync import sync
 from lcarchive.shards import decode_chunk, decode_index, spec_of
 from lcarchive.stores import read_store
 
-__all__ = ["GroupReader", "run"]
+__all__ = ["BulkReader", "GroupReader", "coalesce", "run"]
+
+# lcarchive writes and reads Zarr v3 consolidated metadata on purpose (one request opens a group);
+# zarr's notice that it is not yet part of the v3 specification is noise to our users.
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
 
 _EMPTY = np.uint64(2**64 - 1)
 

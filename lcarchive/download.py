@@ -1,0 +1,990 @@
+"""Bulk downloads of chosen light curves: ``lcarchive download`` and :func:`download`.
+
+A download selects lines of the target index (by target, observation, mission, product,
+sector/quarter/campaign, cone, time range), reads only the selected targets' chunks of the
+selected variables (shard indexes once per shard, nearby chunks in one range request, many
+requests in flight), and writes them to a local folder in one of these formats:
+
+``zarr``
+    An lcarchive archive holding just the selection (``catalog.json``, ``index/``,
+    ``observations/<id>.zarr``). A whole observation is copied object by object, undecoded.
+``fits``
+    ``<observation>/<source file name>``: the source product file, rebuilt from the stored
+    headers and columns (byte for byte when whole; see :mod:`lcarchive.export`).
+``parquet``, ``csv``
+    ``<observation>/<observation>-<shard>.parquet`` (or ``.csv``): one tidy table per shard of
+    the source group's targets; ``pandas.read_parquet(DEST)`` reads them all as one table.
+``hdf5``
+    ``<observation>/<target>.h5``: one SkyPortal photometric series per target and observation.
+
+Each output is written under a temporary name (``.<name>.partial``) and renamed when
+complete, then recorded in ``_lcarchive_manifest.jsonl`` (one JSON line per output unit: its
+files with sizes and SHA-256, the targets and the source checksums it was made from). Running
+the same download again skips every unit whose record matches (same selection, same source
+files, files present with the recorded sizes); :func:`verify` re-hashes every recorded file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lcarchive import export
+from lcarchive.errors import BadInputError, LcarchiveError
+from lcarchive.read import BulkReader, run
+
+__all__ = [
+    "FORMATS",
+    "MANIFEST_NAME",
+    "DownloadReport",
+    "Selection",
+    "SelectionError",
+    "VerifyReport",
+    "download",
+    "read_targets_file",
+    "select",
+    "verify",
+]
+
+FORMATS = ("zarr", "fits", "parquet", "csv", "hdf5")
+MANIFEST_NAME = "_lcarchive_manifest.jsonl"
+_PARTIAL_DIR = ".lcarchive-partial"
+_TARGET_COLUMNS = ("target", "tic", "tic_id", "ticid", "kic", "kic_id", "kepid", "keplerid", "epic", "epic_id", "epicid", "id")
+"""Column names taken as the target ID in a targets file (case-insensitive), in this order."""
+
+
+class SelectionError(LcarchiveError, ValueError):
+    """A selection that cannot be satisfied as asked (unknown column, bad time, bad cone)."""
+
+
+@dataclass
+class Selection:
+    """What to download. Every filter given must hold (they combine with AND).
+
+    Attributes
+    ----------
+    targets : sequence of int, optional
+        TIC/KIC/EPIC IDs.
+    observations : sequence of str, optional
+        Observation IDs (e.g. ``tess-spoc-2min-s0001``); may name a superseded release's group.
+    missions, products : sequence of str, optional
+        e.g. ``["tess"]``, ``["spoc-2min", "qlp"]``.
+    segments : sequence of int, optional
+        Sectors (TESS), quarters (Kepler) or campaigns (K2).
+    cone : (float, float, float), optional
+        RA, Dec and radius, degrees (ICRS, against the targets' RA_OBJ/DEC_OBJ).
+    time : (float or str, float or str), optional
+        Start and stop. A number is in each observation's own time format (BTJD for TESS,
+        BKJD for Kepler and K2); a string that is not a number is an ISO 8601 UTC date/time,
+        converted to TDB with astropy (the barycentric correction, up to about 8 min, is not
+        applied, so cut a little wider).
+    columns : sequence of str, optional
+        Light-curve variables to take besides ``time``, ``flux``, ``flux_err`` and
+        ``quality`` (always taken). Default: every variable for ``zarr`` and ``fits``, none
+        for the tidy formats; ``["all"]`` takes every one.
+    include_superseded : bool
+        Also take groups of older releases (when no observation is named).
+    """
+
+    targets: Sequence[int] | None = None
+    observations: Sequence[str] | None = None
+    missions: Sequence[str] | None = None
+    products: Sequence[str] | None = None
+    segments: Sequence[int] | None = None
+    cone: tuple[float, float, float] | None = None
+    time: tuple[Any, Any] | None = None
+    columns: Sequence[str] | None = None
+    include_superseded: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The selection as JSON-able values (recorded in the manifest)."""
+        out: dict[str, Any] = {}
+        for name in ("observations", "missions", "products", "segments", "cone", "time", "columns"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = list(value)
+        if self.targets is not None:
+            out["n_targets"] = len(self.targets)
+        if self.include_superseded:
+            out["include_superseded"] = True
+        return out
+
+
+@dataclass
+class GroupSelection:
+    """The selected rows of one observation group.
+
+    Attributes
+    ----------
+    observation : str
+    rows : numpy.ndarray, shape (n,), int64
+        Rows of the group, ascending.
+    targets : numpy.ndarray, shape (n,), int64
+    whole : bool
+        Every row of the group is selected (and no column or time cut applies).
+    time_range : (float, float) or None
+        The time cut in the observation's own time format.
+    """
+
+    observation: str
+    rows: np.ndarray
+    targets: np.ndarray
+    whole: bool
+    time_range: tuple[float, float] | None = None
+
+
+@dataclass
+class DownloadReport:
+    """What a download did.
+
+    Attributes
+    ----------
+    dest : str
+    format : str
+    written : list of str
+        Outputs written by this run (paths relative to ``dest``).
+    skipped : list of str
+        Outputs already complete from an earlier run, left as they were.
+    missing_targets : list of int
+        Requested targets found in none of the selected observations.
+    missing_observations : list of str
+        Requested observation IDs the archive does not have.
+    empty : list of (str, int)
+        (observation, target) with no cadence in the time range; nothing written.
+    n_targets : int
+        Light curves (target x observation) in the selection.
+    bytes_written, requests, bytes_read : int
+    seconds : float
+    """
+
+    dest: str
+    format: str
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missing_targets: list[int] = field(default_factory=list)
+    missing_observations: list[str] = field(default_factory=list)
+    empty: list[tuple[str, int]] = field(default_factory=list)
+    n_targets: int = 0
+    bytes_written: int = 0
+    requests: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when everything asked for was found."""
+        return not self.missing_targets and not self.missing_observations
+
+
+@dataclass
+class VerifyReport:
+    """Result of :func:`verify`.
+
+    Attributes
+    ----------
+    dest : str
+    checked : int
+        Files re-hashed.
+    problems : list of (str, str)
+        (path, what is wrong): missing, size or SHA-256 differs.
+    unrecorded : list of str
+        Files in ``dest`` that no manifest line records (not an error: e.g. the user's own).
+    """
+
+    dest: str
+    checked: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    unrecorded: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# -- selection ---------------------------------------------------------------------------------
+
+
+def read_targets_file(path: str | os.PathLike, column: str | None = None) -> list[int]:
+    """Read target IDs from a file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A text file with one ID per line (blank lines and ``#`` comments ignored; a ``TIC``,
+        ``KIC`` or ``EPIC`` prefix is allowed), or a ``.csv`` / ``.parquet`` table.
+    column : str, optional
+        Column of a table holding the IDs; default the first of ``target``, ``tic``,
+        ``tic_id``, ``ticid``, ``kic``, ``kepid``, ``epic``, ``id`` (any case), or the only
+        column.
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    BadInputError
+        If the file is missing or unreadable, has no such column, or holds a value that is
+        not a positive integer ID (the message names the line or row).
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise BadInputError(name, "no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path) if suffix != ".csv" else pd.read_csv(path, dtype=str)
+        except Exception as exc:
+            raise BadInputError(name, f"unreadable table ({exc})") from None
+        chosen = _target_column(frame, column, name)
+        values = [(f"row {i + 1}", v) for i, v in enumerate(frame[chosen].tolist())]
+    else:
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(name, f"unreadable ({exc})") from None
+        values = []
+        for i, line in enumerate(lines):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                values.append((f"line {i + 1}", text))
+    ids = []
+    for where, value in values:
+        ids.append(_target_id(value, name, where))
+    return ids
+
+
+def _target_column(frame: pd.DataFrame, column: str | None, name: str) -> str:
+    lowered = {str(c).lower(): c for c in frame.columns}
+    if column is not None:
+        if column.lower() not in lowered:
+            raise BadInputError(name, f"no column {column!r} (columns: {', '.join(map(str, frame.columns))})")
+        return lowered[column.lower()]
+    for candidate in _TARGET_COLUMNS:
+        if candidate in lowered:
+            return lowered[candidate]
+    if len(frame.columns) == 1:
+        return frame.columns[0]
+    raise BadInputError(name, f"no target column (looked for {', '.join(_TARGET_COLUMNS)}); name one with --targets-column")
+
+
+def _target_id(value: Any, name: str, where: str) -> int:
+    text = str(value).strip().upper()
+    for prefix in ("TIC", "KIC", "EPIC"):
+        text = text.removeprefix(prefix).strip()
+    try:
+        number = float(text)
+        if not number.is_integer() or number <= 0:
+            raise ValueError
+        return int(number)
+    except (ValueError, OverflowError):
+        raise BadInputError(name, f"{where}: {value!r} is not a TIC/KIC/EPIC ID") from None
+
+
+def _time_value(value: Any, epoch_jd: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from astropy.time import Time
+
+    try:
+        return float(Time(text, scale="utc").tdb.jd - epoch_jd)
+    except ValueError as exc:
+        raise SelectionError(f"time {text!r}: neither a number nor an ISO 8601 date ({exc})") from None
+
+
+def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], list[int], list[str]]:
+    """Resolve a selection against an archive's catalog and target index.
+
+    Parameters
+    ----------
+    archive : lcarchive.Archive
+    selection : Selection
+
+    Returns
+    -------
+    (list of GroupSelection, list of int, list of str)
+        The groups and rows to read; the requested targets found nowhere in the selected
+        observations; the requested observation IDs the archive lacks.
+
+    Raises
+    ------
+    SelectionError
+        For a cone or time range that cannot be read.
+    """
+    catalog = archive.catalog
+    by_id = {o.id: o for o in catalog.observations}
+    missing_obs: list[str] = []
+    if selection.observations:
+        wanted = list(dict.fromkeys(selection.observations))
+        missing_obs = [o for o in wanted if o not in by_id]
+        observations = [by_id[o] for o in wanted if o in by_id]
+    else:
+        observations = [o for o in catalog.observations if selection.include_superseded or not o.superseded_release]
+    if selection.missions:
+        observations = [o for o in observations if o.mission in set(selection.missions)]
+    if selection.products:
+        observations = [o for o in observations if o.product in set(selection.products)]
+    if selection.segments:
+        observations = [o for o in observations if o.segment in {int(s) for s in selection.segments}]
+    ranges: dict[str, tuple[float, float]] = {}
+    if selection.time is not None:
+        kept = []
+        for o in observations:
+            epoch = catalog.mission(o.mission).time_system.reference_epoch
+            start, stop = (_time_value(v, epoch) for v in selection.time)
+            if start > stop:
+                raise SelectionError(f"time range {selection.time[0]} .. {selection.time[1]}: start is after stop")
+            if o.time_min is not None and (o.time_max < start or o.time_min > stop):
+                continue
+            ranges[o.id] = (start, stop)
+            kept.append(o)
+        observations = kept
+    index = archive.target_index()
+    lines = index[index["observation"].isin([o.id for o in observations])]
+    missing_targets: list[int] = []
+    if selection.targets is not None:
+        wanted_targets = pd.unique(np.asarray(list(selection.targets), dtype=np.int64))
+        lines = lines[lines["target"].isin(wanted_targets)]
+    if selection.cone is not None:
+        lines = lines[_in_cone(lines, selection.cone)]
+    if selection.targets is not None:
+        found = set(lines["target"].tolist())
+        missing_targets = [int(t) for t in wanted_targets if int(t) not in found]
+    narrowed = selection.targets is not None or selection.cone is not None
+    cut = selection.time is not None or selection.columns is not None
+    groups = []
+    for o in observations:
+        part = lines[lines["observation"] == o.id].sort_values("row")
+        if part.empty:
+            continue
+        rows = part["row"].to_numpy(np.int64)
+        whole = not cut and (not narrowed or rows.size == o.n_targets)
+        groups.append(GroupSelection(o.id, rows, part["target"].to_numpy(np.int64), whole, ranges.get(o.id)))
+    return groups, missing_targets, missing_obs
+
+
+def _in_cone(lines: pd.DataFrame, cone: tuple[float, float, float]) -> np.ndarray:
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    ra, dec, radius = (float(v) for v in cone)
+    if not (-90 <= dec <= 90) or radius < 0:
+        raise SelectionError(f"cone {ra} {dec} {radius}: Dec must be within [-90, 90] and the radius not negative (degrees)")
+    if lines.empty:
+        return np.zeros(0, dtype=bool)
+    centre = SkyCoord(ra * u.deg, dec * u.deg)
+    where = SkyCoord(lines["ra"].to_numpy() * u.deg, lines["dec"].to_numpy() * u.deg)
+    return np.asarray(centre.separation(where).deg <= radius)
+
+
+# -- manifest ----------------------------------------------------------------------------------
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Manifest:
+    """The record of a download folder: ``_lcarchive_manifest.jsonl``, one JSON object a line.
+
+    A ``{"run": ...}`` line opens each run (source, format, selection, time); a
+    ``{"unit": ...}`` line records one finished output unit: its ``key`` (a digest of what it
+    was made from), ``files`` (path relative to the folder, size, sha256) and details. The last
+    line of a unit is the one that counts. A line cut short by an interruption is ignored.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.path = dest / MANIFEST_NAME
+        self.units: dict[str, dict] = {}
+        self.runs: list[dict] = []
+        self._lock = threading.Lock()
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if "unit" in entry:
+                    self.units[entry["unit"]] = entry
+                elif "run" in entry:
+                    self.runs.append(entry)
+
+    def _append(self, entry: dict) -> None:
+        with self._lock, open(self.path, "a") as f:
+            f.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            f.flush()
+
+    def start(self, **info: Any) -> None:
+        self._append({"run": info})
+
+    def done(self, unit: str, key: str) -> bool:
+        """True if ``unit`` was recorded with ``key`` and its files are there with their sizes."""
+        entry = self.units.get(unit)
+        if entry is None or entry.get("key") != key:
+            return False
+        for f in entry["files"]:
+            path = self.dest / f["path"]
+            try:
+                if path.stat().st_size != f["size"]:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def record(self, unit: str, key: str, files: list[tuple[str, int, str]], **info: Any) -> None:
+        """Record a finished unit; ``files`` are (relative path, size, sha256)."""
+        entry = {"unit": unit, "key": key, "files": [{"path": p, "size": s, "sha256": h} for p, s, h in files], **info}
+        self._append(entry)
+        with self._lock:
+            self.units[unit] = entry
+
+
+def _unit_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> tuple[int, str]:
+    """Write ``data`` to ``path`` through a temporary name; return (size, sha256)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as f:
+        f.write(data)
+    os.replace(partial, path)
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+# -- the download ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Unit:
+    """One output unit: a file (fits, hdf5), a shard's table (parquet, csv) or a group (zarr)."""
+
+    name: str
+    key: str
+    positions: list[int]  # positions in the GroupSelection's rows
+    paths: list[str] = field(default_factory=list)
+
+
+class _Job:
+    """State shared by the tasks of one download."""
+
+    def __init__(self, archive: Any, dest: Path, fmt: str, selection: Selection, jobs: int, report: DownloadReport,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.archive = archive
+        self.dest = dest
+        self.format = fmt
+        self.selection = selection
+        self.jobs = jobs
+        self.report = report
+        self.manifest = Manifest(dest)
+        self.progress = progress
+        self.total = 0
+        self.done = 0
+        self._lock = threading.Lock()
+        self.columns = None if selection.columns is None else [c for c in selection.columns]
+        self.readers: list[BulkReader] = []
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+
+    def wrote(self, unit: str, nbytes: int) -> None:
+        with self._lock:
+            self.report.written.append(unit)
+            self.report.bytes_written += nbytes
+
+
+def download(
+    archive: Any,
+    dest: str | os.PathLike,
+    selection: Selection | None = None,
+    format: str = "zarr",
+    jobs: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+    storage_options: dict | None = None,
+) -> DownloadReport:
+    """Download the selected light curves from an archive into a local folder.
+
+    Parameters
+    ----------
+    archive : lcarchive.Archive or str
+        The archive, or its URL (``s3://bucket/prefix`` or a local path).
+    dest : str or path-like
+        Local folder (created if absent). Running the same download into it again skips
+        what is already complete.
+    selection : Selection, optional
+        What to download; default everything current.
+    format : {"zarr", "fits", "parquet", "csv", "hdf5"}
+        See the module documentation.
+    jobs : int
+        Requests in flight at once.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in light curves as outputs complete.
+    storage_options : dict, optional
+        fsspec options when ``archive`` is a URL.
+
+    Returns
+    -------
+    DownloadReport
+        What was written and skipped, requested targets and observations not found, and the
+        figures of the run. Found light curves are downloaded even when some are missing.
+
+    Raises
+    ------
+    SelectionError
+        For an unknown format or column, or a bad cone or time range.
+    lcarchive.StoreError
+        If the archive's store fails (after the store client's retries with back-off).
+    """
+    from lcarchive.archive import Archive
+
+    if format not in FORMATS:
+        raise SelectionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if "://" in str(dest) and not str(dest).startswith("file://"):
+        raise SelectionError(f"destination {dest}: downloads are written to a local folder")
+    if isinstance(archive, str):
+        archive = Archive(archive, storage_options)
+    selection = selection or Selection()
+    started = time.perf_counter()
+    dest = Path(str(dest).removeprefix("file://"))
+    dest.mkdir(parents=True, exist_ok=True)
+    groups, missing_targets, missing_obs = select(archive, selection)
+    report = DownloadReport(str(dest), format, missing_targets=missing_targets, missing_observations=missing_obs)
+    job = _Job(archive, dest, format, selection, max(1, int(jobs)), report, progress)
+    job.total = report.n_targets = int(sum(g.rows.size for g in groups))
+    job.manifest.start(
+        source=archive.url, format=format, selection=selection.describe(), started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    run(_download(job, groups))
+    if format == "zarr":
+        _write_zarr_catalog(job)
+    shutil.rmtree(dest / _PARTIAL_DIR, ignore_errors=True)
+    report.requests = sum(r.requests for r in job.readers)
+    report.bytes_read = sum(r.bytes for r in job.readers)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+async def _download(job: _Job, groups: list[GroupSelection]) -> None:
+    limit = asyncio.Semaphore(job.jobs)
+    units_in_flight = asyncio.Semaphore(max(2, min(8, job.jobs // 2)))
+    columns = job.columns
+    if columns is not None and columns != ["all"]:
+        readers = await asyncio.gather(*(job.archive._reader(g.observation) for g in groups))
+        known = {n for r in readers for n, a in r.arrays.items() if tuple(a.metadata.dimension_names or ())[:2] == ("target", "cadence")}
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise SelectionError(
+                f"unknown column(s) {', '.join(unknown)}; the selected observations have {', '.join(sorted(known))}"
+            )
+    await asyncio.gather(*(_download_group(job, g, limit, units_in_flight) for g in groups))
+
+
+def _series_names(reader: Any) -> list[str]:
+    return [n for n, a in reader.arrays.items() if tuple(a.metadata.dimension_names or ())[:2] == ("target", "cadence")]
+
+
+def _per_target_names(reader: Any) -> list[str]:
+    return [
+        n for n, a in reader.arrays.items()
+        if n != "target" and tuple(a.metadata.dimension_names or ())[:1] == ("target",) and "cadence" not in (a.metadata.dimension_names or ())
+    ]
+
+
+def _variables(job: _Job, reader: Any) -> tuple[list[str], list[str]]:
+    """(variables to read, extra light-curve variables of tidy outputs) for one group."""
+    series = _series_names(reader)
+    columns = job.columns
+    if columns == ["all"] or (columns is None and job.format in ("zarr", "fits")):
+        extra = [n for n in series if n not in export.CORE_COLUMNS]
+    else:
+        extra = [n for n in (columns or []) if n in series and n not in export.CORE_COLUMNS]
+    core = [n for n in export.CORE_COLUMNS if n in series]
+    if job.format in ("zarr", "fits"):
+        return [*core, *extra, *_per_target_names(reader)], extra
+    if job.format == "hdf5":
+        meta = [n for n in ("ra", "dec", "camera", "ccd", "module", "output", "source_file", "source_sha256") if n in reader.arrays]
+        return [*core, *extra, *meta], extra
+    return [*core, *extra], extra
+
+
+def _attrs(reader: Any) -> dict[str, dict]:
+    return {
+        name: {k: v for k, v in array.attrs.items() if k not in ("coordinates", "_FillValue")}
+        for name, array in reader.arrays.items()
+    }
+
+
+async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semaphore, units_in_flight: asyncio.Semaphore) -> None:
+    reader = await job.archive._reader(group.observation)
+    bulk = BulkReader(reader, limit)
+    job.readers.append(bulk)
+    ident = await bulk.read_rows(group.rows.tolist(), ["source_sha256", "source_file"])
+    shas = [str(s) for s in ident["source_sha256"]]
+    if job.format == "zarr" and group.whole:
+        await _mirror(job, group, reader, bulk, shas)
+        return
+    names, extra = _variables(job, reader)
+    spec = [job.format, sorted(names), group.time_range]
+    units: list[_Unit] = []
+    obs = group.observation
+    if job.format in ("fits", "hdf5"):
+        for i, (target, sha) in enumerate(zip(group.targets.tolist(), shas, strict=True)):
+            if job.format == "fits":
+                files = export.fits_name({"source_file": ident["source_file"][i]}, obs, target)
+                paths = [f"{obs}/{n}" for n in files]
+            else:
+                paths = [f"{obs}/{target}.h5"]
+            units.append(_Unit(paths[0], _unit_key(spec, target, sha), [i], paths))
+    elif job.format in ("parquet", "csv"):
+        shard_rows = _shard_rows(reader)
+        by_shard: dict[int, list[int]] = {}
+        for i, row in enumerate(group.rows.tolist()):
+            by_shard.setdefault(row // shard_rows, []).append(i)
+        for shard, positions in by_shard.items():
+            path = f"{obs}/{obs}-{shard:05d}.{job.format}"
+            key = _unit_key(spec, [(int(group.targets[i]), shas[i]) for i in positions])
+            units.append(_Unit(path, key, positions, [path]))
+    else:  # zarr subset: one unit, the group
+        path = f"observations/{obs}.zarr"
+        units.append(_Unit(path, _unit_key(spec, list(zip(group.targets.tolist(), shas, strict=True))), list(range(group.rows.size)), [path]))
+    todo = []
+    for unit in units:
+        if job.manifest.done(unit.name, unit.key):
+            job.report.skipped.append(unit.name)
+            job.advance(len(unit.positions))
+        else:
+            todo.append(unit)
+    if not todo:
+        return
+    attrs = _attrs(reader)
+    if job.format == "zarr":
+        await _write_zarr_subset(job, group, reader, bulk, names, attrs, todo[0])
+        return
+    batch = 32 if job.format == "fits" else 64
+
+    async def one(unit: _Unit) -> None:
+        async with units_in_flight:
+            if job.format in ("parquet", "csv"):
+                await _write_table_unit(job, group, reader, bulk, names, extra, attrs, unit, batch)
+            else:
+                raise AssertionError  # per-target units go by batches below
+
+    if job.format in ("parquet", "csv"):
+        await asyncio.gather(*(one(u) for u in todo))
+        return
+    # per-target files: read batches of neighbouring targets, write each target's file
+    batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
+
+    async def per_batch(units_batch: list[_Unit]) -> None:
+        async with units_in_flight:
+            positions = [u.positions[0] for u in units_batch]
+            values = await bulk.read_rows([int(group.rows[p]) for p in positions], names)
+            await asyncio.to_thread(_write_target_files, job, group, reader, attrs, extra, units_batch, positions, values)
+
+    await asyncio.gather(*(per_batch(b) for b in batches))
+
+
+def _shard_rows(reader: Any) -> int:
+    from lcarchive.shards import spec_of
+
+    for name in ("flux", "time", "quality"):
+        if name in reader.arrays:
+            spec = spec_of(reader.arrays[name])
+            if spec is not None:
+                return spec.shard_rows
+    return 512
+
+
+def _row_values(values: dict[str, np.ndarray], k: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, array in values.items():
+        value = array[k]
+        out[name] = str(value) if array.dtype == object else value
+    return out
+
+
+def _write_target_files(job: _Job, group: GroupSelection, reader: Any, attrs: dict, extra: list[str],
+                        units: list[_Unit], positions: list[int], values: dict[str, np.ndarray]) -> None:
+    obs = group.observation
+    exp_time = _exp_time(job, reader)
+    for k, (unit, position) in enumerate(zip(units, positions, strict=True)):
+        row = _row_values(values, k)
+        target = int(group.targets[position])
+        if not export.cadence_mask(row, group.time_range).any():
+            job.report.empty.append((obs, target))
+            job.advance(1)
+            continue
+        if job.format == "fits":
+            columns = None if job.columns is None or job.columns == ["all"] else list(job.columns)
+            blobs = export.fits_bytes(row, reader.cadenceno, attrs, columns, group.time_range)
+            if len(blobs) != len(unit.paths):  # segments whose file names were not kept apart
+                unit.paths = [f"{obs}/{obs}-{target}-{i}.fits" for i in range(len(blobs))] if len(blobs) > 1 else unit.paths[:1]
+        else:
+            frame, metadata = export.skyportal_series(obs, target, row, reader.attrs, extra, group.time_range, exp_time)
+            blobs = [export.skyportal_hdf5_bytes(frame, metadata)]
+        files = []
+        for path, blob in zip(unit.paths, blobs, strict=True):
+            size, sha = _write_atomic(job.dest / path, blob)
+            files.append((path, size, sha))
+        info: dict[str, Any] = {"observation": obs, "targets": [target]}
+        if job.format == "fits":
+            source = str(row.get("source_sha256", "")).split("\n")
+            info["identical_to_source"] = [sha == s for (_, _, sha), s in zip(files, source, strict=False)]
+        job.manifest.record(unit.name, unit.key, files, **info)
+        job.wrote(unit.name, sum(f[1] for f in files))
+        job.advance(1)
+
+
+def _exp_time(job: _Job, reader: Any) -> float | None:
+    try:
+        return job.archive.catalog.product(reader.attrs["product"]).cadence_seconds
+    except (KeyError, LcarchiveError):
+        return None
+
+
+async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str],
+                            extra: list[str], attrs: dict, unit: _Unit, batch: int) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = job.dest / unit.paths[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    metadata = _table_metadata(job, group.observation, reader)
+    writer = None
+    try:
+        for start in range(0, len(unit.positions), batch):
+            positions = unit.positions[start : start + batch]
+            values = await bulk.read_rows([int(group.rows[p]) for p in positions], names)
+            table = export.tidy_table(group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range)
+            if job.format == "parquet":
+                table = table.replace_schema_metadata(metadata)
+                if writer is None:
+                    writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
+                await asyncio.to_thread(writer.write_table, table)
+            else:
+                if writer is None:
+                    writer = pacsv.CSVWriter(partial, table.schema)
+                await asyncio.to_thread(writer.write_table, table)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    if writer is not None:
+        writer.close()
+    os.replace(partial, path)
+    sha = await asyncio.to_thread(_sha256_file, path)
+    size = path.stat().st_size
+    job.manifest.record(unit.name, unit.key, [(unit.paths[0], size, sha)], observation=group.observation,
+                        targets=[int(group.targets[p]) for p in unit.positions],
+                        units={n: str(attrs.get(n, {}).get("units", "")) for n in [*export.CORE_COLUMNS, *extra]})
+    job.wrote(unit.name, size)
+    job.advance(len(unit.positions))
+
+
+def _table_metadata(job: _Job, obs_id: str, reader: Any) -> dict[bytes, bytes]:
+    catalog = job.archive.catalog
+    entry = catalog.observation(obs_id).model_dump(mode="json")
+    datasets = [d.model_dump(mode="json", exclude={"inputs"}) for d in catalog.datasets if d.observation == obs_id]
+    info = {
+        "source": job.archive.url,
+        "observation": entry,
+        "datasets": datasets,
+        "group_attrs": {k: v for k, v in reader.attrs.items()},
+    }
+    return {b"lcarchive": json.dumps(info, default=str).encode()}
+
+
+# -- zarr outputs ------------------------------------------------------------------------------
+
+
+def _group_files(root: Path) -> list[tuple[Path, int]]:
+    return [(path, path.stat().st_size) for path in sorted(p for p in root.rglob("*") if p.is_file())]
+
+
+async def _mirror(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, shas: list[str]) -> None:
+    """Copy a whole group object by object, undecoded."""
+    store = reader.group.store_path.store
+    prefix = reader.group.store_path.path
+    keys = sorted([k async for k in store.list_prefix(prefix)])
+    meta = await bulk._get(store, f"{prefix}/zarr.json" if prefix else "zarr.json")
+    unit = f"observations/{group.observation}.zarr"
+    key = _unit_key("mirror", keys, hashlib.sha256(meta or b"").hexdigest(), shas)
+    if job.manifest.done(unit, key):
+        job.report.skipped.append(unit)
+        job.advance(group.rows.size)
+        return
+    partial = job.dest / _PARTIAL_DIR / f"{group.observation}.zarr"
+    shutil.rmtree(partial, ignore_errors=True)
+    files: list[tuple[str, int, str]] = []
+
+    async def copy(key: str) -> None:
+        data = await bulk._get(store, key)
+        if data is None:
+            return
+        relative = key[len(prefix):].lstrip("/") if prefix else key
+        target = partial / relative
+        await asyncio.to_thread(_write_plain, target, data)
+        files.append((f"{unit}/{relative}", len(data), hashlib.sha256(data).hexdigest()))
+
+    await asyncio.gather(*(copy(k) for k in keys))
+    final = job.dest / unit
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
+    files.sort()
+    job.manifest.record(unit, key, files, observation=group.observation, targets=group.targets.tolist(), mirrored=True)
+    job.wrote(unit, sum(f[1] for f in files))
+    job.advance(group.rows.size)
+
+
+def _write_plain(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str],
+                             attrs: dict, unit: _Unit) -> None:
+    """Write the selected rows as a new group with the source group's layout and codecs."""
+    from lcarchive.archive import Archive
+    from lcarchive.ingest import _summary, _write_rows
+    from lcarchive.layout import Block, to_dataset
+
+    obs = group.observation
+    cadence = slice(None)
+    if group.time_range is not None:  # keep the cadences any selected target has in the range
+        keep = np.zeros(reader.cadenceno.size, dtype=bool)
+        for start in range(0, group.rows.size, 256):
+            part = await bulk.read_rows(group.rows[start : start + 256].tolist(), ["time", "quality"])
+            for k in range(part["time"].shape[0]):
+                keep |= export.cadence_mask({"time": part["time"][k], "quality": part["quality"][k]}, group.time_range)
+        cadence = np.flatnonzero(keep)
+    cadenceno = reader.cadenceno[cadence]
+    series = set(_series_names(reader))
+    root = job.dest / _PARTIAL_DIR / obs
+    shutil.rmtree(root, ignore_errors=True)
+    staging = Archive(str(root))
+    group_attrs = {k: v for k, v in reader.attrs.items() if k not in ("time_min", "time_max", "instruments")}
+    previous: dict | None = None
+    batch = 32
+    for start in range(0, group.rows.size, batch):
+        positions = list(range(start, min(start + batch, group.rows.size)))
+        values = await bulk.read_rows([int(group.rows[p]) for p in positions], names)
+        block = Block(
+            group.targets[positions].astype(np.int64),
+            cadenceno,
+            {n: v[:, cadence] for n, v in values.items() if n in series},
+            {n: v for n, v in values.items() if n not in series},
+            {n: attrs.get(n, {}) for n in values},
+        )
+        summary = _summary(group_attrs, [block], previous)
+        if previous is None:
+            await asyncio.to_thread(staging._create_group, obs, to_dataset(block.select([]), summary))
+        await asyncio.to_thread(_write_rows, staging, obs, block, start, {}, summary)
+        previous = summary
+    final = job.dest / unit.paths[0]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(root / staging.group_path(obs), final)
+    shutil.rmtree(root, ignore_errors=True)
+    files = [(str(p.relative_to(job.dest)), size, await asyncio.to_thread(_sha256_file, p)) for p, size in _group_files(final)]
+    job.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
+    job.wrote(unit.name, sum(f[1] for f in files))
+    job.advance(group.rows.size)
+
+
+def _write_zarr_catalog(job: _Job) -> None:
+    """Catalog and target index of the downloaded archive, written only if they changed."""
+    from lcarchive import target_index
+    from lcarchive.archive import CATALOG_NAME, Archive
+
+    local = Archive(str(job.dest))
+    catalog, frame = local._collect_catalog()
+    outputs = {CATALOG_NAME: catalog.model_dump_json(indent=1).encode(), target_index.INDEX_PATH: target_index.to_bytes(frame)}
+    for path, data in outputs.items():
+        key = _unit_key(hashlib.sha256(data).hexdigest())
+        if job.manifest.done(path, key):
+            continue
+        size, sha = _write_atomic(job.dest / path, data)
+        job.manifest.record(path, key, [(path, size, sha)])
+        job.wrote(path, size)
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+def verify(dest: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Re-check a finished download against its manifest.
+
+    Parameters
+    ----------
+    dest : str or path-like
+        The download folder.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in files.
+
+    Returns
+    -------
+    VerifyReport
+        Every recorded file re-hashed: missing files, other sizes and other SHA-256 digests
+        are problems; files no manifest line records are listed apart.
+
+    Raises
+    ------
+    BadInputError
+        If ``dest`` holds no manifest.
+    """
+    dest = Path(dest)
+    manifest = Manifest(dest)
+    if not manifest.path.exists():
+        raise BadInputError(str(dest), f"no download manifest ({MANIFEST_NAME}) here")
+    report = VerifyReport(str(dest))
+    recorded = [f for entry in manifest.units.values() for f in entry["files"]]
+    for i, f in enumerate(recorded):
+        path = dest / f["path"]
+        if not path.is_file():
+            report.problems.append((f["path"], "missing"))
+        elif path.stat().st_size != f["size"]:
+            report.problems.append((f["path"], f"size {path.stat().st_size}, recorded {f['size']}"))
+        elif _sha256_file(path) != f["sha256"]:
+            report.problems.append((f["path"], "SHA-256 differs from the recorded one"))
+        report.checked += 1
+        if progress is not None:
+            progress(i + 1, len(recorded))
+    known = {f["path"] for f in recorded}
+    for path in sorted(p for p in dest.rglob("*") if p.is_file()):
+        relative = str(path.relative_to(dest))
+        if relative != MANIFEST_NAME and relative not in known and not relative.startswith(_PARTIAL_DIR):
+            report.unrecorded.append(relative)
+    return report
