@@ -13,12 +13,14 @@ from lcarchive.errors import (
     ArchiveNotFoundError,
     BadInputError,
     CorruptFileError,
+    ExportError,
     InvalidTargetError,
     LcarchiveError,
     ObservationNotFoundError,
     TargetNotFoundError,
     UnrecognizedProductError,
 )
+from lcarchive.download import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
 from lcarchive.ingest import IngestReport
 from lcarchive.models import Catalog
 
@@ -30,14 +32,21 @@ __all__ = [
     "BadInputError",
     "Catalog",
     "CorruptFileError",
+    "DownloadReport",
+    "ExportError",
     "IngestReport",
     "InvalidTargetError",
     "LcarchiveError",
     "ObservationNotFoundError",
+    "Selection",
+    "SelectionError",
     "StoreAccessError",
     "StoreError",
     "TargetNotFoundError",
     "UnrecognizedProductError",
+    "VerifyReport",
     "__version__",
+    "download",
     "open_archive",
+    "verify",
 ]

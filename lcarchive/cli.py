@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -106,6 +108,110 @@ def ingest(
         err.print(f"[bold red]skipped {len(report.skipped)} file(s):[/]")
         for source, reason in report.skipped:
             err.print(f"  {source}: {reason}", highlight=False, markup=False)
+        raise typer.Exit(1)
+
+
+@app.command("download")
+def download_command(
+    archive: Annotated[str | None, typer.Argument(help="Archive root (local directory or s3://bucket/prefix); with --verify, the download folder.", show_default=False)] = None,
+    dest: Annotated[str | None, typer.Argument(help="Local folder to write into (created if absent).", show_default=False)] = None,
+    target: Annotated[list[int] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable).")] = None,
+    targets_file: Annotated[Path | None, typer.Option("--targets-file", help="File of IDs: one per line, or a CSV/Parquet table.")] = None,
+    targets_column: Annotated[str | None, typer.Option("--targets-column", help="Column of --targets-file holding the IDs.")] = None,
+    observation: Annotated[list[str] | None, typer.Option("--observation", help="Observation ID, e.g. tess-spoc-2min-s0001 (repeatable).")] = None,
+    mission: Annotated[list[str] | None, typer.Option("--mission", help="tess, kepler or k2 (repeatable).")] = None,
+    product: Annotated[list[str] | None, typer.Option("--product", help="Product, e.g. spoc-2min, qlp, kepler-lc (repeatable).")] = None,
+    segment: Annotated[list[int] | None, typer.Option("--sector", "--quarter", "--campaign", help="Sector, quarter or campaign (repeatable).")] = None,
+    cone: Annotated[tuple[float, float, float] | None, typer.Option("--cone", help="RA DEC RADIUS, degrees.", show_default=False)] = None,
+    time_range: Annotated[tuple[str, str] | None, typer.Option("--time", help="START STOP: numbers in each observation's time format (BTJD, BKJD) or ISO dates (UTC).", show_default=False)] = None,
+    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated light-curve variables besides time, flux, flux_err, quality; 'all' for every one.")] = None,
+    include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Also take groups of older releases.")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="zarr, fits, parquet, csv or hdf5 (SkyPortal photometric series).")] = "zarr",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
+    verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
+    storage_option: StorageOpt = None,
+    anon: AnonOpt = False,
+) -> None:
+    """Download chosen light curves from ARCHIVE into the local folder DEST.
+
+    Only the chunks of the selected targets and variables are read, many requests at a time.
+    Outputs are written under temporary names and recorded with sizes and SHA-256 in
+    DEST/_lcarchive_manifest.jsonl: running the same command again skips what is complete.
+    Requested targets or observations that are not found are listed and the exit code is 1;
+    the rest is downloaded. `lcarchive download --verify DEST` re-hashes a finished download.
+    """
+    from lcarchive import download as dl
+
+    if verify_only:
+        folder = dest or archive
+        if folder is None or (dest is not None and archive is not None):
+            raise typer.BadParameter("give the download folder alone: lcarchive download --verify DEST", param_hint="--verify")
+        _verify(folder)
+        return
+    if archive is None or dest is None:
+        raise typer.BadParameter("ARCHIVE and DEST are required", param_hint="ARCHIVE DEST")
+    targets = list(target or [])
+    if targets_file is not None:
+        targets.extend(dl.read_targets_file(targets_file, targets_column))
+    selection = dl.Selection(
+        targets=targets if (target or targets_file is not None) else None,
+        observations=observation or None,
+        missions=mission or None,
+        products=product or None,
+        segments=segment or None,
+        cone=cone,
+        time=time_range,
+        columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+        include_superseded=include_superseded,
+    )
+    store = Archive(archive, _storage_options(storage_option, anon))
+    with Progress(
+        TextColumn("[bold]download"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=None, rate="")
+        started = time.perf_counter()
+
+        def step(done: int, total: int) -> None:
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.1f} light curves/s")
+
+        report = dl.download(store, dest, selection, format=fmt, jobs=jobs, progress=step)
+    mb = report.bytes_written / 1e6
+    rate = report.bytes_read / 1e6 / report.seconds if report.seconds else 0.0
+    out.print(
+        f"{report.n_targets} light curve(s) selected: {len(report.written)} output(s) written ({mb:.1f} MB), "
+        f"{len(report.skipped)} already complete; {report.requests} request(s), {report.bytes_read / 1e6:.1f} MB read "
+        f"({rate:.1f} MB/s) in {report.seconds:.1f} s -> {report.dest}"
+    )
+    if report.empty:
+        out.print(f"  {len(report.empty)} light curve(s) have no cadence in the time range: nothing written for them")
+    if report.missing_observations:
+        err.print(f"[bold red]not in the archive:[/] observation(s) {', '.join(report.missing_observations)}")
+    if report.missing_targets:
+        shown = ", ".join(str(t) for t in report.missing_targets[:50])
+        more = f" and {len(report.missing_targets) - 50} more" if len(report.missing_targets) > 50 else ""
+        err.print(f"[bold red]not found in the selected observations:[/] target(s) {shown}{more}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _verify(folder: str) -> None:
+    from lcarchive import download as dl
+
+    report = dl.verify(folder)
+    out.print(f"verified {report.checked} file(s) in {report.dest}: {'all match the manifest' if report.ok else f'{len(report.problems)} problem(s)'}")
+    for path, problem in report.problems:
+        err.print(f"  {path}: {problem}", highlight=False, markup=False)
+    if report.unrecorded:
+        out.print(f"  {len(report.unrecorded)} file(s) not recorded by the manifest (left alone), e.g. {report.unrecorded[0]}")
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -595,7 +595,7 @@ async def _download(job: _Job, groups: list[GroupSelection]) -> None:
     limit = asyncio.Semaphore(job.jobs)
     units_in_flight = asyncio.Semaphore(max(2, min(8, job.jobs // 2)))
     columns = job.columns
-    if columns is not None and columns != ["all"]:
+    if columns is not None and columns != ["all"] and groups:
         readers = await asyncio.gather(*(job.archive._reader(g.observation) for g in groups))
         known = {n for r in readers for n, a in r.arrays.items() if tuple(a.metadata.dimension_names or ())[:2] == ("target", "cadence")}
         unknown = [c for c in columns if c not in known]

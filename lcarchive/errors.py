@@ -100,3 +100,8 @@ class StoreError(LcarchiveError, OSError):
 
 class StoreAccessError(StoreError, PermissionError):
     """The store refused access (wrong or missing credentials, a bucket policy)."""
+
+
+class ExportError(LcarchiveError, ValueError):
+    """A light curve cannot be written in the format asked for (e.g. FITS from a group that
+    stores no FITS headers)."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lcarchive.errors import ExportError
 from lcarchive.layout import fill_value
 
 __all__ = ["CORE_COLUMNS", "cadence_mask", "fits_bytes", "fits_name", "skyportal_series", "tidy_table"]
@@ -32,6 +33,7 @@ __all__ = ["CORE_COLUMNS", "cadence_mask", "fits_bytes", "fits_name", "skyportal
 CORE_COLUMNS = ("time", "flux", "flux_err", "quality")
 """Variables every tidy output has, after ``target``, ``observation`` and ``cadenceno``."""
 
+export_core = frozenset(CORE_COLUMNS)
 _BLOCK = 2880
 _BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
@@ -138,13 +140,13 @@ def fits_bytes(
 
     Raises
     ------
-    ValueError
+    ExportError
         If the group holds no stored headers (nothing to rebuild the file from) or a column
         of the source table is not stored.
     """
     headers = _headers(values, attrs)
     if not headers:
-        raise ValueError("the group stores no FITS headers for this target")
+        raise ExportError("the group stores no FITS headers for this target: nothing to rebuild a FITS file from")
     mask = cadence_mask(values, time_range)
     by_source = {str(attrs.get(n, {}).get("source_column", "")).upper(): n for n, v in values.items()
                  if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape == cadenceno.shape}
@@ -190,10 +192,11 @@ def _table(header: Any, rows: np.ndarray, values: dict, cadenceno: np.ndarray, b
             data = cadenceno[rows]
         else:
             variable = by_source.get(ttype.upper())
-            if variable is None:
-                raise ValueError(f"column {ttype} of the source table is not stored")
-            if keep is not None and ttype.upper() not in keep and variable.upper() not in keep and variable not in ("time", "quality"):
+            wanted = keep is None or ttype.upper() in keep or (variable or "").upper() in keep or variable in export_core
+            if not wanted:
                 continue
+            if variable is None or variable not in values:
+                raise ExportError(f"column {ttype} of the source table is not stored")
             data = values[variable][rows]
         fmt = np.dtype(_ColumnFormat(str(header[f"TFORM{n}"])).recformat).newbyteorder(">")
         arrays.append(np.asarray(data).astype(fmt))
