@@ -140,7 +140,7 @@ def download_command(
     Requested targets or observations that are not found are listed and the exit code is 1;
     the rest is downloaded. `lcarchive download --verify DEST` re-hashes a finished download.
     """
-    from lcarchive import download as dl
+    from lcarchive.download import Selection, download, read_targets_file
 
     if verify_only:
         folder = dest or archive
@@ -152,8 +152,8 @@ def download_command(
         raise typer.BadParameter("ARCHIVE and DEST are required", param_hint="ARCHIVE DEST")
     targets = list(target or [])
     if targets_file is not None:
-        targets.extend(dl.read_targets_file(targets_file, targets_column))
-    selection = dl.Selection(
+        targets.extend(read_targets_file(targets_file, targets_column))
+    selection = Selection(
         targets=targets if (target or targets_file is not None) else None,
         observations=observation or None,
         missions=mission or None,
@@ -182,7 +182,7 @@ def download_command(
             elapsed = max(time.perf_counter() - started, 1e-9)
             progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.1f} light curves/s")
 
-        report = dl.download(store, dest, selection, format=fmt, jobs=jobs, progress=step)
+        report = download(store, dest, selection, format=fmt, jobs=jobs, progress=step)
     mb = report.bytes_written / 1e6
     rate = report.bytes_read / 1e6 / report.seconds if report.seconds else 0.0
     out.print(
@@ -203,9 +203,9 @@ def download_command(
 
 
 def _verify(folder: str) -> None:
-    from lcarchive import download as dl
+    from lcarchive.download import verify
 
-    report = dl.verify(folder)
+    report = verify(folder)
     out.print(f"verified {report.checked} file(s) in {report.dest}: {'all match the manifest' if report.ok else f'{len(report.problems)} problem(s)'}")
     for path, problem in report.problems:
         err.print(f"  {path}: {problem}", highlight=False, markup=False)

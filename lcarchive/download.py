@@ -597,8 +597,8 @@ async def _download(job: _Job, groups: list[GroupSelection]) -> None:
     columns = job.columns
     if columns is not None and columns != ["all"] and groups:
         readers = await asyncio.gather(*(job.archive._reader(g.observation) for g in groups))
-        known = {n for r in readers for n, a in r.arrays.items() if tuple(a.metadata.dimension_names or ())[:2] == ("target", "cadence")}
-        unknown = [c for c in columns if c not in known]
+        known = {n for r in readers for n in _series_names(r)}
+        unknown = [c for c in columns if c not in known and not any(_resolve(r, c) for r in readers)]
         if unknown:
             raise SelectionError(
                 f"unknown column(s) {', '.join(unknown)}; the selected observations have {', '.join(sorted(known))}"
@@ -617,21 +617,37 @@ def _per_target_names(reader: Any) -> list[str]:
     ]
 
 
-def _variables(job: _Job, reader: Any) -> tuple[list[str], list[str]]:
-    """(variables to read, extra light-curve variables of tidy outputs) for one group."""
+def _resolve(reader: Any, name: str) -> str | None:
+    """The group's variable for a requested column: by its name, else by its source column
+    (``sap_flux`` is QLP's ``flux``, whose source column is SAP_FLUX)."""
+    series = _series_names(reader)
+    if name in series:
+        return name
+    return next((n for n in series if str(reader.arrays[n].attrs.get("source_column", "")).lower() == name.lower()), None)
+
+
+def _variables(job: _Job, reader: Any) -> tuple[list[str], list[str], dict[str, str]]:
+    """(variables to read, extra columns of tidy outputs, {extra column: variable} where they differ)."""
     series = _series_names(reader)
     columns = job.columns
     if columns == ["all"] or (columns is None and job.format in ("zarr", "fits")):
         extra = [n for n in series if n not in export.CORE_COLUMNS]
     else:
-        extra = [n for n in (columns or []) if n in series and n not in export.CORE_COLUMNS]
+        extra = [n for n in (columns or []) if n not in export.CORE_COLUMNS]
+    resolved = {n: _resolve(reader, n) for n in extra}
+    aliases = {n: v for n, v in resolved.items() if v is not None and v != n}
     core = [n for n in export.CORE_COLUMNS if n in series]
+    read = list(dict.fromkeys([*core, *(v for v in resolved.values() if v is not None)]))
     if job.format in ("zarr", "fits"):
-        return [*core, *extra, *_per_target_names(reader)], extra
+        return [*read, *_per_target_names(reader)], extra, aliases
     if job.format == "hdf5":
         meta = [n for n in ("ra", "dec", "camera", "ccd", "module", "output", "source_file", "source_sha256") if n in reader.arrays]
-        return [*core, *extra, *meta], extra
-    return [*core, *extra], extra
+        return [*read, *meta], extra, aliases
+    return read, extra, aliases
+
+
+def _with_aliases(values: dict[str, np.ndarray], aliases: dict[str, str]) -> dict[str, np.ndarray]:
+    return {**values, **{name: values[variable] for name, variable in aliases.items()}} if aliases else values
 
 
 def _attrs(reader: Any) -> dict[str, dict]:
@@ -650,7 +666,7 @@ async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semap
     if job.format == "zarr" and group.whole:
         await _mirror(job, group, reader, bulk, shas)
         return
-    names, extra = _variables(job, reader)
+    names, extra, aliases = _variables(job, reader)
     spec = [job.format, sorted(names), group.time_range]
     units: list[_Unit] = []
     obs = group.observation
@@ -692,7 +708,7 @@ async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semap
     async def one(unit: _Unit) -> None:
         async with units_in_flight:
             if job.format in ("parquet", "csv"):
-                await _write_table_unit(job, group, reader, bulk, names, extra, attrs, unit, batch)
+                await _write_table_unit(job, group, reader, bulk, names, extra, aliases, attrs, unit, batch)
             else:
                 raise AssertionError  # per-target units go by batches below
 
@@ -705,7 +721,7 @@ async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semap
     async def per_batch(units_batch: list[_Unit]) -> None:
         async with units_in_flight:
             positions = [u.positions[0] for u in units_batch]
-            values = await bulk.read_rows([int(group.rows[p]) for p in positions], names)
+            values = _with_aliases(await bulk.read_rows([int(group.rows[p]) for p in positions], names), aliases)
             await asyncio.to_thread(_write_target_files, job, group, reader, attrs, extra, units_batch, positions, values)
 
     await asyncio.gather(*(per_batch(b) for b in batches))
@@ -770,7 +786,7 @@ def _exp_time(job: _Job, reader: Any) -> float | None:
 
 
 async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str],
-                            extra: list[str], attrs: dict, unit: _Unit, batch: int) -> None:
+                            extra: list[str], aliases: dict[str, str], attrs: dict, unit: _Unit, batch: int) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -778,11 +794,12 @@ async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     metadata = _table_metadata(job, group.observation, reader)
+    attrs = {**attrs, **{name: attrs.get(variable, {}) for name, variable in aliases.items()}}
     writer = None
     try:
         for start in range(0, len(unit.positions), batch):
             positions = unit.positions[start : start + batch]
-            values = await bulk.read_rows([int(group.rows[p]) for p in positions], names)
+            values = _with_aliases(await bulk.read_rows([int(group.rows[p]) for p in positions], names), aliases)
             table = export.tidy_table(group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range)
             if job.format == "parquet":
                 table = table.replace_schema_metadata(metadata)
@@ -790,8 +807,9 @@ async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk:
                     writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
                 await asyncio.to_thread(writer.write_table, table)
             else:
+                table = _csv_ready(table)
                 if writer is None:
-                    writer = pacsv.CSVWriter(partial, table.schema)
+                    writer = pacsv.CSVWriter(partial, table.schema, write_options=pacsv.WriteOptions(quoting_style="none"))
                 await asyncio.to_thread(writer.write_table, table)
     except BaseException:
         if writer is not None:
@@ -808,6 +826,15 @@ async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk:
                         units={n: str(attrs.get(n, {}).get("units", "")) for n in [*export.CORE_COLUMNS, *extra]})
     job.wrote(unit.name, size)
     job.advance(len(unit.positions))
+
+
+def _csv_ready(table: Any) -> Any:
+    """Floats as their shortest round-trip text (Arrow's CSV writer would print 16 digits,
+    losing the last bit of some float64 time stamps)."""
+    import pyarrow as pa
+
+    columns = [c.cast(pa.string()) if pa.types.is_floating(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _table_metadata(job: _Job, obs_id: str, reader: Any) -> dict[bytes, bytes]:
@@ -909,7 +936,8 @@ async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk
         )
         summary = _summary(group_attrs, [block], previous)
         if previous is None:
-            await asyncio.to_thread(staging._create_group, obs, to_dataset(block.select([]), summary))
+            memory = await asyncio.to_thread(staging._group_in_memory, to_dataset(block.select([]), summary))
+            await asyncio.to_thread(staging._put_group, obs, memory)
         await asyncio.to_thread(_write_rows, staging, obs, block, start, {}, summary)
         previous = summary
     final = job.dest / unit.paths[0]

@@ -22,7 +22,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -300,9 +300,15 @@ def _fits_layout(state: _GroupState, blocks: list[Block]) -> Block | None:
 
 
 def _write_new(archive: Archive, group_id: str, block: Block, attrs: dict) -> None:
-    """Write a whole group: its metadata through xarray (no rows), then its rows."""
-    archive._create_group(group_id, to_dataset(block.select([]), attrs))
-    _write_rows(archive, group_id, block, start=0, replace={}, attrs=attrs)
+    """Write a whole group: built in memory (metadata through xarray, then the rows' shards),
+    then put in the store in one concurrent batch of objects."""
+    import zarr
+    from zarr.storage import MemoryStore
+
+    memory = archive._group_in_memory(to_dataset(block.select([]), attrs))
+    group = zarr.open_group(MemoryStore(memory), mode="r+", zarr_format=3, use_consolidated=False)
+    _write_group_rows(group, block, start=0, replace={}, attrs=attrs)
+    archive._put_group(group_id, memory)
 
 
 def _apply(
@@ -345,17 +351,24 @@ def _write_rows(archive: Archive, group_id: str, block: Block, start: int, repla
     reused byte for byte); the small per-target arrays are written through zarr. The group's
     attributes and consolidated metadata are updated last.
     """
+    import zarr
+
+    url = archive.observation_url(group_id)
+    opts = {"storage_options": archive.storage_options} if "://" in archive.url else {}
+    group = zarr.open_group(url, mode="r+", zarr_format=3, use_consolidated=False, **opts)
+    _write_group_rows(group, block, start, replace, attrs)
+
+
+def _write_group_rows(group: Any, block: Block, start: int, replace: dict[int, Block], attrs: dict) -> None:
+    """Append and replace rows of an open zarr group (see :func:`_write_rows`)."""
     import warnings
 
     import zarr
 
     from lcarchive.shards import encode_shard, spec_of
 
-    url = archive.observation_url(group_id)
-    opts = {"storage_options": archive.storage_options} if "://" in archive.url else {}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        group = zarr.open_group(url, mode="r+", zarr_format=3, use_consolidated=False, **opts)
         n_new = block.target.size
         total = start + n_new
         values_of = {**block.series, **block.per_target, "target": block.target}
