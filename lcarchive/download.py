@@ -701,7 +701,10 @@ async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semap
         return
     attrs = _attrs(reader)
     if job.format == "zarr":
-        await _write_zarr_subset(job, group, reader, bulk, names, attrs, todo[0])
+        if group.time_range is None:
+            await _copy_zarr_rows(job, group, reader, bulk, names, todo[0])
+        else:
+            await _write_zarr_subset(job, group, reader, bulk, names, attrs, todo[0])
         return
     batch = 32 if job.format == "fits" else 64
 
@@ -800,11 +803,16 @@ async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk:
         for start in range(0, len(unit.positions), batch):
             positions = unit.positions[start : start + batch]
             values = _with_aliases(await bulk.read_rows([int(group.rows[p]) for p in positions], names), aliases)
-            table = export.tidy_table(group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range)
+            table = await asyncio.to_thread(  # off the event loop, which goes on fetching
+                export.tidy_table, group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range
+            )
             if job.format == "parquet":
                 table = table.replace_schema_metadata(metadata)
                 if writer is None:
-                    writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
+                    # dictionary encoding only where it pays (the repeated IDs): trying it on the
+                    # float columns costs more than it ever saves
+                    writer = pq.ParquetWriter(partial, table.schema, compression="zstd", compression_level=1,
+                                              use_dictionary=["target", "observation"])
                 await asyncio.to_thread(writer.write_table, table)
             else:
                 table = _csv_ready(table)
@@ -900,9 +908,118 @@ def _write_plain(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+async def _copy_zarr_rows(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str], unit: _Unit) -> None:
+    """Write the selected rows as a new group whose shards are assembled from the source's
+    stored chunks, undecoded; metadata is the source group's with the target count changed."""
+    import zarr
+    from zarr.storage import LocalStore
+
+    from lcarchive.shards import decode_chunk, encode_shard, spec_of
+
+    obs = group.observation
+    store, prefix = reader.group.store_path.store, reader.group.store_path.path
+    meta = json.loads(await bulk._get(store, f"{prefix}/zarr.json" if prefix else "zarr.json"))
+    consolidated = meta["consolidated_metadata"]["metadata"]
+    rows = group.rows.tolist()
+    n = len(rows)
+    wanted = {*names, "target", "cadenceno"}
+
+    def dims(name: str) -> tuple[str, ...]:
+        return tuple(consolidated[name].get("dimension_names") or ())
+
+    keep = {name: md for name, md in consolidated.items() if name in wanted or dims(name)[:1] != ("target",)}
+    for name, md in keep.items():
+        if dims(name)[:1] == ("target",):
+            md["shape"] = [n, *md["shape"][1:]]
+    meta["consolidated_metadata"]["metadata"] = keep
+    staging = job.dest / _PARTIAL_DIR / f"{obs}.zarr"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    files: list[tuple[str, int, str]] = []
+    final_rel = unit.paths[0]
+
+    def put(relative: str, data: bytes) -> None:
+        _write_plain(staging / relative, data)
+        files.append((f"{final_rel}/{relative}", len(data), hashlib.sha256(data).hexdigest()))
+
+    sharded = [name for name in keep if dims(name)[:1] == ("target",) and spec_of(reader.arrays[name]) is not None]
+    plain = [name for name in keep if name not in sharded]
+    time_range: list[float] = []
+    arrays_at_once = asyncio.Semaphore(4)  # bounds memory: one array's chunks of every selected row
+
+    async def copy_sharded(name: str) -> None:
+        async with arrays_at_once:
+            array = reader.arrays[name]
+            spec = spec_of(array)
+            raw = await bulk.read_raw(rows, name)
+
+            def write() -> None:
+                for shard in range(-(-n // spec.shard_rows)):
+                    first = shard * spec.shard_rows
+                    chunks = {i - first: raw[i] for i in range(first, min(n, first + spec.shard_rows)) if raw[i] is not None}
+                    if chunks:
+                        key = array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))
+                        put(f"{name}/{key}", encode_shard(spec, chunks))
+                if name == "time":
+                    values = [decode_chunk(spec, c, tuple(array.shape[1:])) for c in raw if c is not None]
+                    finite = [v[np.isfinite(v)] for v in values]
+                    finite = [v for v in finite if v.size]
+                    if finite:
+                        time_range.extend([float(min(v.min() for v in finite)), float(max(v.max() for v in finite))])
+
+            await asyncio.to_thread(write)
+
+    plain_values: dict[str, np.ndarray] = {}
+
+    async def read_plain(name: str) -> None:
+        if dims(name)[:1] == ("target",):
+            plain_values[name] = (await bulk.read_rows(rows, [name]))[name]
+        else:
+            async with bulk.limit:
+                plain_values[name] = np.asarray(await reader.arrays[name].getitem(...))
+
+    await asyncio.gather(*(copy_sharded(name) for name in sharded), *(read_plain(name) for name in plain))
+    attrs = meta["attributes"]
+    attrs["time_min"], attrs["time_max"] = (time_range[0], time_range[1]) if time_range else (None, None)
+    instruments = set()
+    for cam_key, ccd_key, fmt in (("camera", "ccd", "tess/camera{}/ccd{}"), ("module", "output", "kepler/module{}/output{}")):
+        if cam_key in plain_values and ccd_key in plain_values:
+            for a, b in zip(plain_values[cam_key], plain_values[ccd_key], strict=True):
+                if np.isfinite(a) and np.isfinite(b):
+                    instruments.add(fmt.format(int(a), int(b)))
+    attrs["instruments"] = sorted(instruments)
+    meta["consolidated_metadata"]["metadata"] = {k: keep[k] for k in sorted(keep)}
+
+    def write_metadata_and_plain() -> None:
+        for name, md in keep.items():
+            put(f"{name}/zarr.json", json.dumps(md, indent=2).encode())
+        put("zarr.json", json.dumps(meta, indent=2).encode())
+        local = zarr.open_group(LocalStore(staging), mode="r+", zarr_format=3, use_consolidated=False)
+        for name in plain:
+            values = plain_values[name]
+            local[name][...] = values.astype(object) if values.dtype.kind in "OTU" else values
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):  # chunks zarr wrote
+            relative = f"{final_rel}/{path.relative_to(staging)}"
+            if not any(f[0] == relative for f in files):
+                data = path.read_bytes()
+                files.append((relative, len(data), hashlib.sha256(data).hexdigest()))
+
+    await asyncio.to_thread(write_metadata_and_plain)
+    final = job.dest / final_rel
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    files = sorted({f[0]: f for f in files}.values())
+    job.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
+    job.wrote(unit.name, sum(f[1] for f in files))
+    job.advance(n)
+
+
 async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str],
                              attrs: dict, unit: _Unit) -> None:
-    """Write the selected rows as a new group with the source group's layout and codecs."""
+    """Write the selected rows, cut to a time range, as a new group with the source group's
+    layout and codecs (decoded and encoded again: the cadence axis changes)."""
     from lcarchive.archive import Archive
     from lcarchive.ingest import _summary, _write_rows
     from lcarchive.layout import Block, to_dataset

@@ -305,7 +305,8 @@ def tidy_table(
         fields.append(pa.field(name, array.type, metadata=meta or None))
 
     add("target", pa.array(np.repeat(targets.astype(np.int64), counts)), {"description": "TIC, KIC or EPIC ID"})
-    add("observation", pa.array(np.full(n, observation, dtype=object), type=pa.string()), {"description": "observation ID"})
+    add("observation", pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([observation])),
+        {"description": "observation ID"})
     add("cadenceno", pa.array(np.broadcast_to(cadenceno, mask.shape)[mask].astype(np.int64)), {"description": "cadence number (CADENCENO)"})
     for name in [*CORE_COLUMNS, *extra]:
         if name in values:

@@ -210,11 +210,52 @@ class BulkReader:
         shape = tuple(array.shape[1:])
         dtype = np.dtype(object) if spec.kind == "vlen-zstd" else array.dtype
         fill = "" if dtype == object else array.metadata.fill_value
-        out = np.full((len(rows), *shape), fill, dtype=dtype)
+        out = np.empty((len(rows), *shape), dtype=dtype)
         by_shard: dict[int, list[int]] = {}
         for position, row in enumerate(rows):
             by_shard.setdefault(row // spec.shard_rows, []).append(position)
-        await asyncio.gather(*(self._read_shard(array, spec, shard, positions, rows, out) for shard, positions in by_shard.items()))
+        filled = await asyncio.gather(
+            *(self._read_shard(array, spec, shard, positions, rows, out) for shard, positions in by_shard.items())
+        )
+        missing = [p for shard_filled, (_, positions) in zip(filled, by_shard.items(), strict=True) for p in positions if p not in shard_filled]
+        if missing:  # rows never written (all fill)
+            out[missing] = fill
+        return out
+
+    async def read_raw(self, rows: list[int], name: str) -> list[bytes | None]:
+        """The stored (encoded) chunks of a sharded variable for the given rows, undecoded.
+
+        Returns
+        -------
+        list of bytes or None
+            One per row, in the order of ``rows``; None where the row was never written.
+        """
+        array = self.reader.arrays[name]
+        spec = spec_of(array)
+        if spec is None:
+            raise ValueError(f"{name} is not a sharded array of one-target chunks")
+        out: list[bytes | None] = [None] * len(rows)
+        by_shard: dict[int, list[int]] = {}
+        for position, row in enumerate(rows):
+            by_shard.setdefault(row // spec.shard_rows, []).append(position)
+
+        async def shard_chunks(shard: int, positions: list[int]) -> None:
+            key = f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
+            index = await self._index(array, spec, key)
+            if index is None:
+                return
+            wanted = [(p, index[rows[p] % spec.shard_rows]) for p in positions]
+            wanted = [(p, (int(o), int(n))) for p, (o, n) in wanted if o != _EMPTY]
+
+            async def fetch(start: int, stop: int, members: list[int]) -> None:
+                data = await self._get(array.store_path.store, key, RangeByteRequest(start, stop))
+                for m in members:
+                    position, (offset, nbytes) = wanted[m]
+                    out[position] = data[offset - start : offset - start + nbytes]
+
+            await asyncio.gather(*(fetch(*r) for r in coalesce([span for _, span in wanted])))
+
+        await asyncio.gather(*(shard_chunks(shard, positions) for shard, positions in by_shard.items()))
         return out
 
     async def _index(self, array: Any, spec: Any, key: str) -> np.ndarray | None:
@@ -232,11 +273,12 @@ class BulkReader:
                 index = cache[(array.path, key)] = decode_index(spec, raw)
         return index
 
-    async def _read_shard(self, array: Any, spec: Any, shard: int, positions: list[int], rows: list[int], out: np.ndarray) -> None:
+    async def _read_shard(self, array: Any, spec: Any, shard: int, positions: list[int], rows: list[int], out: np.ndarray) -> set[int]:
+        """Fill ``out`` at ``positions`` from one shard; return the positions it filled."""
         key = f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
         index = await self._index(array, spec, key)
         if index is None:  # shard never written: all fill
-            return
+            return set()
         wanted = [(p, index[rows[p] % spec.shard_rows]) for p in positions]
         wanted = [(p, (int(o), int(n))) for p, (o, n) in wanted if o != _EMPTY]
         spans = [span for _, span in wanted]
@@ -250,3 +292,4 @@ class BulkReader:
                 out[position] = decode_chunk(spec, piece, out.shape[1:])
 
         await asyncio.gather(*(fetch(*request) for request in coalesce(spans)))
+        return {p for p, _ in wanted}

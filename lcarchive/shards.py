@@ -125,9 +125,10 @@ def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes |
     Parameters
     ----------
     spec : ShardSpec
-    rows : dict of int to numpy.ndarray
+    rows : dict of int to numpy.ndarray or bytes
         New contents of rows of this shard, by position in the shard (0 .. shard_rows - 1);
-        each is one target's values, shape = the array's shape without its first axis.
+        each is one target's values, shape = the array's shape without its first axis, or
+        the bytes of a chunk already encoded with the same codecs (copied as they are).
     existing : bytes, optional
         The stored shard, whose other rows are kept byte for byte.
 
@@ -142,8 +143,12 @@ def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes |
             if offset != _EMPTY:
                 chunks[i] = existing[int(offset) : int(offset + nbytes)]
     positions = sorted(rows)
-    for i, data in zip(positions, _POOL.map(lambda p: _compress(spec, rows[p]), positions), strict=True):
+    encoded = [p for p in positions if not isinstance(rows[p], bytes)]
+    for i, data in zip(encoded, _POOL.map(lambda p: _compress(spec, rows[p]), encoded), strict=True):
         chunks[i] = data
+    for p in positions:
+        if isinstance(rows[p], bytes):  # a chunk already encoded (copied from another shard)
+            chunks[p] = rows[p]
     index = np.full((spec.shard_rows, 2), _EMPTY, dtype="<u8")
     offset = spec.index_size if spec.index_at_start else 0
     body = []
