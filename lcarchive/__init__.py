@@ -20,7 +20,7 @@ from lcarchive.errors import (
     TargetNotFoundError,
     UnrecognizedProductError,
 )
-from lcarchive.download import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
+from lcarchive.downloader import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
 from lcarchive.ingest import IngestReport
 from lcarchive.models import Catalog
 

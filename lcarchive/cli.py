@@ -140,7 +140,7 @@ def download_command(
     Requested targets or observations that are not found are listed and the exit code is 1;
     the rest is downloaded. `lcarchive download --verify DEST` re-hashes a finished download.
     """
-    from lcarchive.download import Selection, download, read_targets_file
+    from lcarchive.downloader import Selection, download, read_targets_file
 
     if verify_only:
         folder = dest or archive
@@ -203,7 +203,7 @@ def download_command(
 
 
 def _verify(folder: str) -> None:
-    from lcarchive.download import verify
+    from lcarchive.downloader import verify
 
     report = verify(folder)
     out.print(f"verified {report.checked} file(s) in {report.dest}: {'all match the manifest' if report.ok else f'{len(report.problems)} problem(s)'}")

@@ -16,7 +16,7 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
-from lcarchive.download import read_targets_file, select
+from lcarchive.downloader import read_targets_file, select
 from conftest import DATA, lcarchive_command
 from reference import QUALITY_FILL, assert_bit_equal, source_table
 
