@@ -886,9 +886,8 @@ async def _mirror(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReade
         if data is None:
             return
         relative = key[len(prefix):].lstrip("/") if prefix else key
-        target = partial / relative
-        await asyncio.to_thread(_write_plain, target, data)
-        files.append((f"{unit}/{relative}", len(data), hashlib.sha256(data).hexdigest()))
+        digest = await asyncio.to_thread(_write_plain, partial / relative, data)  # hashed off the event loop
+        files.append((f"{unit}/{relative}", len(data), digest))
 
     await asyncio.gather(*(copy(k) for k in keys))
     final = job.dest / unit
@@ -902,10 +901,12 @@ async def _mirror(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReade
     job.advance(group.rows.size)
 
 
-def _write_plain(path: Path, data: bytes) -> None:
+def _write_plain(path: Path, data: bytes) -> str:
+    """Write ``data`` to ``path`` (making its folder); return its SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 async def _copy_zarr_rows(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str], unit: _Unit) -> None:

@@ -117,9 +117,11 @@ class GroupReader:
 
 # -- bulk reads ------------------------------------------------------------------------------
 
-COALESCE_GAP = 256 * 1024
+COALESCE_GAP = 64 * 1024
 """Byte gap up to which the chunks of nearby selected targets are fetched with one range
-request (reading a gap costs less than another request's round trip on S3)."""
+request: about one unselected target's chunk. With many requests in flight their round trips
+overlap, so reading wider gaps would cost more in bytes than it saves in requests (measured:
+a 256 KiB gap read 3x the selected bytes for a third of the targets)."""
 COALESCE_MAX = 16 * 1024 * 1024
 """Largest coalesced range request, bytes."""
 
