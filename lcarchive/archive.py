@@ -62,7 +62,7 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
                 "compressors": [_compressor(dtype)],
                 "fill_value": fill_value(dtype),
             }
-        elif len(var.dims) == 3 and var.dims[0] == "target":
+        elif len(var.dims) >= 2 and var.dims[0] == "target" and "cadence" not in var.dims:
             enc[name] = {
                 "chunks": (1, *var.shape[1:]),
                 "shards": _shards((TARGETS_PER_SHARD, *var.shape[1:])),

@@ -6,6 +6,8 @@ Everything here is read from the group's metadata and small per-target arrays, s
 
 from __future__ import annotations
 
+import fnmatch
+
 import numpy as np
 import xarray as xr
 
@@ -79,27 +81,39 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
         current=attrs.get("current_observation"),
     )
     product = catalog.product(attrs["product"])
-    by_column = {str(v.attrs.get("source_column", "")).upper(): name for name, v in ds.data_vars.items() if v.dims == ("target", "cadence")}
+    series = {name: v.attrs for name, v in ds.data_vars.items() if v.dims == ("target", "cadence")}
+    main = str(series.get("time", {}).get("source_hdu", ""))
+
+    def located(column: str, hdu: str) -> str | None:
+        return next((n for n, a in series.items() if str(a.get("source_column", "")).upper() == column.upper()
+                     and str(a.get("source_hdu", "")) == hdu), None)
+
     datasets = []
     for definition in product.datasets:
-        variable = by_column.get(definition.column.upper())
-        if variable is None:
-            continue
-        error = "flux_err" if variable == "flux" else by_column.get(f"{definition.column.upper()}_ERR")
-        datasets.append(
-            DataSet(
-                id=f"{obs_id}/{variable}",
-                observation=obs_id,
-                variable=variable,
-                error_variable=error,
-                source_column=definition.column,
-                photometric_source=definition.photometric_source,
-                processing_method=definition.processing_method,
-                units=ds[variable].attrs.get("units") or None,
-                derived_from=[f"{obs_id}/{by_column[c.upper()]}" for c in definition.derived_from if c.upper() in by_column],
-                pipeline_versions=sorted({v for v in procver if v}),
-                data_releases=sorted({int(r) for r in data_rel if r >= 0}),
-                inputs=inputs,
+        if definition.hdu is None:
+            tables = [main]
+        else:
+            tables = sorted({str(a.get("source_hdu", "")) for a in series.values()
+                             if fnmatch.fnmatch(str(a.get("source_hdu", "")).upper(), definition.hdu.upper())})
+        for hdu in tables:
+            variable = located(definition.column, hdu)
+            if variable is None:
+                continue
+            error = "flux_err" if variable == "flux" else located(f"{definition.column}_ERR", hdu)
+            datasets.append(
+                DataSet(
+                    id=f"{obs_id}/{variable}",
+                    observation=obs_id,
+                    variable=variable,
+                    error_variable=error,
+                    source_column=definition.column if hdu == main else f"{hdu}.{definition.column}",
+                    photometric_source=definition.photometric_source.format(hdu=hdu.lower()),
+                    processing_method=definition.processing_method,
+                    units=series[variable].get("units") or None,
+                    derived_from=[f"{obs_id}/{v}" for v in (located(c, hdu) for c in definition.derived_from) if v],
+                    pipeline_versions=sorted({v for v in procver if v}),
+                    data_releases=sorted({int(r) for r in data_rel if r >= 0}),
+                    inputs=inputs,
+                )
             )
-        )
     return observation, datasets

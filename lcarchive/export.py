@@ -80,12 +80,25 @@ def _headers(values: dict[str, Any], attrs: dict[str, dict]) -> list[tuple[str, 
     return sorted(found, key=order)
 
 
-def _cards(text: str) -> Any:
+_STRUCTURE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTNAME", "TFIELDS", "BZERO", "BSCALE", "TTYPE", "TFORM", "TDIM",
+              "TUNIT", "TDISP", "TNULL", "PCOUNT", "GCOUNT")
+
+
+def _cards(text: str, whole: bool = False) -> Any:
+    """The header's cards that describe its data (or every card with ``whole``), parsed by astropy.
+
+    Rebuilding a file needs only the structural keywords; parsing the others (a few hundred
+    cards a file) would cost most of an export's time.
+    """
     from astropy.io import fits
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fits.Header.fromstring(text)
+        if whole:
+            return fits.Header.fromstring(text)
+        cards = [text[i : i + 80] for i in range(0, len(text), 80)]
+        wanted = [c for c in cards if c[:8].rstrip().startswith(_STRUCTURE) or c[:5] == "NAXIS"]
+        return fits.Header([fits.Card.fromstring(c) for c in wanted])
 
 
 def _padded(data: bytes) -> bytes:
@@ -104,7 +117,8 @@ def fits_name(values: dict[str, Any], observation: str, target: int) -> list[str
     names = [n.rsplit("/", 1)[-1] for n in names]
     if not names or len(set(names)) != len(names):
         return [f"{observation}-{target}.fits"]
-    return [n if n.lower().endswith((".fits", ".fits.gz", ".fit")) else f"{n}.fits" for n in names]
+    names = [n[: -len(".gz")] if n.lower().endswith(".gz") else n for n in names]  # written uncompressed
+    return [n if n.lower().endswith((".fits", ".fit", ".fts")) else f"{n}.fits" for n in names]
 
 
 def fits_bytes(
@@ -148,70 +162,162 @@ def fits_bytes(
     if not headers:
         raise ExportError("the group stores no FITS headers for this target: nothing to rebuild a FITS file from")
     mask = cadence_mask(values, time_range)
-    by_source = {str(attrs.get(n, {}).get("source_column", "")).upper(): n for n, v in values.items()
-                 if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape == cadenceno.shape}
-    by_hdu = {str(attrs.get(n, {}).get("source_hdu", "")).upper(): n for n in values if attrs.get(n, {}).get("source_hdu")}
+    source = _Sources(values, attrs, cadenceno)
     keep = None if columns is None else {c.upper() for c in columns}
     # segments: each stored header holds one header per source file, in cadence order
-    pieces = [split_segments(text) for _, text in headers]
-    n_files = max(len(p) for p in pieces)
+    pieces = [(name, split_segments(text)) for name, text in headers]
+    n_files = max(len(p) for _, p in pieces)
     rows = np.flatnonzero(mask)
     files = []
     start = 0
     for f in range(n_files):
-        hdus = [p[f] if f < len(p) else p[-1] for p in pieces]
-        table_rows = rows[start:]
         out = []
         exact = keep is None and time_range is None
-        for text in hdus:
+        main_rows = rows if n_files == 1 else None
+        for name, texts in pieces:
+            text = texts[f] if f < len(texts) else texts[-1]
             header = _cards(text)
-            if text.startswith("SIMPLE"):
-                out.append((text, header, b"" if header.get("NAXIS", 0) == 0 else None))
-            elif header.get("XTENSION", "").strip() == "BINTABLE":
+            hdu = _hdu_name(name, header, attrs)
+            if header.get("XTENSION", "").strip() == "BINTABLE":
                 n_rows = int(header["NAXIS2"])
-                if n_files > 1:
-                    table_rows = rows[start : start + n_rows]
+                aligned = source.aligned(hdu)
+                if aligned and main_rows is None:  # one segment's rows
+                    main_rows = rows[start : start + n_rows]
                     start += n_rows
-                elif exact and n_rows != rows.size:
+                if aligned and n_rows != main_rows.size:
                     exact = False
-                out.append((text, header, _table(header, table_rows, values, cadenceno, by_source, keep)))
+                data = _table(header, hdu, main_rows if aligned else None, source, keep)
             else:
-                name = by_hdu.get(str(header.get("EXTNAME", "")).upper())
-                out.append((text, header, _image(header, values.get(name))))
+                data = _image(header, source.array(hdu))
+                if int(header.get("NAXIS", 0)) and data is None:
+                    raise ExportError(f"the data of HDU {hdu} are not stored")
+            out.append((text, header, data))
+        if not exact:  # astropy writes the file: it needs every card
+            out = [(text, _cards(text, whole=True), data) for text, _, data in out]
         files.append(_write_exact(out) if exact else _write_astropy(out))
     return files
 
 
-def _table(header: Any, rows: np.ndarray, values: dict, cadenceno: np.ndarray, by_source: dict, keep: set | None) -> np.ndarray:
+def _hdu_name(variable: str, header: Any, attrs: dict[str, dict]) -> str:
+    """The name an HDU's variables record in ``source_hdu``: EXTNAME (PRIMARY), else its index."""
+    if "SIMPLE" in header and "XTENSION" not in header:
+        return str(header.get("EXTNAME", "PRIMARY")).strip().upper() or "PRIMARY"
+    extname = str(header.get("EXTNAME", "")).strip()
+    if extname:
+        return extname.upper()
+    index = attrs.get(variable, {}).get("hdu_index")
+    return str(index) if index is not None else variable.removeprefix("header_hdu")
+
+
+class _Sources:
+    """Where each (HDU, column) of a source file is stored in a group row."""
+
+    def __init__(self, values: dict[str, Any], attrs: dict[str, dict], cadenceno: np.ndarray) -> None:
+        self.values = values
+        self.attrs = attrs
+        self.cadenceno = cadenceno
+        self.series: dict[tuple[str, str], str] = {}
+        self.arrays: dict[tuple[str, str], str] = {}
+        self.images: dict[str, str] = {}
+        self.main = ""
+        self.cadence_column = str(attrs.get("cadenceno", {}).get("source_column") or "CADENCENO").upper()
+        for name, value in values.items():
+            a = attrs.get(name, {})
+            hdu = str(a.get("source_hdu", "")).upper()
+            column = str(a.get("source_column", "")).upper()
+            is_series = isinstance(value, np.ndarray) and value.ndim == 1 and value.shape == cadenceno.shape
+            if name == "time":
+                self.main = hdu
+            if is_series and column:
+                self.series[(hdu, column)] = name
+                self.series.setdefault(("", column), name)  # groups written before source_hdu was recorded
+            elif column:
+                self.arrays[(hdu, column)] = name
+            elif hdu:
+                self.images[hdu] = name
+
+    def aligned(self, hdu: str) -> bool:
+        """True for tables stored on the cadence axis (the light-curve table and those with its rows)."""
+        return hdu == self.main or any(h == hdu for h, _ in self.series) or not any(h == hdu for h, _ in self.arrays)
+
+    def column(self, hdu: str, ttype: str, rows: np.ndarray | None) -> np.ndarray | None:
+        """A column's values on ``rows`` (a table on the cadence axis) or whole (rows None)."""
+        key = ttype.upper()
+        if rows is None:
+            name = self.arrays.get((hdu, key))
+            return None if name is None else self._restore(name, np.asarray(self.values[name]))
+        name = self.series.get((hdu, key))
+        if name is None and self.main in (hdu, ""):  # the light-curve table
+            if key == self.cadence_column:
+                return self.cadenceno[rows]
+            name = self.series.get(("", key))
+        return None if name is None else self._restore(name, np.asarray(self.values[name])[rows])
+
+    def variable(self, hdu: str, ttype: str) -> str | None:
+        key = ttype.upper()
+        found = self.series.get((hdu, key)) or self.arrays.get((hdu, key))
+        if found is None and self.main in (hdu, ""):
+            found = self.series.get(("", key))
+        return found
+
+    def array(self, hdu: str) -> np.ndarray | None:
+        name = self.images.get(hdu.upper())
+        return None if name is None else np.asarray(self.values[name])
+
+    def _restore(self, name: str, data: np.ndarray) -> np.ndarray:
+        fmt = self.attrs.get(name, {}).get("fits_format")
+        if fmt == "L":
+            return data.astype(bool)
+        if fmt == "1A":
+            return data.astype(np.uint8).view("S1")
+        return data
+
+
+def _table(header: Any, hdu: str, rows: np.ndarray | None, source: _Sources, keep: set | None) -> np.ndarray:
+    """A binary table's rows, in the dtypes its TFORMn give (big-endian, as FITS stores them)."""
     from astropy.io.fits.column import _ColumnFormat
 
+    n_rows = int(header["NAXIS2"]) if rows is None else rows.size
     arrays, names = [], []
     for n in range(1, int(header["TFIELDS"]) + 1):
         ttype = str(header[f"TTYPE{n}"])
-        if ttype.upper() == "CADENCENO":
-            data = cadenceno[rows]
-        else:
-            variable = by_source.get(ttype.upper())
-            wanted = keep is None or ttype.upper() in keep or (variable or "").upper() in keep or variable in export_core
-            if not wanted:
-                continue
-            if variable is None or variable not in values:
-                raise ExportError(f"column {ttype} of the source table is not stored")
-            data = values[variable][rows]
-        fmt = np.dtype(_ColumnFormat(str(header[f"TFORM{n}"])).recformat).newbyteorder(">")
-        arrays.append(np.asarray(data).astype(fmt))
-        names.append(ttype)
-    table = np.empty(rows.size, dtype=[(n, a.dtype) for n, a in zip(names, arrays, strict=True)])
-    for n, a in zip(names, arrays, strict=True):
-        table[n] = a
+        variable = source.variable(hdu, ttype)
+        if keep is not None and variable not in export_core and ttype.upper() != "CADENCENO" \
+                and ttype.upper() not in keep and (variable or "").upper() not in keep:
+            continue
+        data = source.column(hdu, ttype, rows)
+        if data is None:
+            raise ExportError(f"column {ttype} of table {hdu} is not stored")
+        fmt = _ColumnFormat(str(header[f"TFORM{n}"]))
+        dtype = np.dtype(fmt.recformat)
+        element = dtype.shape
+        if f"TDIM{n}" in header:
+            element = tuple(int(x) for x in str(header[f"TDIM{n}"]).strip("() ").split(","))[::-1]
+        base = dtype.base if dtype.base.kind != "S" else dtype.base
+        data = np.asarray(data)[:n_rows]
+        if element:
+            data = data[(slice(None), *(slice(0, k) for k in element))]
+        arrays.append(data.astype(base.newbyteorder(">") if base.kind not in "Sb" else base))
+        names.append((ttype, element))
+    table = np.empty(n_rows, dtype=[(t, a.dtype, e) for (t, e), a in zip(names, arrays, strict=True)])
+    for (t, _), a in zip(names, arrays, strict=True):
+        table[t] = a
     return table
 
 
-def _image(header: Any, pixels: Any) -> np.ndarray | None:
-    if int(header.get("NAXIS", 0)) != 2 or pixels is None:
+def _image(header: Any, pixels: np.ndarray | None) -> np.ndarray | bytes | None:
+    """An image HDU's data as stored in the file (BITPIX type; BZERO/BSCALE undone)."""
+    naxis = int(header.get("NAXIS", 0))
+    if naxis == 0:
+        return b""
+    if pixels is None:
         return None
-    dtype = _BITPIX.get(int(header["BITPIX"]))
-    return np.asarray(pixels)[: int(header["NAXIS2"]), : int(header["NAXIS1"])].astype(dtype)
+    shape = tuple(int(header[f"NAXIS{k}"]) for k in range(naxis, 0, -1))
+    data = np.asarray(pixels)[tuple(slice(0, n) for n in shape)]
+    bzero, bscale = header.get("BZERO", 0), header.get("BSCALE", 1)
+    if bzero or bscale != 1:
+        data = np.round((data - bzero) / bscale) if _BITPIX[int(header["BITPIX"])][1] == "i" else (data - bzero) / bscale
+    return data.astype(_BITPIX[int(header["BITPIX"])])
 
 
 def _write_exact(hdus: list[tuple[str, Any, Any]]) -> bytes:
@@ -232,8 +338,9 @@ def _write_astropy(hdus: list[tuple[str, Any, Any]]) -> bytes:
 
     out = []
     for _, header, data in hdus:
-        if str(header.get("SIMPLE", "")) and "XTENSION" not in header:
-            out.append(fits.PrimaryHDU(header=header))
+        pixels = None if isinstance(data, bytes) else data
+        if "SIMPLE" in header and "XTENSION" not in header:
+            out.append(fits.PrimaryHDU(data=pixels, header=header))
         elif header.get("XTENSION", "").strip() == "BINTABLE":
             columns = []
             for name in data.dtype.names:
@@ -241,11 +348,11 @@ def _write_astropy(hdus: list[tuple[str, Any, Any]]) -> bytes:
                 keywords = {k: header.get(f"{key}{n}") for k, key in (("format", "TFORM"), ("unit", "TUNIT"), ("disp", "TDISP"), ("null", "TNULL"))}
                 columns.append(fits.Column(name=name, array=data[name], **{k: v for k, v in keywords.items() if v is not None}))
             for key in list(header):
-                if key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDISP", "TNULL"):
+                if key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDISP", "TNULL") or key[:4] == "TDIM":
                     del header[key]
             out.append(fits.BinTableHDU.from_columns(columns, header=header))
         else:
-            out.append(fits.ImageHDU(data=data, header=header))
+            out.append(fits.ImageHDU(data=pixels, header=header))
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

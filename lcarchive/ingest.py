@@ -197,7 +197,7 @@ def _group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
         "time_format": lc.mission.time_system.format_name,
         "time_reference_epoch_jd": lc.mission.time_system.reference_epoch,
         "time_scale": lc.mission.time_system.scale,
-        "quality_flags": lc.product.quality_flags,
+        "quality_flags": lc.product.quality_flags or "",
         "target_catalog": lc.target_catalog.name,
         **extra,
     }

@@ -13,6 +13,7 @@ blocks on the union of their cadence numbers, and converts them to and from
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,12 +110,19 @@ def block_from_file(lc: LightCurveFile) -> Block:
             "units": col.units or "",
             "fits_unit": col.fits_unit or "",
             "source_column": col.source,
+            "source_hdu": col.hdu,
             "description": col.description,
         }
+        if col.fits_format:
+            attrs[name]["fits_format"] = col.fits_format
         if np.dtype(col.data.dtype).kind in "iu":
             attrs[name]["fill_value_meaning"] = (
                 f"{fill_value(col.data.dtype)} marks a cadence for which the target has no row in its source file"
             )
+    attrs["cadenceno"] = {
+        "description": "cadence number (CADENCENO), union over targets",
+        "source_column": lc.product.columns.cadenceno or "",
+    }
     time_system = lc.mission.time_system
     attrs["time"].update(
         {
@@ -135,10 +143,13 @@ def block_from_file(lc: LightCurveFile) -> Block:
         attrs[name] = dict(a)
     for index, (name, text) in enumerate(lc.headers.items()):
         per_target[name] = np.array([text], dtype=object)
-        attrs[name] = {
-            "description": f"complete FITS header of HDU {name.removeprefix('header_').upper()}, 80-character cards",
-            "hdu_index": index,
-        }
+        if name.startswith("header_"):
+            attrs[name] = {
+                "description": f"complete FITS header of HDU {name.removeprefix('header_').upper()}, 80-character cards",
+                "hdu_index": index,
+            }
+        else:  # hdf5_attributes
+            attrs[name] = {"description": "every attribute of the HDF5 file's root, groups and datasets: JSON {path: {name: value}}"}
     provenance = {
         "source_file": (lc.name, "name of the ingested file"),
         "source_sha256": (lc.sha256, "SHA-256 of the ingested file"),
@@ -147,6 +158,8 @@ def block_from_file(lc: LightCurveFile) -> Block:
         "pipeline_version": (lc.pipeline_version or "", "PROCVER keyword"),
         "file_date": (lc.file_date or "", "DATE keyword: file creation date"),
     }
+    if lc.notes:
+        provenance["ingest_notes"] = (json.dumps(lc.notes, sort_keys=True), "how the file departs from its product's usual form (JSON)")
     for name, (value, desc) in provenance.items():
         per_target[name] = _per_target_array(value)
         attrs[name] = {"description": desc}
@@ -167,6 +180,7 @@ def block_from_dataset(ds: xr.Dataset) -> Block:
             series[name] = values
         elif var.dims[:1] == ("target",) and "cadence" not in var.dims:
             per_target[name] = values
+    attrs["cadenceno"] = dict(ds["cadenceno"].attrs)
     return Block(
         ds["target"].values.astype(np.int64), ds["cadenceno"].values.astype(np.int64), series, per_target, attrs
     )
@@ -239,14 +253,20 @@ def to_dataset(block: Block, attrs: dict[str, Any]) -> xr.Dataset:
     for name, values in block.series.items():
         data_vars[name] = xr.Variable(("target", "cadence"), values, attrs=block.attrs.get(name, {}))
     for name, values in block.per_target.items():
-        dims = ("target",) if values.ndim == 1 else ("target", f"{name}_row", f"{name}_column")
+        if values.ndim == 1:
+            dims: tuple[str, ...] = ("target",)
+        elif values.ndim == 3:  # images: (rows, columns)
+            dims = ("target", f"{name}_row", f"{name}_column")
+        else:  # cubes, table columns of their own length
+            dims = ("target", *(f"{name}_dim{k}" for k in range(values.ndim - 1)))
         if values.dtype == object:  # strings: keep them strings even with no rows
             values = np.array([str(v) for v in values], dtype=np.dtypes.StringDType())
         data_vars[name] = xr.Variable(dims, values, attrs=block.attrs.get(name, {}))
     coords = {
         "target": xr.Variable(("target",), block.target, attrs={"description": "TIC, KIC or EPIC ID"}),
         "cadenceno": xr.Variable(
-            ("cadence",), block.cadenceno, attrs={"description": "cadence number (CADENCENO), union over targets"}
+            ("cadence",), block.cadenceno,
+            attrs=block.attrs.get("cadenceno", {"description": "cadence number (CADENCENO), union over targets"}),
         ),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)

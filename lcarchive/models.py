@@ -163,7 +163,10 @@ class DetectionRule(_Model):
     """
 
     hdu: int = Field(default=0, description="HDU whose header is tested.")
-    keyword: str
+    keyword: str | None = Field(default=None, description="Header keyword tested (or give ``column``).")
+    column: str | None = Field(
+        default=None, description="A table column that must exist in this HDU (case-insensitive), instead of a keyword."
+    )
     equals: str | None = None
     contains: str | None = None
     present: bool | None = Field(default=None, description="True: the keyword must exist; False: it must not.")
@@ -175,12 +178,20 @@ class DataSetDefinition(_Model):
     """A flux column of a product and its place in the processing lineage.
 
     The variable it becomes is ``flux`` for the product's default flux column and
-    the column's lower-case name otherwise; its error is the variable whose source
-    column is ``<column>_ERR`` (or ``flux_err`` for the default flux).
+    the column's lower-case name otherwise (``<table>_<column>`` in a product's
+    other tables); its error is the variable whose source column is
+    ``<column>_ERR`` (or ``flux_err`` for the default flux).
     """
 
     column: str = Field(description="Source column, e.g. 'PDCSAP_FLUX'.")
-    photometric_source: str
+    hdu: str | None = Field(
+        default=None,
+        description="Table (EXTNAME, shell-style pattern such as 'CIRC_APER*') holding the column; None: the "
+        "light-curve table. The dataset is made once for every matching table.",
+    )
+    photometric_source: str = Field(
+        description="Photometric source (aperture) name; '{hdu}' is replaced by the lower-case table name."
+    )
     processing_method: str
     derived_from: list[str] = Field(
         default_factory=list, description="Source columns of the same file this flux was derived from."
@@ -198,14 +209,37 @@ class ColumnMap(_Model):
     """Which source columns give the archive's core variables."""
 
     time: str = "TIME"
-    cadenceno: str = "CADENCENO"
+    time_offset: float = Field(
+        default=0.0,
+        description="Days subtracted from the time column to give the mission's time (CDIPS TMID_BJD is the full "
+        "BJD: 2457000). When non-zero the column is also kept as it is.",
+    )
+    cadenceno: str | None = Field(
+        default="CADENCENO",
+        description="Cadence-number column. None, or a column that is not strictly increasing (TGLC v2 files hold 0 "
+        "on every row), makes lcarchive number the cadences round(TIME / TIMEDEL) (see docs/format.md); the "
+        "column itself is then kept as a variable.",
+    )
     flux: str
-    flux_err: list[str] = Field(description="Candidate error columns; the first present in the file is used.")
+    flux_err: list[str] = Field(
+        default_factory=list,
+        description="Candidate error columns; the first present in the file is used. None present: NaN.",
+    )
     flux_err_rules: list[FluxErrRule] = Field(
         default_factory=list,
         description="Segment-dependent error columns (QLP: DET_FLUX_ERR from sector 56 on); the first matching rule wins.",
     )
-    quality: str
+    flux_err_scale: list[str] | None = Field(
+        default=None,
+        description="[numerator, denominator] columns: flux_err = error column * numerator / denominator (eleanor: the "
+        "FLUX_ERR of RAW_FLUX scaled to CORR_FLUX, as lightkurve does).",
+    )
+    quality: str | None = Field(default=None, description="Quality bitmask column; None: the product has none (quality 0).")
+    renames: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variable names of source columns whose lower-case name would clash with a core variable "
+        "(eleanor's FLUX_ERR is the error of RAW_FLUX: raw_flux_err).",
+    )
 
     def flux_err_columns(self, segment: int) -> list[str]:
         """Return the candidate error columns for a sector/quarter/campaign."""
@@ -227,9 +261,22 @@ class Product(_Model):
     hlsp: bool = False
     detect: list[DetectionRule]
     cadence_seconds: float | None = Field(default=None, description="Nominal cadence, s.")
-    lightcurve_hdu: int = 1
+    format: Literal["fits", "hdf5"] = Field(
+        default="fits",
+        description="File format. For 'hdf5', detection rules test root attributes (keyword) and object paths "
+        "(column), and the column map names dataset paths, with {attribute} placeholders filled from the file's "
+        "group attributes (QLP: Aperture_{bestap:03d}/{bestdmagkey}).",
+    )
+    attribute_defaults: dict[str, str | int] = Field(
+        default_factory=dict, description="hdf5: values of placeholder attributes a file may lack."
+    )
+    segment_keyword: str | None = Field(default=None, description="Keyword/attribute of the segment if not the mission's.")
+    lightcurve_hdu: int | str = Field(default=1, description="HDU (index or EXTNAME) of the light-curve table.")
+    target_keyword: str | None = Field(
+        default=None, description="Keyword of the target ID if not the mission catalog's (eleanor: TIC_ID)."
+    )
     columns: ColumnMap
-    quality_flags: str = Field(description="Name of the QualityFlagTable.")
+    quality_flags: str | None = Field(description="Name of the QualityFlagTable; None for products without quality flags.")
     datasets: list[DataSetDefinition]
     target_keywords: dict[str, str] = Field(
         default_factory=dict,

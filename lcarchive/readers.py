@@ -51,6 +51,11 @@ class Column:
         The ``TUNITn`` value as written in the file.
     description : str
         The comment of ``TTYPEn`` (the product's column description).
+    hdu : str
+        Name (EXTNAME, else index) of the table HDU it comes from; "" for derived values.
+    fits_format : str or None
+        The FITS ``TFORMn`` of a column stored in another dtype (``L`` logicals as int8,
+        ``1A`` characters as uint8); None when the dtype is the file's.
     """
 
     name: str
@@ -59,6 +64,8 @@ class Column:
     units: str | None
     fits_unit: str | None
     description: str
+    hdu: str = ""
+    fits_format: str | None = None
 
 
 @dataclass(slots=True)
@@ -98,6 +105,9 @@ class LightCurveFile:
         ``DATE`` keyword (file creation date).
     instruments : list of str
         Instrument names (``tess/camera4/ccd2``...).
+    notes : dict of str to str
+        How the file departs from the usual: ``cadenceno`` (how cadence numbers were made when
+        the file has none), ``dropped_columns`` (columns that could not be kept, e.g. strings).
     """
 
     source: str
@@ -117,6 +127,7 @@ class LightCurveFile:
     pipeline_version: str | None
     file_date: str | None
     instruments: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -194,6 +205,10 @@ def _header_value(value: Any) -> Any:
 def _rule_holds(rule: DetectionRule, hdul: fits.HDUList) -> bool:
     if rule.hdu >= len(hdul):
         return False
+    if rule.column is not None:
+        hdu = hdul[rule.hdu]
+        names = {n.upper() for n in hdu.columns.names} if isinstance(hdu, fits.BinTableHDU) else set()
+        return rule.column.upper() in names
     header = hdul[rule.hdu].header
     present = rule.keyword in header and _header_value(header[rule.keyword]) is not None
     if rule.present is not None and present != rule.present:
@@ -219,7 +234,7 @@ def _rule_holds(rule: DetectionRule, hdul: fits.HDUList) -> bool:
 def detect_product(hdul: fits.HDUList) -> Product | None:
     """Return the product whose detection rules all hold for this file, or None."""
     for product in static_catalog().products:
-        if all(_rule_holds(rule, hdul) for rule in product.detect):
+        if product.format == "fits" and all(_rule_holds(rule, hdul) for rule in product.detect):
             return product
     return None
 
@@ -240,19 +255,32 @@ def _astropy_unit(fits_unit: str | None) -> str | None:
         return None
 
 
-def _target_id(hdul: fits.HDUList, catalog: MissionCatalog, source: str) -> int:
-    raw = _header_value(hdul[0].header.get(catalog.id_keyword))
+def _target_id(hdul: fits.HDUList, catalog: MissionCatalog, source: str, keyword: str | None = None) -> int:
+    keyword = keyword or catalog.id_keyword
+    found = _keyword(hdul, keyword, tuple(range(min(len(hdul), 2))))
+    raw = None if found is None else found[0]
+    return check_target_id(raw, catalog, source, keyword)
+
+
+def check_target_id(raw: Any, catalog: MissionCatalog, source: str, keyword: str) -> int:
+    """Return a TIC/KIC/EPIC ID read as ``raw`` (an int, or digits as text, as TGLC writes TICID).
+
+    Raises
+    ------
+    InvalidTargetError
+        Missing, not an integer, or outside the catalog's range.
+    """
     if raw is None:
-        raise InvalidTargetError(source, f"no {catalog.id_keyword} keyword: the file names no {catalog.name} target")
+        raise InvalidTargetError(source, f"no {keyword} keyword: the file names no {catalog.name} target")
     try:
         if isinstance(raw, bool):
             raise ValueError
-        target = int(str(raw).strip()) if not isinstance(raw, int) else raw
+        target = int(str(raw).strip()) if not isinstance(raw, int | np.integer) else int(raw)
     except ValueError:
-        raise InvalidTargetError(source, f"{catalog.id_keyword} = {raw!r} is not an integer {catalog.name} ID") from None
+        raise InvalidTargetError(source, f"{keyword} = {raw!r} is not an integer {catalog.name} ID") from None
     if not catalog.min_id <= target <= catalog.max_id:
         raise InvalidTargetError(
-            source, f"{catalog.id_keyword} = {target} is outside the {catalog.name} range {catalog.min_id}..{catalog.max_id}"
+            source, f"{keyword} = {target} is outside the {catalog.name} range {catalog.min_id}..{catalog.max_id}"
         )
     return target
 
@@ -270,6 +298,12 @@ def _keyword(hdul: fits.HDUList, keyword: str, hdus: tuple[int, ...]) -> tuple[A
             value = _header_value(hdul[i].header[keyword])
             return value, hdul[i].header.comments[keyword]
     return None
+
+
+def _hdu_index(hdul: fits.HDUList, hdu: int | str) -> int | None:
+    if isinstance(hdu, int):
+        return hdu if hdu < len(hdul) else None
+    return next((i for i, h in enumerate(hdul) if h.name.upper() == hdu.upper()), None)
 
 
 def _instruments(hdul: fits.HDUList, mission: Mission) -> list[str]:
@@ -304,7 +338,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
         raise CorruptFileError(source, "empty file (0 bytes)")
     if not data.startswith(b"SIMPLE  ="):
         if data.startswith(b"\x89HDF"):
-            raise UnrecognizedProductError(source, "HDF5 light curves are not supported yet (only FITS products)")
+            return _parse_hdf5(data, source)
         raise UnrecognizedProductError(source, "not a FITS file (no SIMPLE card at the start)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -334,19 +368,33 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
         catalog = static_catalog()
         mission = catalog.mission(product.mission)
         target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
-        target = _target_id(hdul, target_catalog, source)
+        target = _target_id(hdul, target_catalog, source, product.target_keyword)
         segment = _segment(hdul, mission, source)
-        lc_hdu = product.lightcurve_hdu
+        lc_hdu = _hdu_index(hdul, product.lightcurve_hdu)
+        if lc_hdu is None:
+            raise UnrecognizedProductError(source, f"{product.name}: no light-curve table HDU {product.lightcurve_hdu!r}")
         try:
             table = hdul[lc_hdu].data
             if table is None or len(table) == 0:
                 raise CorruptFileError(source, f"HDU {lc_hdu} ({hdul[lc_hdu].name}) holds no rows")
-            columns = _columns(hdul[lc_hdu], table, product, segment, source)
-        except CorruptFileError:
+            columns, dropped = _columns(hdul[lc_hdu], table, product, segment, source)
+            extra_series, table_arrays, dropped_elsewhere = _other_tables(hdul, lc_hdu, table, product.columns.cadenceno)
+        except (CorruptFileError, UnrecognizedProductError):
             raise
         except Exception as exc:
             raise CorruptFileError(source, f"table in HDU {lc_hdu} unreadable: {exc}") from exc
-        cadenceno = columns.pop("cadenceno").data.astype(np.int64)
+        if product.columns.time_offset:
+            kept = columns["time"]
+            name = kept.source.lower() if kept.source.lower() not in CORE_VARIABLES else f"{kept.source.lower()}_column"
+            columns[name] = kept
+            columns["time"] = Column("time", "", kept.data - product.columns.time_offset, "d", None,
+                                     f"{kept.source} - {product.columns.time_offset}", kept.hdu)
+        try:
+            cadenceno, derived = _cadence_numbers(columns, hdul, lc_hdu, product)
+        except UnrecognizedProductError as exc:
+            raise UnrecognizedProductError(source, exc.reason) from None
+        columns.pop("cadenceno", None)
+        columns.update(extra_series)
         _check_rows(hdul, columns["time"].data, cadenceno, source)
         target_values = {}
         for var, keyword in product.target_keywords.items():
@@ -354,18 +402,24 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             value, comment = found if found is not None else (None, "")
             target_values[var] = (value, {"source_keyword": keyword, "description": comment})
         headers = {f"header_{h.name.lower() or f'hdu{i}'}": _header_text(h, data) for i, h in enumerate(hdul)}
-        images = {}
+        images = dict(table_arrays)
         for i, h in enumerate(hdul):
-            if i == 0 or not isinstance(h, fits.ImageHDU) or h.data is None or h.data.ndim != 2:
+            if not isinstance(h, fits.ImageHDU | fits.PrimaryHDU) or h.data is None or h.data.ndim < 1:
                 continue
             if h.data.dtype.kind not in "iuf":
                 continue
+            name = (h.name or f"hdu{i}").lower()
             pixels = h.data.astype(h.data.dtype.newbyteorder("="), copy=True)
-            images[h.name.lower() or f"image{i}"] = (
+            images[name] = (
                 pixels,
-                {"description": f"pixels of the {h.name or f'HDU {i}'} image extension, shape (NAXIS2, NAXIS1) "
-                 "of its header; padded to the largest image of the group", "source_hdu": h.name or str(i)},
+                {"description": f"data of the {h.name or f'HDU {i}'} HDU, shape (NAXISn, ..., NAXIS1) of its header; "
+                 "padded to the largest of the group", "source_hdu": h.name or str(i)},
             )
+        notes = {}
+        if derived:
+            notes["cadenceno"] = derived
+        if dropped or dropped_elsewhere:
+            notes["dropped_columns"] = ", ".join([*dropped, *dropped_elsewhere])
         head = hdul[0].header
         data_rel = _header_value(head.get("DATA_REL"))
         procver = _header_value(head.get("PROCVER"))
@@ -384,6 +438,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             target_values=target_values,
             headers=headers,
             images=images,
+            notes=notes,
             data_release=int(data_rel) if isinstance(data_rel, int) else None,
             pipeline_version=str(procver).strip() if procver is not None else None,
             file_date=str(date).strip() if date is not None else None,
@@ -405,48 +460,195 @@ def _header_text(hdu: Any, data: bytes) -> str:
     return hdu.header.tostring()
 
 
+CORE_VARIABLES = ("time", "cadenceno", "flux", "flux_err", "quality")
+
+
+def _column_values(table: fits.FITS_rec, name: str) -> tuple[np.ndarray | None, str | None]:
+    """A column as lcarchive stores it, and the FITS format it came from when it was converted.
+
+    Numbers keep their dtype (native byte order); logicals (``L``) become int8 and one-character
+    strings (``1A``, CDIPS's quality letters) their ASCII codes (uint8): the FITS format is kept
+    so that an export writes them back as they were. Returns (None, None) for what cannot be
+    kept on the cadence axis (vector columns, longer strings).
+    """
+    values = np.asarray(table.field(name))
+    if values.ndim != 1:
+        return None, None
+    if values.dtype.kind in "iuf":
+        return values.astype(values.dtype.newbyteorder("="), copy=True), None
+    if values.dtype.kind == "b":
+        return values.astype(np.int8), "L"
+    if values.dtype.kind == "S" and values.dtype.itemsize == 1:
+        return values.view(np.uint8).copy(), "1A"
+    if values.dtype.kind == "U" and all(len(v) <= 1 for v in values):
+        return np.array([ord(v) if v else 0 for v in values], dtype=np.uint8), "1A"
+    return None, None
+
+
+def _description(header: fits.Header, i: int) -> str:
+    comment = header.comments[f"TTYPE{i}"] if f"TTYPE{i}" in header else ""
+    if comment.lower().startswith("column title:"):
+        comment = comment.split(":", 1)[1].strip()
+    return comment
+
+
 def _columns(
     hdu: fits.BinTableHDU, table: fits.FITS_rec, product: Product, segment: int, source: str
-) -> dict[str, Column]:
+) -> tuple[dict[str, Column], list[str]]:
+    """The light-curve table's columns by variable name, and the names of columns not kept."""
     cmap = product.columns
     names = {n.upper(): n for n in table.names}
     flux_err = next((c for c in cmap.flux_err_columns(segment) if c.upper() in names), None)
-    core = {"time": cmap.time, "cadenceno": cmap.cadenceno, "flux": cmap.flux, "quality": cmap.quality}
+    core = {"time": cmap.time, "flux": cmap.flux}
+    if cmap.cadenceno is not None and cmap.cadenceno.upper() in names:
+        core["cadenceno"] = cmap.cadenceno
+    if cmap.quality is not None:
+        core["quality"] = cmap.quality
     if flux_err is not None:
         core["flux_err"] = flux_err
     missing = [c for c in core.values() if c.upper() not in names]
     if missing:
         raise UnrecognizedProductError(source, f"{product.name} table lacks column(s) {', '.join(missing)}")
+    if "flux_err" in core and cmap.flux_err_scale is not None:
+        del core["flux_err"]  # kept under its own name; flux_err is derived from it below
     by_source = {col.upper(): var for var, col in core.items()}
+    renames = {k.upper(): v for k, v in cmap.renames.items()}
+
+    def variable(column: str) -> str:
+        var = by_source.get(column.upper()) or renames.get(column.upper()) or column.lower()
+        if var in CORE_VARIABLES and column.upper() not in by_source:
+            var = f"{var}_column"  # a column named like a core variable that is not the product's one
+        return var
+
     out: dict[str, Column] = {}
+    dropped: list[str] = []
     header = hdu.header
+    hdu_name = hdu.name or ""
     for i, col in enumerate(table.columns, start=1):  # the FITS_rec's ColDefs: built once
-        values = np.asarray(table.field(col.name))
-        if values.ndim != 1 or values.dtype.kind not in "iuf":
-            continue  # non-numeric or vector columns: none in the products in scope
-        var = by_source.get(col.name.upper(), col.name.lower())
-        comment = header.comments[f"TTYPE{i}"] if f"TTYPE{i}" in header else ""
-        if comment.lower().startswith("column title:"):
-            comment = comment.split(":", 1)[1].strip()
-        values = values.astype(values.dtype.newbyteorder("="), copy=True)
-        if var == "quality":
+        values, fits_format = _column_values(table, col.name)
+        if values is None:
+            dropped.append(col.name)
+            continue
+        var = variable(col.name)
+        if var == "quality":  # narrower signed ints widened as bit patterns (TGLC's int16 TESS_flags)
+            if values.dtype.kind == "i" and values.dtype.itemsize < 4:
+                values = values.view(f"u{values.dtype.itemsize}")
             values = values.astype(np.int32)
-        out[var] = Column(var, col.name, values, _astropy_unit(col.unit), col.unit or None, comment)
-    if "flux_err" not in out:
+        out[var] = Column(var, col.name, values, _astropy_unit(col.unit), col.unit or None, _description(header, i),
+                          hdu_name, fits_format)
+    if flux_err is not None and cmap.flux_err_scale is not None:
+        numerator, denominator = (out[variable(c)].data for c in cmap.flux_err_scale)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = (out[variable(flux_err)].data * numerator / denominator).astype(out["flux"].data.dtype)
         out["flux_err"] = Column(
-            "flux_err", "", np.full(len(table), np.nan, dtype=out["flux"].data.dtype), out["flux"].units, None,
-            "no error column in this product",
+            "flux_err", "", scaled, out["flux"].units, None,
+            f"{flux_err} x {cmap.flux_err_scale[0]} / {cmap.flux_err_scale[1]}: the error scaled to the flux, as lightkurve does",
+            hdu_name,
         )
-    return out
+    if "flux_err" not in out:
+        out["flux_err"] = Column("flux_err", "", np.full(len(table), np.nan, dtype=out["flux"].data.dtype), out["flux"].units,
+                                 None, "no error column in this product", hdu_name)
+    if "quality" not in out:
+        out["quality"] = Column("quality", "", np.zeros(len(table), dtype=np.int32), None, None,
+                                "no quality column in this product: 0 (no flag) on every cadence", hdu_name)
+    return out, dropped
 
 
-def _check_rows(hdul: fits.HDUList, time: np.ndarray, cadenceno: np.ndarray, source: str) -> None:
+def _cadence_numbers(columns: dict[str, Column], hdul: fits.HDUList | None, lc_hdu: int, product: Product) -> tuple[np.ndarray, str | None]:
+    """The cadence numbers of the rows, and how they were derived when not read from a column.
+
+    A cadence column that is missing, or not strictly increasing in time order (TGLC v2 files
+    hold 0 on every row), is replaced by round(TIME / TIMEDEL): the number of cadences since
+    the mission's time zero (BTJD/BKJD 0); the column stays a variable.
+    """
+    column = columns.get("cadenceno")
+    if column is not None:
+        values = column.data.astype(np.int64)
+        time = columns["time"].data
+        order = np.argsort(values, kind="stable")
+        finite = np.isfinite(time[order])
+        if np.unique(values).size == values.size and np.all(np.diff(time[order][finite]) > 0):
+            return values, None
+        name = column.source.lower() if column.source.lower() not in CORE_VARIABLES else f"{column.source.lower()}_column"
+        columns[name] = Column(name, column.source, column.data, column.units, column.fits_unit, column.description,
+                               column.hdu, column.fits_format)
+        del columns["cadenceno"]
+    time = columns["time"].data
+    if not np.all(np.isfinite(time)):
+        raise UnrecognizedProductError("", "no valid cadence numbers, and time stamps missing on some rows to number them")
+    steps = np.diff(np.sort(time))
+    steps = steps[steps > 0]
+    step = float(np.median(steps)) if steps.size else 0.0  # the cadence (TGLC's TIMEDEL is not: 32.2 min for 30-min FFIs)
+    if step <= 0 and hdul is not None:
+        found = _keyword(hdul, "TIMEDEL", (lc_hdu, 0))
+        step = float(found[0]) if found is not None and isinstance(found[0], float | int) and found[0] > 0 else 0.0
+    if step <= 0:
+        raise UnrecognizedProductError("", "no valid cadence numbers and no cadence to number the rows by")
+    seconds = round(step * 86400.0)  # TESS FFIs: 1800, 600, 200 s; the time stamps drift by ppm from exact steps
+    if seconds and abs(step * 86400.0 - seconds) < 0.01 * seconds:
+        step = seconds / 86400.0
+    derived = np.rint(time / step).astype(np.int64)
+    if np.unique(derived).size != derived.size:
+        raise UnrecognizedProductError("", "no valid cadence numbers, and the time stamps are too irregular to number the cadences")
+    how = f"round(TIME / {step * 86400.0:g} s), the median time step: the file has no valid cadence numbers"
+    return derived, how
+
+
+def _other_tables(hdul: fits.HDUList, lc_hdu: int, main: fits.FITS_rec, cadence_column: str | None) -> tuple[dict[str, Column], dict[str, tuple[np.ndarray, dict]], list[str]]:
+    """Columns of the file's other binary tables.
+
+    A table with the light-curve table's rows (same row count, and the same cadence column if it
+    has one: K2SFF's apertures, K2SC's SAP table) gives variables ``<table>_<column>`` on the
+    cadence axis; any other table gives per-target arrays ``<table>_<column>`` of its own shape
+    (eleanor's aperture table).
+    """
+    series: dict[str, Column] = {}
+    arrays: dict[str, tuple[np.ndarray, dict]] = {}
+    dropped: list[str] = []
+    main_cadence = None
+    if cadence_column is not None and cadence_column.upper() in {n.upper() for n in main.names}:
+        main_cadence = np.asarray(main.field(cadence_column))
+    for i, h in enumerate(hdul):
+        if i == lc_hdu or not isinstance(h, fits.BinTableHDU) or h.data is None:
+            continue
+        prefix = (h.name or f"hdu{i}").lower()
+        table = h.data
+        names = {n.upper(): n for n in table.names}
+        aligned = len(table) == len(main)
+        if aligned and main_cadence is not None and cadence_column.upper() in names:
+            aligned = np.array_equal(np.asarray(table.field(names[cadence_column.upper()])), main_cadence)
+        for k, col in enumerate(table.columns, start=1):
+            name = f"{prefix}_{col.name.lower()}"
+            values, fits_format = _column_values(table, col.name) if aligned else (None, None)
+            if values is not None:
+                series[name] = Column(name, col.name, values, _astropy_unit(col.unit), col.unit or None,
+                                      _description(h.header, k), h.name or str(i), fits_format)
+                continue
+            raw = np.asarray(table.field(col.name))
+            if raw.dtype.kind == "b":
+                raw, fits_format = raw.astype(np.int8), "L"
+            elif raw.dtype.kind not in "iuf":
+                dropped.append(f"{h.name or i}.{col.name}")
+                continue
+            arrays[name] = (
+                raw.astype(raw.dtype.newbyteorder("="), copy=True),
+                {"description": f"column {col.name} of table {h.name or f'HDU {i}'} ({len(table)} rows), "
+                 "shape (rows, ...) of the table; padded to the largest of the group",
+                 "source_hdu": h.name or str(i), "source_column": col.name, "units": _astropy_unit(col.unit) or "",
+                 "fits_unit": col.unit or "", **({"fits_format": fits_format} if fits_format else {})},
+            )
+    return series, arrays, dropped
+
+
+def _check_rows(hdul: fits.HDUList | None, time: np.ndarray, cadenceno: np.ndarray, source: str) -> None:
     steps = np.diff(cadenceno)
     if not np.all(steps > 0) and np.unique(cadenceno).size != cadenceno.size:
         raise CorruptFileError(source, "repeated cadence numbers in the table")
     finite = time[np.isfinite(time)]
     if finite.size == 0:
         raise CorruptFileError(source, "no finite time stamp in the table")
+    if hdul is None:
+        return
     found = _keyword(hdul, "TSTART", (1, 0)), _keyword(hdul, "TSTOP", (1, 0))
     if found[0] is None or found[1] is None:
         return
@@ -459,4 +661,161 @@ def _check_rows(hdul: fits.HDUList, time: np.ndarray, cadenceno: np.ndarray, sou
             source,
             f"truncated: its {time.size} rows span {fraction:.1%} of TSTART..TSTOP "
             f"({tstart:.4f}..{tstop:.4f}) given in its header",
+        )
+
+
+# -- HDF5 products (QLP's internal files) ------------------------------------------------------
+
+
+def _h5_variable(path: str) -> str:
+    """Variable name of an HDF5 dataset: its path, lower case, without the LightCurve/AperturePhotometry levels."""
+    name = path.lower().removeprefix("lightcurve/").replace("aperturephotometry/", "")
+    return name.replace("/", "_").replace(" ", "_")
+
+
+def _h5_scalar(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
+    """Parse an HDF5 light-curve file of a product whose format is 'hdf5' (see Product.format)."""
+    import json
+
+    import h5py
+
+    try:
+        h5 = h5py.File(io.BytesIO(data), "r")
+    except Exception as exc:
+        raise CorruptFileError(source, f"unreadable HDF5: {exc}") from exc
+    with h5:
+        root = {k: _h5_scalar(v) for k, v in h5.attrs.items()}
+
+        def holds(rule: DetectionRule) -> bool:
+            if rule.column is not None:
+                return rule.column in h5
+            present = rule.keyword in root
+            if rule.present is not None:
+                return present == rule.present
+            if not present:
+                return False
+            text = str(root[rule.keyword]).strip().lower()
+            return (rule.equals is None or text == rule.equals.strip().lower()) and (
+                rule.contains is None or rule.contains.strip().lower() in text
+            )
+
+        product = next((p for p in static_catalog().products if p.format == "hdf5" and all(holds(r) for r in p.detect)), None)
+        if product is None:
+            raise UnrecognizedProductError(source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})")
+        catalog = static_catalog()
+        mission = catalog.mission(product.mission)
+        target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
+        keyword = product.target_keyword or target_catalog.id_keyword
+        target = check_target_id(root.get(keyword), target_catalog, source, keyword)
+        segment_keyword = product.segment_keyword or mission.segment_keyword
+        segment = root.get(segment_keyword)
+        if not isinstance(segment, int) or segment < 0:
+            raise UnrecognizedProductError(source, f"{segment_keyword} = {segment!r} is not a valid {mission.segment_kind}")
+        attributes: dict[str, dict[str, Any]] = {"/": root}
+        datasets: dict[str, Any] = {}
+
+        def visit(name: str, obj: Any) -> None:
+            if obj.attrs:
+                attributes[name] = {k: _h5_scalar(v) for k, v in obj.attrs.items()}
+            if isinstance(obj, h5py.Dataset):
+                datasets[name] = obj
+
+        h5.visititems(visit)
+        placeholders: dict[str, Any] = dict(product.attribute_defaults)
+        for group_attrs in attributes.values():
+            placeholders.update(group_attrs)
+        cmap = product.columns
+
+        def path(template: str | None) -> str | None:
+            if template is None:
+                return None
+            try:
+                return template.format(**placeholders)
+            except (KeyError, ValueError, IndexError):
+                return None
+
+        time_path, flux_path = path(cmap.time), path(cmap.flux)
+        missing = [p for p in (time_path, flux_path) if p is None or p not in datasets]
+        if missing:
+            raise UnrecognizedProductError(source, f"{product.name}: no dataset {missing[0] or cmap.flux}")
+        n = datasets[time_path].shape[0]
+        core = {"time": time_path, "flux": flux_path}
+        for candidate in cmap.flux_err:
+            if path(candidate) in datasets:
+                core["flux_err"] = path(candidate)
+                break
+        for var, template in (("cadenceno", cmap.cadenceno), ("quality", cmap.quality)):
+            if path(template) in datasets:
+                core[var] = path(template)
+        by_path = {p: v for v, p in core.items()}
+        columns: dict[str, Column] = {}
+        images: dict[str, tuple[np.ndarray, dict]] = {}
+        dropped = []
+        for name, dset in datasets.items():
+            values = np.asarray(dset[()])
+            if values.dtype.kind not in "iuf":
+                dropped.append(name)
+                continue
+            values = values.astype(values.dtype.newbyteorder("="), copy=False)
+            var = by_path.get(name, _h5_variable(name))
+            if values.ndim == 1 and values.shape[0] == n:
+                if var == "quality":
+                    values = values.astype(np.int32)
+                units = "mag" if "magnitude" in name.lower() and "error" not in name.lower() else None
+                columns[var] = Column(var, name, values, units, None, f"HDF5 dataset {name}", "")
+            else:
+                images[_h5_variable(name)] = (values, {"description": f"HDF5 dataset {name}", "source_column": name})
+        if "flux_err" not in columns:
+            columns["flux_err"] = Column("flux_err", "", np.full(n, np.nan, dtype=columns["flux"].data.dtype),
+                                         columns["flux"].units, None, "no error dataset for the default flux", "")
+        if "quality" not in columns:
+            columns["quality"] = Column("quality", "", np.zeros(n, dtype=np.int32), None, None,
+                                        "no quality flags in this file: 0 (no flag) on every cadence", "")
+        if cmap.time and columns["time"].units is None:
+            columns["time"] = Column("time", time_path, columns["time"].data, "d", None, f"HDF5 dataset {time_path}", "")
+        try:
+            cadenceno, derived = _cadence_numbers(columns, None, 0, product)
+        except UnrecognizedProductError as exc:
+            raise UnrecognizedProductError(source, exc.reason) from None
+        columns.pop("cadenceno", None)
+        _check_rows(None, columns["time"].data, cadenceno, source)
+        target_values = {}
+        for var, keyword in product.target_keywords.items():
+            target_values[var] = (root.get(keyword), {"source_keyword": keyword, "description": f"root attribute {keyword!r}"})
+        headers = {"hdf5_attributes": json.dumps(attributes, sort_keys=True, default=str)}
+        notes = {"cadenceno": derived} if derived else {}
+        if dropped:
+            notes["dropped_columns"] = ", ".join(dropped)
+        instruments = []
+        if "camera" in target_values and "ccd" in target_values and None not in (target_values["camera"][0], target_values["ccd"][0]):
+            instruments = [f"tess/camera{target_values['camera'][0]}/ccd{target_values['ccd'][0]}"]
+        return LightCurveFile(
+            source=source,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            product=product,
+            mission=mission,
+            target_catalog=target_catalog,
+            target=target,
+            segment=segment,
+            cadenceno=cadenceno,
+            columns=columns,
+            target_values=target_values,
+            headers=headers,
+            images=images,
+            notes=notes,
+            data_release=None,
+            pipeline_version=None,
+            file_date=None,
+            instruments=instruments,
         )

@@ -378,3 +378,19 @@ def test_bad_requests_are_clear_errors(s3_archive, tmp_path):
         lcarchive.download(s3_archive, "s3://elsewhere/x", format="fits")
     out = subprocess.run([lcarchive_command(), "download", "--verify", str(tmp_path / "none")], capture_output=True, text=True)
     assert out.returncode == 2 and "no download manifest" in out.stderr
+
+
+def test_command_line_selection_options(s3_archive, tmp_path):
+    targets = tmp_path / "targets.csv"
+    pd.DataFrame({"name": ["pi Men", "other"], "tic": [PI_MEN, 358108509]}).to_csv(targets, index=False)
+    out = subprocess.run(
+        [lcarchive_command(), "download", s3_archive, str(tmp_path / "out"), "--targets-file", str(targets),
+         "--sector", "1", "--mission", "tess", "--columns", "sap_flux,mom_centr1", "--time", "1330", "1335", "--format", "csv"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "2 light curve(s) selected" in out.stdout
+    table = pd.concat(pd.read_csv(p) for p in (tmp_path / "out").rglob("*.csv"))
+    assert list(table.columns) == ["target", "observation", "cadenceno", "time", "flux", "flux_err", "quality", "sap_flux", "mom_centr1"]
+    assert set(table["target"]) == {PI_MEN, 358108509} and set(table["observation"]) == {"tess-spoc-2min-s0001"}
+    assert table["time"].between(1330, 1335).all()

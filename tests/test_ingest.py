@@ -108,7 +108,8 @@ def test_empty_unrecognised_and_missing_files(tmp_path):
     empty.write_bytes(b"")
     text = tmp_path / "notes.fits"
     text.write_text("not a light curve\n")
-    other = DATA / "tglc" / "hlsp_tglc_tess_ffi_gaiaid-6399196263939178880-s0001-cam2-ccd1_tess_v1_llc.fits"
+    other = tmp_path / "image.fits"  # a FITS file, but an image, not a light curve of any product
+    fits.PrimaryHDU(data=np.zeros((4, 4), dtype="f4"), header=fits.Header([("TELESCOP", "JWST"), ("OBJECT", "M31")])).writeto(other)
     report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(empty), str(text), str(other), str(tmp_path / "nope.fits")])
     reasons = dict(report.skipped)
     assert "empty" in reasons[str(empty)]
