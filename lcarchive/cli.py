@@ -202,6 +202,31 @@ def download_command(
         raise typer.Exit(1)
 
 
+@app.command("export")
+def export_command(
+    archive: ArchiveArg,
+    dest: Annotated[str, typer.Argument(help="Local folder to write into (created if absent).")],
+    target: Annotated[list[int] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable).")] = None,
+    observation: Annotated[list[str] | None, typer.Option("--observation", help="Observation ID (repeatable).")] = None,
+    include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Also the groups of older releases.")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="fits (each light curve in its source format), or any download format.")] = "fits",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
+    storage_option: StorageOpt = None,
+    anon: AnonOpt = False,
+) -> None:
+    """Write light curves of ARCHIVE back as files: by default each as its source file (FITS
+    rebuilt byte for byte; QLP's HDF5 with every dataset and attribute).
+
+    The same as `lcarchive download ARCHIVE DEST --format fits`; see `lcarchive download --help`
+    for every selection option.
+    """
+    download_command(
+        archive, dest, target=target, targets_file=None, targets_column=None, observation=observation, mission=None,
+        product=None, segment=None, cone=None, time_range=None, columns=None, include_superseded=include_superseded,
+        fmt=fmt, jobs=jobs, verify_only=False, storage_option=storage_option, anon=anon,
+    )
+
+
 def _verify(folder: str) -> None:
     from lcarchive.downloader import verify
 

@@ -762,7 +762,7 @@ def _write_target_files(job: _Job, group: GroupSelection, reader: Any, attrs: di
             continue
         if job.format == "fits":
             columns = None if job.columns is None or job.columns == ["all"] else list(job.columns)
-            blobs = export.fits_bytes(row, reader.cadenceno, attrs, columns, group.time_range)
+            blobs = export.source_file_bytes(row, reader.cadenceno, attrs, columns, group.time_range)
             if len(blobs) != len(unit.paths):  # segments whose file names were not kept apart
                 unit.paths = [f"{obs}/{obs}-{target}-{i}.fits" for i in range(len(blobs))] if len(blobs) > 1 else unit.paths[:1]
         else:

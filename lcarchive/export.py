@@ -118,7 +118,80 @@ def fits_name(values: dict[str, Any], observation: str, target: int) -> list[str
     if not names or len(set(names)) != len(names):
         return [f"{observation}-{target}.fits"]
     names = [n[: -len(".gz")] if n.lower().endswith(".gz") else n for n in names]  # written uncompressed
-    return [n if n.lower().endswith((".fits", ".fit", ".fts")) else f"{n}.fits" for n in names]
+    return [n if n.lower().endswith((".fits", ".fit", ".fts", ".h5", ".hdf5")) else f"{n}.fits" for n in names]
+
+
+def source_file_bytes(
+    values: dict[str, Any],
+    cadenceno: np.ndarray,
+    attrs: dict[str, dict],
+    columns: list[str] | None = None,
+    time_range: tuple[float, float] | None = None,
+) -> list[bytes]:
+    """Rebuild a target's source file(s) in the format they came in: FITS (:func:`fits_bytes`)
+    or HDF5 (:func:`hdf5_bytes`, for QLP's internal files).
+
+    Raises
+    ------
+    ExportError
+        If the group keeps neither FITS headers nor HDF5 attributes for the target.
+    """
+    if str(values.get("hdf5_attributes", "")):
+        return [hdf5_bytes(values, cadenceno, attrs, columns, time_range)]
+    return fits_bytes(values, cadenceno, attrs, columns, time_range)
+
+
+def hdf5_bytes(
+    values: dict[str, Any],
+    cadenceno: np.ndarray,
+    attrs: dict[str, dict],
+    columns: list[str] | None = None,
+    time_range: tuple[float, float] | None = None,
+) -> bytes:
+    """Rebuild an HDF5 light-curve file (QLP's internal layout) from a group row.
+
+    Every dataset is written at its path with its stored dtype, on the target's cadences, and
+    every attribute of the root, groups and datasets is set again from ``hdf5_attributes``.
+    HDF5's byte layout is the library's, so the file's bytes differ from the source's; its
+    datasets and attributes are equal.
+
+    Parameters
+    ----------
+    values, cadenceno, attrs, columns, time_range
+        As for :func:`fits_bytes`.
+
+    Returns
+    -------
+    bytes
+    """
+    import h5py
+
+    mask = cadence_mask(values, time_range)
+    keep = None if columns is None else {c.lower() for c in columns}
+    datasets: dict[str, np.ndarray] = {}
+    cadence_path = str(attrs.get("cadenceno", {}).get("source_column") or "")
+    if cadence_path:
+        datasets[cadence_path] = cadenceno[mask]
+    for name, value in values.items():
+        path = str(attrs.get(name, {}).get("source_column", ""))
+        if "/" not in path or not isinstance(value, np.ndarray):
+            continue
+        if value.ndim == 1 and value.shape == cadenceno.shape:
+            if keep is not None and name not in export_core and name not in keep:
+                continue
+            datasets[path] = value[mask]
+        else:
+            datasets[path] = value
+    attributes = json.loads(str(values["hdf5_attributes"]))
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        for path in sorted(datasets):
+            f.create_dataset(path, data=datasets[path])
+        for path, items in attributes.items():
+            node = f if path == "/" else f.require_group(path) if path not in f else f[path]
+            for key, value in items.items():
+                node.attrs[key] = value
+    return buf.getvalue()
 
 
 def fits_bytes(

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IngestReport", "expand_inputs", "ingest_files"]
 
-LIGHTCURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts")
+LIGHTCURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".h5", ".hdf5")
 
 
 @dataclass

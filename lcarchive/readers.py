@@ -767,12 +767,19 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
                 dropped.append(name)
                 continue
             values = values.astype(values.dtype.newbyteorder("="), copy=False)
-            var = by_path.get(name, _h5_variable(name))
+            var = _h5_variable(name)
             if values.ndim == 1 and values.shape[0] == n:
-                if var == "quality":
-                    values = values.astype(np.int32)
                 units = "mag" if "magnitude" in name.lower() and "error" not in name.lower() else None
+                core_var = by_path.get(name)
+                if core_var in ("time", "cadenceno"):
+                    columns[core_var] = Column(core_var, name, values, "d" if core_var == "time" else None, None,
+                                               f"HDF5 dataset {name}", "")
+                    continue
                 columns[var] = Column(var, name, values, units, None, f"HDF5 dataset {name}", "")
+                if core_var is not None:  # flux, flux_err, quality: a copy, since the dataset differs per target
+                    copy = values.astype(np.int32) if core_var == "quality" else values
+                    columns[core_var] = Column(core_var, "", copy, units, None,
+                                               f"the target's {core_var} dataset (named by the per-target {core_var}_source)", "")
             else:
                 images[_h5_variable(name)] = (values, {"description": f"HDF5 dataset {name}", "source_column": name})
         if "flux_err" not in columns:
@@ -781,8 +788,6 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         if "quality" not in columns:
             columns["quality"] = Column("quality", "", np.zeros(n, dtype=np.int32), None, None,
                                         "no quality flags in this file: 0 (no flag) on every cadence", "")
-        if cmap.time and columns["time"].units is None:
-            columns["time"] = Column("time", time_path, columns["time"].data, "d", None, f"HDF5 dataset {time_path}", "")
         try:
             cadenceno, derived = _cadence_numbers(columns, None, 0, product)
         except UnrecognizedProductError as exc:
@@ -792,6 +797,9 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         target_values = {}
         for var, keyword in product.target_keywords.items():
             target_values[var] = (root.get(keyword), {"source_keyword": keyword, "description": f"root attribute {keyword!r}"})
+        for var in ("flux", "flux_err", "quality"):
+            if core.get(var):
+                target_values[f"{var}_source"] = (core[var], {"description": f"HDF5 dataset copied to {var} for this target"})
         headers = {"hdf5_attributes": json.dumps(attributes, sort_keys=True, default=str)}
         notes = {"cadenceno": derived} if derived else {}
         if dropped:

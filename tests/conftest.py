@@ -13,9 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("LCARCHIVE_TEST_DATA", REPO.parent / "shared" / "data" / "lightcurves"))
 
-# Folders of ../shared/data/lightcurves holding products in scope of ingest.
+# Folders of ../shared/data/lightcurves of the SPOC-like products (SPOC, TESS-SPOC, QLP, Kepler/K2 SOC), which
+# the column-by-column checks of test_fidelity.py cover; every other kind is covered by test_products.py.
 IN_SCOPE = ("spoc-2min", "spoc-2min-release0", "tess-spoc", "qlp", "kepler", "k2")
-OUT_OF_SCOPE = ("tglc", "eleanor-lite", "k2sff")
 
 
 def pytest_configure(config: pytest.Config) -> None:
