@@ -77,6 +77,16 @@ def moto_server():
     server.stop()
 
 
+def aws_environ(endpoint: str) -> dict[str, str]:
+    """The standard AWS variables pointing at a moto server, with its test credentials."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 @pytest.fixture
 def s3(moto_server: str, monkeypatch: pytest.MonkeyPatch):
     """Point the standard AWS variables at the moto server, with a fresh state and one bucket."""
@@ -84,12 +94,7 @@ def s3(moto_server: str, monkeypatch: pytest.MonkeyPatch):
     import requests
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
-    for key, value in {
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for key, value in aws_environ(moto_server).items():
         monkeypatch.setenv(key, value)
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="lcarchive-test")
     import s3fs

@@ -17,8 +17,8 @@ from astropy.io import fits
 
 import lcarchive
 from lcarchive.downloader import read_targets_file, select
-from conftest import DATA, lcarchive_command
-from reference import QUALITY_FILL, assert_bit_equal, source_table
+from conftest import DATA, aws_environ, lcarchive_command
+from reference import assert_bit_equal, source_table
 
 pytestmark = pytest.mark.s3
 
@@ -47,12 +47,7 @@ def s3_env(moto_server: str):
     import s3fs
 
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {
-            "AWS_ENDPOINT_URL": moto_server,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for key, value in aws_environ(moto_server).items():
             mp.setenv(key, value)
         s3fs.S3FileSystem.clear_instance_cache()
         boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=BUCKET)
