@@ -93,20 +93,26 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
         if definition.hdu is None:
             tables = [main]
         else:
-            tables = sorted({str(a.get("source_hdu", "")) for a in series.values()
-                             if fnmatch.fnmatch(str(a.get("source_hdu", "")).upper(), definition.hdu.upper())})
+            tables = sorted({str(a.get("source_hdu", "")) for a in series.values()  # the light-curve table has its own definitions
+                             if fnmatch.fnmatch(str(a.get("source_hdu", "")).upper(), definition.hdu.upper())} - {main})
         for hdu in tables:
-            variable = located(definition.column, hdu)
+            if definition.variable is not None:  # named by the variable: its source column varies per file
+                variable = definition.variable if definition.variable in series else None
+            else:
+                variable = located(definition.column, hdu)
             if variable is None:
                 continue
             error = "flux_err" if variable == "flux" else located(f"{definition.column}_ERR", hdu)
+            column = definition.column
+            if definition.variable is not None:
+                column = str(series[variable].get("source_column", "")) or definition.column
             datasets.append(
                 DataSet(
                     id=f"{obs_id}/{variable}",
                     observation=obs_id,
                     variable=variable,
                     error_variable=error,
-                    source_column=definition.column if hdu == main else f"{hdu}.{definition.column}",
+                    source_column=column if hdu == main else f"{hdu}.{column}",
                     photometric_source=definition.photometric_source.format(hdu=hdu.lower()),
                     processing_method=definition.processing_method,
                     units=series[variable].get("units") or None,
