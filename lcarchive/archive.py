@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncio
 import functools
@@ -24,6 +24,9 @@ from lcarchive.layout import fill_value
 from lcarchive.models import Catalog, Observation
 from lcarchive.read import GroupReader, run
 from lcarchive.stores import read_bytes, store_errors, with_defaults
+
+if TYPE_CHECKING:
+    from lcarchive.tables import TableMap
 
 __all__ = ["Archive", "open_archive"]
 
@@ -377,13 +380,16 @@ class Archive:
         input_storage_options: dict | None = None,
         progress: Callable[[str], None] | None = None,
         jobs: int | None = None,
+        table_map: dict | str | TableMap | None = None,
     ) -> IngestReport:
         """Ingest light-curve files into the archive.
 
         Parameters
         ----------
         inputs : iterable of str
-            Files, directories (searched recursively for ``*.fits``/``*.fits.gz``), globs or URLs.
+            Files, directories (searched recursively for FITS ``*.fits``/``*.fits.gz``, HDF5
+            ``*.h5``/``*.hdf5`` and SkyPortal JSON ``*.json``), globs or URLs. CSV/Parquet
+            tables (``*.csv``, ``*.csv.gz``, ``*.parquet``) are read when named, with ``table_map``.
         input_storage_options : dict, optional
             fsspec options for reading remote inputs.
         progress : callable, optional
@@ -391,14 +397,34 @@ class Archive:
         jobs : int, optional
             Processes parsing files ahead of the writer (default: the number of CPUs; 1: parse
             in this process). Used for batches of 64 files or more.
+        table_map : dict, str or lcarchive.tables.TableMap, optional
+            How the CSV/Parquet inputs give light curves (``lcarchive.tables.TableMap``): a dict,
+            a JSON text, the path of a JSON file, or a TableMap, e.g. ``{"mission": "tess", "target":
+            "tic", "segment": 14, "time": "btjd", "flux": "flux"}``. Without it, tables are
+            skipped with that reason.
 
         Returns
         -------
         IngestReport
             What was added, left unchanged, superseded, and skipped (with reasons).
+
+        Raises
+        ------
+        lcarchive.errors.BadInputError
+            If ``table_map`` is invalid (unknown keys, missing or contradictory ones, an unknown
+            mission, time format or unit), before anything is read.
+
+        Notes
+        -----
+        SkyPortal photometric series (pandas HDF5 or JSON, ``lcarchive.skyportal``) become the
+        observations ``<mission>-skyportal-<segment>`` (``tess-skyportal-s0001``); tables
+        ``<mission>-table[-<label>]-<segment>`` (``tess-table-mypipe-s0014``).
         """
+        from lcarchive.tables import load_table_map
+
+        mapping = None if table_map is None else load_table_map(table_map)
         self._readers.clear()
-        return ingest_files(self, inputs, input_storage_options, progress, jobs)
+        return ingest_files(self, inputs, input_storage_options, progress, jobs, mapping)
 
     def _group_in_memory(self, ds: xr.Dataset) -> dict[str, Any]:
         """A group's objects (key to zarr buffer) made by xarray in memory: metadata and

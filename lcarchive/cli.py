@@ -70,15 +70,32 @@ def _storage_options(items: list[str] | None, anon: bool = False) -> dict:
 def ingest(
     archive: ArchiveArg,
     inputs: Annotated[list[str], typer.Argument(help="Light-curve files, directories (searched recursively), globs or URLs.")],
+    table_map: Annotated[
+        str | None,
+        typer.Option(
+            "--table-map",
+            help="How CSV/Parquet inputs give light curves: a JSON file, or inline JSON, e.g. "
+            "'{\"mission\": \"tess\", \"target\": \"tic\", \"segment\": 14, \"time\": \"btjd\", \"flux\": \"flux\"}'. "
+            "Keys: mission, label, target or target_id, segment or segment_column, time, time_format "
+            "(btjd/bkjd, bjd, mjd), cadenceno, flux, flux_err, quality, units.",
+            show_default=False,
+        ),
+    ] = None,
     storage_option: StorageOpt = None,
 ) -> None:
     """Ingest light-curve files into ARCHIVE (created if absent).
 
-    The product (TESS SPOC 2-min/20-s, TESS-SPOC, QLP, Kepler/K2 long and short cadence) is
-    detected from each file. Files of one observation go into one group; ingesting a file
-    again changes nothing; a different release of a stored light curve is kept beside it.
-    Bad files are listed with the reason and the command exits 1; the good ones are ingested.
+    The product (TESS SPOC 2-min/20-s, TESS-SPOC, QLP, TGLC, eleanor, Kepler/K2 long and short
+    cadence, the HLSPs, SkyPortal photometric series in HDF5 or JSON) is detected from each file;
+    CSV/Parquet tables are read with --table-map. Files of one observation go into one group;
+    ingesting a file again changes nothing; a different release of a stored light curve is kept
+    beside it. Bad files are listed with the reason and the command exits 1; the good ones are
+    ingested.
     """
+    from lcarchive.tables import load_table_map
+
+    named = "--table-map (inline JSON)" if table_map is not None and table_map.lstrip().startswith("{") else f"--table-map {table_map}"
+    mapping = None if table_map is None else load_table_map(table_map, named)
     store = Archive(archive, _storage_options(storage_option))
     files = expand_inputs(inputs)
     with Progress(
@@ -96,7 +113,7 @@ def ingest(
         def step(name: str) -> None:
             progress.update(task, advance=1, description=name.rsplit("/", 1)[-1])
 
-        report = store.ingest(files, progress=step)
+        report = store.ingest(files, progress=step, table_map=mapping)
     out.print(
         f"ingested {len(report.added)} light curve(s) into {len(report.observations)} group(s); "
         f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other release(s); "
@@ -192,6 +209,10 @@ def download_command(
     )
     if report.empty:
         out.print(f"  {len(report.empty)} light curve(s) have no cadence in the time range: nothing written for them")
+    if report.unwritable:
+        err.print(f"[bold red]not written:[/] {len(report.unwritable)} light curve(s) this format cannot hold, e.g.")
+        for obs, target, reason in report.unwritable[:5]:
+            err.print(f"  {obs} target {target}: {reason}", highlight=False, markup=False)
     if report.missing_observations:
         err.print(f"[bold red]not in the archive:[/] observation(s) {', '.join(report.missing_observations)}")
     if report.missing_targets:

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from lcarchive import export
-from lcarchive.errors import BadInputError, LcarchiveError
+from lcarchive.errors import BadInputError, ExportError, LcarchiveError
 from lcarchive.read import BulkReader, run
 
 __all__ = [
@@ -163,6 +163,10 @@ class DownloadReport:
         Requested observation IDs the archive does not have.
     empty : list of (str, int)
         (observation, target) with no cadence in the time range; nothing written.
+    unwritable : list of (str, int, str)
+        (observation, target, reason) of light curves the format cannot hold (``fits`` for a
+        light curve that came as a SkyPortal series or a table: there is no source file to
+        rebuild); nothing written for them.
     n_targets : int
         Light curves (target x observation) in the selection.
     bytes_written, requests, bytes_read : int
@@ -176,6 +180,7 @@ class DownloadReport:
     missing_targets: list[int] = field(default_factory=list)
     missing_observations: list[str] = field(default_factory=list)
     empty: list[tuple[str, int]] = field(default_factory=list)
+    unwritable: list[tuple[str, int, str]] = field(default_factory=list)
     n_targets: int = 0
     bytes_written: int = 0
     requests: int = 0
@@ -184,8 +189,8 @@ class DownloadReport:
 
     @property
     def ok(self) -> bool:
-        """True when everything asked for was found."""
-        return not self.missing_targets and not self.missing_observations
+        """True when everything asked for was found and written."""
+        return not self.missing_targets and not self.missing_observations and not self.unwritable
 
 
 @dataclass
@@ -762,7 +767,12 @@ def _write_target_files(job: _Job, group: GroupSelection, reader: Any, attrs: di
             continue
         if job.format == "fits":
             columns = None if job.columns is None or job.columns == ["all"] else list(job.columns)
-            blobs = export.source_file_bytes(row, reader.cadenceno, attrs, columns, group.time_range)
+            try:
+                blobs = export.source_file_bytes(row, reader.cadenceno, attrs, columns, group.time_range)
+            except ExportError as exc:  # e.g. a SkyPortal series or a table: no source file to rebuild
+                job.report.unwritable.append((obs, target, str(exc)))
+                job.advance(1)
+                continue
             if len(blobs) != len(unit.paths):  # segments whose file names were not kept apart
                 unit.paths = [f"{obs}/{obs}-{target}-{i}.fits" for i in range(len(blobs))] if len(blobs) > 1 else unit.paths[:1]
         else:

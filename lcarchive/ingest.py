@@ -11,6 +11,11 @@ Rules (``docs/format.md``):
   a release group ``<observation>.<label>`` (label ``dr<DATA_REL>``), both in the
   catalog;
 * bad files are reported with their name and the reason and change nothing.
+
+Inputs: FITS and HDF5 products and SkyPortal photometric series (HDF5, JSON) are recognised
+from their bytes (``lcarchive.readers.parse_lightcurve``); CSV/Parquet tables are read with a
+table map (``lcarchive.tables``) and may give many light curves each. Directories are searched
+for ``LIGHTCURVE_SUFFIXES``; tables are only read when named.
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ import numpy as np
 from lcarchive.errors import BadInputError
 from lcarchive.layout import FORMAT_VERSION, Block, fill_value, block_from_dataset, block_from_file, merge_blocks, to_dataset
 from lcarchive.readers import LightCurveFile, read_lightcurve
+from lcarchive.tables import TableMap, is_table, read_table
 
 if TYPE_CHECKING:
     from lcarchive.archive import Archive
 
 __all__ = ["IngestReport", "expand_inputs", "ingest_files"]
 
-LIGHTCURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".h5", ".hdf5")
+LIGHTCURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".h5", ".hdf5", ".json")
+"""Files a directory is searched for (``.json``: SkyPortal photometric series). CSV/Parquet
+tables need a table map and are read only when named."""
 
 
 @dataclass
@@ -70,6 +78,8 @@ class IngestReport:
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
     """Expand directories (recursively) and globs into files; keep URLs as given.
 
+    A directory gives its files named with ``LIGHTCURVE_SUFFIXES``, leaving out Zarr stores
+    (folders holding a ``zarr.json``, whose metadata files are no SkyPortal series).
     Raises nothing: a path that matches nothing is returned as is, so that reading
     it reports "no such file" against its name.
     """
@@ -81,6 +91,9 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
         path = item.removeprefix("file://")
         if os.path.isdir(path):
             for root, dirs, files in os.walk(path):
+                if "zarr.json" in files:
+                    dirs.clear()
+                    continue
                 dirs.sort()
                 out.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(LIGHTCURVE_SUFFIXES))
         elif any(ch in path for ch in "*?["):
@@ -103,10 +116,16 @@ def _release_label(block: Block, row: int = 0) -> str:
     return f"sha{str(block.per_target['source_sha256'][row])[:10]}"
 
 
-def _parse_one(source: str, storage_options: dict | None) -> LightCurveFile | tuple[str, str]:
-    """Parse one file; a bad file gives (source, reason) instead of raising."""
+def _parse_one(
+    source: str, storage_options: dict | None, table_map: TableMap | None = None
+) -> list[LightCurveFile] | tuple[str, str]:
+    """Parse one file into its light curves (one, or a table's many); a bad file gives (source, reason) instead of raising."""
     try:
-        return read_lightcurve(source, storage_options)
+        if is_table(source):
+            if table_map is None:
+                return (source, "a CSV/Parquet table needs a column mapping: give --table-map (Archive.ingest(table_map=...))")
+            return read_table(source, table_map, storage_options)
+        return [read_lightcurve(source, storage_options)]
     except BadInputError as exc:
         return (exc.source, exc.reason)
     except Exception as exc:  # anything unforeseen in a file is that file's fault
@@ -118,42 +137,54 @@ PARALLEL_MIN_FILES = 64
 
 
 def _parsed_batches(
-    sources: list[str], storage_options: dict | None, progress: Callable[[str], None] | None, jobs: int | None
+    sources: list[str],
+    storage_options: dict | None,
+    progress: Callable[[str], None] | None,
+    jobs: int | None,
+    table_map: TableMap | None = None,
 ) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
     """Yield parsed files in batches of BATCH_FILES, parsing ahead in worker processes when worth it.
 
     The main process compresses and writes one batch while the workers parse the next ones; at
-    most two batches are parsed ahead, which bounds memory.
+    most two batches are parsed ahead, which bounds memory. A batch lists the light curves of its
+    files (a table gives several) and the (source, reason) of the bad ones.
     """
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     batches = [sources[i : i + BATCH_FILES] for i in range(0, len(sources), BATCH_FILES)]
     if jobs <= 1 or len(sources) < PARALLEL_MIN_FILES:
         for batch in batches:
-            out = []
+            out: list[LightCurveFile | tuple[str, str]] = []
             for source in batch:
                 if progress is not None:
                     progress(source)
-                out.append(_parse_one(source, storage_options))
+                _collect(out, _parse_one(source, storage_options, table_map))
             yield out
         return
     context = multiprocessing.get_context("spawn")  # zarr's I/O thread makes fork unsafe
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         pending = deque(
-            [pool.submit(_parse_one, s, storage_options) for s in batch] for batch in batches[:3]
+            [(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
         )
         next_batch = 3
         while pending:
             futures = pending.popleft()
-            out = []
-            for future in futures:
-                result = future.result()
+            out: list[LightCurveFile | tuple[str, str]] = []
+            for source, future in futures:
                 if progress is not None:
-                    progress(result.source if isinstance(result, LightCurveFile) else result[0])
-                out.append(result)
+                    progress(source)
+                _collect(out, future.result())
             if next_batch < len(batches):
-                pending.append([pool.submit(_parse_one, s, storage_options) for s in batches[next_batch]])
+                pending.append([(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batches[next_batch]])
                 next_batch += 1
             yield out
+
+
+def _collect(out: list, result: list[LightCurveFile] | tuple[str, str]) -> None:
+    """Add a file's light curves (or its (source, reason)) to a batch."""
+    if isinstance(result, tuple):
+        out.append(result)
+    else:
+        out.extend(result)
 
 
 def ingest_files(
@@ -162,13 +193,14 @@ def ingest_files(
     storage_options: dict | None = None,
     progress: Callable[[str], None] | None = None,
     jobs: int | None = None,
+    table_map: TableMap | None = None,
 ) -> IngestReport:
     """Ingest files into ``archive``; see ``lcarchive.Archive.ingest``."""
     report = IngestReport()
     sources = expand_inputs(inputs)
     touched: list[str] = []
     archive._ingest_states = {}
-    for batch in _parsed_batches(sources, storage_options, progress, jobs):
+    for batch in _parsed_batches(sources, storage_options, progress, jobs, table_map):
         by_obs: dict[str, list[LightCurveFile]] = defaultdict(list)
         for outcome in batch:
             if isinstance(outcome, LightCurveFile):
@@ -188,7 +220,7 @@ def _group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
     return {
         "lcarchive_format_version": FORMAT_VERSION,
         "observation": obs_id,
-        "title": f"{lc.product.title}, {lc.mission.segment_kind} {lc.segment}",
+        "title": f"{lc.product.title}{f' ({lc.label})' if lc.label else ''}, {lc.mission.segment_kind} {lc.segment}",
         "mission": lc.mission.name,
         "product": lc.product.name,
         "pipeline": lc.product.pipeline,
@@ -199,6 +231,7 @@ def _group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
         "time_scale": lc.mission.time_system.scale,
         "quality_flags": lc.product.quality_flags or "",
         "target_catalog": lc.target_catalog.name,
+        **({"label": lc.label} if lc.label else {}),
         **extra,
     }
 

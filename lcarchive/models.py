@@ -184,6 +184,12 @@ class DataSetDefinition(_Model):
     """
 
     column: str = Field(description="Source column, e.g. 'PDCSAP_FLUX'.")
+    variable: str | None = Field(
+        default=None,
+        description="The variable itself, instead of the one located by its source column: for products whose "
+        "column names vary per file (a table's flux column is named by its table map); ``column`` then only "
+        "names the role.",
+    )
     hdu: str | None = Field(
         default=None,
         description="Table (EXTNAME, shell-style pattern such as 'CIRC_APER*') holding the column; None: the "
@@ -234,7 +240,11 @@ class ColumnMap(_Model):
         description="[numerator, denominator] columns: flux_err = error column * numerator / denominator (eleanor: the "
         "FLUX_ERR of RAW_FLUX scaled to CORR_FLUX, as lightkurve does).",
     )
-    quality: str | None = Field(default=None, description="Quality bitmask column; None: the product has none (quality 0).")
+    quality: str | None = Field(
+        default=None,
+        description="Quality bitmask column; None: the product has none (quality 0), or, for 'skyportal' and "
+        "'table' products, the series or the table map names it.",
+    )
     renames: dict[str, str] = Field(
         default_factory=dict,
         description="Variable names of source columns whose lower-case name would clash with a core variable "
@@ -261,11 +271,14 @@ class Product(_Model):
     hlsp: bool = False
     detect: list[DetectionRule]
     cadence_seconds: float | None = Field(default=None, description="Nominal cadence, s.")
-    format: Literal["fits", "hdf5"] = Field(
+    format: Literal["fits", "hdf5", "skyportal", "table"] = Field(
         default="fits",
         description="File format. For 'hdf5', detection rules test root attributes (keyword) and object paths "
         "(column), and the column map names dataset paths, with {attribute} placeholders filled from the file's "
-        "group attributes (QLP: Aperture_{bestap:03d}/{bestdmagkey}).",
+        "group attributes (QLP: Aperture_{bestap:03d}/{bestdmagkey}). For 'skyportal' (SkyPortal photometric "
+        "series, HDF5 or JSON), detection rules test the series metadata (keyword: 'filter'...) and target_keywords "
+        "name metadata keys. 'table' products are CSV/Parquet tables read with a table map given at ingest "
+        "(lcarchive.tables.TableMap), which picks the product by its mission.",
     )
     attribute_defaults: dict[str, str | int] = Field(
         default_factory=dict, description="hdf5: values of placeholder attributes a file may lack."

@@ -108,6 +108,9 @@ class LightCurveFile:
     notes : dict of str to str
         How the file departs from the usual: ``cadenceno`` (how cadence numbers were made when
         the file has none), ``dropped_columns`` (columns that could not be kept, e.g. strings).
+    label : str
+        Infix of the observation ID after the product (a table's ``label``: ``tess-table-<label>-s0014``);
+        "" for none.
     """
 
     source: str
@@ -128,6 +131,7 @@ class LightCurveFile:
     file_date: str | None
     instruments: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+    label: str = ""
 
     @property
     def name(self) -> str:
@@ -136,8 +140,8 @@ class LightCurveFile:
 
     @property
     def observation_id(self) -> str:
-        """``<mission>-<product>-<s|q|c><segment>``, e.g. ``tess-spoc-2min-s0001``."""
-        return observation_id(self.mission, self.product, self.segment)
+        """``<mission>-<product>[-<label>]-<s|q|c><segment>``, e.g. ``tess-spoc-2min-s0001``."""
+        return observation_id(self.mission, self.product, self.segment, self.label)
 
     @property
     def release_key(self) -> tuple:
@@ -149,16 +153,18 @@ class LightCurveFile:
         )
 
 
-def observation_id(mission: Mission, product: Product, segment: int) -> str:
+def observation_id(mission: Mission, product: Product, segment: int, label: str = "") -> str:
     """Return the ID of an observation.
 
     The product name is prefixed by the mission name unless it already starts
     with it: ``tess-spoc-2min-s0001``, ``tess-qlp-s0024``, ``kepler-lc-q02``,
-    ``k2-lc-c05``.
+    ``k2-lc-c05``; a label follows the product: ``tess-table-mypipe-s0014``.
     """
     letter = {"sector": "s", "quarter": "q", "campaign": "c"}[mission.segment_kind]
     width = 4 if mission.segment_kind == "sector" else 2
     prod = product.name if product.name.startswith(mission.name + "-") else f"{mission.name}-{product.name}"
+    if label:
+        prod = f"{prod}-{label}"
     return f"{prod}-{letter}{segment:0{width}d}"
 
 
@@ -333,12 +339,25 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
     ------
     CorruptFileError, UnrecognizedProductError, InvalidTargetError
         As for ``read_lightcurve``.
+
+    Notes
+    -----
+    The format is told by the first bytes: FITS (``SIMPLE  =``); HDF5 (QLP's files, or a
+    SkyPortal photometric series written with pandas, see :mod:`lcarchive.skyportal`); JSON
+    (``{``: a SkyPortal photometric series). CSV and Parquet tables need a column mapping
+    (:mod:`lcarchive.tables`) and are refused here.
     """
     if len(data) == 0:
         raise CorruptFileError(source, "empty file (0 bytes)")
     if not data.startswith(b"SIMPLE  ="):
         if data.startswith(b"\x89HDF"):
             return _parse_hdf5(data, source)
+        if data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":
+            from lcarchive.skyportal import parse_skyportal_json
+
+            return parse_skyportal_json(data, source)
+        if data.startswith(b"PAR1"):
+            raise UnrecognizedProductError(source, "a Parquet table: ingest it with a column mapping (--table-map)")
         raise UnrecognizedProductError(source, "not a FITS file (no SIMPLE card at the start)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -389,10 +408,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             columns[name] = kept
             columns["time"] = Column("time", "", kept.data - product.columns.time_offset, "d", None,
                                      f"{kept.source} - {product.columns.time_offset}", kept.hdu)
-        try:
-            cadenceno, derived = _cadence_numbers(columns, hdul, lc_hdu, product)
-        except UnrecognizedProductError as exc:
-            raise UnrecognizedProductError(source, exc.reason) from None
+        cadenceno, derived = _cadence_numbers(columns, hdul, lc_hdu, product, source)
         columns.pop("cadenceno", None)
         columns.update(extra_series)
         _check_rows(hdul, columns["time"].data, cadenceno, source)
@@ -554,12 +570,15 @@ def _columns(
     return out, dropped
 
 
-def _cadence_numbers(columns: dict[str, Column], hdul: fits.HDUList | None, lc_hdu: int, product: Product) -> tuple[np.ndarray, str | None]:
+def _cadence_numbers(
+    columns: dict[str, Column], hdul: fits.HDUList | None, lc_hdu: int, product: Product, source: str = ""
+) -> tuple[np.ndarray, str | None]:
     """The cadence numbers of the rows, and how they were derived when not read from a column.
 
     A cadence column that is missing, or not strictly increasing in time order (TGLC v2 files
-    hold 0 on every row), is replaced by round(TIME / TIMEDEL): the number of cadences since
-    the mission's time zero (BTJD/BKJD 0); the column stays a variable.
+    hold 0 on every row), is replaced by numbers made from the time stamps
+    (:func:`lcarchive.frames.derive_cadences`: the first row round(TIME / step), each next one
+    plus its time step in steps); the column stays a variable.
     """
     column = columns.get("cadenceno")
     if column is not None:
@@ -573,24 +592,9 @@ def _cadence_numbers(columns: dict[str, Column], hdul: fits.HDUList | None, lc_h
         columns[name] = Column(name, column.source, column.data, column.units, column.fits_unit, column.description,
                                column.hdu, column.fits_format)
         del columns["cadenceno"]
-    time = columns["time"].data
-    if not np.all(np.isfinite(time)):
-        raise UnrecognizedProductError("", "no valid cadence numbers, and time stamps missing on some rows to number them")
-    steps = np.diff(np.sort(time))
-    steps = steps[steps > 0]
-    step = float(np.median(steps)) if steps.size else 0.0  # the cadence (TGLC's TIMEDEL is not: 32.2 min for 30-min FFIs)
-    if step <= 0 and hdul is not None:
-        found = _keyword(hdul, "TIMEDEL", (lc_hdu, 0))
-        step = float(found[0]) if found is not None and isinstance(found[0], float | int) and found[0] > 0 else 0.0
-    if step <= 0:
-        raise UnrecognizedProductError("", "no valid cadence numbers and no cadence to number the rows by")
-    seconds = round(step * 86400.0)  # TESS FFIs: 1800, 600, 200 s; the time stamps drift by ppm from exact steps
-    if seconds and abs(step * 86400.0 - seconds) < 0.01 * seconds:
-        step = seconds / 86400.0
-    derived = np.rint(time / step).astype(np.int64)
-    if np.unique(derived).size != derived.size:
-        raise UnrecognizedProductError("", "no valid cadence numbers, and the time stamps are too irregular to number the cadences")
-    how = f"round(TIME / {step * 86400.0:g} s), the median time step: the file has no valid cadence numbers"
+    from lcarchive.frames import derive_cadences
+
+    derived, how = derive_cadences(columns["time"].data, source)
     return derived, how
 
 
@@ -683,6 +687,14 @@ def _h5_scalar(value: Any) -> Any:
     return value
 
 
+def _is_pandas_store(h5: Any) -> bool:
+    """True for an HDF5 file written by pandas (HDFStore: a top-level group with ``pandas_type``)."""
+    try:
+        return any("pandas_type" in obj.attrs for obj in h5.values())
+    except Exception:  # dangling links, unreadable objects: not a store pandas could read either
+        return False
+
+
 def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
     """Parse an HDF5 light-curve file of a product whose format is 'hdf5' (see Product.format)."""
     import json
@@ -711,6 +723,10 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
 
         product = next((p for p in static_catalog().products if p.format == "hdf5" and all(holds(r) for r in p.detect)), None)
         if product is None:
+            if _is_pandas_store(h5):  # a SkyPortal photometric series?
+                from lcarchive.skyportal import parse_skyportal_hdf5
+
+                return parse_skyportal_hdf5(data, source)
             raise UnrecognizedProductError(source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})")
         catalog = static_catalog()
         mission = catalog.mission(product.mission)
@@ -788,10 +804,7 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         if "quality" not in columns:
             columns["quality"] = Column("quality", "", np.zeros(n, dtype=np.int32), None, None,
                                         "no quality flags in this file: 0 (no flag) on every cadence", "")
-        try:
-            cadenceno, derived = _cadence_numbers(columns, None, 0, product)
-        except UnrecognizedProductError as exc:
-            raise UnrecognizedProductError(source, exc.reason) from None
+        cadenceno, derived = _cadence_numbers(columns, None, 0, product, source)
         columns.pop("cadenceno", None)
         _check_rows(None, columns["time"].data, cadenceno, source)
         target_values = {}

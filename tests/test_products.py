@@ -203,7 +203,7 @@ def test_tglc_cadences_numbered_from_time(rows):
         assert_bit_equal(one["cadence_num"].values[present], np.asarray(table["cadence_num"]).astype("i4"), "cadence_num")
         expected = np.rint(np.asarray(table["time"]) / (1800 / 86400)).astype(np.int64)
         assert np.array_equal(one["cadenceno"].values[present], expected)
-        assert "round(TIME / 1800 s)" in json.loads(str(one["ingest_notes"].values))["cadenceno"]
+        assert "round(first time / 1800 s" in json.loads(str(one["ingest_notes"].values))["cadenceno"]
         assert one["primary"].values.shape[1:] == (5, 5)  # the decontaminated cut cube, per cadence
         assert_bit_equal(one["primary"].values[: len(table)], hdul[0].data.astype("f4"), "primary cube")
 
