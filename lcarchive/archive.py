@@ -193,11 +193,21 @@ class Archive:
         self._write_catalog(catalog)
         return catalog
 
-    def _collect_catalog(self) -> tuple[Catalog, pd.DataFrame]:
-        """The catalog and target index of the groups in the store (nothing written)."""
+    def _collect_catalog(self, reuse: tuple[Catalog, pd.DataFrame, set[str]] | None = None) -> tuple[Catalog, pd.DataFrame]:
+        """The catalog and target index of the groups in the store (nothing written).
+
+        ``reuse`` = (catalog, target index, group IDs): take those groups' entries and index
+        lines from another archive's catalog instead of opening them (groups copied from it
+        object for object).
+        """
         catalog = static_catalog().model_copy(deep=True)
         rows = []
         for obs_id in self.group_ids():
+            if reuse is not None and obs_id in reuse[2]:
+                catalog.observations.append(reuse[0].observation(obs_id).model_copy(deep=True))
+                catalog.datasets.extend(d.model_copy(deep=True) for d in reuse[0].datasets if d.observation == obs_id)
+                rows.append(reuse[1][reuse[1]["observation"] == obs_id])
+                continue
             with self._open_group(obs_id) as ds:
                 observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
                 rows.append(target_index.group_rows(ds, obs_id))

@@ -475,10 +475,11 @@ def _file_entry(path: str, size: int, digest: str) -> dict[str, Any]:
     return {"path": path, "size": size, (algorithm or "sha256"): value}
 
 
-def _crc32c(data: bytes) -> str:
+def _crc32c(data: Any) -> str:
+    """``crc32c:<hex>`` of bytes or any buffer (obstore's Bytes)."""
     import google_crc32c
 
-    return f"crc32c:{google_crc32c.value(data):08x}"
+    return f"crc32c:{google_crc32c.value(data if isinstance(data, bytes) else bytes(data)):08x}"
 
 
 def _file_digest(path: Path, algorithm: str) -> str:
@@ -912,10 +913,20 @@ async def _mirror(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReade
     shutil.rmtree(partial, ignore_errors=True)
     files: list[tuple[str, int, str]] = []
 
+    direct = _object_store(store)
+
     async def copy(key: str) -> None:
-        data = await bulk._get(store, key)
-        if data is None:
-            return
+        if direct is not None:  # obstore's buffer as it came off the wire: no copies on the way
+            import obstore
+
+            async with bulk.limit:
+                data = await (await obstore.get_async(direct, key)).bytes_async()
+            bulk.requests += 1
+            bulk.bytes += len(data)
+        else:
+            data = await bulk._get(store, key)
+            if data is None:
+                return
         relative = key[len(prefix):].lstrip("/") if prefix else key
         digest = await asyncio.to_thread(_write_plain, partial / relative, data)  # hashed off the event loop
         files.append((f"{unit}/{relative}", len(data), digest))
@@ -930,6 +941,12 @@ async def _mirror(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReade
     job.manifest.record(unit, key, files, observation=group.observation, targets=group.targets.tolist(), mirrored=True)
     job.wrote(unit, sum(f[1] for f in files))
     job.advance(group.rows.size)
+
+
+def _object_store(store: Any) -> Any | None:
+    """The obstore store behind zarr's ``ObjectStore`` (lcarchive's S3 reads), else None."""
+    inner = getattr(store, "store", None)
+    return inner if type(store).__name__ == "ObjectStore" and type(inner).__module__.startswith("obstore") else None
 
 
 def _write_plain(path: Path, data: bytes) -> str:
@@ -1107,7 +1124,14 @@ def _write_zarr_catalog(job: _Job) -> None:
     from lcarchive.archive import CATALOG_NAME, Archive
 
     local = Archive(str(job.dest))
-    catalog, frame = local._collect_catalog()
+    # mirrored groups are the source's, object for object: their entries and index lines are the
+    # source's too, with no need to open them again
+    mirrored = {e["observation"] for e in job.manifest.units.values() if e.get("mirrored") and "observation" in e}
+    source_ids = {o.id for o in job.archive.catalog.observations}
+    reuse = {obs for obs in local.group_ids() if obs in mirrored and obs in source_ids}
+    catalog, frame = local._collect_catalog(
+        reuse=(job.archive.catalog, job.archive.target_index(), reuse) if reuse else None
+    )
     outputs = {CATALOG_NAME: catalog.model_dump_json(indent=1).encode(), target_index.INDEX_PATH: target_index.to_bytes(frame)}
     for path, data in outputs.items():
         key = _unit_key(hashlib.sha256(data).hexdigest())
