@@ -191,21 +191,64 @@ def read_lightcurve(source: str, storage_options: dict | None = None) -> LightCu
     InvalidTargetError
         Missing or invalid TIC/KIC/EPIC ID.
     """
+    return parse_lightcurve(read_source(source, storage_options), source)
+
+
+def read_source(source: str, storage_options: dict | None = None) -> bytes:
+    """The bytes of an input file (local path or fsspec URL).
+
+    Raises
+    ------
+    CorruptFileError
+        No such file, a directory, or unreadable.
+    """
     try:
         with fsspec.open(source, "rb", **(storage_options or {})) as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError as exc:
         raise CorruptFileError(source, "no such file") from exc
     except IsADirectoryError as exc:
         raise CorruptFileError(source, "is a directory") from exc
     except OSError as exc:
         raise CorruptFileError(source, f"cannot be read: {exc}") from exc
-    return parse_lightcurve(data, source)
 
 
 def _header_value(value: Any) -> Any:
     """Map astropy's Undefined (an empty keyword value) to None."""
     return None if isinstance(value, fits.card.Undefined) else value
+
+
+def value_rule_holds(rule: DetectionRule, values: Any) -> bool:
+    """A keyword rule tested on ``values``, a mapping of keyword to value (None: absent).
+
+    Used on FITS headers, HDF5 root attributes and SkyPortal series metadata alike.
+    """
+    value = values.get(rule.keyword) if rule.keyword is not None else None
+    present = value is not None
+    if rule.present is not None and present != rule.present:
+        return False
+    if not present:
+        return rule.present is False
+    text = str(value).strip().lower()
+    if rule.equals is not None and text != rule.equals.strip().lower():
+        return False
+    if rule.contains is not None and rule.contains.strip().lower() not in text:
+        return False
+    if rule.min is not None or rule.max is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return (rule.min is None or value >= rule.min) and (rule.max is None or value <= rule.max)
+    return True
+
+
+class _HeaderValues:
+    """A FITS header as a mapping of keyword to value, astropy's Undefined as None."""
+
+    def __init__(self, header: fits.Header) -> None:
+        self.header = header
+
+    def get(self, keyword: str) -> Any:
+        return _header_value(self.header[keyword]) if keyword in self.header else None
 
 
 def _rule_holds(rule: DetectionRule, hdul: fits.HDUList) -> bool:
@@ -215,26 +258,7 @@ def _rule_holds(rule: DetectionRule, hdul: fits.HDUList) -> bool:
         hdu = hdul[rule.hdu]
         names = {n.upper() for n in hdu.columns.names} if isinstance(hdu, fits.BinTableHDU) else set()
         return rule.column.upper() in names
-    header = hdul[rule.hdu].header
-    present = rule.keyword in header and _header_value(header[rule.keyword]) is not None
-    if rule.present is not None and present != rule.present:
-        return False
-    if not present:
-        return rule.present is False
-    value = header[rule.keyword]
-    text = str(value).strip().lower()
-    if rule.equals is not None and text != rule.equals.strip().lower():
-        return False
-    if rule.contains is not None and rule.contains.strip().lower() not in text:
-        return False
-    if rule.min is not None or rule.max is not None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        if rule.min is not None and value < rule.min:
-            return False
-        if rule.max is not None and value > rule.max:
-            return False
-    return True
+    return value_rule_holds(rule, _HeaderValues(hdul[rule.hdu].header))
 
 
 def detect_product(hdul: fits.HDUList) -> Product | None:
@@ -709,17 +733,7 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         root = {k: _h5_scalar(v) for k, v in h5.attrs.items()}
 
         def holds(rule: DetectionRule) -> bool:
-            if rule.column is not None:
-                return rule.column in h5
-            present = rule.keyword in root
-            if rule.present is not None:
-                return present == rule.present
-            if not present:
-                return False
-            text = str(root[rule.keyword]).strip().lower()
-            return (rule.equals is None or text == rule.equals.strip().lower()) and (
-                rule.contains is None or rule.contains.strip().lower() in text
-            )
+            return rule.column in h5 if rule.column is not None else value_rule_holds(rule, root)
 
         product = next((p for p in static_catalog().products if p.format == "hdf5" and all(holds(r) for r in p.detect)), None)
         if product is None:

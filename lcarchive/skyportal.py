@@ -44,7 +44,7 @@ from lcarchive.definitions import static_catalog
 from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.frames import FrameLightCurve, build_light_curve, target_id
 from lcarchive.models import DetectionRule, Mission, MissionCatalog, Product
-from lcarchive.readers import LightCurveFile
+from lcarchive.readers import LightCurveFile, value_rule_holds
 
 __all__ = ["parse_skyportal_hdf5", "parse_skyportal_json", "series_light_curve"]
 
@@ -249,24 +249,7 @@ def _json_column(values: list) -> Any:
 
 def _rule_holds(rule: DetectionRule, metadata: dict[str, Any], columns: set[str]) -> bool:
     """A detection rule tested on series metadata (keyword) or columns (column)."""
-    if rule.column is not None:
-        return rule.column in columns
-    present = rule.keyword in metadata and metadata[rule.keyword] is not None
-    if rule.present is not None and present != rule.present:
-        return False
-    if not present:
-        return rule.present is False
-    value = metadata[rule.keyword]
-    text = str(value).strip().lower()
-    if rule.equals is not None and text != rule.equals.strip().lower():
-        return False
-    if rule.contains is not None and rule.contains.strip().lower() not in text:
-        return False
-    if rule.min is not None or rule.max is not None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        return (rule.min is None or value >= rule.min) and (rule.max is None or value <= rule.max)
-    return True
+    return rule.column in columns if rule.column is not None else value_rule_holds(rule, metadata)
 
 
 def _mission_of(product: Product) -> tuple[Mission, MissionCatalog]:

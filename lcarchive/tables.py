@@ -35,14 +35,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lcarchive.definitions import static_catalog
 from lcarchive.errors import BadInputError, CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.frames import FrameLightCurve, build_light_curve, mission_time, target_id
-from lcarchive.readers import LightCurveFile
+from lcarchive.readers import LightCurveFile, read_source
 
 __all__ = ["TABLE_SUFFIXES", "TableMap", "is_table", "load_table_map", "parse_table", "read_table"]
 
@@ -209,16 +208,7 @@ def read_table(source: str, table_map: TableMap, storage_options: dict | None = 
     InvalidTargetError
         IDs that are not of the mission's catalog.
     """
-    try:
-        with fsspec.open(source, "rb", **(storage_options or {})) as f:
-            data = f.read()
-    except FileNotFoundError as exc:
-        raise CorruptFileError(source, "no such file") from exc
-    except IsADirectoryError as exc:
-        raise CorruptFileError(source, "is a directory") from exc
-    except OSError as exc:
-        raise CorruptFileError(source, f"cannot be read: {exc}") from exc
-    return parse_table(data, source, table_map)
+    return parse_table(read_source(source, storage_options), source, table_map)
 
 
 def _frame(data: bytes, source: str) -> Any:
