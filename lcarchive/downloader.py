@@ -831,10 +831,17 @@ async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk:
     metadata = _table_metadata(job, group.observation, reader)
     attrs = {**attrs, **{name: attrs.get(variable, {}) for name, variable in aliases.items()}}
     writer = None
+    batches = [unit.positions[start : start + batch] for start in range(0, len(unit.positions), batch)]
+
+    def read(positions: list[int]) -> asyncio.Future:
+        return asyncio.ensure_future(bulk.read_rows([int(group.rows[p]) for p in positions], names))
+
+    pending = read(batches[0])
     try:
-        for start in range(0, len(unit.positions), batch):
-            positions = unit.positions[start : start + batch]
-            values = _with_aliases(await bulk.read_rows([int(group.rows[p]) for p in positions], names), aliases)
+        for k, positions in enumerate(batches):
+            values = _with_aliases(await pending, aliases)
+            if k + 1 < len(batches):  # the next batch's chunks arrive while this one is written
+                pending = read(batches[k + 1])
             table = await asyncio.to_thread(  # off the event loop, which goes on fetching
                 export.tidy_table, group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range
             )
@@ -852,6 +859,8 @@ async def _write_table_unit(job: _Job, group: GroupSelection, reader: Any, bulk:
                     writer = pacsv.CSVWriter(partial, table.schema, write_options=pacsv.WriteOptions(quoting_style="none"))
                 await asyncio.to_thread(writer.write_table, table)
     except BaseException:
+        if not pending.done():
+            pending.cancel()
         if writer is not None:
             writer.close()
         partial.unlink(missing_ok=True)
