@@ -532,7 +532,7 @@ class _Job:
         self.total = 0
         self.done = 0
         self._lock = threading.Lock()
-        self.columns = None if selection.columns is None else [c for c in selection.columns]
+        self.columns = None if selection.columns is None else list(selection.columns)
         self.readers: list[BulkReader] = []
 
     def advance(self, n: int) -> None:
@@ -733,19 +733,16 @@ async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semap
         else:
             await _write_zarr_subset(job, group, reader, bulk, names, attrs, todo[0])
         return
-    batch = 32 if job.format == "fits" else 64
-
-    async def one(unit: _Unit) -> None:
-        async with units_in_flight:
-            if job.format in ("parquet", "csv"):
-                await _write_table_unit(job, group, reader, bulk, names, extra, aliases, attrs, unit, batch)
-            else:
-                raise AssertionError  # per-target units go by batches below
-
     if job.format in ("parquet", "csv"):
-        await asyncio.gather(*(one(u) for u in todo))
+
+        async def table(unit: _Unit) -> None:
+            async with units_in_flight:
+                await _write_table_unit(job, group, reader, bulk, names, extra, aliases, attrs, unit, batch=64)
+
+        await asyncio.gather(*(table(u) for u in todo))
         return
     # per-target files: read batches of neighbouring targets, write each target's file
+    batch = 32 if job.format == "fits" else 64
     batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
 
     async def per_batch(units_batch: list[_Unit]) -> None:
@@ -972,6 +969,7 @@ async def _copy_zarr_rows(job: _Job, group: GroupSelection, reader: Any, bulk: B
     import zarr
     from zarr.storage import LocalStore
 
+    from lcarchive.ingest import instruments_of
     from lcarchive.shards import decode_chunk, encode_shard, spec_of
 
     obs = group.observation
@@ -1039,13 +1037,7 @@ async def _copy_zarr_rows(job: _Job, group: GroupSelection, reader: Any, bulk: B
     await asyncio.gather(*(copy_sharded(name) for name in sharded), *(read_plain(name) for name in plain))
     attrs = meta["attributes"]
     attrs["time_min"], attrs["time_max"] = (time_range[0], time_range[1]) if time_range else (None, None)
-    instruments = set()
-    for cam_key, ccd_key, fmt in (("camera", "ccd", "tess/camera{}/ccd{}"), ("module", "output", "kepler/module{}/output{}")):
-        if cam_key in plain_values and ccd_key in plain_values:
-            for a, b in zip(plain_values[cam_key], plain_values[ccd_key], strict=True):
-                if np.isfinite(a) and np.isfinite(b):
-                    instruments.add(fmt.format(int(a), int(b)))
-    attrs["instruments"] = sorted(instruments)
+    attrs["instruments"] = sorted(instruments_of(plain_values))
     meta["consolidated_metadata"]["metadata"] = {k: keep[k] for k in sorted(keep)}
 
     def write_metadata_and_plain() -> None:

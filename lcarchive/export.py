@@ -33,25 +33,25 @@ __all__ = ["CORE_COLUMNS", "cadence_mask", "fits_bytes", "fits_name", "skyportal
 CORE_COLUMNS = ("time", "flux", "flux_err", "quality")
 """Variables every tidy output has, after ``target``, ``observation`` and ``cadenceno``."""
 
-export_core = frozenset(CORE_COLUMNS)
 _BLOCK = 2880
 _BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
 def cadence_mask(values: dict[str, np.ndarray], time_range: tuple[float, float] | None = None) -> np.ndarray:
-    """Cadences of one target's row that its source file has (quality is not the fill).
+    """Cadences that the targets' source files have (quality is not the fill).
 
     Parameters
     ----------
     values : dict of str to numpy.ndarray
-        One target's values; ``quality`` shape (n_cadences,).
+        ``quality`` (and ``time``) of one target, shape (n_cadences,), or of several,
+        shape (n_targets, n_cadences): the mask is elementwise.
     time_range : (float, float), optional
         Keep only cadences whose ``time`` is within [start, stop] (the observation's time
         format, e.g. BTJD); cadences with no time stamp are then dropped.
 
     Returns
     -------
-    numpy.ndarray of bool, shape (n_cadences,)
+    numpy.ndarray of bool, the shape of ``quality``
     """
     quality = values["quality"]
     mask = quality != fill_value(quality.dtype)
@@ -177,7 +177,7 @@ def hdf5_bytes(
         if "/" not in path or not isinstance(value, np.ndarray):
             continue
         if value.ndim == 1 and value.shape == cadenceno.shape:
-            if keep is not None and name not in export_core and name not in keep:
+            if keep is not None and name not in CORE_COLUMNS and name not in keep:
                 continue
             datasets[path] = value[mask]
         else:
@@ -355,7 +355,7 @@ def _table(header: Any, hdu: str, rows: np.ndarray | None, source: _Sources, kee
     for n in range(1, int(header["TFIELDS"]) + 1):
         ttype = str(header[f"TTYPE{n}"])
         variable = source.variable(hdu, ttype)
-        if keep is not None and variable not in export_core and ttype.upper() != "CADENCENO" \
+        if keep is not None and variable not in CORE_COLUMNS and ttype.upper() != "CADENCENO" \
                 and ttype.upper() not in keep and (variable or "").upper() not in keep:
             continue
         data = source.column(hdu, ttype, rows)
@@ -470,11 +470,7 @@ def tidy_table(
     """
     import pyarrow as pa
 
-    quality = values["quality"]
-    mask = quality != fill_value(quality.dtype)
-    if time_range is not None:
-        with np.errstate(invalid="ignore"):
-            mask &= (values["time"] >= time_range[0]) & (values["time"] <= time_range[1])
+    mask = cadence_mask(values, time_range)  # elementwise: (n_targets, n_cadences) here
     counts = mask.sum(axis=1)
     n = int(counts.sum())
     fields, arrays = [], []
@@ -494,11 +490,6 @@ def tidy_table(
         else:
             add(name, pa.nulls(n, pa.float64()), {"description": f"{name}: not in this observation"})
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def table_metadata(catalog_entries: dict[str, Any], time_formats: dict[str, str]) -> dict[bytes, bytes]:
-    """Schema metadata of tidy outputs: the catalog entries of the observations (JSON)."""
-    return {b"lcarchive": json.dumps({"observations": catalog_entries, "time_format": time_formats}).encode()}
 
 
 # -- SkyPortal photometric series ---------------------------------------------------------------

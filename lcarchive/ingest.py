@@ -581,6 +581,18 @@ def _store_release(
     return True
 
 
+def instruments_of(per_target: dict[str, np.ndarray]) -> set[str]:
+    """Instrument names (``tess/camera4/ccd2``, ``kepler/module18/output3``) of targets'
+    camera/CCD or module/output values, shape (n_targets,) each."""
+    found = set()
+    for cam_key, ccd_key, fmt in (("camera", "ccd", "tess/camera{}/ccd{}"), ("module", "output", "kepler/module{}/output{}")):
+        if cam_key in per_target and ccd_key in per_target:
+            for a, b in zip(per_target[cam_key], per_target[ccd_key], strict=True):
+                if np.isfinite(a) and np.isfinite(b):
+                    found.add(fmt.format(int(a), int(b)))
+    return found
+
+
 def _summary(attrs: dict, blocks: list[Block], previous: dict | None = None) -> dict:
     """Group attributes with the time range and instruments of the rows written (and of ``previous``)."""
     lows, highs, instruments = [], [], set(previous.get("instruments", [])) if previous else set()
@@ -593,11 +605,7 @@ def _summary(attrs: dict, blocks: list[Block], previous: dict | None = None) -> 
         if finite.size:
             lows.append(float(finite.min()))
             highs.append(float(finite.max()))
-        for cam_key, ccd_key, fmt in (("camera", "ccd", "tess/camera{}/ccd{}"), ("module", "output", "kepler/module{}/output{}")):
-            if cam_key in block.per_target and ccd_key in block.per_target:
-                for a, b in zip(block.per_target[cam_key], block.per_target[ccd_key], strict=True):
-                    if np.isfinite(a) and np.isfinite(b):
-                        instruments.add(fmt.format(int(a), int(b)))
+        instruments |= instruments_of(block.per_target)
     return {
         **attrs,
         "time_min": min(lows) if lows else None,
