@@ -18,12 +18,12 @@ from zarr.codecs import BloscCodec
 from lcarchive import target_index
 from lcarchive.catalog_build import observation_entry
 from lcarchive.definitions import static_catalog
-from lcarchive.errors import ArchiveNotFoundError, ObservationNotFoundError, TargetNotFoundError
+from lcarchive.errors import ArchiveNotFoundError, DamagedArchiveError, ObservationNotFoundError, TargetNotFoundError
 from lcarchive.ingest import IngestReport, ingest_files
 from lcarchive.layout import fill_value
 from lcarchive.models import Catalog, Observation
 from lcarchive.read import GroupReader, run
-from lcarchive.stores import read_bytes, store_errors, with_defaults
+from lcarchive.stores import bucket_exists, missing_reason, read_bytes, store_errors, with_defaults
 
 if TYPE_CHECKING:
     from lcarchive.tables import TableMap
@@ -102,7 +102,7 @@ class Archive:
         self._catalog: Catalog | None = None
         self._index: pd.DataFrame | None = None
         self._readers: dict[str, GroupReader] = {}
-        self._ingest_states: dict[str, Any] = {}  # groups' states during one ingest (lcarchive.ingest)
+        self._anon = bool(self.storage_options.get("anon"))
 
     def __getattribute__(self, name: str) -> Any:
         # public entry points report store failures as lcarchive.StoreError (see stores.store_errors)
@@ -124,8 +124,34 @@ class Archive:
     # -- catalog ---------------------------------------------------------------------------
     @property
     def exists(self) -> bool:
-        """True if the archive has a catalog."""
-        return self.fs.exists(f"{self._root}/{CATALOG_NAME}")
+        """True if the archive has a catalog.
+
+        Raises
+        ------
+        lcarchive.StoreError
+            If the store cannot be asked (unreachable, access denied).
+        """
+        with store_errors(self.url, self._anon):
+            return self.fs.exists(f"{self._root}/{CATALOG_NAME}")
+
+    def check_root(self) -> None:
+        """Make sure the archive's root can take writes: a local folder is made; an object
+        store's bucket must exist (lcarchive never creates buckets).
+
+        Raises
+        ------
+        lcarchive.StoreError
+            No such bucket, access denied, unreachable store.
+        """
+        with store_errors(self.url, self._anon):
+            if "://" not in self.url or self.url.startswith("file://"):
+                self.fs.makedirs(self._root, exist_ok=True)
+                return
+            bucket = self._root.split("/", 1)[0]
+            if not bucket_exists(self.fs, bucket):
+                from lcarchive.errors import StoreError
+
+                raise StoreError(self.url, f"no such bucket {bucket!r}: create it first (lcarchive never creates buckets)")
 
     @property
     def catalog(self) -> Catalog:
@@ -139,12 +165,14 @@ class Archive:
         if self._catalog is None:
             path = f"{self._root}/{CATALOG_NAME}"
             try:
-                with store_errors(self.url):
+                with store_errors(self.url, self._anon):
                     text = read_bytes(self.fs, self.url, path, self.storage_options)
-            except FileNotFoundError as exc:
-                bucket = "bucket" in str(exc).lower()
-                raise ArchiveNotFoundError(self.url, "no such bucket" if bucket else None) from None
-            self._catalog = Catalog.model_validate_json(text)
+            except FileNotFoundError:
+                raise ArchiveNotFoundError(self.url, missing_reason(self.fs, self.url, self._root)) from None
+            try:
+                self._catalog = Catalog.model_validate_json(text)
+            except ValueError as exc:  # pydantic's ValidationError (bad JSON included) is a ValueError
+                raise DamagedArchiveError(self.url, CATALOG_NAME, _first_problem(exc)) from exc
         return self._catalog
 
     def _write_catalog(self, catalog: Catalog) -> None:
@@ -253,7 +281,10 @@ class Archive:
                         rows.append(target_index.group_rows(ds, obs_id))
                 self._index = target_index.merge_rows(None, rows, set())
             else:
-                self._index = target_index.from_bytes(data)
+                try:
+                    self._index = target_index.from_bytes(data)
+                except Exception as exc:  # pyarrow's errors for a damaged Parquet file are of many kinds
+                    raise DamagedArchiveError(self.url, target_index.INDEX_PATH, _first_problem(exc)) from exc
         return self._index
 
     def _write_index(self, frame: pd.DataFrame) -> None:
@@ -511,6 +542,21 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
         },
         attrs={"target": target, **{k: first[k] for k in ("mission", "time_format") if k in first}},
     )
+
+
+def _first_problem(exc: Exception) -> str:
+    """One line of what is wrong with a damaged file (pydantic lists every field; keep the first)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "the document"
+            return f"{where}: {first.get('msg', '')}"
+        except Exception:
+            pass
+    from lcarchive.stores import first_line
+
+    return first_line(f"{type(exc).__name__}: {exc}")
 
 
 def _finish(catalog: Catalog) -> Catalog:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,13 @@ def ingest(
         ),
     ] = None,
     storage_option: StorageOpt = None,
+    input_option: Annotated[
+        list[str] | None,
+        typer.Option("--input-option", "-i", help="fsspec option KEY=VALUE for reading the inputs' URLs (repeatable)."),
+    ] = None,
+    anon: Annotated[
+        bool, typer.Option("--anon", help="Read the inputs' URLs without credentials (a public bucket such as MAST's s3://stpubdata).")
+    ] = False,
 ) -> None:
     """Ingest light-curve files into ARCHIVE (created if absent).
 
@@ -97,7 +105,10 @@ def ingest(
     named = "--table-map (inline JSON)" if table_map is not None and table_map.lstrip().startswith("{") else f"--table-map {table_map}"
     mapping = None if table_map is None else load_table_map(table_map, named)
     store = Archive(archive, _storage_options(storage_option))
-    files = expand_inputs(inputs)
+    store.check_root()
+    input_options = _storage_options(input_option, anon)
+    empty: list[tuple[str, str]] = []
+    files = expand_inputs(inputs, input_options, empty=empty)
     with Progress(
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -113,7 +124,8 @@ def ingest(
         def step(name: str) -> None:
             progress.update(task, advance=1, description=name.rsplit("/", 1)[-1])
 
-        report = store.ingest(files, progress=step, table_map=mapping)
+        report = store.ingest(files, input_storage_options=input_options, progress=step, table_map=mapping)
+    report.skipped[:0] = empty
     out.print(
         f"ingested {len(report.added)} light curve(s) into {len(report.observations)} group(s); "
         f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other release(s); "
@@ -396,8 +408,24 @@ def main(args: list[str] | None = None) -> int:
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
-        raise
+        if os.environ.get("LCARCHIVE_DEBUG"):
+            raise
+        err.print(f"lcarchive: {_one_line(exc)}", highlight=False, markup=False)
+        return 2
     return rc if isinstance(rc, int) else 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """A failure no command turned into an lcarchive error, as one line (LCARCHIVE_DEBUG=1: the traceback)."""
+    from lcarchive.stores import classify, first_line
+
+    if isinstance(exc, OSError) and exc.filename is not None and classify(exc) in ("failed", "access denied", "not found"):
+        return f"{exc.filename}: {exc.strerror or first_line(str(exc))}"
+    kind = classify(exc)
+    if kind is not None:
+        return f"the store failed ({kind}): {first_line(str(exc) or type(exc).__name__)}"
+    return (f"unexpected error {type(exc).__name__}: {first_line(str(exc))} "
+            "(a bug: please report it; LCARCHIVE_DEBUG=1 shows the traceback)")
 
 
 if __name__ == "__main__":

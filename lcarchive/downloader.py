@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 from lcarchive import export
-from lcarchive.errors import BadInputError, ExportError, LcarchiveError
+from lcarchive.errors import BadInputError, DestinationError, ExportError, LcarchiveError
 from lcarchive.read import BulkReader, run
+from lcarchive.stores import store_errors
 
 __all__ = [
     "FORMATS",
@@ -599,8 +600,31 @@ def download(
         archive = Archive(archive, storage_options)
     selection = selection or Selection()
     started = time.perf_counter()
-    dest = Path(str(dest).removeprefix("file://"))
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = _writable(Path(str(dest).removeprefix("file://")))
+    with store_errors(archive.url, bool(archive.storage_options.get("anon"))):
+        return _run_download(archive, dest, selection, format, jobs, progress, started)
+
+
+def _writable(dest: Path) -> Path:
+    """The download folder, made if absent, after a probe write.
+
+    Raises
+    ------
+    DestinationError
+        If it cannot be made or written (read-only, not a folder, no room).
+    """
+    probe = dest / f".lcarchive-write-probe-{os.getpid()}"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DestinationError(str(dest), f"cannot write here ({exc.strerror or exc})") from exc
+    return dest
+
+
+def _run_download(archive: Any, dest: Path, selection: Selection, format: str, jobs: int,
+                  progress: Callable[[int, int], None] | None, started: float) -> DownloadReport:
     groups, missing_targets, missing_obs = select(archive, selection)
     report = DownloadReport(str(dest), format, missing_targets=missing_targets, missing_observations=missing_obs)
     job = _Job(archive, dest, format, selection, max(1, int(jobs)), report, progress)

@@ -10,6 +10,8 @@ __all__ = [
     "ArchiveNotFoundError",
     "BadInputError",
     "CorruptFileError",
+    "DamagedArchiveError",
+    "DestinationError",
     "InvalidTargetError",
     "LcarchiveError",
     "ObservationNotFoundError",
@@ -58,8 +60,29 @@ class ArchiveNotFoundError(LcarchiveError, FileNotFoundError):
 
     def __init__(self, url: str, reason: str | None = None) -> None:
         self.url = url
-        why = reason or "no catalog.json; ingest files into it first"
-        super().__init__(f"no lcarchive archive at {url!r} ({why})")
+        self.reason = reason or "no lcarchive archive here (no catalog.json; ingest files into it first)"
+        super().__init__(f"{url}: {self.reason}")
+
+
+class DamagedArchiveError(LcarchiveError, ValueError):
+    """A file of the archive itself (``catalog.json``, the target index) cannot be read.
+
+    Parameters
+    ----------
+    url : str
+        The archive's root.
+    name : str
+        The damaged file, relative to the root.
+    problem : str
+        What is wrong with it, one line.
+    """
+
+    def __init__(self, url: str, name: str, problem: str) -> None:
+        self.url = url
+        self.name = name
+        super().__init__(
+            f"{url}/{name} is damaged ({problem}); rebuild it from the groups with: lcarchive catalog build {url}"
+        )
 
 
 class ObservationNotFoundError(LcarchiveError, KeyError):
@@ -100,6 +123,18 @@ class StoreError(LcarchiveError, OSError):
 
 class StoreAccessError(StoreError, PermissionError):
     """The store refused access (wrong or missing credentials, a bucket policy)."""
+
+
+class DestinationError(LcarchiveError, OSError):
+    """A download's destination cannot be written (read-only, not a folder, no room)."""
+
+    def __init__(self, dest: str, reason: str) -> None:
+        self.dest = dest
+        self.reason = reason
+        super().__init__(f"{dest}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.dest}: {self.reason}"
 
 
 class ExportError(LcarchiveError, ValueError):

@@ -18,7 +18,7 @@ import numpy as np
 from lcarchive.definitions import static_catalog
 from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.models import Mission, MissionCatalog, Product
-from lcarchive.readers import CORE_VARIABLES, Column, LightCurveFile, _check_rows, check_target_id
+from lcarchive.readers import CORE_VARIABLES, Column, LightCurveFile, check_rows, check_target_id
 
 __all__ = ["MJD_ZERO_JD", "FrameLightCurve", "build_light_curve", "derive_cadences", "mission_time", "target_id"]
 
@@ -26,7 +26,8 @@ MJD_ZERO_JD = 2400000.5
 """Julian date of MJD 0."""
 
 RESERVED = frozenset({"target", "cadenceno", "source_file", "source_sha256", "source_size", "data_release",
-                      "pipeline_version", "file_date", "ingest_notes"})
+                      "pipeline_version", "file_date", "ingest_notes", "n_rows", "tstart", "tstop",
+                      "coverage"})
 """Names a table column cannot take as a variable (coordinates and provenance of a group)."""
 
 _ID = re.compile(r"\s*(?:(?P<catalog>[A-Za-z]+)[\s_:-]*)?(?P<digits>\d+)\s*")
@@ -362,7 +363,7 @@ def build_light_curve(lc: FrameLightCurve) -> LightCurveFile:
     if cadenceno is None:
         cadenceno, how = derive_cadences(time, source)
         notes["cadenceno"] = how
-    _check_rows(None, time, cadenceno, source)
+    check_rows(time, cadenceno, source)
     if dropped:
         notes["dropped_columns"] = ", ".join(dropped)
     return LightCurveFile(

@@ -21,6 +21,7 @@ for ``LIGHTCURVE_SUFFIXES``; tables are only read when named.
 from __future__ import annotations
 
 import glob as _glob
+import math
 import multiprocessing
 import os
 from collections import defaultdict, deque
@@ -34,7 +35,7 @@ import numpy as np
 from lcarchive.errors import BadInputError
 from lcarchive.layout import FORMAT_VERSION, Block, fill_value, block_from_dataset, block_from_file, merge_blocks, to_dataset
 from lcarchive.readers import LightCurveFile, read_lightcurve
-from lcarchive.tables import TableMap, is_table, read_table
+from lcarchive.tables import TABLE_SUFFIXES, TableMap, is_table, read_table
 
 if TYPE_CHECKING:
     from lcarchive.archive import Archive
@@ -75,45 +76,90 @@ class IngestReport:
         return not self.skipped
 
 
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Expand directories (recursively) and globs into files; keep URLs as given.
+def expand_inputs(
+    inputs: Iterable[str], storage_options: dict | None = None, empty: list[tuple[str, str]] | None = None
+) -> list[str]:
+    """Expand folders (recursively), object-store prefixes and globs into files.
 
-    A directory gives its files named with ``LIGHTCURVE_SUFFIXES``, leaving out Zarr stores
-    (folders holding a ``zarr.json``, whose metadata files are no SkyPortal series).
-    Raises nothing: a path that matches nothing is returned as is, so that reading
-    it reports "no such file" against its name.
+    A local folder or an object-store prefix (``s3://stpubdata/tess/public/tid/s0001/``, any
+    fsspec URL that can be listed) gives its files named with ``LIGHTCURVE_SUFFIXES``, leaving
+    out Zarr stores (folders holding a ``zarr.json``); a glob (``*``, ``?``, ``[``) gives the
+    files it matches, locally or in a bucket. A URL naming a light-curve file, and ``http(s)://``
+    URLs, are kept as given.
+
+    Parameters
+    ----------
+    inputs : iterable of str
+        Paths, folders, globs or URLs.
+    storage_options : dict, optional
+        fsspec options for listing URLs (``{"anon": True}`` for a public bucket).
+    empty : list, optional
+        Receives ``(input, reason)`` for each folder, prefix or glob that gives no file.
+
+    Returns
+    -------
+    list of str
+        Files in the order given, each folder's sorted; duplicates dropped. A path that matches
+        nothing is returned as is, so that reading it reports "no such file" against its name.
+
+    Raises
+    ------
+    lcarchive.errors.StoreError
+        An object-store URL that cannot be listed (no such bucket, access denied, unreachable).
     """
     out: list[str] = []
     for item in inputs:
         if "://" in item and not item.startswith("file://"):
-            out.append(item)
-            continue
-        path = item.removeprefix("file://")
-        if os.path.isdir(path):
-            for root, dirs, files in os.walk(path):
-                if "zarr.json" in files:
-                    dirs.clear()
-                    continue
-                dirs.sort()
-                out.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(LIGHTCURVE_SUFFIXES))
-        elif any(ch in path for ch in "*?["):
-            matches = sorted(_glob.glob(path, recursive=True))
-            out.extend(m for m in matches if os.path.isfile(m)) if matches else out.append(path)
+            found = _expand_url(item, storage_options)
         else:
-            out.append(path)
+            found = _expand_local(item.removeprefix("file://"))
+        if found is None:
+            out.append(item)
+        elif found:
+            out.extend(found)
+        elif empty is not None:
+            kind = "glob" if any(ch in item for ch in "*?[") else "folder"
+            empty.append((item, f"no light-curve files in this {kind} (looked for {', '.join(LIGHTCURVE_SUFFIXES)})"))
     return list(dict.fromkeys(out))
 
 
-def _release_key(block: Block, row: int = 0) -> tuple:
-    p = block.per_target
-    return (int(p["data_release"][row]), str(p["file_date"][row]), str(p["pipeline_version"][row]))
+def _expand_local(path: str) -> list[str] | None:
+    """Files of a local folder or glob; None for a path that is neither (kept as given)."""
+    if os.path.isdir(path):
+        files = []
+        for root, dirs, names in os.walk(path):
+            if "zarr.json" in names:
+                dirs.clear()
+                continue
+            dirs.sort()
+            files.extend(os.path.join(root, f) for f in sorted(names) if f.lower().endswith(LIGHTCURVE_SUFFIXES))
+        return files
+    if any(ch in path for ch in "*?["):
+        return [m for m in sorted(_glob.glob(path, recursive=True)) if os.path.isfile(m)]
+    return None
 
 
-def _release_label(block: Block, row: int = 0) -> str:
-    data_rel = int(block.per_target["data_release"][row])
-    if data_rel >= 0:
-        return f"dr{data_rel}"
-    return f"sha{str(block.per_target['source_sha256'][row])[:10]}"
+def _expand_url(url: str, storage_options: dict | None) -> list[str] | None:
+    """Objects under an object-store prefix or matching a glob; None for a URL naming one file."""
+    scheme = url.split("://", 1)[0].lower()
+    globbed = any(ch in url.split("://", 1)[1] for ch in "*?[")
+    if scheme in ("http", "https") or (not globbed and url.lower().endswith(LIGHTCURVE_SUFFIXES + TABLE_SUFFIXES)):
+        return None
+    import fsspec
+
+    from lcarchive.stores import store_errors
+
+    with store_errors(url):
+        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        if globbed:
+            paths = [p for p, info in sorted(fs.glob(path, detail=True).items()) if info.get("type") != "directory"]
+        else:
+            if not fs.isdir(path):
+                return None
+            paths = sorted(fs.find(path))
+            stores = {p.rsplit("/", 1)[0] for p in paths if p.endswith("/zarr.json")}
+            paths = [p for p in paths if not any(p.startswith(f"{z}/") for z in stores)]
+    return [fs.unstrip_protocol(p) for p in paths if p.lower().endswith(LIGHTCURVE_SUFFIXES)]
 
 
 def _parse_one(
@@ -197,9 +243,10 @@ def ingest_files(
 ) -> IngestReport:
     """Ingest files into ``archive``; see ``lcarchive.Archive.ingest``."""
     report = IngestReport()
-    sources = expand_inputs(inputs)
+    archive.check_root()
+    sources = expand_inputs(inputs, storage_options, empty=report.skipped)
+    ctx = _Context(archive, report)
     touched: list[str] = []
-    archive._ingest_states = {}
     for batch in _parsed_batches(sources, storage_options, progress, jobs, table_map):
         by_obs: dict[str, list[LightCurveFile]] = defaultdict(list)
         for outcome in batch:
@@ -208,8 +255,7 @@ def ingest_files(
             else:
                 report.skipped.append(outcome)
         for obs_id, files in sorted(by_obs.items()):
-            touched.extend(_ingest_observation(archive, obs_id, files, report))
-    archive._ingest_states = {}
+            touched.extend(_ingest_observation(ctx, obs_id, files))
     if touched or not archive.exists:
         archive._update_catalog(touched)
     report.observations = sorted(set(touched))
@@ -249,6 +295,7 @@ class _GroupState:
     sha256: list[str]
     source_file: list[str]
     release_keys: list[tuple]
+    n_rows: list[int | None]
     template: Block
     attrs: dict
 
@@ -257,14 +304,30 @@ class _GroupState:
         return int(where[0]) if where.size else None
 
 
-def _group_state(archive: Archive, group_id: str) -> _GroupState | None:
+@dataclass
+class _Context:
+    """What one ingest call knows of the store: the groups in it and the states read so far."""
+
+    archive: Archive
+    report: IngestReport
+    states: dict[str, _GroupState] = field(default_factory=dict)
+    groups: set[str] | None = None
+
+    def group_ids(self) -> set[str]:
+        """IDs of the groups in the store (listed once per ingest, then kept up to date)."""
+        if self.groups is None:
+            self.groups = set(self.archive.group_ids())
+        return self.groups
+
+
+def _group_state(ctx: _Context, group_id: str) -> _GroupState | None:
     """What a group holds; remembered for the rest of an ingest (see ``_remember``)."""
-    cached = archive._ingest_states.get(group_id)
+    cached = ctx.states.get(group_id)
     if cached is not None:
         return cached
-    if not archive._group_exists(group_id):
+    if group_id not in ctx.group_ids():
         return None
-    with archive._open_group(group_id) as ds:
+    with ctx.archive._open_group(group_id) as ds:
         def values(name: str) -> np.ndarray:
             return ds[name].values
 
@@ -279,43 +342,56 @@ def _group_state(archive: Archive, group_id: str) -> _GroupState | None:
         data_rel = values("data_release")
         dates = [str(x) for x in values("file_date")]
         versions = [str(x) for x in values("pipeline_version")]
-        return _GroupState(
+        n_rows: list[int | None] = [int(x) for x in values("n_rows")] if "n_rows" in ds else [None] * ds.sizes["target"]
+        state = _GroupState(
             target=values("target").astype(np.int64),
             cadenceno=cadenceno,
             sha256=[str(x) for x in values("source_sha256")],
             source_file=[str(x) for x in values("source_file")],
             release_keys=[(int(r), d, v) for r, d, v in zip(data_rel, dates, versions, strict=True)],
+            n_rows=n_rows,
             template=Block(np.empty(0, np.int64), cadenceno, series, per_target, attrs),
             attrs=dict(ds.attrs),
         )
+    ctx.states[group_id] = state
+    return state
 
 
-def _remember(archive: Archive, group_id: str, state: _GroupState | None, added: list[Block], replaced: dict[int, Block]) -> None:
+def _remember(ctx: _Context, group_id: str, state: _GroupState | None, added: list[Block], replaced: dict[int, Block]) -> None:
     """Update the remembered state of a group after rows were appended or replaced in place."""
+    ctx.group_ids().add(group_id)
     if state is None:
-        archive._ingest_states.pop(group_id, None)  # a new or rewritten group: read it again if needed
+        ctx.states.pop(group_id, None)  # a new or rewritten group: read it again if needed
         return
     for row, block in replaced.items():
         state.sha256[row] = str(block.per_target["source_sha256"][0])
         state.source_file[row] = str(block.per_target["source_file"][0])
         state.release_keys[row] = _release_key(block)
+        state.n_rows[row] = _n_rows(block)
     for block in added:
         for i in range(block.target.size):
             state.sha256.append(str(block.per_target["source_sha256"][i]))
             state.source_file.append(str(block.per_target["source_file"][i]))
             state.release_keys.append(_release_key(block, i))
+            state.n_rows.append(_n_rows(block, i))
     if added:
         state.target = np.concatenate([state.target, *(b.target for b in added)])
-    archive._ingest_states[group_id] = state
+    ctx.states[group_id] = state
 
 
-def _read_rows(archive: Archive, group_id: str, rows: list[int]) -> Block:
-    with archive._open_group(group_id) as ds:
+def _n_rows(block: Block, row: int = 0) -> int:
+    """Cadences a row of a block has (its quality is not the padding fill)."""
+    quality = block.series["quality"][row]
+    return int(np.count_nonzero(quality != fill_value(quality.dtype)))
+
+
+def _read_rows(ctx: _Context, group_id: str, rows: list[int]) -> Block:
+    with ctx.archive._open_group(group_id) as ds:
         return block_from_dataset(ds.isel(target=rows).load())
 
 
-def _read_all(archive: Archive, group_id: str) -> Block:
-    with archive._open_group(group_id) as ds:
+def _read_all(ctx: _Context, group_id: str) -> Block:
+    with ctx.archive._open_group(group_id) as ds:
         return block_from_dataset(ds.load())
 
 
@@ -332,20 +408,20 @@ def _fits_layout(state: _GroupState, blocks: list[Block]) -> Block | None:
     return aligned
 
 
-def _write_new(archive: Archive, group_id: str, block: Block, attrs: dict) -> None:
+def _write_new(ctx: _Context, group_id: str, block: Block, attrs: dict) -> None:
     """Write a whole group: built in memory (metadata through xarray, then the rows' shards),
     then put in the store in one concurrent batch of objects."""
     import zarr
     from zarr.storage import MemoryStore
 
-    memory = archive._group_in_memory(to_dataset(block.select([]), attrs))
+    memory = ctx.archive._group_in_memory(to_dataset(block.select([]), attrs))
     group = zarr.open_group(MemoryStore(memory), mode="r+", zarr_format=3, use_consolidated=False)
     _write_group_rows(group, block, start=0, replace={}, attrs=attrs)
-    archive._put_group(group_id, memory)
+    ctx.archive._put_group(group_id, memory)
 
 
 def _apply(
-    archive: Archive,
+    ctx: _Context,
     group_id: str,
     state: _GroupState | None,
     added: list[Block],
@@ -355,26 +431,26 @@ def _apply(
     """Add rows to a group and replace some of its rows, rewriting it only when its layout must change."""
     if state is None:
         merged = merge_blocks(added)
-        _write_new(archive, group_id, merged, _summary(attrs, [merged]))
-        _remember(archive, group_id, None, [], {})
+        _write_new(ctx, group_id, merged, _summary(attrs, [merged]))
+        _remember(ctx, group_id, None, [], {})
         return
     aligned = _fits_layout(state, [*replaced.values(), *added])
     if aligned is None:  # new cadences, variables or image sizes: rewrite on the union
-        _remember(archive, group_id, None, [], {})
-        whole = _read_all(archive, group_id)
+        _remember(ctx, group_id, None, [], {})
+        whole = _read_all(ctx, group_id)
         rows = [whole.select([i]) for i in range(whole.target.size)]
         for row, block in replaced.items():
             rows[row] = block
         merged = merge_blocks([*rows, *added])
-        _write_new(archive, group_id, merged, _summary(attrs, [merged]))
+        _write_new(ctx, group_id, merged, _summary(attrs, [merged]))
         return
     n_replaced = len(replaced)
     replace = {row: aligned.select([i]) for i, row in enumerate(replaced)}
     new_rows = aligned.select(list(range(n_replaced, aligned.target.size)))
     summary = _summary({**state.attrs, **attrs}, [aligned], state.attrs)
-    _write_rows(archive, group_id, new_rows, start=state.target.size, replace=replace, attrs=summary)
+    _write_rows(ctx.archive, group_id, new_rows, start=state.target.size, replace=replace, attrs=summary)
     state.attrs = summary
-    _remember(archive, group_id, state, [new_rows], replace)
+    _remember(ctx, group_id, state, [new_rows], replace)
 
 
 def _write_rows(archive: Archive, group_id: str, block: Block, start: int, replace: dict[int, Block], attrs: dict) -> None:
@@ -459,54 +535,104 @@ async def _set(store: object, key: str, data: bytes) -> None:
     await store.set(key, default_buffer_prototype().buffer.from_bytes(data))
 
 
-def _ingest_observation(archive: Archive, obs_id: str, files: list[LightCurveFile], report: IngestReport) -> list[str]:
-    """Merge one observation's files into its group(s); return the groups written."""
-    state = _group_state(archive, obs_id)
-    # target -> (block or None if the stored row, release key, sha256, source name)
-    current: dict[int, tuple[Block | None, tuple, str, str]] = {}
+@dataclass
+class _Entry:
+    """The light curve of a target that is (or will be) current in its observation group.
+
+    ``block`` is None while it is the stored row, untouched; ``rank`` orders it against others
+    (see :func:`_rank`); ``new`` lists the inputs of this ingest it holds.
+    """
+
+    block: Block | None
+    rank: tuple
+    sha: str
+    source: str
+    new: list[str] = field(default_factory=list)
+
+
+def _release_key(block: Block, row: int = 0) -> tuple:
+    """(DATA_REL, DATE, PROCVER) of a block's row; -1 and "" where the file gives none."""
+    p = block.per_target
+    return (int(p["data_release"][row]), str(p["file_date"][row]), str(p["pipeline_version"][row]))
+
+
+def _rank(release_key: tuple, n_rows: int | None) -> tuple:
+    """Which of two light curves of one target and observation is current: the larger rank.
+
+    (DATA_REL, DATE, PROCVER) first, then the number of cadences the file has (a complete
+    file before a cut-down copy of the same release); on a tie the one stored first stays
+    current (docs/format.md, ingest rules).
+    """
+    return (*release_key, -1 if n_rows is None else n_rows)
+
+
+def _family(ctx: _Context, obs_id: str) -> list[str]:
+    """The observation group and its release groups (``<obs_id>.<label>``) in the store."""
+    prefix = f"{obs_id}."
+    return [obs_id, *sorted(g for g in ctx.group_ids() if g.startswith(prefix))]
+
+
+def _ingest_observation(ctx: _Context, obs_id: str, files: list[LightCurveFile]) -> list[str]:
+    """Merge one observation's files into its group(s); return the groups written.
+
+    Every input whose (target, SHA-256) is not yet stored in the observation's group or any of
+    its release groups is stored in this call: as the target's current row, or in a release
+    group when another light curve of the target ranks higher (:func:`_rank`).
+    """
+    report = ctx.report
+    state = _group_state(ctx, obs_id)
+    stored: set[tuple[int, str]] = set()
+    for group_id in _family(ctx, obs_id):
+        held = state if group_id == obs_id else _group_state(ctx, group_id)
+        if held is not None:
+            for t, shas in zip(held.target, held.sha256, strict=True):
+                stored.update((int(t), sha) for sha in shas.split(SEPARATOR))
+    current: dict[int, _Entry] = {}
     if state is not None:
         for i, t in enumerate(state.target):
-            current[int(t)] = (None, state.release_keys[i], state.sha256[i], state.source_file[i])
-    released: dict[str, list[tuple[Block | int, str]]] = defaultdict(list)
-    for lc in sorted(files, key=lambda f: f.release_key):
-        block = block_from_file(lc)
-        entry = current.get(lc.target)
-        if entry is None:
-            current[lc.target] = (block, _release_key(block), lc.sha256, lc.source)
-            report.added.append((lc.source, obs_id, lc.target))
-            continue
-        cur_block, cur_key, cur_sha, cur_source = entry
-        if lc.sha256 in cur_sha.split(SEPARATOR):
+            current[int(t)] = _Entry(None, _rank(state.release_keys[i], state.n_rows[i]), state.sha256[i], state.source_file[i])
+    others: dict[str, list[tuple[Block | int, str]]] = defaultdict(list)  # label -> (block or stored row, source)
+    for lc in files:
+        if (lc.target, lc.sha256) in stored:
             report.unchanged.append((lc.source, obs_id, lc.target))
             continue
-        if _same_release(cur_key, _release_key(block)):
-            stored = cur_block if cur_block is not None else _read_rows(archive, obs_id, [state.row(lc.target)])
-            if _disjoint(stored, block):  # another segment of the same light curve (Kepler SC months)
-                combined = _combine_segments(stored, block)
-                sha = str(combined.per_target["source_sha256"][0])
-                current[lc.target] = (combined, _release_key(combined), sha, str(combined.per_target["source_file"][0]))
-                report.added.append((lc.source, obs_id, lc.target))
+        stored.add((lc.target, lc.sha256))
+        block = block_from_file(lc)
+        rank = _rank(_release_key(block), lc.n_rows)
+        entry = current.get(lc.target)
+        if entry is None:
+            current[lc.target] = _Entry(block, rank, lc.sha256, lc.source, [lc.source])
+            continue
+        if _same_release(entry.rank, rank):
+            held = entry.block if entry.block is not None else _read_rows(ctx, obs_id, [state.row(lc.target)])
+            if _disjoint(held, block):  # another segment of the same light curve (Kepler SC months)
+                combined = _combine_segments(held, block)
+                current[lc.target] = _Entry(combined, _rank(_release_key(combined), _n_rows(combined)),
+                                            str(combined.per_target["source_sha256"][0]),
+                                            str(combined.per_target["source_file"][0]), [*entry.new, lc.source])
                 continue
-        if _release_key(block) >= cur_key:
-            older = cur_block if cur_block is not None else state.row(lc.target)
-            released[_label(cur_key, cur_sha)].append((older, cur_source))
-            current[lc.target] = (block, _release_key(block), lc.sha256, lc.source)
-            report.added.append((lc.source, obs_id, lc.target))
+        if entry.rank[-1] < 0:  # a stored row of a group written before n_rows was recorded
+            entry.rank = (*entry.rank[:-1], _n_rows(_read_rows(ctx, obs_id, [state.row(lc.target)])))
+        if rank > entry.rank:
+            older: Block | int = entry.block if entry.block is not None else state.row(lc.target)
+            others[_label(entry.rank, entry.sha)].append((older, entry.source))
+            current[lc.target] = _Entry(block, rank, lc.sha256, lc.source, [lc.source])
         else:
-            released[_label(_release_key(block), lc.sha256)].append((block, lc.source))
+            others[_label(rank, lc.sha256)].append((block, lc.source))
     written: list[str] = []
     first = files[0]
-    for label, entries in sorted(released.items()):
-        blocks = [e if isinstance(e, Block) else _read_rows(archive, obs_id, [e]) for e, _ in entries]
+    for label, entries in sorted(others.items()):
+        blocks = [e if isinstance(e, Block) else _read_rows(ctx, obs_id, [e]) for e, _ in entries]
         rel_id = f"{obs_id}.{label}"
         rel_attrs = _group_attrs(first, rel_id, superseded_release=label, current_observation=obs_id)
-        if _store_release(archive, rel_id, list(zip(blocks, [s for _, s in entries], strict=True)), report, obs_id, rel_attrs):
-            written.append(rel_id)
-    stored = set() if state is None else {int(t) for t in state.target}
-    added = [b for t, (b, *_) in current.items() if t not in stored and b is not None]
-    replaced = {state.row(t): b for t, (b, *_) in current.items() if t in stored and b is not None} if state else {}
+        written.extend(_store_release(ctx, rel_id, list(zip(blocks, [s for _, s in entries], strict=True)), obs_id, rel_attrs))
+    held_targets = set() if state is None else {int(t) for t in state.target}
+    added = [e.block for t, e in current.items() if t not in held_targets and e.block is not None]
+    replaced = {state.row(t): e.block for t, e in current.items() if t in held_targets and e.block is not None} if state else {}
+    for t, e in current.items():
+        report.added.extend((source, obs_id, t) for source in e.new)
     if added or replaced:
-        _apply(archive, obs_id, state, added, replaced, _group_attrs(first, obs_id))
+        _apply(ctx, obs_id, state, added, replaced, _group_attrs(first, obs_id))
         written.append(obs_id)
     return written
 
@@ -551,6 +677,14 @@ def _combine_segments(a: Block, b: Block) -> Block:
             per_target[name] = np.array(["".join(str(v) for v in both.per_target[name])], dtype=object)
     per_target["source_size"] = np.array([int(np.sum(both.per_target["source_size"]))], dtype=np.int64)
     per_target["file_date"] = np.array([max(str(v) for v in both.per_target["file_date"])], dtype=object)
+    if "n_rows" in both.per_target:  # coverage of the union: the segments' covered spans over their joint span
+        per_target["n_rows"] = np.array([int(np.sum(both.per_target["n_rows"]))], dtype=np.int64)
+        start, stop = both.per_target["tstart"].astype(np.float64), both.per_target["tstop"].astype(np.float64)
+        covered = np.nansum(both.per_target["coverage"].astype(np.float64) * (stop - start))
+        joint = float(np.nanmax(stop) - np.nanmin(start)) if np.isfinite(start).any() else math.nan
+        per_target["tstart"] = np.array([np.nanmin(start) if np.isfinite(start).any() else math.nan])
+        per_target["tstop"] = np.array([np.nanmax(stop) if np.isfinite(stop).any() else math.nan])
+        per_target["coverage"] = np.array([min(1.0, covered / joint) if joint > 0 else math.nan])
     return Block(both.target[:1], both.cadenceno, series, per_target, both.attrs)
 
 
@@ -558,27 +692,36 @@ def _label(key: tuple, sha: str) -> str:
     return f"dr{key[0]}" if key[0] >= 0 else f"sha{sha[:10]}"
 
 
-def _store_release(
-    archive: Archive, rel_id: str, blocks: list[tuple[Block, str]], report: IngestReport, obs_id: str, attrs: dict
-) -> bool:
-    state = _group_state(archive, rel_id)
-    stored = {} if state is None else {int(t): state.sha256[i] for i, t in enumerate(state.target)}
+def _store_release(ctx: _Context, rel_id: str, blocks: list[tuple[Block, str]], obs_id: str, attrs: dict) -> list[str]:
+    """Store light curves that are not current in the release group ``rel_id``; return the groups written.
+
+    A target the group already holds (another file of the same release label) goes to the group
+    named after its own checksum, ``<obs_id>.sha<10 hex>``, so that every input is kept.
+    """
+    state = _group_state(ctx, rel_id)
+    held = set() if state is None else {int(t) for t in state.target}
     added: list[Block] = []
+    elsewhere: list[tuple[Block, str]] = []
     for block, source in blocks:
         t = int(block.target[0])
-        sha = str(block.per_target["source_sha256"][0])
-        if stored.get(t) == sha or any(int(b.target[0]) == t for b in added):
-            continue
-        if t in stored:  # same label, other content: keep both by naming this one after its checksum
-            alt = f"{obs_id}.sha{sha[:10]}"
-            _store_release(archive, alt, [(block, source)], report, obs_id, {**attrs, "observation": alt, "superseded_release": f"sha{sha[:10]}"})
+        if t in held or any(int(b.target[0]) == t for b in added):
+            elsewhere.append((block, source))
             continue
         added.append(block)
-        report.superseded.append((source, obs_id, t, rel_id))
-    if not added:
-        return False
-    _apply(archive, rel_id, state, added, {}, attrs)
-    return True
+        ctx.report.superseded.append((source, obs_id, t, rel_id))
+    written: list[str] = []
+    if added:
+        _apply(ctx, rel_id, state, added, {}, attrs)
+        written.append(rel_id)
+    for block, source in elsewhere:
+        sha = str(block.per_target["source_sha256"][0])
+        label = f"sha{sha[:10]}"
+        if f"{obs_id}.{label}" == rel_id:  # ten hex digits shared by two files of one target: the whole checksum
+            label = f"sha{sha}"
+        alt = f"{obs_id}.{label}"
+        written.extend(_store_release(ctx, alt, [(block, source)], obs_id,
+                                      {**attrs, "observation": alt, "superseded_release": label}))
+    return written
 
 
 def instruments_of(per_target: dict[str, np.ndarray]) -> set[str]:

@@ -14,6 +14,7 @@ blocks on the union of their cadence numbers, and converts them to and from
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +158,13 @@ def block_from_file(lc: LightCurveFile) -> Block:
         "data_release": (-1 if lc.data_release is None else lc.data_release, "DATA_REL keyword; -1: none"),
         "pipeline_version": (lc.pipeline_version or "", "PROCVER keyword"),
         "file_date": (lc.file_date or "", "DATE keyword: file creation date"),
+        "n_rows": (lc.n_rows, "rows of the file's light-curve table: the cadences it has"),
+        "tstart": (math.nan if lc.span is None else lc.span[0],
+                   "TSTART of the file's header (mission time, d): start of the segment it was cut from; NaN: none"),
+        "tstop": (math.nan if lc.span is None else lc.span[1],
+                  "TSTOP of the file's header (mission time, d): end of the segment it was cut from; NaN: none"),
+        "coverage": (lc.coverage, "fraction of TSTART..TSTOP spanned by the file's finite time stamps (0..1; NaN: "
+                     "the file gives no TSTART/TSTOP)"),
     }
     if lc.notes:
         provenance["ingest_notes"] = (json.dumps(lc.notes, sort_keys=True), "how the file departs from its product's usual form (JSON)")

@@ -28,9 +28,12 @@ from lcarchive.models import DetectionRule, Mission, MissionCatalog, Product
 
 __all__ = ["Column", "LightCurveFile", "detect_product", "parse_lightcurve", "read_lightcurve"]
 
-MIN_SPAN_FRACTION = 0.5
-"""A table whose finite time stamps span less than this fraction of the header's
-TSTART..TSTOP is refused as truncated."""
+MAX_HDUS = 1000
+"""A FITS file of more HDUs than this is refused (read in bounded time): light-curve products
+hold 2 to 25 (K2SFF: a table per aperture); a file of thousands is no light curve."""
+
+MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+"""A gzip-compressed input (``.fits.gz``) that inflates beyond this is refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,9 @@ class LightCurveFile:
     label : str
         Infix of the observation ID after the product (a table's ``label``: ``tess-table-<label>-s0014``);
         "" for none.
+    span : (float, float) or None
+        ``TSTART``, ``TSTOP`` of the file's header (mission time, d): the segment the file was cut
+        from; None when the file gives none.
     """
 
     source: str
@@ -132,6 +138,28 @@ class LightCurveFile:
     instruments: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     label: str = ""
+    span: tuple[float, float] | None = None
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the light-curve table: the cadences the file has."""
+        return int(self.cadenceno.size)
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the segment (``span``) covered by the file's finite time stamps, 0..1.
+
+        A full SPOC 2-min file covers 0.99 or more, a 100-cadence cut-down file 0.005; NaN when
+        the file gives no segment (``span`` None).
+        """
+        if self.span is None:
+            return math.nan
+        time = self.columns["time"].data
+        finite = time[np.isfinite(time)]
+        start, stop = self.span
+        if finite.size == 0 or not stop > start:
+            return math.nan
+        return float(min(1.0, max(0.0, (float(finite.max()) - float(finite.min())) / (stop - start))))
 
     @property
     def name(self) -> str:
@@ -435,7 +463,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
         cadenceno, derived = _cadence_numbers(columns, hdul, lc_hdu, product, source)
         columns.pop("cadenceno", None)
         columns.update(extra_series)
-        _check_rows(hdul, columns["time"].data, cadenceno, source)
+        check_rows(columns["time"].data, cadenceno, source)
         target_values = {}
         for var, keyword in product.target_keywords.items():
             found = _keyword(hdul, keyword, (0, lc_hdu))
@@ -483,6 +511,7 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
             pipeline_version=str(procver).strip() if procver is not None else None,
             file_date=str(date).strip() if date is not None else None,
             instruments=_instruments(hdul, mission),
+            span=header_span(hdul, lc_hdu),
         )
 
 
@@ -668,28 +697,36 @@ def _other_tables(hdul: fits.HDUList, lc_hdu: int, main: fits.FITS_rec, cadence_
     return series, arrays, dropped
 
 
-def _check_rows(hdul: fits.HDUList | None, time: np.ndarray, cadenceno: np.ndarray, source: str) -> None:
-    steps = np.diff(cadenceno)
-    if not np.all(steps > 0) and np.unique(cadenceno).size != cadenceno.size:
+def check_rows(time: np.ndarray, cadenceno: np.ndarray, source: str) -> None:
+    """Refuse a light curve whose rows cannot be placed on a cadence axis.
+
+    One rule for every reader (FITS, HDF5, SkyPortal series, tables): a light curve needs at least
+    one row with a finite time stamp, and no two rows of one cadence number. How much of its
+    segment the rows cover is no reason to refuse it (a cut-down file is a light curve); that is
+    recorded instead (:attr:`LightCurveFile.coverage`).
+
+    Raises
+    ------
+    CorruptFileError
+        Repeated cadence numbers, or no finite time stamp.
+    """
+    if np.unique(cadenceno).size != cadenceno.size:
         raise CorruptFileError(source, "repeated cadence numbers in the table")
-    finite = time[np.isfinite(time)]
-    if finite.size == 0:
+    if not np.isfinite(time).any():
         raise CorruptFileError(source, "no finite time stamp in the table")
-    if hdul is None:
-        return
-    found = _keyword(hdul, "TSTART", (1, 0)), _keyword(hdul, "TSTOP", (1, 0))
+
+
+def header_span(hdul: fits.HDUList, lc_hdu: int) -> tuple[float, float] | None:
+    """``TSTART``, ``TSTOP`` of the light-curve HDU's header (else the primary's); None if absent or not a span."""
+    found = _keyword(hdul, "TSTART", (lc_hdu, 0)), _keyword(hdul, "TSTOP", (lc_hdu, 0))
     if found[0] is None or found[1] is None:
-        return
+        return None
     tstart, tstop = found[0][0], found[1][0]
-    if not isinstance(tstart, float | int) or not isinstance(tstop, float | int) or tstop <= tstart:
-        return
-    fraction = (finite.max() - finite.min()) / (tstop - tstart)
-    if math.isfinite(fraction) and fraction < MIN_SPAN_FRACTION:
-        raise CorruptFileError(
-            source,
-            f"truncated: its {time.size} rows span {fraction:.1%} of TSTART..TSTOP "
-            f"({tstart:.4f}..{tstop:.4f}) given in its header",
-        )
+    if isinstance(tstart, bool) or isinstance(tstop, bool) or not isinstance(tstart, float | int) or not isinstance(tstop, float | int):
+        return None
+    if not (math.isfinite(tstart) and math.isfinite(tstop) and tstop > tstart):
+        return None
+    return float(tstart), float(tstop)
 
 
 # -- HDF5 products (QLP's internal files) ------------------------------------------------------
@@ -820,7 +857,7 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
                                         "no quality flags in this file: 0 (no flag) on every cadence", "")
         cadenceno, derived = _cadence_numbers(columns, None, 0, product, source)
         columns.pop("cadenceno", None)
-        _check_rows(None, columns["time"].data, cadenceno, source)
+        check_rows(columns["time"].data, cadenceno, source)
         target_values = {}
         for var, keyword in product.target_keywords.items():
             target_values[var] = (root.get(keyword), {"source_keyword": keyword, "description": f"root attribute {keyword!r}"})

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["S3_DEFAULTS", "read_store", "store_errors", "with_defaults"]
+__all__ = ["S3_DEFAULTS", "bucket_exists", "classify", "first_line", "missing_reason", "read_store", "store_error", "store_errors", "with_defaults"]
 
 
 def _obstore_s3(url: str, storage_options: dict) -> Any | None:
@@ -87,42 +87,161 @@ def with_defaults(url: str, storage_options: dict | None) -> dict:
     return options
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    lowered = text.lower()
-    if "nosuchbucket" in lowered or "bucket does not exist" in lowered or "specified bucket does not exist" in lowered:
+_CLIENT_MODULES = frozenset({"botocore", "aiobotocore", "aiohttp", "obstore", "s3fs", "fsspec", "urllib3", "gcsfs", "adlfs"})
+_THROTTLING = frozenset({"slowdown", "throttling", "throttlingexception", "requestlimitexceeded", "toomanyrequests",
+                         "serviceunavailable", "requesttimetooskewed"})
+_DENIED = frozenset({"accessdenied", "forbidden", "invalidaccesskeyid", "signaturedoesnotmatch", "allaccessdisabled",
+                     "accountproblem", "invalidtoken", "expiredtoken"})
+
+
+def first_line(text: str, limit: int = 240) -> str:
+    """The first line of a client's message, without the debug dump some clients append."""
+    text = text.split("\n\nDebug source:", 1)[0].strip()
+    line = text.splitlines()[0].strip() if text else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _error_code(exc: BaseException) -> str:
+    """The S3 error code of a botocore ClientError (``NoSuchBucket``, ``SlowDown``...), lower case; "" if none."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "")).lower()
+    return ""
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 8:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def classify(exc: BaseException) -> str | None:
+    """What a store client's exception means, or None if it is no failure of the store.
+
+    Returns one of ``"no such bucket"``, ``"access denied"``, ``"unreachable"``, ``"throttled"``,
+    ``"not found"`` (an object or prefix), ``"failed"`` (any other error of a store client).
+    Told by exception types and S3 error codes; by the message only where a client gives
+    nothing else (s3fs's missing bucket, obstore's connection errors).
+    """
+    chain = _chain(exc)
+    modules = {type(e).__module__.split(".")[0] for e in chain}
+    codes = {_error_code(e) for e in chain} - {""}
+    text = " ".join(str(e) for e in chain).lower()
+    names = {type(e).__name__ for e in chain}
+    if codes & {"nosuchbucket"} or "specified bucket does not exist" in text or "nosuchbucket" in text:
         return "no such bucket"
-    if "could not connect" in lowered or "connection refused" in lowered or "cannot connect" in lowered:
-        return f"cannot reach the store ({text})"
-    if "slowdown" in lowered or "throttl" in lowered or "503" in lowered:
-        return f"the store kept throttling requests after retries ({text})"
-    return text
+    if (codes & _DENIED or names & {"PermissionDeniedError", "UnauthenticatedError"}
+            or any(isinstance(e, PermissionError) for e in chain)):
+        return "access denied"
+    if codes & _THROTTLING or "slowdown" in text or "throttl" in text or "503 service unavailable" in text:
+        return "throttled"
+    if (names & {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionClosedError",
+                 "ServerDisconnectedError", "ReadTimeoutError"}
+            or any(isinstance(e, ConnectionError | TimeoutError) for e in chain)
+            or ("obstore" in modules and ("connect" in text or "dns error" in text or "timed out" in text))):
+        return "unreachable"
+    if any(isinstance(e, FileNotFoundError) for e in chain) or names & {"NotFoundError"} or codes & {"nosuchkey", "404"}:
+        return "not found"
+    if modules & _CLIENT_MODULES or any(isinstance(e, OSError) for e in chain):
+        return "failed"
+    return None
 
 
-@contextlib.contextmanager
-def store_errors(url: str) -> Iterator[None]:
-    """Turn errors of the store at ``url`` into :class:`~lcarchive.errors.StoreError` messages.
+_HINTS = {
+    "no such bucket": "no such bucket: create it first (lcarchive never creates buckets)",
+    "access denied": "access denied: check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) or the bucket policy",
+    "unreachable": "unreachable: no answer from the endpoint (check AWS_ENDPOINT_URL / -o endpoint_url and the network)",
+    "throttled": "throttled: the store kept refusing requests (503 SlowDown) after the retries with back-off",
+}
 
-    ``FileNotFoundError`` passes through (callers know what was missing), lcarchive's own errors
-    too; access denied becomes :class:`~lcarchive.errors.StoreAccessError`; any other error of
-    the store's client (botocore, aiohttp, obstore, OS errors) becomes a ``StoreError`` naming
-    the URL and the reason, with the original as ``__cause__``.
+
+def store_error(url: str, exc: BaseException, anon: bool = False) -> Exception | None:
+    """The one-line :class:`~lcarchive.errors.StoreError` for a store client's exception at ``url``.
+
+    Returns None when ``exc`` is no store failure (a bug, or lcarchive's own error). The
+    original stays the ``__cause__`` of the error raised from it.
     """
     from lcarchive.errors import LcarchiveError, StoreAccessError, StoreError
 
+    if isinstance(exc, LcarchiveError):
+        return None
+    kind = classify(exc)
+    if kind is None:
+        return None
+    detail = first_line(str(exc) or type(exc).__name__)
+    if kind == "no such bucket" and url.startswith("s3://"):
+        return StoreError(url, f"no such bucket {url.removeprefix('s3://').split('/', 1)[0]!r}: create it first "
+                          "(lcarchive never creates buckets)")
+    if kind == "access denied":
+        hint = _HINTS[kind] + ("; --anon sends unsigned requests, which only public buckets answer" if anon else "")
+        return StoreAccessError(url, f"{hint} ({detail})")
+    if kind in _HINTS:
+        return StoreError(url, f"{_HINTS[kind]} ({detail})")
+    return StoreError(url, f"{kind}: {detail}")
+
+
+@contextlib.contextmanager
+def store_errors(url: str, anon: bool = False) -> Iterator[None]:
+    """Turn errors of the store at ``url`` into one-line store errors (:class:`~lcarchive.errors.StoreError`).
+
+    A missing object (``FileNotFoundError``) passes through, for callers that know what was
+    missing; a missing bucket does not. lcarchive's own errors pass through; access denied
+    becomes :class:`~lcarchive.errors.StoreAccessError`; any other failure of a store client
+    (botocore, aiohttp, obstore, OS errors) a ``StoreError`` naming the URL and the reason
+    (:func:`classify`), with the original as ``__cause__``.
+    """
+    local_root = url.removeprefix("file://") if "://" not in url or url.startswith("file://") else None
     try:
         yield
-    except (LcarchiveError, FileNotFoundError):
+    except FileNotFoundError as exc:
+        if classify(exc) == "no such bucket":
+            raise store_error(url, exc, anon) from exc
         raise
-    except PermissionError as exc:
-        raise StoreAccessError(url, f"access denied ({exc})") from exc
     except Exception as exc:
-        module = type(exc).__module__.split(".")[0]
-        if isinstance(exc, OSError) or module in {"botocore", "aiobotocore", "aiohttp", "obstore", "s3fs", "fsspec", "urllib3"}:
-            if "accessdenied" in str(exc).lower().replace(" ", "") or "forbidden" in str(exc).lower():
-                raise StoreAccessError(url, f"access denied ({exc})") from exc
-            raise StoreError(url, _reason(exc)) from exc
-        raise
+        if isinstance(exc, OSError) and exc.filename and not (local_root and str(exc.filename).startswith(local_root)):
+            raise  # a local file that is not the store's (a download's destination): its own message
+        error = store_error(url, exc, anon)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def bucket_exists(fs: Any, bucket: str) -> bool:
+    """True if the bucket exists. One HEAD request on S3; errors other than "not found" propagate
+    (s3fs's ``exists`` answers False for an unreachable endpoint too)."""
+    call = getattr(fs, "call_s3", None)
+    if call is None:
+        return bool(fs.exists(bucket))
+    try:
+        call("head_bucket", Bucket=bucket)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def missing_reason(fs: Any, url: str, root: str) -> str:
+    """Why nothing is found at an archive root: no such bucket, no such prefix, or no catalog.
+
+    One listing request on an object store (``root`` is the fsspec path ``bucket/prefix``).
+    """
+    if "://" not in url or url.startswith("file://"):
+        if not os.path.isdir(root):
+            return "no such folder"
+        return "no lcarchive archive in this folder (no catalog.json; ingest files into it first)"
+    bucket, _, prefix = root.partition("/")
+    try:
+        if not bucket_exists(fs, bucket):
+            return f"no such bucket {bucket!r}"
+        if prefix and not fs.exists(root):
+            return f"no such prefix: nothing is stored under {prefix!r} in bucket {bucket!r}"
+    except Exception as exc:  # the probe itself failed: say why
+        error = store_error(url, exc)
+        if error is None:
+            raise
+        raise error from exc
+    return "no lcarchive archive under this prefix (no catalog.json; ingest files into it first)"
 
 
 def read_bytes(fs: Any, root_url: str, path: str, storage_options: dict | None = None) -> bytes:

@@ -70,7 +70,7 @@ def test_bad_inputs_exit_nonzero_listing_them(tmp_path):
 def test_errors_are_one_line_messages(tmp_path):
     result = run("ls", str(tmp_path / "none"), check=False)
     assert result.returncode == 2
-    assert "no lcarchive archive" in result.stderr and "Traceback" not in result.stderr
+    assert "no such folder" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_module_entry_point_matches_script():

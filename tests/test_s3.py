@@ -80,14 +80,14 @@ def test_store_errors_are_clear_messages(s3, tmp_path):
         port = sock.getsockname()[1]
     options = {"client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}, "config_kwargs": {"retries": {"max_attempts": 1}}}
     archive = lcarchive.open_archive("s3://lcarchive-test/archive", storage_options=options)
-    with pytest.raises(lcarchive.StoreError, match="cannot reach the store"):
+    with pytest.raises(lcarchive.StoreError, match="unreachable"):
         archive.observations
     result = subprocess.run(
         [cli, "ls", "s3://lcarchive-test/archive", "-o", f"endpoint_url=http://127.0.0.1:{port}",
          "-o", 'config_kwargs={"retries": {"max_attempts": 1}}'],
         capture_output=True, text=True, timeout=300,
     )
-    assert result.returncode == 2 and "cannot reach the store" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "unreachable" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_anon_reads_a_public_bucket(s3):
@@ -116,7 +116,7 @@ def test_parallel_ingest_to_s3_matches_source(s3, monkeypatch):
     monkeypatch.setattr(lcarchive.ingest, "PARALLEL_MIN_FILES", 2)
     url = f"{s3}/parallel"
     report = lcarchive.Archive(url).ingest([str(p) for p in FILES] + [str(DATA / "bad")], jobs=2)
-    assert len(report.added) == 3 and len(report.skipped) == 4
+    assert len(report.added) == 3 and len(report.skipped) == len(list((DATA / "bad").glob("*.fits")))
     archive = lcarchive.open_archive(url)
     for path in FILES:
         with fits.open(path) as hdul:
