@@ -18,6 +18,7 @@ from lcarchive.models import (
     MissionCatalog,
     PhotometricSource,
     ProcessingMethod,
+    ProcessingTool,
     Product,
     QualityFlagTable,
 )
@@ -67,6 +68,7 @@ def static_catalog() -> Catalog:
             QualityFlagTable.model_validate(_load_json(p)) for p in sorted((root / "quality").glob("*.json"))
         ],
         products=[Product.model_validate(_load_json(p)) for p in sorted((root / "products").glob("*.json"))],
+        processing_tools=[ProcessingTool.model_validate(t) for t in _load_json(root / "tools.json")["tools"]],
     )
 
 

@@ -290,6 +290,7 @@ class _Sources:
         self.attrs = attrs
         self.cadenceno = cadenceno
         self.series: dict[tuple[str, str], str] = {}
+        self.vectors: dict[tuple[str, str], dict[int, str]] = {}
         self.arrays: dict[tuple[str, str], str] = {}
         self.images: dict[str, str] = {}
         self.main = ""
@@ -301,6 +302,10 @@ class _Sources:
             is_series = isinstance(value, np.ndarray) and value.ndim == 1 and value.shape == cadenceno.shape
             if name == "time":
                 self.main = hdu
+            if is_series and column and "vector_index" in a:  # one element of a vector column
+                if name != "time":
+                    self.vectors.setdefault((hdu, column), {})[int(a["vector_index"])] = name
+                continue
             if is_series and column:
                 self.series[(hdu, column)] = name
                 self.series.setdefault(("", column), name)  # groups written before source_hdu was recorded
@@ -320,6 +325,9 @@ class _Sources:
             name = self.arrays.get((hdu, key))
             return None if name is None else self._restore(name, np.asarray(self.values[name]))
         name = self.series.get((hdu, key))
+        if name is None and (hdu, key) in self.vectors:
+            elements = self.vectors[(hdu, key)]
+            return np.stack([np.asarray(self.values[elements[k]])[rows] for k in sorted(elements)], axis=1)
         if name is None and self.main in (hdu, ""):  # the light-curve table
             if key == self.cadence_column:
                 return self.cadenceno[rows]
@@ -328,7 +336,8 @@ class _Sources:
 
     def variable(self, hdu: str, ttype: str) -> str | None:
         key = ttype.upper()
-        found = self.series.get((hdu, key)) or self.arrays.get((hdu, key))
+        vector = self.vectors.get((hdu, key))
+        found = self.series.get((hdu, key)) or self.arrays.get((hdu, key)) or (vector[min(vector)] if vector else None)
         if found is None and self.main in (hdu, ""):
             found = self.series.get(("", key))
         return found

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from lcarchive.definitions import static_catalog
-from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
+from lcarchive.errors import CorruptFileError, UnrecognizedProductError
 from lcarchive.models import Mission, MissionCatalog, Product
-from lcarchive.readers import CORE_VARIABLES, Column, LightCurveFile, check_rows, check_target_id
+from lcarchive.identifiers import parse_target
+from lcarchive.readers import CORE_VARIABLES, Column, LightCurveFile, check_rows
 
 __all__ = ["MJD_ZERO_JD", "FrameLightCurve", "build_light_curve", "derive_cadences", "mission_time", "target_id"]
 
@@ -26,50 +26,13 @@ MJD_ZERO_JD = 2400000.5
 """Julian date of MJD 0."""
 
 RESERVED = frozenset({"target", "cadenceno", "source_file", "source_sha256", "source_size", "data_release",
-                      "pipeline_version", "file_date", "ingest_notes", "n_rows", "tstart", "tstop",
+                      "pipeline_version", "file_date", "ingest_notes", "n_rows", "tstart", "tstop", "product_version",
                       "coverage"})
 """Names a table column cannot take as a variable (coordinates and provenance of a group)."""
 
-_ID = re.compile(r"\s*(?:(?P<catalog>[A-Za-z]+)[\s_:-]*)?(?P<digits>\d+)\s*")
-
-
 def target_id(raw: Any, catalog: MissionCatalog, source: str, what: str) -> int:
-    """Return the TIC/KIC/EPIC ID given as a number, or as text with an optional catalog prefix.
-
-    Parameters
-    ----------
-    raw : int, float, str
-        ``261136679``, ``"261136679"``, ``"TIC 261136679"``, ``"EPIC211436265"``, ``2.0e8`` (an
-        integral float, as a CSV column with gaps is read).
-    catalog : MissionCatalog
-        The catalog the ID must belong to.
-    source : str
-        Input named in errors.
-    what : str
-        Where the ID was read (``series_obj_id``, ``column TIC``), named in errors.
-
-    Raises
-    ------
-    InvalidTargetError
-        Not an ID, another catalog's prefix, or outside the catalog's range.
-    """
-    if isinstance(raw, float | np.floating):
-        if not np.isfinite(raw) or not float(raw).is_integer():
-            raise InvalidTargetError(source, f"{what} = {raw!r} is not an integer {catalog.name} ID")
-        raw = int(raw)
-    if isinstance(raw, int | np.integer) and not isinstance(raw, bool | np.bool_):
-        return check_target_id(int(raw), catalog, source, what)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise InvalidTargetError(source, f"no {what}: the input names no {catalog.name} target")
-    match = _ID.fullmatch(str(raw))
-    if match is None:
-        raise InvalidTargetError(source, f"{what} = {raw!r} is not a {catalog.name} ID")
-    prefix = (match["catalog"] or "").upper()
-    if prefix and prefix != catalog.name.upper():
-        known = {c.name.upper() for c in static_catalog().mission_catalogs}
-        kind = f"a {prefix} ID" if prefix in known else "no ID of a catalog lcarchive knows"
-        raise InvalidTargetError(source, f"{what} = {raw!r} is {kind}; {catalog.name} IDs are expected here")
-    return check_target_id(match["digits"], catalog, source, what)
+    """See :func:`lcarchive.identifiers.parse_target`."""
+    return parse_target(raw, catalog, source, what)
 
 
 def mission_time(values: np.ndarray, time_format: str, mission: Mission) -> tuple[np.ndarray, str | None]:

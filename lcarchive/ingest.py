@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob as _glob
 import math
+import re
 import multiprocessing
 import os
 from collections import defaultdict, deque
@@ -342,13 +343,14 @@ def _group_state(ctx: _Context, group_id: str) -> _GroupState | None:
         data_rel = values("data_release")
         dates = [str(x) for x in values("file_date")]
         versions = [str(x) for x in values("pipeline_version")]
+        products = [str(x) for x in values("product_version")] if "product_version" in ds else [""] * ds.sizes["target"]
         n_rows: list[int | None] = [int(x) for x in values("n_rows")] if "n_rows" in ds else [None] * ds.sizes["target"]
         state = _GroupState(
             target=values("target").astype(np.int64),
             cadenceno=cadenceno,
             sha256=[str(x) for x in values("source_sha256")],
             source_file=[str(x) for x in values("source_file")],
-            release_keys=[(int(r), d, v) for r, d, v in zip(data_rel, dates, versions, strict=True)],
+            release_keys=[(_version(p), int(r), d, v) for p, r, d, v in zip(products, data_rel, dates, versions, strict=True)],
             n_rows=n_rows,
             template=Block(np.empty(0, np.int64), cadenceno, series, per_target, attrs),
             attrs=dict(ds.attrs),
@@ -550,18 +552,24 @@ class _Entry:
     new: list[str] = field(default_factory=list)
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """A product version as numbers: ``v01`` -> (1,), ``v1.0`` -> (1, 0), "" -> ()."""
+    return tuple(int(n) for n in re.findall(r"\d+", text))
+
+
 def _release_key(block: Block, row: int = 0) -> tuple:
-    """(DATA_REL, DATE, PROCVER) of a block's row; -1 and "" where the file gives none."""
+    """(product version, DATA_REL, DATE, PROCVER) of a block's row; (), -1 and "" where the file gives none."""
     p = block.per_target
-    return (int(p["data_release"][row]), str(p["file_date"][row]), str(p["pipeline_version"][row]))
+    version = str(p["product_version"][row]) if "product_version" in p else ""
+    return (_version(version), int(p["data_release"][row]), str(p["file_date"][row]), str(p["pipeline_version"][row]))
 
 
 def _rank(release_key: tuple, n_rows: int | None) -> tuple:
     """Which of two light curves of one target and observation is current: the larger rank.
 
-    (DATA_REL, DATE, PROCVER) first, then the number of cadences the file has (a complete
-    file before a cut-down copy of the same release); on a tie the one stored first stays
-    current (docs/format.md, ingest rules).
+    The product's version (an HLSP's v02 over its v01), then DATA_REL, DATE and PROCVER, then the
+    number of cadences the file has (a complete file before a cut-down copy of the same release);
+    on a tie the one stored first stays current (docs/format.md, ingest rules).
     """
     return (*release_key, -1 if n_rows is None else n_rows)
 
@@ -615,10 +623,10 @@ def _ingest_observation(ctx: _Context, obs_id: str, files: list[LightCurveFile])
             entry.rank = (*entry.rank[:-1], _n_rows(_read_rows(ctx, obs_id, [state.row(lc.target)])))
         if rank > entry.rank:
             older: Block | int = entry.block if entry.block is not None else state.row(lc.target)
-            others[_label(entry.rank, entry.sha)].append((older, entry.source))
+            others[_label(entry.rank, rank)].append((older, entry.source))
             current[lc.target] = _Entry(block, rank, lc.sha256, lc.source, [lc.source])
         else:
-            others[_label(rank, lc.sha256)].append((block, lc.source))
+            others[_label(rank, entry.rank)].append((block, lc.source))
     written: list[str] = []
     first = files[0]
     for label, entries in sorted(others.items()):
@@ -642,8 +650,8 @@ SEPARATOR = "\n"
 
 
 def _same_release(a: tuple, b: tuple) -> bool:
-    """Same DATA_REL and PROCVER (the file dates may differ)."""
-    return a[0] == b[0] and a[2] == b[2]
+    """Same product version, DATA_REL and PROCVER (the file dates may differ)."""
+    return a[0] == b[0] and a[1] == b[1] and a[3] == b[3]
 
 
 def _present(block: Block) -> np.ndarray:
@@ -688,15 +696,32 @@ def _combine_segments(a: Block, b: Block) -> Block:
     return Block(both.target[:1], both.cadenceno, series, per_target, both.attrs)
 
 
-def _label(key: tuple, sha: str) -> str:
-    return f"dr{key[0]}" if key[0] >= 0 else f"sha{sha[:10]}"
+def _label(other: tuple, current: tuple) -> str:
+    """The release group's label for a light curve that is not current (ranks ``other`` against the
+    current one's ``current``): ``v<version>`` for another product version (``v1`` for v01), ``dr<N>``
+    for another DATA_REL, else ``alt2`` (another file of the same release: a cut-down copy, a
+    re-delivery)."""
+    if other[0] != current[0] and other[0]:
+        return "v" + "-".join(str(n) for n in other[0])
+    if other[1] != current[1] and other[1] >= 0:
+        return f"dr{other[1]}"
+    return "alt2"
+
+
+def _next_label(label: str) -> str:
+    """The label after ``label`` for a target its group already holds: alt2 -> alt3, dr0 -> dr0-alt2."""
+    match = re.fullmatch(r"(?:(.+)-)?alt(\d+)", label)
+    if match is None:
+        return f"{label}-alt2"
+    head, k = match.group(1), int(match.group(2)) + 1
+    return f"{head}-alt{k}" if head else f"alt{k}"
 
 
 def _store_release(ctx: _Context, rel_id: str, blocks: list[tuple[Block, str]], obs_id: str, attrs: dict) -> list[str]:
     """Store light curves that are not current in the release group ``rel_id``; return the groups written.
 
-    A target the group already holds (another file of the same release label) goes to the group
-    named after its own checksum, ``<obs_id>.sha<10 hex>``, so that every input is kept.
+    A target the group already holds (another file of the same release label) goes to the next
+    group (:func:`_next_label`: ``alt2`` -> ``alt3``), so that every input is kept.
     """
     state = _group_state(ctx, rel_id)
     held = set() if state is None else {int(t) for t in state.target}
@@ -713,14 +738,10 @@ def _store_release(ctx: _Context, rel_id: str, blocks: list[tuple[Block, str]], 
     if added:
         _apply(ctx, rel_id, state, added, {}, attrs)
         written.append(rel_id)
-    for block, source in elsewhere:
-        sha = str(block.per_target["source_sha256"][0])
-        label = f"sha{sha[:10]}"
-        if f"{obs_id}.{label}" == rel_id:  # ten hex digits shared by two files of one target: the whole checksum
-            label = f"sha{sha}"
+    if elsewhere:
+        label = _next_label(rel_id.split(".", 1)[1])
         alt = f"{obs_id}.{label}"
-        written.extend(_store_release(ctx, alt, [(block, source)], obs_id,
-                                      {**attrs, "observation": alt, "superseded_release": label}))
+        written.extend(_store_release(ctx, alt, elsewhere, obs_id, {**attrs, "observation": alt, "superseded_release": label}))
     return written
 
 

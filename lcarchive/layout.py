@@ -116,6 +116,8 @@ def block_from_file(lc: LightCurveFile) -> Block:
         }
         if col.fits_format:
             attrs[name]["fits_format"] = col.fits_format
+        if col.vector_index is not None:
+            attrs[name]["vector_index"] = col.vector_index
         if np.dtype(col.data.dtype).kind in "iu":
             attrs[name]["fill_value_meaning"] = (
                 f"{fill_value(col.data.dtype)} marks a cadence for which the target has no row in its source file"
@@ -158,6 +160,8 @@ def block_from_file(lc: LightCurveFile) -> Block:
         "data_release": (-1 if lc.data_release is None else lc.data_release, "DATA_REL keyword; -1: none"),
         "pipeline_version": (lc.pipeline_version or "", "PROCVER keyword"),
         "file_date": (lc.file_date or "", "DATE keyword: file creation date"),
+        "product_version": (lc.product_version, "version of the product (an HLSP's release, e.g. v01) told by the "
+                            "product's version_rules; \"\" when none"),
         "n_rows": (lc.n_rows, "rows of the file's light-curve table: the cadences it has"),
         "tstart": (math.nan if lc.span is None else lc.span[0],
                    "TSTART of the file's header (mission time, d): start of the segment it was cut from; NaN: none"),

@@ -25,19 +25,24 @@ __all__ = [
     "DataSetDefinition",
     "DetectionRule",
     "InputFile",
+    "IdRange",
     "Instrument",
     "Mission",
     "MissionCatalog",
     "Observation",
     "PhotometricSource",
     "ProcessingMethod",
+    "ProcessingTool",
     "Product",
     "QualityFlag",
     "QualityFlagTable",
     "FluxErrRule",
+    "GenericColumns",
     "Release",
     "SegmentRange",
+    "SegmentSpan",
     "TimeSystem",
+    "VersionRule",
     "schema_json",
 ]
 
@@ -70,15 +75,54 @@ class TimeSystem(_Model):
     description: str = ""
 
 
+class IdRange(_Model):
+    """An inclusive range of target IDs a mission issued."""
+
+    min: int
+    max: int
+    description: str = ""
+
+
 class MissionCatalog(_Model):
     """An input catalog whose IDs name the targets of a mission (TIC, KIC, EPIC)."""
 
     name: str = Field(description="Short name: 'TIC', 'KIC' or 'EPIC'.")
     description: str = ""
     id_keyword: str = Field(description="Primary-header keyword carrying the ID (TICID, KEPLERID).")
-    min_id: int = Field(default=1, description="Smallest valid ID.")
-    max_id: int = Field(description="Largest valid ID.")
+    min_id: int = Field(default=1, description="Smallest valid ID (of all ranges).")
+    max_id: int = Field(description="Largest valid ID (of all ranges).")
+    id_ranges: list[IdRange] = Field(
+        default_factory=list, description="The ranges of IDs the mission issued; empty: min_id..max_id."
+    )
     reference: str = ""
+
+    def ranges(self) -> list[IdRange]:
+        """The valid ID ranges (``id_ranges``, else one range min_id..max_id)."""
+        return self.id_ranges or [IdRange(min=self.min_id, max=self.max_id)]
+
+    def valid(self, target: int) -> bool:
+        """True if ``target`` is in one of the catalog's ID ranges."""
+        return any(r.min <= target <= r.max for r in self.ranges())
+
+    def describe_ranges(self) -> str:
+        """The ranges as text: ``1..13161029, 100000001..199999999``."""
+        return ", ".join(f"{r.min}..{r.max}" for r in self.ranges())
+
+
+class SegmentSpan(_Model):
+    """Sectors, quarters or campaigns a mission observed (inclusive ``min``..``max``)."""
+
+    min: int
+    max: int
+    name: str | None = Field(
+        default=None, description="Written in observation IDs instead of the number (K2's engineering test: 'et')."
+    )
+    time: list[float] | None = Field(
+        default=None,
+        description="[start, stop] in the mission's time (d): files that carry no segment keyword but whose time "
+        "stamps fall in this span belong to it (K2's engineering test).",
+    )
+    description: str = ""
 
 
 class Mission(_Model):
@@ -95,6 +139,21 @@ class Mission(_Model):
     target_catalog: str = Field(description="Name of the MissionCatalog of its target IDs.")
     time_system: TimeSystem
     instrument: str = Field(description="Name of the top-level Instrument.")
+    segments: list[SegmentSpan] = Field(
+        default_factory=list, description="The sectors/quarters/campaigns the mission has; empty: any number >= 0."
+    )
+
+    def segment_valid(self, segment: int) -> bool:
+        """True if ``segment`` is one of the mission's sectors/quarters/campaigns."""
+        return not self.segments or any(s.min <= segment <= s.max for s in self.segments)
+
+    def describe_segments(self) -> str:
+        """The mission's segments as text: ``0..19, 91..92, ...``."""
+        return ", ".join(str(s.min) if s.min == s.max else f"{s.min}..{s.max}" for s in self.segments) or ">= 0"
+
+    def segment_name(self, segment: int) -> str | None:
+        """The name a segment is written with in observation IDs, if it has one."""
+        return next((s.name for s in self.segments if s.name and s.min <= segment <= s.max), None)
 
 
 class Instrument(_Model):
@@ -260,6 +319,31 @@ class ColumnMap(_Model):
         return self.flux_err
 
 
+class GenericColumns(_Model):
+    """Candidate column names a generic product's files are read with, first present wins
+    (case-insensitive); ``{flux}`` stands for the flux column found."""
+
+    time: list[str]
+    flux: list[str]
+    flux_err: list[str] = Field(default_factory=list)
+    quality: list[str] = Field(default_factory=list)
+    cadenceno: list[str] = Field(default_factory=list)
+
+
+class VersionRule(_Model):
+    """How to tell which version of a product a file is (HLSP releases: v01/v02, K2SC v1/v2).
+
+    Give one of ``keyword`` (its value is the version), ``file_name`` (a regular expression
+    with a ``version`` group, searched in the file's name) or ``column`` (a column whose
+    presence means ``version``).
+    """
+
+    keyword: str | None = None
+    file_name: str | None = None
+    column: str | None = None
+    version: str | None = Field(default=None, description="The version the rule gives (else what it reads, as 'v<...>').")
+
+
 class Product(_Model):
     """A light-curve product stream: its detection rules and column conventions."""
 
@@ -295,6 +379,44 @@ class Product(_Model):
         default_factory=dict,
         description="Per-target variables taken from header keywords: variable name -> keyword.",
     )
+    reference: str = ""
+    generic_columns: GenericColumns | None = Field(
+        default=None,
+        description="Set for a mission's generic product (files of no known product, read generically): the "
+        "candidate columns. Detection rules never pick it.",
+    )
+    version_rules: list[VersionRule] = Field(
+        default_factory=list,
+        description="How to tell a file's product version (first rule that holds); a later version of a light curve "
+        "outranks an earlier one before DATA_REL, DATE and PROCVER are compared.",
+    )
+    standard_columns: list[str] = Field(
+        default_factory=list,
+        description="Every column of the product's light-curve table as its pipeline writes it (mission products). "
+        "A file with more columns, or whose HISTORY records a processing tool, is a light curve derived from the "
+        "product by that tool (see catalog/tools.json).",
+    )
+
+
+class ProcessingTool(_Model):
+    """A tool that derives light curves from a mission product (PyKE's kepcotrend, kepflatten...).
+
+    A file of a mission product whose light-curve table holds columns the product does not
+    define (``Product.standard_columns``), or whose HISTORY records the tool, is a derived
+    light curve: it is stored in its own observation ``<mission>-<product>-<tool>-<segment>``,
+    with datasets whose processing method names the tool.
+    """
+
+    name: str = Field(description="Short name, lower case: 'kepcotrend'; the observation label.")
+    title: str
+    package: str = Field(default="", description="The software it belongs to, e.g. 'PyKE'.")
+    history: str | None = Field(default=None, description="Name the tool writes in HISTORY cards ('KEPFLATTEN -- ...').")
+    columns: list[str] = Field(default_factory=list, description="Columns it adds (shell-style patterns: 'CDPP_*').")
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Defaults of the parameters its datasets name ('{datacol}' in derived_from)."
+    )
+    datasets: list[DataSetDefinition] = Field(default_factory=list)
+    description: str = ""
     reference: str = ""
 
 
@@ -345,6 +467,13 @@ class Observation(_Model):
     superseded_by_release: list[str] = Field(
         default_factory=list, description="For a current group: IDs of groups holding older releases."
     )
+    derived_from: str | None = Field(
+        default=None, description="For light curves derived by a processing tool: the observation of the mission "
+        "product they were derived from (e.g. 'kepler-lc-q03' for 'kepler-lc-kepcotrend-q03')."
+    )
+    processing: list[str] = Field(
+        default_factory=list, description="Processing tools (catalog processing_tools) that made its light curves."
+    )
 
 
 class DataSet(_Model):
@@ -375,6 +504,7 @@ class Catalog(_Model):
     processing_methods: list[ProcessingMethod] = Field(default_factory=list)
     quality_flags: list[QualityFlagTable] = Field(default_factory=list)
     products: list[Product] = Field(default_factory=list)
+    processing_tools: list[ProcessingTool] = Field(default_factory=list)
     observations: list[Observation] = Field(default_factory=list)
     datasets: list[DataSet] = Field(default_factory=list)
 

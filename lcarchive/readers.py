@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -23,10 +25,11 @@ from astropy import units as u
 from astropy.io import fits
 
 from lcarchive.definitions import static_catalog, unit_aliases
-from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
+from lcarchive.errors import CorruptFileError, UnrecognizedProductError
+from lcarchive.identifiers import check_segment, check_target_id, observation_id, safe_name, segment_from_time
 from lcarchive.models import DetectionRule, Mission, MissionCatalog, Product
 
-__all__ = ["Column", "LightCurveFile", "detect_product", "parse_lightcurve", "read_lightcurve"]
+__all__ = ["Column", "LightCurveFile", "check_rows", "detect_product", "parse_lightcurve", "read_lightcurve"]
 
 MAX_HDUS = 1000
 """A FITS file of more HDUs than this is refused (read in bounded time): light-curve products
@@ -34,6 +37,15 @@ hold 2 to 25 (K2SFF: a table per aperture); a file of thousands is no light curv
 
 MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 """A gzip-compressed input (``.fits.gz``) that inflates beyond this is refused."""
+
+UNKNOWN_SEGMENT = 9999
+"""The segment of a light curve that gives no sector/quarter/campaign and whose time stamps
+fall in no known one (a generic file written without its SECTOR): kept, not refused."""
+
+MAX_VECTOR_ELEMENTS = 16
+"""Vector columns of a light-curve table with at most this many elements per row (astropy's
+Time columns: jd1, jd2) are kept as one variable per element; longer ones (pixel stamps) are
+named in the notes as not kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,9 @@ class Column:
     fits_format : str or None
         The FITS ``TFORMn`` of a column stored in another dtype (``L`` logicals as int8,
         ``1A`` characters as uint8); None when the dtype is the file's.
+    vector_index : int or None
+        For one element of a vector column (``TFORM 2D``: astropy's jd1, jd2 Time columns),
+        its index; None for a scalar column.
     """
 
     name: str
@@ -69,6 +84,7 @@ class Column:
     description: str
     hdu: str = ""
     fits_format: str | None = None
+    vector_index: int | None = None
 
 
 @dataclass(slots=True)
@@ -117,6 +133,11 @@ class LightCurveFile:
     span : (float, float) or None
         ``TSTART``, ``TSTOP`` of the file's header (mission time, d): the segment the file was cut
         from; None when the file gives none.
+    processing : list of str
+        Processing tools that derived the file from its product (``catalog/tools.json``).
+    product_version : str
+        Version of the product (an HLSP's release: ``v01``, ``v2``), from the product's
+        ``version_rules``; "" when it has none.
     """
 
     source: str
@@ -139,6 +160,8 @@ class LightCurveFile:
     notes: dict[str, str] = field(default_factory=dict)
     label: str = ""
     span: tuple[float, float] | None = None
+    processing: list[str] = field(default_factory=list)
+    product_version: str = ""
 
     @property
     def n_rows(self) -> int:
@@ -163,37 +186,15 @@ class LightCurveFile:
 
     @property
     def name(self) -> str:
-        """Base name of the source path or URL."""
-        return PurePosixPath(self.source.rstrip("/")).name
+        """Base name of the source path or URL, control characters percent-encoded
+        (:func:`lcarchive.identifiers.safe_name`)."""
+        return safe_name(PurePosixPath(self.source.rstrip("/")).name)
 
     @property
     def observation_id(self) -> str:
         """``<mission>-<product>[-<label>]-<s|q|c><segment>``, e.g. ``tess-spoc-2min-s0001``."""
         return observation_id(self.mission, self.product, self.segment, self.label)
 
-    @property
-    def release_key(self) -> tuple:
-        """Sort key of the release: (DATA_REL, file DATE, PROCVER); larger is newer."""
-        return (
-            -1 if self.data_release is None else self.data_release,
-            self.file_date or "",
-            self.pipeline_version or "",
-        )
-
-
-def observation_id(mission: Mission, product: Product, segment: int, label: str = "") -> str:
-    """Return the ID of an observation.
-
-    The product name is prefixed by the mission name unless it already starts
-    with it: ``tess-spoc-2min-s0001``, ``tess-qlp-s0024``, ``kepler-lc-q02``,
-    ``k2-lc-c05``; a label follows the product: ``tess-table-mypipe-s0014``.
-    """
-    letter = {"sector": "s", "quarter": "q", "campaign": "c"}[mission.segment_kind]
-    width = 4 if mission.segment_kind == "sector" else 2
-    prod = product.name if product.name.startswith(mission.name + "-") else f"{mission.name}-{product.name}"
-    if label:
-        prod = f"{prod}-{label}"
-    return f"{prod}-{letter}{segment:0{width}d}"
 
 
 def read_lightcurve(source: str, storage_options: dict | None = None) -> LightCurveFile:
@@ -292,9 +293,31 @@ def _rule_holds(rule: DetectionRule, hdul: fits.HDUList) -> bool:
 def detect_product(hdul: fits.HDUList) -> Product | None:
     """Return the product whose detection rules all hold for this file, or None."""
     for product in static_catalog().products:
-        if product.format == "fits" and all(_rule_holds(rule, hdul) for rule in product.detect):
+        if product.format == "fits" and product.detect and all(_rule_holds(rule, hdul) for rule in product.detect):
             return product
     return None
+
+
+def product_version(product: Product, hdul: fits.HDUList | None, source: str) -> str:
+    """The version of a product a file is, by the product's ``version_rules`` (first that holds).
+
+    A rule reads a keyword (``VERSION``), matches the file name (``_v(?P<version>[0-9.]+)_``: MAST's
+    HLSP names carry the HLSP's version) or tests a column (K2SC v2's ``trtime``, v1's ``trend_t``).
+    """
+    name = PurePosixPath(source.rstrip("/")).name
+    for rule in product.version_rules:
+        if rule.file_name is not None:
+            match = re.search(rule.file_name, name)
+            if match:
+                return rule.version or f"v{match.group('version')}"
+        elif hdul is not None and rule.keyword is not None:
+            found = _keyword(hdul, rule.keyword, tuple(range(min(len(hdul), 2))))
+            if found is not None and found[0] is not None and str(found[0]).strip():
+                return rule.version or f"v{str(found[0]).strip().lstrip('vV')}"
+        elif hdul is not None and rule.column is not None:
+            if any(rule.column.upper() in {n.upper() for n in h.columns.names} for h in hdul if isinstance(h, fits.BinTableHDU)):
+                return rule.version or ""
+    return ""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -320,34 +343,13 @@ def _target_id(hdul: fits.HDUList, catalog: MissionCatalog, source: str, keyword
     return check_target_id(raw, catalog, source, keyword)
 
 
-def check_target_id(raw: Any, catalog: MissionCatalog, source: str, keyword: str) -> int:
-    """Return a TIC/KIC/EPIC ID read as ``raw`` (an int, or digits as text, as TGLC writes TICID).
-
-    Raises
-    ------
-    InvalidTargetError
-        Missing, not an integer, or outside the catalog's range.
-    """
-    if raw is None:
-        raise InvalidTargetError(source, f"no {keyword} keyword: the file names no {catalog.name} target")
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        target = int(str(raw).strip()) if not isinstance(raw, int | np.integer) else int(raw)
-    except ValueError:
-        raise InvalidTargetError(source, f"{keyword} = {raw!r} is not an integer {catalog.name} ID") from None
-    if not catalog.min_id <= target <= catalog.max_id:
-        raise InvalidTargetError(
-            source, f"{keyword} = {target} is outside the {catalog.name} range {catalog.min_id}..{catalog.max_id}"
-        )
-    return target
-
-
-def _segment(hdul: fits.HDUList, mission: Mission, source: str) -> int:
-    raw = _header_value(hdul[0].header.get(mission.segment_keyword))
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
-        raise UnrecognizedProductError(source, f"{mission.segment_keyword} = {raw!r} is not a valid {mission.segment_kind}")
-    return raw
+def _segment(hdul: fits.HDUList, mission: Mission, source: str, lc_hdu: int = 1) -> int | None:
+    """The file's sector/quarter/campaign keyword (primary header, else the light-curve table's);
+    None when neither has it."""
+    found = _keyword(hdul, mission.segment_keyword, tuple(dict.fromkeys(i for i in (0, lc_hdu) if i < len(hdul))))
+    if found is None or found[0] is None:
+        return None
+    return check_segment(found[0], mission, source, mission.segment_keyword)
 
 
 def _keyword(hdul: fits.HDUList, keyword: str, hdus: tuple[int, ...]) -> tuple[Any, str] | None:
@@ -401,6 +403,8 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
     """
     if len(data) == 0:
         raise CorruptFileError(source, "empty file (0 bytes)")
+    if data.startswith(b"\x1f\x8b"):
+        return _parse_gzip(data, source)
     if not data.startswith(b"SIMPLE  ="):
         if data.startswith(b"\x89HDF"):
             return _parse_hdf5(data, source)
@@ -411,108 +415,192 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
         if data.startswith(b"PAR1"):
             raise UnrecognizedProductError(source, "a Parquet table: ingest it with a column mapping (--table-map)")
         raise UnrecognizedProductError(source, "not a FITS file (no SIMPLE card at the start)")
+    hdul = _open_fits(data, source)
+    with hdul:
+        return _parse_fits(hdul, data, source)
+
+
+def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
+    """Parse an open FITS file: a known product, a light curve derived from one by a processing
+    tool (:mod:`lcarchive.derived`), or a light curve of no known product (:mod:`lcarchive.generic`)."""
+    from lcarchive.derived import derivation
+    from lcarchive.generic import generic_layout, mission_time_of
+
+    catalog = static_catalog()
+    product = detect_product(hdul)
+    notes: dict[str, str] = {}
+    if product is None:
+        layout = generic_layout(hdul, source)
+        product, mission, target_catalog, lc_hdu = layout.product, layout.mission, layout.target_catalog, layout.lc_hdu
+        target = layout.target
+        segment = None if layout.segment is None else check_segment(layout.segment, mission, source, layout.segment_keyword)
+        notes.update(layout.notes)
+    else:
+        mission = catalog.mission(product.mission)
+        target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
+        lc_hdu = _hdu_index(hdul, product.lightcurve_hdu)
+        if lc_hdu is None or not isinstance(hdul[lc_hdu], fits.BinTableHDU):
+            raise UnrecognizedProductError(source, f"{product.name}: no light-curve table HDU {product.lightcurve_hdu!r}")
+        target = _target_id(hdul, target_catalog, source, product.target_keyword)
+        segment = _segment(hdul, mission, source, lc_hdu)
+    try:
+        table = hdul[lc_hdu].data
+        if table is None or len(table) == 0:
+            raise CorruptFileError(source, f"HDU {lc_hdu} ({hdul[lc_hdu].name}) holds no rows: no light curve")
+        columns, dropped = _columns(hdul[lc_hdu], table, product, -1 if segment is None else segment, source)
+        extra_series, table_arrays, dropped_elsewhere = _other_tables(hdul, lc_hdu, table, product.columns.cadenceno)
+    except (CorruptFileError, UnrecognizedProductError):
+        raise
+    except Exception as exc:
+        raise CorruptFileError(source, f"table in HDU {lc_hdu} unreadable: {exc}") from exc
+    offset = product.columns.time_offset
+    converted, how = (mission_time_of(hdul, lc_hdu, product.columns.time, mission, source) if product.generic_columns
+                      else (columns["time"].data - offset, f"{columns['time'].source} - {offset}") if offset else (None, None))
+    if how is not None:  # the mission time made from the column, which is kept as it is
+        kept = columns["time"]
+        if kept.vector_index is None:
+            name = kept.source.lower() if kept.source.lower() not in CORE_VARIABLES else f"{kept.source.lower()}_column"
+            columns[name] = kept
+        columns["time"] = Column("time", "", converted, "d", None, f"{kept.source or 'time'}: {how}", kept.hdu)
+        if product.generic_columns:
+            notes["time"] = how
+    cadenceno, derived = _cadence_numbers(columns, hdul, lc_hdu, product, source)
+    columns.pop("cadenceno", None)
+    columns.update(extra_series)
+    check_rows(columns["time"].data, cadenceno, source)
+    if segment is None:
+        segment = segment_from_time(columns["time"].data, mission)
+        if segment is None:
+            segment = UNKNOWN_SEGMENT
+            notes["segment"] = (f"no {mission.segment_keyword} keyword and its time stamps fall in no known "
+                                f"{mission.segment_kind}: stored as {mission.segment_kind} {UNKNOWN_SEGMENT} (unknown)")
+        else:
+            notes["segment"] = f"no {mission.segment_keyword} keyword: {mission.segment_kind} {segment} told by its time stamps"
+    label, processing = "", []
+    if (how_derived := derivation(hdul, lc_hdu, product)) is not None:
+        label, processing = how_derived.label, how_derived.tools
+        notes["derived"] = json.dumps({"tools": how_derived.tools, "added_columns": how_derived.added_columns,
+                                       "history": how_derived.calls, "parameters": how_derived.parameters}, sort_keys=True)
+    target_values = {}
+    for var, keyword in product.target_keywords.items():
+        found = _keyword(hdul, keyword, tuple(dict.fromkeys((0, lc_hdu))))
+        value, comment = found if found is not None else (None, "")
+        target_values[var] = (value, {"source_keyword": keyword, "description": comment})
+    headers = {f"header_{h.name.lower() or f'hdu{i}'}": _header_text(h, data) for i, h in enumerate(hdul)}
+    if len(headers) < len(hdul):  # two HDUs of one EXTNAME (astropy's writer names its table PRIMARY too)
+        headers = {f"header_{h.name.lower() or 'hdu'}{'' if i == 0 else i}" if i else f"header_{h.name.lower() or 'hdu0'}":
+                   _header_text(h, data) for i, h in enumerate(hdul)}
+    images = dict(table_arrays)
+    for i, h in enumerate(hdul):
+        if not isinstance(h, fits.ImageHDU | fits.PrimaryHDU) or h.data is None or h.data.ndim < 1:
+            continue
+        if h.data.dtype.kind not in "iuf":
+            continue
+        name = (h.name or f"hdu{i}").lower()
+        pixels = h.data.astype(h.data.dtype.newbyteorder("="), copy=True)
+        images[name] = (
+            pixels,
+            {"description": f"data of the {h.name or f'HDU {i}'} HDU, shape (NAXISn, ..., NAXIS1) of its header; "
+             "padded to the largest of the group", "source_hdu": h.name or str(i)},
+        )
+    if derived:
+        notes["cadenceno"] = derived
+    if dropped or dropped_elsewhere:
+        notes["dropped_columns"] = ", ".join([*dropped, *dropped_elsewhere])
+    head = hdul[0].header
+    data_rel = _header_value(head.get("DATA_REL"))
+    procver = _header_value(head.get("PROCVER"))
+    date = _header_value(head.get("DATE"))
+    return LightCurveFile(
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        product=product,
+        mission=mission,
+        target_catalog=target_catalog,
+        target=target,
+        segment=segment,
+        cadenceno=cadenceno,
+        columns=columns,
+        target_values=target_values,
+        headers=headers,
+        images=images,
+        notes=notes,
+        data_release=int(data_rel) if isinstance(data_rel, int) and not isinstance(data_rel, bool) else None,
+        pipeline_version=str(procver).strip() if procver is not None else None,
+        file_date=str(date).strip() if date is not None else None,
+        instruments=_instruments(hdul, mission),
+        span=header_span(hdul, lc_hdu),
+        label=label,
+        processing=processing,
+        product_version=product_version(product, hdul, source),
+    )
+
+
+def _open_fits(data: bytes, source: str) -> fits.HDUList:
+    """Open FITS bytes with every HDU read, refusing files whose bytes are missing or damaged.
+
+    A file is truncated only against its own headers: astropy finds an HDU's data shorter than
+    its header says (NAXISn, PCOUNT), or a header cut short. ``NEXTEND`` is advisory (lightkurve's
+    ``to_fits`` copies NEXTEND = 2 into files of one extension) and is not checked. At most
+    ``MAX_HDUS`` HDUs are read.
+
+    Raises
+    ------
+    CorruptFileError
+        Unreadable, truncated, or more than ``MAX_HDUS`` HDUs.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=False)
+            hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True)
+            count = 0
+            for _ in hdul:  # reads the headers one by one; stops past the limit
+                count += 1
+                if count > MAX_HDUS:
+                    hdul.close()
+                    raise CorruptFileError(source, f"more than {MAX_HDUS} HDUs: no light-curve product has so many "
+                                           "(lcarchive reads at most MAX_HDUS)")
+            hdul.readall()
+        except CorruptFileError:
+            raise
         except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError...
             raise CorruptFileError(source, f"unreadable FITS: {exc}") from exc
-        truncated = [str(w.message) for w in caught if "truncated" in str(w.message).lower()]
-        if truncated:
-            raise CorruptFileError(source, truncated[0])
-        announced = _header_value(hdul[0].header.get("NEXTEND"))
-        if isinstance(announced, int) and len(hdul) - 1 < announced:
-            raise CorruptFileError(
-                source, f"truncated: the primary header announces {announced} extension(s) (NEXTEND), the file holds {len(hdul) - 1}"
-            )
-    with hdul:
-        product = detect_product(hdul)
-        if product is None:
-            head = hdul[0].header
-            what = ", ".join(
-                f"{k}={head[k]!r}" for k in ("TELESCOP", "ORIGIN", "OBJECT") if k in head and head[k] != ""
-            )
-            names = ", ".join(p.name for p in static_catalog().products)
-            raise UnrecognizedProductError(
-                source, f"not a light-curve product lcarchive knows ({what or 'no identifying keywords'}); known: {names}"
-            )
-        catalog = static_catalog()
-        mission = catalog.mission(product.mission)
-        target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
-        target = _target_id(hdul, target_catalog, source, product.target_keyword)
-        segment = _segment(hdul, mission, source)
-        lc_hdu = _hdu_index(hdul, product.lightcurve_hdu)
-        if lc_hdu is None:
-            raise UnrecognizedProductError(source, f"{product.name}: no light-curve table HDU {product.lightcurve_hdu!r}")
-        try:
-            table = hdul[lc_hdu].data
-            if table is None or len(table) == 0:
-                raise CorruptFileError(source, f"HDU {lc_hdu} ({hdul[lc_hdu].name}) holds no rows")
-            columns, dropped = _columns(hdul[lc_hdu], table, product, segment, source)
-            extra_series, table_arrays, dropped_elsewhere = _other_tables(hdul, lc_hdu, table, product.columns.cadenceno)
-        except (CorruptFileError, UnrecognizedProductError):
-            raise
-        except Exception as exc:
-            raise CorruptFileError(source, f"table in HDU {lc_hdu} unreadable: {exc}") from exc
-        if product.columns.time_offset:
-            kept = columns["time"]
-            name = kept.source.lower() if kept.source.lower() not in CORE_VARIABLES else f"{kept.source.lower()}_column"
-            columns[name] = kept
-            columns["time"] = Column("time", "", kept.data - product.columns.time_offset, "d", None,
-                                     f"{kept.source} - {product.columns.time_offset}", kept.hdu)
-        cadenceno, derived = _cadence_numbers(columns, hdul, lc_hdu, product, source)
-        columns.pop("cadenceno", None)
-        columns.update(extra_series)
-        check_rows(columns["time"].data, cadenceno, source)
-        target_values = {}
-        for var, keyword in product.target_keywords.items():
-            found = _keyword(hdul, keyword, (0, lc_hdu))
-            value, comment = found if found is not None else (None, "")
-            target_values[var] = (value, {"source_keyword": keyword, "description": comment})
-        headers = {f"header_{h.name.lower() or f'hdu{i}'}": _header_text(h, data) for i, h in enumerate(hdul)}
-        images = dict(table_arrays)
-        for i, h in enumerate(hdul):
-            if not isinstance(h, fits.ImageHDU | fits.PrimaryHDU) or h.data is None or h.data.ndim < 1:
-                continue
-            if h.data.dtype.kind not in "iuf":
-                continue
-            name = (h.name or f"hdu{i}").lower()
-            pixels = h.data.astype(h.data.dtype.newbyteorder("="), copy=True)
-            images[name] = (
-                pixels,
-                {"description": f"data of the {h.name or f'HDU {i}'} HDU, shape (NAXISn, ..., NAXIS1) of its header; "
-                 "padded to the largest of the group", "source_hdu": h.name or str(i)},
-            )
-        notes = {}
-        if derived:
-            notes["cadenceno"] = derived
-        if dropped or dropped_elsewhere:
-            notes["dropped_columns"] = ", ".join([*dropped, *dropped_elsewhere])
-        head = hdul[0].header
-        data_rel = _header_value(head.get("DATA_REL"))
-        procver = _header_value(head.get("PROCVER"))
-        date = _header_value(head.get("DATE"))
-        return LightCurveFile(
-            source=source,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            product=product,
-            mission=mission,
-            target_catalog=target_catalog,
-            target=target,
-            segment=segment,
-            cadenceno=cadenceno,
-            columns=columns,
-            target_values=target_values,
-            headers=headers,
-            images=images,
-            notes=notes,
-            data_release=int(data_rel) if isinstance(data_rel, int) else None,
-            pipeline_version=str(procver).strip() if procver is not None else None,
-            file_date=str(date).strip() if date is not None else None,
-            instruments=_instruments(hdul, mission),
-            span=header_span(hdul, lc_hdu),
-        )
+    messages = [str(w.message) for w in caught]
+    truncated = [m for m in messages if "truncated" in m.lower()]
+    if truncated:
+        raise CorruptFileError(source, truncated[0])
+    cut = [m for m in messages if "Header size is not multiple of 2880" in m and "HDU #0" not in m]
+    if cut:
+        raise CorruptFileError(source, f"truncated: the file ends inside the header of an extension "
+                               f"({cut[0].splitlines()[0].strip()})")
+    return hdul
+
+
+def _parse_gzip(data: bytes, source: str) -> LightCurveFile:
+    """A gzip-compressed light curve (``.fits.gz``): parsed as the file it holds.
+
+    The light curve's ``sha256`` and ``size`` are those of the decompressed file, so a
+    ``.fits.gz`` and the ``.fits`` it holds are the same input and an export rebuilds the FITS
+    file byte for byte; the compressed file's own checksum and size are kept in the notes.
+    """
+    import zlib
+
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        inner = inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error as exc:
+        raise CorruptFileError(source, f"damaged gzip stream: {exc}") from exc
+    if len(inner) > MAX_DECOMPRESSED_BYTES:
+        raise CorruptFileError(source, f"inflates beyond {MAX_DECOMPRESSED_BYTES} bytes: refused")
+    if not inflater.eof:
+        raise CorruptFileError(source, "truncated gzip stream (the compressed file ends early)")
+    if inner.startswith(b"\x1f\x8b"):
+        raise UnrecognizedProductError(source, "gzip inside gzip: decompress it first")
+    lc = parse_lightcurve(inner, source)
+    lc.notes["compression"] = json.dumps({"format": "gzip", "compressed_sha256": hashlib.sha256(data).hexdigest(),
+                                          "compressed_size": len(data)}, sort_keys=True)
+    return lc
 
 
 def _header_text(hdu: Any, data: bytes) -> str:
@@ -552,6 +640,11 @@ def _column_values(table: fits.FITS_rec, name: str) -> tuple[np.ndarray | None, 
     if values.dtype.kind == "U" and all(len(v) <= 1 for v in values):
         return np.array([ord(v) if v else 0 for v in values], dtype=np.uint8), "1A"
     return None, None
+
+
+def _is_vector(values: np.ndarray) -> bool:
+    """A numeric column of a few values per row, kept one variable per element."""
+    return values.dtype.kind in "iuf" and values.ndim == 2 and 1 <= values.shape[1] <= MAX_VECTOR_ELEMENTS
 
 
 def _description(header: fits.Header, i: int) -> str:
@@ -595,14 +688,36 @@ def _columns(
     hdu_name = hdu.name or ""
     for i, col in enumerate(table.columns, start=1):  # the FITS_rec's ColDefs: built once
         values, fits_format = _column_values(table, col.name)
+        var = variable(col.name)
         if values is None:
+            raw = np.asarray(table.field(col.name))
+            if var in by_source.values() and not (var == "time" and product.generic_columns and _is_vector(raw)):
+                what = "complex numbers" if raw.dtype.kind == "c" else "text" if raw.dtype.kind in "SU" else \
+                    f"{raw.dtype} values of shape {raw.shape[1:]} per row"
+                raise UnrecognizedProductError(
+                    source, f"the {var} column {col.name} (TFORM {col.format}) holds {what}, not one number per cadence: "
+                    "no light curve lcarchive can store")
+            if _is_vector(raw):  # one variable per element (astropy's jd1, jd2 Time columns)
+                base = var if var not in CORE_VARIABLES else f"{col.name.lower()}_column"
+                for k in range(raw.shape[1]):
+                    element = raw[:, k].astype(raw.dtype.newbyteorder("="), copy=True)
+                    out[f"{base}_{k}"] = Column(f"{base}_{k}", col.name, element, _astropy_unit(col.unit), col.unit or None,
+                                                _description(header, i), hdu_name, None, k)
+                if var == "time":
+                    out["time"] = Column("time", col.name, raw[:, 0].astype(np.float64), None, col.unit or None,
+                                         _description(header, i), hdu_name, None, 0)
+                continue
             dropped.append(col.name)
             continue
-        var = variable(col.name)
         if var == "quality":  # narrower signed ints widened as bit patterns (TGLC's int16 TESS_flags)
             if values.dtype.kind == "i" and values.dtype.itemsize < 4:
                 values = values.view(f"u{values.dtype.itemsize}")
+            if values.dtype.kind not in "iu":
+                raise UnrecognizedProductError(source, f"the quality column {col.name} holds {values.dtype} values, "
+                                               "not integer bit masks")
             values = values.astype(np.int32)
+        if var in ("time", "flux") and values.dtype.kind not in "f" and fits_format is not None:
+            raise UnrecognizedProductError(source, f"the {var} column {col.name} (TFORM {col.format}) holds no numbers")
         out[var] = Column(var, col.name, values, _astropy_unit(col.unit), col.unit or None, _description(header, i),
                           hdu_name, fits_format)
     if flux_err is not None and cmap.flux_err_scale is not None:

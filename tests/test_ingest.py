@@ -114,7 +114,7 @@ def test_empty_unrecognised_and_missing_files(tmp_path):
     reasons = dict(report.skipped)
     assert "empty" in reasons[str(empty)]
     assert "not a FITS file" in reasons[str(text)]
-    assert "not a light-curve product" in reasons[str(other)]
+    assert "no light curve" in reasons[str(other)]
     assert "no such file" in reasons[str(tmp_path / "nope.fits")]
     assert report.added == []
 
