@@ -19,6 +19,7 @@ from lcarchive import target_index
 from lcarchive.catalog_build import observation_entry
 from lcarchive.definitions import static_catalog
 from lcarchive.errors import ArchiveNotFoundError, DamagedArchiveError, ObservationNotFoundError, TargetNotFoundError
+from lcarchive.identifiers import OBSERVATION_ID, check_observation_id
 from lcarchive.ingest import IngestReport, ingest_files
 from lcarchive.layout import fill_value
 from lcarchive.models import Catalog, Observation
@@ -187,8 +188,15 @@ class Archive:
         return sorted(self.catalog.observations, key=lambda o: o.id)
 
     def group_path(self, observation: str) -> str:
-        """Path of an observation's group relative to the root: ``observations/<id>.zarr``."""
-        return f"{OBSERVATIONS_DIR}/{observation}.zarr"
+        """Path of an observation's group relative to the root: ``observations/<id>.zarr``.
+
+        Raises
+        ------
+        lcarchive.identifiers.InvalidIdentifierError
+            If ``observation`` is not a valid observation ID (``../evil``, ``/tmp/x``...): an ID
+            always names one folder under ``observations/``.
+        """
+        return f"{OBSERVATIONS_DIR}/{check_observation_id(observation)}.zarr"
 
     def observation_url(self, observation: str) -> str:
         """URL of an observation group, openable with ``xarray.open_dataset(url, engine="zarr")``."""
@@ -205,8 +213,9 @@ class Archive:
         ids = []
         for path in self.fs.ls(base, detail=False):
             name = path.rstrip("/").rsplit("/", 1)[-1]
-            if name.endswith(".zarr") and self.fs.exists(f"{path.rstrip('/')}/zarr.json"):
-                ids.append(name.removesuffix(".zarr"))
+            obs_id = name.removesuffix(".zarr")
+            if name.endswith(".zarr") and OBSERVATION_ID.fullmatch(obs_id) and self.fs.exists(f"{path.rstrip('/')}/zarr.json"):
+                ids.append(obs_id)
         return sorted(ids)
 
     def build_catalog(self) -> Catalog:

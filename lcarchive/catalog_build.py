@@ -11,13 +11,37 @@ import fnmatch
 import numpy as np
 import xarray as xr
 
-from lcarchive.models import Catalog, DataSet, InputFile, Observation, Release
+from lcarchive.models import Catalog, DataSet, DataSetDefinition, InputFile, Observation, Release
 
 __all__ = ["observation_entry"]
 
 
 def _str_values(var: xr.DataArray) -> list[str]:
     return [str(v) for v in var.values.astype(object)]
+
+
+def _derived_definitions(attrs: dict, catalog: Catalog) -> list[DataSetDefinition]:
+    """Datasets of a derived observation beyond its product's: each processing tool's (its
+    parameters filled in, ``{datacol}`` -> ``PDCSAP_FLUX``), and every added flux column no known
+    tool explains (processing method ``unknown``)."""
+    tools = {t.name: t for t in catalog.processing_tools}
+    parameters = attrs.get("processing_parameters", {}) or {}
+    out: list[DataSetDefinition] = []
+    covered: set[str] = set()
+    for name in attrs.get("processing_tools", []) or []:
+        tool = tools.get(name)
+        if tool is None:
+            continue
+        values = {**tool.parameters, **parameters.get(name, {})}
+        covered.update(c.upper() for c in tool.columns)
+        for d in tool.datasets:
+            out.append(d.model_copy(update={"derived_from": [f.format(**values) for f in d.derived_from]}))
+    for column in attrs.get("added_columns", []) or []:
+        upper = str(column).upper()
+        if upper in covered or any(fnmatch.fnmatch(upper, c) for c in covered) or "FLUX" not in upper or upper.endswith("_ERR"):
+            continue
+        out.append(DataSetDefinition(column=str(column), photometric_source="unknown", processing_method="unknown"))
+    return out
 
 
 def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog) -> tuple[Observation, list[DataSet]]:
@@ -79,6 +103,8 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
         ],
         superseded_release="superseded_release" in attrs,
         current=attrs.get("current_observation"),
+        derived_from=attrs.get("derived_from_observation"),
+        processing=list(attrs.get("processing_tools", [])),
     )
     product = catalog.product(attrs["product"])
     series = {name: v.attrs for name, v in ds.data_vars.items() if v.dims == ("target", "cadence")}
@@ -89,7 +115,7 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
                      and str(a.get("source_hdu", "")) == hdu), None)
 
     datasets = []
-    for definition in product.datasets:
+    for definition in [*product.datasets, *_derived_definitions(attrs, catalog)]:
         if definition.hdu is None:
             tables = [main]
         else:

@@ -128,11 +128,11 @@ def ingest(
     report.skipped[:0] = empty
     out.print(
         f"ingested {len(report.added)} light curve(s) into {len(report.observations)} group(s); "
-        f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other release(s); "
+        f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other version(s); "
         f"{len(report.skipped)} skipped"
     )
     for source, obs, target, group in report.superseded:
-        out.print(f"  release kept in {group}: target {target} from {source}")
+        out.print(f"  other version kept in {group}: target {target} from {source}", highlight=False, markup=False)
     if report.skipped:
         err.print(f"[bold red]skipped {len(report.skipped)} file(s):[/]")
         for source, reason in report.skipped:
@@ -144,7 +144,7 @@ def ingest(
 def download_command(
     archive: Annotated[str | None, typer.Argument(help="Archive root (local directory or s3://bucket/prefix); with --verify, the download folder.", show_default=False)] = None,
     dest: Annotated[str | None, typer.Argument(help="Local folder to write into (created if absent).", show_default=False)] = None,
-    target: Annotated[list[int] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable).")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679', 'KIC 11442793'.")] = None,
     targets_file: Annotated[Path | None, typer.Option("--targets-file", help="File of IDs: one per line, or a CSV/Parquet table.")] = None,
     targets_column: Annotated[str | None, typer.Option("--targets-column", help="Column of --targets-file holding the IDs.")] = None,
     observation: Annotated[list[str] | None, typer.Option("--observation", help="Observation ID, e.g. tess-spoc-2min-s0001 (repeatable).")] = None,
@@ -239,7 +239,7 @@ def download_command(
 def export_command(
     archive: ArchiveArg,
     dest: Annotated[str, typer.Argument(help="Local folder to write into (created if absent).")],
-    target: Annotated[list[int] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable).")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679'.")] = None,
     observation: Annotated[list[str] | None, typer.Option("--observation", help="Observation ID (repeatable).")] = None,
     include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Also the groups of older releases.")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="fits (each light curve in its source format), or any download format.")] = "fits",
@@ -280,23 +280,52 @@ def _targets_by_observation(catalog: Catalog) -> dict[str, set[int]]:
     return found
 
 
+TargetText = Annotated[
+    str | None,
+    typer.Option("--target", "-t", help="Only observations holding this target: 261136679, 'TIC 261136679', "
+                 "'KIC 11442793' or 'EPIC 211436265' (a prefix keeps that catalog's missions only)."),
+]
+
+
+def _target_lines(store: Archive, text: str):
+    """The target index lines of a target given as text, its catalog prefix respected."""
+    from lcarchive.identifiers import parse_target_text
+
+    try:
+        prefix, number = parse_target_text(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--target") from None
+    index = store.target_index()
+    lines = index[index["target"] == number]
+    if prefix is not None:
+        missions = {m.name for m in store.catalog.missions if m.target_catalog == prefix}
+        lines = lines[lines["mission"].isin(missions)]
+    return number, lines
+
+
 @app.command("ls")
 def ls(
     archive: ArchiveArg,
-    target: Annotated[int | None, typer.Option("--target", "-t", help="Only observations holding this TIC/KIC/EPIC ID.")] = None,
+    target: TargetText = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per observation.")] = False,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
 ) -> None:
-    """List the observations of ARCHIVE, with their group URLs."""
+    """List the observations of ARCHIVE, with their group URLs.
+
+    With --target, only those holding the target, each with the target's own rows (cadences
+    its file has) and coverage (the fraction of the sector/quarter/campaign they span).
+    """
     store = open_archive(archive, _storage_options(storage_option, anon))
     observations = store.observations
+    held = None
     if target is not None:
-        index = store.target_index()
-        holding = set(index.loc[index["target"] == target, "observation"])
-        observations = [o for o in observations if o.id in holding]
-    rows = [
-        {
+        number, lines = _target_lines(store, target)
+        held = {str(o): (int(n), float(c)) for o, n, c in zip(lines["observation"], lines["n_cadences"], lines["coverage"], strict=True)}
+        observations = [o for o in observations if o.id in held]
+    rows = []
+    for o in observations:
+        row = {
             "id": o.id,
             "url": store.observation_url(o.id),
             "mission": o.mission,
@@ -311,24 +340,36 @@ def ls(
             "time_format": o.time_format,
             "superseded_release": o.superseded_release,
             "current": o.current,
+            "derived_from": o.derived_from,
         }
-        for o in observations
-    ]
+        if held is not None:
+            n, c = held[o.id]
+            row.update({"target": number, "target_n_cadences": None if n < 0 else n,
+                        "target_coverage": None if c != c else round(c, 6)})
+        rows.append(row)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
-    else:
-        _print_observations(rows, observations)
+    elif rows or target is None:
+        _print_observations(rows, observations, held is not None)
     if target is not None and not rows:
         err.print(f"target {target} is in no observation of {store.url}")
         raise typer.Exit(1)
 
 
-def _print_observations(rows: list[dict], observations: list) -> None:
-    table = Table("id", "targets", "cadences", "time range", "url", box=None)
+def _print_observations(rows: list[dict], observations: list, of_target: bool = False) -> None:
+    columns = ("id", "targets", "cadences", "time range", "url")
+    if of_target:
+        columns = ("id", "rows", "coverage", "time range", "url")
+    table = Table(*columns, box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
-        name = r["id"] + (" (older release)" if o.superseded_release else "")
-        table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["url"])
+        name = r["id"] + (" (other version)" if o.superseded_release else "") + (
+            f" (derived from {o.derived_from})" if o.derived_from else "")
+        if of_target:
+            n, c = r["target_n_cadences"], r["target_coverage"]
+            table.add_row(name, "-" if n is None else str(n), "-" if c is None else f"{c:.1%}", span, r["url"])
+        else:
+            table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["url"])
     out.print(table)
 
 

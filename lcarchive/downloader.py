@@ -43,7 +43,15 @@ import numpy as np
 import pandas as pd
 
 from lcarchive import export
-from lcarchive.errors import BadInputError, DestinationError, ExportError, LcarchiveError
+from lcarchive.errors import (
+    BadInputError,
+    DamagedArchiveError,
+    DestinationError,
+    ExportError,
+    InvalidIdentifierError,
+    LcarchiveError,
+)
+from lcarchive.identifiers import check_observation_id
 from lcarchive.read import BulkReader, run
 from lcarchive.stores import store_errors
 
@@ -77,8 +85,9 @@ class Selection:
 
     Attributes
     ----------
-    targets : sequence of int, optional
-        TIC/KIC/EPIC IDs.
+    targets : sequence of int or str, optional
+        TIC/KIC/EPIC IDs: numbers, or text with a catalog prefix (``"TIC 261136679"``,
+        ``"KIC 11442793"``, ``"EPIC 211436265"``), which keeps that catalog's missions only.
     observations : sequence of str, optional
         Observation IDs (e.g. ``tess-spoc-2min-s0001``); may name a superseded release's group.
     missions, products : sequence of str, optional
@@ -100,7 +109,7 @@ class Selection:
         Also take groups of older releases (when no observation is named).
     """
 
-    targets: Sequence[int] | None = None
+    targets: Sequence[int | str] | None = None
     observations: Sequence[str] | None = None
     missions: Sequence[str] | None = None
     products: Sequence[str] | None = None
@@ -301,6 +310,25 @@ def _target_id(value: Any, name: str, where: str) -> int:
         raise BadInputError(name, f"{where}: {value!r} is not a TIC/KIC/EPIC ID") from None
 
 
+def _wanted_targets(values: Sequence[int | str]) -> list[tuple[str | None, int]]:
+    """Targets of a selection as (catalog prefix or None, ID): 261136679, 'TIC 261136679', 'EPIC211436265'.
+
+    Raises
+    ------
+    SelectionError
+        A value that is no target ID.
+    """
+    from lcarchive.identifiers import parse_target_text
+
+    out = []
+    for value in values:
+        try:
+            out.append(parse_target_text(value))
+        except ValueError as exc:
+            raise SelectionError(str(exc)) from None
+    return out
+
+
 def _time_value(value: Any, epoch_jd: float) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -337,6 +365,11 @@ def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], li
         For a cone or time range that cannot be read.
     """
     catalog = archive.catalog
+    for o in catalog.observations:  # IDs become folder names: a hostile catalog's '../evil' is refused
+        try:
+            check_observation_id(o.id)
+        except InvalidIdentifierError as exc:
+            raise DamagedArchiveError(archive.url, "catalog.json", str(exc)) from None
     by_id = {o.id: o for o in catalog.observations}
     missing_obs: list[str] = []
     if selection.observations:
@@ -368,8 +401,14 @@ def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], li
     lines = index[index["observation"].isin([o.id for o in observations])]
     missing_targets: list[int] = []
     if selection.targets is not None:
-        wanted_targets = pd.unique(np.asarray(list(selection.targets), dtype=np.int64))
+        wanted = _wanted_targets(selection.targets)
+        wanted_targets = pd.unique(np.asarray([t for _, t in wanted], dtype=np.int64))
         lines = lines[lines["target"].isin(wanted_targets)]
+        prefixed = {t: c for c, t in wanted if c is not None}
+        if prefixed:  # 'KIC 123' keeps the lines of the missions named by KIC IDs only
+            catalogs = {m.name: m.target_catalog for m in catalog.missions}
+            keep = [prefixed.get(int(t)) in (None, catalogs.get(str(m))) for t, m in zip(lines["target"], lines["mission"], strict=True)]
+            lines = lines[np.asarray(keep, dtype=bool)]
     if selection.cone is not None:
         lines = lines[_in_cone(lines, selection.cone)]
     if selection.targets is not None:
@@ -515,6 +554,24 @@ class _Unit:
     key: str
     positions: list[int]  # positions in the GroupSelection's rows
     paths: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for path in (self.name, *self.paths):
+            _relative(path)
+
+
+def _relative(path: str) -> str:
+    """``path`` if it stays inside the download folder: relative, no ``..``, no empty or hidden part.
+
+    Raises
+    ------
+    ExportError
+        A path that would leave the folder (IDs or file names of a hostile archive).
+    """
+    parts = path.split("/")
+    if path.startswith("/") or "\\" in path or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        raise ExportError(f"refused to write {path!r}: it would leave the download folder")
+    return path
 
 
 class _Job:

@@ -12,6 +12,7 @@ __all__ = [
     "CorruptFileError",
     "DamagedArchiveError",
     "DestinationError",
+    "InvalidIdentifierError",
     "InvalidTargetError",
     "LcarchiveError",
     "ObservationNotFoundError",
@@ -82,6 +83,16 @@ class DamagedArchiveError(LcarchiveError, ValueError):
         self.name = name
         super().__init__(
             f"{url}/{name} is damaged ({problem}); rebuild it from the groups with: lcarchive catalog build {url}"
+        )
+
+
+class InvalidIdentifierError(LcarchiveError, ValueError):
+    """An observation ID (or another name that becomes a path or key) is not of the allowed form."""
+
+    def __init__(self, value: str, what: str = "observation ID") -> None:
+        self.value = value
+        super().__init__(
+            f"{value!r} is not a valid {what} (lower-case letters, digits, '_' and '-', e.g. tess-spoc-2min-s0001)"
         )
 
 

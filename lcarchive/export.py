@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from lcarchive.errors import ExportError
+from lcarchive.identifiers import safe_name
 from lcarchive.layout import fill_value
 
 __all__ = ["CORE_COLUMNS", "cadence_mask", "fits_bytes", "fits_name", "skyportal_series", "tidy_table"]
@@ -114,8 +115,8 @@ def split_segments(text: str) -> list[str]:
 def fits_name(values: dict[str, Any], observation: str, target: int) -> list[str]:
     """File names of a target's FITS output: its source file name(s), else ``<observation>-<target>.fits``."""
     names = [n for n in str(values.get("source_file", "")).split("\n") if n]
-    names = [n.rsplit("/", 1)[-1] for n in names]
-    if not names or len(set(names)) != len(names):
+    names = [safe_name(n.replace("\\", "/").rsplit("/", 1)[-1]) for n in names]  # a base name, whatever was stored
+    if not names or len(set(names)) != len(names) or any(n in (".", "..") or n.startswith(".") for n in names):
         return [f"{observation}-{target}.fits"]
     names = [n[: -len(".gz")] if n.lower().endswith(".gz") else n for n in names]  # written uncompressed
     return [n if n.lower().endswith((".fits", ".fit", ".fts", ".h5", ".hdf5")) else f"{n}.fits" for n in names]

@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from lcarchive.errors import InvalidTargetError, LcarchiveError, UnrecognizedProductError
+from lcarchive.errors import InvalidIdentifierError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.models import Mission, MissionCatalog, Product
 
 __all__ = [
     "OBSERVATION_ID",
-    "InvalidIdentifierError",
     "check_observation_id",
     "check_segment",
     "check_target_id",
@@ -31,24 +30,14 @@ __all__ = [
     "segment_from_time",
 ]
 
-OBSERVATION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)?")
-"""Observation IDs: lower-case letters, digits and single hyphens, with at most one ``.<label>``
+OBSERVATION_ID = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*(?:\.[a-z0-9_]+(?:-[a-z0-9_]+)*)?")
+"""Observation IDs: lower-case letters, digits, ``_`` and single hyphens, with at most one ``.<label>``
 (a release group): ``tess-spoc-2min-s0001``, ``tess-spoc-2min-s0001.dr0``. No slash, no
 ``..``, no leading dot or hyphen, at most 128 characters: an ID is always one path segment."""
 
 MAX_ID_LENGTH = 128
 
 _ID_TEXT = re.compile(r"\s*(?:(?P<catalog>[A-Za-z]+)[\s_:-]*)?(?P<digits>\d+)\s*")
-
-
-class InvalidIdentifierError(LcarchiveError, ValueError):
-    """An observation ID (or another name that becomes a path or key) is not of the allowed form."""
-
-    def __init__(self, value: str, what: str = "observation ID") -> None:
-        self.value = value
-        super().__init__(
-            f"{value!r} is not a valid {what} (lower-case letters, digits and hyphens, e.g. tess-spoc-2min-s0001)"
-        )
 
 
 def check_observation_id(value: Any, what: str = "observation ID") -> str:

@@ -21,6 +21,7 @@ for ``LIGHTCURVE_SUFFIXES``; tables are only read when named.
 from __future__ import annotations
 
 import glob as _glob
+import json
 import math
 import re
 import multiprocessing
@@ -33,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lcarchive.errors import BadInputError
+from lcarchive.errors import BadInputError, InvalidIdentifierError
+from lcarchive.identifiers import check_observation_id, check_segment, check_target_id
 from lcarchive.layout import FORMAT_VERSION, Block, fill_value, block_from_dataset, block_from_file, merge_blocks, to_dataset
 from lcarchive.readers import LightCurveFile, read_lightcurve
 from lcarchive.tables import TABLE_SUFFIXES, TableMap, is_table, read_table
@@ -163,6 +165,16 @@ def _expand_url(url: str, storage_options: dict | None) -> list[str] | None:
     return [fs.unstrip_protocol(p) for p in paths if p.lower().endswith(LIGHTCURVE_SUFFIXES)]
 
 
+def _checked(lc: LightCurveFile) -> LightCurveFile:
+    """The last check of every light curve a reader made, whatever its format: a target ID of the
+    mission's ranges, a real segment and a valid observation ID (these become group names and
+    keys). Raises the readers' errors (BadInputError, InvalidIdentifierError)."""
+    check_target_id(lc.target, lc.target_catalog, lc.source, lc.target_catalog.id_keyword)
+    check_segment(lc.segment, lc.mission, lc.source, lc.mission.segment_keyword)
+    check_observation_id(lc.observation_id)
+    return lc
+
+
 def _parse_one(
     source: str, storage_options: dict | None, table_map: TableMap | None = None
 ) -> list[LightCurveFile] | tuple[str, str]:
@@ -171,10 +183,12 @@ def _parse_one(
         if is_table(source):
             if table_map is None:
                 return (source, "a CSV/Parquet table needs a column mapping: give --table-map (Archive.ingest(table_map=...))")
-            return read_table(source, table_map, storage_options)
-        return [read_lightcurve(source, storage_options)]
+            return [_checked(lc) for lc in read_table(source, table_map, storage_options)]
+        return [_checked(read_lightcurve(source, storage_options))]
     except BadInputError as exc:
         return (exc.source, exc.reason)
+    except InvalidIdentifierError as exc:
+        return (source, str(exc))
     except Exception as exc:  # anything unforeseen in a file is that file's fault
         return (source, f"unreadable: {type(exc).__name__}: {exc}")
 
@@ -264,10 +278,20 @@ def ingest_files(
 
 
 def _group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
+    derived = {}
+    if lc.derived_from is not None:
+        how = json.loads(lc.notes.get("derived", "{}"))
+        derived = {
+            "derived_from_observation": lc.derived_from,
+            "processing_tools": list(lc.processing),
+            "processing_parameters": how.get("parameters", {}),
+            "added_columns": how.get("added_columns", []),
+        }
     return {
         "lcarchive_format_version": FORMAT_VERSION,
         "observation": obs_id,
-        "title": f"{lc.product.title}{f' ({lc.label})' if lc.label else ''}, {lc.mission.segment_kind} {lc.segment}",
+        "title": f"{lc.product.title}{f' ({lc.label})' if lc.label else ''}, {lc.mission.segment_kind} "
+                 f"{lc.mission.segment_name(lc.segment) or lc.segment}",
         "mission": lc.mission.name,
         "product": lc.product.name,
         "pipeline": lc.product.pipeline,
@@ -279,6 +303,7 @@ def _group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
         "quality_flags": lc.product.quality_flags or "",
         "target_catalog": lc.target_catalog.name,
         **({"label": lc.label} if lc.label else {}),
+        **derived,
         **extra,
     }
 

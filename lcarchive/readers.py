@@ -138,6 +138,9 @@ class LightCurveFile:
     product_version : str
         Version of the product (an HLSP's release: ``v01``, ``v2``), from the product's
         ``version_rules``; "" when it has none.
+    derived_from : str or None
+        For a light curve derived from a mission product by a processing tool: the observation
+        of that product (``kepler-lc-q03`` for ``kepler-lc-kepcotrend-q03``).
     """
 
     source: str
@@ -162,6 +165,7 @@ class LightCurveFile:
     span: tuple[float, float] | None = None
     processing: list[str] = field(default_factory=list)
     product_version: str = ""
+    derived_from: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -476,9 +480,10 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
                                 f"{mission.segment_kind}: stored as {mission.segment_kind} {UNKNOWN_SEGMENT} (unknown)")
         else:
             notes["segment"] = f"no {mission.segment_keyword} keyword: {mission.segment_kind} {segment} told by its time stamps"
-    label, processing = "", []
+    label, processing, derived_from = "", [], None
     if (how_derived := derivation(hdul, lc_hdu, product)) is not None:
         label, processing = how_derived.label, how_derived.tools
+        derived_from = observation_id(mission, product, segment)
         notes["derived"] = json.dumps({"tools": how_derived.tools, "added_columns": how_derived.added_columns,
                                        "history": how_derived.calls, "parameters": how_derived.parameters}, sort_keys=True)
     target_values = {}
@@ -534,6 +539,7 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
         label=label,
         processing=processing,
         product_version=product_version(product, hdul, source),
+        derived_from=derived_from,
     )
 
 
@@ -900,9 +906,7 @@ def _parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         keyword = product.target_keyword or target_catalog.id_keyword
         target = check_target_id(root.get(keyword), target_catalog, source, keyword)
         segment_keyword = product.segment_keyword or mission.segment_keyword
-        segment = root.get(segment_keyword)
-        if not isinstance(segment, int) or segment < 0:
-            raise UnrecognizedProductError(source, f"{segment_keyword} = {segment!r} is not a valid {mission.segment_kind}")
+        segment = check_segment(root.get(segment_keyword), mission, source, segment_keyword)
         attributes: dict[str, dict[str, Any]] = {"/": root}
         datasets: dict[str, Any] = {}
 

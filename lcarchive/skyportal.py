@@ -43,6 +43,7 @@ import numpy as np
 from lcarchive.definitions import static_catalog
 from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.frames import FrameLightCurve, build_light_curve, target_id
+from lcarchive.identifiers import check_segment
 from lcarchive.models import DetectionRule, Mission, MissionCatalog, Product
 from lcarchive.readers import LightCurveFile, value_rule_holds
 
@@ -315,18 +316,12 @@ def _segment(metadata: dict[str, Any], mission: Mission, source: str) -> int:
     lowered = {str(k).lower(): v for k, v in metadata.items()}
     for key in dict.fromkeys((kind, mission.segment_keyword.lower())):
         if lowered.get(key) is not None:
-            value = lowered[key]
-            try:
-                if isinstance(value, bool) or float(value) != int(float(value)) or int(float(value)) < 0:
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise UnrecognizedProductError(source, f"metadata {key} = {value!r} is not a valid {kind}") from None
-            return int(float(value))
+            return check_segment(lowered[key], mission, source, f"metadata {key}")
     name = str(metadata.get("series_name") or "")
     pattern = rf"(?<![0-9a-z])(?:{kind}|{kind[0]})[\s_-]*0*(\d+)(?![0-9])"
     found = sorted({int(m) for m in re.findall(pattern, name.lower())})
     if len(found) == 1:
-        return found[0]
+        return check_segment(found[0], mission, source, f"the {kind} in series_name {name!r}")
     if found:
         raise UnrecognizedProductError(source, f"series_name {name!r} names several {kind}s ({', '.join(map(str, found))})")
     raise UnrecognizedProductError(

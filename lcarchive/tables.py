@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from lcarchive.definitions import static_catalog
 from lcarchive.errors import BadInputError, CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.frames import FrameLightCurve, build_light_curve, mission_time, target_id
+from lcarchive.identifiers import check_segment
 from lcarchive.readers import LightCurveFile, read_source
 
 __all__ = ["TABLE_SUFFIXES", "TableMap", "is_table", "load_table_map", "parse_table", "read_table"]
@@ -304,8 +305,11 @@ def parse_table(data: bytes, source: str, table_map: TableMap) -> list[LightCurv
                 source, f"segment column {column!r}: {int(bad.sum())} value(s) are not a {mission.segment_kind} "
                 f"(row {row + 1}: {values[row]!r})"
             )
+        for value in np.unique(segments):  # before the cast: 1e19 would wrap in int64
+            check_segment(float(value), mission, source, f"segment column {column!r}")
         segments = segments.astype(np.int64)
     else:
+        check_segment(table_map.segment, mission, source, "the table map's segment")
         segments = np.full(len(frame), table_map.segment, dtype=np.int64)
     repeated = sorted({c for c in core.values() if list(core.values()).count(c) > 1})
     if repeated:

@@ -27,6 +27,8 @@ COLUMNS = {
     "product": "string",
     "segment": "int64",
     "current": "bool",
+    "n_cadences": "int64",
+    "coverage": "float64",
 }
 
 
@@ -45,6 +47,8 @@ def group_rows(ds: xr.Dataset, obs_id: str) -> pd.DataFrame:
             "product": ds.attrs.get("product", ""),
             "segment": int(ds.attrs.get("segment", -1)),
             "current": "superseded_release" not in ds.attrs,
+            "n_cadences": ds["n_rows"].values.astype(np.int64) if "n_rows" in ds else np.full(n, -1, dtype=np.int64),
+            "coverage": ds["coverage"].values.astype(np.float64) if "coverage" in ds else nan,
         }
     )
     return frame.astype(COLUMNS)
@@ -68,5 +72,11 @@ def to_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def from_bytes(data: bytes) -> pd.DataFrame:
-    """Read index bytes written by :func:`to_bytes`."""
-    return pd.read_parquet(io.BytesIO(data)).astype(COLUMNS)
+    """Read index bytes written by :func:`to_bytes` (an index written before ``n_cadences`` and
+    ``coverage`` existed gets -1 and NaN there)."""
+    frame = pd.read_parquet(io.BytesIO(data))
+    if "n_cadences" not in frame:
+        frame["n_cadences"] = -1
+    if "coverage" not in frame:
+        frame["coverage"] = np.nan
+    return frame.astype(COLUMNS)
