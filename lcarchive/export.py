@@ -241,6 +241,8 @@ def fits_bytes(
     # segments: each stored header holds one header per source file, in cadence order
     pieces = [(name, split_segments(text)) for name, text in headers]
     n_files = max(len(p) for _, p in pieces)
+    raw = [_hdu_name(name, _cards(texts[0]), attrs) for name, texts in pieces]
+    labels = [r if raw.count(r) == 1 else str(attrs.get(name, {}).get("hdu_index", r)) for r, (name, _) in zip(raw, pieces, strict=True)]
     rows = np.flatnonzero(mask)
     files = []
     start = 0
@@ -248,10 +250,9 @@ def fits_bytes(
         out = []
         exact = keep is None and time_range is None
         main_rows = rows if n_files == 1 else None
-        for name, texts in pieces:
+        for (name, texts), hdu in zip(pieces, labels, strict=True):
             text = texts[f] if f < len(texts) else texts[-1]
             header = _cards(text)
-            hdu = _hdu_name(name, header, attrs)
             if header.get("XTENSION", "").strip() == "BINTABLE":
                 n_rows = int(header["NAXIS2"])
                 aligned = source.aligned(hdu)
@@ -319,13 +320,19 @@ class _Sources:
         """True for tables stored on the cadence axis (the light-curve table and those with its rows)."""
         return hdu == self.main or any(h == hdu for h, _ in self.series) or not any(h == hdu for h, _ in self.arrays)
 
-    def column(self, hdu: str, ttype: str, rows: np.ndarray | None) -> np.ndarray | None:
-        """A column's values on ``rows`` (a table on the cadence axis) or whole (rows None)."""
+    def column(self, hdu: str, ttype: str, rows: np.ndarray | None, whole: bool = True) -> np.ndarray | None:
+        """A column's values on ``rows`` (a table on the cadence axis) or whole (rows None);
+        ``whole`` says that ``rows`` are every row of the source table (no time cut)."""
         key = ttype.upper()
         if rows is None:
             name = self.arrays.get((hdu, key))
             return None if name is None else self._restore(name, np.asarray(self.values[name]))
         name = self.series.get((hdu, key))
+        if name is None and (hdu, key) in self.arrays:  # a vector column kept per target, in the file's row order
+            if not whole:
+                raise ExportError(f"vector column {ttype} of table {hdu} is kept in the file's row order: "
+                                  "it cannot be cut by time")
+            return np.asarray(self.values[self.arrays[(hdu, key)]])[: rows.size]
         if name is None and (hdu, key) in self.vectors:
             elements = self.vectors[(hdu, key)]
             return np.stack([np.asarray(self.values[elements[k]])[rows] for k in sorted(elements)], axis=1)
@@ -368,7 +375,7 @@ def _table(header: Any, hdu: str, rows: np.ndarray | None, source: _Sources, kee
         if keep is not None and variable not in CORE_COLUMNS and ttype.upper() != "CADENCENO" \
                 and ttype.upper() not in keep and (variable or "").upper() not in keep:
             continue
-        data = source.column(hdu, ttype, rows)
+        data = source.column(hdu, ttype, rows, rows is None or rows.size == int(header["NAXIS2"]))
         if data is None:
             raise ExportError(f"column {ttype} of table {hdu} is not stored")
         fmt = _ColumnFormat(str(header[f"TFORM{n}"]))

@@ -364,6 +364,14 @@ def _keyword(hdul: fits.HDUList, keyword: str, hdus: tuple[int, ...]) -> tuple[A
     return None
 
 
+def hdu_labels(hdul: fits.HDUList) -> list[str]:
+    """What each HDU's variables record as ``source_hdu``: its EXTNAME (astropy's upper-case
+    ``name``; PRIMARY for the primary), or its index when it has none or shares it with another
+    HDU of the file (astropy's Table writer names its table PRIMARY too)."""
+    names = [h.name or "" for h in hdul]
+    return [n if n and names.count(n) == 1 else str(i) for i, n in enumerate(names)]
+
+
 def _hdu_index(hdul: fits.HDUList, hdu: int | str) -> int | None:
     if isinstance(hdu, int):
         return hdu if hdu < len(hdul) else None
@@ -451,8 +459,12 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
         table = hdul[lc_hdu].data
         if table is None or len(table) == 0:
             raise CorruptFileError(source, f"HDU {lc_hdu} ({hdul[lc_hdu].name}) holds no rows: no light curve")
-        columns, dropped = _columns(hdul[lc_hdu], table, product, -1 if segment is None else segment, source)
-        extra_series, table_arrays, dropped_elsewhere = _other_tables(hdul, lc_hdu, table, product.columns.cadenceno)
+        labels = hdu_labels(hdul)
+        vectors: dict[str, tuple[np.ndarray, dict]] = {}
+        columns, dropped = _columns(hdul[lc_hdu], table, product, -1 if segment is None else segment, source,
+                                    labels[lc_hdu], vectors)
+        extra_series, table_arrays, dropped_elsewhere = _other_tables(hdul, lc_hdu, table, product.columns.cadenceno, labels)
+        table_arrays.update(vectors)
     except (CorruptFileError, UnrecognizedProductError):
         raise
     except Exception as exc:
@@ -491,22 +503,20 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
         found = _keyword(hdul, keyword, tuple(dict.fromkeys((0, lc_hdu))))
         value, comment = found if found is not None else (None, "")
         target_values[var] = (value, {"source_keyword": keyword, "description": comment})
-    headers = {f"header_{h.name.lower() or f'hdu{i}'}": _header_text(h, data) for i, h in enumerate(hdul)}
-    if len(headers) < len(hdul):  # two HDUs of one EXTNAME (astropy's writer names its table PRIMARY too)
-        headers = {f"header_{h.name.lower() or 'hdu'}{'' if i == 0 else i}" if i else f"header_{h.name.lower() or 'hdu0'}":
-                   _header_text(h, data) for i, h in enumerate(hdul)}
+    headers = {f"header_{label.lower() if not label.isdigit() else f'hdu{label}'}": _header_text(h, data)
+               for label, h in zip(labels, hdul, strict=True)}
     images = dict(table_arrays)
     for i, h in enumerate(hdul):
         if not isinstance(h, fits.ImageHDU | fits.PrimaryHDU) or h.data is None or h.data.ndim < 1:
             continue
         if h.data.dtype.kind not in "iuf":
             continue
-        name = (h.name or f"hdu{i}").lower()
+        name = labels[i].lower() if not labels[i].isdigit() else f"hdu{i}"
         pixels = h.data.astype(h.data.dtype.newbyteorder("="), copy=True)
         images[name] = (
             pixels,
             {"description": f"data of the {h.name or f'HDU {i}'} HDU, shape (NAXISn, ..., NAXIS1) of its header; "
-             "padded to the largest of the group", "source_hdu": h.name or str(i)},
+             "padded to the largest of the group", "source_hdu": labels[i]},
         )
     if derived:
         notes["cadenceno"] = derived
@@ -661,9 +671,15 @@ def _description(header: fits.Header, i: int) -> str:
 
 
 def _columns(
-    hdu: fits.BinTableHDU, table: fits.FITS_rec, product: Product, segment: int, source: str
+    hdu: fits.BinTableHDU, table: fits.FITS_rec, product: Product, segment: int, source: str, hdu_name: str,
+    arrays: dict[str, tuple[np.ndarray, dict]] | None = None,
 ) -> tuple[dict[str, Column], list[str]]:
-    """The light-curve table's columns by variable name, and the names of columns not kept."""
+    """The light-curve table's columns by variable name, and the names of columns not kept.
+
+    Vector columns of a few elements (astropy's jd1, jd2 Time columns) become one variable per
+    element; larger numeric ones (eleanor's pixel stamps TPF, TPF_ERR) go to ``arrays``, kept per
+    target in the file's row order.
+    """
     cmap = product.columns
     names = {n.upper(): n for n in table.names}
     flux_err = next((c for c in cmap.flux_err_columns(segment) if c.upper() in names), None)
@@ -691,7 +707,6 @@ def _columns(
     out: dict[str, Column] = {}
     dropped: list[str] = []
     header = hdu.header
-    hdu_name = hdu.name or ""
     for i, col in enumerate(table.columns, start=1):  # the FITS_rec's ColDefs: built once
         values, fits_format = _column_values(table, col.name)
         var = variable(col.name)
@@ -712,6 +727,14 @@ def _columns(
                 if var == "time":
                     out["time"] = Column("time", col.name, raw[:, 0].astype(np.float64), None, col.unit or None,
                                          _description(header, i), hdu_name, None, 0)
+                continue
+            if raw.dtype.kind in "iuf" and raw.ndim > 1 and arrays is not None:  # pixel stamps: kept per target
+                arrays[var if var not in CORE_VARIABLES else f"{var}_column"] = (
+                    raw.astype(raw.dtype.newbyteorder("="), copy=True),
+                    {"description": f"vector column {col.name} of the light-curve table, one element of shape "
+                     f"{raw.shape[1:]} per row of the file, in the file's row order; padded to the largest of the group",
+                     "source_hdu": hdu_name, "source_column": col.name, "units": _astropy_unit(col.unit) or "",
+                     "fits_unit": col.unit or "", "vector_column": 1})
                 continue
             dropped.append(col.name)
             continue
@@ -772,7 +795,9 @@ def _cadence_numbers(
     return derived, how
 
 
-def _other_tables(hdul: fits.HDUList, lc_hdu: int, main: fits.FITS_rec, cadence_column: str | None) -> tuple[dict[str, Column], dict[str, tuple[np.ndarray, dict]], list[str]]:
+def _other_tables(
+    hdul: fits.HDUList, lc_hdu: int, main: fits.FITS_rec, cadence_column: str | None, labels: list[str]
+) -> tuple[dict[str, Column], dict[str, tuple[np.ndarray, dict]], list[str]]:
     """Columns of the file's other binary tables.
 
     A table with the light-curve table's rows (same row count, and the same cadence column if it
@@ -789,7 +814,7 @@ def _other_tables(hdul: fits.HDUList, lc_hdu: int, main: fits.FITS_rec, cadence_
     for i, h in enumerate(hdul):
         if i == lc_hdu or not isinstance(h, fits.BinTableHDU) or h.data is None:
             continue
-        prefix = (h.name or f"hdu{i}").lower()
+        prefix = labels[i].lower() if not labels[i].isdigit() else f"hdu{i}"
         table = h.data
         names = {n.upper(): n for n in table.names}
         aligned = len(table) == len(main)
@@ -800,7 +825,7 @@ def _other_tables(hdul: fits.HDUList, lc_hdu: int, main: fits.FITS_rec, cadence_
             values, fits_format = _column_values(table, col.name) if aligned else (None, None)
             if values is not None:
                 series[name] = Column(name, col.name, values, _astropy_unit(col.unit), col.unit or None,
-                                      _description(h.header, k), h.name or str(i), fits_format)
+                                      _description(h.header, k), labels[i], fits_format)
                 continue
             raw = np.asarray(table.field(col.name))
             if raw.dtype.kind == "b":
@@ -812,7 +837,7 @@ def _other_tables(hdul: fits.HDUList, lc_hdu: int, main: fits.FITS_rec, cadence_
                 raw.astype(raw.dtype.newbyteorder("="), copy=True),
                 {"description": f"column {col.name} of table {h.name or f'HDU {i}'} ({len(table)} rows), "
                  "shape (rows, ...) of the table; padded to the largest of the group",
-                 "source_hdu": h.name or str(i), "source_column": col.name, "units": _astropy_unit(col.unit) or "",
+                 "source_hdu": labels[i], "source_column": col.name, "units": _astropy_unit(col.unit) or "",
                  "fits_unit": col.unit or "", **({"fits_format": fits_format} if fits_format else {})},
             )
     return series, arrays, dropped
