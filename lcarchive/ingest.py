@@ -685,8 +685,20 @@ def _present(block: Block) -> np.ndarray:
 
 
 def _disjoint(stored: Block, new: Block) -> bool:
-    """True if the new file's cadences are all cadences the stored row does not have."""
-    return np.intersect1d(_present(stored), new.cadenceno).size == 0
+    """True if the new file's cadences are all cadences the stored row does not have, and its time
+    stamps lie wholly before or after the stored row's (Kepler short-cadence months do; a copy whose
+    cadence numbers were made from time does not)."""
+    if np.intersect1d(_present(stored), new.cadenceno).size:
+        return False
+    spans = []
+    for block in (stored, new):
+        quality, time = block.series["quality"][0], block.series["time"][0]
+        finite = time[(quality != fill_value(quality.dtype)) & np.isfinite(time)]
+        if finite.size == 0:
+            return False
+        spans.append((float(finite.min()), float(finite.max())))
+    (a0, a1), (b0, b1) = spans
+    return a1 < b0 or b1 < a0
 
 
 def _combine_segments(a: Block, b: Block) -> Block:

@@ -543,7 +543,7 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
         notes=notes,
         data_release=int(data_rel) if isinstance(data_rel, int) and not isinstance(data_rel, bool) else None,
         pipeline_version=str(procver).strip() if procver is not None else None,
-        file_date=str(date).strip() if date is not None else None,
+        file_date=_file_date(date, notes),
         instruments=_instruments(hdul, mission),
         span=header_span(hdul, lc_hdu),
         label=label,
@@ -551,6 +551,18 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
         product_version=product_version(product, hdul, source),
         derived_from=derived_from,
     )
+
+
+def _file_date(value: Any, notes: dict[str, str]) -> str | None:
+    """The ``DATE`` keyword if it is an ISO date (``2018-10-05`` or ``2018-10-05T06:11:08``), which
+    ranks releases as text; anything else is noted and not used."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[0-9:.]*)?", text):
+        return text
+    notes["file_date"] = f"DATE = {value!r} is no ISO date: not used to rank releases"
+    return None
 
 
 def _open_fits(data: bytes, source: str) -> fits.HDUList:
@@ -576,7 +588,7 @@ def _open_fits(data: bytes, source: str) -> fits.HDUList:
                 if count > MAX_HDUS:
                     hdul.close()
                     raise CorruptFileError(source, f"more than {MAX_HDUS} HDUs: no light-curve product has so many "
-                                           "(lcarchive reads at most MAX_HDUS)")
+                                           f"(lcarchive reads at most {MAX_HDUS})")
             hdul.readall()
         except CorruptFileError:
             raise
@@ -614,8 +626,8 @@ def _parse_gzip(data: bytes, source: str) -> LightCurveFile:
     if inner.startswith(b"\x1f\x8b"):
         raise UnrecognizedProductError(source, "gzip inside gzip: decompress it first")
     lc = parse_lightcurve(inner, source)
-    lc.notes["compression"] = json.dumps({"format": "gzip", "compressed_sha256": hashlib.sha256(data).hexdigest(),
-                                          "compressed_size": len(data)}, sort_keys=True)
+    lc.notes["compression"] = (f"gzip: read decompressed; the compressed file is {len(data)} bytes, SHA-256 "
+                               f"{hashlib.sha256(data).hexdigest()}")
     return lc
 
 

@@ -24,21 +24,22 @@ Sources of the layouts:
   LIGHTCURVE with TIME, TIMECORR, CADENCENO, FLUX_RAW, FLUX_RAW_ERR, FLUX_BKG, FLUX_CORR, FLUX_CORR_ERR
   (ppm), QUALITY (corrector flags), PIXEL_QUALITY, MOM_CENTR1/2, POS_CORR1/2; rows without a time
   stamp removed), and its ``photometry/quality.py`` flags;
-- EVEREST: rodluger/everest ``everest/fits.py`` (primary = mission cards + COMMENT '*  EVEREST INFO  *',
-  MISSION, VERSION, DATE; table 'LC ARRAYS' with CADN (float 'D'), FLUX, FRAW, FRAW_ERR, QUALITY
-  (Kepler bits + EVEREST bits 22-24), TIME, FCOR, CBVnn; 'APERTURE MASK' image; NaN time stamps
-  interpolated, as its K2 data reader does) and ``everest/config.py``;
+- EVEREST: rodluger/everest ``everest/fits.py`` v2 (primary = mission cards + COMMENT '*  EVEREST INFO  *',
+  MISSION, VERSION, DATE; table 'ARRAYS' with CADN (float 'D'), FLUX, FRAW, FRAW_ERR, QUALITY
+  (Kepler bits + EVEREST's, zero-based bits 22-26: bad, NaN, outlier, recursive, transit), TIME, FCOR,
+  CBVnn; 'APERTURE MASK' image; NaN time stamps interpolated, as its K2 data reader does) and
+  ``everest/config.py``;
 - PATHOS: the MAST HLSP 'pathos' and lightkurve's reader (PSF_FLUX_RAW/COR, AP1-4_FLUX_RAW/COR,
   SKY_LOCAL, DQUALITY with TESS bits, TIME in BTJD; no pipeline keyword in the headers);
 - CDIPS: the MAST HLSP 'cdips' readme (hlsp_cdips_tess_ffi_all_tess_v01_readme.md) and lightkurve's
   reader (ORIGIN containing 'cdips'; TMID_BJD the full BJD_TDB; IFL/IFE instrumental fluxes, IRM/IRE
   magnitudes, IRQ one-character quality, TFA/PCA detrended magnitudes, apertures 1-3; frames with
   momentum dumps or coarse pointing removed upstream);
-- K2SC: OxES/k2sc ``release_readme.txt`` and ``bin/k2mastify`` (primary = the K2 primary with ORIGIN,
-  CREATOR (k2sc's PROGRAM) and DATE replaced and PROCVER/FILEVER/TIMVERSN/CHECKSUM removed; two tables
-  'PDC' and 'SAP' with quality, cadence, time, flux, trend_p, trend_t, mflags; v2 writes cadence and
-  quality as 32-bit integers), ``src/k2io.py`` (table headers) and ``src/k2data.py`` (only cadences
-  with finite time and position are kept).
+- K2SC v2 (the release on MAST): real v2 files (hlsp_k2sc_k2_llc_<epic>-c04_kepler_v2_lc.fits) and
+  OxES/k2sc ``bin/k2mastify`` and ``src/k2io.py`` (primary = the K2 primary with ORIGIN 'SPLOX: Stars and
+  Planets at Oxford', CREATOR = PROGRAM 'k2SC v0.9' and DATE, PROCVER/FILEVER/TIMVERSN/CHECKSUM removed;
+  tables 'PDC' and 'SAP' with time D, cadence J, quality J, x D, y D, flux D, error D, mflags B, trtime D,
+  trposi D; only cadences with finite time and position are kept).
 """
 
 from __future__ import annotations
@@ -244,14 +245,16 @@ def build_cdips(dest: Path) -> Path:
     return path
 
 
-def _k2sc_table(c: dict[str, np.ndarray], flux_column: str, name: str, lc_head: fits.Header) -> fits.BinTableHDU:
-    """One K2SC table: flux = source flux - trend_p + median(trend_p) - trend_t + median(trend_t)."""
+def _k2sc_table(c: dict[str, np.ndarray], flux_column: str, error_column: str, name: str,
+                lc_head: fits.Header) -> fits.BinTableHDU:
+    """One K2SC v2 table, columns in the real files' order: time, cadence, quality, x, y, flux, error,
+    mflags, trtime, trposi; flux = source flux - (trposi - mean) - (trtime - mean), as bin/k2mastify does."""
     f = c[flux_column].astype(np.float64)
     med = np.nanmedian(f)
     pc1, pc2, t = c["POS_CORR1"].astype(np.float64), c["POS_CORR2"].astype(np.float64), c["TIME"]
-    trend_p = med * (1 + 0.01 * (pc1 - np.median(pc1)) - 0.005 * (pc2 - np.median(pc2)))
-    trend_t = med * (1 + 0.002 * np.sin(2 * np.pi * (t - t[0]) / 10.0))
-    flux = f - trend_p + np.median(trend_p) - trend_t + np.median(trend_t)
+    trposi = med * (1 + 0.01 * (pc1 - np.median(pc1)) - 0.005 * (pc2 - np.median(pc2)))
+    trtime = med * (1 + 0.002 * np.sin(2 * np.pi * (t - t[0]) / 10.0))
+    flux = f - (trposi - np.nanmean(trposi)) - (trtime - np.nanmean(trtime))
     mflags = np.zeros(f.size, dtype=np.uint8)
     mflags[c["SAP_QUALITY"] != 0] |= 1
     up, down = _robust_outliers(flux)
@@ -259,34 +262,38 @@ def _k2sc_table(c: dict[str, np.ndarray], flux_column: str, name: str, lc_head: 
     mflags[down] |= 16
     mflags[~np.isfinite(f)] |= 32
     columns = [
-        fits.Column("quality", "J", array=c["SAP_QUALITY"]),
-        fits.Column("cadence", "J", array=c["CADENCENO"]),
         fits.Column("time", "D", array=t),
+        fits.Column("cadence", "J", array=c["CADENCENO"]),
+        fits.Column("quality", "J", array=c["SAP_QUALITY"]),
+        fits.Column("x", "D", array=pc1),
+        fits.Column("y", "D", array=pc2),
         fits.Column("flux", "D", array=flux),
-        fits.Column("trend_p", "D", array=trend_p),
-        fits.Column("trend_t", "D", array=trend_t),
+        fits.Column("error", "D", array=c[error_column].astype(np.float64)),
         fits.Column("mflags", "B", array=mflags),
+        fits.Column("trtime", "D", array=trtime),
+        fits.Column("trposi", "D", array=trposi),
     ]
     epic = int(lc_head.get("KEPLERID", 211436265))
     cards = [
         *_time_cards(lc_head),
-        ("OBJECT", epic, ""), ("EPIC", epic, ""), ("SPLITS", "[2344]", ""),
-        ("KER_NAME", "QuasiPeriodicKernel", ""),
-        ("ORIGIN", "SPLOX: Stars and Planets at Oxford", ""), ("PROGRAM", "k2SC v1.0", ""), ("DATE", "2017-08-01T00:00:00", ""),
+        ("EPIC", epic, ""), ("SPLITS", "[2344]", ""), ("CDPPR", 40.0, ""), ("CDPPT", 35.0, ""), ("CDPPC", 30.0, ""),
+        ("AP_WARN", False, ""), ("KER_NAME", "QuasiPeriodicKernel", ""),
+        ("ORIGIN", "SPLOX: Stars and Planets at Oxford", ""), ("PROGRAM", "k2SC v0.9", ""), ("DATE", "2016-07-20T00:00:00", ""),
     ]
     return _table(columns, name, cards)
 
 
 def build_k2sc(dest: Path) -> Path:
-    """K2SC: tables PDC (from PDCSAP_FLUX) then SAP (from SAP_FLUX), cadences with finite time and position."""
+    """K2SC v2: tables PDC (from PDCSAP_FLUX) then SAP (from SAP_FLUX), cadences with finite time and position."""
     head, lc_head, c, _ = _source(K2_SOURCE)
     keep = np.isfinite(c["TIME"]) & np.isfinite(c["POS_CORR1"]) & np.isfinite(c["POS_CORR2"])
     c = {k: v[keep] for k, v in c.items()}
     primary = _primary(
         head, remove=("PROCVER", "FILEVER", "TIMVERSN"), NEXTEND=2,
-        ORIGIN="SPLOX: Stars and Planets at Oxford", CREATOR="k2SC v1.0", DATE="2017-08-01T00:00:00",
+        ORIGIN="SPLOX: Stars and Planets at Oxford", DATE="2016-07-20T00:00:00", PROGRAM="k2SC v0.9", CREATOR="k2SC v0.9",
     )
-    tables = [_k2sc_table(c, "PDCSAP_FLUX", "PDC", lc_head), _k2sc_table(c, "SAP_FLUX", "SAP", lc_head)]
+    tables = [_k2sc_table(c, "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "PDC", lc_head),
+              _k2sc_table(c, "SAP_FLUX", "SAP_FLUX_ERR", "SAP", lc_head)]
     path = dest / NAMES["k2sc"]
     fits.HDUList([primary, *tables]).writeto(path)
     return path
@@ -318,6 +325,8 @@ def build_everest(dest: Path) -> Path:
     quality[~np.isfinite(fraw)] += 2**23  # QUALITY_NAN
     up, down = _robust_outliers(flux)
     quality[up | down] += 2**24  # QUALITY_OUT
+    transit = (np.arange(quality.size) % 500) < 6
+    quality[transit] += 2**26  # QUALITY_TRN: in transit, masked out of the model
     columns = [
         fits.Column("CADN", "D", array=c["CADENCENO"].astype(np.float64)),
         fits.Column("FLUX", "D", "e-/s", array=flux),
@@ -341,7 +350,7 @@ def build_everest(dest: Path) -> Path:
     cards = [*_time_cards(lc_head), *(("COMMENT", t, "") for t in EVEREST_COMMENTS),
              ("MISSION", "k2", "Mission name"), ("VERSION", "2.0", "EVEREST pipeline version"),
              ("MODEL", "nPLD", "Name of EVEREST model used"), ("APNAME", "k2sff_15", "Name of aperture used")]
-    table = _table(columns, "LC ARRAYS", cards)
+    table = _table(columns, "ARRAYS", cards)
     mask = fits.ImageHDU(data=aperture.data, name="APERTURE MASK")
     for text in EVEREST_COMMENTS:
         mask.header.append(("COMMENT", text), end=True)
@@ -566,9 +575,11 @@ def test_k2sc_pdc_table_is_the_light_curve_and_sap_table_is_kept(files, rows):
     assert np.array_equal(one["cadenceno"].values[present], pdc["cadence"].astype(np.int64))
     assert_bit_equal(one["time"].values[present], _native(pdc["time"]), "time")
     assert_bit_equal(one["flux"].values[present], _native(pdc["flux"]), "flux = PDC flux")
-    assert np.all(np.isnan(one["flux_err"].values[present]))  # K2SC writes no error column
+    assert_bit_equal(one["flux_err"].values[present], _native(pdc["error"]), "flux_err = PDC error")
+    assert one["flux_err"].attrs["source_column"] == "error"
     assert_bit_equal(one["quality"].values[present], _native(pdc["quality"]), "quality = PDC quality")
-    for name in ("trend_p", "trend_t", "mflags"):
+    assert str(one["product_version"].values) == "v2"  # from the file name (and the trtime column)
+    for name in ("x", "y", "trtime", "trposi", "mflags"):
         assert_bit_equal(one[name].values[present], _native(pdc[name]), f"PDC {name}")
     for name, values in sap.items():  # every column of the second table, as sap_<column>
         variable = f"sap_{name}"
@@ -617,8 +628,8 @@ def test_exported_cdips_characters_and_everest_float_cadences(files, exported):
             assert np.array_equal(hdul[1].data[f"IRQ{k}"], _table_of(files["cdips"])[f"IRQ{k}"])
     everest = exported[_sha(files["everest"])]
     with fits.open(everest) as hdul:
-        assert hdul["LC ARRAYS"].columns["CADN"].format == "D"
-        assert_bit_equal(np.asarray(hdul["LC ARRAYS"].data["CADN"]), _table_of(files["everest"])["CADN"], "CADN")
+        assert hdul["ARRAYS"].columns["CADN"].format == "D"
+        assert_bit_equal(np.asarray(hdul["ARRAYS"].data["CADN"]), _table_of(files["everest"])["CADN"], "CADN")
 
 
 # -- 4. quality flags ------------------------------------------------------------------------------------
