@@ -104,6 +104,7 @@ class Archive:
         self._index: pd.DataFrame | None = None
         self._readers: dict[str, GroupReader] = {}
         self._anon = bool(self.storage_options.get("anon"))
+        self._local = "://" not in url or url.startswith("file://")
 
     def __getattribute__(self, name: str) -> Any:
         # public entry points report store failures as lcarchive.StoreError (see stores.store_errors)
@@ -145,7 +146,7 @@ class Archive:
             No such bucket, access denied, unreachable store.
         """
         with store_errors(self.url, self._anon):
-            if "://" not in self.url or self.url.startswith("file://"):
+            if self._local:
                 self.fs.makedirs(self._root, exist_ok=True)
                 return
             bucket = self._root.split("/", 1)[0]
@@ -177,7 +178,8 @@ class Archive:
         return self._catalog
 
     def _write_catalog(self, catalog: Catalog) -> None:
-        self.fs.makedirs(self._root, exist_ok=True)
+        if self._local:  # object stores have no folders; s3fs's makedirs would create a bucket
+            self.fs.makedirs(self._root, exist_ok=True)
         text = catalog.model_dump_json(indent=1)
         self.fs.pipe_file(f"{self._root}/{CATALOG_NAME}", text.encode())
         self._catalog = catalog
@@ -225,6 +227,7 @@ class Archive:
         -------
         Catalog
         """
+        self.check_root()
         catalog, index = self._collect_catalog()
         self._write_index(index)
         self._write_catalog(catalog)
@@ -298,7 +301,8 @@ class Archive:
 
     def _write_index(self, frame: pd.DataFrame) -> None:
         path = f"{self._root}/{target_index.INDEX_PATH}"
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if self._local:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         self.fs.pipe_file(path, target_index.to_bytes(frame))
         self._index = frame
 

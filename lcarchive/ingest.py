@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lcarchive.errors import BadInputError, InvalidIdentifierError
+from lcarchive.errors import BadInputError, InvalidIdentifierError, StoreError
 from lcarchive.identifiers import check_observation_id, check_segment, check_target_id
 from lcarchive.layout import FORMAT_VERSION, Block, fill_value, block_from_dataset, block_from_file, merge_blocks, to_dataset
 from lcarchive.readers import LightCurveFile, read_lightcurve
@@ -97,7 +97,8 @@ def expand_inputs(
     storage_options : dict, optional
         fsspec options for listing URLs (``{"anon": True}`` for a public bucket).
     empty : list, optional
-        Receives ``(input, reason)`` for each folder, prefix or glob that gives no file.
+        Receives ``(input, reason)`` for each folder, prefix or glob that gives no file, and for
+        each URL that cannot be listed (no such bucket, access denied...), which is then skipped.
 
     Returns
     -------
@@ -108,12 +109,19 @@ def expand_inputs(
     Raises
     ------
     lcarchive.errors.StoreError
-        An object-store URL that cannot be listed (no such bucket, access denied, unreachable).
+        An object-store URL that cannot be listed (no such bucket, access denied, unreachable),
+        when ``empty`` is not given.
     """
     out: list[str] = []
     for item in inputs:
         if "://" in item and not item.startswith("file://"):
-            found = _expand_url(item, storage_options)
+            try:
+                found = _expand_url(item, storage_options)
+            except StoreError as exc:  # an input that cannot be listed: that input's reason, the others go on
+                if empty is None:
+                    raise
+                empty.append((item, exc.reason))
+                continue
         else:
             found = _expand_local(item.removeprefix("file://"))
         if found is None:
@@ -150,15 +158,17 @@ def _expand_url(url: str, storage_options: dict | None) -> list[str] | None:
         return None
     import fsspec
 
-    from lcarchive.stores import store_errors
+    from lcarchive.stores import bucket_exists, store_errors
 
     with store_errors(url):
         fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        if scheme == "s3" and not bucket_exists(fs, path.split("/", 1)[0]):
+            raise FileNotFoundError(f"NoSuchBucket: {path.split('/', 1)[0]}")
         if globbed:
             paths = [p for p, info in sorted(fs.glob(path, detail=True).items()) if info.get("type") != "directory"]
         else:
             if not fs.isdir(path):
-                return None
+                return [] if url.endswith("/") else None  # a prefix named as such, holding nothing
             paths = sorted(fs.find(path))
             stores = {p.rsplit("/", 1)[0] for p in paths if p.endswith("/zarr.json")}
             paths = [p for p in paths if not any(p.startswith(f"{z}/") for z in stores)]
@@ -190,7 +200,8 @@ def _parse_one(
     except InvalidIdentifierError as exc:
         return (source, str(exc))
     except Exception as exc:  # anything unforeseen in a file is that file's fault
-        return (source, f"unreadable: {type(exc).__name__}: {exc}")
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return (source, f"unreadable: {type(exc).__name__}{': ' + text if text else ''}")
 
 
 PARALLEL_MIN_FILES = 64

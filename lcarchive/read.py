@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import zarr.api.asynchronous as zasync
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
-from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from lcarchive.shards import decode_chunk, decode_index, spec_of
-from lcarchive.stores import read_store
+from lcarchive.stores import get_retrying, read_store
 
 __all__ = ["BulkReader", "GroupReader", "coalesce", "run"]
 
@@ -100,7 +99,7 @@ class GroupReader:
         if index is None:
             size = spec.index_size
             where = RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size)
-            raw = await store.get(key, prototype=default_buffer_prototype(), byte_range=where)
+            raw = await get_retrying(store, key, where)
             if raw is None:  # shard never written: all fill
                 return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
             index = decode_index(spec, raw.to_bytes())
@@ -108,9 +107,7 @@ class GroupReader:
         offset, nbytes = index[row % spec.shard_rows]
         if offset == _EMPTY:
             return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
-        buf = await store.get(
-            key, prototype=default_buffer_prototype(), byte_range=RangeByteRequest(int(offset), int(offset + nbytes))
-        )
+        buf = await get_retrying(store, key, RangeByteRequest(int(offset), int(offset + nbytes)))
         values = decode_chunk(spec, buf.to_bytes(), array.shape[1:])
         return values if values.dtype == object else values.astype(array.dtype, copy=False)
 
@@ -177,7 +174,7 @@ class BulkReader:
 
     async def _get(self, store: Any, key: str, byte_range: Any = None) -> bytes | None:
         async with self.limit:
-            buf = await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
+            buf = await get_retrying(store, key, byte_range)
         self.requests += 1
         if buf is None:
             return None

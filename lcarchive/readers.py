@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
 from lcarchive.definitions import static_catalog, unit_aliases
-from lcarchive.errors import CorruptFileError, UnrecognizedProductError
+from lcarchive.errors import BadInputError, CorruptFileError, InvalidIdentifierError, UnrecognizedProductError
 from lcarchive.identifiers import check_segment, check_target_id, observation_id, safe_name, segment_from_time
 from lcarchive.models import DetectionRule, Mission, MissionCatalog, Product
 
@@ -235,15 +234,22 @@ def read_source(source: str, storage_options: dict | None = None) -> bytes:
     CorruptFileError
         No such file, a directory, or unreadable.
     """
+    from lcarchive.stores import classify, first_line, read_object
+
     try:
-        with fsspec.open(source, "rb", **(storage_options or {})) as f:
-            return f.read()
+        if "://" not in source or source.startswith("file://"):
+            with open(source.removeprefix("file://"), "rb") as f:
+                return f.read()
+        return read_object(source, storage_options)
     except FileNotFoundError as exc:
-        raise CorruptFileError(source, "no such file") from exc
+        raise CorruptFileError(source, "no such file" if classify(exc) != "no such bucket" else "no such bucket") from exc
     except IsADirectoryError as exc:
         raise CorruptFileError(source, "is a directory") from exc
-    except OSError as exc:
-        raise CorruptFileError(source, f"cannot be read: {exc}") from exc
+    except Exception as exc:
+        kind = classify(exc)
+        if kind is None:
+            raise
+        raise CorruptFileError(source, f"cannot be read: {kind} ({first_line(str(exc) or type(exc).__name__)})") from exc
 
 
 def _header_value(value: Any) -> Any:
@@ -429,7 +435,13 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
         raise UnrecognizedProductError(source, "not a FITS file (no SIMPLE card at the start)")
     hdul = _open_fits(data, source)
     with hdul:
-        return _parse_fits(hdul, data, source)
+        try:
+            return _parse_fits(hdul, data, source)
+        except (BadInputError, InvalidIdentifierError):
+            raise
+        except (fits.VerifyError, KeyError, AttributeError, ValueError, TypeError, IndexError) as exc:
+            # astropy meets a header it cannot use (an unparsable card, a bad TFORMn, a missing TFIELDS)
+            raise CorruptFileError(source, f"damaged FITS header or table: {_first_line(exc)}") from exc
 
 
 def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
@@ -563,6 +575,11 @@ def _file_date(value: Any, notes: dict[str, str]) -> str | None:
         return text
     notes["file_date"] = f"DATE = {value!r} is no ISO date: not used to rank releases"
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _open_fits(data: bytes, source: str) -> fits.HDUList:

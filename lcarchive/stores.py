@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["S3_DEFAULTS", "bucket_exists", "classify", "first_line", "missing_reason", "read_store", "store_error", "store_errors", "with_defaults"]
+__all__ = ["READ_ATTEMPTS", "S3_DEFAULTS", "bucket_exists", "classify", "first_line", "get_retrying", "read_object", "missing_reason", "read_store", "store_error", "store_errors", "with_defaults"]
 
 
 def _obstore_s3(url: str, storage_options: dict) -> Any | None:
@@ -121,7 +121,8 @@ def classify(exc: BaseException) -> str | None:
     """What a store client's exception means, or None if it is no failure of the store.
 
     Returns one of ``"no such bucket"``, ``"access denied"``, ``"unreachable"``, ``"throttled"``,
-    ``"not found"`` (an object or prefix), ``"failed"`` (any other error of a store client).
+    ``"cut off"`` (a response body that ended early), ``"not found"`` (an object or prefix),
+    ``"failed"`` (any other error of a store client).
     Told by exception types and S3 error codes; by the message only where a client gives
     nothing else (s3fs's missing bucket, obstore's connection errors).
     """
@@ -137,6 +138,9 @@ def classify(exc: BaseException) -> str | None:
         return "access denied"
     if codes & _THROTTLING or "slowdown" in text or "throttl" in text or "503 service unavailable" in text:
         return "throttled"
+    if (names & {"ClientPayloadError", "IncompleteRead", "ContentLengthError", "ResponseStreamingError"}
+            or "body error" in text or "incomplete" in text or "payload" in text):
+        return "cut off"
     if (names & {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionClosedError",
                  "ServerDisconnectedError", "ReadTimeoutError"}
             or any(isinstance(e, ConnectionError | TimeoutError) for e in chain)
@@ -154,7 +158,35 @@ _HINTS = {
     "access denied": "access denied: check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) or the bucket policy",
     "unreachable": "unreachable: no answer from the endpoint (check AWS_ENDPOINT_URL / -o endpoint_url and the network)",
     "throttled": "throttled: the store kept refusing requests (503 SlowDown) after the retries with back-off",
+    "cut off": "responses cut off: the store's answers kept ending before their announced length, after the retries",
 }
+
+READ_ATTEMPTS = 4
+"""Attempts of one object read whose response ends early or whose connection drops (obstore
+retries failed requests itself, but not a body cut off mid-way)."""
+
+
+async def get_retrying(store: Any, key: str, byte_range: Any = None) -> Any:
+    """``store.get`` of a zarr store, retried with back-off (0.1, 0.2, 0.4 s) when the response is
+    cut off or the connection drops; other errors propagate at once.
+
+    Returns
+    -------
+    zarr.core.buffer.Buffer or None
+        None if the object does not exist.
+    """
+    import asyncio
+
+    from zarr.core.buffer import default_buffer_prototype
+
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
+        except Exception as exc:
+            if classify(exc) not in ("cut off", "unreachable") or attempt == READ_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.1 * 2**attempt)
+    return None
 
 
 def store_error(url: str, exc: BaseException, anon: bool = False) -> Exception | None:
@@ -244,6 +276,52 @@ def missing_reason(fs: Any, url: str, root: str) -> str:
     return "no lcarchive archive under this prefix (no catalog.json; ingest files into it first)"
 
 
+def _obstore_get(url: str, storage_options: dict | None) -> bytes | None:
+    """One GET of a whole ``s3://`` object with obstore; None when obstore cannot take the options.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such object (or bucket).
+    """
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    store = _obstore_s3(f"s3://{bucket}", dict(storage_options or {}))
+    if store is None:
+        return None
+    import obstore
+    from obstore.exceptions import NotFoundError
+
+    try:
+        return bytes(obstore.get(store.store, key).bytes())
+    except NotFoundError as exc:
+        raise FileNotFoundError(str(exc)) from exc
+    except Exception as exc:
+        if "bucket" in str(exc).lower() and "not" in str(exc).lower():
+            raise FileNotFoundError(f"NoSuchBucket: {exc}") from exc
+        raise
+
+
+def read_object(url: str, storage_options: dict | None = None) -> bytes:
+    """The whole object (an input file) at an fsspec URL, in one request where the client allows.
+
+    s3fs asks for an object's size (HEAD) before reading it; obstore reads it with one GET, which is
+    also all an anonymous reader of a public bucket may be allowed.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such object.
+    """
+    import fsspec
+
+    if url.startswith("s3://"):
+        data = _obstore_get(url, storage_options)
+        if data is not None:
+            return data
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return fs.cat_file(path)
+
+
 def read_bytes(fs: Any, root_url: str, path: str, storage_options: dict | None = None) -> bytes:
     """Read a whole small object (the catalog, the target index) in one request.
 
@@ -256,18 +334,8 @@ def read_bytes(fs: Any, root_url: str, path: str, storage_options: dict | None =
         If the object (or its bucket) does not exist.
     """
     if root_url.startswith("s3://"):
-        store = _obstore_s3(root_url, dict(storage_options or {}))
-        if store is not None:
-            import obstore
-            from obstore.exceptions import NotFoundError
-
-            relative = path[len(root_url.removeprefix("s3://").rstrip("/")) :].lstrip("/")
-            try:
-                return bytes(obstore.get(store.store, relative).bytes())
-            except NotFoundError as exc:
-                raise FileNotFoundError(str(exc)) from exc
-            except Exception as exc:
-                if "bucket" in str(exc).lower() and "not" in str(exc).lower():
-                    raise FileNotFoundError(f"NoSuchBucket: {exc}") from exc
-                raise
+        relative = path[len(root_url.removeprefix("s3://").rstrip("/")) :].lstrip("/")
+        data = _obstore_get(f"{root_url.rstrip('/')}/{relative}", storage_options)
+        if data is not None:
+            return data
     return fs.cat_file(path)

@@ -108,3 +108,84 @@ def lcarchive_command() -> str:
     """Path of the installed ``lcarchive`` script next to the running interpreter (or on PATH)."""
     beside = Path(sys.executable).parent / "lcarchive"
     return str(beside) if beside.exists() else (shutil.which("lcarchive") or "lcarchive")
+
+
+class CuttingProxy:
+    """An HTTP proxy in front of a moto server that cuts off response bodies of chunk reads.
+
+    Every GET of a key holding ``/c/`` (a zarr chunk or shard) that answers 200/206 is sent with its
+    full Content-Length but only half its bytes, then the connection is closed: a response body cut
+    off mid-way, as a flaky network or an overloaded store gives. ``cuts`` is how many such
+    responses to cut (None: all of them). Everything else passes through unchanged.
+    """
+
+    def __init__(self, upstream: str, cuts: int | None = None) -> None:
+        import http.client
+        import http.server
+        import socketserver
+        import threading
+        from urllib.parse import urlparse
+
+        up = urlparse(upstream)
+        proxy = self
+        self.cuts = cuts
+        self.cut = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["Host"] = f"{up.hostname}:{up.port}"
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                with proxy.lock:
+                    cutting = (self.command == "GET" and "/c/" in self.path and response.status in (200, 206)
+                               and len(data) > 1 and (proxy.cuts is None or proxy.cut < proxy.cuts))
+                    proxy.cut += cutting
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2] if cutting else data)
+                self.wfile.flush()
+                self.close_connection = True
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def cutting_proxy(moto_server):
+    """Make CuttingProxy instances in front of the moto server; closed after the test."""
+    made = []
+
+    def make(cuts: int | None = None) -> CuttingProxy:
+        made.append(CuttingProxy(moto_server, cuts))
+        return made[-1]
+
+    yield make
+    for proxy in made:
+        proxy.close()

@@ -1,0 +1,259 @@
+"""Poison inputs and hostile archives: each is refused by name with a true reason, or stored safely;
+nothing already stored is lost, and nothing is written outside a download's folder."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import lcarchive
+from conftest import DATA, lcarchive_command
+
+SOURCE = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000358108509-0120-s_lc.fits"
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _header(key, value, hdu=0):
+    def change(hdul):
+        hdul[hdu].header[key] = value
+    return change
+
+
+def _rows(n):
+    def change(hdul):
+        hdul[1].data = hdul[1].data[:n]
+    return change
+
+
+def _column(name, fmt, convert):
+    def change(hdul):
+        cols = [c if c.name != name else fits.Column(name=name, format=fmt, array=convert(np.asarray(hdul[1].data[name])))
+                for c in hdul[1].columns]
+        hdul[1] = fits.BinTableHDU.from_columns(cols, header=hdul[1].header)
+    return change
+
+
+def _all_nan_time(hdul):
+    hdul[1].data["TIME"][:] = np.nan
+
+
+def _many_hdus(hdul):
+    hdul.extend(fits.ImageHDU(np.zeros(1, dtype="u1")) for _ in range(1500))
+
+
+def _primary_only(hdul):
+    del hdul[1:]
+
+
+REFUSED = {  # name: (change, words of the reason)
+    "sector-2e62": (_header("SECTOR", 2**62), "SECTOR = 4611686018427387904 is not a"),
+    "sector-1e18": (_header("SECTOR", 10**18), "is not a Transiting Exoplanet Survey Satellite (TESS) sector"),
+    "sector-negative": (_header("SECTOR", -1), "SECTOR = -1 is not a"),
+    "sector-text": (_header("SECTOR", "one"), "SECTOR = 'one' is not a"),
+    "sector-fraction": (_header("SECTOR", 1.5), "SECTOR = 1.5 is not a"),
+    "tic-zero": (_header("TICID", 0), "TICID = 0 is not a TIC ID"),
+    "tic-huge": (_header("TICID", 10**15), "is not a TIC ID (the IDs issued: 1..10005000540)"),
+    "tic-text": (_header("TICID", "abc"), "TICID = 'abc' is not an integer TIC ID"),
+    "tic-empty": (_header("TICID", ""), "no TICID value"),
+    "rows-0": (_rows(0), "holds no rows"),
+    "time-all-nan": (_all_nan_time, "no finite time stamp"),
+    "flux-complex": (_column("PDCSAP_FLUX", "C", lambda a: a.astype("c8")), "holds complex numbers"),
+    "time-text": (_column("TIME", "20A", lambda a: np.array([str(x) for x in a])), "the time column TIME (TFORM 20A) holds text"),
+    "quality-float": (_column("QUALITY", "E", lambda a: a.astype("f4")), "not integer bit masks"),
+    "hdus-1500": (_many_hdus, "more than 1000 HDUs"),
+    "primary-only": (_primary_only, "holds no table"),
+}
+
+
+def _write(dest: Path, name: str, change) -> Path:
+    with fits.open(SOURCE) as hdul:
+        hdul = fits.HDUList([h.copy() for h in hdul])
+        change(hdul)
+        path = dest / f"{name}.fits"
+        hdul.writeto(path, output_verify="silentfix")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """An archive holding one real light curve, to show that bad inputs change nothing."""
+    root = tmp_path_factory.mktemp("poison") / "archive"
+    assert lcarchive.Archive(str(root)).ingest([str(DATA / "spoc-2min" / "target_s0001.fits")]).ok
+    return root
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_poison_file_is_refused_by_name_and_changes_nothing(name, stored, tmp_path):
+    change, reason = REFUSED[name]
+    path = _write(tmp_path, name, change)
+    root = tmp_path / "archive"
+    shutil.copytree(stored, root)
+    before = snapshot(root)
+    started = time.perf_counter()
+    report = lcarchive.Archive(str(root)).ingest([str(path)])
+    assert time.perf_counter() - started < 60  # bounded, even for 1500 HDUs
+    assert [s for s, _ in report.skipped] == [str(path)], report
+    assert reason in report.skipped[0][1], report.skipped[0][1]
+    assert "\n" not in report.skipped[0][1]
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("cut", [100, 2880, 5000, 2880 * 3 + 7, 0.5, -100])
+def test_truncated_file_is_refused_as_damaged(cut, tmp_path):
+    data = SOURCE.read_bytes()
+    n = int(len(data) * cut) if isinstance(cut, float) else (len(data) + cut if cut < 0 else cut)
+    path = tmp_path / "cut.fits"
+    path.write_bytes(data[:n])
+    report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(path)])
+    assert len(report.skipped) == 1 and report.added == []
+    assert any(w in report.skipped[0][1] for w in ("truncated", "unreadable", "corrupt")), report.skipped
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_short_files_are_light_curves(n, tmp_path):
+    """One rule for every length: a file with rows and a time stamp is a light curve (0 rows is none)."""
+    path = _write(tmp_path, f"rows-{n}", _rows(n))
+    report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(path)])
+    assert report.ok and len(report.added) == 1
+    ds = lcarchive.open_archive(str(tmp_path / "a")).open_observation("tess-spoc-2min-s0001")
+    assert int(ds["n_rows"].values[0]) == n and ds.sizes["cadence"] == n
+
+
+def test_gzip_files_are_read_and_are_the_file_they_hold(tmp_path):
+    gz = tmp_path / f"{SOURCE.name}.gz"
+    gz.write_bytes(gzip.compress(SOURCE.read_bytes()))
+    root = tmp_path / "a"
+    report = lcarchive.Archive(str(root)).ingest([str(gz)])
+    assert report.ok and len(report.added) == 1
+    ds = lcarchive.open_archive(str(root)).open_observation("tess-spoc-2min-s0001")
+    assert str(ds["source_sha256"].values[0]) == hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    assert "gzip" in str(ds["ingest_notes"].values[0])
+    again = lcarchive.Archive(str(root)).ingest([str(SOURCE)])  # the plain file is the same input
+    assert len(again.unchanged) == 1 and not again.added
+    exported = lcarchive.download(str(root), tmp_path / "x", format="fits")
+    (out,) = (tmp_path / "x").rglob("*.fits")
+    assert exported.ok and out.name == SOURCE.name and out.read_bytes() == SOURCE.read_bytes()
+    cut = tmp_path / "cut.fits.gz"
+    cut.write_bytes(gz.read_bytes()[:5000])
+    report = lcarchive.Archive(str(root)).ingest([str(cut)])
+    assert report.skipped and "truncated gzip" in report.skipped[0][1]
+
+
+def test_file_name_with_control_characters_is_stored_safely(tmp_path):
+    weird = tmp_path / "new\nline\tname.fits"
+    weird.write_bytes(SOURCE.read_bytes())
+    root = tmp_path / "a"
+    assert lcarchive.Archive(str(root)).ingest([str(weird)]).ok
+    archive = lcarchive.open_archive(str(root))
+    assert str(archive.open_observation("tess-spoc-2min-s0001")["source_file"].values[0]) == "new%0Aline%09name.fits"
+    # later ingests of the observation and a catalog rebuild still work, and the row is still one file
+    assert lcarchive.Archive(str(root)).ingest([str(DATA / "spoc-2min" / "target_s0001.fits")]).ok
+    rebuilt = lcarchive.Archive(str(root)).build_catalog()
+    names = {i.name for d in rebuilt.datasets for i in d.inputs}
+    assert names == {"new%0Aline%09name.fits", "target_s0001.fits"}
+
+
+def test_table_sector_beyond_int64_is_refused_by_name(tmp_path):
+    import pandas as pd
+
+    with fits.open(SOURCE) as hdul:
+        t = hdul[1].data
+        frame = pd.DataFrame({"btjd": t["TIME"][:50].astype("f8"), "flux": t["PDCSAP_FLUX"][:50].astype("f8"),
+                              "sector": [1e19] * 50, "tic": [358108509] * 50})
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    mapping = {"mission": "tess", "target": "tic", "segment_column": "sector", "time": "btjd", "flux": "flux"}
+    report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(path)], table_map=mapping)
+    assert report.skipped and "10000000000000000000 is not a" in report.skipped[0][1]
+    assert not (tmp_path / "a" / "observations").exists() or not any((tmp_path / "a" / "observations").iterdir())
+
+
+def test_header_fuzz_never_breaks_an_ingest(tmp_path):
+    """Forty copies of a real file with random bytes of its headers changed: each is stored or refused with
+    a one-line reason, never an exception, and the archive's catalog still rebuilds to the same."""
+    data = bytearray(SOURCE.read_bytes())
+    rng = np.random.default_rng(9)
+    header_bytes = [i for i in range(2880 * 4) if chr(data[i]) not in " "]
+    paths = []
+    for k in range(40):
+        copy = bytearray(data)
+        for position in rng.choice(header_bytes, size=3, replace=False):
+            copy[position] = int(rng.integers(32, 127))
+        path = tmp_path / f"fuzz{k:02d}.fits"
+        path.write_bytes(bytes(copy))
+        paths.append(path)
+    root = tmp_path / "a"
+    report = lcarchive.Archive(str(root)).ingest([str(p) for p in paths])
+    accounted = {s for s, *_ in report.added} | {s for s, *_ in report.superseded} | {s for s, *_ in report.unchanged}
+    accounted |= {s for s, _ in report.skipped}
+    assert accounted == {str(p) for p in paths}
+    assert all("\n" not in reason and reason for _, reason in report.skipped)
+    archive = lcarchive.open_archive(str(root))
+    assert lcarchive.Archive(str(root)).build_catalog().model_dump() == archive.catalog.model_dump()
+
+
+def test_damaged_catalog_and_index_name_themselves_and_the_repair(stored, tmp_path):
+    cli = lcarchive_command()
+    for name, damage in (("catalog.json", b'{"format_version": 1, "observations": [{"id": 5}]}'),
+                         ("index/targets.parquet", b"PAR1 not really parquet")):
+        root = tmp_path / name.replace("/", "-")
+        shutil.copytree(stored, root)
+        (root / name).write_bytes(damage)
+        probe = ["ls", str(root), "--target", "279741379"] if name.startswith("index") else ["ls", str(root)]
+        result = subprocess.run([cli, *probe], capture_output=True, text=True)
+        assert result.returncode == 2, result
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert name in result.stderr and f"lcarchive catalog build {root}" in result.stderr
+        subprocess.run([cli, "catalog", "build", str(root)], capture_output=True, text=True, check=True)
+        assert subprocess.run([cli, *probe], capture_output=True, text=True).returncode == 0
+
+
+def test_hostile_catalog_ids_never_leave_dest(stored, tmp_path):
+    root = tmp_path / "archive"
+    shutil.copytree(stored, root)
+    catalog = json.loads((root / "catalog.json").read_text())
+    catalog["observations"][0]["id"] = "../evil"
+    (root / "catalog.json").write_text(json.dumps(catalog))
+    dest = tmp_path / "dest" / "inner"
+    for fmt in ("fits", "zarr", "parquet"):
+        result = subprocess.run([lcarchive_command(), "download", str(root), str(dest), "--format", fmt],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "'../evil' is not a valid observation ID" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "dest").rglob("*") if p.is_file()) == []
+    assert not (tmp_path / "dest" / "evil").exists() and not (tmp_path / "evil").exists()
+    archive = lcarchive.open_archive(str(stored))
+    for bad in ("../..", "/tmp/x", "a/b", "Tess-Spoc"):
+        with pytest.raises(lcarchive.InvalidIdentifierError):
+            archive.light_curve(279741379, observation=bad)
+        with pytest.raises(lcarchive.LcarchiveError):
+            archive.open_observation(bad)
+
+
+def test_source_file_names_never_leave_dest(stored, tmp_path):
+    """A stored file name of '../../x.fits' (a hostile or damaged group) still writes inside DEST."""
+    from lcarchive.export import fits_name
+
+    for stored_name, expected in (("../../x.fits", ["x.fits"]), ("..", ["obs-1.fits"]), (".hidden.fits", ["obs-1.fits"]),
+                                  ("a\\..\\b.fits", ["b.fits"])):
+        assert fits_name({"source_file": stored_name}, "obs", 1) == expected
+
+
+def test_download_into_an_unwritable_folder_is_one_line(stored, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run([lcarchive_command(), "download", str(stored), str(blocker / "dest")], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "cannot write here" in result.stderr and str(blocker / "dest") in result.stderr
