@@ -207,16 +207,26 @@ class Archive:
     def _group_exists(self, observation: str) -> bool:
         return self.fs.exists(f"{self._root}/{self.group_path(observation)}/zarr.json")
 
-    def group_ids(self) -> list[str]:
-        """IDs of the observation groups present in the store (whatever the catalog says)."""
+    def group_ids(self, check: bool = True) -> list[str]:
+        """IDs of the observation groups present in the store (whatever the catalog says).
+
+        Parameters
+        ----------
+        check : bool
+            Keep only groups whose ``zarr.json`` exists (one more request per group on an object
+            store). False: the names one listing of ``observations/`` gives.
+        """
         base = f"{self._root}/{OBSERVATIONS_DIR}"
-        if not self.fs.exists(base):
+        try:
+            listing = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
             return []
         ids = []
-        for path in self.fs.ls(base, detail=False):
+        for path in listing:
             name = path.rstrip("/").rsplit("/", 1)[-1]
             obs_id = name.removesuffix(".zarr")
-            if name.endswith(".zarr") and OBSERVATION_ID.fullmatch(obs_id) and self.fs.exists(f"{path.rstrip('/')}/zarr.json"):
+            if name.endswith(".zarr") and OBSERVATION_ID.fullmatch(obs_id) and (
+                    not check or self.fs.exists(f"{path.rstrip('/')}/zarr.json")):
                 ids.append(obs_id)
         return sorted(ids)
 

@@ -352,8 +352,8 @@ class _Context:
 
     def group_ids(self) -> set[str]:
         """IDs of the groups in the store (listed once per ingest, then kept up to date)."""
-        if self.groups is None:
-            self.groups = set(self.archive.group_ids())
+        if self.groups is None:  # one listing; a group is opened only once its zarr.json is seen
+            self.groups = set(self.archive.group_ids(check=False))
         return self.groups
 
 
@@ -362,7 +362,7 @@ def _group_state(ctx: _Context, group_id: str) -> _GroupState | None:
     cached = ctx.states.get(group_id)
     if cached is not None:
         return cached
-    if group_id not in ctx.group_ids():
+    if group_id not in ctx.group_ids() or not ctx.archive._group_exists(group_id):
         return None
     with ctx.archive._open_group(group_id) as ds:
         def values(name: str) -> np.ndarray:

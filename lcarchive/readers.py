@@ -446,18 +446,45 @@ def parse_lightcurve(data: bytes, source: str) -> LightCurveFile:
 
 def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
     """Parse an open FITS file: a known product, a light curve derived from one by a processing
-    tool (:mod:`lcarchive.derived`), or a light curve of no known product (:mod:`lcarchive.generic`)."""
+    tool (:mod:`lcarchive.derived`), or a light curve of no known product (:mod:`lcarchive.generic`).
+
+    A file its product's rules recognise but whose layout the definition does not foresee (a
+    missing column: a version of the product lcarchive has no definition of) is read generically
+    instead of refused, with a note; if that fails too, the product's reason is raised.
+    """
+    from lcarchive.generic import generic_layout
+
+    product = detect_product(hdul)
+    if product is None:
+        return _parse_fits_as(hdul, data, source, None)
+    try:
+        return _parse_fits_as(hdul, data, source, product)
+    except UnrecognizedProductError as exc:
+        try:
+            generic_layout(hdul, source)
+            lc = _parse_fits_as(hdul, data, source, None)
+        except BadInputError:
+            raise exc from None
+        lc.notes["generic"] = f"recognised as {product.name}, but {exc.reason}: {lc.notes['generic']}"
+        return lc
+
+
+def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Product | None) -> LightCurveFile:
+    """Parse an open FITS file as ``product``, or generically (``product`` None)."""
     from lcarchive.derived import derivation
     from lcarchive.generic import generic_layout, mission_time_of
 
     catalog = static_catalog()
-    product = detect_product(hdul)
     notes: dict[str, str] = {}
+    bad_segment: UnrecognizedProductError | None = None
     if product is None:
         layout = generic_layout(hdul, source)
         product, mission, target_catalog, lc_hdu = layout.product, layout.mission, layout.target_catalog, layout.lc_hdu
         target = layout.target
-        segment = None if layout.segment is None else check_segment(layout.segment, mission, source, layout.segment_keyword)
+        try:
+            segment = None if layout.segment is None else check_segment(layout.segment, mission, source, layout.segment_keyword)
+        except UnrecognizedProductError as exc:
+            segment, bad_segment = None, exc
         notes.update(layout.notes)
     else:
         mission = catalog.mission(product.mission)
@@ -466,7 +493,10 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
         if lc_hdu is None or not isinstance(hdul[lc_hdu], fits.BinTableHDU):
             raise UnrecognizedProductError(source, f"{product.name}: no light-curve table HDU {product.lightcurve_hdu!r}")
         target = _target_id(hdul, target_catalog, source, product.target_keyword)
-        segment = _segment(hdul, mission, source, lc_hdu)
+        try:
+            segment = _segment(hdul, mission, source, lc_hdu)
+        except UnrecognizedProductError as exc:  # told by the time stamps below, if they fall in a known segment
+            segment, bad_segment = None, exc
     try:
         table = hdul[lc_hdu].data
         if table is None or len(table) == 0:
@@ -498,12 +528,15 @@ def _parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
     check_rows(columns["time"].data, cadenceno, source)
     if segment is None:
         segment = segment_from_time(columns["time"].data, mission)
+        if segment is None and bad_segment is not None:
+            raise bad_segment
         if segment is None:
             segment = UNKNOWN_SEGMENT
             notes["segment"] = (f"no {mission.segment_keyword} keyword and its time stamps fall in no known "
                                 f"{mission.segment_kind}: stored as {mission.segment_kind} {UNKNOWN_SEGMENT} (unknown)")
         else:
-            notes["segment"] = f"no {mission.segment_keyword} keyword: {mission.segment_kind} {segment} told by its time stamps"
+            why = bad_segment.reason if bad_segment is not None else f"no {mission.segment_keyword} keyword"
+            notes["segment"] = f"{why}: {mission.segment_kind} {segment} told by its time stamps"
     label, processing, derived_from = "", [], None
     if (how_derived := derivation(hdul, lc_hdu, product)) is not None:
         label, processing = how_derived.label, how_derived.tools

@@ -332,3 +332,34 @@ def test_empty_folder_is_reported_not_a_silent_success(tmp_path):
     result = subprocess.run([lcarchive_command(), "ingest", str(tmp_path / "a"), str(tmp_path / "empty")],
                             capture_output=True, text=True)
     assert result.returncode == 1 and "no light-curve files in this folder" in result.stderr
+
+
+def test_a_layout_its_product_does_not_foresee_is_read_generically(tmp_path):
+    """A file its product's rules recognise but without a column the definition names (a version of the
+    product lcarchive has no definition of) is kept, read generically, with a note saying why."""
+    src = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000358108509-0120-s_lc.fits"
+    with fits.open(src) as hdul:
+        columns = [c for c in hdul[1].columns if c.name != "PDCSAP_FLUX"]
+        new = fits.HDUList([hdul[0].copy(), fits.BinTableHDU.from_columns(columns, header=hdul[1].header), hdul[2].copy()])
+        path = tmp_path / "no-pdcsap.fits"
+        new.writeto(path)
+        sap = np.asarray(hdul[1].data["SAP_FLUX"])
+    report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(path)])
+    assert report.ok and [o for _, o, _ in report.added] == ["tess-generic-s0001"]
+    ds = lcarchive.open_archive(str(tmp_path / "a")).open_observation("tess-generic-s0001").isel(target=0)
+    assert ds["flux"].attrs["source_column"] == "SAP_FLUX"
+    assert_bit_equal(ds["flux"].values, sap.astype("f4"), "flux")
+    notes = json.loads(str(ds["ingest_notes"].values))
+    assert notes["generic"].startswith("recognised as spoc-2min, but spoc-2min table lacks column(s) PDCSAP_FLUX")
+
+
+def test_a_campaign_keyword_of_no_campaign_is_told_by_time(made, tmp_path):
+    """An engineering-test file whose CAMPAIGN holds no campaign (e.g. 'E') gets the one its time stamps fall in."""
+    with fits.open(made["engineering"][0]) as hdul:
+        hdul[0].header["CAMPAIGN"] = "E"
+        path = tmp_path / "cet-with-campaign.fits"
+        hdul.writeto(path)
+    report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(path)])
+    assert report.ok and [o for _, o, _ in report.added] == ["k2-k2sff-cet"]
+    ds = lcarchive.open_archive(str(tmp_path / "a")).open_observation("k2-k2sff-cet")
+    assert "CAMPAIGN = 'E' is not a K2 campaign" in str(ds["ingest_notes"].values[0])
