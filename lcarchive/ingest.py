@@ -52,17 +52,22 @@ tables need a table map and are read only when named."""
 
 @dataclass
 class IngestReport:
-    """What an ingest did.
+    """What an ingest did. Every input is in exactly one of ``added``, ``unchanged``,
+    ``superseded`` and ``skipped``.
 
     Attributes
     ----------
     added : list of (source, observation, target)
+        Stored as the target's current light curve of the observation.
     unchanged : list of (source, observation, target)
-        Files already stored byte for byte.
+        Already stored byte for byte (in the group or one of its release groups), or a second
+        copy within the batch: nothing written.
     superseded : list of (source, observation, target, release group)
-        A release moved to (or stored in) a release group because another one is current.
+        Stored in a release group, because another light curve of the target ranks higher (or
+        was stored first); also a current light curve moved there by a higher-ranked one.
     skipped : list of (source, reason)
-        Bad inputs, with the reason; nothing of them was stored.
+        Inputs refused, with the reason (damaged bytes, no light curve, no valid target or
+        segment), and folders, prefixes or globs that gave no file; nothing of them was stored.
     observations : list of str
         Observation groups written.
     """
