@@ -108,7 +108,8 @@ def ingest(
     store.check_root()
     input_options = _storage_options(input_option, anon)
     empty: list[tuple[str, str]] = []
-    files = expand_inputs(inputs, input_options, empty=empty)
+    ignored: list[tuple[str, str]] = []
+    files = expand_inputs(inputs, input_options, empty=empty, ignored=ignored)
     with Progress(
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -126,11 +127,16 @@ def ingest(
 
         report = store.ingest(files, input_storage_options=input_options, progress=step, table_map=mapping)
     report.skipped[:0] = empty
+    report.ignored[:0] = ignored
     out.print(
         f"ingested {len(report.added)} light curve(s) into {len(report.observations)} group(s); "
         f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other version(s); "
         f"{len(report.skipped)} skipped"
     )
+    if report.ignored:
+        kinds = sorted({what for _, what in report.ignored})
+        out.print(f"  {len(report.ignored)} file(s) of the folders given are no light curves by their names, not read: "
+                  f"{'; '.join(kinds)}", highlight=False, markup=False)
     for source, obs, target, group in report.superseded:
         out.print(f"  other version kept in {group}: target {target} from {source}", highlight=False, markup=False)
     if report.skipped:

@@ -23,7 +23,7 @@ from lcarchive.models import (
     QualityFlagTable,
 )
 
-__all__ = ["catalog_data_dir", "static_catalog", "unit_aliases"]
+__all__ = ["catalog_data_dir", "ignored_suffixes", "static_catalog", "unit_aliases"]
 
 
 def catalog_data_dir() -> Path:
@@ -70,6 +70,13 @@ def static_catalog() -> Catalog:
         products=[Product.model_validate(_load_json(p)) for p in sorted((root / "products").glob("*.json"))],
         processing_tools=[ProcessingTool.model_validate(t) for t in _load_json(root / "tools.json")["tools"]],
     )
+
+
+@functools.cache
+def ignored_suffixes() -> dict[str, str]:
+    """File-name endings of products that are no light curves (target pixel files, DV time series,
+    FFIs), each with what it is (``catalog/inputs.json``); skipped when folders are expanded."""
+    return {e["suffix"]: e["what"] for e in _load_json(catalog_data_dir() / "inputs.json")["not_light_curves"]}
 
 
 @functools.cache

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lcarchive.definitions import ignored_suffixes
 from lcarchive.errors import BadInputError, InvalidIdentifierError, StoreError
 from lcarchive.identifiers import check_observation_id, check_segment, check_target_id
 from lcarchive.layout import FORMAT_VERSION, Block, fill_value, block_from_dataset, block_from_file, merge_blocks, to_dataset
@@ -70,6 +71,9 @@ class IngestReport:
         segment), and folders, prefixes or globs that gave no file; nothing of them was stored.
     observations : list of str
         Observation groups written.
+    ignored : list of (source, what)
+        Files found in folders, prefixes or globs that are no light curves by MAST's file names
+        (target pixel files, DV time series, FFIs: ``catalog/inputs.json``); not read.
     """
 
     added: list[tuple[str, str, int]] = field(default_factory=list)
@@ -77,6 +81,7 @@ class IngestReport:
     superseded: list[tuple[str, str, int, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     observations: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -85,7 +90,8 @@ class IngestReport:
 
 
 def expand_inputs(
-    inputs: Iterable[str], storage_options: dict | None = None, empty: list[tuple[str, str]] | None = None
+    inputs: Iterable[str], storage_options: dict | None = None, empty: list[tuple[str, str]] | None = None,
+    ignored: list[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Expand folders (recursively), object-store prefixes and globs into files.
 
@@ -104,6 +110,10 @@ def expand_inputs(
     empty : list, optional
         Receives ``(input, reason)`` for each folder, prefix or glob that gives no file, and for
         each URL that cannot be listed (no such bucket, access denied...), which is then skipped.
+    ignored : list, optional
+        Receives ``(file, what)`` for each file a folder, prefix or glob gives that is no light
+        curve by its name (``catalog/inputs.json``: ``*_tp.fits`` target pixel files...); such files
+        are left out. Files named explicitly are always kept.
 
     Returns
     -------
@@ -129,6 +139,16 @@ def expand_inputs(
                 continue
         else:
             found = _expand_local(item.removeprefix("file://"))
+        if found:
+            suffixes = ignored_suffixes()
+            kept = []
+            for path in found:
+                what = next((w for suffix, w in suffixes.items() if path.lower().endswith(suffix)), None)
+                if what is None:
+                    kept.append(path)
+                elif ignored is not None:
+                    ignored.append((path, what))
+            found = kept
         if found is None:
             out.append(item)
         elif found:
@@ -275,7 +295,7 @@ def ingest_files(
     """Ingest files into ``archive``; see ``lcarchive.Archive.ingest``."""
     report = IngestReport()
     archive.check_root()
-    sources = expand_inputs(inputs, storage_options, empty=report.skipped)
+    sources = expand_inputs(inputs, storage_options, empty=report.skipped, ignored=report.ignored)
     ctx = _Context(archive, report)
     touched: list[str] = []
     for batch in _parsed_batches(sources, storage_options, progress, jobs, table_map):

@@ -363,3 +363,25 @@ def test_a_campaign_keyword_of_no_campaign_is_told_by_time(made, tmp_path):
     assert report.ok and [o for _, o, _ in report.added] == ["k2-k2sff-cet"]
     ds = lcarchive.open_archive(str(tmp_path / "a")).open_observation("k2-k2sff-cet")
     assert "CAMPAIGN = 'E' is not a K2 campaign" in str(ds["ingest_notes"].values[0])
+
+
+def test_target_pixel_files_in_a_folder_are_ignored_named_ones_refused(tmp_path):
+    """A folder of MAST products holds target pixel files beside the light curves: left out by their
+    names (not read), counted; named explicitly, a file is read and refused for its true reason."""
+    folder = tmp_path / "sector"
+    folder.mkdir()
+    lc = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
+    (folder / lc.name).write_bytes(lc.read_bytes())
+    with fits.open(lc) as hdul:  # a pixel file: a PIXELS table whose FLUX holds an image per cadence
+        n = 10
+        images = np.zeros((n, 3, 3), dtype="f4")
+        pixels = fits.BinTableHDU.from_columns([fits.Column("TIME", "D", array=hdul[1].data["TIME"][:n]),
+                                                 fits.Column("FLUX", "9E", dim="(3,3)", array=images)], name="PIXELS")
+        tpf = fits.HDUList([hdul[0].copy(), pixels])
+    tp = folder / lc.name.replace("_lc.fits", "_tp.fits")
+    tpf.writeto(tp)
+    report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(folder)])
+    assert report.ok and len(report.added) == 1
+    assert [(p, w) for p, w in report.ignored] == [(str(tp), "TESS target pixel file (SPOC 2-min and 20-s: *-s_tp.fits, *-a_fast-tp.fits)")]
+    named = lcarchive.Archive(str(tmp_path / "a")).ingest([str(tp)])
+    assert [s for s, _ in named.skipped] == [str(tp)] and "a target pixel file, not a light curve" in named.skipped[0][1]

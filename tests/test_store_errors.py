@@ -103,6 +103,8 @@ def public_bucket(moto_server, s3):
     for path, key in MAST_KEYS.items():
         client.upload_file(str(path), "stpubdata", key)
     client.put_object(Bucket="stpubdata", Key="tess/public/tid/s0001/README.txt", Body=b"not a light curve")
+    client.put_object(Bucket="stpubdata", Key="tess/public/tid/s0001/0000/0002/6113/6679/"  # a target pixel file's name
+                      "tess2018206045859-s0001-0000000261136679-0120-s_tp.fits", Body=b"SIMPLE  = T")
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
                                                       "Resource": ["arn:aws:s3:::stpubdata", "arn:aws:s3:::stpubdata/*"]}]}
     client.put_bucket_policy(Bucket="stpubdata", Policy=json.dumps(policy))
@@ -114,6 +116,7 @@ def test_an_object_store_prefix_is_ingested_like_a_folder(public_bucket, tmp_pat
     result = run("ingest", str(root), f"{public_bucket}/tess/public/tid/s0001/", "--anon")
     assert result.returncode == 0, result.stderr
     assert "ingested 3 light curve(s)" in result.stdout
+    assert "1 file(s) of the folders given are no light curves by their names, not read: TESS target pixel file" in result.stdout
     archive = lcarchive.open_archive(str(root))
     assert [o.id for o in archive.observations] == ["tess-spoc-2min-s0001"]
     ds = archive.open_observation("tess-spoc-2min-s0001")
