@@ -25,7 +25,7 @@ from lcarchive.errors import (
 )
 from lcarchive.downloader import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
 from lcarchive.ingest import IngestReport
-from lcarchive.models import Catalog
+from lcarchive.catalog.models import Catalog
 
 __version__ = "0.1.0"
 

@@ -15,25 +15,25 @@ import pandas as pd
 import xarray as xr
 from zarr.codecs import BloscCodec
 
-from lcarchive import target_index
-from lcarchive.catalog_build import observation_entry
-from lcarchive.definitions import static_catalog
+from lcarchive.catalog import index as target_index
+from lcarchive.catalog.build import observation_entry
+from lcarchive.catalog.content import static_catalog
+from lcarchive.config import settings
 from lcarchive.errors import ArchiveNotFoundError, DamagedArchiveError, ObservationNotFoundError, TargetNotFoundError
 from lcarchive.identifiers import OBSERVATION_ID, check_observation_id
 from lcarchive.ingest import IngestReport, ingest_files
 from lcarchive.layout import fill_value
-from lcarchive.models import Catalog, Observation
+from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.read import GroupReader, run
 from lcarchive.stores import bucket_exists, missing_reason, read_bytes, store_errors, with_defaults
 
 if TYPE_CHECKING:
-    from lcarchive.tables import TableMap
+    from lcarchive.formats.tables import TableMap
 
 __all__ = ["Archive", "open_archive"]
 
 CATALOG_NAME = "catalog.json"
 OBSERVATIONS_DIR = "observations"
-TARGETS_PER_SHARD = 512
 _GUARDED = frozenset(
     {"build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids"}
 )
@@ -62,21 +62,21 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
         if var.dims == ("target", "cadence"):
             enc[name] = {
                 "chunks": (1, n_cad),
-                "shards": _shards((TARGETS_PER_SHARD, n_cad)),
+                "shards": _shards((settings().targets_per_shard, n_cad)),
                 "compressors": [_compressor(dtype)],
                 "fill_value": fill_value(dtype),
             }
         elif len(var.dims) >= 2 and var.dims[0] == "target" and "cadence" not in var.dims:
             enc[name] = {
                 "chunks": (1, *var.shape[1:]),
-                "shards": _shards((TARGETS_PER_SHARD, *var.shape[1:])),
+                "shards": _shards((settings().targets_per_shard, *var.shape[1:])),
                 "compressors": [_compressor(dtype)],
                 "fill_value": fill_value(dtype),
             }
         elif var.dims == ("target",) and dtype.kind in "OTU":
-            enc[name] = {"chunks": (1,), "shards": _shards((TARGETS_PER_SHARD,))}
+            enc[name] = {"chunks": (1,), "shards": _shards((settings().targets_per_shard,))}
         elif var.dims == ("target",):
-            enc[name] = {"chunks": (TARGETS_PER_SHARD * 8,), "compressors": [_compressor(dtype)]}
+            enc[name] = {"chunks": (settings().targets_per_shard * 8,), "compressors": [_compressor(dtype)]}
         elif var.dims == ("cadence",):
             enc[name] = {"chunks": (n_cad,), "compressors": [_compressor(dtype)]}
     return enc
@@ -461,8 +461,8 @@ class Archive:
         jobs : int, optional
             Processes parsing files ahead of the writer (default: the number of CPUs; 1: parse
             in this process). Used for batches of 64 files or more.
-        table_map : dict, str or lcarchive.tables.TableMap, optional
-            How the CSV/Parquet inputs give light curves (``lcarchive.tables.TableMap``): a dict,
+        table_map : dict, str or lcarchive.formats.tables.TableMap, optional
+            How the CSV/Parquet inputs give light curves (``lcarchive.formats.tables.TableMap``): a dict,
             a JSON text, the path of a JSON file, or a TableMap, e.g. ``{"mission": "tess", "target":
             "tic", "segment": 14, "time": "btjd", "flux": "flux"}``. Without it, tables are
             skipped with that reason.
@@ -480,11 +480,11 @@ class Archive:
 
         Notes
         -----
-        SkyPortal photometric series (pandas HDF5 or JSON, ``lcarchive.skyportal``) become the
+        SkyPortal photometric series (pandas HDF5 or JSON, ``lcarchive.formats.skyportal``) become the
         observations ``<mission>-skyportal-<segment>`` (``tess-skyportal-s0001``); tables
         ``<mission>-table[-<label>]-<segment>`` (``tess-table-mypipe-s0014``).
         """
-        from lcarchive.tables import load_table_map
+        from lcarchive.formats.tables import load_table_map
 
         mapping = None if table_map is None else load_table_map(table_map)
         self._readers.clear()

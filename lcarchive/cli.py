@@ -17,7 +17,7 @@ from rich.table import Table
 from lcarchive.archive import Archive, open_archive
 from lcarchive.errors import LcarchiveError
 from lcarchive.ingest import expand_inputs
-from lcarchive.models import Catalog, schema_json
+from lcarchive.catalog.models import Catalog, schema_json
 
 __all__ = ["app", "main"]
 
@@ -100,7 +100,7 @@ def ingest(
     beside it. Bad files are listed with the reason and the command exits 1; the good ones are
     ingested.
     """
-    from lcarchive.tables import load_table_map
+    from lcarchive.formats.tables import load_table_map
 
     named = "--table-map (inline JSON)" if table_map is not None and table_map.lstrip().startswith("{") else f"--table-map {table_map}"
     mapping = None if table_map is None else load_table_map(table_map, named)

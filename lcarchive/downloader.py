@@ -1202,7 +1202,7 @@ async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk
 
 def _write_zarr_catalog(job: _Job) -> None:
     """Catalog and target index of the downloaded archive, written only if they changed."""
-    from lcarchive import target_index
+    from lcarchive.catalog import index as target_index
     from lcarchive.archive import CATALOG_NAME, Archive
 
     local = Archive(str(job.dest))

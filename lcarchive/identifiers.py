@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lcarchive.errors import InvalidIdentifierError, InvalidTargetError, UnrecognizedProductError
-from lcarchive.models import Mission, MissionCatalog, Product
+from lcarchive.catalog.models import Mission, MissionCatalog, Product
 
 __all__ = [
     "OBSERVATION_ID",
@@ -107,7 +107,7 @@ def parse_target(raw: Any, catalog: MissionCatalog, source: str, what: str) -> i
     InvalidTargetError
         Not an ID, another catalog's prefix, or outside the catalog's ranges.
     """
-    from lcarchive.definitions import static_catalog
+    from lcarchive.catalog.content import static_catalog
 
     if isinstance(raw, float | np.floating):
         if not np.isfinite(raw) or not float(raw).is_integer():
@@ -137,7 +137,7 @@ def parse_target_text(text: Any) -> tuple[str | None, int]:
     ValueError
         Not an ID, or a prefix of no catalog lcarchive knows.
     """
-    from lcarchive.definitions import static_catalog
+    from lcarchive.catalog.content import static_catalog
 
     if isinstance(text, int | np.integer) and not isinstance(text, bool | np.bool_):
         return None, int(text)

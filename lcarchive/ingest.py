@@ -13,8 +13,8 @@ Rules (``docs/format.md``):
 * bad files are reported with their name and the reason and change nothing.
 
 Inputs: FITS and HDF5 products and SkyPortal photometric series (HDF5, JSON) are recognised
-from their bytes (``lcarchive.readers.parse_lightcurve``); CSV/Parquet tables are read with a
-table map (``lcarchive.tables``) and may give many light curves each. Directories are searched
+from their bytes (``lcarchive.formats.parse_lightcurve``); CSV/Parquet tables are read with a
+table map (``lcarchive.formats.tables``) and may give many light curves each. Directories are searched
 for ``LIGHTCURVE_SUFFIXES``; tables are only read when named.
 """
 
@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lcarchive.definitions import ignored_suffixes
+from lcarchive.catalog.content import ignored_suffixes
+from lcarchive.config import settings
 from lcarchive.errors import BadInputError, InvalidIdentifierError, StoreError
 from lcarchive.identifiers import check_observation_id, check_segment, check_target_id
 from lcarchive.layout import FORMAT_VERSION, Block, fill_value, block_from_dataset, block_from_file, merge_blocks, to_dataset
-from lcarchive.readers import LightCurveFile, read_lightcurve
-from lcarchive.tables import TABLE_SUFFIXES, TableMap, is_table, read_table
+from lcarchive.formats import LightCurveFile, read_lightcurves
+from lcarchive.formats.tables import TABLE_SUFFIXES, TableMap
 
 if TYPE_CHECKING:
     from lcarchive.archive import Archive
@@ -215,11 +216,7 @@ def _parse_one(
 ) -> list[LightCurveFile] | tuple[str, str]:
     """Parse one file into its light curves (one, or a table's many); a bad file gives (source, reason) instead of raising."""
     try:
-        if is_table(source):
-            if table_map is None:
-                return (source, "a CSV/Parquet table needs a column mapping: give --table-map (Archive.ingest(table_map=...))")
-            return [_checked(lc) for lc in read_table(source, table_map, storage_options)]
-        return [_checked(read_lightcurve(source, storage_options))]
+        return [_checked(lc) for lc in read_lightcurves(source, storage_options, table_map)]
     except BadInputError as exc:
         return (exc.source, exc.reason)
     except InvalidIdentifierError as exc:
@@ -229,8 +226,6 @@ def _parse_one(
         return (source, f"unreadable: {type(exc).__name__}{': ' + text if text else ''}")
 
 
-PARALLEL_MIN_FILES = 64
-"""Below this many files an ingest parses in its own process (starting workers costs more)."""
 
 
 def _parsed_batches(
@@ -240,15 +235,16 @@ def _parsed_batches(
     jobs: int | None,
     table_map: TableMap | None = None,
 ) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
-    """Yield parsed files in batches of BATCH_FILES, parsing ahead in worker processes when worth it.
+    """Yield parsed files in batches of ``Settings.batch_files``, parsing ahead in worker processes when worth it.
 
     The main process compresses and writes one batch while the workers parse the next ones; at
     most two batches are parsed ahead, which bounds memory. A batch lists the light curves of its
     files (a table gives several) and the (source, reason) of the bad ones.
     """
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
-    batches = [sources[i : i + BATCH_FILES] for i in range(0, len(sources), BATCH_FILES)]
-    if jobs <= 1 or len(sources) < PARALLEL_MIN_FILES:
+    size = settings().batch_files
+    batches = [sources[i : i + size] for i in range(0, len(sources), size)]
+    if jobs <= 1 or len(sources) < settings().parallel_min_files:
         for batch in batches:
             out: list[LightCurveFile | tuple[str, str]] = []
             for source in batch:
@@ -344,8 +340,6 @@ def _group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
     }
 
 
-BATCH_FILES = 256
-"""Files parsed and written per step of an ingest, bounding its memory."""
 
 
 @dataclass

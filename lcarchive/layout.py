@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from lcarchive.readers import LightCurveFile
+from lcarchive.formats.record import LightCurveFile
 
 __all__ = [
     "FORMAT_VERSION",

@@ -1,11 +1,11 @@
 """Quality flags: bitmasks, flag names and good cadences from the catalog's flag tables.
 
 The meaning of each pipeline's quality bits is data (``catalog/quality/*.json``, one
-:class:`~lcarchive.models.QualityFlagTable` per column); this module only reads it.
+:class:`~lcarchive.catalog.models.QualityFlagTable` per column); this module only reads it.
 The ``default``/``hard``/``hardest`` masks are lightkurve's conventions
 (``lightkurve.utils.QualityFlags``): a cadence is good where ``quality & mask == 0``.
 Bits are 0-based (value ``2**bit``). Every function takes a table name (``"spoc"``,
-``"qlp"``, ...) or a :class:`~lcarchive.models.QualityFlagTable`.
+``"qlp"``, ...) or a :class:`~lcarchive.catalog.models.QualityFlagTable`.
 
 Examples
 --------
@@ -25,10 +25,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from lcarchive.definitions import static_catalog
+from lcarchive.catalog.content import static_catalog
 from lcarchive.errors import LcarchiveError
 from lcarchive.layout import fill_value
-from lcarchive.models import QualityFlag, QualityFlagTable
+from lcarchive.catalog.models import QualityFlag, QualityFlagTable
 
 __all__ = [
     "MASKS",

@@ -22,6 +22,7 @@ import zarr.api.asynchronous as zasync
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.sync import sync
 
+from lcarchive.config import settings
 from lcarchive.shards import decode_chunk, decode_index, spec_of
 from lcarchive.stores import get_retrying, read_store
 
@@ -114,16 +115,6 @@ class GroupReader:
 
 # -- bulk reads ------------------------------------------------------------------------------
 
-COALESCE_GAP = 1024 * 1024
-"""Byte gap up to which the chunks of nearby selected targets are fetched with one range
-request. Reading a gap costs its bytes; another request costs a round trip and the store's
-per-request work. Measured against moto (tools/bench/download.py, 100 of 300 targets): gaps of
-64 KiB, 256 KiB, 1 MiB and 4 MiB took 1.24/0.55/0.50/0.48 s for Parquet and 3.9/1.5/0.8/1.0 s
-for a zarr copy; 1 MiB reads about twice the selected bytes in a tenth of the requests."""
-COALESCE_MAX = 16 * 1024 * 1024
-"""Largest coalesced range request, bytes."""
-
-
 def coalesce(spans: list[tuple[int, int]], gap: int | None = None, largest: int | None = None) -> list[tuple[int, int, list[int]]]:
     """Group byte spans into range requests.
 
@@ -132,15 +123,15 @@ def coalesce(spans: list[tuple[int, int]], gap: int | None = None, largest: int 
     spans : list of (offset, nbytes)
     gap, largest : int, optional
         Spans closer than ``gap`` bytes are read together, up to ``largest`` bytes a request
-        (default ``COALESCE_GAP``, ``COALESCE_MAX``).
+        (default ``Settings.coalesce_gap_bytes``, ``Settings.coalesce_max_bytes``: a gap of 1 MiB measured best against moto, docs/performance.md).
 
     Returns
     -------
     list of (start, stop, positions)
         One entry per request: its byte range and the positions in ``spans`` it covers.
     """
-    gap = COALESCE_GAP if gap is None else gap
-    largest = COALESCE_MAX if largest is None else largest
+    gap = settings().coalesce_gap_bytes if gap is None else gap
+    largest = settings().coalesce_max_bytes if largest is None else largest
     order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     requests: list[tuple[int, int, list[int]]] = []
     for i in order:

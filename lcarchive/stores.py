@@ -16,7 +16,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["READ_ATTEMPTS", "S3_DEFAULTS", "bucket_exists", "classify", "first_line", "get_retrying", "read_object", "missing_reason", "read_store", "store_error", "store_errors", "with_defaults"]
+from lcarchive.config import settings
+
+__all__ = ["S3_DEFAULTS", "bucket_exists", "classify", "first_line", "get_retrying", "read_object", "missing_reason", "read_store", "store_error", "store_errors", "with_defaults"]
 
 
 def _obstore_s3(url: str, storage_options: dict) -> Any | None:
@@ -161,9 +163,6 @@ _HINTS = {
     "cut off": "responses cut off: the store's answers kept ending before their announced length, after the retries",
 }
 
-READ_ATTEMPTS = 4
-"""Attempts of one object read whose response ends early or whose connection drops (obstore
-retries failed requests itself, but not a body cut off mid-way)."""
 
 
 async def get_retrying(store: Any, key: str, byte_range: Any = None) -> Any:
@@ -179,11 +178,12 @@ async def get_retrying(store: Any, key: str, byte_range: Any = None) -> Any:
 
     from zarr.core.buffer import default_buffer_prototype
 
-    for attempt in range(READ_ATTEMPTS):
+    attempts = settings().read_attempts  # obstore retries failed requests itself, not a body cut off mid-way
+    for attempt in range(attempts):
         try:
             return await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
         except Exception as exc:
-            if classify(exc) not in ("cut off", "unreachable") or attempt == READ_ATTEMPTS - 1:
+            if classify(exc) not in ("cut off", "unreachable") or attempt == attempts - 1:
                 raise
             await asyncio.sleep(0.1 * 2**attempt)
     return None

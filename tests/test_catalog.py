@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from lcarchive.definitions import static_catalog
-from lcarchive.models import Catalog
+from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.models import Catalog
 
 
 def test_schema_file_is_current():

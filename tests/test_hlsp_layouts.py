@@ -56,7 +56,7 @@ from astropy.io import fits
 import lcarchive
 from conftest import DATA
 from lcarchive.quality import PADDING, bitmask, decode, good_cadences
-from lcarchive.readers import read_lightcurve
+from lcarchive.formats import read_lightcurve
 from reference import assert_bit_equal
 
 TESS_SOURCE = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
@@ -545,7 +545,7 @@ def test_tasoc_ppm_flux_units_without_lightkurve(files):
 
     code = (
         "import json, sys\n"
-        "from lcarchive.readers import read_lightcurve\n"
+        "from lcarchive.formats import read_lightcurve\n"
         "lc = read_lightcurve(sys.argv[1])\n"
         "assert 'lightkurve' not in sys.modules\n"
         "print(json.dumps({k: lc.columns[k].units for k in ('flux', 'flux_err')}))\n"

@@ -205,11 +205,15 @@ def test_qlp_error_column_follows_sector_like_lightkurve(tmp_path):
     assert np.array_equal(ds["flux_err"].values[idx], np.asarray(lc.flux_err.value, dtype="f4"), equal_nan=True)
 
 
-def test_small_shards_append_and_replace_in_place(tmp_path, monkeypatch):
+def test_small_shards_append_and_replace_in_place(tmp_path):
     """Several shards per group: appends fill and add shards, a newer release replaces one row."""
-    import lcarchive.archive
+    import lcarchive.config
 
-    monkeypatch.setattr(lcarchive.archive, "TARGETS_PER_SHARD", 2)
+    with lcarchive.config.override(targets_per_shard=2):
+        _small_shards(tmp_path)
+
+
+def _small_shards(tmp_path):
     root = tmp_path / "a"
     archive = lcarchive.Archive(str(root))
     archive.ingest([str(p) for p in S1] + [str(RELEASE0)])  # 4 targets: shards of 2

@@ -10,9 +10,9 @@ import pytest
 from astropy.io import fits
 
 from conftest import DATA, REPO
-from lcarchive.definitions import static_catalog
+from lcarchive.catalog.content import static_catalog
 from lcarchive.errors import LcarchiveError
-from lcarchive.models import QualityFlagTable
+from lcarchive.catalog.models import QualityFlagTable
 from lcarchive.quality import PADDING, bitmask, decode, flag_table, good_cadences
 
 lk_utils = pytest.importorskip("lightkurve.utils")

@@ -24,7 +24,7 @@ from astropy.io import fits
 import lcarchive
 import makers
 from conftest import DATA, lcarchive_command
-from lcarchive.definitions import static_catalog
+from lcarchive.catalog.content import static_catalog
 from reference import QUALITY_FILL, assert_bit_equal
 
 KINDS = sorted(p.name for p in DATA.iterdir() if p.is_dir() and p.name != "bad")

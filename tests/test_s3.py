@@ -109,13 +109,13 @@ def test_anon_reads_a_public_bucket(s3):
         assert_bit_equal(lc["flux"].values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), "flux")
 
 
-def test_parallel_ingest_to_s3_matches_source(s3, monkeypatch):
+def test_parallel_ingest_to_s3_matches_source(s3):
     """The worker-process parse path (used for large batches) on a real endpoint."""
-    import lcarchive.ingest
+    import lcarchive.config
 
-    monkeypatch.setattr(lcarchive.ingest, "PARALLEL_MIN_FILES", 2)
     url = f"{s3}/parallel"
-    report = lcarchive.Archive(url).ingest([str(p) for p in FILES] + [str(DATA / "bad")], jobs=2)
+    with lcarchive.config.override(parallel_min_files=2):
+        report = lcarchive.Archive(url).ingest([str(p) for p in FILES] + [str(DATA / "bad")], jobs=2)
     assert len(report.added) == 3 and len(report.skipped) == len(list((DATA / "bad").glob("*.fits")))
     archive = lcarchive.open_archive(url)
     for path in FILES:

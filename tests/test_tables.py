@@ -17,7 +17,7 @@ import lcarchive
 from conftest import DATA, lcarchive_command
 from lcarchive import export
 from lcarchive.ingest import expand_inputs
-from lcarchive.readers import read_lightcurve
+from lcarchive.formats import read_lightcurve
 from reference import assert_bit_equal, source_table
 
 SPOC = sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits"))  # three TESS targets, sector 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lcarchive.models import schema_json
+from lcarchive.catalog.models import schema_json
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "catalog" / "schema" / "catalog.schema.json"
 

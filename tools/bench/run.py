@@ -51,6 +51,7 @@ import xarray as xr  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 import lcarchive  # noqa: E402
+import lcarchive.config  # noqa: E402
 from tools.bench.moto_counter import CountingMotoServer, SubprocessCountingMotoServer  # noqa: E402
 from tools.bench.peers import FitsPeer, HDF5Peer, PostgresPeer  # noqa: E402
 from tools.synth import make_observation  # noqa: E402
@@ -182,7 +183,7 @@ def measure(args: argparse.Namespace) -> dict:
                 )
                 archive = lcarchive.open_archive(root)
                 archive.light_curve(targets[0], observation=obs, variables=CORE)
-                for t in targets[:: lcarchive.archive.TARGETS_PER_SHARD]:  # warm every shard index once
+                for t in targets[:: lcarchive.config.settings().targets_per_shard]:  # warm every shard index once
                     archive.light_curve(t, observation=obs, variables=CORE)
                 r["warm_point_read_light_curve_s"] = timed(
                     lambda t: archive.light_curve(t, observation=obs, variables=CORE), sample
@@ -217,7 +218,7 @@ def measure(args: argparse.Namespace) -> dict:
             fresh = lcarchive.open_archive("s3://bench/lcarchive")
             fresh.light_curve(t, observation=obs, variables=CORE)
             requests["cold_light_curve_including_open_archive"] = server.counts()
-            for other in targets[:: lcarchive.archive.TARGETS_PER_SHARD]:  # every shard index cached
+            for other in targets[:: lcarchive.config.settings().targets_per_shard]:  # every shard index cached
                 fresh.light_curve(other, observation=obs, variables=CORE)
             server.reset_counts()
             fresh.light_curve(sample[1], observation=obs, variables=CORE)
@@ -303,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets-per-shard", type=int, default=None, help="override lcarchive's shard size")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    if args.targets_per_shard:
-        lcarchive.archive.TARGETS_PER_SHARD = args.targets_per_shard
-    results = measure(args)
+    shard = {"targets_per_shard": args.targets_per_shard} if args.targets_per_shard else {}
+    with lcarchive.config.override(**shard):
+        results = measure(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     print(report(results))

@@ -38,11 +38,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lcarchive.definitions import static_catalog
+from lcarchive.catalog.content import static_catalog
 from lcarchive.errors import BadInputError, CorruptFileError, InvalidTargetError, UnrecognizedProductError
-from lcarchive.frames import FrameLightCurve, build_light_curve, mission_time, target_id
+from lcarchive.formats.frames import FrameLightCurve, build_light_curve, mission_time, target_id
 from lcarchive.identifiers import check_segment
-from lcarchive.readers import LightCurveFile, read_source
+from lcarchive.formats.record import LightCurveFile
+from lcarchive.formats.source import read_source
 
 __all__ = ["TABLE_SUFFIXES", "TableMap", "is_table", "load_table_map", "parse_table", "read_table"]
 

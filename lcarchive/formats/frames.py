@@ -1,6 +1,6 @@
 """Light curves from tables of one row per cadence (SkyPortal photometric series, CSV/Parquet).
 
-Shared by :mod:`lcarchive.skyportal` and :mod:`lcarchive.tables`: target IDs written with a
+Shared by :mod:`lcarchive.formats.skyportal` and :mod:`lcarchive.formats.tables`: target IDs written with a
 catalog prefix (``TIC 261136679``), time stamps converted to the mission's time system, cadence
 numbers derived from the time stamps, and a ``LightCurveFile`` assembled from a pandas DataFrame.
 """
@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from lcarchive.errors import CorruptFileError, UnrecognizedProductError
-from lcarchive.models import Mission, MissionCatalog, Product
+from lcarchive.catalog.models import Mission, MissionCatalog, Product
+from lcarchive.formats.cadences import derive_cadences
 from lcarchive.identifiers import parse_target
-from lcarchive.readers import CORE_VARIABLES, Column, LightCurveFile, check_rows
+from lcarchive.formats.record import CORE_VARIABLES, Column, LightCurveFile, check_rows
 
-__all__ = ["MJD_ZERO_JD", "FrameLightCurve", "build_light_curve", "derive_cadences", "mission_time", "target_id"]
+__all__ = ["MJD_ZERO_JD", "FrameLightCurve", "build_light_curve", "mission_time", "target_id"]
 
 MJD_ZERO_JD = 2400000.5
 """Julian date of MJD 0."""
@@ -70,80 +71,6 @@ def mission_time(values: np.ndarray, time_format: str, mission: Mission) -> tupl
         )
     offset = offsets[fmt]
     return values.astype(np.float64) - offset, f"{fmt.upper()} - {offset!r} d"
-
-
-def derive_cadences(time: np.ndarray, source: str) -> tuple[np.ndarray, str]:
-    """Number the rows' cadences from their time stamps.
-
-    The timed rows, in time order, are numbered from round(t / step) of the first one (step: the
-    median time step), each next one the previous number plus round(its time step / step), at
-    least 1. When the rows are in time order, rows without a time stamp (NaN) take the numbers
-    that follow the timed row before them, and a gap between timed rows is numbered at least as
-    wide as the rows it holds. Unlike round(t / step) for every row, the numbers never collide
-    when the time stamps drift from a whole number of steps (the barycentric correction does:
-    a SPOC 2-min sector drifts by a third of a cadence).
-
-    Parameters
-    ----------
-    time : numpy.ndarray, shape (n_rows,)
-        Time stamps, days, NaN where missing.
-    source : str
-        Input named in errors.
-
-    Returns
-    -------
-    (numpy.ndarray, str)
-        Cadence numbers, shape (n_rows,), int64, unique; and how they were derived.
-
-    Raises
-    ------
-    CorruptFileError
-        No finite time stamp, or two rows with the same time stamp.
-    UnrecognizedProductError
-        Rows without a time stamp in a table whose rows are not in time order (nothing places them).
-    """
-    n = time.size
-    finite = np.isfinite(time)
-    timed = np.flatnonzero(finite)
-    if timed.size == 0:
-        raise CorruptFileError(source, "no finite time stamp in the table")
-    t = time[timed].astype(np.float64)
-    order = np.argsort(t, kind="stable")
-    steps = np.diff(t[order])
-    repeated = int(np.count_nonzero(steps == 0))
-    if repeated:
-        raise CorruptFileError(source, f"{repeated} row(s) repeat the time stamp of another row of the same light curve")
-    in_order = bool(np.all(np.diff(t) > 0))
-    if not in_order and timed.size < n:
-        raise UnrecognizedProductError(
-            source, f"{n - timed.size} row(s) have no time stamp and the rows are not in time order: "
-            "nothing places them on the cadence axis"
-        )
-    step = float(np.median(steps)) if steps.size else 0.0
-    seconds = round(step * 86400.0)  # TESS FFIs: 1800, 600, 200 s; time stamps drift by ppm from exact steps
-    if seconds and abs(step * 86400.0 - seconds) < 0.01 * seconds:
-        step = seconds / 86400.0  # the same step, so the same first number, for every target of a sector
-    cadenceno = np.empty(n, dtype=np.int64)
-    if step <= 0:  # one timed row
-        cadenceno[timed] = 0
-        how = "one timed row: cadence 0"
-    else:
-        gaps = np.maximum(np.rint(steps / step).astype(np.int64), 1)
-        if in_order:
-            gaps = np.maximum(gaps, np.diff(timed))
-        cadenceno[timed[order]] = int(np.rint(t[order][0] / step)) + np.concatenate([[0], np.cumsum(gaps)])
-        how = (f"derived from the time stamps (no cadence numbers in the input): round(first time / {step * 86400.0:.6g} s, "
-               "the median step), then each next row + round(its time step / median step), at least 1")
-    if timed.size < n:
-        rows = np.arange(n)
-        previous = np.maximum.accumulate(np.where(finite, rows, -1))
-        missing = ~finite
-        after = missing & (previous >= 0)
-        cadenceno[after] = cadenceno[previous[after]] + (rows[after] - previous[after])
-        before = missing & (previous < 0)
-        cadenceno[before] = cadenceno[timed[0]] - (timed[0] - rows[before])
-        how += f"; {n - timed.size} row(s) without a time stamp numbered by their place between timed rows"
-    return cadenceno, how
 
 
 @dataclass

@@ -22,7 +22,7 @@ Mapping to lcarchive (product definitions ``catalog/products/*-skyportal.json``)
   lcarchive's exports; mission time = mjd + 2400000.5 - the mission's reference epoch
   (BTJD = mjd - 56999.5, BKJD = mjd - 54832.5). ``mjd`` is kept as a variable.
 * cadence numbers: from a ``cadenceno`` column if any, else derived from the time stamps
-  (:func:`lcarchive.frames.derive_cadences`).
+  (:func:`lcarchive.formats.frames.derive_cadences`).
 
 Reading pandas' HDF5 makes PyTables unpickle string attributes; a file whose attributes hold
 pickles that would import anything but numpy scalars is refused before pandas opens it.
@@ -40,12 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from lcarchive.definitions import static_catalog
+from lcarchive.catalog.content import static_catalog
 from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
-from lcarchive.frames import FrameLightCurve, build_light_curve, target_id
+from lcarchive.formats.frames import FrameLightCurve, build_light_curve, target_id
 from lcarchive.identifiers import check_segment
-from lcarchive.models import DetectionRule, Mission, MissionCatalog, Product
-from lcarchive.readers import LightCurveFile, value_rule_holds
+from lcarchive.catalog.models import DetectionRule, Mission, MissionCatalog, Product
+from lcarchive.formats.products import value_rule_holds
+from lcarchive.formats.record import LightCurveFile
 
 __all__ = ["parse_skyportal_hdf5", "parse_skyportal_json", "series_light_curve"]
 

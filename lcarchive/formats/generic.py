@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from lcarchive.definitions import static_catalog
+from lcarchive.catalog.content import static_catalog
 from lcarchive.errors import InvalidTargetError, UnrecognizedProductError
 from lcarchive.identifiers import check_target_id, parse_target, parse_target_text
-from lcarchive.models import ColumnMap, Mission, MissionCatalog, Product
+from lcarchive.catalog.models import ColumnMap, Mission, MissionCatalog, Product
 
 __all__ = ["GenericLayout", "generic_layout", "mission_time_of"]
 

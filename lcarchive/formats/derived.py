@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from astropy.io import fits
 
-from lcarchive.definitions import static_catalog
-from lcarchive.models import Product, ProcessingTool
+from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.models import Product, ProcessingTool
 
 __all__ = ["Derivation", "derivation"]
 

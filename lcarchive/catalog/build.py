@@ -11,7 +11,7 @@ import fnmatch
 import numpy as np
 import xarray as xr
 
-from lcarchive.models import Catalog, DataSet, DataSetDefinition, InputFile, Observation, Release
+from lcarchive.catalog.models import Catalog, DataSet, DataSetDefinition, InputFile, Observation, Release
 
 __all__ = ["observation_entry"]
 

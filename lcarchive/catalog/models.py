@@ -354,6 +354,11 @@ class Product(_Model):
     pipeline: str = Field(description="Pipeline that wrote it, e.g. 'SPOC', 'QLP', 'Kepler SOC'.")
     hlsp: bool = False
     detect: list[DetectionRule]
+    priority: int = Field(
+        default=0,
+        description="When the detection rules of several products hold for one file, the highest priority wins; a "
+        "tie is an error (the definitions overlap).",
+    )
     cadence_seconds: float | None = Field(default=None, description="Nominal cadence, s.")
     format: Literal["fits", "hdf5", "skyportal", "table"] = Field(
         default="fits",
@@ -362,7 +367,7 @@ class Product(_Model):
         "group attributes (QLP: Aperture_{bestap:03d}/{bestdmagkey}). For 'skyportal' (SkyPortal photometric "
         "series, HDF5 or JSON), detection rules test the series metadata (keyword: 'filter'...) and target_keywords "
         "name metadata keys. 'table' products are CSV/Parquet tables read with a table map given at ingest "
-        "(lcarchive.tables.TableMap), which picks the product by its mission.",
+        "(lcarchive.formats.tables.TableMap), which picks the product by its mission.",
     )
     attribute_defaults: dict[str, str | int] = Field(
         default_factory=dict, description="hdf5: values of placeholder attributes a file may lack."

@@ -11,7 +11,7 @@ import functools
 import json
 from pathlib import Path
 
-from lcarchive.models import (
+from lcarchive.catalog.models import (
     Catalog,
     Instrument,
     Mission,
@@ -32,11 +32,11 @@ def catalog_data_dir() -> Path:
     In an installed wheel it is ``lcarchive/_catalog_data``; in a source checkout
     (editable install) it is the repository's top-level ``catalog/``.
     """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_catalog_data", here.parent / "catalog"):
+    package = Path(__file__).resolve().parents[1]  # lcarchive/
+    for candidate in (package / "_catalog_data", package.parent / "catalog"):
         if (candidate / "missions.json").is_file():
             return candidate
-    raise FileNotFoundError(f"lcarchive catalog data not found next to {here}")
+    raise FileNotFoundError(f"lcarchive catalog data not found next to {package}")
 
 
 def _load_json(path: Path) -> dict:

@@ -1,0 +1,199 @@
+"""The record every input format gives: a ``LightCurveFile``, one target in one observation.
+
+Readers of every format (FITS, HDF5, SkyPortal series, tables) build these; the store layout
+(:mod:`lcarchive.layout`) turns them into rows of observation groups.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from lcarchive.catalog.models import Mission, MissionCatalog, Product
+from lcarchive.errors import CorruptFileError
+from lcarchive.identifiers import observation_id, safe_name
+
+__all__ = ["CORE_VARIABLES", "UNKNOWN_SEGMENT", "Column", "LightCurveFile", "check_rows"]
+
+
+CORE_VARIABLES = ("time", "cadenceno", "flux", "flux_err", "quality")
+
+
+UNKNOWN_SEGMENT = 9999
+"""The segment of a light curve that gives no sector/quarter/campaign and whose time stamps
+fall in no known one (a generic file written without its SECTOR): kept, not refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a light-curve table, as it will be stored.
+
+    Attributes
+    ----------
+    name : str
+        Variable name in the observation group (``time``, ``flux``, ``sap_flux``...).
+    source : str
+        Source column name (FITS ``TTYPEn``).
+    data : numpy.ndarray, shape (n_rows,)
+        Values in the file's row order, native byte order, source dtype.
+    units : str or None
+        astropy unit string of the FITS ``TUNITn`` (``"electron / s"``), None if absent.
+    fits_unit : str or None
+        The ``TUNITn`` value as written in the file.
+    description : str
+        The comment of ``TTYPEn`` (the product's column description).
+    hdu : str
+        Name (EXTNAME, else index) of the table HDU it comes from; "" for derived values.
+    fits_format : str or None
+        The FITS ``TFORMn`` of a column stored in another dtype (``L`` logicals as int8,
+        ``1A`` characters as uint8); None when the dtype is the file's.
+    vector_index : int or None
+        For one element of a vector column (``TFORM 2D``: astropy's jd1, jd2 Time columns),
+        its index; None for a scalar column.
+    """
+
+    name: str
+    source: str
+    data: np.ndarray
+    units: str | None
+    fits_unit: str | None
+    description: str
+    hdu: str = ""
+    fits_format: str | None = None
+    vector_index: int | None = None
+
+
+@dataclass(slots=True)
+class LightCurveFile:
+    """A parsed light-curve file: one target in one observation.
+
+    Attributes
+    ----------
+    source : str
+        Path or URL the file was read from.
+    sha256 : str
+        SHA-256 of the file's bytes.
+    size : int
+        File size, bytes.
+    product, mission, target_catalog
+        Definitions the file was recognised as.
+    target : int
+        TIC, KIC or EPIC ID.
+    segment : int
+        Sector, quarter or campaign.
+    cadenceno : numpy.ndarray, shape (n_rows,), int64
+        Cadence numbers (``CADENCENO``).
+    columns : dict of str to Column
+        ``time``, ``flux``, ``flux_err``, ``quality`` and every other numeric column.
+    target_values : dict of str to (value, attrs)
+        Per-target header values (ra, dec, magnitude, camera/CCD...).
+    headers : dict of str to str
+        Full FITS headers, one 80-character-card string per HDU, keyed by variable name.
+    images : dict of str to (numpy.ndarray, attrs)
+        2-D image extensions (the APERTURE mask of SPOC and Kepler products), shape
+        (NAXIS2, NAXIS1), keyed by the lower-case extension name.
+    data_release : int or None
+        ``DATA_REL`` keyword.
+    pipeline_version : str or None
+        ``PROCVER`` keyword.
+    file_date : str or None
+        ``DATE`` keyword (file creation date).
+    instruments : list of str
+        Instrument names (``tess/camera4/ccd2``...).
+    notes : dict of str to str
+        How the file departs from the usual: ``cadenceno`` (how cadence numbers were made when
+        the file has none), ``dropped_columns`` (columns that could not be kept, e.g. strings).
+    label : str
+        Infix of the observation ID after the product (a table's ``label``: ``tess-table-<label>-s0014``);
+        "" for none.
+    span : (float, float) or None
+        ``TSTART``, ``TSTOP`` of the file's header (mission time, d): the segment the file was cut
+        from; None when the file gives none.
+    processing : list of str
+        Processing tools that derived the file from its product (``catalog/tools.json``).
+    product_version : str
+        Version of the product (an HLSP's release: ``v01``, ``v2``), from the product's
+        ``version_rules``; "" when it has none.
+    derived_from : str or None
+        For a light curve derived from a mission product by a processing tool: the observation
+        of that product (``kepler-lc-q03`` for ``kepler-lc-kepcotrend-q03``).
+    """
+
+    source: str
+    sha256: str
+    size: int
+    product: Product
+    mission: Mission
+    target_catalog: MissionCatalog
+    target: int
+    segment: int
+    cadenceno: np.ndarray
+    columns: dict[str, Column]
+    target_values: dict[str, tuple[Any, dict[str, Any]]]
+    headers: dict[str, str]
+    images: dict[str, tuple[np.ndarray, dict[str, Any]]]
+    data_release: int | None
+    pipeline_version: str | None
+    file_date: str | None
+    instruments: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    label: str = ""
+    span: tuple[float, float] | None = None
+    processing: list[str] = field(default_factory=list)
+    product_version: str = ""
+    derived_from: str | None = None
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the light-curve table: the cadences the file has."""
+        return int(self.cadenceno.size)
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the segment (``span``) covered by the file's finite time stamps, 0..1.
+
+        A full SPOC 2-min file covers 0.99 or more, a 100-cadence cut-down file 0.005; NaN when
+        the file gives no segment (``span`` None).
+        """
+        if self.span is None:
+            return math.nan
+        time = self.columns["time"].data
+        finite = time[np.isfinite(time)]
+        start, stop = self.span
+        if finite.size == 0 or not stop > start:
+            return math.nan
+        return float(min(1.0, max(0.0, (float(finite.max()) - float(finite.min())) / (stop - start))))
+
+    @property
+    def name(self) -> str:
+        """Base name of the source path or URL, control characters percent-encoded
+        (:func:`lcarchive.identifiers.safe_name`)."""
+        return safe_name(PurePosixPath(self.source.rstrip("/")).name)
+
+    @property
+    def observation_id(self) -> str:
+        """``<mission>-<product>[-<label>]-<s|q|c><segment>``, e.g. ``tess-spoc-2min-s0001``."""
+        return observation_id(self.mission, self.product, self.segment, self.label)
+
+
+def check_rows(time: np.ndarray, cadenceno: np.ndarray, source: str) -> None:
+    """Refuse a light curve whose rows cannot be placed on a cadence axis.
+
+    One rule for every reader (FITS, HDF5, SkyPortal series, tables): a light curve needs at least
+    one row with a finite time stamp, and no two rows of one cadence number. How much of its
+    segment the rows cover is no reason to refuse it (a cut-down file is a light curve); that is
+    recorded instead (:attr:`LightCurveFile.coverage`).
+
+    Raises
+    ------
+    CorruptFileError
+        Repeated cadence numbers, or no finite time stamp.
+    """
+    if np.unique(cadenceno).size != cadenceno.size:
+        raise CorruptFileError(source, "repeated cadence numbers in the table")
+    if not np.isfinite(time).any():
+        raise CorruptFileError(source, "no finite time stamp in the table")
