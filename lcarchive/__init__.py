@@ -2,8 +2,9 @@
 
 Each observation (mission x product x sector/quarter/campaign) is one Zarr v3 group
 of ``time``, ``flux``, ``flux_err``, ``quality`` and the other columns of the source
-products, indexed by target (TIC/KIC/EPIC ID); a pydantic JSON catalog at the root
-describes missions, instruments, products, observations and datasets.
+products, indexed by target (TIC/KIC/EPIC ID), in icechunk repositories (transactional,
+versioned); a pydantic catalog describes missions, instruments, products, observations,
+datasets and their lineage.
 """
 
 from lcarchive.archive import Archive, open_archive
@@ -14,6 +15,7 @@ from lcarchive.errors import (
     BadInputError,
     CorruptFileError,
     DamagedArchiveError,
+    DamagedObjectError,
     DestinationError,
     ExportError,
     InvalidIdentifierError,
@@ -36,6 +38,7 @@ __all__ = [
     "Catalog",
     "CorruptFileError",
     "DamagedArchiveError",
+    "DamagedObjectError",
     "DestinationError",
     "DownloadReport",
     "ExportError",

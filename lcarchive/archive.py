@@ -1,140 +1,131 @@
-"""The archive: a root URL holding ``catalog.json`` and one Zarr v3 group per observation."""
+"""The archive: a root URL holding an archive's icechunk repositories (store format v2), or a
+read-only folder of plain Zarr groups (format v1, and downloads)."""
 
 from __future__ import annotations
 
-import warnings
+import datetime as _dt
+import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-import asyncio
-import functools
-
-import fsspec
 import numpy as np
 import pandas as pd
 import xarray as xr
-from zarr.codecs import BloscCodec
 
-from lcarchive.catalog import index as target_index
-from lcarchive.catalog.build import observation_entry
-from lcarchive.catalog.content import static_catalog
-from lcarchive.config import settings
-from lcarchive.errors import ArchiveNotFoundError, DamagedArchiveError, ObservationNotFoundError, TargetNotFoundError
-from lcarchive.identifiers import OBSERVATION_ID, check_observation_id
-from lcarchive.ingest import IngestReport, ingest_files
-from lcarchive.layout import fill_value
+from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
-from lcarchive.read import GroupReader, run
-from lcarchive.stores import bucket_exists, missing_reason, read_bytes, store_errors, with_defaults
+from lcarchive.clients import with_defaults
+from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, ObservationNotFoundError, TargetNotFoundError
+from lcarchive.identifiers import check_observation_id
+from lcarchive.ingest import IngestReport, ingest_files, reindex_families
+from lcarchive.layout import fill_value, open_group
+from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, run
 
 if TYPE_CHECKING:
     from lcarchive.formats.tables import TableMap
 
 __all__ = ["Archive", "open_archive"]
 
-CATALOG_NAME = "catalog.json"
-OBSERVATIONS_DIR = "observations"
-_GUARDED = frozenset(
-    {"build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids"}
-)
-"""Targets per shard of the (target, cadence) arrays; one target is one inner chunk."""
-
-
-def _compressor(dtype: np.dtype) -> BloscCodec:
-    """Blosc zstd level 3 with byte shuffle: chosen by measurement on the real SPOC and Kepler
-    files (docs/performance.md): within 1% of level 5's ratio at 1.7x its speed; byte shuffle
-    beat bit shuffle on every column, integers included."""
-    return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=np.dtype(dtype).itemsize)
-
-
-def _shards(shape: tuple[int, ...]) -> dict[str, Any]:
-    """Shard shape with the shard index at the start of the object, so it reads with a plain
-    byte-range request (an index at the end needs the object's size first on many clients)."""
-    return {"shape": shape, "index_location": "start"}
-
-
-def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    """Chunk, shard and codec choices of an observation group (docs/format.md)."""
-    n_cad = max(int(ds.sizes["cadence"]), 1)
-    enc: dict[str, dict[str, Any]] = {}
-    for name, var in ds.variables.items():
-        dtype = var.dtype
-        if var.dims == ("target", "cadence"):
-            enc[name] = {
-                "chunks": (1, n_cad),
-                "shards": _shards((settings().targets_per_shard, n_cad)),
-                "compressors": [_compressor(dtype)],
-                "fill_value": fill_value(dtype),
-            }
-        elif len(var.dims) >= 2 and var.dims[0] == "target" and "cadence" not in var.dims:
-            enc[name] = {
-                "chunks": (1, *var.shape[1:]),
-                "shards": _shards((settings().targets_per_shard, *var.shape[1:])),
-                "compressors": [_compressor(dtype)],
-                "fill_value": fill_value(dtype),
-            }
-        elif var.dims == ("target",) and dtype.kind in "OTU":
-            enc[name] = {"chunks": (1,), "shards": _shards((settings().targets_per_shard,))}
-        elif var.dims == ("target",):
-            enc[name] = {"chunks": (settings().targets_per_shard * 8,), "compressors": [_compressor(dtype)]}
-        elif var.dims == ("cadence",):
-            enc[name] = {"chunks": (n_cad,), "compressors": [_compressor(dtype)]}
-    return enc
+_GUARDED = frozenset({
+    "build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids", "history",
+    "tag", "collect_garbage", "inputs", "check_root", "group_index", "group_store",
+})
 
 
 class Archive:
-    """A light-curve archive at a root URL (a local directory or any fsspec URL).
+    """A light-curve archive at a root URL (a local directory, ``s3://bucket/prefix``, ``gs://``, ``az://``).
 
-    Use ``open_archive`` to make one.
+    Use :func:`open_archive` to make one.
 
     Parameters
     ----------
     url : str
-        Root of the archive: a local path, ``file://``, ``s3://bucket/prefix``...
+        Root of the archive.
     storage_options : dict, optional
-        fsspec options for the store (credentials, endpoint...).
+        Credentials and endpoint (fsspec-style: ``key``, ``secret``, ``anon``, ``endpoint_url``);
+        the standard AWS variables otherwise.
+    version : str, optional
+        Read the archive at this version: a tag (``dr1``), a branch or a snapshot ID from
+        ``history()``. Default: the latest.
+    as_of : datetime.datetime, optional
+        Read the archive as it was at this time (UTC if naive).
     """
 
-    def __init__(self, url: str, storage_options: dict | None = None) -> None:
+    def __init__(self, url: str, storage_options: dict | None = None, version: str | None = None,
+                 as_of: _dt.datetime | None = None) -> None:
         self.storage_options = with_defaults(url, storage_options)
-        self.fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
-        self.url = self.fs.unstrip_protocol(root).rstrip("/") if "://" in url else root.rstrip("/")
-        self._root = root.rstrip("/")
+        self.url = url.rstrip("/") if "://" in url else str(url).rstrip("/") or "/"
+        self.version = version
+        self.as_of = as_of
+        self._store = ArchiveStore(self.url, storage_options, version, as_of)
+        self._plain: PlainStore | None = None
+        self._kind: str | None = None
         self._catalog: Catalog | None = None
-        self._index: pd.DataFrame | None = None
         self._readers: dict[str, GroupReader] = {}
-        self._anon = bool(self.storage_options.get("anon"))
-        self._local = "://" not in url or url.startswith("file://")
 
     def __getattribute__(self, name: str) -> Any:
-        # public entry points report store failures as lcarchive.StoreError (see stores.store_errors)
+        # public entry points report store failures as lcarchive.StoreError
         attr = object.__getattribute__(self, name)
         if name in _GUARDED and callable(attr):
             url = object.__getattribute__(self, "url")
+            options = object.__getattribute__(self, "storage_options")
 
             @functools.wraps(attr)
             def guarded(*args: Any, **kwargs: Any) -> Any:
-                with store_errors(url):
+                with failures(url, options):
                     return attr(*args, **kwargs)
 
             return guarded
         return attr
 
     def __repr__(self) -> str:
-        return f"<lcarchive.Archive {self.url!r}>"
+        return f"<lcarchive.Archive {self.url!r}{f' at {self.version}' if self.version else ''}>"
 
-    # -- catalog ---------------------------------------------------------------------------
+    # -- which kind of archive -------------------------------------------------------------------
+    def _backend(self) -> ArchiveStore | PlainStore:
+        """The store of this archive: its repositories (v2), or a folder of plain Zarr groups.
+
+        Raises
+        ------
+        ArchiveNotFoundError
+            If there is neither at the URL.
+        """
+        if self._kind is None:
+            with failures(self.url, self.storage_options):
+                if self._store.exists():
+                    self._kind = "v2"
+                else:
+                    plain = PlainStore(self.url, self.storage_options)
+                    if plain.exists():
+                        if self.version is not None or self.as_of is not None:
+                            raise LcarchiveError(f"{self.url}: a folder of plain Zarr groups (store format v1 or a "
+                                                 "download) has no versions")
+                        self._plain, self._kind = plain, "plain"
+                    else:
+                        self._store.catalog_repository()  # raises ArchiveNotFoundError, saying why,
+                        self._kind = "v2"  # unless another writer created the archive meanwhile
+        return self._store if self._kind == "v2" else self._plain  # type: ignore[return-value]
+
     @property
     def exists(self) -> bool:
-        """True if the archive has a catalog.
+        """True if there is an archive at the URL.
 
         Raises
         ------
         lcarchive.StoreError
             If the store cannot be asked (unreachable, access denied).
         """
-        with store_errors(self.url, self._anon):
-            return self.fs.exists(f"{self._root}/{CATALOG_NAME}")
+        try:
+            self._backend()
+        except ArchiveNotFoundError:
+            return False
+        return True
+
+    @property
+    def read_only(self) -> bool:
+        """True for a folder of plain Zarr groups (store format v1, or a download): readable, not
+        writable (``lcarchive migrate`` converts a v1 archive)."""
+        return self._backend().read_only
 
     def check_root(self) -> None:
         """Make sure the archive's root can take writes: a local folder is made; an object
@@ -145,44 +136,30 @@ class Archive:
         lcarchive.StoreError
             No such bucket, access denied, unreachable store.
         """
-        with store_errors(self.url, self._anon):
-            if self._local:
-                self.fs.makedirs(self._root, exist_ok=True)
-                return
-            bucket = self._root.split("/", 1)[0]
-            if not bucket_exists(self.fs, bucket):
-                from lcarchive.errors import StoreError
+        self._store.check_root()
 
-                raise StoreError(self.url, f"no such bucket {bucket!r}: create it first (lcarchive never creates buckets)")
+    def refresh(self) -> None:
+        """Forget what was read: the next read sees the archive's latest version (of an archive
+        opened at the latest)."""
+        self._store.refresh()
+        self._catalog = None
+        self._readers.clear()
 
+    # -- catalog ---------------------------------------------------------------------------
     @property
     def catalog(self) -> Catalog:
-        """The archive's catalog (read from ``catalog.json``).
+        """The archive's catalog: missions, instruments, products, and the entries of its
+        observations and datasets (assembled from one read of the catalog repository).
 
         Raises
         ------
         ArchiveNotFoundError
-            If there is no ``catalog.json`` at the root.
+            If there is no archive at the URL.
         """
         if self._catalog is None:
-            path = f"{self._root}/{CATALOG_NAME}"
-            try:
-                with store_errors(self.url, self._anon):
-                    text = read_bytes(self.fs, self.url, path, self.storage_options)
-            except FileNotFoundError:
-                raise ArchiveNotFoundError(self.url, missing_reason(self.fs, self.url, self._root)) from None
-            try:
-                self._catalog = Catalog.model_validate_json(text)
-            except ValueError as exc:  # pydantic's ValidationError (bad JSON included) is a ValueError
-                raise DamagedArchiveError(self.url, CATALOG_NAME, _first_problem(exc)) from exc
+            with failures(self.url, self.storage_options):
+                self._catalog = self._backend().catalog()
         return self._catalog
-
-    def _write_catalog(self, catalog: Catalog) -> None:
-        if self._local:  # object stores have no folders; s3fs's makedirs would create a bucket
-            self.fs.makedirs(self._root, exist_ok=True)
-        text = catalog.model_dump_json(indent=1)
-        self.fs.pipe_file(f"{self._root}/{CATALOG_NAME}", text.encode())
-        self._catalog = catalog
 
     @property
     def observations(self) -> list[Observation]:
@@ -190,142 +167,95 @@ class Archive:
         return sorted(self.catalog.observations, key=lambda o: o.id)
 
     def group_path(self, observation: str) -> str:
-        """Path of an observation's group relative to the root: ``observations/<id>.zarr``.
+        """Where an observation's group is, relative to the root: ``observations/<family>/<id>``
+        (the group ``<id>`` of the family's icechunk repository; ``observations/<id>.zarr`` in a
+        folder of plain Zarr groups).
 
         Raises
         ------
         lcarchive.identifiers.InvalidIdentifierError
-            If ``observation`` is not a valid observation ID (``../evil``, ``/tmp/x``...): an ID
-            always names one folder under ``observations/``.
+            If ``observation`` is not a valid observation ID (``../evil``, ``/tmp/x``...).
         """
-        return f"{OBSERVATIONS_DIR}/{check_observation_id(observation)}.zarr"
+        check_observation_id(observation)
+        if self._kind == "plain":
+            return self._plain.group_path(observation)  # type: ignore[union-attr]
+        return f"observations/{family_of(observation)}/{observation}"
 
-    def observation_url(self, observation: str) -> str:
-        """URL of an observation group, openable with ``xarray.open_dataset(url, engine="zarr")``."""
-        return f"{self.url}/{self.group_path(observation)}"
-
-    def _group_exists(self, observation: str) -> bool:
-        return self.fs.exists(f"{self._root}/{self.group_path(observation)}/zarr.json")
-
-    def group_ids(self, check: bool = True) -> list[str]:
-        """IDs of the observation groups present in the store (whatever the catalog says).
-
-        Parameters
-        ----------
-        check : bool
-            Keep only groups whose ``zarr.json`` exists (one more request per group on an object
-            store). False: the names one listing of ``observations/`` gives.
-        """
-        base = f"{self._root}/{OBSERVATIONS_DIR}"
-        try:
-            listing = self.fs.ls(base, detail=False)
-        except FileNotFoundError:
-            return []
-        ids = []
-        for path in listing:
-            name = path.rstrip("/").rsplit("/", 1)[-1]
-            obs_id = name.removesuffix(".zarr")
-            if name.endswith(".zarr") and OBSERVATION_ID.fullmatch(obs_id) and (
-                    not check or self.fs.exists(f"{path.rstrip('/')}/zarr.json")):
-                ids.append(obs_id)
-        return sorted(ids)
+    def group_ids(self) -> list[str]:
+        """IDs of the observation groups of this version."""
+        return self._backend().group_ids()
 
     def build_catalog(self) -> Catalog:
-        """Rebuild the catalog and the target index from the groups in the store, and write them.
+        """Rebuild the catalog entries and the target index from the groups in the store: every
+        family repository under ``observations/`` is pinned at its latest snapshot and re-indexed
+        (a repair, one commit: e.g. after a crash between a family's commit and the catalog's, a
+        damaged catalog bucket, or a catalog repository lost whole: it is made again).
 
         Returns
         -------
         Catalog
+
+        Raises
+        ------
+        LcarchiveError
+            For a read-only archive.
         """
-        self.check_root()
-        catalog, index = self._collect_catalog()
-        self._write_index(index)
-        self._write_catalog(catalog)
-        return catalog
+        try:
+            self._writable()
+        except ArchiveNotFoundError:
+            if not self._store.families_in_store():
+                raise
+            self._store.create()  # the catalog repository is gone, the families are not
+        families = self._store.families_in_store()  # every bucket is written anew: nothing of the old catalog is read
+        reindex_families(self._store, families, "catalog build: every family re-indexed", force=True)
+        self.refresh()
+        return self.catalog
 
-    def _collect_catalog(self, reuse: tuple[Catalog, pd.DataFrame, set[str]] | None = None) -> tuple[Catalog, pd.DataFrame]:
-        """The catalog and target index of the groups in the store (nothing written).
-
-        ``reuse`` = (catalog, target index, group IDs): take those groups' entries and index
-        lines from another archive's catalog instead of opening them (groups copied from it
-        object for object).
-        """
-        catalog = static_catalog().model_copy(deep=True)
-        rows = []
-        for obs_id in self.group_ids():
-            if reuse is not None and obs_id in reuse[2]:
-                catalog.observations.append(reuse[0].observation(obs_id).model_copy(deep=True))
-                catalog.datasets.extend(d.model_copy(deep=True) for d in reuse[0].datasets if d.observation == obs_id)
-                rows.append(reuse[1][reuse[1]["observation"] == obs_id])
-                continue
-            with self._open_group(obs_id) as ds:
-                observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
-                rows.append(target_index.group_rows(ds, obs_id))
-            catalog.observations.append(observation)
-            catalog.datasets.extend(datasets)
-        return _finish(catalog), target_index.merge_rows(None, rows, set())
-
-    def _update_catalog(self, obs_ids: Iterable[str]) -> None:
-        touched = set(obs_ids)
-        base = self.catalog if self.exists else static_catalog()
-        catalog = static_catalog().model_copy(deep=True)
-        catalog.observations = [o for o in base.observations if o.id not in touched]
-        catalog.datasets = [d for d in base.datasets if d.observation not in touched]
-        rows = []
-        for obs_id in sorted(touched):
-            with self._open_group(obs_id) as ds:
-                observation, datasets = observation_entry(ds, obs_id, self.group_path(obs_id), catalog)
-                rows.append(target_index.group_rows(ds, obs_id))
-            catalog.observations.append(observation)
-            catalog.datasets.extend(datasets)
-        old = self.target_index() if self.exists else None
-        self._write_index(target_index.merge_rows(old, rows, touched))
-        self._write_catalog(_finish(catalog))
-        self._readers.clear()
-
-    def target_index(self) -> pd.DataFrame:
+    def target_index(self, targets: Iterable[int] | None = None) -> pd.DataFrame:
         """The target index: one line per (target, observation group).
+
+        Parameters
+        ----------
+        targets : iterable of int, optional
+            Only these targets' lines (reading only the index partitions that hold them).
 
         Returns
         -------
         pandas.DataFrame
             Columns ``target`` (int64 TIC/KIC/EPIC ID), ``observation``, ``row`` (the target's
             row in the group), ``ra``, ``dec`` (deg, from RA_OBJ/DEC_OBJ), ``mission``,
-            ``product``, ``segment``, ``current`` (False for groups of older releases).
+            ``product``, ``segment``, ``current`` (False for groups of older releases),
+            ``n_cadences`` (rows of the source file), ``coverage``.
         """
-        if self._index is None:
-            try:
-                data = read_bytes(self.fs, self.url, f"{self._root}/{target_index.INDEX_PATH}", self.storage_options)
-            except FileNotFoundError:  # an archive written before the index existed
-                rows = []
-                for obs_id in self.group_ids():
-                    with self._open_group(obs_id) as ds:
-                        rows.append(target_index.group_rows(ds, obs_id))
-                self._index = target_index.merge_rows(None, rows, set())
-            else:
-                try:
-                    self._index = target_index.from_bytes(data)
-                except Exception as exc:  # pyarrow's errors for a damaged Parquet file are of many kinds
-                    raise DamagedArchiveError(self.url, target_index.INDEX_PATH, _first_problem(exc)) from exc
-        return self._index
+        return self._backend().index(None if targets is None else [int(t) for t in targets])
 
-    def _write_index(self, frame: pd.DataFrame) -> None:
-        path = f"{self._root}/{target_index.INDEX_PATH}"
-        if self._local:
-            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.pipe_file(path, target_index.to_bytes(frame))
-        self._index = frame
+    def group_index(self, observation: str) -> pd.DataFrame:
+        """The target-index lines of one observation group, read from the group itself (its
+        small per-target arrays): the columns of :meth:`target_index`.
+
+        Raises
+        ------
+        ObservationNotFoundError
+            If this version has no such observation.
+        """
+        with self.open_observation(observation) as ds:
+            return group_rows(ds, observation)
 
     # -- reading ---------------------------------------------------------------------------
-    def _open_group(self, obs_id: str, **kwargs: Any) -> xr.Dataset:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            return xr.open_dataset(
-                self.observation_url(obs_id),
-                engine="zarr",
-                backend_kwargs={"storage_options": self.storage_options} if "://" in self.url else None,
-                **kwargs,
-            )
+    def group_store(self, observation: str) -> tuple[Any, str]:
+        """The zarr store and path of an observation group at this version (a read-only icechunk
+        session's store, or a plain Zarr folder's): ``zarr.open_group(store, path=path)``.
+
+        Raises
+        ------
+        ObservationNotFoundError
+            If this version has no such observation.
+        """
+        backend = self._backend()
+        try:
+            return backend.group_store(check_observation_id(observation))
+        except KeyError:
+            raise ObservationNotFoundError(observation) from None
 
     def open_observation(self, observation: str, **kwargs: Any) -> xr.Dataset:
         """Open one observation group as a lazy ``xarray.Dataset``.
@@ -335,7 +265,7 @@ class Archive:
         observation : str
             Observation ID, e.g. ``"tess-spoc-2min-s0001"``.
         **kwargs
-            Passed to ``xarray.open_dataset``.
+            Passed to ``xarray.open_dataset`` (``chunks={}`` for dask arrays...).
 
         Returns
         -------
@@ -345,14 +275,49 @@ class Archive:
         Raises
         ------
         ObservationNotFoundError
-            If the catalog has no such observation.
+            If this version of the archive has no such observation.
         """
-        self.catalog.observation(observation)
-        return self._open_group(observation, **kwargs)
+        store, path = self.group_store(observation)
+        if not kwargs:
+            return open_group(store, path)
+        return xr.open_dataset(store, group=path or None, engine="zarr", consolidated=False, **kwargs)
 
     def targets(self, observation: str) -> np.ndarray:
         """Return the target IDs of an observation, shape (n_targets,), int64."""
-        return self.open_observation(observation)["target"].values
+        with self.open_observation(observation) as ds:
+            return ds["target"].values.astype(np.int64)
+
+    def inputs(self, observation: str | None = None) -> pd.DataFrame:
+        """The provenance of every stored light curve: its input file, SHA-256, data release and
+        pipeline version, read from the groups' per-target arrays.
+
+        Parameters
+        ----------
+        observation : str, optional
+            Only this group's; default every group's.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``observation``, ``target``, ``name`` (the input's file name; a light curve
+            joined from several segments' files has one line per file), ``sha256``, ``size``
+            (bytes; -1 for one of several files), ``data_release`` (DATA_REL, -1 if none),
+            ``pipeline_version`` (PROCVER).
+        """
+        ids = [observation] if observation is not None else self.group_ids()
+        rows = []
+        for obs_id in ids:
+            with self.open_observation(obs_id) as ds:
+                values = {n: ds[n].values for n in ("target", "source_file", "source_sha256", "source_size",
+                                                     "data_release", "pipeline_version")}
+            for i in range(values["target"].size):
+                names, digests = str(values["source_file"][i]).split("\n"), str(values["source_sha256"][i]).split("\n")
+                for name, digest in zip(names, digests, strict=True):
+                    rows.append((obs_id, int(values["target"][i]), name, digest,
+                                 int(values["source_size"][i]) if len(names) == 1 else -1,
+                                 int(values["data_release"][i]), str(values["pipeline_version"][i])))
+        return pd.DataFrame(rows, columns=["observation", "target", "name", "sha256", "size", "data_release",
+                                           "pipeline_version"])
 
     def light_curve(
         self,
@@ -363,9 +328,9 @@ class Archive:
     ) -> xr.Dataset:
         """Return the light curve of one target.
 
-        The target index says which groups hold the target and at which row; only those
-        groups are read, concurrently, and in each only the target's chunks (see
-        ``lcarchive.read``).
+        The target index (one partition of it) says which groups hold the target and at which
+        row; only those groups are read, concurrently, and in each only the target's chunks
+        (see :mod:`lcarchive.store.reader`).
 
         Parameters
         ----------
@@ -394,50 +359,125 @@ class Archive:
         TargetNotFoundError
             If the target is in none of the observations asked for.
         ObservationNotFoundError
-            If ``observation`` is not in the catalog.
+            If this version has no such observation.
+        DamagedObjectError
+            If a stored chunk does not match its checksum (naming the object).
         """
         target = int(target)
         wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
         if observation is not None:
-            pairs = run(self._row_in(observation, target))
+            self.prepare([observation])
+            reader = run(self._reader(observation))
+            row = reader.row_of(target)
+            pairs = [] if row is None else [(observation, row)]
         else:
-            index = self.target_index()
-            lines = index[index["target"] == target]
+            lines = self.target_index([target])
             if not include_superseded:
                 lines = lines[lines["current"]]
             pairs = [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)]
+            self.prepare([o for o, _ in pairs])
         if not pairs:
             raise TargetNotFoundError(target, f"observation {observation}" if observation else f"archive {self.url}")
         results = run(self._read_rows(pairs, wanted))
         parts = [(obs_id, self._readers[obs_id], values) for (obs_id, _), values in zip(pairs, results, strict=True)]
         return _assemble(target, parts)
 
-    async def _row_in(self, observation: str, target: int) -> list[tuple[str, int]]:
-        """The target's row in one group, read from the group itself (its ``target`` coordinate)."""
-        try:
-            reader = await self._reader(observation)
-        except FileNotFoundError:
-            raise ObservationNotFoundError(observation) from None
-        row = reader.row_of(target)
-        return [] if row is None else [(observation, row)]
+    def prepare(self, observations: Iterable[str]) -> None:
+        """Read what locating these groups needs (their families' pins, one catalog bucket each)
+        before reads on zarr's event loop: :meth:`reader` then makes no blocking zarr call there."""
+        backend = self._backend()
+        if isinstance(backend, ArchiveStore):
+            for family in sorted({family_of(o) for o in observations}):
+                backend.pin(family)
 
     async def _reader(self, obs_id: str) -> GroupReader:
         reader = self._readers.get(obs_id)
         if reader is None:
-            opts = self.storage_options if "://" in self.url else None
-            reader = self._readers[obs_id] = await GroupReader.open(self.observation_url(obs_id), opts)
+            store, path = self.group_store(obs_id)
+            where = self.group_path(obs_id)  # errors name the repository (v2) or the folder, then the object's key
+            label = f"{self.url}/{where.rsplit('/', 1)[0] if self._kind == 'v2' else where}"
+            reader = self._readers[obs_id] = await GroupReader.open(store, path, label)
         return reader
 
+    async def reader(self, observation: str) -> GroupReader:
+        """A reader of an observation group's target rows (for bulk reads: download, export);
+        call :meth:`prepare` first, outside the event loop.
+
+        Raises
+        ------
+        ObservationNotFoundError
+            If this version has no such observation.
+        """
+        return await self._reader(observation)
+
     async def _read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None) -> list[dict[str, np.ndarray]]:
-        readers = await asyncio.gather(*(self._reader(obs_id) for obs_id, _ in pairs))
+        readers = await gather(*(self._reader(obs_id) for obs_id, _ in pairs))
 
         def names(reader: GroupReader) -> list[str]:
             available = [n for n in reader.arrays if n not in ("target", "cadenceno")]
             return available if wanted is None else [n for n in wanted if n in reader.arrays]
 
-        return await asyncio.gather(*(r.read_row(row, names(r)) for r, (_, row) in zip(readers, pairs, strict=True)))
+        return await gather(*(r.read_row(row, names(r)) for r, (_, row) in zip(readers, pairs, strict=True)))
+
+    # -- versions --------------------------------------------------------------------------
+    def history(self, limit: int | None = None) -> list[dict]:
+        """The archive's versions, newest first.
+
+        Returns
+        -------
+        list of dict
+            ``snapshot`` (the version's ID), ``time`` (UTC), ``message`` (what the commit did,
+            naming its inputs), ``metadata`` (the inputs' names and SHA-256), ``tags``.
+        """
+        self._writable()
+        return self._store.history(limit)
+
+    def tag(self, name: str, version: str | None = None) -> str:
+        """Name a version of the archive (default the latest), e.g. a data release: ``open_archive(url,
+        version=name)`` reads it as it is now, whatever is ingested later; ``gc`` keeps it.
+
+        Returns
+        -------
+        str
+            The tagged version's snapshot ID.
+
+        Raises
+        ------
+        LcarchiveError
+            If the tag exists already, or the archive is read-only.
+        """
+        self._writable()
+        return self._store.tag(name, version)
+
+    def collect_garbage(self, older_than: _dt.datetime | _dt.timedelta) -> dict[str, int]:
+        """Expire versions older than a bound (tags and the latest version kept) and delete the
+        objects nothing kept reaches any more (replaced chunks, rewritten shards).
+
+        Parameters
+        ----------
+        older_than : datetime.datetime or datetime.timedelta
+            The bound, or its age (``timedelta(days=30)``).
+
+        Returns
+        -------
+        dict
+            ``versions_expired``, ``snapshots_expired``, ``bytes_deleted``, ``objects_deleted``.
+        """
+        self._writable()
+        if isinstance(older_than, _dt.timedelta):
+            older_than = _dt.datetime.now(_dt.UTC) - older_than
+        out = self._store.collect_garbage(older_than)
+        self.refresh()
+        return out
 
     # -- writing ---------------------------------------------------------------------------
+    def _writable(self) -> None:
+        if self._backend().read_only:
+            raise LcarchiveError(f"{self.url}: a read-only folder of plain Zarr groups (store format v1 or a "
+                                 f"download); convert a v1 archive with: lcarchive migrate {self.url} NEW")
+        if self.version is not None or self.as_of is not None:
+            return
+
     def ingest(
         self,
         inputs: Iterable[str],
@@ -447,6 +487,12 @@ class Archive:
         table_map: dict | str | TableMap | None = None,
     ) -> IngestReport:
         """Ingest light-curve files into the archive.
+
+        Each batch of inputs is one version of the archive (one commit, its message naming the
+        inputs): a process killed at any moment leaves the archive at its previous version, and
+        running the same ingest again completes it. Several processes may ingest into one
+        archive at once, into the same observation or others: a commit that meets another's is
+        redone on the newer version, so no light curve is ever lost.
 
         Parameters
         ----------
@@ -470,13 +516,16 @@ class Archive:
         Returns
         -------
         IngestReport
-            What was added, left unchanged, superseded, and skipped (with reasons).
+            What was added, left unchanged, superseded, and skipped (with reasons); the
+            versions made.
 
         Raises
         ------
         lcarchive.errors.BadInputError
             If ``table_map`` is invalid (unknown keys, missing or contradictory ones, an unknown
             mission, time format or unit), before anything is read.
+        LcarchiveError
+            If the archive is read-only (plain Zarr groups) or opened at a version.
 
         Notes
         -----
@@ -486,37 +535,20 @@ class Archive:
         """
         from lcarchive.formats.tables import load_table_map
 
+        if self.version is not None or self.as_of is not None:
+            raise LcarchiveError(f"{self.url}: opened at version {self.version or self.as_of}; open the latest to ingest")
         mapping = None if table_map is None else load_table_map(table_map)
-        self._readers.clear()
-        return ingest_files(self, inputs, input_storage_options, progress, jobs, mapping)
-
-    def _group_in_memory(self, ds: xr.Dataset) -> dict[str, Any]:
-        """A group's objects (key to zarr buffer) made by xarray in memory: metadata and
-        coordinates, with the chunk and codec choices of :func:`_encoding`."""
-        from zarr.storage import MemoryStore
-
-        memory: dict[str, Any] = {}
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            ds.to_zarr(MemoryStore(memory), mode="w", encoding=_encoding(ds), zarr_format=3, consolidated=True)
-        return memory
-
-    def _put_group(self, obs_id: str, memory: dict[str, Any]) -> None:
-        """Replace a group by the objects of an in-memory group, in one concurrent batch.
-
-        Building a group in memory and putting its objects costs one request an object;
-        writing it through zarr's store costs some twenty an array on S3 (existence checks,
-        listings, deletes, metadata rewrites).
-        """
-        base = f"{self._root}/{self.group_path(obs_id)}"
-        if self.fs.exists(base):
-            self.fs.rm(base, recursive=True)
-        objects = {f"{base}/{key}": value.to_bytes() for key, value in memory.items()}
-        if "://" not in self.url:  # object stores have no folders to make
-            for parent in sorted({path.rsplit("/", 1)[0] for path in objects}):
-                self.fs.makedirs(parent, exist_ok=True)
-        self.fs.pipe(objects)
-        self.fs.invalidate_cache(base)
+        try:
+            if self._backend().read_only:
+                self._writable()
+        except ArchiveNotFoundError:
+            pass  # a new archive
+        self.refresh()
+        try:
+            return ingest_files(self._store, inputs, input_storage_options, progress, jobs, mapping)
+        finally:
+            self._kind = None
+            self.refresh()
 
 
 def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:
@@ -567,35 +599,9 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
     )
 
 
-def _first_problem(exc: Exception) -> str:
-    """One line of what is wrong with a damaged file (pydantic lists every field; keep the first)."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            first = errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "the document"
-            return f"{where}: {first.get('msg', '')}"
-        except Exception:
-            pass
-    from lcarchive.stores import first_line
 
-    return first_line(f"{type(exc).__name__}: {exc}")
-
-
-def _finish(catalog: Catalog) -> Catalog:
-    """Sort entries and link observation groups to the groups of their older releases."""
-    catalog.observations.sort(key=lambda o: o.id)
-    catalog.datasets.sort(key=lambda d: d.id)
-    by_id = {o.id: o for o in catalog.observations}
-    for obs in catalog.observations:
-        obs.superseded_by_release = []
-    for obs in catalog.observations:
-        if obs.superseded_release and obs.current in by_id:
-            by_id[obs.current].superseded_by_release.append(obs.id)
-    return catalog
-
-
-def open_archive(url: str, storage_options: dict | None = None) -> Archive:
+def open_archive(url: str, storage_options: dict | None = None, version: str | None = None,
+                 as_of: _dt.datetime | None = None) -> Archive:
     """Open the archive at ``url``.
 
     Nothing is read from the store yet: the catalog, the target index and each group are read
@@ -604,10 +610,14 @@ def open_archive(url: str, storage_options: dict | None = None) -> Archive:
     Parameters
     ----------
     url : str
-        Local directory or fsspec URL (``s3://bucket/prefix``).
+        Local directory, ``s3://bucket/prefix``, ``gs://``, ``az://``.
     storage_options : dict, optional
-        fsspec options (e.g. ``{"anon": True}`` or ``{"client_kwargs": {"endpoint_url": ...}}``);
+        Credentials and endpoint (e.g. ``{"anon": True}`` or ``{"endpoint_url": ...}``);
         endpoint and credentials otherwise come from the standard AWS variables.
+    version : str, optional
+        A tag, branch or snapshot ID (``Archive.history()``): read the archive as it was then.
+    as_of : datetime.datetime, optional
+        Read the archive as it was at this time (UTC if naive).
 
     Returns
     -------
@@ -615,4 +625,4 @@ def open_archive(url: str, storage_options: dict | None = None) -> Archive:
         Its ``catalog``, ``observations`` and ``target_index()`` raise
         ``ArchiveNotFoundError`` if there is no archive at ``url``.
     """
-    return Archive(url, storage_options)
+    return Archive(url, storage_options, version, as_of)

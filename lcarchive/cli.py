@@ -47,6 +47,31 @@ StorageOpt = Annotated[
 
 
 AnonOpt = Annotated[bool, typer.Option("--anon", help="Read a public bucket without credentials (unsigned requests).")]
+VersionOpt = Annotated[str | None, typer.Option("--version", help="Read the archive at this version: a tag (e.g. a data "
+                                                  "release), a branch or a snapshot ID from `lcarchive history`.")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Read the archive as it was at this date or time "
+                                               "(ISO 8601, UTC unless it says otherwise), e.g. 2026-11-30T12:00.")]
+
+
+def _as_of(text: str | None):
+    """A ``--as-of`` value as an aware datetime (UTC unless it names its zone)."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is no ISO 8601 date or time (e.g. 2026-11-30 or 2026-11-30T12:00)",
+                                 param_hint="--as-of") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _open(archive: str, storage_option: list[str] | None, anon: bool = False, version: str | None = None,
+          as_of: str | None = None) -> Archive:
+    if version is not None and as_of is not None:
+        raise typer.BadParameter("give --version or --as-of, not both", param_hint="--version/--as-of")
+    return open_archive(archive, _storage_options(storage_option, anon), version=version, as_of=_as_of(as_of))
 
 
 def _storage_options(items: list[str] | None, anon: bool = False) -> dict:
@@ -166,6 +191,8 @@ def download_command(
     verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
+    version: VersionOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Download chosen light curves from ARCHIVE into the local folder DEST.
 
@@ -199,7 +226,7 @@ def download_command(
         columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
         include_superseded=include_superseded,
     )
-    store = Archive(archive, _storage_options(storage_option, anon))
+    store = _open(archive, storage_option, anon, version, as_of)
     with Progress(
         TextColumn("[bold]download"),
         BarColumn(),
@@ -252,6 +279,8 @@ def export_command(
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
+    version: VersionOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Write light curves of ARCHIVE back as files: by default each as its source file (FITS
     rebuilt byte for byte; QLP's HDF5 with every dataset and attribute).
@@ -262,7 +291,7 @@ def export_command(
     download_command(
         archive, dest, target=target, targets_file=None, targets_column=None, observation=observation, mission=None,
         product=None, segment=None, cone=None, time_range=None, columns=None, include_superseded=include_superseded,
-        fmt=fmt, jobs=jobs, verify_only=False, storage_option=storage_option, anon=anon,
+        fmt=fmt, jobs=jobs, verify_only=False, storage_option=storage_option, anon=anon, version=version, as_of=as_of,
     )
 
 
@@ -277,13 +306,6 @@ def _verify(folder: str) -> None:
         out.print(f"  {len(report.unrecorded)} file(s) not recorded by the manifest (left alone), e.g. {report.unrecorded[0]}")
     if not report.ok:
         raise typer.Exit(1)
-
-
-def _targets_by_observation(catalog: Catalog) -> dict[str, set[int]]:
-    found: dict[str, set[int]] = {}
-    for ds in catalog.datasets:
-        found.setdefault(ds.observation, set()).update(i.target for i in ds.inputs)
-    return found
 
 
 TargetText = Annotated[
@@ -301,7 +323,7 @@ def _target_lines(store: Archive, text: str):
         prefix, number = parse_target_text(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--target") from None
-    index = store.target_index()
+    index = store.target_index([number])
     lines = index[index["target"] == number]
     if prefix is not None:
         missions = {m.name for m in store.catalog.missions if m.target_catalog == prefix}
@@ -316,13 +338,16 @@ def ls(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per observation.")] = False,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
+    version: VersionOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
-    """List the observations of ARCHIVE, with their group URLs.
+    """List the observations of ARCHIVE, with where their groups are.
 
     With --target, only those holding the target, each with the target's own rows (cadences
     its file has) and coverage (the fraction of the sector/quarter/campaign they span).
+    `xarray.open_dataset(ARCHIVE, engine="lcarchive", group=ID)` opens a group.
     """
-    store = open_archive(archive, _storage_options(storage_option, anon))
+    store = _open(archive, storage_option, anon, version, as_of)
     observations = store.observations
     held = None
     if target is not None:
@@ -333,7 +358,8 @@ def ls(
     for o in observations:
         row = {
             "id": o.id,
-            "url": store.observation_url(o.id),
+            "url": store.url,
+            "group": store.group_path(o.id),
             "mission": o.mission,
             "product": o.product,
             o.segment_kind: o.segment,
@@ -363,9 +389,9 @@ def ls(
 
 
 def _print_observations(rows: list[dict], observations: list, of_target: bool = False) -> None:
-    columns = ("id", "targets", "cadences", "time range", "url")
+    columns = ("id", "targets", "cadences", "time range", "group")
     if of_target:
-        columns = ("id", "rows", "coverage", "time range", "url")
+        columns = ("id", "rows", "coverage", "time range", "group")
     table = Table(*columns, box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
@@ -373,15 +399,15 @@ def _print_observations(rows: list[dict], observations: list, of_target: bool = 
             f" (derived from {o.derived_from})" if o.derived_from else "")
         if of_target:
             n, c = r["target_n_cadences"], r["target_coverage"]
-            table.add_row(name, "-" if n is None else str(n), "-" if c is None else f"{c:.1%}", span, r["url"])
+            table.add_row(name, "-" if n is None else str(n), "-" if c is None else f"{c:.1%}", span, r["group"])
         else:
-            table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["url"])
+            table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["group"])
     out.print(table)
 
 
-def _summary(catalog: Catalog) -> dict:
+def _summary(catalog: Catalog, index) -> dict:
     current = [o for o in catalog.observations if not o.superseded_release]
-    targets = {t for ts in _targets_by_observation(catalog).values() for t in ts}
+    targets = set(index["target"].tolist())
     return {
         "format_version": catalog.format_version,
         "missions": [m.name for m in catalog.missions],
@@ -405,13 +431,15 @@ def catalog_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole catalog as JSON.")] = False,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
+    version: VersionOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Print a summary of the catalog of ARCHIVE (or the whole catalog with --json)."""
-    store = open_archive(archive, _storage_options(storage_option, anon))
+    store = _open(archive, storage_option, anon, version, as_of)
     if as_json:
         sys.stdout.write(store.catalog.model_dump_json(indent=1) + "\n")
         return
-    s = _summary(store.catalog)
+    s = _summary(store.catalog, store.target_index())
     out.print(f"[bold]{store.url}[/] (catalog format {s['format_version']})")
     out.print(
         f"{s['n_targets']} target(s), {s['n_light_curves']} light curve(s) in {s['n_current_observations']} "
@@ -426,10 +454,83 @@ def catalog_show(
 
 @catalog_app.command("build")
 def catalog_build(archive: ArchiveArg, storage_option: StorageOpt = None) -> None:
-    """Rebuild the catalog of ARCHIVE from the observation groups in its store."""
+    """Rebuild the catalog entries and the target index of ARCHIVE from the observation groups in
+    its store (one new version; a repair, e.g. after an ingest was killed between commits)."""
     store = Archive(archive, _storage_options(storage_option))
     catalog = store.build_catalog()
-    out.print(f"catalog rebuilt from {len(catalog.observations)} group(s): {store.url}/catalog.json")
+    out.print(f"catalog rebuilt from {len(catalog.observations)} group(s): {store.url}")
+
+
+@app.command("history")
+def history_command(
+    archive: ArchiveArg,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Show the latest N versions only.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, newest first.")] = False,
+    storage_option: StorageOpt = None,
+    anon: AnonOpt = False,
+) -> None:
+    """List the versions of ARCHIVE, newest first: every ingest batch, catalog build and
+    migration is one, with its time (UTC), its message (naming its inputs) and its tags.
+    `--version ID` or `--as-of DATE` on ls, catalog show, download and export read one."""
+    store = _open(archive, storage_option, anon)
+    versions = store.history(limit)
+    if as_json:
+        rows = [{**v, "time": v["time"].isoformat(), "metadata": {k: x for k, x in v["metadata"].items() if not k.startswith("__")}}
+                for v in versions]
+        sys.stdout.write(json.dumps(rows, indent=1, default=str) + "\n")
+        return
+    table = Table("version", "time (UTC)", "tags", "message", box=None)
+    for v in versions:
+        table.add_row(v["snapshot"], v["time"].strftime("%Y-%m-%d %H:%M:%S"), ", ".join(v["tags"]), v["message"])
+    out.print(table)
+
+
+@app.command("tag")
+def tag_command(
+    archive: ArchiveArg,
+    name: Annotated[str, typer.Argument(help="The tag, e.g. dr1: `--version dr1` reads the archive as it is now.")],
+    version: Annotated[str | None, typer.Option("--version", help="Tag this version (a snapshot ID) instead of the latest.")] = None,
+    storage_option: StorageOpt = None,
+) -> None:
+    """Name a version of ARCHIVE (the latest by default), e.g. a data release. A tagged version
+    stays readable whatever is ingested later, and `lcarchive gc` keeps it."""
+    store = Archive(archive, _storage_options(storage_option))
+    snapshot = store.tag(name, version)
+    out.print(f"tagged {snapshot} of {store.url} as {name}")
+
+
+@app.command("gc")
+def gc_command(
+    archive: ArchiveArg,
+    older_than: Annotated[float, typer.Option("--older-than", help="Expire versions older than this many days.")] = 30.0,
+    storage_option: StorageOpt = None,
+) -> None:
+    """Expire the versions of ARCHIVE older than --older-than days (tagged versions and the
+    latest are kept) and delete the objects no kept version reaches (replaced chunks, shards
+    rewritten by appends). Older versions can no longer be read afterwards."""
+    import datetime as dt
+
+    store = Archive(archive, _storage_options(storage_option))
+    stats = store.collect_garbage(dt.timedelta(days=older_than))
+    out.print(f"{stats['versions_expired']} version(s) and {stats['snapshots_expired']} group snapshot(s) expired; "
+              f"{stats['objects_deleted']} object(s), {stats['bytes_deleted'] / 1e6:.1f} MB deleted from {store.url}")
+
+
+@app.command("migrate")
+def migrate_command(
+    old: Annotated[str, typer.Argument(help="An archive of store format v1 (catalog.json and plain Zarr groups).")],
+    new: Annotated[str, typer.Argument(help="Where to write the format v2 archive (a new local folder or prefix).")],
+    storage_option: StorageOpt = None,
+) -> None:
+    """Convert an archive of store format v1 into a new archive of format v2, group by group
+    (every variable, attribute and light curve kept; OLD is left as it is). Running it again
+    after an interruption completes it."""
+    from lcarchive.migrate import migrate
+
+    options = _storage_options(storage_option)
+    report = migrate(old, new, options, options)
+    out.print(f"migrated {report.groups} group(s), {report.light_curves} light curve(s) from {old} to {new}"
+              + (f" ({report.already} already there)" if report.already else ""))
 
 
 @catalog_app.command("schema")
@@ -438,13 +539,26 @@ def catalog_schema() -> None:
     sys.stdout.write(schema_json())
 
 
+def _failed(code: int) -> int:
+    """End the process after a failure, now.
+
+    A failed read can leave requests in flight on zarr's event loop and in icechunk's runtime;
+    finalising them at interpreter exit prints a warning per pending task after the one-line
+    error (and has crashed the interpreter). Nothing needs finalising: every write is committed
+    or invisible (docs/format.md), so the process ends without it.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the CLI; errors from lcarchive become one-line messages and exit code 2."""
     try:
         rc = app(args=args, standalone_mode=False)
     except LcarchiveError as exc:
         err.print(f"lcarchive: {exc}", highlight=False, markup=False)
-        return 2
+        return _failed(2)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -458,13 +572,13 @@ def main(args: list[str] | None = None) -> int:
         if os.environ.get("LCARCHIVE_DEBUG"):
             raise
         err.print(f"lcarchive: {_one_line(exc)}", highlight=False, markup=False)
-        return 2
+        return _failed(2)
     return rc if isinstance(rc, int) else 0
 
 
 def _one_line(exc: BaseException) -> str:
     """A failure no command turned into an lcarchive error, as one line (LCARCHIVE_DEBUG=1: the traceback)."""
-    from lcarchive.stores import classify, first_line
+    from lcarchive.clients import classify, first_line
 
     if isinstance(exc, OSError) and exc.filename is not None and classify(exc) in ("failed", "access denied", "not found"):
         return f"{exc.filename}: {exc.strerror or first_line(str(exc))}"

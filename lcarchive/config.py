@@ -6,13 +6,16 @@ and tests (or a user) change them for a block with :func:`override`::
     with lcarchive.config.override(targets_per_shard=2):
         archive.ingest(files)
 
-Worker processes (``Archive.ingest(jobs=...)``) start with the defaults.
+Environment variables ``LCARCHIVE_<NAME>`` (``LCARCHIVE_BATCH_FILES=64``) set a setting for a
+whole process, e.g. a ``lcarchive ingest`` run; worker processes (``Archive.ingest(jobs=...)``)
+start with the defaults and those variables.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterator
 
 __all__ = ["Settings", "override", "settings"]
@@ -41,6 +44,13 @@ class Settings:
         per target.
     read_attempts : int
         Attempts of one object read whose response is cut off or whose connection drops.
+    store_attempts : int
+        Attempts icechunk makes of one request that fails (unreachable, throttled, 5xx), with
+        exponential back-off from 0.1 s up to ``store_backoff_max_ms``: 7 attempts wait about
+        6 s in all before the error is reported (icechunk's own default, 10 up to 3 minutes,
+        waits about a minute).
+    store_backoff_max_ms : int
+        Longest wait between two attempts, milliseconds.
     coalesce_gap_bytes : int
         Byte gap up to which the chunks of nearby selected targets are fetched with one range
         request (measured against moto: docs/performance.md).
@@ -55,11 +65,32 @@ class Settings:
     max_decompressed_bytes: int = 4 * 1024**3
     max_vector_elements: int = 16
     read_attempts: int = 4
+    store_attempts: int = 7
+    store_backoff_max_ms: int = 5000
     coalesce_gap_bytes: int = 1024 * 1024
     coalesce_max_bytes: int = 16 * 1024 * 1024
 
 
-_current = Settings()
+def _from_environment() -> Settings:
+    """The defaults, changed by the ``LCARCHIVE_<NAME>`` variables that are set.
+
+    Raises
+    ------
+    ValueError
+        For a variable whose value is no integer.
+    """
+    changes = {}
+    for f in dataclasses.fields(Settings):
+        text = os.environ.get(f"LCARCHIVE_{f.name.upper()}")
+        if text is not None:
+            try:
+                changes[f.name] = int(text)
+            except ValueError:
+                raise ValueError(f"LCARCHIVE_{f.name.upper()}={text!r} is no integer") from None
+    return Settings(**changes)
+
+
+_current = _from_environment()
 
 
 def settings() -> Settings:

@@ -6,8 +6,10 @@ selected variables (shard indexes once per shard, nearby chunks in one range req
 requests in flight), and writes them to a local folder in one of these formats:
 
 ``zarr``
-    An lcarchive archive holding just the selection (``catalog.json``, ``index/``,
-    ``observations/<id>.zarr``). A whole observation is copied object by object, undecoded.
+    A folder of plain Zarr v3 groups holding just the selection (``observations/<id>.zarr``,
+    with ``catalog.json`` and ``index/targets.parquet``), which any Zarr client reads and
+    ``lcarchive.open_archive`` opens read-only. A whole observation is copied object by
+    object, undecoded; a subset of its targets from their stored chunks, undecoded.
 ``fits``
     ``<observation>/<source file name>``: the source product file, rebuilt from the stored
     headers and columns (byte for byte when whole; see :mod:`lcarchive.export`).
@@ -52,8 +54,7 @@ from lcarchive.errors import (
     LcarchiveError,
 )
 from lcarchive.identifiers import check_observation_id
-from lcarchive.read import BulkReader, run
-from lcarchive.stores import store_errors
+from lcarchive.store import BulkReader, failures, gather, run
 
 __all__ = [
     "FORMATS",
@@ -369,7 +370,7 @@ def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], li
         try:
             check_observation_id(o.id)
         except InvalidIdentifierError as exc:
-            raise DamagedArchiveError(archive.url, "catalog.json", str(exc)) from None
+            raise DamagedArchiveError(archive.url, "the catalog", str(exc)) from None
     by_id = {o.id: o for o in catalog.observations}
     missing_obs: list[str] = []
     if selection.observations:
@@ -397,13 +398,17 @@ def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], li
             ranges[o.id] = (start, stop)
             kept.append(o)
         observations = kept
-    index = archive.target_index()
-    lines = index[index["observation"].isin([o.id for o in observations])]
     missing_targets: list[int] = []
-    if selection.targets is not None:
+    if selection.targets is not None:  # the index partitions of the targets only
         wanted = _wanted_targets(selection.targets)
         wanted_targets = pd.unique(np.asarray([t for _, t in wanted], dtype=np.int64))
+        index = archive.target_index(wanted_targets.tolist())
+        lines = index[index["observation"].isin([o.id for o in observations])]
         lines = lines[lines["target"].isin(wanted_targets)]
+    else:  # whole observations: their groups' own small arrays say which targets they hold
+        frames = [archive.group_index(o.id) for o in observations]
+        lines = pd.concat(frames, ignore_index=True) if frames else archive.target_index([])
+    if selection.targets is not None:
         prefixed = {t: c for c, t in wanted if c is not None}
         if prefixed:  # 'KIC 123' keeps the lines of the missions named by KIC IDs only
             catalogs = {m.name: m.target_catalog for m in catalog.missions}
@@ -658,7 +663,7 @@ def download(
     selection = selection or Selection()
     started = time.perf_counter()
     dest = _writable(Path(str(dest).removeprefix("file://")))
-    with store_errors(archive.url, bool(archive.storage_options.get("anon"))):
+    with failures(archive.url, archive.storage_options):
         return _run_download(archive, dest, selection, format, jobs, progress, started)
 
 
@@ -689,6 +694,7 @@ def _run_download(archive: Any, dest: Path, selection: Selection, format: str, j
     job.manifest.start(
         source=archive.url, format=format, selection=selection.describe(), started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
+    archive.prepare([g.observation for g in groups])
     run(_download(job, groups))
     if format == "zarr":
         _write_zarr_catalog(job)
@@ -704,14 +710,14 @@ async def _download(job: _Job, groups: list[GroupSelection]) -> None:
     units_in_flight = asyncio.Semaphore(max(2, min(8, job.jobs // 2)))
     columns = job.columns
     if columns is not None and columns != ["all"] and groups:
-        readers = await asyncio.gather(*(job.archive._reader(g.observation) for g in groups))
+        readers = await gather(*(job.archive.reader(g.observation) for g in groups))
         known = {n for r in readers for n in _series_names(r)}
         unknown = [c for c in columns if c not in known and not any(_resolve(r, c) for r in readers)]
         if unknown:
             raise SelectionError(
                 f"unknown column(s) {', '.join(unknown)}; the selected observations have {', '.join(sorted(known))}"
             )
-    await asyncio.gather(*(_download_group(job, g, limit, units_in_flight) for g in groups))
+    await gather(*(_download_group(job, g, limit, units_in_flight) for g in groups))
 
 
 def _series_names(reader: Any) -> list[str]:
@@ -766,7 +772,7 @@ def _attrs(reader: Any) -> dict[str, dict]:
 
 
 async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semaphore, units_in_flight: asyncio.Semaphore) -> None:
-    reader = await job.archive._reader(group.observation)
+    reader = await job.archive.reader(group.observation)
     bulk = BulkReader(reader, limit)
     job.readers.append(bulk)
     ident = await bulk.read_rows(group.rows.tolist(), ["source_sha256", "source_file"])
@@ -820,7 +826,7 @@ async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semap
             async with units_in_flight:
                 await _write_table_unit(job, group, reader, bulk, names, extra, aliases, attrs, unit, batch=64)
 
-        await asyncio.gather(*(table(u) for u in todo))
+        await gather(*(table(u) for u in todo))
         return
     # per-target files: read batches of neighbouring targets, write each target's file
     batch = 32 if job.format == "fits" else 64
@@ -832,11 +838,11 @@ async def _download_group(job: _Job, group: GroupSelection, limit: asyncio.Semap
             values = _with_aliases(await bulk.read_rows([int(group.rows[p]) for p in positions], names), aliases)
             await asyncio.to_thread(_write_target_files, job, group, reader, attrs, extra, units_batch, positions, values)
 
-    await asyncio.gather(*(per_batch(b) for b in batches))
+    await gather(*(per_batch(b) for b in batches))
 
 
 def _shard_rows(reader: Any) -> int:
-    from lcarchive.shards import spec_of
+    from lcarchive.layout.shards import spec_of
 
     for name in ("flux", "time", "quality"):
         if name in reader.arrays:
@@ -1018,7 +1024,7 @@ async def _mirror(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReade
         digest = await asyncio.to_thread(_write_plain, partial / relative, data)  # hashed off the event loop
         files.append((f"{unit}/{relative}", len(data), digest))
 
-    await asyncio.gather(*(copy(k) for k in keys))
+    await gather(*(copy(k) for k in keys))
     final = job.dest / unit
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
@@ -1044,18 +1050,37 @@ def _write_plain(path: Path, data: bytes) -> str:
     return _crc32c(data)
 
 
+async def _metadata(bulk: BulkReader, reader: Any) -> dict:
+    """A group's ``zarr.json`` with every array's metadata consolidated in it (Zarr v3
+    consolidated metadata: one request opens the downloaded group), catalog attributes dropped."""
+    store, prefix = reader.group.store_path.store, reader.group.store_path.path
+
+    async def load(key: str) -> dict:
+        return json.loads(await bulk._get(store, f"{prefix}/{key}" if prefix else key))
+
+    meta = await load("zarr.json")
+    names = sorted(reader.arrays)
+    arrays = await gather(*(load(f"{name}/zarr.json") for name in names))
+    meta["attributes"] = {k: v for k, v in meta.get("attributes", {}).items() if k not in _CATALOG_ATTRS}
+    meta["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": dict(zip(names, arrays, strict=True))}
+    return meta
+
+
+_CATALOG_ATTRS = ("lcarchive_observation", "lcarchive_datasets")
+"""Group attributes holding the group's catalog entries in the archive (not true of a subset)."""
+
+
 async def _copy_zarr_rows(job: _Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str], unit: _Unit) -> None:
     """Write the selected rows as a new group whose shards are assembled from the source's
     stored chunks, undecoded; metadata is the source group's with the target count changed."""
     import zarr
     from zarr.storage import LocalStore
 
-    from lcarchive.ingest import instruments_of
-    from lcarchive.shards import decode_chunk, encode_shard, spec_of
+    from lcarchive.ingest.family import instruments_of
+    from lcarchive.layout.shards import decode_chunk, encode_shard, spec_of
 
     obs = group.observation
-    store, prefix = reader.group.store_path.store, reader.group.store_path.path
-    meta = json.loads(await bulk._get(store, f"{prefix}/zarr.json" if prefix else "zarr.json"))
+    meta = await _metadata(bulk, reader)
     consolidated = meta["consolidated_metadata"]["metadata"]
     rows = group.rows.tolist()
     n = len(rows)
@@ -1115,7 +1140,7 @@ async def _copy_zarr_rows(job: _Job, group: GroupSelection, reader: Any, bulk: B
             async with bulk.limit:
                 plain_values[name] = np.asarray(await reader.arrays[name].getitem(...))
 
-    await asyncio.gather(*(copy_sharded(name) for name in sharded), *(read_plain(name) for name in plain))
+    await gather(*(copy_sharded(name) for name in sharded), *(read_plain(name) for name in plain))
     attrs = meta["attributes"]
     attrs["time_min"], attrs["time_max"] = (time_range[0], time_range[1]) if time_range else (None, None)
     attrs["instruments"] = sorted(instruments_of(plain_values))
@@ -1151,9 +1176,11 @@ async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk
                              attrs: dict, unit: _Unit) -> None:
     """Write the selected rows, cut to a time range, as a new group with the source group's
     layout and codecs (decoded and encoded again: the cadence axis changes)."""
-    from lcarchive.archive import Archive
-    from lcarchive.ingest import _summary, _write_rows
-    from lcarchive.layout import Block, to_dataset
+    import zarr
+    from zarr.storage import LocalStore
+
+    from lcarchive.ingest.family import FamilyView
+    from lcarchive.layout import Block
 
     obs = group.observation
     cadence = slice(None)
@@ -1168,9 +1195,9 @@ async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk
     series = set(_series_names(reader))
     root = job.dest / _PARTIAL_DIR / obs
     shutil.rmtree(root, ignore_errors=True)
-    staging = Archive(str(root))
-    group_attrs = {k: v for k, v in reader.attrs.items() if k not in ("time_min", "time_max", "instruments")}
-    previous: dict | None = None
+    root.mkdir(parents=True)
+    view = FamilyView(LocalStore(root))
+    group_attrs = {k: v for k, v in reader.attrs.items() if k not in ("time_min", "time_max", "instruments", *_CATALOG_ATTRS)}
     batch = 32
     for start in range(0, group.rows.size, batch):
         positions = list(range(start, min(start + batch, group.rows.size)))
@@ -1182,17 +1209,13 @@ async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk
             {n: v for n, v in values.items() if n not in series},
             {n: attrs.get(n, {}) for n in values},
         )
-        summary = _summary(group_attrs, [block], previous)
-        if previous is None:
-            memory = await asyncio.to_thread(staging._group_in_memory, to_dataset(block.select([]), summary))
-            await asyncio.to_thread(staging._put_group, obs, memory)
-        await asyncio.to_thread(_write_rows, staging, obs, block, start, {}, summary)
-        previous = summary
+        await asyncio.to_thread(view.apply, "data", [block], {}, group_attrs)
+    await asyncio.to_thread(zarr.consolidate_metadata, LocalStore(root / "data"), zarr_format=3)
     final = job.dest / unit.paths[0]
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         shutil.rmtree(final)
-    os.replace(root / staging.group_path(obs), final)
+    os.replace(root / "data", final)
     shutil.rmtree(root, ignore_errors=True)
     files = [(str(p.relative_to(job.dest)), size, _crc32c(await asyncio.to_thread(p.read_bytes))) for p, size in _group_files(final)]
     job.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
@@ -1201,20 +1224,36 @@ async def _write_zarr_subset(job: _Job, group: GroupSelection, reader: Any, bulk
 
 
 def _write_zarr_catalog(job: _Job) -> None:
-    """Catalog and target index of the downloaded archive, written only if they changed."""
+    """Catalog and target index of the downloaded folder, written only if they changed."""
     from lcarchive.catalog import index as target_index
-    from lcarchive.archive import CATALOG_NAME, Archive
+    from lcarchive.catalog.build import finish_catalog, observation_entry
+    from lcarchive.catalog.content import static_catalog
+    from lcarchive.layout import open_group
+    from lcarchive.store.plain import CATALOG_NAME, PlainStore
 
-    local = Archive(str(job.dest))
+    local = PlainStore(str(job.dest))
     # mirrored groups are the source's, object for object: their entries and index lines are the
     # source's too, with no need to open them again
     mirrored = {e["observation"] for e in job.manifest.units.values() if e.get("mirrored") and "observation" in e}
-    source_ids = {o.id for o in job.archive.catalog.observations}
-    reuse = {obs for obs in local.group_ids() if obs in mirrored and obs in source_ids}
-    catalog, frame = local._collect_catalog(
-        reuse=(job.archive.catalog, job.archive.target_index(), reuse) if reuse else None
-    )
-    outputs = {CATALOG_NAME: catalog.model_dump_json(indent=1).encode(), target_index.INDEX_PATH: target_index.to_bytes(frame)}
+    source = job.archive.catalog
+    source_ids = {o.id for o in source.observations}
+    catalog = static_catalog().model_copy(deep=True)
+    frames = []
+    for obs_id in local.group_ids():
+        path = local.group_path(obs_id)
+        if obs_id in mirrored and obs_id in source_ids:
+            catalog.observations.append(source.observation(obs_id).model_copy(update={"group": path}, deep=True))
+            catalog.datasets.extend(d.model_copy(deep=True) for d in source.datasets if d.observation == obs_id)
+            frames.append(job.archive.group_index(obs_id))
+            continue
+        with open_group(*local.group_store(obs_id)) as ds:
+            observation, datasets = observation_entry(ds, obs_id, path, catalog)
+            frames.append(target_index.group_rows(ds, obs_id))
+        catalog.observations.append(observation)
+        catalog.datasets.extend(datasets)
+    frame = target_index.merge_rows(None, frames, set())
+    outputs = {CATALOG_NAME: finish_catalog(catalog).model_dump_json(indent=1).encode(),
+               target_index.INDEX_PATH: target_index.to_bytes(frame)}
     for path, data in outputs.items():
         key = _unit_key(hashlib.sha256(data).hexdigest())
         if job.manifest.done(path, key):

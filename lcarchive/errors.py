@@ -11,6 +11,7 @@ __all__ = [
     "BadInputError",
     "CorruptFileError",
     "DamagedArchiveError",
+    "DamagedObjectError",
     "DestinationError",
     "InvalidIdentifierError",
     "InvalidTargetError",
@@ -61,7 +62,7 @@ class ArchiveNotFoundError(LcarchiveError, FileNotFoundError):
 
     def __init__(self, url: str, reason: str | None = None) -> None:
         self.url = url
-        self.reason = reason or "no lcarchive archive here (no catalog.json; ingest files into it first)"
+        self.reason = reason or "no lcarchive archive here (no catalog repository; ingest files into it first)"
         super().__init__(f"{url}: {self.reason}")
 
 
@@ -94,6 +95,24 @@ class InvalidIdentifierError(LcarchiveError, ValueError):
         super().__init__(
             f"{value!r} is not a valid {what} (lower-case letters, digits, '_' and '-', e.g. tess-spoc-2min-s0001)"
         )
+
+
+class DamagedObjectError(LcarchiveError, ValueError):
+    """A stored object of the archive is damaged: a checksum that does not match, a chunk that does
+    not decode, or a chunk the metadata promises that is missing.
+
+    Parameters
+    ----------
+    key : str
+        The object (repository path and key, e.g. ``observations/tess-spoc-2min-s0001:.../flux/c/0/0``).
+    reason : str
+        What is wrong with it.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}" if key else reason)
 
 
 class ObservationNotFoundError(LcarchiveError, KeyError):

@@ -113,7 +113,7 @@ def lcarchive_command() -> str:
 class CuttingProxy:
     """An HTTP proxy in front of a moto server that cuts off response bodies of chunk reads.
 
-    Every GET of a key holding ``/c/`` (a zarr chunk or shard) that answers 200/206 is sent with its
+    Every GET of a chunk object (``/chunks/`` of an icechunk repository, ``/c/`` of a plain Zarr group) that answers 200/206 is sent with its
     full Content-Length but only half its bytes, then the connection is closed: a response body cut
     off mid-way, as a flaky network or an overloaded store gives. ``cuts`` is how many such
     responses to cut (None: all of them). Everything else passes through unchanged.
@@ -145,7 +145,7 @@ class CuttingProxy:
                 response = conn.getresponse()
                 data = response.read()
                 with proxy.lock:
-                    cutting = (self.command == "GET" and "/c/" in self.path and response.status in (200, 206)
+                    cutting = (self.command == "GET" and ("/c/" in self.path or "/chunks/" in self.path) and response.status in (200, 206)
                                and len(data) > 1 and (proxy.cuts is None or proxy.cut < proxy.cuts))
                     proxy.cut += cutting
                 self.send_response(response.status)

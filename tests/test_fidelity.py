@@ -34,8 +34,8 @@ def rows_by_sha(full_archive):
     """Map each stored file's SHA-256 to (group URL, row), reading groups with plain xarray."""
     found = {}
     for obs in full_archive.observations:
-        url = full_archive.observation_url(obs.id)
-        with xr.open_dataset(url, engine="zarr") as ds:
+        url = (full_archive.url, obs.id)
+        with full_archive.open_observation(obs.id) as ds:
             for row, sha in enumerate(ds["source_sha256"].values):
                 found[str(sha)] = (url, row)
     return found
@@ -50,7 +50,7 @@ def test_columns_bit_exact_with_astropy(path, rows_by_sha):
     cols, head0, _ = source_table(path)
     url, row = rows_by_sha[_sha(path)]
     flux_col, err_col, quality_col = DEFAULTS.get(path.parent.name, SPOC_DEFAULT)
-    with xr.open_dataset(url, engine="zarr") as ds:
+    with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds:
         one = ds.isel(target=row).load()
         target_id = int(ds["target"].values[row])
     key = "TICID" if "TICID" in head0 else "KEPLERID"
@@ -81,7 +81,7 @@ def test_core_variables_equal_lightkurve(path, rows_by_sha):
         warnings.simplefilter("ignore")
         lc = lk.read(str(path), quality_bitmask="none")
     url, row = rows_by_sha[_sha(path)]
-    with xr.open_dataset(url, engine="zarr") as ds:
+    with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds:
         one = ds.isel(target=row).load()
     idx = np.searchsorted(one["cadenceno"].values, np.asarray(lc["cadenceno"]))
     assert np.array_equal(one["cadenceno"].values[idx], np.asarray(lc["cadenceno"]))
@@ -98,7 +98,7 @@ def test_core_variables_equal_lightkurve(path, rows_by_sha):
 
 def test_time_system_attributes(full_archive):
     for obs in full_archive.observations:
-        with xr.open_dataset(full_archive.observation_url(obs.id), engine="zarr") as ds:
+        with full_archive.open_observation(obs.id) as ds:
             time = ds["time"]
             assert time.dtype == np.float64  # not decoded to datetime64 by xarray
             expected = {"tess": ("BTJD", 2457000.0), "kepler": ("BKJD", 2454833.0), "k2": ("BKJD", 2454833.0)}[obs.mission]
@@ -117,22 +117,26 @@ def source_table_for(ds):
 
 
 @pytest.mark.parametrize("opener", ["open_dataset", "open_zarr"])
-def test_plain_xarray_without_lcarchive(full_archive, opener):
-    urls = [full_archive.observation_url(o.id) for o in full_archive.observations]
+def test_plain_xarray_and_icechunk_without_lcarchive(full_archive, opener):
+    """The three lines of docs/format.md open every group with icechunk and xarray alone."""
+    groups = {o.id: f"{full_archive.url}/observations/{o.id.split('.')[0]}" for o in full_archive.observations}
     code = f"""
-import json, sys, xarray as xr
+import json, sys, icechunk, xarray as xr
 out = {{}}
-for url in {urls!r}:
-    ds = xr.open_dataset(url, engine="zarr") if {opener!r} == "open_dataset" else xr.open_zarr(url)
+for group, path in {groups!r}.items():
+    repo = icechunk.Repository.open(icechunk.local_filesystem_storage(path))
+    store = repo.readonly_session(branch="main").store
+    ds = (xr.open_dataset(store, group=group, engine="zarr", consolidated=False) if {opener!r} == "open_dataset"
+          else xr.open_zarr(store, group=group, consolidated=False))
     ds.load()
-    out[url] = [ds.sizes["target"], ds.sizes["cadence"], str(ds["time"].dtype), str(ds["quality"].dtype)]
+    out[group] = [ds.sizes["target"], ds.sizes["cadence"], str(ds["time"].dtype), str(ds["quality"].dtype)]
 assert "lcarchive" not in sys.modules
 print(json.dumps(out))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     sizes = json.loads(result.stdout)
     for obs in full_archive.observations:
-        n_t, n_c, tdtype, qdtype = sizes[full_archive.observation_url(obs.id)]
+        n_t, n_c, tdtype, qdtype = sizes[obs.id]
         assert (n_t, n_c) == (obs.n_targets, obs.n_cadences)
         assert (tdtype, qdtype) == ("float64", "int32")
 
@@ -142,7 +146,7 @@ def test_headers_kept_complete(full_archive, rows_by_sha):
 
     for path in FILES:
         url, row = rows_by_sha[_sha(path)]
-        with xr.open_dataset(url, engine="zarr") as ds, fits.open(path) as hdul:
+        with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds, fits.open(path) as hdul:
             for hdu in hdul:
                 name = f"header_{hdu.name.lower()}"
                 assert str(ds[name].values[row]) == hdu.header.tostring(), f"{path.name} {name}"
@@ -154,7 +158,7 @@ def test_aperture_images_kept(rows_by_sha):
     checked = 0
     for path in FILES:
         url, row = rows_by_sha[_sha(path)]
-        with fits.open(path) as hdul, xr.open_dataset(url, engine="zarr") as ds:
+        with fits.open(path) as hdul, xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds:
             images = [h for h in hdul[1:] if isinstance(h, fits.ImageHDU)]
             for hdu in images:
                 stored = ds[hdu.name.lower()].values[row]
@@ -171,7 +175,7 @@ def test_fast_point_read_equals_plain_xarray(full_archive):
     assert len(index) == sum(o.n_targets for o in full_archive.observations)
     for line in index.itertuples():
         lc = full_archive.light_curve(line.target, observation=line.observation)
-        with xr.open_dataset(full_archive.observation_url(line.observation), engine="zarr") as ds:
+        with full_archive.open_observation(line.observation) as ds:
             row = ds.isel(target=line.row).load()
         assert int(row["target"]) == line.target
         present = row["quality"].values != QUALITY_FILL

@@ -396,8 +396,8 @@ def rows(archive) -> dict[str, tuple[str, str, int]]:
     """SHA-256 of each stored file -> (observation ID, group URL, row)."""
     found = {}
     for obs in archive.observations:
-        url = archive.observation_url(obs.id)
-        with xr.open_dataset(url, engine="zarr") as ds:
+        url = (archive.url, obs.id)
+        with archive.open_observation(obs.id) as ds:
             for row, shas in enumerate(ds["source_sha256"].values):
                 for sha in str(shas).split("\n"):
                     found[sha] = (obs.id, url, row)
@@ -407,7 +407,7 @@ def rows(archive) -> dict[str, tuple[str, str, int]]:
 def _row(rows, path: Path) -> tuple[xr.Dataset, np.ndarray]:
     """The file's row of its group, read with plain xarray, and the cadences it has (quality not the fill)."""
     _, url, row = rows[_sha(path)]
-    with xr.open_dataset(url, engine="zarr") as ds:
+    with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds:
         one = ds.isel(target=row).load()
     return one, one["quality"].values != PADDING
 

@@ -43,8 +43,8 @@ def rows(archive):
     """SHA-256 of each stored file -> (group URL, row)."""
     found = {}
     for obs in archive.observations:
-        url = archive.observation_url(obs.id)
-        with xr.open_dataset(url, engine="zarr") as ds:
+        url = (archive.url, obs.id)
+        with archive.open_observation(obs.id) as ds:
             for row, shas in enumerate(ds["source_sha256"].values):
                 for sha in str(shas).split("\n"):
                     found[sha] = (url, row)
@@ -79,7 +79,7 @@ def test_core_variables_equal_lightkurve(path, rows):
     """time, flux, flux_err, quality read with plain xarray equal lightkurve's default reading."""
     lc = _lightkurve(path)
     url, row = rows[_sha(path)]
-    with xr.open_dataset(url, engine="zarr") as ds:
+    with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds:
         one = ds.isel(target=row).load()
     present = one["quality"].values != np.iinfo(np.int32).min
     theirs_cad = np.asarray(lc["cadenceno"]) if "cadenceno" in lc.colnames else None
@@ -171,7 +171,7 @@ def test_qlp_hdf5_reading(archive, rows):
     """Default flux: the best aperture's best magnitude; its error; cadences, BTJD and every aperture kept."""
     for path in H5_FILES:
         url, row = rows[_sha(path)]
-        with xr.open_dataset(url, engine="zarr") as ds, h5py.File(path, "r") as f:
+        with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds, h5py.File(path, "r") as f:
             one = ds.isel(target=row).load()
             present = one["quality"].values != np.iinfo(np.int32).min
             photometry = f["LightCurve/AperturePhotometry"]
@@ -195,7 +195,7 @@ def test_tglc_cadences_numbered_from_time(rows):
     """TGLC v2 files hold cadence_num = 0 everywhere: cadences are numbered from time, the column kept."""
     path = DATA / "tglc" / "hlsp_tglc_tess_ffi_gaiaid-5707485527450614656-s0007-cam2-ccd3_tess_v2_llc.fits"
     url, row = rows[_sha(path)]
-    with xr.open_dataset(url, engine="zarr") as ds, fits.open(path) as hdul:
+    with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds, fits.open(path) as hdul:
         one = ds.isel(target=row).load()
         present = one["quality"].values != np.iinfo(np.int32).min
         table = hdul[1].data

@@ -1,7 +1,10 @@
 """Request budgets of the read path, counted at a real S3 endpoint (moto's server).
 
 Numbers of requests, not times: reading one target from an open archive costs one round of
-concurrent requests once the shard indexes are cached, two before.
+concurrent requests once the shard indexes are cached. A cold read opens two icechunk
+repositories (the catalog's and the observation family's: config, repository info, branch,
+snapshot), reads the family's pin (one catalog bucket), one manifest per array read (icechunk
+keeps one per array), the coordinates, then the shard indexes and chunks (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ FILES = sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits"))
 
 @pytest.fixture(scope="module")
 def counting_s3():
-    server = CountingMotoServer()
+    server = CountingMotoServer(keep_log=True)
     server.start()
     saved = {k: os.environ.get(k) for k in server.environ()}
     os.environ.update(server.environ())
@@ -46,8 +49,13 @@ def test_point_read_request_budget(counting_s3):
     server.reset_counts()
     lc = archive.light_curve(261136679, observation="tess-spoc-2min-s0001", variables=CORE)
     cold = server.counts()
-    # group metadata (1), target + cadenceno (2), 4 shard indexes, 4 chunks; no HEAD, no listing
-    assert cold == {"GET": 11}, cold
+    keys = [path for method, path, *_ in server.log()]
+    # repositories (2 x 5), the pin (manifest + bucket), 6 manifests (target, cadenceno and the 4
+    # variables), a coordinate chunk, 4 shard indexes, 4 chunks; no HEAD, no listing
+    assert set(cold) == {"GET"} and cold["GET"] <= 28, cold
+    family_manifests = [k for k in keys if "/observations/tess-spoc-2min-s0001/manifests/" in k]
+    assert len(family_manifests) == 6, keys
+    assert sum("/observations/tess-spoc-2min-s0001/chunks/" in k for k in keys) == 9, keys
     assert lc.sizes["cadence"] == 20076
     server.reset_counts()
     archive.light_curve(358108509, observation="tess-spoc-2min-s0001", variables=CORE)
@@ -61,6 +69,13 @@ def test_cross_observation_read_opens_only_groups_holding_the_target(counting_s3
     server.reset_counts()
     lc = archive.light_curve(261136679, variables=CORE)
     counts = server.counts()
-    # the target index (1), then only sector 1's group: metadata, coordinates, indexes, chunks
-    assert counts == {"GET": 12}, counts
+    keys = [path for method, path, *_ in server.log()]
+    # one bucket of the target index, then only sector 1's family: its pin and group
+    assert set(counts) == {"GET"} and counts["GET"] <= 30, counts
+    assert not any("/observations/tess-spoc-2min-s0002/" in k for k in keys), keys
+    server.reset_counts()
+    archive.light_curve(358108509, variables=CORE)
+    # warm: the target's index bucket (and the manifest of its 64 buckets, when another part of
+    # the index was read so far), then one range per variable
+    assert server.counts() == {"GET": 6}
     assert set(lc["cadence_observation"].values) == {"tess-spoc-2min-s0001"}

@@ -54,7 +54,7 @@ def test_missing_prefix_in_an_existing_bucket_is_no_such_prefix(s3, archive_url,
     url = f"{s3}/nothing-here"
     for args in (["ls", url], ["catalog", "show", url], ["download", url, str(tmp_path / "d")]):
         assert_one_line(run(*args), url, "no such prefix", "'lcarchive-test'")
-    assert_one_line(run("ls", f"{s3}/archive/observations"), "no catalog.json")  # a prefix that exists, but no archive
+    assert_one_line(run("ls", f"{s3}/archive/observations"), "no lcarchive archive under this prefix")  # a prefix that exists, but no archive
 
 
 def test_unreachable_endpoint_is_one_line(s3, tmp_path):
@@ -152,7 +152,7 @@ def test_cut_off_response_bodies_are_retried(archive_url, cutting_proxy, tmp_pat
     with fits.open(FILE) as hdul:
         flux = hdul[1].data["PDCSAP_FLUX"].astype("f4")
     assert np.array_equal(np.asarray(table["flux"], dtype="f4"), flux, equal_nan=True)
-    with xr.open_dataset(f"{archive_url}/observations/tess-spoc-2min-s0001.zarr", engine="zarr") as ds:
+    with xr.open_dataset(archive_url, engine="lcarchive", group="tess-spoc-2min-s0001") as ds:
         assert ds.sizes["target"] == 1
 
 

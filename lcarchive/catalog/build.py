@@ -13,7 +13,7 @@ import xarray as xr
 
 from lcarchive.catalog.models import Catalog, DataSet, DataSetDefinition, InputFile, Observation, Release
 
-__all__ = ["observation_entry"]
+__all__ = ["finish_catalog", "observation_entry"]
 
 
 def _str_values(var: xr.DataArray) -> list[str]:
@@ -44,7 +44,8 @@ def _derived_definitions(attrs: dict, catalog: Catalog) -> list[DataSetDefinitio
     return out
 
 
-def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog) -> tuple[Observation, list[DataSet]]:
+def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog,
+                      with_inputs: bool = False) -> tuple[Observation, list[DataSet]]:
     """Return the catalog entries of one observation group.
 
     Parameters
@@ -57,6 +58,10 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
         Its path relative to the archive root.
     catalog : Catalog
         Catalog holding the product definitions.
+    with_inputs : bool
+        List every target's input files in each dataset (``DataSet.inputs``: store format v1's
+        catalog). Format v2 keeps that provenance in the group's per-target arrays only
+        (``source_file``, ``source_sha256``, ``data_release``, ``pipeline_version``).
 
     Returns
     -------
@@ -67,15 +72,17 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
     targets = ds["target"].values.astype(np.int64)
     data_rel = ds["data_release"].values.astype(np.int64)
     procver = _str_values(ds["pipeline_version"])
-    files = _str_values(ds["source_file"])
-    shas = _str_values(ds["source_sha256"])
-    sizes = ds["source_size"].values.astype(np.int64)
     releases: dict[tuple[int | None, str | None], int] = {}
     inputs = []
     for i, t in enumerate(targets):
         rel = None if data_rel[i] < 0 else int(data_rel[i])
         ver = procver[i] or None
         releases[(rel, ver)] = releases.get((rel, ver), 0) + 1
+        if not with_inputs:
+            continue
+        if i == 0:
+            files, shas = _str_values(ds["source_file"]), _str_values(ds["source_sha256"])
+            sizes = ds["source_size"].values.astype(np.int64)
         names, digests = files[i].split("\n"), shas[i].split("\n")  # several segments: one line each
         for name, digest in zip(names, digests, strict=True):
             size = int(sizes[i]) if len(names) == 1 else None
@@ -149,3 +156,17 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog)
                 )
             )
     return observation, datasets
+
+
+def finish_catalog(catalog: Catalog) -> Catalog:
+    """Sort a catalog's entries and link observation groups to the groups of their older releases
+    (``Observation.superseded_by_release``)."""
+    catalog.observations.sort(key=lambda o: o.id)
+    catalog.datasets.sort(key=lambda d: d.id)
+    by_id = {o.id: o for o in catalog.observations}
+    for obs in catalog.observations:
+        obs.superseded_by_release = []
+    for obs in catalog.observations:
+        if obs.superseded_release and obs.current in by_id:
+            by_id[obs.current].superseded_by_release.append(obs.id)
+    return catalog

@@ -15,7 +15,7 @@ def read_source(source: str, storage_options: dict | None = None) -> bytes:
     CorruptFileError
         No such file, a directory, or unreadable (the store's failure named).
     """
-    from lcarchive.stores import classify, first_line, read_object
+    from lcarchive.clients import classify, first_line, read_object
 
     try:
         if "://" not in source or source.startswith("file://"):

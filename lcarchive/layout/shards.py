@@ -1,12 +1,16 @@
-"""Write the shards of (target, ...) arrays directly, in the Zarr v3 ``sharding_indexed`` format.
+"""Two pieces of the Zarr v3 ``sharding_indexed`` format that lcarchive does itself, where a
+side-by-side measurement with zarr's own showed them clearly faster (docs/performance.md):
 
-zarr-python encodes a shard one inner chunk at a time through its asynchronous codec pipeline;
-for lcarchive's shards (hundreds of one-target chunks) that bookkeeping cost more than the
-compression itself. This module encodes the rows of a shard with Blosc on a thread pool and
-assembles the shard object itself: the index at the start (``index_location: "start"``) as
-``(offset, nbytes)`` little-endian uint64 pairs plus a CRC32C of the index, then the compressed
-chunks. Appending rows to a partly filled shard, or replacing a row, reuses the stored chunks'
-bytes as they are: nothing is decoded and re-encoded.
+- reading one target's inner chunk with the shard index cached (:func:`decode_index`,
+  :func:`decode_chunk`): one range request per variable instead of zarr's two, about 2x faster
+  on S3 for repeated point reads (zarr 3.4 caches no shard index);
+- copying stored chunks into new shards without decoding them (:func:`encode_shard` from
+  bytes), for downloads of some targets of a group as Zarr: 1.7x (S3) to 4x (local) faster than
+  decoding and re-encoding with zarr, which has no raw-chunk API.
+
+Everything else is written and read by zarr. Both pieces check the CRC32C of the shard index
+and of each chunk (the crc32c codec of format v2) and raise :class:`~lcarchive.errors.DamagedObjectError`
+naming the object.
 
 The format is the Zarr v3 sharding codec's
 (https://zarr-specs.readthedocs.io/en/latest/v3/codecs/sharding-indexed/index.html); the
@@ -23,6 +27,8 @@ from typing import Any
 import google_crc32c
 import numpy as np
 from numcodecs import blosc, zstd
+
+from lcarchive.errors import DamagedObjectError
 
 __all__ = ["ShardSpec", "decode_chunk", "decode_index", "encode_shard", "spec_of"]
 
@@ -46,9 +52,11 @@ class ShardSpec:
     """
 
     def __init__(
-        self, shard_rows: int, cname: str, clevel: int, shuffle: int, index_at_start: bool, dtype: np.dtype, kind: str = "blosc"
+        self, shard_rows: int, cname: str, clevel: int, shuffle: int, index_at_start: bool, dtype: np.dtype, kind: str = "blosc",
+        crc: bool = False,
     ) -> None:
         self.kind = kind  # "blosc" (bytes + blosc) or "vlen-zstd" (vlen-utf8 + zstd, strings)
+        self.crc = crc  # each chunk ends in its CRC32C (the crc32c codec: format v2)
         self.shard_rows = shard_rows
         self.cname = cname.encode()
         self.clevel = clevel
@@ -63,20 +71,24 @@ class ShardSpec:
 
 def spec_of(array: Any) -> ShardSpec | None:
     """The ShardSpec of a zarr array written by lcarchive, or None if its codecs are others."""
-    from zarr.codecs import BloscCodec, BytesCodec, ShardingCodec, VLenUTF8Codec, ZstdCodec
+    from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, ShardingCodec, VLenUTF8Codec, ZstdCodec
 
     codecs = array.metadata.codecs
     if len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec):
         return None
     sharding = codecs[0]
-    inner = sharding.codecs
+    inner = tuple(sharding.codecs)
+    crc = bool(inner) and isinstance(inner[-1], Crc32cCodec)
+    if crc:
+        inner = inner[:-1]
     if sharding.chunk_shape[0] != 1 or tuple(sharding.chunk_shape[1:]) != tuple(array.shards[1:]):
         return None
     location = str(getattr(sharding.index_location, "value", sharding.index_location))
     if array.ndim == 1 and len(inner) == 2 and isinstance(inner[0], VLenUTF8Codec) and isinstance(inner[1], ZstdCodec):
         if inner[1].checksum:
             return None
-        return ShardSpec(array.shards[0], "zstd", inner[1].level, 0, location == "start", np.dtype(object), kind="vlen-zstd")
+        return ShardSpec(array.shards[0], "zstd", inner[1].level, 0, location == "start", np.dtype(object), kind="vlen-zstd",
+                         crc=crc)
     if len(inner) != 2 or not isinstance(inner[0], BytesCodec) or not isinstance(inner[1], BloscCodec):
         return None
     if str(getattr(inner[0].endian, "value", inner[0].endian)) not in ("little", "None"):
@@ -85,25 +97,38 @@ def spec_of(array: Any) -> ShardSpec | None:
     shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[str(getattr(blosc_codec.shuffle, "value", blosc_codec.shuffle))]
     return ShardSpec(
         array.shards[0], str(getattr(blosc_codec.cname, "value", blosc_codec.cname)), blosc_codec.clevel, shuffle,
-        location == "start", array.dtype,
+        location == "start", array.dtype, crc=crc,
     )
 
 
-def decode_index(spec: ShardSpec, shard: bytes) -> np.ndarray:
-    """The (offset, nbytes) pairs of a stored shard, shape (shard_rows, 2), uint64."""
+def decode_index(spec: ShardSpec, shard: bytes, key: str = "") -> np.ndarray:
+    """The (offset, nbytes) pairs of a stored shard, shape (shard_rows, 2), uint64.
+
+    Raises
+    ------
+    DamagedObjectError
+        If the index's CRC32C does not match (a damaged shard index would else point at another
+        target's chunk), or the object is too short to hold it.
+    """
     raw = shard[: spec.index_size] if spec.index_at_start else shard[-spec.index_size :]
+    if len(raw) != spec.index_size:
+        raise DamagedObjectError(key, f"too short to hold its shard index ({len(shard)} bytes)")
+    if struct.unpack("<I", raw[-4:])[0] != google_crc32c.value(raw[:-4]):
+        raise DamagedObjectError(key, "its shard index does not match its CRC32C")
     return np.frombuffer(raw[:-4], dtype="<u8").reshape(spec.shard_rows, 2)
 
 
 def _compress(spec: ShardSpec, row: np.ndarray) -> bytes:
     if spec.kind == "vlen-zstd":  # one string: uint32 count, uint32 length, UTF-8 bytes; then zstd
         text = str(row.item() if isinstance(row, np.ndarray) else row).encode("utf-8")
-        return zstd.compress(struct.pack("<II", 1, len(text)) + text, spec.clevel)
-    data = np.ascontiguousarray(row, dtype=spec.dtype)
-    return blosc.compress(data, spec.cname, spec.clevel, spec.shuffle, 0, data.dtype.itemsize)
+        out = zstd.compress(struct.pack("<II", 1, len(text)) + text, spec.clevel)
+    else:
+        data = np.ascontiguousarray(row, dtype=spec.dtype)
+        out = blosc.compress(data, spec.cname, spec.clevel, spec.shuffle, 0, data.dtype.itemsize)
+    return out + struct.pack("<I", google_crc32c.value(out)) if spec.crc else out
 
 
-def decode_chunk(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+def decode_chunk(spec: ShardSpec, data: bytes, shape: tuple[int, ...], key: str = "") -> np.ndarray:
     """Decode one inner chunk (one target's values) written by :func:`encode_shard` or by zarr.
 
     Returns
@@ -111,7 +136,25 @@ def decode_chunk(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.nda
     numpy.ndarray
         Shape ``shape`` (the array's shape without its first axis), or a 0-d object array
         holding the string for a string array.
+
+    Raises
+    ------
+    DamagedObjectError
+        If the chunk does not match its CRC32C, or does not decode.
     """
+    if spec.crc:
+        if len(data) < 4 or struct.unpack("<I", data[-4:])[0] != google_crc32c.value(data[:-4]):
+            raise DamagedObjectError(key, "a chunk does not match its CRC32C")
+        data = data[:-4]
+    try:
+        return _decode(spec, data, shape)
+    except DamagedObjectError:
+        raise
+    except Exception as exc:  # blosc/zstd/numpy failures of a damaged chunk
+        raise DamagedObjectError(key, f"a chunk does not decode ({type(exc).__name__})") from exc
+
+
+def _decode(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     if spec.kind == "vlen-zstd":
         raw = zstd.decompress(data)
         (length,) = struct.unpack_from("<I", raw, 4)
@@ -138,7 +181,7 @@ def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes |
     """
     chunks: list[bytes | None] = [None] * spec.shard_rows
     if existing is not None:
-        index = decode_index(spec, existing)
+        index = decode_index(spec, existing, "shard being rewritten")
         for i, (offset, nbytes) in enumerate(index):
             if offset != _EMPTY:
                 chunks[i] = existing[int(offset) : int(offset + nbytes)]

@@ -1,4 +1,4 @@
-"""The store layout v1: observation groups as xarray datasets (see ``docs/format.md``).
+"""Observation groups as xarray datasets, in memory (see ``docs/format.md``).
 
 An observation group has dimensions ``target`` and ``cadence``; coordinates
 ``target`` (int64 TIC/KIC/EPIC ID) and ``cadenceno`` (int64, along ``cadence``,
@@ -24,7 +24,6 @@ import xarray as xr
 from lcarchive.formats.record import LightCurveFile
 
 __all__ = [
-    "FORMAT_VERSION",
     "INT_FILL",
     "Block",
     "block_from_dataset",
@@ -33,7 +32,6 @@ __all__ = [
     "merge_blocks",
 ]
 
-FORMAT_VERSION = "1"
 INT_FILL = {np.dtype(t): np.iinfo(t).min for t in ("int8", "int16", "int32", "int64")}
 """Fill of integer variables where a target has no row for a cadence: the dtype's
 minimum (-2147483648 for int32 ``quality``), never a real quality bitmask."""

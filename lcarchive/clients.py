@@ -261,7 +261,7 @@ def missing_reason(fs: Any, url: str, root: str) -> str:
     if "://" not in url or url.startswith("file://"):
         if not os.path.isdir(root):
             return "no such folder"
-        return "no lcarchive archive in this folder (no catalog.json; ingest files into it first)"
+        return "no lcarchive archive in this folder (no catalog repository; ingest files into it first)"
     bucket, _, prefix = root.partition("/")
     try:
         if not bucket_exists(fs, bucket):
@@ -273,7 +273,7 @@ def missing_reason(fs: Any, url: str, root: str) -> str:
         if error is None:
             raise
         raise error from exc
-    return "no lcarchive archive under this prefix (no catalog.json; ingest files into it first)"
+    return "no lcarchive archive under this prefix (no catalog repository; ingest files into it first)"
 
 
 def _obstore_get(url: str, storage_options: dict | None) -> bytes | None:

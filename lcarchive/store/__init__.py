@@ -1,0 +1,15 @@
+"""The store: where an archive's bytes live and how they are read and written.
+
+:class:`ArchiveStore` owns an archive's icechunk repositories and their sessions (store format
+v2, ``docs/format.md``); :class:`PlainStore` reads archives of plain Zarr groups (format v1, and
+the copies ``download --format zarr`` writes); :mod:`lcarchive.store.reader` reads target rows
+of a group on either. Every read and write goes through zarr on these stores.
+"""
+
+from lcarchive.store.archive_store import FORMAT_VERSION, INDEX_COLUMNS, ArchiveStore, family_of
+from lcarchive.store.plain import PlainStore
+from lcarchive.store.reader import BulkReader, GroupReader, gather, run
+from lcarchive.store.repos import failures
+
+__all__ = ["FORMAT_VERSION", "INDEX_COLUMNS", "ArchiveStore", "BulkReader", "GroupReader", "PlainStore", "failures",
+           "family_of", "gather", "run"]

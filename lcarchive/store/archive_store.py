@@ -1,0 +1,609 @@
+"""The one store of an archive (format v2): its icechunk repositories, their sessions and versions.
+
+Layout (``docs/format.md``)::
+
+    <root>/catalog/                      icechunk repository: the archive's catalog and history
+        zarr.json (group attributes: lcarchive_format_version "2", bucket counts)
+        families   string array (FAMILY_BUCKETS,), one chunk each: JSON {family: pin}
+        targets    string array (TARGET_BUCKETS,), one chunk each: JSON columns of the target index
+    <root>/observations/<family>/        one icechunk repository per observation family:
+        <observation id>/                the observation's Zarr group (the current light curves)
+        <observation id>.<label>/        its release groups
+
+A *family* is an observation and its release groups (``tess-spoc-2min-s0001`` and
+``tess-spoc-2min-s0001.dr0``): moving a light curve between them is one atomic commit. A *pin*
+records, for a family, the snapshot of its repository the archive's version shows and the
+catalog entries of its groups. Every ingest batch commits its families, then one catalog
+commit that pins them and updates the target index: that commit is the archive's new version,
+its message names the inputs. A reader opens the catalog at a version (the latest, a tag, a
+snapshot, a date) and every family at its pin, so it never sees half a batch; a batch killed
+before its catalog commit is invisible, and re-running it completes it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import icechunk as ic
+import numpy as np
+import pandas as pd
+import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from lcarchive.catalog.build import finish_catalog
+from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.index import COLUMNS
+from lcarchive.catalog.models import Catalog, DataSet, Observation
+from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, StoreError
+from lcarchive.identifiers import check_observation_id
+from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
+
+__all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "family_of"]
+
+FORMAT_VERSION = "2"
+CATALOG_REPO = "catalog"
+FAMILIES_DIR = "observations"
+FAMILY_BUCKETS = 256
+TARGET_BUCKETS = 1024
+INDEX_COLUMNS = COLUMNS
+"""Columns of the target index: one line per (target, observation group)."""
+
+
+def family_of(observation: str) -> str:
+    """The family of an observation ID: itself without its release label."""
+    return check_observation_id(observation).split(".", 1)[0]
+
+
+def family_bucket(family: str, n: int = FAMILY_BUCKETS) -> int:
+    """The catalog bucket holding a family's pin (CRC-32 of its ID)."""
+    return zlib.crc32(family.encode()) % n
+
+
+def target_bucket(target: int, n: int = TARGET_BUCKETS) -> int:
+    """The target-index bucket holding a target's lines."""
+    return int(target) % n
+
+
+def _empty_index() -> pd.DataFrame:
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in INDEX_COLUMNS.items()})
+
+
+def _frame(text: str) -> pd.DataFrame:
+    if not text:
+        return _empty_index()
+    columns = json.loads(text)
+    frame = pd.DataFrame({k: columns.get(k, []) for k in INDEX_COLUMNS})
+    frame["ra"] = pd.to_numeric(frame["ra"], errors="coerce")
+    frame["dec"] = pd.to_numeric(frame["dec"], errors="coerce")
+    frame["coverage"] = pd.to_numeric(frame["coverage"], errors="coerce")
+    return frame.astype(INDEX_COLUMNS)
+
+
+def _text(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return ""
+    frame = frame.sort_values(["target", "observation"], kind="stable")
+    out = {}
+    for name, dtype in INDEX_COLUMNS.items():
+        values = frame[name].tolist()
+        if dtype == "float64":
+            values = [None if v != v else float(v) for v in values]  # NaN as null: valid JSON
+        out[name] = values
+    return json.dumps(out, separators=(",", ":"))
+
+
+class ArchiveStore:
+    """The repositories of the archive at ``url``, read at one version.
+
+    Parameters
+    ----------
+    url : str
+        Archive root (local path, ``s3://bucket/prefix``...).
+    storage_options : dict, optional
+        fsspec-style options (credentials, ``anon``, ``endpoint_url``).
+    version : str, optional
+        Read the archive at this version: a tag, a branch or a snapshot ID of its catalog
+        repository. Default: the latest.
+    as_of : datetime.datetime, optional
+        Read the archive as it was at this time (UTC if naive).
+    """
+
+    def __init__(self, url: str, storage_options: dict | None = None, version: str | None = None,
+                 as_of: _dt.datetime | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.local = "://" not in url or url.startswith("file://")
+        self.version = version
+        self.as_of = as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=_dt.UTC)
+        self._repos: dict[str, ic.Repository] = {}
+        self._catalog_session: ic.Session | None = None
+        self._pins: dict[str, dict] | None = None
+        self._bucket_pins: dict[int, dict[str, dict]] = {}
+        self._n_family_buckets: int | None = None
+        self._sessions: dict[tuple[str, str], ic.Session] = {}
+
+    # -- repositories -------------------------------------------------------------------------
+    def _failure(self, exc: BaseException) -> StoreError:
+        return store_failure(self.url, exc, self.storage_options)
+
+    def _repo(self, relative: str, create: bool = False) -> ic.Repository:
+        repo = self._repos.get(relative)
+        if repo is None:
+            try:
+                repo = open_repository(storage_for(self.url, relative, self.storage_options), create=create,
+                                       inline=relative != CATALOG_REPO)
+            except RepositoryMissing:
+                raise
+            except ic.IcechunkError as exc:
+                raise self._failure(exc) from exc
+            self._repos[relative] = repo
+        return repo
+
+    def _lock(self, relative: str) -> str | None:
+        if not self.local:
+            return None  # object stores update branches with conditional writes
+        return os.path.join(self.url.removeprefix("file://"), relative, ".lcarchive-commit.lock")
+
+    read_only = False
+
+    def check_root(self) -> None:
+        """Make sure the root can take writes: a local folder is made; an object store's bucket
+        must exist (lcarchive never creates buckets).
+
+        Raises
+        ------
+        StoreError
+            No such bucket, access denied, unreachable store.
+        """
+        if self.local:
+            os.makedirs(self.url.removeprefix("file://"), exist_ok=True)
+            return
+        if self.url.startswith("s3://"):
+            import fsspec
+
+            from lcarchive.clients import bucket_exists, store_errors, with_defaults
+
+            bucket = self.url.removeprefix("s3://").split("/", 1)[0]
+            with store_errors(self.url, bool(self.storage_options.get("anon"))):
+                fs = fsspec.filesystem("s3", **with_defaults(self.url, self.storage_options))
+                if not bucket_exists(fs, bucket):
+                    raise StoreError(self.url, f"no such bucket {bucket!r}: create it first (lcarchive never creates buckets)")
+
+    def repository_url(self, family: str) -> str:
+        """URL of a family's repository (what errors name)."""
+        return f"{self.url}/{FAMILIES_DIR}/{family}"
+
+    def exists(self) -> bool:
+        """True if the archive has its catalog repository."""
+        try:
+            self._repo(CATALOG_REPO)
+        except RepositoryMissing:
+            return False
+        return True
+
+    def catalog_repository(self) -> ic.Repository:
+        """The catalog repository.
+
+        Raises
+        ------
+        ArchiveNotFoundError
+            If there is none (no archive at the URL, or a format v1 archive).
+        """
+        try:
+            return self._repo(CATALOG_REPO)
+        except RepositoryMissing:
+            from lcarchive.clients import missing_reason
+
+            if self.local and os.path.isfile(os.path.join(self.url.removeprefix("file://"), "catalog.json")):
+                raise ArchiveNotFoundError(self.url, "an archive of store format v1: convert it with "
+                                           f"lcarchive migrate {self.url} NEW") from None
+            import fsspec
+
+            fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+            raise ArchiveNotFoundError(self.url, missing_reason(fs, self.url, root)) from None
+
+    def create(self) -> None:
+        """Make the catalog repository with its root group and arrays, if it does not exist (safe when
+        several writers race to create it)."""
+        repo = self._repo(CATALOG_REPO, create=True)
+
+        def setup(session: ic.Session) -> bool | None:
+            root = zarr.open_group(session.store, mode="a", zarr_format=3)
+            if "lcarchive_format_version" in root.attrs:
+                return None
+            root.attrs.update({"lcarchive_format_version": FORMAT_VERSION, "family_buckets": FAMILY_BUCKETS,
+                               "target_buckets": TARGET_BUCKETS})
+            checked = [ZstdCodec(level=3), Crc32cCodec()]  # a damaged bucket is an error, never a wrong pin
+            root.create_array("families", shape=(FAMILY_BUCKETS,), chunks=(1,), dtype=str, fill_value="", compressors=checked)
+            root.create_array("targets", shape=(TARGET_BUCKETS,), chunks=(1,), dtype=str, fill_value="", compressors=checked)
+            return True
+
+        try:
+            transaction(repo, setup, "archive created", lock_path=self._lock(CATALOG_REPO))
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+        self._catalog_session = None
+
+    def family_repository(self, family: str, create: bool = False) -> ic.Repository:
+        """The repository of an observation family.
+
+        Raises
+        ------
+        RepositoryMissing
+            If it does not exist (and ``create`` is False).
+        """
+        return self._repo(f"{FAMILIES_DIR}/{check_observation_id(family)}", create=create)
+
+    # -- the catalog at this store's version ----------------------------------------------------
+    def catalog_session(self) -> ic.Session:
+        """A read-only session of the catalog repository at this store's version."""
+        if self._catalog_session is None:
+            repo = self.catalog_repository()
+            try:
+                if self.as_of is not None:
+                    self._catalog_session = repo.readonly_session(branch="main", as_of=self.as_of)
+                elif self.version is None:
+                    self._catalog_session = repo.readonly_session(branch="main")
+                else:
+                    self._catalog_session = self._session_at(repo, self.version)
+            except ic.IcechunkError as exc:
+                explicit = self.version is not None and self.as_of is None
+                if isinstance(exc, ic.NotFoundError) or explicit:  # no such tag, branch or snapshot ID
+                    raise LcarchiveError(f"{self.url}: no version {self.version or self.as_of} "
+                                         "(lcarchive history lists the versions)") from None
+                raise self._failure(exc) from exc
+        return self._catalog_session
+
+    @staticmethod
+    def _session_at(repo: ic.Repository, version: str) -> ic.Session:
+        if version in repo.list_tags():
+            return repo.readonly_session(tag=version)
+        if version in repo.list_branches():
+            return repo.readonly_session(branch=version)
+        return repo.readonly_session(snapshot_id=version)
+
+    def refresh(self) -> None:
+        """Forget what was read: the next read sees the latest version (of a store at the latest)."""
+        self._catalog_session = None
+        self._pins = None
+        self._bucket_pins = {}
+
+    def _catalog_array(self, session: ic.Session, name: str) -> zarr.Array:
+        return zarr.open_array(session.store, path=name, mode="r")
+
+    def _read_catalog(self, name: str, selection: Any = None) -> np.ndarray:
+        """Buckets of the catalog array ``name`` (all, or the coordinates given).
+
+        Raises
+        ------
+        DamagedArchiveError
+            If a bucket does not match its CRC32C (a repair: ``lcarchive catalog build``).
+        """
+        array = self._catalog_array(self.catalog_session(), name)
+        try:
+            return array[:] if selection is None else array.get_coordinate_selection(selection)
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+        except ValueError as exc:  # zarr's crc32c codec: the stored and computed checksums differ
+            from lcarchive.clients import first_line
+            from lcarchive.errors import DamagedArchiveError
+
+            raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/{name}", first_line(str(exc), 120)) from exc
+
+    def pins(self) -> dict[str, dict]:
+        """Every family's pin: ``{family: {"snapshot": id, "observations": {id: entry}, "datasets":
+        {id: [entries]}, "buckets": [target buckets]}}``."""
+        if self._pins is None:
+            values = self._read_catalog("families")
+            pins: dict[str, dict] = {}
+            for text in values:
+                if text:
+                    pins.update(json.loads(str(text)))
+            self._pins = pins
+        return self._pins
+
+    def pin(self, family: str) -> dict | None:
+        """One family's pin (reading only its bucket), or None if this version has no such family."""
+        if self._pins is not None:
+            return self._pins.get(family)
+        if self._n_family_buckets is None:
+            self._n_family_buckets = self._catalog_array(self.catalog_session(), "families").shape[0]
+        bucket = family_bucket(family, self._n_family_buckets)
+        if bucket not in self._bucket_pins:
+            text = str(self._read_catalog("families", np.asarray([bucket], dtype=np.int64))[0])
+            self._bucket_pins[bucket] = json.loads(text) if text else {}
+        return self._bucket_pins[bucket].get(family)
+
+    def index(self, targets: Iterable[int] | None = None) -> pd.DataFrame:
+        """Target-index lines: of the given targets (reading only their buckets), or all."""
+        size = self._catalog_array(self.catalog_session(), "targets").shape[0]
+        if targets is None:
+            texts = [str(t) for t in self._read_catalog("targets")]
+        else:
+            wanted = sorted({target_bucket(t, size) for t in targets})
+            texts = [str(t) for t in self._read_catalog("targets", np.asarray(wanted, dtype=np.int64))] if wanted else []
+        frames = [_frame(t) for t in texts if t]
+        frame = pd.concat(frames, ignore_index=True) if frames else _empty_index()
+        if targets is not None:
+            frame = frame[frame["target"].isin(list(targets))]
+        return frame.sort_values(["target", "observation"], kind="stable").reset_index(drop=True)
+
+    def catalog(self) -> Catalog:
+        """The catalog at this store's version: the shipped catalog (missions, instruments,
+        products) with the pinned entries of every observation group (one read of the pins)."""
+        catalog = static_catalog().model_copy(deep=True)
+        try:
+            for _, pin in sorted(self.pins().items()):
+                for entry in pin.get("observations", {}).values():
+                    catalog.observations.append(Observation.model_validate(entry))
+                for sets in pin.get("datasets", {}).values():
+                    catalog.datasets.extend(DataSet.model_validate(d) for d in sets)
+        except ValueError as exc:  # pydantic's ValidationError: an entry that is no valid catalog entry
+            from lcarchive.errors import DamagedArchiveError
+            from lcarchive.store.plain import first_problem
+
+            raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/families", first_problem(exc)) from exc
+        return finish_catalog(catalog)
+
+    def group_ids(self) -> list[str]:
+        """The observation groups of this version."""
+        return sorted(g for pin in self.pins().values() for g in pin.get("observations", {}))
+
+    def group_store(self, observation: str) -> tuple[Any, str]:
+        """(zarr store, path) of an observation group at this version: a read-only icechunk
+        session's store of its family, pinned.
+
+        Raises
+        ------
+        KeyError
+            If this version has no such group.
+        """
+        family = family_of(observation)
+        pin = self.pin(family)
+        if pin is None or observation not in pin.get("observations", {}):
+            raise KeyError(observation)
+        return self.family_session(family).store, observation
+
+    # -- families ------------------------------------------------------------------------------
+    def family_session(self, family: str, snapshot: str | None = None) -> ic.Session:
+        """A read-only session of a family at its pin (or at ``snapshot``).
+
+        Raises
+        ------
+        KeyError
+            If the archive's version has no such family.
+        """
+        if snapshot is None:
+            pin = self.pin(family)
+            if pin is None:
+                raise KeyError(family)
+            snapshot = pin["snapshot"]
+        session = self._sessions.get((family, snapshot))
+        if session is None:
+            try:
+                session = self.family_repository(family).readonly_session(snapshot_id=snapshot)
+            except ic.IcechunkError as exc:
+                raise self._failure(exc) from exc
+            self._sessions[(family, snapshot)] = session
+        return session
+
+    def family_head(self, family: str) -> str | None:
+        """The latest snapshot of a family's repository (committed, perhaps not pinned yet)."""
+        try:
+            return self.family_repository(family).lookup_branch("main")
+        except RepositoryMissing:
+            return None
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+
+    def change_family(self, family: str, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str],
+                      metadata: dict | None = None) -> tuple[str | None, Any]:
+        """Apply ``change`` to a writable session of a family and commit it (see
+        :func:`lcarchive.store.repos.transaction`: redone on a fresh session on conflict)."""
+        repo = self.family_repository(family, create=True)
+        try:
+            return transaction(repo, change, message, metadata, lock_path=self._lock(f"{FAMILIES_DIR}/{family}"))
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+
+    def change_catalog(self, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str],
+                       metadata: dict | None = None) -> tuple[str | None, Any]:
+        """Apply ``change`` to a writable session of the catalog and commit it (redone on conflict)."""
+        repo = self.catalog_repository()
+        try:
+            result = transaction(repo, change, message, metadata, lock_path=self._lock(CATALOG_REPO))
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+        self.refresh()
+        return result
+
+    # -- pins and index, written in a catalog session ------------------------------------------
+    @staticmethod
+    def read_buckets(session: ic.Session, name: str, buckets: Iterable[int]) -> dict[int, str]:
+        """The texts of some buckets of the catalog array ``name`` (``families`` or ``targets``)."""
+        wanted = sorted(set(buckets))
+        if not wanted:
+            return {}
+        array = zarr.open_array(session.store, path=name, mode="r")
+        values = array.get_coordinate_selection(np.asarray(wanted, dtype=np.int64))
+        return {b: str(v) for b, v in zip(wanted, values, strict=True)}
+
+    @staticmethod
+    def write_buckets(session: ic.Session, name: str, texts: dict[int, str]) -> None:
+        """Write some buckets of the catalog array ``name``."""
+        if not texts:
+            return
+        array = zarr.open_array(session.store, path=name, mode="r+")
+        wanted = sorted(texts)
+        array.set_coordinate_selection(np.asarray(wanted, dtype=np.int64), np.array([texts[b] for b in wanted], dtype=object))
+
+    @classmethod
+    def update_pins(cls, session: ic.Session, pins: dict[str, dict | None]) -> None:
+        """Set (or, for None, remove) the pins of some families in a writable catalog session."""
+        size = zarr.open_array(session.store, path="families", mode="r").shape[0]
+        by_bucket: dict[int, list[str]] = {}
+        for family in pins:
+            by_bucket.setdefault(family_bucket(family, size), []).append(family)
+        texts = cls.read_buckets(session, "families", by_bucket)
+        out = {}
+        for bucket, families in by_bucket.items():
+            current = json.loads(texts[bucket]) if texts.get(bucket) else {}
+            for family in families:
+                if pins[family] is None:
+                    current.pop(family, None)
+                else:
+                    current[family] = pins[family]
+            out[bucket] = json.dumps(current, sort_keys=True, separators=(",", ":")) if current else ""
+        cls.write_buckets(session, "families", out)
+
+    @classmethod
+    def update_index(cls, session: ic.Session, lines: pd.DataFrame, drop_observations: Iterable[str] = (),
+                     drop_buckets: Iterable[int] = ()) -> list[int]:
+        """Upsert index lines (key: target, observation) in a writable catalog session, first removing
+        every line of ``drop_observations`` from ``drop_buckets``; return the buckets written."""
+        size = zarr.open_array(session.store, path="targets", mode="r").shape[0]
+        lines = lines.astype(INDEX_COLUMNS) if not lines.empty else _empty_index()
+        buckets = {target_bucket(t, size) for t in lines["target"].tolist()} | set(drop_buckets)
+        texts = cls.read_buckets(session, "targets", buckets)
+        dropped = set(drop_observations)
+        out = {}
+        for bucket in sorted(buckets):
+            frame = _frame(texts.get(bucket, ""))
+            if dropped:
+                frame = frame[~frame["observation"].isin(dropped)]
+            new = lines[[target_bucket(t, size) == bucket for t in lines["target"].tolist()]] if not lines.empty else lines
+            if not new.empty:
+                keys = set(zip(new["target"].tolist(), new["observation"].tolist(), strict=True))
+                keep = [(t, o) not in keys for t, o in zip(frame["target"].tolist(), frame["observation"].tolist(), strict=True)]
+                frame = pd.concat([frame[np.asarray(keep, dtype=bool)], new], ignore_index=True)
+            out[bucket] = _text(frame)
+        cls.write_buckets(session, "targets", out)
+        return sorted(buckets)
+
+    @classmethod
+    def replace_catalog(cls, session: ic.Session, pins: dict[str, dict], lines: pd.DataFrame | None) -> None:
+        """Write every bucket of the pins and of the target index anew (nothing read: a repair of
+        damaged buckets), in a writable catalog session."""
+        families = zarr.open_array(session.store, path="families", mode="r+")
+        targets = zarr.open_array(session.store, path="targets", mode="r+")
+        by_bucket: dict[int, dict] = {}
+        for family, pin in pins.items():
+            by_bucket.setdefault(family_bucket(family, families.shape[0]), {})[family] = pin
+        families[:] = np.array([json.dumps(by_bucket[b], sort_keys=True, separators=(",", ":")) if b in by_bucket else ""
+                                for b in range(families.shape[0])], dtype=object)
+        texts = [""] * targets.shape[0]
+        if lines is not None and not lines.empty:
+            lines = lines.astype(INDEX_COLUMNS)
+            buckets = lines["target"].to_numpy() % targets.shape[0]
+            for bucket in np.unique(buckets):
+                texts[int(bucket)] = _text(lines[buckets == bucket])
+        targets[:] = np.array(texts, dtype=object)
+
+    # -- versions ------------------------------------------------------------------------------
+    def history(self, limit: int | None = None) -> list[dict]:
+        """The archive's versions, newest first: ``{"snapshot", "time", "message", "metadata", "tags"}``."""
+        repo = self.catalog_repository()
+        tags: dict[str, list[str]] = {}
+        for name in repo.list_tags():
+            tags.setdefault(repo.lookup_tag(name), []).append(name)
+        out = []
+        for info in repo.ancestry(branch="main"):
+            out.append({"snapshot": info.id, "time": info.written_at, "message": info.message,
+                        "metadata": dict(info.metadata or {}), "tags": sorted(tags.get(info.id, []))})
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def tag(self, name: str, snapshot: str | None = None) -> str:
+        """Tag a version of the archive (default the latest); the families' pinned snapshots are tagged
+        with the same name, so that no clean-up ever removes what the tag shows.
+
+        Returns
+        -------
+        str
+            The tagged snapshot of the catalog repository.
+
+        Raises
+        ------
+        LcarchiveError
+            If the tag exists already.
+        """
+        repo = self.catalog_repository()
+        snapshot = snapshot or repo.lookup_branch("main")
+        at = ArchiveStore(self.url, self.storage_options, version=snapshot)
+        try:
+            for family, pin in at.pins().items():
+                family_repo = self.family_repository(family)
+                if name not in family_repo.list_tags():
+                    family_repo.create_tag(name, snapshot_id=pin["snapshot"])
+            repo.create_tag(name, snapshot_id=snapshot)
+        except ic.AlreadyExistsError:
+            raise LcarchiveError(f"{self.url}: tag {name!r} exists already") from None
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+        return snapshot
+
+    def families_in_store(self) -> list[str]:
+        """Families whose repositories exist under the root (whatever the catalog pins)."""
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        try:
+            names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(f"{root.rstrip('/')}/{FAMILIES_DIR}", detail=False)]
+        except FileNotFoundError:
+            return []
+        from lcarchive.identifiers import OBSERVATION_ID
+
+        return sorted(n for n in names if OBSERVATION_ID.fullmatch(n) and "." not in n)
+
+    def collect_garbage(self, older_than: _dt.datetime) -> dict[str, int]:
+        """Expire versions older than ``older_than`` (tags kept) and delete what nothing reaches.
+
+        A family's snapshots pinned by a version that is kept (the latest, the tagged ones, those
+        newer than ``older_than``) stay: they are tagged ``pin.<snapshot>`` in the family's
+        repository before it expires by time.
+
+        Returns
+        -------
+        dict
+            ``versions_expired``, ``snapshots_expired``, ``bytes_deleted``, ``objects_deleted``.
+        """
+        cutoff = older_than if older_than.tzinfo else older_than.replace(tzinfo=_dt.UTC)
+        catalog = self.catalog_repository()
+        stats = {"versions_expired": 0, "snapshots_expired": 0, "bytes_deleted": 0, "objects_deleted": 0}
+        try:
+            stats["versions_expired"] = len(catalog.expire_snapshots(older_than=cutoff))
+            summary = catalog.garbage_collect(cutoff)
+            stats["bytes_deleted"] += summary.bytes_deleted
+            stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
+            kept: dict[str, list[str]] = {}
+            seen = set()
+            for info in catalog.ancestry(branch="main"):
+                if info.parent_id is not None:  # the repository's first snapshot holds no catalog yet
+                    seen.add(info.id)
+            for name in catalog.list_tags():
+                seen.add(catalog.lookup_tag(name))
+            for snapshot in seen:
+                for family, pin in ArchiveStore(self.url, self.storage_options, version=snapshot).pins().items():
+                    kept.setdefault(family, []).append(pin["snapshot"])
+            for family in self.families_in_store():
+                repo = self.family_repository(family)
+                # a family snapshot a kept version pins is tagged in the family's repository
+                # (``pin.<snapshot>``), so that expiring by time cannot take it
+                tagged = {repo.lookup_tag(t) for t in repo.list_tags()}
+                tip = repo.lookup_branch("main")
+                for snapshot in set(kept.get(family, [])) - tagged - {tip}:
+                    repo.create_tag(f"pin.{snapshot}", snapshot)
+                stats["snapshots_expired"] += len(repo.expire_snapshots(older_than=cutoff))
+                summary = repo.garbage_collect(cutoff)
+                stats["bytes_deleted"] += summary.bytes_deleted
+                stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+        self.refresh()
+        return stats

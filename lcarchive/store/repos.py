@@ -1,0 +1,285 @@
+"""icechunk repositories of an archive: where they live, how they are opened, and commits that
+never lose an update.
+
+An archive at a root URL is made of icechunk repositories (format v2, ``docs/format.md``):
+``catalog/`` (the archive's catalog and history) and ``observations/<family>/`` (one per
+observation family: an observation and its release groups). :func:`storage_for` makes the
+icechunk ``Storage`` of a repository under the root (a local folder; ``s3://bucket/prefix`` with
+the endpoint and credentials of the standard AWS variables or fsspec-style options; ``gs://``,
+``az://``), :func:`transaction` runs a change and commits it, redoing it on a fresh session when
+another writer committed first (never resolving a chunk conflict by keeping one side), and
+:func:`store_failure` turns icechunk's errors into lcarchive's one-line store errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import icechunk as ic
+
+from lcarchive.config import settings
+from lcarchive.errors import StoreAccessError, StoreError
+
+__all__ = [
+    "COMMIT_ATTEMPTS",
+    "RepositoryMissing",
+    "failures",
+    "open_repository",
+    "repository_config",
+    "storage_for",
+    "store_failure",
+    "transaction",
+]
+
+ic.set_logs_filter("error")  # icechunk warns about local storage and concurrency on stderr otherwise
+
+COMMIT_ATTEMPTS = 50
+"""Times a change is redone on a fresh session when other writers keep committing first."""
+
+T = TypeVar("T")
+
+
+class RepositoryMissing(LookupError):
+    """No icechunk repository at a place of the archive (its bucket exists)."""
+
+
+def _s3_options(url: str, storage_options: dict) -> dict[str, Any]:
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    client_kwargs = storage_options.get("client_kwargs") or {}
+    endpoint = storage_options.get("endpoint_url") or client_kwargs.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL")
+    options: dict[str, Any] = {"bucket": bucket, "prefix": prefix.strip("/") or None}
+    if endpoint:
+        options.update(endpoint_url=endpoint, allow_http=endpoint.startswith("http://"), force_path_style=True)
+    region = client_kwargs.get("region_name") or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    options["region"] = region or "us-east-1"
+    if storage_options.get("anon"):
+        options["anonymous"] = True
+    elif storage_options.get("key"):
+        options.update(access_key_id=storage_options["key"], secret_access_key=storage_options.get("secret", ""),
+                       session_token=storage_options.get("token"))
+    else:
+        options["from_env"] = True
+    return options
+
+
+def storage_for(root: str, relative: str, storage_options: dict | None = None) -> ic.Storage:
+    """The icechunk storage of the repository at ``relative`` under the archive root ``root``.
+
+    Parameters
+    ----------
+    root : str
+        Archive root: a local path (or ``file://``), ``s3://bucket/prefix``, ``gs://``, ``az://``.
+    relative : str
+        The repository's path under the root (``catalog``, ``observations/tess-spoc-2min-s0001``).
+    storage_options : dict, optional
+        fsspec-style options (``key``, ``secret``, ``token``, ``anon``, ``endpoint_url`` or
+        ``client_kwargs={"endpoint_url": ...}``); the standard AWS variables otherwise.
+
+    Raises
+    ------
+    StoreError
+        For a URL scheme icechunk has no storage for.
+    """
+    options = dict(storage_options or {})
+    if "://" not in root or root.startswith("file://"):
+        return ic.local_filesystem_storage(os.path.join(root.removeprefix("file://"), relative))
+    scheme = root.split("://", 1)[0]
+    url = f"{root.rstrip('/')}/{relative}"
+    if scheme == "s3":
+        return ic.s3_storage(**_s3_options(url, options))
+    bucket, _, prefix = url.split("://", 1)[1].partition("/")
+    if scheme in ("gs", "gcs"):
+        return ic.gcs_storage(bucket=bucket, prefix=prefix, from_env=True, anonymous=bool(options.get("anon")) or None)
+    if scheme in ("az", "abfs"):
+        return ic.azure_storage(account=options.get("account_name", ""), container=bucket, prefix=prefix, from_env=True)
+    raise StoreError(root, f"no icechunk storage for {scheme}:// URLs (use a local folder, s3://, gs:// or az://)")
+
+
+def repository_config(inline: bool = True) -> ic.RepositoryConfig:
+    """The configuration lcarchive opens its repositories with.
+
+    No manifest is fetched ahead of need (one request less per cold read); a manifest is split
+    every 64 chunks along the first dimension, so that a read of one chunk of a catalog array of
+    a thousand chunks fetches a few hundred bytes of manifest. ``inline=False`` (the catalog
+    repository) stores even the smallest chunk as its own object, so that every bucket carries
+    its CRC32C (icechunk keeps chunks under 512 bytes inside the manifest otherwise). Failed
+    requests are retried ``settings().store_attempts`` times (:mod:`lcarchive.config`).
+    """
+    retries = ic.StorageRetriesSettings(max_tries=settings().store_attempts, initial_backoff_ms=100,
+                                        max_backoff_ms=settings().store_backoff_max_ms)
+    return ic.RepositoryConfig(
+        storage=ic.StorageSettings(retries=retries),
+        inline_chunk_threshold_bytes=None if inline else 0,
+        manifest=ic.ManifestConfig(
+            preload=ic.ManifestPreloadConfig(preload_if=ic.ManifestPreloadCondition.false()),
+            splitting=ic.ManifestSplittingConfig.from_dict(
+                {ic.ManifestSplitCondition.AnyArray(): {ic.ManifestSplitDimCondition.Any(): 64}}
+            ),
+        ),
+    )
+
+
+def open_repository(storage: ic.Storage, create: bool = False, inline: bool = True) -> ic.Repository:
+    """Open a repository, or create it when ``create`` and it does not exist yet.
+
+    Two writers creating one repository at once: the one that loses the race opens the other's.
+
+    Raises
+    ------
+    RepositoryMissing
+        No repository there (and ``create`` is False).
+    icechunk.IcechunkError
+        The store failed (see :func:`store_failure`).
+    """
+    try:
+        return ic.Repository.open(storage, config=repository_config(inline))
+    except ic.RepositoryNotFoundError:
+        if not create:
+            raise RepositoryMissing(str(storage)) from None
+    try:
+        return ic.Repository.create(storage, config=repository_config(inline))
+    except ic.InvalidInputError:  # created meanwhile by another writer
+        return ic.Repository.open(storage, config=repository_config(inline))
+
+
+@contextlib.contextmanager
+def _commit_lock(lock_path: str | None) -> Iterator[None]:
+    """An exclusive lock around a commit to a repository on local disk.
+
+    icechunk updates a branch on local storage without the conditional write object stores
+    provide, so two local commits at once could both succeed and one be lost; under this lock
+    the second sees the first's snapshot and raises the conflict the retry handles.
+    """
+    if lock_path is None:
+        yield
+        return
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def transaction(
+    repo: ic.Repository,
+    change: Callable[[ic.Session], T | None],
+    message: str | Callable[[T], str],
+    metadata: dict | None = None,
+    lock_path: str | None = None,
+) -> tuple[str | None, T | None]:
+    """Apply ``change`` to a writable session of ``main`` and commit it; redo it on conflict.
+
+    A commit that finds the branch moved is rebased with icechunk's ``ConflictDetector``, which
+    succeeds when the other writers touched other chunks and nodes; when they touched the same
+    (two writers of one shard), the change is redone from a fresh session that sees theirs. No
+    chunk conflict is ever resolved by keeping one side.
+
+    Parameters
+    ----------
+    repo : icechunk.Repository
+    change : callable
+        ``change(session) -> result``: reads and writes through ``session.store``; must be safe to
+        run again (it is, when it reads the state it changes from the session). A result of None
+        means "nothing to change": no commit.
+    message : str or callable
+        The commit message, or a function of the result giving it.
+    metadata : dict, optional
+        Commit metadata (JSON values).
+    lock_path : str, optional
+        Lock file serialising commits of a repository on local disk.
+
+    Returns
+    -------
+    (str or None, result)
+        The new snapshot ID (None when nothing was committed) and ``change``'s result.
+
+    Raises
+    ------
+    StoreError
+        If the change could not be committed in ``COMMIT_ATTEMPTS`` attempts.
+    """
+    for attempt in range(COMMIT_ATTEMPTS):
+        session = repo.writable_session("main")
+        result = change(session)
+        if result is None or not session.has_uncommitted_changes:
+            return None, result
+        text = message(result) if callable(message) else message
+        try:
+            with _commit_lock(lock_path):
+                snapshot = session.commit(text, metadata=metadata, rebase_with=ic.ConflictDetector(), rebase_tries=5)
+            return snapshot, result
+        except ic.ConflictError:  # RebaseFailedError (the same chunk) or rebase tries exhausted: redo
+            time.sleep(min(0.05 * (attempt + 1), 1.0))
+            continue
+    raise StoreError(str(repo.storage), f"other writers kept committing first: gave up after {COMMIT_ATTEMPTS} attempts")
+
+
+def store_failure(url: str, exc: BaseException, storage_options: dict | None = None) -> StoreError:
+    """The one-line store error for an icechunk failure at the archive ``url``.
+
+    icechunk reports a missing bucket, access denied and an unreachable endpoint alike
+    (``StorageError``, kind ``object-store``); which one it was is asked of the store itself
+    (a HEAD of the bucket, a one-byte read of the catalog repository's first object), and told
+    by that answer's exception type.
+    """
+    from lcarchive.clients import classify, first_line, store_error
+
+    kind = getattr(getattr(exc, "kind", None), "value", None) or str(getattr(exc, "kind", ""))
+    if url.startswith("s3://"):
+        import fsspec
+
+        from lcarchive.clients import bucket_exists
+
+        bucket = url.removeprefix("s3://").split("/", 1)[0]
+        options = {**(storage_options or {}), "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 5},
+                   "skip_instance_cache": True}
+        try:
+            fs = fsspec.filesystem("s3", **options)
+            if not bucket_exists(fs, bucket):
+                return StoreError(url, f"no such bucket {bucket!r}: create it first (lcarchive never creates buckets)")
+            fs.cat_file(f"{url.removeprefix('s3://').rstrip('/')}/catalog/repo", start=0, end=1)
+        except FileNotFoundError:
+            pass
+        except Exception as probe:  # the probe's own failure says what is wrong, by its type
+            error = store_error(url, probe, bool((storage_options or {}).get("anon")))
+            if error is not None:
+                return error
+    text = first_line(getattr(exc, "message", None) or str(exc))
+    hint = _KINDS.get(kind)
+    if hint is not None:
+        return StoreError(url, f"{hint} ({text})")
+    if classify(exc) == "access denied":
+        return StoreAccessError(url, f"access denied ({text})")
+    return StoreError(url, f"the store failed: {text}")
+
+
+_KINDS = {
+    "object-not-found": "an object of the archive is missing",
+    "io": "responses cut off: the store's answers kept ending before their announced length, or the connection "
+          "dropped, after the retries",
+    "throttled": "throttled: the store kept refusing requests (503 SlowDown) after the retries with back-off",
+    "deserialization": "a metadata object of the archive is damaged (it does not decode)",
+    "invalid-file-format": "a metadata object of the archive is damaged (not of icechunk's format)",
+    "invalid-object-size": "an object of the archive is shorter or longer than its metadata says",
+}
+"""icechunk's error kinds (``IcechunkError.kind``) and what lcarchive says of them."""
+
+
+@contextlib.contextmanager
+def failures(url: str, storage_options: dict | None = None) -> Iterator[None]:
+    """Turn the failures of the archive's store at ``url`` into one-line store errors: icechunk's
+    (:func:`store_failure`) and the clients' (:func:`lcarchive.clients.store_errors`)."""
+    from lcarchive.clients import store_errors
+
+    try:
+        with store_errors(url, bool((storage_options or {}).get("anon"))):
+            yield
+    except ic.IcechunkError as exc:
+        raise store_failure(url, exc, storage_options) from exc
