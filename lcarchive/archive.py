@@ -277,6 +277,7 @@ class Archive:
         ObservationNotFoundError
             If this version of the archive has no such observation.
         """
+        self.prepare([check_observation_id(observation)])
         store, path = self.group_store(observation)
         if not kwargs:
             return open_group(store, path)
@@ -384,10 +385,14 @@ class Archive:
 
     def prepare(self, observations: Iterable[str]) -> None:
         """Read what locating these groups needs (their families' pins, one catalog bucket each)
-        before reads on zarr's event loop: :meth:`reader` then makes no blocking zarr call there."""
+        before reads on zarr's event loop: :meth:`reader` then makes no blocking zarr call there.
+        The catalog and family repositories are opened together first."""
+        families = sorted({family_of(o) for o in observations})
+        if self._kind is None or self._kind == "v2":
+            self._store.open_ahead(families)
         backend = self._backend()
         if isinstance(backend, ArchiveStore):
-            for family in sorted({family_of(o) for o in observations}):
+            for family in families:
                 backend.pin(family)
 
     async def _reader(self, obs_id: str) -> GroupReader:

@@ -186,6 +186,30 @@ class ArchiveStore:
             return False
         return True
 
+    def open_ahead(self, families: Iterable[str]) -> None:
+        """Open the catalog repository and these families' repositories at once, in threads.
+
+        Opening a repository is four requests one after the other; a cold read of one
+        observation needs both repositories, whose places the observation ID gives before the
+        catalog is read. Opened together they cost the round trips of one. Failures are left for
+        the read that needs the repository to raise.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        places = [CATALOG_REPO, *(f"{FAMILIES_DIR}/{check_observation_id(f)}" for f in sorted(set(families)))]
+        places = [p for p in places if p not in self._repos]
+        if len(places) < 2:
+            return
+
+        def open_one(relative: str) -> None:
+            try:
+                self._repo(relative)
+            except (RepositoryMissing, StoreError):
+                pass
+
+        with ThreadPoolExecutor(max_workers=min(8, len(places)), thread_name_prefix="lcarchive-open") as pool:
+            list(pool.map(open_one, places))
+
     def catalog_repository(self) -> ic.Repository:
         """The catalog repository.
 

@@ -100,6 +100,12 @@ def storage_for(root: str, relative: str, storage_options: dict | None = None) -
     raise StoreError(root, f"no icechunk storage for {scheme}:// URLs (use a local folder, s3://, gs:// or az://)")
 
 
+PRELOADED = r"^(time|flux|flux_err|quality|target|cadenceno)$"
+"""Arrays of an observation group whose manifests a session fetches when it opens, all at once:
+the coordinates and the core variables every point read asks for (one round trip instead of one
+per variable, in turn, when xarray loads them)."""
+
+
 def repository_config(inline: bool = True) -> ic.RepositoryConfig:
     """The configuration lcarchive opens its repositories with.
 
@@ -116,7 +122,8 @@ def repository_config(inline: bool = True) -> ic.RepositoryConfig:
         storage=ic.StorageSettings(retries=retries),
         inline_chunk_threshold_bytes=None if inline else 0,
         manifest=ic.ManifestConfig(
-            preload=ic.ManifestPreloadConfig(preload_if=ic.ManifestPreloadCondition.false()),
+            preload=ic.ManifestPreloadConfig(preload_if=ic.ManifestPreloadCondition.false() if not inline else
+                                             ic.ManifestPreloadCondition.name_matches(PRELOADED)),
             splitting=ic.ManifestSplittingConfig.from_dict(
                 {ic.ManifestSplitCondition.AnyArray(): {ic.ManifestSplitDimCondition.Any(): 64}}
             ),
