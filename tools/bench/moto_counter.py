@@ -48,13 +48,14 @@ def free_port() -> int:
 
 
 class _CountingMiddleware:
-    """WSGI middleware: count requests by method and sum response body bytes."""
+    """WSGI middleware: count requests by method, sum response body bytes and request body bytes."""
 
     def __init__(self, app: Any, keep_log: bool = False) -> None:
         self.app = app
         self.lock = threading.Lock()
         self.by_method: Counter[str] = Counter()
         self.body_bytes = 0
+        self.received_bytes = 0
         self.keep_log = keep_log
         self.log: list[tuple[str, str, str]] = []
 
@@ -62,6 +63,7 @@ class _CountingMiddleware:
         with self.lock:
             self.by_method.clear()
             self.body_bytes = 0
+            self.received_bytes = 0
             self.log.clear()
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
@@ -72,7 +74,8 @@ class _CountingMiddleware:
             if environ.get("REQUEST_METHOD") == "POST":
                 self.reset()
             with self.lock:
-                body = json.dumps({"counts": dict(self.by_method), "bytes": self.body_bytes}).encode()
+                body = json.dumps({"counts": dict(self.by_method), "bytes": self.body_bytes,
+                                   "received": self.received_bytes}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if path.startswith("/moto-api"):
@@ -80,6 +83,7 @@ class _CountingMiddleware:
         method = environ.get("REQUEST_METHOD", "?")
         with self.lock:
             self.by_method[method] += 1
+            self.received_bytes += int(environ.get("CONTENT_LENGTH") or 0)
             if self.keep_log:
                 query = environ.get("QUERY_STRING", "")
                 self.log.append((method, path + (f"?{query}" if query else ""), environ.get("HTTP_RANGE", "")))
@@ -165,6 +169,11 @@ class CountingMotoServer(ThreadedMotoServer):
         with self._counter.lock:
             return self._counter.body_bytes
 
+    def bytes_received(self) -> int:
+        """Request body bytes received (what clients wrote) since the last ``reset_counts()``."""
+        with self._counter.lock:
+            return self._counter.received_bytes
+
     def log(self) -> list[tuple[str, str, str]]:
         with self._counter.lock:
             return list(self._counter.log)
@@ -244,6 +253,9 @@ class SubprocessCountingMotoServer(CountingMotoServer):
 
     def bytes_sent(self) -> int:
         return self._remote()["bytes"]
+
+    def bytes_received(self) -> int:
+        return self._remote()["received"]
 
     def log(self) -> list[tuple[str, str, str]]:
         raise NotImplementedError("keep_log needs the in-process server")
