@@ -32,7 +32,7 @@ async def mirror(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader,
     store = reader.group.store_path.store
     prefix = reader.group.store_path.path
     keys = sorted([k async for k in store.list_prefix(prefix)])
-    meta = await bulk._get(store, f"{prefix}/zarr.json" if prefix else "zarr.json")
+    meta = await bulk.get(store, f"{prefix}/zarr.json" if prefix else "zarr.json")
     unit = f"observations/{group.observation}.zarr"
     key = unit_key("mirror", keys, hashlib.sha256(meta or b"").hexdigest(), shas)
     if job.manifest.done(unit, key):
@@ -54,7 +54,7 @@ async def mirror(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader,
             bulk.requests += 1
             bulk.bytes += len(data)
         else:
-            data = await bulk._get(store, key)
+            data = await bulk.get(store, key)
             if data is None:
                 return
         relative = key[len(prefix):].lstrip("/") if prefix else key
@@ -93,7 +93,7 @@ async def _metadata(bulk: BulkReader, reader: Any) -> dict:
     store, prefix = reader.group.store_path.store, reader.group.store_path.path
 
     async def load(key: str) -> dict:
-        return json.loads(await bulk._get(store, f"{prefix}/{key}" if prefix else key))
+        return json.loads(await bulk.get(store, f"{prefix}/{key}" if prefix else key))
 
     meta = await load("zarr.json")
     names = sorted(reader.arrays)
