@@ -25,7 +25,7 @@ from lcarchive.errors import (
     TargetNotFoundError,
     UnrecognizedProductError,
 )
-from lcarchive.downloader import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
+from lcarchive.downloads import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
 from lcarchive.ingest import IngestReport
 from lcarchive.catalog.models import Catalog
 

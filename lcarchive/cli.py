@@ -202,7 +202,7 @@ def download_command(
     Requested targets or observations that are not found are listed and the exit code is 1;
     the rest is downloaded. `lcarchive download --verify DEST` re-hashes a finished download.
     """
-    from lcarchive.downloader import Selection, download, read_targets_file
+    from lcarchive.downloads import Selection, download, read_targets_file
 
     if verify_only:
         folder = dest or archive
@@ -296,7 +296,7 @@ def export_command(
 
 
 def _verify(folder: str) -> None:
-    from lcarchive.downloader import verify
+    from lcarchive.downloads import verify
 
     report = verify(folder)
     out.print(f"verified {report.checked} file(s) in {report.dest}: {'all match the manifest' if report.ok else f'{len(report.problems)} problem(s)'}")

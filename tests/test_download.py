@@ -16,7 +16,7 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
-from lcarchive.downloader import read_targets_file, select
+from lcarchive.downloads import read_targets_file, select
 from conftest import DATA, aws_environ, lcarchive_command
 from reference import assert_bit_equal, source_table
 

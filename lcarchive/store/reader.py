@@ -218,7 +218,10 @@ class BulkReader:
         self.requests = 0
         self.bytes = 0
 
-    async def _get(self, store: Any, key: str, byte_range: Any = None) -> bytes | None:
+    async def get(self, store: Any, key: str, byte_range: Any = None) -> bytes | None:
+        """One object (or a byte range of it) of ``store``, retried when cut off, counted in
+        ``requests`` and ``bytes``, within the reader's limit of requests in flight; None if
+        the object does not exist."""
         async with self.limit:
             buf = await get_retrying(store, key, byte_range)
         self.requests += 1
@@ -297,7 +300,7 @@ class BulkReader:
             wanted = [(p, (int(o), int(n))) for p, (o, n) in wanted if o != _EMPTY]
 
             async def fetch(start: int, stop: int, members: list[int]) -> None:
-                data = await self._get(array.store_path.store, key, RangeByteRequest(start, stop))
+                data = await self.get(array.store_path.store, key, RangeByteRequest(start, stop))
                 for m in members:
                     position, (offset, nbytes) = wanted[m]
                     out[position] = data[offset - start : offset - start + nbytes]
@@ -316,7 +319,7 @@ class BulkReader:
             if index is None:
                 size = spec.index_size
                 where = RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size)
-                raw = await self._get(store, key, where)
+                raw = await self.get(store, key, where)
                 if raw is None:
                     return None
                 index = cache[(array.path, key)] = decode_index(spec, raw, self.reader.where(key))
@@ -334,7 +337,7 @@ class BulkReader:
         store = array.store_path.store
 
         async def fetch(start: int, stop: int, members: list[int]) -> None:
-            data = await self._get(store, key, RangeByteRequest(start, stop))
+            data = await self.get(store, key, RangeByteRequest(start, stop))
             for m in members:
                 position, (offset, nbytes) = wanted[m]
                 piece = data[offset - start : offset - start + nbytes]

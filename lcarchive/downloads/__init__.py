@@ -1,0 +1,301 @@
+"""Bulk downloads of chosen light curves: ``lcarchive download`` and :func:`download`.
+
+A download selects lines of the target index (by target, observation, mission, product,
+sector/quarter/campaign, cone, time range), reads only the selected targets' chunks of the
+selected variables (shard indexes once per shard, nearby chunks in one range request, many
+requests in flight), and writes them to a local folder in one of these formats:
+
+``zarr``
+    A folder of plain Zarr v3 groups holding just the selection (``observations/<id>.zarr``,
+    with ``catalog.json`` and ``index/targets.parquet``), which any Zarr client reads and
+    ``lcarchive.open_archive`` opens read-only. A whole observation is copied object by
+    object, undecoded; a subset of its targets from their stored chunks, undecoded.
+``fits``
+    ``<observation>/<source file name>``: the source product file, rebuilt from the stored
+    headers and columns (byte for byte when whole; see :mod:`lcarchive.export`).
+``parquet``, ``csv``
+    ``<observation>/<observation>-<shard>.parquet`` (or ``.csv``): one tidy table per shard of
+    the source group's targets; ``pandas.read_parquet(DEST)`` reads them all as one table.
+``hdf5``
+    ``<observation>/<target>.h5``: one SkyPortal photometric series per target and observation.
+
+Each output is written under a temporary name (``.<name>.partial``) and renamed when
+complete, then recorded in ``_lcarchive_manifest.jsonl`` (one JSON line per output unit: its
+files with sizes and SHA-256 (CRC32C for the objects of zarr groups), the targets and the source
+checksums it was made from). Running
+the same download again skips every unit whose record matches (same selection, same source
+files, files present with the recorded sizes); :func:`verify` re-hashes every recorded file.
+
+The package: :mod:`~lcarchive.downloads.selection` (what to download: the selection and its
+resolution against the target index), :mod:`~lcarchive.downloads.job` (one run's state and
+report), :mod:`~lcarchive.downloads.files` (FITS, HDF5, Parquet and CSV outputs),
+:mod:`~lcarchive.downloads.zarr_copy` (plain Zarr copies), :mod:`~lcarchive.downloads.manifest`
+(the resumable record and :func:`verify`); this module runs a download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+from lcarchive import export
+from lcarchive.errors import DestinationError
+from lcarchive.downloads.files import write_table_unit, write_target_files
+from lcarchive.downloads.job import DownloadReport, FORMATS, Job, Unit, series_names, with_aliases
+from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, VerifyReport, unit_key, verify
+from lcarchive.downloads.selection import GroupSelection, Selection, SelectionError, read_targets_file, select
+from lcarchive.downloads.zarr_copy import copy_zarr_rows, mirror, write_zarr_catalog, write_zarr_subset
+from lcarchive.store import BulkReader, failures, gather, run
+
+__all__ = [
+    "FORMATS",
+    "MANIFEST_NAME",
+    "DownloadReport",
+    "Selection",
+    "SelectionError",
+    "VerifyReport",
+    "download",
+    "read_targets_file",
+    "select",
+    "verify",
+]
+
+
+def download(
+    archive: Any,
+    dest: str | os.PathLike,
+    selection: Selection | None = None,
+    format: str = "zarr",
+    jobs: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+    storage_options: dict | None = None,
+) -> DownloadReport:
+    """Download the selected light curves from an archive into a local folder.
+
+    Parameters
+    ----------
+    archive : lcarchive.Archive or str
+        The archive, or its URL (``s3://bucket/prefix`` or a local path).
+    dest : str or path-like
+        Local folder (created if absent). Running the same download into it again skips
+        what is already complete.
+    selection : Selection, optional
+        What to download; default everything current.
+    format : {"zarr", "fits", "parquet", "csv", "hdf5"}
+        See the module documentation.
+    jobs : int
+        Requests in flight at once.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in light curves as outputs complete.
+    storage_options : dict, optional
+        fsspec options when ``archive`` is a URL.
+
+    Returns
+    -------
+    DownloadReport
+        What was written and skipped, requested targets and observations not found, and the
+        figures of the run. Found light curves are downloaded even when some are missing.
+
+    Raises
+    ------
+    SelectionError
+        For an unknown format or column, or a bad cone or time range.
+    lcarchive.StoreError
+        If the archive's store fails (after the store client's retries with back-off).
+    """
+    from lcarchive.archive import Archive
+
+    if format not in FORMATS:
+        raise SelectionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if "://" in str(dest) and not str(dest).startswith("file://"):
+        raise SelectionError(f"destination {dest}: downloads are written to a local folder")
+    if isinstance(archive, str):
+        archive = Archive(archive, storage_options)
+    selection = selection or Selection()
+    started = time.perf_counter()
+    dest = _writable(Path(str(dest).removeprefix("file://")))
+    with failures(archive.url, archive.storage_options):
+        return _run_download(archive, dest, selection, format, jobs, progress, started)
+
+
+def _writable(dest: Path) -> Path:
+    """The download folder, made if absent, after a probe write.
+
+    Raises
+    ------
+    DestinationError
+        If it cannot be made or written (read-only, not a folder, no room).
+    """
+    probe = dest / f".lcarchive-write-probe-{os.getpid()}"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DestinationError(str(dest), f"cannot write here ({exc.strerror or exc})") from exc
+    return dest
+
+
+def _run_download(archive: Any, dest: Path, selection: Selection, format: str, jobs: int,
+                  progress: Callable[[int, int], None] | None, started: float) -> DownloadReport:
+    groups, missing_targets, missing_obs = select(archive, selection)
+    report = DownloadReport(str(dest), format, missing_targets=missing_targets, missing_observations=missing_obs)
+    job = Job(archive, dest, format, selection, max(1, int(jobs)), report, progress)
+    job.total = report.n_targets = int(sum(g.rows.size for g in groups))
+    job.manifest.start(
+        source=archive.url, format=format, selection=selection.describe(), started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    archive.prepare([g.observation for g in groups])
+    run(_download(job, groups))
+    if format == "zarr":
+        write_zarr_catalog(job)
+    shutil.rmtree(dest / PARTIAL_DIR, ignore_errors=True)
+    report.requests = sum(r.requests for r in job.readers)
+    report.bytes_read = sum(r.bytes for r in job.readers)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+async def _download(job: Job, groups: list[GroupSelection]) -> None:
+    limit = asyncio.Semaphore(job.jobs)
+    units_in_flight = asyncio.Semaphore(max(2, min(8, job.jobs // 2)))
+    columns = job.columns
+    if columns is not None and columns != ["all"] and groups:
+        readers = await gather(*(job.archive.reader(g.observation) for g in groups))
+        known = {n for r in readers for n in series_names(r)}
+        unknown = [c for c in columns if c not in known and not any(_resolve(r, c) for r in readers)]
+        if unknown:
+            raise SelectionError(
+                f"unknown column(s) {', '.join(unknown)}; the selected observations have {', '.join(sorted(known))}"
+            )
+    await gather(*(_download_group(job, g, limit, units_in_flight) for g in groups))
+
+
+def _per_target_names(reader: Any) -> list[str]:
+    return [
+        n for n, a in reader.arrays.items()
+        if n != "target" and tuple(a.metadata.dimension_names or ())[:1] == ("target",) and "cadence" not in (a.metadata.dimension_names or ())
+    ]
+
+
+def _resolve(reader: Any, name: str) -> str | None:
+    """The group's variable for a requested column: by its name, else by its source column
+    (``sap_flux`` is QLP's ``flux``, whose source column is SAP_FLUX)."""
+    series = series_names(reader)
+    if name in series:
+        return name
+    return next((n for n in series if str(reader.arrays[n].attrs.get("source_column", "")).lower() == name.lower()), None)
+
+
+def _variables(job: Job, reader: Any) -> tuple[list[str], list[str], dict[str, str]]:
+    """(variables to read, extra columns of tidy outputs, {extra column: variable} where they differ)."""
+    series = series_names(reader)
+    columns = job.columns
+    if columns == ["all"] or (columns is None and job.format in ("zarr", "fits")):
+        extra = [n for n in series if n not in export.CORE_COLUMNS]
+    else:
+        extra = [n for n in (columns or []) if n not in export.CORE_COLUMNS]
+    resolved = {n: _resolve(reader, n) for n in extra}
+    aliases = {n: v for n, v in resolved.items() if v is not None and v != n}
+    core = [n for n in export.CORE_COLUMNS if n in series]
+    read = list(dict.fromkeys([*core, *(v for v in resolved.values() if v is not None)]))
+    if job.format in ("zarr", "fits"):
+        return [*read, *_per_target_names(reader)], extra, aliases
+    if job.format == "hdf5":
+        meta = [n for n in ("ra", "dec", "camera", "ccd", "module", "output", "source_file", "source_sha256") if n in reader.arrays]
+        return [*read, *meta], extra, aliases
+    return read, extra, aliases
+
+
+def _attrs(reader: Any) -> dict[str, dict]:
+    return {
+        name: {k: v for k, v in array.attrs.items() if k not in ("coordinates", "_FillValue")}
+        for name, array in reader.arrays.items()
+    }
+
+
+async def _download_group(job: Job, group: GroupSelection, limit: asyncio.Semaphore, units_in_flight: asyncio.Semaphore) -> None:
+    reader = await job.archive.reader(group.observation)
+    bulk = BulkReader(reader, limit)
+    job.readers.append(bulk)
+    ident = await bulk.read_rows(group.rows.tolist(), ["source_sha256", "source_file"])
+    shas = [str(s) for s in ident["source_sha256"]]
+    if job.format == "zarr" and group.whole:
+        await mirror(job, group, reader, bulk, shas)
+        return
+    names, extra, aliases = _variables(job, reader)
+    spec = [job.format, sorted(names), group.time_range]
+    units: list[Unit] = []
+    obs = group.observation
+    if job.format in ("fits", "hdf5"):
+        for i, (target, sha) in enumerate(zip(group.targets.tolist(), shas, strict=True)):
+            if job.format == "fits":
+                files = export.fits_name({"source_file": ident["source_file"][i]}, obs, target)
+                paths = [f"{obs}/{n}" for n in files]
+            else:
+                paths = [f"{obs}/{target}.h5"]
+            units.append(Unit(paths[0], unit_key(spec, target, sha), [i], paths))
+    elif job.format in ("parquet", "csv"):
+        shard_rows = _shard_rows(reader)
+        by_shard: dict[int, list[int]] = {}
+        for i, row in enumerate(group.rows.tolist()):
+            by_shard.setdefault(row // shard_rows, []).append(i)
+        for shard, positions in by_shard.items():
+            path = f"{obs}/{obs}-{shard:05d}.{job.format}"
+            key = unit_key(spec, [(int(group.targets[i]), shas[i]) for i in positions])
+            units.append(Unit(path, key, positions, [path]))
+    else:  # zarr subset: one unit, the group
+        path = f"observations/{obs}.zarr"
+        units.append(Unit(path, unit_key(spec, list(zip(group.targets.tolist(), shas, strict=True))), list(range(group.rows.size)), [path]))
+    todo = []
+    for unit in units:
+        if job.manifest.done(unit.name, unit.key):
+            job.report.skipped.append(unit.name)
+            job.advance(len(unit.positions))
+        else:
+            todo.append(unit)
+    if not todo:
+        return
+    attrs = _attrs(reader)
+    if job.format == "zarr":
+        if group.time_range is None:
+            await copy_zarr_rows(job, group, reader, bulk, names, todo[0])
+        else:
+            await write_zarr_subset(job, group, reader, bulk, names, attrs, todo[0])
+        return
+    if job.format in ("parquet", "csv"):
+
+        async def table(unit: Unit) -> None:
+            async with units_in_flight:
+                await write_table_unit(job, group, reader, bulk, names, extra, aliases, attrs, unit, batch=64)
+
+        await gather(*(table(u) for u in todo))
+        return
+    # per-target files: read batches of neighbouring targets, write each target's file
+    batch = 32 if job.format == "fits" else 64
+    batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
+
+    async def per_batch(units_batch: list[Unit]) -> None:
+        async with units_in_flight:
+            positions = [u.positions[0] for u in units_batch]
+            values = with_aliases(await bulk.read_rows([int(group.rows[p]) for p in positions], names), aliases)
+            await asyncio.to_thread(write_target_files, job, group, reader, attrs, extra, units_batch, positions, values)
+
+    await gather(*(per_batch(b) for b in batches))
+
+
+def _shard_rows(reader: Any) -> int:
+    from lcarchive.layout.shards import spec_of
+
+    for name in ("flux", "time", "quality"):
+        if name in reader.arrays:
+            spec = spec_of(reader.arrays[name])
+            if spec is not None:
+                return spec.shard_rows
+    return 512

@@ -1,0 +1,199 @@
+"""The record of a download (``_lcarchive_manifest.jsonl``) that makes it resumable and verifiable:
+one JSON line per output unit, files written atomically, their SHA-256 (CRC32C for Zarr objects);
+:func:`verify` re-hashes them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+from lcarchive.errors import BadInputError
+
+__all__ = ["MANIFEST_NAME", "Manifest", "PARTIAL_DIR", "VerifyReport", "crc32c", "file_digest", "sha256_file", "unit_key", "verify", "write_atomic"]
+
+
+MANIFEST_NAME = "_lcarchive_manifest.jsonl"
+
+
+PARTIAL_DIR = ".lcarchive-partial"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, hex, read 4 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Manifest:
+    """The record of a download folder: ``_lcarchive_manifest.jsonl``, one JSON object a line.
+
+    A ``{"run": ...}`` line opens each run (source, format, selection, time); a
+    ``{"unit": ...}`` line records one finished output unit: its ``key`` (a digest of what it
+    was made from), ``files`` (path relative to the folder, size, sha256) and details. The last
+    line of a unit is the one that counts. A line cut short by an interruption is ignored.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.path = dest / MANIFEST_NAME
+        self.units: dict[str, dict] = {}
+        self.runs: list[dict] = []
+        self._lock = threading.Lock()
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if "unit" in entry:
+                    self.units[entry["unit"]] = entry
+                elif "run" in entry:
+                    self.runs.append(entry)
+
+    def _append(self, entry: dict) -> None:
+        with self._lock, open(self.path, "a") as f:
+            f.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            f.flush()
+
+    def start(self, **info: Any) -> None:
+        self._append({"run": info})
+
+    def done(self, unit: str, key: str) -> bool:
+        """True if ``unit`` was recorded with ``key`` and its files are there with their sizes."""
+        entry = self.units.get(unit)
+        if entry is None or entry.get("key") != key:
+            return False
+        for f in entry["files"]:
+            path = self.dest / f["path"]
+            try:
+                if path.stat().st_size != f["size"]:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def record(self, unit: str, key: str, files: list[tuple[str, int, str]], **info: Any) -> None:
+        """Record a finished unit; ``files`` are (relative path, size, digest): a SHA-256 in hex, or
+        ``crc32c:<hex>`` for the objects of a zarr group (many and large: CRC32C costs a small
+        fraction of SHA-256's CPU)."""
+        entry = {"unit": unit, "key": key, "files": [_file_entry(p, n, h) for p, n, h in files], **info}
+        self._append(entry)
+        with self._lock:
+            self.units[unit] = entry
+
+
+def _file_entry(path: str, size: int, digest: str) -> dict[str, Any]:
+    algorithm, _, value = digest.rpartition(":")
+    return {"path": path, "size": size, (algorithm or "sha256"): value}
+
+
+def crc32c(data: Any) -> str:
+    """``crc32c:<hex>`` of bytes or any buffer (obstore's Bytes)."""
+    import google_crc32c
+
+    return f"crc32c:{google_crc32c.value(data if isinstance(data, bytes) else bytes(data)):08x}"
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The digest of a file's content, as recorded in the manifest's ``algorithm`` field."""
+    if algorithm == "crc32c":
+        return crc32c(path.read_bytes()).partition(":")[2]
+    return sha256_file(path)
+
+
+def unit_key(*parts: Any) -> str:
+    """The key of an output unit: SHA-256 of its defining parts (selection, source checksums) as JSON."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> tuple[int, str]:
+    """Write ``data`` to ``path`` through a temporary name; return (size, sha256)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as f:
+        f.write(data)
+    os.replace(partial, path)
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class VerifyReport:
+    """Result of :func:`verify`.
+
+    Attributes
+    ----------
+    dest : str
+    checked : int
+        Files re-hashed.
+    problems : list of (str, str)
+        (path, what is wrong): missing, size or SHA-256 differs.
+    unrecorded : list of str
+        Files in ``dest`` that no manifest line records (not an error: e.g. the user's own).
+    """
+
+    dest: str
+    checked: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    unrecorded: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(dest: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Re-check a finished download against its manifest.
+
+    Parameters
+    ----------
+    dest : str or path-like
+        The download folder.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in files.
+
+    Returns
+    -------
+    VerifyReport
+        Every recorded file re-hashed: missing files, other sizes and other SHA-256 digests
+        are problems; files no manifest line records are listed apart.
+
+    Raises
+    ------
+    BadInputError
+        If ``dest`` holds no manifest.
+    """
+    dest = Path(dest)
+    manifest = Manifest(dest)
+    if not manifest.path.exists():
+        raise BadInputError(str(dest), f"no download manifest ({MANIFEST_NAME}) here")
+    report = VerifyReport(str(dest))
+    recorded = [f for entry in manifest.units.values() for f in entry["files"]]
+    for i, f in enumerate(recorded):
+        path = dest / f["path"]
+        if not path.is_file():
+            report.problems.append((f["path"], "missing"))
+        elif path.stat().st_size != f["size"]:
+            report.problems.append((f["path"], f"size {path.stat().st_size}, recorded {f['size']}"))
+        else:
+            algorithm = "crc32c" if "crc32c" in f else "sha256"
+            if file_digest(path, algorithm) != f[algorithm]:
+                report.problems.append((f["path"], f"{'CRC32C' if algorithm == 'crc32c' else 'SHA-256'} differs from the recorded one"))
+        report.checked += 1
+        if progress is not None:
+            progress(i + 1, len(recorded))
+    known = {f["path"] for f in recorded}
+    for path in sorted(p for p in dest.rglob("*") if p.is_file()):
+        relative = str(path.relative_to(dest))
+        if relative != MANIFEST_NAME and relative not in known and not relative.startswith(PARTIAL_DIR):
+            report.unrecorded.append(relative)
+    return report
