@@ -174,6 +174,12 @@ def _commit_lock(lock_path: str | None) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+_RACES = {ic.ErrorKind.REPO_INFO_UPDATED, ic.ErrorKind.UPDATE_ATTEMPTS_EXHAUSTED, ic.ErrorKind.BRANCH_UPDATE_CONFLICT,
+          ic.ErrorKind.CONFIG_UPDATED}
+"""icechunk's error kinds of a commit that lost a race with another writer's commit (not a conflict
+of their changes): the session is redone."""
+
+
 def transaction(
     repo: ic.Repository,
     change: Callable[[ic.Session], T | None],
@@ -223,6 +229,13 @@ def transaction(
                 snapshot = session.commit(text, metadata=metadata, rebase_with=ic.ConflictDetector(), rebase_tries=5)
             return snapshot, result
         except ic.ConflictError:  # RebaseFailedError (the same chunk) or rebase tries exhausted: redo
+            time.sleep(min(0.05 * (attempt + 1), 1.0))
+            continue
+        except ic.IcechunkError as exc:
+            if exc.kind not in _RACES:
+                raise
+            # another writer's commit updated the repository's info object (or branch) first:
+            # nothing of this session was committed; redo it from a fresh one
             time.sleep(min(0.05 * (attempt + 1), 1.0))
             continue
     raise StoreError(str(repo.storage), f"other writers kept committing first: gave up after {COMMIT_ATTEMPTS} attempts")
