@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: ingest light curves into a local archive, print the catalog summary and
-# open one observation with plain xarray.
+# open one observation with xarray (lcarchive's backend).
 #   bash tools/demo.sh                 ingest ../shared/data/lightcurves (if present) into ./demo-archive
 #   bash tools/demo.sh FILE|DIR|URL... ingest those instead
 # ARCHIVE=/path or s3://bucket/prefix picks another archive.
@@ -26,8 +26,8 @@ listing = json.loads(subprocess.run(["lcarchive", "ls", sys.argv[1], "--json"], 
 if not listing:
     sys.exit("the archive holds no observation")
 first = max(listing, key=lambda o: o["n_targets"])
-print(f"\nxarray.open_dataset({first['url']!r}, engine='zarr'):")
-print(xr.open_dataset(first["url"], engine="zarr"))
+print(f"\nxarray.open_dataset({first['url']!r}, engine='lcarchive', group={first['id']!r}):")
+print(xr.open_dataset(first["url"], engine="lcarchive", group=first["id"]))
 PY
 # Files skipped (bad or not yet supported) were listed above; ingest exits 1 in that case.
 exit 0
