@@ -143,6 +143,21 @@ def test_four_concurrent_ingests_two_into_one_observation_lose_nothing(kind, tmp
     assert sum(v["message"].startswith("ingest") for v in history) == 4 * 3  # one version per batch of 4 files
 
 
+def test_writers_creating_one_repository_at_once_all_open_it(tmp_path):
+    # icechunk tells the losers of a creation race "prefix not clean" or REPO_INFO_UPDATED
+    code = ("import sys, time; from lcarchive.store.repos import open_repository, storage_for; "
+            "s = storage_for(sys.argv[1], 'observations/x', {}); time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+            "r = open_repository(s, create=True); print(r.lookup_branch('main'))")
+    for trial in range(3):
+        root = str(tmp_path / f"r{trial}")
+        start = str(time.time() + 3)  # all four call create at the same moment, after their imports
+        procs = [subprocess.Popen([sys.executable, "-c", code, root, start], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        results = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err[-300:] for _, err in results]
+        assert len({out.strip() for out, _ in results}) == 1  # one repository, the same first snapshot
+
+
 # -- cost independent of the archive's size ------------------------------------------------------
 
 

@@ -150,8 +150,17 @@ def open_repository(storage: ic.Storage, create: bool = False, inline: bool = Tr
             raise RepositoryMissing(str(storage)) from None
     try:
         return ic.Repository.create(storage, config=repository_config(inline))
-    except ic.InvalidInputError:  # created meanwhile by another writer
-        return ic.Repository.open(storage, config=repository_config(inline))
+    except ic.IcechunkError as exc:
+        # another writer created it at the same moment: icechunk says InvalidInputError
+        # (prefix not clean) or ConflictError (REPO_INFO_UPDATED); open theirs once it is whole
+        for attempt in range(20):
+            try:
+                return ic.Repository.open(storage, config=repository_config(inline))
+            except ic.RepositoryNotFoundError:
+                time.sleep(0.05 * (attempt + 1))
+            except ic.IcechunkError:
+                break
+        raise exc from None
 
 
 @contextlib.contextmanager
