@@ -8,6 +8,7 @@ datasets and their lineage.
 """
 
 from lcarchive.archive import Archive, open_archive
+from lcarchive.accessor import from_lightkurve  # registers ds.lc on xarray datasets
 from lcarchive.errors import (
     StoreAccessError,
     StoreError,
@@ -56,6 +57,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "download",
+    "from_lightkurve",
     "open_archive",
     "verify",
 ]

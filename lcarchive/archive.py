@@ -353,7 +353,9 @@ class Archive:
             product's units; quality bits...), only the cadences the target's source file
             has, sorted by cadence number within each observation; coordinates ``cadenceno``
             and ``cadence_observation`` on ``cadence``; per-target values (ra, dec, headers,
-            aperture...) on an ``observation`` dimension.
+            aperture...) on an ``observation`` dimension, with coordinates ``product``,
+            ``segment`` and ``quality_flags`` (each observation's flag table) that ``ds.lc``
+            (:class:`lcarchive.accessor.LightCurveAccessor`) masks and normalises by.
 
         Raises
         ------
@@ -556,6 +558,15 @@ class Archive:
             self.refresh()
 
 
+_OBSERVATION_COORDS = (
+    ("product", "product", "", object, "product of each observation (catalog name)"),
+    ("segment", "segment", -1, np.int64, "sector, quarter or campaign of each observation"),
+    ("quality_flags", "quality_flags", "", object, "quality-flag table of each observation (catalog name)"),
+)
+"""Coordinates on ``observation`` of a target's light curve, from each group's attributes: what
+``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
+
+
 def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:
     """Build one target's light curve from the rows read in each observation group.
 
@@ -598,9 +609,13 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
             "cadenceno": ("cadence", cadenceno, {"description": "cadence number (CADENCENO)"}),
             "cadence_observation": ("cadence", observation, {"description": "observation of each cadence"}),
             "observation": ("observation", np.array([o for o, _, _ in parts], dtype=object)),
+            **{name: ("observation", np.array([reader.attrs.get(key, default) for _, reader, _ in parts], dtype=dtype),
+                      {"description": text})
+               for name, key, default, dtype, text in _OBSERVATION_COORDS},
             "target": target,
         },
-        attrs={"target": target, **{k: first[k] for k in ("mission", "time_format") if k in first}},
+        attrs={"target": target, **{k: first[k] for k in ("mission", "time_format", "time_reference_epoch_jd", "time_scale")
+                                    if k in first}},
     )
 
 
