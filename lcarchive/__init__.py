@@ -24,6 +24,7 @@ from lcarchive.errors import (
     LcarchiveError,
     ObservationNotFoundError,
     TargetNotFoundError,
+    UnknownVariableError,
     UnrecognizedProductError,
 )
 from lcarchive.downloads import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
@@ -53,6 +54,7 @@ __all__ = [
     "StoreAccessError",
     "StoreError",
     "TargetNotFoundError",
+    "UnknownVariableError",
     "UnrecognizedProductError",
     "VerifyReport",
     "__version__",

@@ -15,7 +15,13 @@ import xarray as xr
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.clients import with_defaults
-from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, ObservationNotFoundError, TargetNotFoundError
+from lcarchive.errors import (
+    ArchiveNotFoundError,
+    LcarchiveError,
+    ObservationNotFoundError,
+    TargetNotFoundError,
+    UnknownVariableError,
+)
 from lcarchive.identifiers import check_observation_id
 from lcarchive.ingest import IngestReport, ingest_files, reindex_families
 from lcarchive.layout import fill_value, open_group
@@ -365,6 +371,8 @@ class Archive:
             If this version has no such observation.
         DamagedObjectError
             If a stored chunk does not match its checksum (naming the object).
+        UnknownVariableError
+            If a name of ``variables`` is in none of the groups read.
         """
         target = int(target)
         wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
@@ -419,6 +427,11 @@ class Archive:
 
     async def _read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None) -> list[dict[str, np.ndarray]]:
         readers = await gather(*(self._reader(obs_id) for obs_id, _ in pairs))
+        if wanted is not None:
+            known = {n for r in readers for n in r.arrays if n not in ("target", "cadenceno")}
+            unknown = [n for n in wanted if n not in known and n not in ("target", "cadenceno")]
+            if unknown:
+                raise UnknownVariableError(unknown, sorted(known))
 
         def names(reader: GroupReader) -> list[str]:
             available = [n for n in reader.arrays if n not in ("target", "cadenceno")]

@@ -127,6 +127,22 @@ class ObservationNotFoundError(LcarchiveError, KeyError):
         return str(self.args[0])
 
 
+class UnknownVariableError(LcarchiveError, KeyError):
+    """Variables asked for that none of the groups read has."""
+
+    def __init__(self, names: list[str], known: list[str]) -> None:
+        self.names = names
+        import difflib
+
+        close = sorted({m for n in names for m in difflib.get_close_matches(n, known, n=3, cutoff=0.6)})
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        super().__init__(f"no variable {', '.join(map(repr, names))} in the observations read{hint}; they have: "
+                         f"{', '.join(sorted(known))}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class TargetNotFoundError(LcarchiveError, KeyError):
     """The target is not in the archive (or not in the given observation)."""
 

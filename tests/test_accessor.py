@@ -142,3 +142,13 @@ def test_normalize_refuses_a_flux_of_no_positive_level(root):
     lc["flux"] = lc["flux"] * 0
     with pytest.raises(lcarchive.LcarchiveError, match="cannot normalise"):
         lc.lc.normalize()
+
+
+def test_unknown_variable_names_are_refused_by_name(root):
+    archive = lcarchive.open_archive(root)
+    with pytest.raises(lcarchive.UnknownVariableError, match="'pdcsap_flx'") as info:
+        archive.light_curve(279741379, variables=["flux", "pdcsap_flx"])
+    assert "sap_flux" in str(info.value)  # what the groups do have
+    with pytest.raises(KeyError):  # also a KeyError, as a missing key of a dataset is
+        archive.light_curve(279741379, observation="tess-spoc-2min-s0002", variables=["nope"])
+    assert set(archive.light_curve(279741379, variables=["flux"]).data_vars) == {"flux", "quality"}
