@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from lcarchive.accessor import LightCurveAccessor
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.clients import with_defaults
 from lcarchive.errors import (
     ArchiveNotFoundError,
     LcarchiveError,
+    MixedProductsError,
     ObservationNotFoundError,
     TargetNotFoundError,
     UnknownVariableError,
@@ -332,8 +334,11 @@ class Archive:
         observation: str | None = None,
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
+        product: str | None = None,
+        quality_bitmask: str | int | None = None,
+        normalize: bool = False,
     ) -> xr.Dataset:
-        """Return the light curve of one target.
+        """Return the light curve of one target: one product's, stitched over its observations.
 
         The target index (one partition of it) says which groups hold the target and at which
         row; only those groups are read, concurrently, and in each only the target's chunks
@@ -351,6 +356,16 @@ class Archive:
             ``quality`` is always read (it marks the cadences the target has).
         include_superseded : bool
             Also read groups holding older releases (only when ``observation`` is None).
+        product : str, optional
+            Only this product's observations (``spoc-2min``, ``qlp``...). Needed when the target
+            has light curves of several products: they are never joined silently.
+        quality_bitmask : {"default", "hard", "hardest", "none"} or int, optional
+            Keep only the cadences passing this quality mask of each observation's flag table
+            (``ds.lc.good``, lightkurve's ``quality_bitmask``). None (the default): every cadence
+            of the source files, as stored.
+        normalize : bool
+            Divide ``flux`` and ``flux_err`` by each observation's median flux
+            (``ds.lc.normalize``), so that stitched sectors share one level.
 
         Returns
         -------
@@ -373,6 +388,8 @@ class Archive:
             If a stored chunk does not match its checksum (naming the object).
         UnknownVariableError
             If a name of ``variables`` is in none of the groups read.
+        MixedProductsError
+            If the target's observations are of several products and ``product`` is None.
         """
         target = int(target)
         wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
@@ -385,13 +402,23 @@ class Archive:
             lines = self.target_index([target])
             if not include_superseded:
                 lines = lines[lines["current"]]
+            if product is not None:
+                lines = lines[lines["product"] == product]
+            products = {str(p): sorted(str(o) for o in group["observation"]) for p, group in lines.groupby("product")}
+            if len(products) > 1:
+                raise MixedProductsError(target, products)
             pairs = [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)]
             self.prepare([o for o, _ in pairs])
         if not pairs:
-            raise TargetNotFoundError(target, f"observation {observation}" if observation else f"archive {self.url}")
+            where = f"observation {observation}" if observation else f"product {product} of archive {self.url}" if product \
+                else f"archive {self.url}"
+            raise TargetNotFoundError(target, where)
         results = run(self._read_rows(pairs, wanted))
         parts = [(obs_id, self._readers[obs_id], values) for (obs_id, _), values in zip(pairs, results, strict=True)]
-        return _assemble(target, parts)
+        lc = _assemble(target, parts)
+        if quality_bitmask is not None:
+            lc = LightCurveAccessor(lc).good(quality_bitmask)
+        return LightCurveAccessor(lc).normalize() if normalize else lc
 
     def prepare(self, observations: Iterable[str]) -> None:
         """Read what locating these groups needs (their families' pins, one catalog bucket each)

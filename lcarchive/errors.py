@@ -143,6 +143,18 @@ class UnknownVariableError(LcarchiveError, KeyError):
         return str(self.args[0])
 
 
+class MixedProductsError(LcarchiveError, ValueError):
+    """A target's light curves come from several products (units and processing differ): the
+    caller must choose one."""
+
+    def __init__(self, target: int, products: dict[str, list[str]]) -> None:
+        self.target = target
+        self.products = products
+        listed = "; ".join(f"{p}: {', '.join(obs)}" for p, obs in sorted(products.items()))
+        super().__init__(f"target {target} has light curves of {len(products)} products ({listed}); "
+                         f"choose one with product=... (or observation=...)")
+
+
 class TargetNotFoundError(LcarchiveError, KeyError):
     """The target is not in the archive (or not in the given observation)."""
 

@@ -32,7 +32,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
     description = "Open light curves of an lcarchive archive (a group by observation ID, or one target)"
     url = "https://lcarchive.readthedocs.io/en/latest/format/"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "target", "version", "as_of",
-                               "storage_options", "variables", "include_superseded")
+                               "storage_options", "variables", "include_superseded", "product")
 
     def open_dataset(  # type: ignore[override]
         self,
@@ -46,6 +46,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         storage_options: dict | None = None,
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
+        product: str | None = None,
     ) -> xr.Dataset:
         """Open a group or a target's light curve.
 
@@ -65,6 +66,9 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
             With ``target``: the variables to read.
         include_superseded : bool
             With ``target``: also the groups of older releases.
+        product : str, optional
+            With ``target``: only this product's observations (needed when the target has
+            light curves of several products; see :meth:`lcarchive.Archive.light_curve`).
 
         Raises
         ------
@@ -79,7 +83,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         archive = open_archive(os.fspath(filename_or_obj), storage_options, version=version, as_of=as_of)
         if target is not None:
             ds = archive.light_curve(int(target), observation=group, variables=variables,
-                                     include_superseded=include_superseded)
+                                     include_superseded=include_superseded, product=product)
         else:
             ds = archive.open_observation(group)  # type: ignore[arg-type]
         if drop_variables is not None:

@@ -152,3 +152,14 @@ def test_unknown_variable_names_are_refused_by_name(root):
     with pytest.raises(KeyError):  # also a KeyError, as a missing key of a dataset is
         archive.light_curve(279741379, observation="tess-spoc-2min-s0002", variables=["nope"])
     assert set(archive.light_curve(279741379, variables=["flux"]).data_vars) == {"flux", "quality"}
+
+
+def test_light_curve_masks_and_normalises_when_asked(root):
+    archive = lcarchive.open_archive(root)
+    asked = archive.light_curve(279741379, quality_bitmask="default", normalize=True)
+    by_hand = archive.light_curve(279741379).lc.good().lc.normalize()
+    for name in ("time", "flux", "flux_err", "quality"):
+        np.testing.assert_array_equal(asked[name].values, by_hand[name].values, err_msg=name)
+    assert asked["flux"].attrs["units"] == "" and np.nanmedian(asked["flux"].values) == pytest.approx(1, abs=1e-3)
+    with pytest.raises(lcarchive.TargetNotFoundError, match="product qlp"):
+        archive.light_curve(279741379, product="qlp")

@@ -160,10 +160,14 @@ def test_cadence_axis_is_the_union_and_padding_is_marked(tmp_path):
 
 
 def test_light_curve_across_observations(full_archive):
-    lc = full_archive.light_curve(39903405)
-    assert sorted(set(lc["observation"].values.tolist())) == [
-        "tess-qlp-s0024", "tess-qlp-s0025", "tess-spoc-2min-s0024", "tess-spoc-2min-s0025", "tess-spoc-s0024", "tess-spoc-s0025",
-    ]
+    with pytest.raises(lcarchive.MixedProductsError, match="3 products") as info:  # never joined silently
+        full_archive.light_curve(39903405)
+    assert info.value.products == {"qlp": ["tess-qlp-s0024", "tess-qlp-s0025"],
+                                   "spoc-2min": ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"],
+                                   "tess-spoc": ["tess-spoc-s0024", "tess-spoc-s0025"]}
+    lc = full_archive.light_curve(39903405, product="spoc-2min")
+    assert lc["observation"].values.tolist() == ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"]
+    assert set(lc["product"].values.tolist()) == {"spoc-2min"}
     one = full_archive.light_curve(39903405, observation="tess-spoc-2min-s0024")
     with fits.open(DATA / "spoc-2min" / "tess2020106103520-s0024-0000000039903405-0180-s_lc.fits") as hdul:
         assert_bit_equal(one["time"].values, hdul[1].data["TIME"].astype("f8"), "time")
