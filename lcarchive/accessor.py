@@ -52,16 +52,20 @@ class LightCurveAccessor:
         ds = self._ds
         if "cadence_observation" in ds.coords:  # one target's light curve
             ids = [str(o) for o in ds["observation"].values]
-            info = {}
-            for i, obs in enumerate(ids):
-                info[obs] = {name: ds[name].values[i].item() if hasattr(ds[name].values[i], "item") else ds[name].values[i]
-                             for name in ("product", "segment", "quality_flags") if name in ds.coords}
+            info = {obs: {name: ds[name].values[i] for name in ("product", "segment", "quality_flags") if name in ds.coords}
+                    for i, obs in enumerate(ids)}
             where = {obs: i for i, obs in enumerate(ids)}
             index = np.array([where[str(o)] for o in ds["cadence_observation"].values], dtype=np.int64)
             return index, info
         obs = str(ds.attrs.get("observation", ""))
         return (np.zeros(ds.sizes["cadence"], dtype=np.int64),
                 {obs: {k: ds.attrs.get(k) for k in ("product", "segment", "quality_flags")}})
+
+    @staticmethod
+    def _segment(meta: dict) -> int | None:
+        """An observation's segment for its flag table, None when unknown (stored as -1)."""
+        segment = meta.get("segment")
+        return None if segment is None or int(segment) < 0 else int(segment)
 
     def _require(self, name: str) -> xr.DataArray:
         if name not in self._ds:
@@ -103,9 +107,7 @@ class LightCurveAccessor:
                 table = meta.get("quality_flags")
                 if not table:
                     raise LcarchiveError(f"{obs}: its product names no quality-flag table; give an integer bitmask")
-                segment = meta.get("segment")
-                ok = _quality.good_cadences(values[..., cadences], table, bitmask,
-                                            None if segment is None or segment < 0 else int(segment))
+                ok = _quality.good_cadences(values[..., cadences], table, bitmask, self._segment(meta))
             good[..., cadences] = ok
         return xr.DataArray(good, dims=q.dims, coords=q.coords, name="quality_mask",
                             attrs={"description": f"cadences passing the {bitmask!r} quality mask"})
@@ -148,7 +150,7 @@ class LightCurveAccessor:
             sub = q[..., index == i]
             sub = sub[sub != _quality.PADDING]
             values, n = np.unique(sub, return_counts=True)
-            names = _quality.decode(values, table, meta.get("segment") if (meta.get("segment") or -1) >= 0 else None)
+            names = _quality.decode(values, table, self._segment(meta))
             for value, count in zip(values.tolist(), n.tolist(), strict=True):
                 for flag in names.get(value, []):
                     counts[flag] = counts.get(flag, 0) + count
@@ -283,10 +285,9 @@ class LightCurveAccessor:
             part = ds.isel(cadence=cadences)
             columns, _ = part.lc._table()
             lc = cls(time=part.lc.time, data=columns)
+            target = int(ds.attrs.get("target", 0))
             lc.meta.update({
-                id_key: int(ds.attrs.get("target", ds.coords["target"].item() if "target" in ds.coords else 0)),
-                "TARGETID": int(ds.attrs.get("target", 0)),
-                segment_key: meta.get("segment"), "MISSION": mission.upper() if mission != "k2" else "K2",
+                id_key: target, "TARGETID": target, segment_key: self._segment(meta), "MISSION": mission.upper() if mission != "k2" else "K2",
                 "FLUX_ORIGIN": str(ds["flux"].attrs.get("source_column", "flux")).lower(),
                 "QUALITY_BITMASK": ds.attrs.get("quality_bitmask", "none"), "OBSERVATION": obs,
                 "PRODUCT": meta.get("product"),

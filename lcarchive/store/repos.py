@@ -237,16 +237,13 @@ def transaction(
             with _commit_lock(lock_path):
                 snapshot = session.commit(text, metadata=metadata, rebase_with=ic.ConflictDetector(), rebase_tries=5)
             return snapshot, result
-        except ic.ConflictError:  # RebaseFailedError (the same chunk) or rebase tries exhausted: redo
-            time.sleep(min(0.05 * (attempt + 1), 1.0))
-            continue
         except ic.IcechunkError as exc:
-            if exc.kind not in _RACES:
+            # a conflict (RebaseFailedError: the same chunk; or rebase tries exhausted), or another
+            # writer's commit updated the repository's info object or branch first: nothing of
+            # this session was committed; redo it from a fresh one
+            if not isinstance(exc, ic.ConflictError) and exc.kind not in _RACES:
                 raise
-            # another writer's commit updated the repository's info object (or branch) first:
-            # nothing of this session was committed; redo it from a fresh one
             time.sleep(min(0.05 * (attempt + 1), 1.0))
-            continue
     raise StoreError(str(repo.storage), f"other writers kept committing first: gave up after {COMMIT_ATTEMPTS} attempts")
 
 
