@@ -3,6 +3,7 @@ read-only folder of plain Zarr groups (format v1, and downloads)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import functools
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from lcarchive.accessor import LightCurveAccessor
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.clients import with_defaults
+from lcarchive.config import settings
 from lcarchive.errors import (
     ArchiveNotFoundError,
     LcarchiveError,
@@ -36,7 +38,8 @@ __all__ = ["Archive", "open_archive"]
 
 _GUARDED = frozenset({
     "build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids", "history",
-    "tag", "collect_garbage", "inputs", "check_root", "group_index", "group_store",
+    "tag", "collect_garbage", "inputs", "check_root", "group_index", "group_store", "index_pixels", "search",
+    "light_curves",
 })
 
 
@@ -237,6 +240,13 @@ class Archive:
         """
         return self._backend().index(None if targets is None else [int(t) for t in targets])
 
+    def index_pixels(self, pixels: Iterable[int]) -> pd.DataFrame | None:
+        """The target-index lines of the targets in some HEALPix pixels of the sky index
+        (:mod:`lcarchive.layout.sky`), reading only those; None if this archive has no sky index
+        (a plain Zarr folder, or an archive written before it existed: ``lcarchive catalog build``
+        adds it). The columns of :meth:`target_index`."""
+        return self._backend().index_pixels(pixels)
+
     def group_index(self, observation: str) -> pd.DataFrame:
         """The target-index lines of one observation group, read from the group itself (its
         small per-target arrays): the columns of :meth:`target_index`.
@@ -399,21 +409,182 @@ class Archive:
             row = reader.row_of(target)
             pairs = [] if row is None else [(observation, row)]
         else:
-            lines = self.target_index([target])
-            if not include_superseded:
-                lines = lines[lines["current"]]
-            if product is not None:
-                lines = lines[lines["product"] == product]
-            products = {str(p): sorted(str(o) for o in group["observation"]) for p, group in lines.groupby("product")}
-            if len(products) > 1:
-                raise MixedProductsError(target, products)
-            pairs = [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)]
+            pairs = self._pairs(target, self.target_index([target]), include_superseded, product)
             self.prepare([o for o, _ in pairs])
         if not pairs:
-            where = f"observation {observation}" if observation else f"product {product} of archive {self.url}" if product \
-                else f"archive {self.url}"
-            raise TargetNotFoundError(target, where)
+            raise TargetNotFoundError(target, self._where(observation, product))
         results = run(self._read_rows(pairs, wanted))
+        return self._finish(target, pairs, results, quality_bitmask, normalize)
+
+    def light_curves(
+        self,
+        targets: Iterable[int],
+        variables: Iterable[str] | None = None,
+        include_superseded: bool = False,
+        product: str | None = None,
+        quality_bitmask: str | int | None = None,
+        normalize: bool = False,
+        missing: str = "raise",
+    ) -> dict[int, xr.Dataset]:
+        """Return the light curves of many targets, read concurrently: what :meth:`light_curve`
+        returns for each, in one pass.
+
+        The index partitions of all the targets are read at once, then every (target,
+        observation) row at once, up to ``read_jobs`` rows in flight (:mod:`lcarchive.config`).
+
+        Parameters
+        ----------
+        targets : iterable of int
+            TIC, KIC or EPIC IDs (repeats are read once).
+        variables, include_superseded, product, quality_bitmask, normalize
+            As for :meth:`light_curve`.
+        missing : {"raise", "skip"}
+            A target in no observation asked for: raise (naming every such target), or leave it
+            out of the result.
+
+        Returns
+        -------
+        dict of int to xarray.Dataset
+            Each target's light curve, in the order of ``targets``.
+
+        Raises
+        ------
+        TargetNotFoundError
+            With ``missing="raise"``, for the targets found nowhere.
+        MixedProductsError
+            If a target's observations are of several products and ``product`` is None.
+        UnknownVariableError, DamagedObjectError
+            As for :meth:`light_curve`.
+        """
+        if missing not in ("raise", "skip"):
+            raise ValueError(f"missing={missing!r}: 'raise' or 'skip'")
+        ids = list(dict.fromkeys(int(t) for t in targets))
+        wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
+        index = self.target_index(ids)
+        by_target = {t: lines for t, lines in index.groupby("target")}
+        plans = {t: self._pairs(t, by_target[t], include_superseded, product) if t in by_target else [] for t in ids}
+        absent = [t for t, pairs in plans.items() if not pairs]
+        if absent and missing == "raise":
+            shown = ", ".join(map(str, absent[:10])) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+            raise TargetNotFoundError(shown, self._where(None, product))
+        pairs = [(t, p) for t, ps in plans.items() for p in ps]
+        self.prepare(sorted({o for _, (o, _) in pairs}))
+        results = run(self._read_rows([p for _, p in pairs], wanted, limit=settings().read_jobs))
+        out: dict[int, xr.Dataset] = {}
+        for t in ids:
+            mine = [(p, r) for (tt, p), r in zip(pairs, results, strict=True) if tt == t]
+            if mine:
+                out[t] = self._finish(t, [p for p, _ in mine], [r for _, r in mine], quality_bitmask, normalize)
+        return out
+
+    def search(
+        self,
+        selection: Any = None,
+        *,
+        cone: Any = None,
+        box: tuple[float, float, float, float] | None = None,
+        targets: Iterable[int | str] | None = None,
+        observation: str | Iterable[str] | None = None,
+        mission: str | Iterable[str] | None = None,
+        product: str | Iterable[str] | None = None,
+        segment: int | Iterable[int] | None = None,
+        camera: int | Iterable[int] | None = None,
+        ccd: int | Iterable[int] | None = None,
+        magnitude: tuple[float, float] | None = None,
+        time: tuple[Any, Any] | None = None,
+        include_superseded: bool = False,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Find light curves: by position, by target, by catalog values; one line per (target,
+        observation).
+
+        A cone or a box reads only the HEALPix pixels of the sky index it touches
+        (:mod:`lcarchive.layout.sky`), then cuts exactly on RA_OBJ/DEC_OBJ with astropy; named
+        targets read only their index partitions. Filters combine with AND; a filter given a
+        sequence keeps any of its values.
+
+        Parameters
+        ----------
+        selection : lcarchive.Selection, optional
+            A selection (the one :func:`lcarchive.download` takes); the keywords below are then
+            not given.
+        cone : (float, float, float) or (array, array, float or array) or table, optional
+            RA, Dec, radius (deg, ICRS). Arrays, or a table with ``ra``, ``dec``, ``radius``
+            columns (pandas, astropy Table), search many positions in one call.
+        box : (float, float, float, float), optional
+            ``(ra_min, ra_max, dec_min, dec_max)``, deg; RA wraps through 0 when
+            ``ra_min > ra_max``.
+        targets : iterable of int or str, optional
+            TIC/KIC/EPIC IDs (``"KIC 11442793"`` keeps that catalog's missions).
+        observation, mission, product : str or iterable of str, optional
+            e.g. ``"tess-spoc-2min-s0001"``, ``"tess"``, ``"spoc-2min"``.
+        segment : int or iterable of int, optional
+            Sector (TESS), quarter (Kepler), campaign (K2).
+        camera, ccd : int or iterable of int, optional
+            TESS camera and CCD (CAMERA, CCD keywords).
+        magnitude : (float, float), optional
+            TESSMAG or KEPMAG range, mag, inclusive.
+        time : (float or str, float or str), optional
+            Observations overlapping this range (BTJD/BKJD numbers, or ISO 8601 UTC).
+        include_superseded : bool
+            Also find the light curves of older data releases.
+        order_by : str or list of str, optional
+            Columns to sort by (a leading ``-`` sorts descending). Default ``target``,
+            ``observation`` (for a cone: ``position``, ``separation`` first).
+        limit, offset : int, optional
+            Return ``limit`` lines from line ``offset`` of the sorted result.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``target``, ``observation``, ``ra``, ``dec`` (deg), ``magnitude`` (mag),
+            ``n_cadences``, ``coverage``, ``url`` (the group's location), ``mission``,
+            ``product``, ``segment``, ``camera``, ``ccd``, ``current``, ``row``; with a cone also
+            ``position`` (index of the position in the cone's arrays or table) and
+            ``separation`` (deg).
+
+        Raises
+        ------
+        SelectionError
+            For a cone, box or time range that cannot be read, or an unknown ``order_by``.
+        """
+        from lcarchive.search import Selection, search
+
+        def many(value: Any) -> list | None:
+            if value is None:
+                return None
+            return [value] if isinstance(value, str | int | np.integer) else list(value)
+
+        filters = {"cone": cone, "box": box, "targets": many(targets), "observations": many(observation),
+                   "missions": many(mission), "products": many(product), "segments": many(segment),
+                   "cameras": many(camera), "ccds": many(ccd), "magnitude": magnitude, "time": time}
+        if selection is not None:
+            if any(v is not None for v in filters.values()) or include_superseded:
+                raise TypeError("search: give a selection or filters, not both")
+        else:
+            selection = Selection(**filters, include_superseded=include_superseded)
+        return search(self, selection, order_by=order_by, limit=limit, offset=offset)
+
+    def _pairs(self, target: int, lines: pd.DataFrame, include_superseded: bool, product: str | None) -> list[tuple[str, int]]:
+        """The (observation, row) pairs of a target's light curve, from its index lines."""
+        if not include_superseded:
+            lines = lines[lines["current"]]
+        if product is not None:
+            lines = lines[lines["product"] == product]
+        products = {str(p): sorted(str(o) for o in group["observation"]) for p, group in lines.groupby("product")}
+        if len(products) > 1:
+            raise MixedProductsError(target, products)
+        return [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)]
+
+    def _where(self, observation: str | None, product: str | None) -> str:
+        if observation:
+            return f"observation {observation}"
+        return f"product {product} of archive {self.url}" if product else f"archive {self.url}"
+
+    def _finish(self, target: int, pairs: list[tuple[str, int]], results: list[dict[str, np.ndarray]],
+                quality_bitmask: str | int | None, normalize: bool) -> xr.Dataset:
         parts = [(obs_id, self._readers[obs_id], values) for (obs_id, _), values in zip(pairs, results, strict=True)]
         lc = _assemble(target, parts)
         if quality_bitmask is not None:
@@ -452,8 +623,10 @@ class Archive:
         """
         return await self._reader(observation)
 
-    async def _read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None) -> list[dict[str, np.ndarray]]:
-        readers = await gather(*(self._reader(obs_id) for obs_id, _ in pairs))
+    async def _read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None,
+                         limit: int | None = None) -> list[dict[str, np.ndarray]]:
+        readers = await gather(*(self._reader(obs_id) for obs_id in dict.fromkeys(o for o, _ in pairs)))
+        readers = [self._readers[obs_id] for obs_id, _ in pairs]
         if wanted is not None:
             known = {n for r in readers for n in r.arrays if n not in ("target", "cadenceno")}
             unknown = [n for n in wanted if n not in known and n not in ("target", "cadenceno")]
@@ -464,7 +637,15 @@ class Archive:
             available = [n for n in reader.arrays if n not in ("target", "cadenceno")]
             return available if wanted is None else [n for n in wanted if n in reader.arrays]
 
-        return await gather(*(r.read_row(row, names(r)) for r, (_, row) in zip(readers, pairs, strict=True)))
+        if limit is None:
+            return await gather(*(r.read_row(row, names(r)) for r, (_, row) in zip(readers, pairs, strict=True)))
+        in_flight = asyncio.Semaphore(limit)
+
+        async def one(reader: GroupReader, row: int) -> dict[str, np.ndarray]:
+            async with in_flight:
+                return await reader.read_row(row, names(reader))
+
+        return await gather(*(one(r, row) for r, (_, row) in zip(readers, pairs, strict=True)))
 
     # -- versions --------------------------------------------------------------------------
     def history(self, limit: int | None = None) -> list[dict]:

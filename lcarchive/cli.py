@@ -53,6 +53,58 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Read the archive a
                                                "(ISO 8601, UTC unless it says otherwise), e.g. 2026-11-30T12:00.")]
 
 
+TargetOpt = Annotated[list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679', 'KIC 11442793'.")]
+TargetsFileOpt = Annotated[Path | None, typer.Option("--targets-file", help="File of IDs: one per line, or a CSV/Parquet table.")]
+TargetsColumnOpt = Annotated[str | None, typer.Option("--targets-column", help="Column of --targets-file holding the IDs.")]
+ObservationOpt = Annotated[list[str] | None, typer.Option("--observation", help="Observation ID, e.g. tess-spoc-2min-s0001 (repeatable).")]
+MissionOpt = Annotated[list[str] | None, typer.Option("--mission", help="tess, kepler or k2 (repeatable).")]
+ProductOpt = Annotated[list[str] | None, typer.Option("--product", help="Product, e.g. spoc-2min, qlp, kepler-lc (repeatable).")]
+SegmentOpt = Annotated[list[int] | None, typer.Option("--sector", "--quarter", "--campaign", help="Sector, quarter or campaign (repeatable).")]
+ConeOpt = Annotated[tuple[float, float, float] | None, typer.Option("--cone", help="RA DEC RADIUS, degrees (ICRS).", show_default=False)]
+PositionsOpt = Annotated[Path | None, typer.Option("--positions", help="CSV/Parquet table of positions (columns ra, dec and radius, "
+                                                   "degrees; or give --radius): a cone search around each.", show_default=False)]
+RadiusOpt = Annotated[float | None, typer.Option("--radius", help="Radius of the --positions cones, degrees.", show_default=False)]
+BoxOpt = Annotated[tuple[float, float, float, float] | None, typer.Option("--box", help="RA_MIN RA_MAX DEC_MIN DEC_MAX, degrees (RA wraps through 0 when RA_MIN > RA_MAX).", show_default=False)]
+CameraOpt = Annotated[list[int] | None, typer.Option("--camera", help="TESS camera (repeatable).")]
+CcdOpt = Annotated[list[int] | None, typer.Option("--ccd", help="TESS CCD (repeatable).")]
+MagnitudeOpt = Annotated[tuple[float, float] | None, typer.Option("--magnitude", help="LOW HIGH: TESSMAG or KEPMAG range, mag.", show_default=False)]
+TimeOpt = Annotated[tuple[str, str] | None, typer.Option("--time", help="START STOP: numbers in each observation's time format (BTJD, BKJD) or ISO dates (UTC).", show_default=False)]
+SupersededOpt = Annotated[bool, typer.Option("--include-superseded", help="Also take groups of older releases.")]
+
+
+def _selection(target: list[str] | None, targets_file: Path | None, targets_column: str | None, observation: list[str] | None,
+               mission: list[str] | None, product: list[str] | None, segment: list[int] | None,
+               cone: tuple[float, float, float] | None, positions: Path | None, radius: float | None,
+               box: tuple[float, float, float, float] | None, camera: list[int] | None, ccd: list[int] | None,
+               magnitude: tuple[float, float] | None, time_range: tuple[str, str] | None, include_superseded: bool,
+               columns: list[str] | None = None):
+    """The :class:`lcarchive.Selection` of the selection options (``download``, ``search``)."""
+    from lcarchive.search import Selection, read_positions_file, read_targets_file
+
+    targets = list(target or [])
+    if targets_file is not None:
+        targets.extend(read_targets_file(targets_file, targets_column))
+    if cone is not None and positions is not None:
+        raise typer.BadParameter("give --cone or --positions, not both", param_hint="--cone/--positions")
+    if radius is not None and positions is None:
+        raise typer.BadParameter("--radius goes with --positions (a --cone has its own radius)", param_hint="--radius")
+    return Selection(
+        targets=targets if (target or targets_file is not None) else None,
+        observations=observation or None,
+        missions=mission or None,
+        products=product or None,
+        segments=segment or None,
+        cone=read_positions_file(positions, radius) if positions is not None else cone,
+        box=box,
+        cameras=camera or None,
+        ccds=ccd or None,
+        magnitude=magnitude,
+        time=time_range,
+        columns=columns,
+        include_superseded=include_superseded,
+    )
+
+
 def _as_of(text: str | None):
     """A ``--as-of`` value as an aware datetime (UTC unless it names its zone)."""
     import datetime as dt
@@ -175,17 +227,23 @@ def ingest(
 def download_command(
     archive: Annotated[str | None, typer.Argument(help="Archive root (local directory or s3://bucket/prefix); with --verify, the download folder.", show_default=False)] = None,
     dest: Annotated[str | None, typer.Argument(help="Local folder to write into (created if absent).", show_default=False)] = None,
-    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679', 'KIC 11442793'.")] = None,
-    targets_file: Annotated[Path | None, typer.Option("--targets-file", help="File of IDs: one per line, or a CSV/Parquet table.")] = None,
-    targets_column: Annotated[str | None, typer.Option("--targets-column", help="Column of --targets-file holding the IDs.")] = None,
-    observation: Annotated[list[str] | None, typer.Option("--observation", help="Observation ID, e.g. tess-spoc-2min-s0001 (repeatable).")] = None,
-    mission: Annotated[list[str] | None, typer.Option("--mission", help="tess, kepler or k2 (repeatable).")] = None,
-    product: Annotated[list[str] | None, typer.Option("--product", help="Product, e.g. spoc-2min, qlp, kepler-lc (repeatable).")] = None,
-    segment: Annotated[list[int] | None, typer.Option("--sector", "--quarter", "--campaign", help="Sector, quarter or campaign (repeatable).")] = None,
-    cone: Annotated[tuple[float, float, float] | None, typer.Option("--cone", help="RA DEC RADIUS, degrees.", show_default=False)] = None,
-    time_range: Annotated[tuple[str, str] | None, typer.Option("--time", help="START STOP: numbers in each observation's time format (BTJD, BKJD) or ISO dates (UTC).", show_default=False)] = None,
+    target: TargetOpt = None,
+    targets_file: TargetsFileOpt = None,
+    targets_column: TargetsColumnOpt = None,
+    observation: ObservationOpt = None,
+    mission: MissionOpt = None,
+    product: ProductOpt = None,
+    segment: SegmentOpt = None,
+    cone: ConeOpt = None,
+    positions: PositionsOpt = None,
+    radius: RadiusOpt = None,
+    box: BoxOpt = None,
+    camera: CameraOpt = None,
+    ccd: CcdOpt = None,
+    magnitude: MagnitudeOpt = None,
+    time_range: TimeOpt = None,
     columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated light-curve variables besides time, flux, flux_err, quality; 'all' for every one.")] = None,
-    include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Also take groups of older releases.")] = False,
+    include_superseded: SupersededOpt = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="zarr, fits, parquet, csv or hdf5 (SkyPortal photometric series).")] = "zarr",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
     verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
@@ -202,7 +260,7 @@ def download_command(
     Requested targets or observations that are not found are listed and the exit code is 1;
     the rest is downloaded. `lcarchive download --verify DEST` re-hashes a finished download.
     """
-    from lcarchive.downloads import Selection, download, read_targets_file
+    from lcarchive.downloads import download
 
     if verify_only:
         folder = dest or archive
@@ -212,20 +270,9 @@ def download_command(
         return
     if archive is None or dest is None:
         raise typer.BadParameter("ARCHIVE and DEST are required", param_hint="ARCHIVE DEST")
-    targets = list(target or [])
-    if targets_file is not None:
-        targets.extend(read_targets_file(targets_file, targets_column))
-    selection = Selection(
-        targets=targets if (target or targets_file is not None) else None,
-        observations=observation or None,
-        missions=mission or None,
-        products=product or None,
-        segments=segment or None,
-        cone=cone,
-        time=time_range,
-        columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
-        include_superseded=include_superseded,
-    )
+    selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, positions,
+                           radius, box, camera, ccd, magnitude, time_range, include_superseded,
+                           [c.strip() for c in columns.split(",") if c.strip()] if columns else None)
     store = _open(archive, storage_option, anon, version, as_of)
     with Progress(
         TextColumn("[bold]download"),
@@ -268,6 +315,78 @@ def download_command(
         raise typer.Exit(1)
 
 
+@app.command("search")
+def search_command(
+    archive: ArchiveArg,
+    target: TargetOpt = None,
+    targets_file: TargetsFileOpt = None,
+    targets_column: TargetsColumnOpt = None,
+    observation: ObservationOpt = None,
+    mission: MissionOpt = None,
+    product: ProductOpt = None,
+    segment: SegmentOpt = None,
+    cone: ConeOpt = None,
+    positions: PositionsOpt = None,
+    radius: RadiusOpt = None,
+    box: BoxOpt = None,
+    camera: CameraOpt = None,
+    ccd: CcdOpt = None,
+    magnitude: MagnitudeOpt = None,
+    time_range: TimeOpt = None,
+    include_superseded: SupersededOpt = False,
+    order_by: Annotated[list[str] | None, typer.Option("--order-by", help="Column to sort by, '-' first for descending (repeatable); default target, observation.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many lines.", show_default=False)] = None,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many lines of the sorted result first.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per (target, observation).")] = False,
+    storage_option: StorageOpt = None,
+    anon: AnonOpt = False,
+    version: VersionOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Find light curves in ARCHIVE by position, target or catalog values: one line per (target,
+    observation) with its position, magnitude, number of cadences, coverage and location.
+
+    Takes the selection options of `lcarchive download` (the same selection drives both). A cone
+    or box reads only the HEALPix pixels of the sky index it touches. Requested targets or
+    observations that are not found are listed on stderr and the exit code is 1.
+    """
+    from lcarchive.search import search
+
+    selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, positions,
+                           radius, box, camera, ccd, magnitude, time_range, include_superseded)
+    store = _open(archive, storage_option, anon, version, as_of)
+    found = search(store, selection, order_by=order_by or None, limit=limit, offset=offset)
+    missing_targets, missing_obs = found.attrs["missing_targets"], found.attrs["missing_observations"]
+    if as_json:
+        records = json.loads(found.to_json(orient="records", double_precision=15))
+        print(json.dumps(records, indent=1))
+    else:
+        table = Table(box=None, pad_edge=False)
+        shown = [c for c in ("position", "target", "observation", "ra", "dec", "magnitude", "n_cadences", "coverage", "separation",
+                             "url")
+                 if c in found]
+        for name in shown:
+            table.add_column(name, justify="right" if name not in ("observation", "url") else "left")
+        for row in found[shown].itertuples(index=False):
+            table.add_row(*(_cell(v) for v in row))
+        out.print(table)
+        out.print(f"{len(found)} light curve(s) of {found['target'].nunique()} target(s)", highlight=False)
+    if missing_obs:
+        err.print(f"[bold red]not in the archive:[/] observation(s) {', '.join(missing_obs)}")
+    if missing_targets:
+        shown_ids = ", ".join(str(t) for t in missing_targets[:50])
+        more = f" and {len(missing_targets) - 50} more" if len(missing_targets) > 50 else ""
+        err.print(f"[bold red]not found in the selected observations:[/] target(s) {shown_ids}{more}")
+    if missing_obs or missing_targets:
+        raise typer.Exit(1)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.6f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.6g}"
+    return str(value)
+
+
 @app.command("export")
 def export_command(
     archive: ArchiveArg,
@@ -290,7 +409,8 @@ def export_command(
     """
     download_command(
         archive, dest, target=target, targets_file=None, targets_column=None, observation=observation, mission=None,
-        product=None, segment=None, cone=None, time_range=None, columns=None, include_superseded=include_superseded,
+        product=None, segment=None, cone=None, positions=None, radius=None, box=None, camera=None, ccd=None, magnitude=None,
+        time_range=None, columns=None, include_superseded=include_superseded,
         fmt=fmt, jobs=jobs, verify_only=False, storage_option=storage_option, anon=anon, version=version, as_of=as_of,
     )
 

@@ -56,6 +56,8 @@ class Settings:
         request (measured against moto: docs/performance.md).
     coalesce_max_bytes : int
         Largest coalesced range request, bytes.
+    read_jobs : int
+        Target rows ``Archive.light_curves`` reads at once (each a few range requests).
     """
 
     targets_per_shard: int = 512
@@ -69,6 +71,7 @@ class Settings:
     store_backoff_max_ms: int = 5000
     coalesce_gap_bytes: int = 1024 * 1024
     coalesce_max_bytes: int = 16 * 1024 * 1024
+    read_jobs: int = 32
 
 
 def _from_environment() -> Settings:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["INDEX_PATH", "COLUMNS", "group_rows", "merge_rows"]
+__all__ = ["INDEX_PATH", "COLUMNS", "DEFAULTS", "group_rows", "merge_rows"]
 
 INDEX_PATH = "index/targets.parquet"
 COLUMNS = {
@@ -29,7 +29,15 @@ COLUMNS = {
     "current": "bool",
     "n_cadences": "int64",
     "coverage": "float64",
+    "magnitude": "float64",
+    "camera": "int64",
+    "ccd": "int64",
 }
+"""Columns of an index line. ``magnitude`` is the target's TESSMAG (TESS) or KEPMAG (Kepler, K2),
+mag, NaN if the product has none; ``camera`` and ``ccd`` are TESS's CAMERA and CCD, -1 elsewhere."""
+
+DEFAULTS = {"n_cadences": -1, "coverage": np.nan, "magnitude": np.nan, "camera": -1, "ccd": -1}
+"""Values of the columns an index written by an earlier version lacks."""
 
 
 def group_rows(ds: xr.Dataset, obs_id: str) -> pd.DataFrame:
@@ -49,9 +57,29 @@ def group_rows(ds: xr.Dataset, obs_id: str) -> pd.DataFrame:
             "current": "superseded_release" not in ds.attrs,
             "n_cadences": ds["n_rows"].values.astype(np.int64) if "n_rows" in ds else np.full(n, -1, dtype=np.int64),
             "coverage": ds["coverage"].values.astype(np.float64) if "coverage" in ds else nan,
+            "magnitude": _per_target(ds, ("tessmag", "kepmag"), np.float64, np.nan),
+            "camera": _per_target(ds, ("camera",), np.int64, -1),
+            "ccd": _per_target(ds, ("ccd",), np.int64, -1),
         }
     )
     return frame.astype(COLUMNS)
+
+
+def _per_target(ds: xr.Dataset, names: tuple[str, ...], dtype: type, missing: float) -> np.ndarray:
+    """The first of some per-target variables the group has, as ``dtype`` (``missing`` where a value is
+    not finite or absent)."""
+    n = ds.sizes["target"]
+    for name in names:
+        if name in ds and ds[name].dims == ("target",):
+            values = np.asarray(ds[name].values)
+            if values.dtype.kind not in "iuf":
+                values = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(np.float64)
+            values = values.astype(np.float64)
+            if dtype is np.int64:  # integer variables store a fill value (INT_FILL) for "none"
+                bad = ~np.isfinite(values) | (values < 0) | (values > 2**31)
+                return np.where(bad, missing, values).astype(np.int64)
+            return np.where(np.isfinite(values), values, missing)
+    return np.full(n, missing, dtype=dtype)
 
 
 def merge_rows(old: pd.DataFrame | None, new: list[pd.DataFrame], replaced: set[str]) -> pd.DataFrame:
@@ -75,8 +103,7 @@ def from_bytes(data: bytes) -> pd.DataFrame:
     """Read index bytes written by :func:`to_bytes` (an index written before ``n_cadences`` and
     ``coverage`` existed gets -1 and NaN there)."""
     frame = pd.read_parquet(io.BytesIO(data))
-    if "n_cadences" not in frame:
-        frame["n_cadences"] = -1
-    if "coverage" not in frame:
-        frame["coverage"] = np.nan
+    for name, value in DEFAULTS.items():
+        if name not in frame:
+            frame[name] = value
     return frame.astype(COLUMNS)

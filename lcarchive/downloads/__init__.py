@@ -26,8 +26,8 @@ checksums it was made from). Running
 the same download again skips every unit whose record matches (same selection, same source
 files, files present with the recorded sizes); :func:`verify` re-hashes every recorded file.
 
-The package: :mod:`~lcarchive.downloads.selection` (what to download: the selection and its
-resolution against the target index), :mod:`~lcarchive.downloads.job` (one run's state and
+What to download is a :class:`lcarchive.search.Selection`, resolved against the target index
+as a search is (:func:`lcarchive.search.select`). The package: :mod:`~lcarchive.downloads.job` (one run's state and
 report), :mod:`~lcarchive.downloads.files` (FITS, HDF5, Parquet and CSV outputs),
 :mod:`~lcarchive.downloads.zarr_copy` (plain Zarr copies), :mod:`~lcarchive.downloads.manifest`
 (the resumable record and :func:`verify`); this module runs a download.
@@ -49,7 +49,7 @@ from lcarchive.errors import DestinationError
 from lcarchive.downloads.files import write_table_unit, write_target_files
 from lcarchive.downloads.job import DownloadReport, FORMATS, Job, Unit, series_names, with_aliases
 from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, VerifyReport, unit_key, verify
-from lcarchive.downloads.selection import GroupSelection, Selection, SelectionError, read_targets_file, select
+from lcarchive.search import GroupSelection, Selection, SelectionError, read_targets_file, select
 from lcarchive.downloads.zarr_copy import copy_zarr_rows, mirror, write_zarr_catalog, write_zarr_subset
 from lcarchive.store import BulkReader, failures, gather, run
 

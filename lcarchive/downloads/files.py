@@ -14,7 +14,7 @@ from lcarchive import export
 from lcarchive.errors import ExportError, LcarchiveError
 from lcarchive.downloads.job import Job, Unit, with_aliases
 from lcarchive.downloads.manifest import sha256_file, write_atomic
-from lcarchive.downloads.selection import GroupSelection
+from lcarchive.search import GroupSelection
 from lcarchive.store import BulkReader
 
 __all__ = ["write_table_unit", "write_target_files"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from lcarchive.errors import ExportError
 from lcarchive.downloads.manifest import Manifest
-from lcarchive.downloads.selection import Selection
+from lcarchive.search import Selection
 from lcarchive.store import BulkReader
 
 __all__ = ["DownloadReport", "FORMATS", "Job", "Unit", "series_names", "with_aliases"]

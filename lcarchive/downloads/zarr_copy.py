@@ -17,7 +17,7 @@ import numpy as np
 from lcarchive import export
 from lcarchive.downloads.job import Job, Unit, series_names
 from lcarchive.downloads.manifest import PARTIAL_DIR, crc32c, unit_key, write_atomic
-from lcarchive.downloads.selection import GroupSelection
+from lcarchive.search import GroupSelection
 from lcarchive.store import BulkReader, gather
 
 __all__ = ["copy_zarr_rows", "mirror", "write_zarr_catalog", "write_zarr_subset"]

@@ -6,6 +6,8 @@ Layout (``docs/format.md``)::
         zarr.json (group attributes: lcarchive_format_version "2", bucket counts)
         families   string array (FAMILY_BUCKETS,), one chunk each: JSON {family: pin}
         targets    string array (TARGET_BUCKETS,), one chunk each: JSON columns of the target index
+        sky        string array (SKY_PIXELS,), one chunk each: the same lines, by HEALPix pixel of
+                   the target's position (order SKY_ORDER, nested): what a cone search reads
     <root>/observations/<family>/        one icechunk repository per observation family:
         <observation id>/                the observation's Zarr group (the current light curves)
         <observation id>.<label>/        its release groups
@@ -37,10 +39,11 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
-from lcarchive.catalog.index import COLUMNS
+from lcarchive.catalog.index import COLUMNS, DEFAULTS
 from lcarchive.catalog.models import Catalog, DataSet, Observation
 from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
+from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
 __all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "family_of"]
@@ -69,6 +72,23 @@ def target_bucket(target: int, n: int = TARGET_BUCKETS) -> int:
     return int(target) % n
 
 
+_CHECKED = [ZstdCodec(level=3), Crc32cCodec()]
+"""Codecs of the catalog arrays: a damaged bucket is an error, never a wrong pin or index line."""
+
+
+def _create_sky(root: zarr.Group) -> zarr.Array:
+    array = root.create_array("sky", shape=(SKY_PIXELS,), chunks=(1,), dtype=str, fill_value="", compressors=_CHECKED,
+                              overwrite=True)
+    array.attrs.update({"healpix_order": SKY_ORDER, "healpix_numbering": "nested", "frame": "icrs"})
+    return array
+
+
+def _sky_texts(lines: pd.DataFrame) -> dict[int, str]:
+    """Sky buckets of some index lines (lines without a position are in none)."""
+    pixels = pixels_of(lines["ra"].to_numpy(), lines["dec"].to_numpy())
+    return {int(p): _text(part) for p, part in lines.groupby(pixels, sort=True) if p >= 0}
+
+
 def _empty_index() -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in INDEX_COLUMNS.items()})
 
@@ -77,10 +97,11 @@ def _frame(text: str) -> pd.DataFrame:
     if not text:
         return _empty_index()
     columns = json.loads(text)
-    frame = pd.DataFrame({k: columns.get(k, []) for k in INDEX_COLUMNS})
-    frame["ra"] = pd.to_numeric(frame["ra"], errors="coerce")
-    frame["dec"] = pd.to_numeric(frame["dec"], errors="coerce")
-    frame["coverage"] = pd.to_numeric(frame["coverage"], errors="coerce")
+    n = len(columns.get("target", []))
+    frame = pd.DataFrame({k: columns[k] if k in columns else [DEFAULTS[k]] * n for k in INDEX_COLUMNS})
+    for name, dtype in INDEX_COLUMNS.items():
+        if dtype == "float64":  # null (NaN) in JSON
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
     return frame.astype(INDEX_COLUMNS)
 
 
@@ -242,9 +263,9 @@ class ArchiveStore:
                 return None
             root.attrs.update({"lcarchive_format_version": FORMAT_VERSION, "family_buckets": FAMILY_BUCKETS,
                                "target_buckets": TARGET_BUCKETS})
-            checked = [ZstdCodec(level=3), Crc32cCodec()]  # a damaged bucket is an error, never a wrong pin
-            root.create_array("families", shape=(FAMILY_BUCKETS,), chunks=(1,), dtype=str, fill_value="", compressors=checked)
-            root.create_array("targets", shape=(TARGET_BUCKETS,), chunks=(1,), dtype=str, fill_value="", compressors=checked)
+            root.create_array("families", shape=(FAMILY_BUCKETS,), chunks=(1,), dtype=str, fill_value="", compressors=_CHECKED)
+            root.create_array("targets", shape=(TARGET_BUCKETS,), chunks=(1,), dtype=str, fill_value="", compressors=_CHECKED)
+            _create_sky(root)
             return True
 
         try:
@@ -355,6 +376,21 @@ class ArchiveStore:
         frame = pd.concat(frames, ignore_index=True) if frames else _empty_index()
         if targets is not None:
             frame = frame[frame["target"].isin(list(targets))]
+        return frame.sort_values(["target", "observation"], kind="stable").reset_index(drop=True)
+
+    def index_pixels(self, pixels: Iterable[int]) -> pd.DataFrame | None:
+        """Target-index lines of the targets in some sky pixels (:mod:`lcarchive.layout.sky`),
+        reading only those buckets; None if this version has no sky index (an archive written
+        before there was one: ``lcarchive catalog build`` adds it, as does the next ingest)."""
+        session = self.catalog_session()
+        try:
+            self._catalog_array(session, "sky")
+        except (KeyError, FileNotFoundError, zarr.errors.NodeNotFoundError):
+            return None
+        wanted = np.unique(np.asarray(list(pixels), dtype=np.int64))
+        texts = [str(t) for t in self._read_catalog("sky", wanted)] if wanted.size else []
+        frames = [_frame(t) for t in texts if t]
+        frame = pd.concat(frames, ignore_index=True) if frames else _empty_index()
         return frame.sort_values(["target", "observation"], kind="stable").reset_index(drop=True)
 
     def catalog(self) -> Catalog:
@@ -489,24 +525,55 @@ class ArchiveStore:
     def update_index(cls, session: ic.Session, lines: pd.DataFrame, drop_observations: Iterable[str] = (),
                      drop_buckets: Iterable[int] = ()) -> list[int]:
         """Upsert index lines (key: target, observation) in a writable catalog session, first removing
-        every line of ``drop_observations`` from ``drop_buckets``; return the buckets written."""
+        every line of ``drop_observations`` from ``drop_buckets``; return the target buckets written.
+
+        The sky buckets follow: a line leaves the pixel of its old position and enters the pixel
+        of its new one. A catalog without a sky index (written before there was one) gets it here,
+        made from every target bucket.
+        """
         size = zarr.open_array(session.store, path="targets", mode="r").shape[0]
         lines = lines.astype(INDEX_COLUMNS) if not lines.empty else _empty_index()
         buckets = {target_bucket(t, size) for t in lines["target"].tolist()} | set(drop_buckets)
-        texts = cls.read_buckets(session, "targets", buckets)
+        root = zarr.open_group(session.store, mode="r+")
+        sky_missing = "sky" not in root
+        texts = cls.read_buckets(session, "targets", range(size) if sky_missing else buckets)
         dropped = set(drop_observations)
-        out = {}
+        out, removed = {}, []
         for bucket in sorted(buckets):
             frame = _frame(texts.get(bucket, ""))
             if dropped:
-                frame = frame[~frame["observation"].isin(dropped)]
+                gone = frame["observation"].isin(dropped).to_numpy()
+                removed.append(frame[gone])
+                frame = frame[~gone]
             new = lines[[target_bucket(t, size) == bucket for t in lines["target"].tolist()]] if not lines.empty else lines
             if not new.empty:
                 keys = set(zip(new["target"].tolist(), new["observation"].tolist(), strict=True))
-                keep = [(t, o) not in keys for t, o in zip(frame["target"].tolist(), frame["observation"].tolist(), strict=True)]
-                frame = pd.concat([frame[np.asarray(keep, dtype=bool)], new], ignore_index=True)
+                keep = np.asarray([(t, o) not in keys for t, o in zip(frame["target"].tolist(), frame["observation"].tolist(),
+                                                                       strict=True)], dtype=bool)
+                removed.append(frame[~keep])
+                frame = pd.concat([frame[keep], new], ignore_index=True)
             out[bucket] = _text(frame)
         cls.write_buckets(session, "targets", out)
+        if sky_missing:  # every target bucket as it is now: the sky index made whole
+            whole = [_frame(out.get(b, texts.get(b, ""))) for b in range(size)]
+            _create_sky(root)
+            cls.write_buckets(session, "sky", _sky_texts(pd.concat(whole, ignore_index=True)))
+            return sorted(buckets)
+        old = pd.concat(removed, ignore_index=True) if removed else _empty_index()
+        touched = set(pixels_of(old["ra"].to_numpy(), old["dec"].to_numpy()).tolist())
+        touched |= set(pixels_of(lines["ra"].to_numpy(), lines["dec"].to_numpy()).tolist())
+        touched.discard(-1)
+        gone_keys = set(zip(old["target"].tolist(), old["observation"].tolist(), strict=True))
+        gone_keys |= set(zip(lines["target"].tolist(), lines["observation"].tolist(), strict=True))
+        sky_now = cls.read_buckets(session, "sky", touched)
+        new = dict(tuple(lines.groupby(pixels_of(lines["ra"].to_numpy(), lines["dec"].to_numpy()))))
+        sky_out = {}
+        for pixel in sorted(touched):
+            frame = _frame(sky_now.get(pixel, ""))
+            keep = np.asarray([(t, o) not in gone_keys for t, o in zip(frame["target"].tolist(), frame["observation"].tolist(),
+                                                                        strict=True)], dtype=bool)
+            sky_out[pixel] = _text(pd.concat([frame[keep], new.get(pixel, _empty_index())], ignore_index=True))
+        cls.write_buckets(session, "sky", sky_out)
         return sorted(buckets)
 
     @classmethod
@@ -521,11 +588,12 @@ class ArchiveStore:
         families[:] = np.array([json.dumps(by_bucket[b], sort_keys=True, separators=(",", ":")) if b in by_bucket else ""
                                 for b in range(families.shape[0])], dtype=object)
         texts = [""] * targets.shape[0]
+        _create_sky(zarr.open_group(session.store, mode="r+"))  # anew: no pixel of the old index is left
         if lines is not None and not lines.empty:
             lines = lines.astype(INDEX_COLUMNS)
-            buckets = lines["target"].to_numpy() % targets.shape[0]
-            for bucket in np.unique(buckets):
-                texts[int(bucket)] = _text(lines[buckets == bucket])
+            for bucket, part in lines.groupby(lines["target"].to_numpy() % targets.shape[0], sort=True):
+                texts[int(bucket)] = _text(part)
+            cls.write_buckets(session, "sky", _sky_texts(lines))
         targets[:] = np.array(texts, dtype=object)
 
     # -- versions ------------------------------------------------------------------------------

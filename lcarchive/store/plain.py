@@ -127,6 +127,11 @@ class PlainStore:
             frame = frame[frame["target"].isin(list(targets))].reset_index(drop=True)
         return frame
 
+    def index_pixels(self, pixels: object) -> None:
+        """None: a folder of plain Zarr groups keeps one index table and no sky index (searches
+        by position read the whole table)."""
+        return None
+
 
 def first_problem(exc: Exception) -> str:
     """One line of what is wrong with a damaged file (pydantic lists every field; keep the first)."""
