@@ -345,7 +345,7 @@ class Archive:
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
         product: str | None = None,
-        quality_bitmask: str | int | None = None,
+        quality_bitmask: str | int | None = "default",
         normalize: bool = False,
     ) -> xr.Dataset:
         """Return the light curve of one target: one product's, stitched over its observations.
@@ -369,10 +369,11 @@ class Archive:
         product : str, optional
             Only this product's observations (``spoc-2min``, ``qlp``...). Needed when the target
             has light curves of several products: they are never joined silently.
-        quality_bitmask : {"default", "hard", "hardest", "none"} or int, optional
+        quality_bitmask : {"default", "hard", "hardest", "none"} or int or None
             Keep only the cadences passing this quality mask of each observation's flag table
-            (``ds.lc.good``, lightkurve's ``quality_bitmask``). None (the default): every cadence
-            of the source files, as stored.
+            (``ds.lc.good``; lightkurve's ``quality_bitmask``, whose default it shares: the
+            flags lightkurve's ``DEFAULT_BITMASK`` names for TESS, Kepler and K2). ``"none"`` or
+            None: every cadence of the source files, as stored.
         normalize : bool
             Divide ``flux`` and ``flux_err`` by each observation's median flux
             (``ds.lc.normalize``), so that stitched sectors share one level.
@@ -422,7 +423,7 @@ class Archive:
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
         product: str | None = None,
-        quality_bitmask: str | int | None = None,
+        quality_bitmask: str | int | None = "default",
         normalize: bool = False,
         missing: str = "raise",
     ) -> dict[int, xr.Dataset]:

@@ -83,7 +83,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         archive = open_archive(os.fspath(filename_or_obj), storage_options, version=version, as_of=as_of)
         if target is not None:
             ds = archive.light_curve(int(target), observation=group, variables=variables,
-                                     include_superseded=include_superseded, product=product)
+                                     include_superseded=include_superseded, product=product, quality_bitmask=None)
         else:
             ds = archive.open_observation(group)  # type: ignore[arg-type]
         if drop_variables is not None:

@@ -41,11 +41,14 @@ def _values(column):
 
 def test_the_lightkurve_workflow_in_six_lines_gives_lightkurves_arrays(root):
     # read a star's sectors, default quality mask, remove NaNs, normalise per sector, stitch, fold, plot
-    lc = lcarchive.open_archive(root).light_curve(279741379)
-    lc = lc.lc.good().lc.remove_nans().lc.normalize()
+    archive = lcarchive.open_archive(root)
+    lc = archive.light_curve(279741379, normalize=True).lc.remove_nans()  # default quality mask, as lightkurve's read
     stitched = lc.lc.to_lightkurve().stitch(lambda x: x)
     folded = stitched.fold(period=3.1, epoch_time=1326.0)
     ax = lc.lc.plot()
+    # the same steps one by one, from every stored cadence
+    by_steps = archive.light_curve(279741379, quality_bitmask="none").lc.good().lc.remove_nans().lc.normalize()
+    assert by_steps.drop_attrs().identical(lc.drop_attrs())
 
     reference = lk.LightCurveCollection([_read(p).remove_nans() for p in SECTORS]).stitch()
     assert len(stitched) == len(reference) and len(stitched) < sum(len(_read(p, quality_bitmask="none")) for p in SECTORS)
@@ -59,7 +62,7 @@ def test_the_lightkurve_workflow_in_six_lines_gives_lightkurves_arrays(root):
 
 
 def test_to_lightkurve_equals_lightkurve_read_of_the_source(root):
-    archived = lcarchive.open_archive(root).light_curve(261136679).lc.good().lc.to_lightkurve()
+    archived = lcarchive.open_archive(root).light_curve(261136679, quality_bitmask="none").lc.good().lc.to_lightkurve()
     source = _read(PI_MEN)
     assert isinstance(archived, lk.TessLightCurve)
     for name in ("flux", "flux_err", "quality", "cadenceno", "sap_flux", "mom_centr1"):
@@ -73,7 +76,7 @@ def test_to_lightkurve_equals_lightkurve_read_of_the_source(root):
 def test_a_kepler_light_curve_converts_with_keplers_flags_and_bkjd(root):
     archive = lcarchive.open_archive(root)
     kepid = int(_read(KEPLER).meta["KEPLERID"])
-    archived = archive.light_curve(kepid).lc.good("hard").lc.to_lightkurve()
+    archived = archive.light_curve(kepid, quality_bitmask="none").lc.good("hard").lc.to_lightkurve()
     source = _read(KEPLER, quality_bitmask="hard")
     assert isinstance(archived, lk.KeplerLightCurve) and archived.time.format == "bkjd"
     np.testing.assert_array_equal(_values(archived.flux), _values(source.flux))
@@ -82,7 +85,7 @@ def test_a_kepler_light_curve_converts_with_keplers_flags_and_bkjd(root):
 
 @pytest.mark.parametrize("bitmask", ["none", "default", "hard", "hardest", 175])
 def test_quality_masks_are_lightkurves(root, bitmask):
-    lc = lcarchive.open_archive(root).light_curve(279741379)
+    lc = lcarchive.open_archive(root).light_curve(279741379, quality_bitmask="none")
     ours = lc.lc.quality_mask(bitmask).values
     expected = np.concatenate([  # on every row of the files (lightkurve's read drops rows without a time)
         lk.utils.TessQualityFlags.create_quality_mask(fits.getdata(p, 1)["QUALITY"], bitmask) for p in SECTORS])
@@ -90,7 +93,7 @@ def test_quality_masks_are_lightkurves(root, bitmask):
 
 
 def test_flag_counts_say_what_the_mask_removes(root):
-    lc = lcarchive.open_archive(root).light_curve(261136679)
+    lc = lcarchive.open_archive(root).light_curve(261136679, quality_bitmask="none")
     counts = lc.lc.flag_counts("default")
     quality = fits.getdata(PI_MEN, 1)["QUALITY"]
     removed = int((~lk.utils.TessQualityFlags.create_quality_mask(quality, "default")).sum())
@@ -101,7 +104,7 @@ def test_flag_counts_say_what_the_mask_removes(root):
 
 
 def test_time_is_astropy_time_in_tdb_with_nan_stamps_masked(root):
-    lc = lcarchive.open_archive(root).light_curve(261136679)
+    lc = lcarchive.open_archive(root).light_curve(261136679, quality_bitmask="none")
     time = lc.lc.time
     assert time.format == "btjd" and time.scale == "tdb" and len(time) == lc.sizes["cadence"]
     nan = np.isnan(lc["time"].values)
@@ -111,7 +114,7 @@ def test_time_is_astropy_time_in_tdb_with_nan_stamps_masked(root):
 
 
 def test_to_timeseries_keeps_units(root):
-    ts = lcarchive.open_archive(root).light_curve(261136679).lc.good().lc.to_timeseries()
+    ts = lcarchive.open_archive(root).light_curve(261136679, quality_bitmask="none").lc.good().lc.to_timeseries()
     assert str(ts["flux"].unit) == "electron / s" and ts.time.scale == "tdb"
     np.testing.assert_array_equal(ts["flux"].value, _values(_read(PI_MEN).flux))
 
@@ -138,7 +141,7 @@ def test_an_observation_group_masks_per_target(root):
 
 
 def test_normalize_refuses_a_flux_of_no_positive_level(root):
-    lc = lcarchive.open_archive(root).light_curve(261136679)
+    lc = lcarchive.open_archive(root).light_curve(261136679, quality_bitmask="none")
     lc["flux"] = lc["flux"] * 0
     with pytest.raises(lcarchive.LcarchiveError, match="cannot normalise"):
         lc.lc.normalize()
@@ -147,19 +150,19 @@ def test_normalize_refuses_a_flux_of_no_positive_level(root):
 def test_unknown_variable_names_are_refused_by_name(root):
     archive = lcarchive.open_archive(root)
     with pytest.raises(lcarchive.UnknownVariableError, match="'pdcsap_flx'") as info:
-        archive.light_curve(279741379, variables=["flux", "pdcsap_flx"])
+        archive.light_curve(279741379, variables=["flux", "pdcsap_flx"], quality_bitmask="none")
     assert "sap_flux" in str(info.value)  # what the groups do have
     with pytest.raises(KeyError):  # also a KeyError, as a missing key of a dataset is
-        archive.light_curve(279741379, observation="tess-spoc-2min-s0002", variables=["nope"])
-    assert set(archive.light_curve(279741379, variables=["flux"]).data_vars) == {"flux", "quality"}
+        archive.light_curve(279741379, observation="tess-spoc-2min-s0002", variables=["nope"], quality_bitmask="none")
+    assert set(archive.light_curve(279741379, variables=["flux"], quality_bitmask="none").data_vars) == {"flux", "quality"}
 
 
 def test_light_curve_masks_and_normalises_when_asked(root):
     archive = lcarchive.open_archive(root)
     asked = archive.light_curve(279741379, quality_bitmask="default", normalize=True)
-    by_hand = archive.light_curve(279741379).lc.good().lc.normalize()
+    by_hand = archive.light_curve(279741379, quality_bitmask="none").lc.good().lc.normalize()
     for name in ("time", "flux", "flux_err", "quality"):
         np.testing.assert_array_equal(asked[name].values, by_hand[name].values, err_msg=name)
     assert asked["flux"].attrs["units"] == "" and np.nanmedian(asked["flux"].values) == pytest.approx(1, abs=1e-3)
     with pytest.raises(lcarchive.TargetNotFoundError, match="product qlp"):
-        archive.light_curve(279741379, product="qlp")
+        archive.light_curve(279741379, product="qlp", quality_bitmask="none")

@@ -55,7 +55,7 @@ def _where(kind: str, tmp_path: Path, request: pytest.FixtureRequest, name: str)
 
 
 def _flux(archive: lcarchive.Archive, target: int) -> np.ndarray:
-    return archive.light_curve(target, variables=["flux"])["flux"].values
+    return archive.light_curve(target, variables=["flux"], quality_bitmask="none")["flux"].values
 
 
 def _consistent(archive: lcarchive.Archive) -> set[tuple[int, str]]:
@@ -192,7 +192,7 @@ def test_a_flipped_byte_in_any_stored_object_is_an_error_never_wrong_numbers(tmp
     assert lcarchive.Archive(str(root)).ingest([str(p) for p in SECTOR1]).ok
     archive = lcarchive.open_archive(str(root))
     targets = archive.targets("tess-spoc-2min-s0001").tolist()
-    truth = {t: archive.light_curve(t) for t in targets}  # every variable
+    truth = {t: archive.light_curve(t, quality_bitmask="none") for t in targets}  # every variable
     objects = sorted((root / "observations" / "tess-spoc-2min-s0001" / "chunks").iterdir())
     assert len(objects) >= 10
     rng = random.Random(7)
@@ -208,7 +208,7 @@ def test_a_flipped_byte_in_any_stored_object_is_an_error_never_wrong_numbers(tmp
             errors = 0
             for t in targets:
                 try:
-                    lc = fresh.light_curve(t)
+                    lc = fresh.light_curve(t, quality_bitmask="none")
                 except lcarchive.DamagedObjectError as exc:
                     assert str(root / "observations" / "tess-spoc-2min-s0001") in str(exc) and "CRC32C" in str(exc)
                     errors += 1
@@ -299,7 +299,7 @@ def test_xarray_backend_opens_a_group_and_a_target(kind, tmp_path, request):
                 assert_bit_equal(row["flux"].values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), path.name)
     star = int(fits.getheader(SECTOR[2])["TICID"])
     lc = xr.open_dataset(url, engine="lcarchive", target=star)
-    assert lc.identical(archive.light_curve(star))
+    assert lc.identical(archive.light_curve(star, quality_bitmask="none"))
     assert sorted(set(lc["cadence_observation"].values.tolist())) == ["tess-spoc-2min-s0001", "tess-spoc-2min-s0002"]
     with pytest.raises(ValueError, match="opens a group"):
         xr.open_dataset(url, engine="lcarchive")

@@ -174,7 +174,7 @@ def test_fast_point_read_equals_plain_xarray(full_archive):
     index = full_archive.target_index()
     assert len(index) == sum(o.n_targets for o in full_archive.observations)
     for line in index.itertuples():
-        lc = full_archive.light_curve(line.target, observation=line.observation)
+        lc = full_archive.light_curve(line.target, observation=line.observation, quality_bitmask="none")
         with full_archive.open_observation(line.observation) as ds:
             row = ds.isel(target=line.row).load()
         assert int(row["target"]) == line.target

@@ -80,7 +80,7 @@ def test_two_releases_are_both_kept_newest_current(tmp_path):
         assert obs.superseded_release and obs.current == "tess-spoc-2min-s0001"
         assert archive.catalog.observation("tess-spoc-2min-s0001").superseded_by_release == ["tess-spoc-2min-s0001.dr0"]
         # the default cross-observation read gives the current release only
-        lc = archive.light_curve(25155310)
+        lc = archive.light_curve(25155310, quality_bitmask="none")
         assert lc["data_release"].values.tolist() == [1]
 
 
@@ -161,19 +161,19 @@ def test_cadence_axis_is_the_union_and_padding_is_marked(tmp_path):
 
 def test_light_curve_across_observations(full_archive):
     with pytest.raises(lcarchive.MixedProductsError, match="3 products") as info:  # never joined silently
-        full_archive.light_curve(39903405)
+        full_archive.light_curve(39903405, quality_bitmask="none")
     assert info.value.products == {"qlp": ["tess-qlp-s0024", "tess-qlp-s0025"],
                                    "spoc-2min": ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"],
                                    "tess-spoc": ["tess-spoc-s0024", "tess-spoc-s0025"]}
-    lc = full_archive.light_curve(39903405, product="spoc-2min")
+    lc = full_archive.light_curve(39903405, product="spoc-2min", quality_bitmask="none")
     assert lc["observation"].values.tolist() == ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"]
     assert set(lc["product"].values.tolist()) == {"spoc-2min"}
-    one = full_archive.light_curve(39903405, observation="tess-spoc-2min-s0024")
+    one = full_archive.light_curve(39903405, observation="tess-spoc-2min-s0024", quality_bitmask="none")
     with fits.open(DATA / "spoc-2min" / "tess2020106103520-s0024-0000000039903405-0180-s_lc.fits") as hdul:
         assert_bit_equal(one["time"].values, hdul[1].data["TIME"].astype("f8"), "time")
         assert_bit_equal(one["flux"].values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), "flux")
     with pytest.raises(lcarchive.TargetNotFoundError, match="123"):
-        full_archive.light_curve(123)
+        full_archive.light_curve(123, quality_bitmask="none")
     with pytest.raises(lcarchive.ObservationNotFoundError, match="no-such"):
         full_archive.open_observation("no-such")
 

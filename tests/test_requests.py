@@ -47,7 +47,7 @@ def test_point_read_request_budget(counting_s3):
     server = counting_s3
     archive = lcarchive.open_archive("s3://budget/archive")
     server.reset_counts()
-    lc = archive.light_curve(261136679, observation="tess-spoc-2min-s0001", variables=CORE)
+    lc = archive.light_curve(261136679, observation="tess-spoc-2min-s0001", variables=CORE, quality_bitmask="none")
     cold = server.counts()
     keys = [path for method, path, *_ in server.log()]
     # repositories (2 x 5), the pin (manifest + bucket), 6 manifests (target, cadenceno and the 4
@@ -58,7 +58,7 @@ def test_point_read_request_budget(counting_s3):
     assert sum("/observations/tess-spoc-2min-s0001/chunks/" in k for k in keys) == 9, keys
     assert lc.sizes["cadence"] == 20076
     server.reset_counts()
-    archive.light_curve(358108509, observation="tess-spoc-2min-s0001", variables=CORE)
+    archive.light_curve(358108509, observation="tess-spoc-2min-s0001", variables=CORE, quality_bitmask="none")
     assert server.counts() == {"GET": 4}  # warm: one byte range per variable, sent together
 
 
@@ -67,14 +67,14 @@ def test_cross_observation_read_opens_only_groups_holding_the_target(counting_s3
     lcarchive.Archive("s3://budget/archive").ingest([str(DATA / "spoc-2min" / "target_s0002.fits")])
     archive = lcarchive.open_archive("s3://budget/archive")
     server.reset_counts()
-    lc = archive.light_curve(261136679, variables=CORE)
+    lc = archive.light_curve(261136679, variables=CORE, quality_bitmask="none")
     counts = server.counts()
     keys = [path for method, path, *_ in server.log()]
     # one bucket of the target index, then only sector 1's family: its pin and group
     assert set(counts) == {"GET"} and counts["GET"] <= 30, counts
     assert not any("/observations/tess-spoc-2min-s0002/" in k for k in keys), keys
     server.reset_counts()
-    archive.light_curve(358108509, variables=CORE)
+    archive.light_curve(358108509, variables=CORE, quality_bitmask="none")
     # warm: the target's index bucket (and the manifest of its 64 buckets, when another part of
     # the index was read so far), then one range per variable
     assert server.counts() == {"GET": 6}

@@ -47,7 +47,7 @@ def test_ingest_list_and_read_on_s3(s3):
                 assert_bit_equal(row["flux"].values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), path.name)
                 assert_bit_equal(row["time"].values, hdul[1].data["TIME"].astype("f8"), path.name)
     archive = lcarchive.open_archive(url)
-    lc = archive.light_curve(11442793)
+    lc = archive.light_curve(11442793, quality_bitmask="none")
     with fits.open(FILES[2]) as hdul:
         assert_bit_equal(lc["quality"].values, hdul[1].data["SAP_QUALITY"].astype("i4"), "quality")
     # again: nothing changes
@@ -60,7 +60,7 @@ def test_missing_archive_on_s3_is_a_clear_error(s3):
     with pytest.raises(lcarchive.ArchiveNotFoundError, match="lcarchive-test/nothing"):
         archive.observations
     with pytest.raises(lcarchive.ArchiveNotFoundError, match="lcarchive-test/nothing"):
-        archive.light_curve(261136679, observation="tess-spoc-2min-s0001")
+        archive.light_curve(261136679, observation="tess-spoc-2min-s0001", quality_bitmask="none")
 
 
 def test_s3_inputs_are_read_through_fsspec(s3, tmp_path):
@@ -111,7 +111,7 @@ def test_anon_reads_a_public_bucket(s3):
     client.put_bucket_policy(Bucket="lcarchive-test", Policy=json.dumps(policy))
     result = subprocess.run([lcarchive_command(), "ls", url, "--anon", "--json"], capture_output=True, text=True, check=True)
     assert [o["id"] for o in json.loads(result.stdout)] == ["tess-spoc-2min-s0001"]
-    lc = lcarchive.open_archive(url, storage_options={"anon": True}).light_curve(261136679, observation="tess-spoc-2min-s0001")
+    lc = lcarchive.open_archive(url, storage_options={"anon": True}).light_curve(261136679, observation="tess-spoc-2min-s0001", quality_bitmask="none")
     with fits.open(FILES[0]) as hdul:
         assert_bit_equal(lc["flux"].values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), "flux")
 
@@ -129,5 +129,5 @@ def test_parallel_ingest_to_s3_matches_source(s3):
         with fits.open(path) as hdul:
             head = hdul[0].header
             target = int(head.get("TICID") or head["KEPLERID"])
-            lc = archive.light_curve(target)
+            lc = archive.light_curve(target, quality_bitmask="none")
             assert_bit_equal(lc["time"].values, hdul[1].data["TIME"].astype("f8"), path.name)

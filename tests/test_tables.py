@@ -50,7 +50,7 @@ def series_of(path: Path, mission: str, observation: str, extra: tuple[str, ...]
 
 
 def stored(archive, target: int, observation: str):
-    return archive.light_curve(target, observation)
+    return archive.light_curve(target, observation, quality_bitmask="none")
 
 
 def per_target(lc, name: str):

@@ -94,11 +94,23 @@ def _empty_index() -> pd.DataFrame:
 
 
 def _frame(text: str) -> pd.DataFrame:
-    if not text:
+    return _frames([text])
+
+
+def _frames(texts: Iterable[str]) -> pd.DataFrame:
+    """The index lines of some buckets' texts, as one frame (the JSON columns joined first: one
+    DataFrame for all, not one per bucket)."""
+    joined: dict[str, list] = {k: [] for k in INDEX_COLUMNS}
+    for text in texts:
+        if not text:
+            continue
+        columns = json.loads(text)
+        n = len(columns.get("target", []))
+        for k in INDEX_COLUMNS:
+            joined[k].extend(columns[k] if k in columns else [DEFAULTS[k]] * n)
+    if not joined["target"]:
         return _empty_index()
-    columns = json.loads(text)
-    n = len(columns.get("target", []))
-    frame = pd.DataFrame({k: columns[k] if k in columns else [DEFAULTS[k]] * n for k in INDEX_COLUMNS})
+    frame = pd.DataFrame(joined)
     for name, dtype in INDEX_COLUMNS.items():
         if dtype == "float64":  # null (NaN) in JSON
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
@@ -372,8 +384,7 @@ class ArchiveStore:
         else:
             wanted = sorted({target_bucket(t, size) for t in targets})
             texts = [str(t) for t in self._read_catalog("targets", np.asarray(wanted, dtype=np.int64))] if wanted else []
-        frames = [_frame(t) for t in texts if t]
-        frame = pd.concat(frames, ignore_index=True) if frames else _empty_index()
+        frame = _frames(texts)
         if targets is not None:
             frame = frame[frame["target"].isin(list(targets))]
         return frame.sort_values(["target", "observation"], kind="stable").reset_index(drop=True)
@@ -389,9 +400,7 @@ class ArchiveStore:
             return None
         wanted = np.unique(np.asarray(list(pixels), dtype=np.int64))
         texts = [str(t) for t in self._read_catalog("sky", wanted)] if wanted.size else []
-        frames = [_frame(t) for t in texts if t]
-        frame = pd.concat(frames, ignore_index=True) if frames else _empty_index()
-        return frame.sort_values(["target", "observation"], kind="stable").reset_index(drop=True)
+        return _frames(texts).sort_values(["target", "observation"], kind="stable").reset_index(drop=True)
 
     def catalog(self) -> Catalog:
         """The catalog at this store's version: the shipped catalog (missions, instruments,
@@ -555,9 +564,8 @@ class ArchiveStore:
             out[bucket] = _text(frame)
         cls.write_buckets(session, "targets", out)
         if sky_missing:  # every target bucket as it is now: the sky index made whole
-            whole = [_frame(out.get(b, texts.get(b, ""))) for b in range(size)]
             _create_sky(root)
-            cls.write_buckets(session, "sky", _sky_texts(pd.concat(whole, ignore_index=True)))
+            cls.write_buckets(session, "sky", _sky_texts(_frames(out.get(b, texts.get(b, "")) for b in range(size))))
             return sorted(buckets)
         old = pd.concat(removed, ignore_index=True) if removed else _empty_index()
         touched = set(pixels_of(old["ra"].to_numpy(), old["dec"].to_numpy()).tolist())

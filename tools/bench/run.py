@@ -212,16 +212,16 @@ def measure(args: argparse.Namespace) -> dict:
                 root, options = r["root"], r["options"]
                 r["cold_point_read_xarray_s"] = timed(lambda t: xarray_point_read(root, obs, t, options), sample)
                 r["cold_point_read_light_curve_s"] = timed(
-                    lambda t: lcarchive.open_archive(root, options).light_curve(t, observation=obs, variables=CORE), sample
+                    lambda t: lcarchive.open_archive(root, options).light_curve(t, observation=obs, variables=CORE, quality_bitmask="none"), sample
                 )
                 archive = lcarchive.open_archive(root, options)
-                archive.light_curve(targets[0], observation=obs, variables=CORE)
+                archive.light_curve(targets[0], observation=obs, variables=CORE, quality_bitmask="none")
                 for t in targets[:: lcarchive.config.settings().targets_per_shard]:  # warm every shard index once
-                    archive.light_curve(t, observation=obs, variables=CORE)
+                    archive.light_curve(t, observation=obs, variables=CORE, quality_bitmask="none")
                 r["warm_point_read_light_curve_s"] = timed(
-                    lambda t: archive.light_curve(t, observation=obs, variables=CORE), sample
+                    lambda t: archive.light_curve(t, observation=obs, variables=CORE, quality_bitmask="none"), sample
                 )
-                r["target_across_10_observations_s"] = timed(lambda t: archive.light_curve(t, variables=CORE), multi)
+                r["target_across_10_observations_s"] = timed(lambda t: archive.light_curve(t, variables=CORE, quality_bitmask="none"), multi)
                 t0 = time.perf_counter()
                 nbytes = xarray_scan(root, obs, options)
                 scan_s = time.perf_counter() - t0
@@ -248,12 +248,12 @@ def measure(args: argparse.Namespace) -> dict:
             requests["cold_xarray"] = server.counts()
             server.reset_counts()
             fresh = lcarchive.open_archive("s3://bench/lcarchive")
-            fresh.light_curve(t, observation=obs, variables=CORE)
+            fresh.light_curve(t, observation=obs, variables=CORE, quality_bitmask="none")
             requests["cold_light_curve_including_open_archive"] = server.counts()
             for other in targets[:: lcarchive.config.settings().targets_per_shard]:  # every shard index cached
-                fresh.light_curve(other, observation=obs, variables=CORE)
+                fresh.light_curve(other, observation=obs, variables=CORE, quality_bitmask="none")
             server.reset_counts()
-            fresh.light_curve(sample[1], observation=obs, variables=CORE)
+            fresh.light_curve(sample[1], observation=obs, variables=CORE, quality_bitmask="none")
             requests["warm_light_curve"] = server.counts()
             server.reset_counts()
             peers["fits-s3"].read_target(t, obs)

@@ -84,7 +84,7 @@ def build(root: str, lines: pd.DataFrame, sectors: int) -> dict:
                                                                         "n_targets": int(counts.get(obs, 0))}},
                      "datasets": {obs: []}, "buckets": []}
     t0 = time.perf_counter()
-    store.change_catalog(lambda session: ArchiveStore.replace_catalog(session, pins, lines),
+    store.change_catalog(lambda session: ArchiveStore.replace_catalog(session, pins, lines) or True,  # True: commit
                          f"bench: {len(lines)} synthetic index lines in {sectors} observations")
     return {"ingest_template_s": round(ingest_s, 2), "catalog_write_s": round(time.perf_counter() - t0, 2)}
 
