@@ -399,10 +399,11 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
 
     Returns
     -------
-    (pandas.DataFrame, list of Observation, list of int, list of str, dict)
+    (pandas.DataFrame, list of Observation or None, list of int, list of str, dict)
         The lines (columns of :meth:`lcarchive.Archive.target_index`, and ``position`` and
         ``separation`` (deg) when a cone is given: one line per position and match); the
-        observations kept; the targets asked for that none of them holds; the observation IDs
+        observations kept (None when the selection was resolved on the index lines alone, without
+        reading the catalog: targets or positions with no time cut nor observation named); the targets asked for that none of them holds; the observation IDs
         asked for that the archive lacks; each observation's time cut.
 
     Raises
@@ -412,9 +413,14 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
     """
     from lcarchive.layout.sky import pixels_in_box, pixels_in_cones
 
-    observations, missing_obs, ranges = _observations(archive, selection)
     cone = cones(selection.cone) if selection.cone is not None else None
     box = _box(selection.box) if selection.box is not None else None
+    by_lines = selection.time is None and not selection.observations and (
+        selection.targets is not None or cone is not None or box is not None)
+    if by_lines:  # the index lines carry mission, product, segment and release: the catalog is not read
+        observations, missing_obs, ranges = None, [], {}
+    else:
+        observations, missing_obs, ranges = _observations(archive, selection)
     wanted: list[tuple[str | None, int]] = []
     if selection.targets is not None:  # the index partitions of the targets only
         wanted = _wanted_targets(selection.targets)
@@ -431,7 +437,15 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
     else:  # whole observations: their groups' own small arrays say which targets they hold
         frames = [archive.group_index(o.id) for o in observations]
         lines = pd.concat(frames, ignore_index=True) if frames else archive.target_index([])
-    lines = lines[lines["observation"].isin([o.id for o in observations])]
+    if observations is not None:
+        lines = lines[lines["observation"].isin([o.id for o in observations])]
+    else:
+        keep = np.ones(len(lines), dtype=bool) if selection.include_superseded else lines["current"].to_numpy(bool, copy=True)
+        for column, values in (("mission", selection.missions), ("product", selection.products),
+                               ("segment", [int(v) for v in selection.segments or []] or None)):
+            if values:
+                keep &= lines[column].isin(list(values)).to_numpy()
+        lines = lines[keep]
     prefixed = {t: c for c, t in wanted if c is not None}
     if prefixed:  # 'KIC 123' keeps the lines of the missions named by KIC IDs only
         catalogs = {m.name: m.target_catalog for m in archive.catalog.missions}
@@ -515,6 +529,8 @@ def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], li
         For a cone, box or time range that cannot be read.
     """
     lines, observations, missing_targets, missing_obs, ranges = matching_lines(archive, selection)
+    if observations is None:
+        observations, _, _ = _observations(archive, selection)
     if "position" in lines:  # a target near several positions is read once
         lines = lines.drop_duplicates(["target", "observation"])
     narrowed = any(v is not None for v in (selection.targets, selection.cone, selection.box, selection.magnitude)) \
