@@ -11,7 +11,10 @@ observations (RA strips, each pinned to the real family's snapshot: a search rea
 the catalog, never the groups). Each query opens the archive afresh (cold: the catalog
 repository's open is in the time) or reuses one ``Archive`` (warm). The peer is what a search
 without the sky index does: read every target-index bucket, then astropy's separation over all
-lines. Counts of requests and bytes come from the moto server.
+lines. A second peer is LSDB (the HATS catalog TESS light curves are published in): the same
+lines written with ``lsdb.from_dataframe(...).to_hats``, uploaded, and searched with
+``read_hats(...).cone_search(...).compute()`` (cold: ``read_hats`` in the time; warm: one catalog
+object reused). Counts of requests and bytes come from the moto server.
 """
 
 from __future__ import annotations
@@ -96,6 +99,46 @@ def scan_cone(archive: lcarchive.Archive, ra: float, dec: float, radius: float) 
     return lines[SkyCoord(ra * u.deg, dec * u.deg).separation(where).deg <= radius]
 
 
+def lsdb_peer(lines: pd.DataFrame, work: Path, places: dict, centres: list, server: SubprocessCountingMotoServer) -> dict:
+    """LSDB cone searches over the same lines, as a HATS catalog on local disk and on the S3 places."""
+    import fsspec
+    import lsdb
+    from upath import UPath
+
+    t0 = time.perf_counter()
+    local = work / "hats"
+    lsdb.from_dataframe(lines, ra_column="ra", dec_column="dec").write_catalog(str(local))
+    out: dict = {"write_s": round(time.perf_counter() - t0, 2), "version": lsdb.__version__}
+    fs = fsspec.filesystem("s3")
+    fs.put(str(local), "bench/hats", recursive=True)
+    for name, (_, options) in places.items():
+        endpoint = (options or {}).get("endpoint_url", server.endpoint)
+        path = UPath(local) if name == "local" else UPath("s3://bench/hats", key=os.environ["AWS_ACCESS_KEY_ID"],
+                                                          secret=os.environ["AWS_SECRET_ACCESS_KEY"],
+                                                          client_kwargs={"endpoint_url": endpoint})
+        cones = {}
+        warm_catalog = lsdb.read_hats(path)
+        for radius in RADII:
+            cold, warm, found, requests = [], [], [], []
+            for ra, dec in centres:
+                server.reset_counts()
+                t0 = time.perf_counter()
+                hit = lsdb.read_hats(path).cone_search(ra, dec, radius * 3600).compute()
+                cold.append(time.perf_counter() - t0)
+                requests.append(server.total())
+                t0 = time.perf_counter()
+                again = warm_catalog.cone_search(ra, dec, radius * 3600).compute()
+                warm.append(time.perf_counter() - t0)
+                assert len(again) == len(hit)
+                found.append(len(hit))
+            cones[str(radius)] = {"cold_s": round(statistics.median(cold), 4), "warm_s": round(statistics.median(warm), 4),
+                                  "lines_found": int(statistics.median(found)),
+                                  "requests": int(statistics.median(requests)) if name != "local" else None}
+        out[name] = cones
+        print(json.dumps({f"lsdb {name}": cones}), flush=True)
+    return out
+
+
 def measure(args: argparse.Namespace) -> dict:
     results: dict = {"config": vars(args).copy(), "machine": machine(), "places": {}}
     lines = synthetic_lines(args.targets, args.sectors)
@@ -151,6 +194,8 @@ def measure(args: argparse.Namespace) -> dict:
                 place["many_positions"] = {"positions": args.positions, "radius_arcsec": 10,
                                            "seconds": round(time.perf_counter() - t0, 3), "matched": int(len(matched))}
                 print(json.dumps({name: place}), flush=True)
+            if not args.skip_lsdb:
+                results["lsdb"] = lsdb_peer(lines, Path(tmp), places, centres, server)
     finally:
         server.stop()
     return results
@@ -165,6 +210,14 @@ def report(r: dict) -> str:
         first = next(iter(r["places"].values()))["cone"][str(radius)]
         s3 = r["places"].get("s3", {}).get("cone", {}).get(str(radius), {})
         out.append(f"| {radius} | " + " | ".join(cells) + f" | {first['lines_found']} | {s3.get('requests')} |")
+    if "lsdb" in r:
+        out += ["", f"LSDB {r['lsdb']['version']} (HATS catalog of the same lines, written in {r['lsdb']['write_s']:.0f} s):", "",
+                "| radius (deg) | " + " | ".join(f"{p} cold / warm (s)" for p in r["places"]) + " | lines | requests (s3) |",
+                "|" + "---|" * (len(r["places"]) + 3)]
+        for radius in RADII:
+            cells = [f"{r['lsdb'][p][str(radius)]['cold_s']:.3f} / {r['lsdb'][p][str(radius)]['warm_s']:.3f}" for p in r["places"]]
+            out.append(f"| {radius} | " + " | ".join(cells) + f" | {r['lsdb']['local'][str(radius)]['lines_found']} | "
+                       f"{r['lsdb'].get('s3', {}).get(str(radius), {}).get('requests')} |")
     out.append("")
     for name, v in r["places"].items():
         out.append(f"- {name}: scan of the whole index, 1 deg cone {v['scan_peer_1deg_s']:.2f} s; "
@@ -180,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--positions", type=int, default=1000)
+    parser.add_argument("--skip-lsdb", action="store_true", help="leave out the LSDB peer")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     results = measure(args)
