@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lcarchive.archive import Archive, open_archive
+from lcarchive.clients import first_line
 from lcarchive.errors import LcarchiveError
 from lcarchive.ingest import expand_inputs
 from lcarchive.catalog.models import Catalog, schema_json
@@ -379,6 +380,80 @@ def search_command(
         err.print(f"[bold red]not found in the selected observations:[/] target(s) {shown_ids}{more}")
     if missing_obs or missing_targets:
         raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_command(
+    archive: ArchiveArg,
+    observation: ObservationOpt = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Check on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Check on an existing Dask cluster (its scheduler's address, tcp://host:8786).", show_default=False)] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Groups checked at once without a cluster.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the damaged objects as a JSON array.")] = False,
+    storage_option: StorageOpt = None,
+    anon: AnonOpt = False,
+    version: VersionOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Read and decode every stored chunk of ARCHIVE (or of the observations given) and its
+    catalog: each damaged object (a checksum that does not match, a chunk that does not decode, a
+    chunk the manifest names that the store lacks) is printed by name, and the exit code is 1; a
+    clean archive exits 0.
+    """
+    from lcarchive.integrity import verify_archive
+
+    store = _open(archive, storage_option, anon, version, as_of)
+    with _cluster(workers, scheduler) as client, Progress(
+        TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, disable=not err.is_terminal, transient=True,
+    ) as progress:
+        task = progress.add_task("", total=None)
+        report = verify_archive(store, observation or None, client=client, jobs=jobs,
+                                progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if as_json:
+        print(json.dumps([{"where": d.where, "key": d.key, "reason": d.reason} for d in report.damaged], indent=1))
+    else:
+        for damage in report.damaged:
+            out.print(f"damaged: {damage}", highlight=False, markup=False)
+    rate = report.bytes / 1e6 / report.seconds if report.seconds else 0.0
+    err.print(f"{len(report.observations)} group(s), {report.chunks} chunk(s), {report.bytes / 1e6:.1f} MB decoded in "
+              f"{report.seconds:.1f} s ({rate:.0f} MB/s): "
+              + ("no damaged object" if report.ok else f"{len(report.damaged)} damaged object(s)"), highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _cluster(workers: int | None, scheduler: str | None):
+    """A Dask client for ``--workers N`` (a LocalCluster) or ``--scheduler ADDRESS``, or a context
+    giving None."""
+    import contextlib
+
+    if workers is not None and scheduler is not None:
+        raise typer.BadParameter("give --workers or --scheduler, not both", param_hint="--workers/--scheduler")
+    if workers is None and scheduler is None:
+        return contextlib.nullcontext(None)
+    if workers is not None and workers < 1:
+        raise typer.BadParameter(f"{workers}: at least 1", param_hint="--workers")
+
+    @contextlib.contextmanager
+    def client():
+        import logging
+
+        from dask.distributed import Client, LocalCluster
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        if scheduler is not None:
+            try:
+                with Client(scheduler, timeout="10s") as c:
+                    yield c
+            except OSError as exc:
+                raise LcarchiveError(f"Dask scheduler {scheduler}: unreachable ({first_line(str(exc))})") from None
+            return
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as c:
+            yield c
+
+    return client()
 
 
 def _cell(value: object) -> str:
