@@ -86,12 +86,15 @@ class LightCurveAccessor:
         -------
         xarray.DataArray of bool, the shape of ``quality``
             True where ``quality & bitmask == 0`` and the cadence is not padding (a cadence the
-            target has no row for), as lightkurve's ``create_quality_mask``.
+            target has no row for), as lightkurve's ``create_quality_mask``. An observation whose
+            product names no flag table (a generic table, a SkyPortal series) has no flag a named
+            mask could select: a named mask keeps all its cadences but padding (an integer
+            bitmask cuts on its raw bits).
 
         Raises
         ------
         lcarchive.LcarchiveError
-            No ``quality`` variable, or no flag table for a named mask.
+            No ``quality`` variable.
         """
         q = self._require("quality")
         index, info = self._observation_of_cadences()
@@ -105,9 +108,10 @@ class LightCurveAccessor:
                 ok = ((sub.astype(np.int64).astype(np.uint64) & mask) == 0) & (sub != _quality.PADDING)
             else:
                 table = meta.get("quality_flags")
-                if not table:
-                    raise LcarchiveError(f"{obs}: its product names no quality-flag table; give an integer bitmask")
-                ok = _quality.good_cadences(values[..., cadences], table, bitmask, self._segment(meta))
+                if not table:  # no flags a name could select (a generic table, a SkyPortal series): padding only
+                    ok = values[..., cadences] != _quality.PADDING
+                else:
+                    ok = _quality.good_cadences(values[..., cadences], table, bitmask, self._segment(meta))
             good[..., cadences] = ok
         return xr.DataArray(good, dims=q.dims, coords=q.coords, name="quality_mask",
                             attrs={"description": f"cadences passing the {bitmask!r} quality mask"})

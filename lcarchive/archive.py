@@ -39,7 +39,7 @@ __all__ = ["Archive", "open_archive"]
 _GUARDED = frozenset({
     "build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids", "history",
     "tag", "collect_garbage", "inputs", "check_root", "group_index", "group_store", "index_pixels", "search",
-    "light_curves",
+    "light_curves", "analyses", "analysis", "write_analysis",
 })
 
 
@@ -246,6 +246,57 @@ class Archive:
         (a plain Zarr folder, or an archive written before it existed: ``lcarchive catalog build``
         adds it). The columns of :meth:`target_index`."""
         return self._backend().index_pixels(pixels)
+
+    def analyses(self) -> list:
+        """The archive-wide analyses of this version (``lcarchive compute``), oldest first: their
+        catalog entries (:class:`lcarchive.catalog.models.Analysis`, with lineage)."""
+        return self._backend().analyses()
+
+    def analysis(self, name: str) -> pd.DataFrame:
+        """The results of one analysis: by its ID, or the newest of a method (``"bls"``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One line per light curve: ``target``, ``observation``, ``period`` (d), ``power``, and
+            for BLS ``depth`` (relative flux), ``duration`` (d), ``t0`` (mission time, BTJD/BKJD),
+            ``snr``; ``n_cadences`` used. ``attrs["analysis"]`` is the catalog entry.
+
+        Raises
+        ------
+        KeyError
+            If there is no such analysis.
+        """
+        entries = [a for a in self.analyses() if name in (a.id, a.method)]
+        if not entries:
+            raise KeyError(f"no analysis {name!r} in {self.url} (lcarchive compute makes them)")
+        entry = entries[-1]
+        columns = self._backend().read_analysis(entry.id)
+        order = ["target", "observation", *entry.variables]
+        frame = pd.DataFrame({k: columns[k] for k in order if k in columns})
+        frame.attrs["analysis"] = entry
+        if "periodogram" in columns:
+            frame.attrs["periodogram"] = columns["periodogram"]
+        return frame
+
+    def write_analysis(self, entry: Any, columns: dict[str, np.ndarray]) -> str | None:
+        """Store an analysis's results in one catalog commit (a new archive version); nothing is
+        written if one of the same ID (same inputs and parameters) is stored. Return the version,
+        or None."""
+        self._writable()
+        snapshot = self._store.write_analysis(entry, columns, f"analysis {entry.id}: {entry.method} over "
+                                                              f"{entry.n_light_curves} light curve(s)")
+        self.refresh()
+        return snapshot
+
+    def snapshot_of(self, observation: str) -> str | None:
+        """The snapshot of an observation family's repository this version pins (None in a folder of
+        plain Zarr groups)."""
+        backend = self._backend()
+        if not isinstance(backend, ArchiveStore):
+            return None
+        pin = backend.pin(family_of(observation))
+        return None if pin is None else str(pin["snapshot"])
 
     def group_index(self, observation: str) -> pd.DataFrame:
         """The target-index lines of one observation group, read from the group itself (its
@@ -497,6 +548,7 @@ class Archive:
         order_by: str | list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        where: str | None = None,
     ) -> pd.DataFrame:
         """Find light curves: by position, by target, by catalog values; one line per (target,
         observation).
@@ -536,6 +588,10 @@ class Archive:
             ``observation`` (for a cone: ``position``, ``separation`` first).
         limit, offset : int, optional
             Return ``limit`` lines from line ``offset`` of the sorted result.
+        where : str, optional
+            A filter on the columns, the stored analyses' results included (``bls_period``,
+            ``bls_snr``, ``lombscargle_period``...: :meth:`analysis`): pandas ``query`` syntax
+            and ``X between A and B``, e.g. ``"bls_period between 6 and 7 and bls_snr > 10"``.
 
         Returns
         -------
@@ -566,7 +622,7 @@ class Archive:
                 raise TypeError("search: give a selection or filters, not both")
         else:
             selection = Selection(**filters, include_superseded=include_superseded)
-        return search(self, selection, order_by=order_by, limit=limit, offset=offset)
+        return search(self, selection, order_by=order_by, limit=limit, offset=offset, where=where)
 
     def _pairs(self, target: int, lines: pd.DataFrame, include_superseded: bool, product: str | None) -> list[tuple[str, int]]:
         """The (observation, row) pairs of a target's light curve, from its index lines."""
@@ -588,7 +644,7 @@ class Archive:
                 quality_bitmask: str | int | None, normalize: bool) -> xr.Dataset:
         parts = [(obs_id, self._readers[obs_id], values) for (obs_id, _), values in zip(pairs, results, strict=True)]
         lc = _assemble(target, parts)
-        if quality_bitmask is not None:
+        if quality_bitmask is not None and quality_bitmask != "none":  # "none": every stored cadence, as stored
             lc = LightCurveAccessor(lc).good(quality_bitmask)
         return LightCurveAccessor(lc).normalize() if normalize else lc
 

@@ -338,6 +338,7 @@ def search_command(
     order_by: Annotated[list[str] | None, typer.Option("--order-by", help="Column to sort by, '-' first for descending (repeatable); default target, observation.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many lines.", show_default=False)] = None,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many lines of the sorted result first.")] = 0,
+    where: Annotated[str | None, typer.Option("--where", help="Filter on the columns and stored analyses' results, e.g. 'bls_period between 6 and 7 and bls_snr > 10'.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per (target, observation).")] = False,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
@@ -356,7 +357,7 @@ def search_command(
     selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, positions,
                            radius, box, camera, ccd, magnitude, time_range, include_superseded)
     store = _open(archive, storage_option, anon, version, as_of)
-    found = search(store, selection, order_by=order_by or None, limit=limit, offset=offset)
+    found = search(store, selection, order_by=order_by or None, limit=limit, offset=offset, where=where)
     missing_targets, missing_obs = found.attrs["missing_targets"], found.attrs["missing_observations"]
     if as_json:
         records = json.loads(found.to_json(orient="records", double_precision=15))
@@ -364,7 +365,7 @@ def search_command(
     else:
         table = Table(box=None, pad_edge=False)
         shown = [c for c in ("position", "target", "observation", "ra", "dec", "magnitude", "n_cadences", "coverage", "separation",
-                             "url")
+                             *(c for c in found.columns if c.startswith(("bls_", "lombscargle_"))), "url")
                  if c in found]
         for name in shown:
             table.add_column(name, justify="right" if name not in ("observation", "url") else "left")
@@ -421,6 +422,77 @@ def verify_command(
               + ("no damaged object" if report.ok else f"{len(report.damaged)} damaged object(s)"), highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("compute")
+def compute_command(
+    archive: ArchiveArg,
+    method: Annotated[str, typer.Option("--method", help="bls (astropy BoxLeastSquares) or lombscargle (astropy LombScargle).")],
+    target: TargetOpt = None,
+    targets_file: TargetsFileOpt = None,
+    targets_column: TargetsColumnOpt = None,
+    observation: ObservationOpt = None,
+    mission: MissionOpt = None,
+    product: ProductOpt = None,
+    segment: SegmentOpt = None,
+    cone: ConeOpt = None,
+    box: BoxOpt = None,
+    camera: CameraOpt = None,
+    ccd: CcdOpt = None,
+    magnitude: MagnitudeOpt = None,
+    period_min: Annotated[float, typer.Option("--period-min", help="Shortest period searched, d.")] = 0.5,
+    period_max: Annotated[float, typer.Option("--period-max", help="Longest period searched, d.")] = 15.0,
+    duration: Annotated[list[float] | None, typer.Option("--duration", help="BLS transit duration, d (repeatable; default 0.04 0.06 0.08 0.12 0.16 0.24).")] = None,
+    frequency_factor: Annotated[float, typer.Option("--frequency-factor", help="BLS period grid spacing (astropy autoperiod).")] = 1.0,
+    quality_bitmask: Annotated[str, typer.Option("--quality-bitmask", help="Quality mask first: default, hard or hardest.")] = "default",
+    keep_periodogram: Annotated[bool, typer.Option("--periodogram", help="Also store each light curve's periodogram.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Run on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on an existing Dask cluster (scheduler address).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per light curve.")] = False,
+    storage_option: StorageOpt = None,
+) -> None:
+    """Run a periodogram on every selected light curve of ARCHIVE (default quality mask,
+    normalised) and store the results in the archive with their lineage.
+
+    Per light curve: the best period (d) and its power; for BLS also the depth, duration (d), t0
+    (mission time) and SNR. The results are one new archive version; running the same
+    computation on the same inputs again writes nothing. `Archive.analysis("bls")` reads them
+    back, `lcarchive search --where "bls_period between 6 and 7"` filters by them.
+    """
+    from lcarchive.compute import Parameters, compute
+
+    if quality_bitmask not in ("default", "hard", "hardest"):
+        raise typer.BadParameter(f"{quality_bitmask!r}: default, hard or hardest", param_hint="--quality-bitmask")
+    params = Parameters(method=method, period_min=period_min, period_max=period_max,
+                        durations=tuple(duration) if duration else Parameters.durations, frequency_factor=frequency_factor,
+                        quality_bitmask=quality_bitmask, keep_periodogram=keep_periodogram)
+    params.check()
+    selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, None, None,
+                           box, camera, ccd, magnitude, None, False)
+    store = _open(archive, storage_option)
+    with _cluster(workers, scheduler) as client, Progress(
+        TextColumn(f"[bold]{method}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, disable=not err.is_terminal, transient=True,
+    ) as progress:
+        task = progress.add_task("", total=None)
+        report = compute(store, selection, params, client=client,
+                         progress=lambda done, total: progress.update(task, completed=done, total=total))
+    frame = report.results
+    if as_json:
+        fields = ["target", "observation", "period", "power", *(["depth", "duration", "t0", "snr"] if method == "bls" else [])]
+        print(json.dumps(json.loads(frame[fields].to_json(orient="records", double_precision=15)), indent=1))
+    else:
+        table = Table(box=None, pad_edge=False)
+        shown = [c for c in ("target", "observation", "period", "power", "depth", "duration", "t0", "snr") if c in frame]
+        for name in shown:
+            table.add_column(name, justify="left" if name == "observation" else "right")
+        for row in frame[shown].itertuples(index=False):
+            table.add_row(*(_cell(v) for v in row))
+        out.print(table)
+    rate = len(frame) / report.seconds if report.seconds else 0.0
+    what = "already stored, nothing written" if report.unchanged else f"stored as version {report.version}"
+    err.print(f"{report.analysis.id}: {len(frame)} light curve(s) in {report.seconds:.1f} s ({rate:.2f}/s), {what}"
+              + (f"; {len(report.skipped)} skipped (too few good cadences)" if report.skipped else ""), highlight=False)
 
 
 def _cluster(workers: int | None, scheduler: str | None):

@@ -470,8 +470,34 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
     return lines, observations, missing_targets, missing_obs, ranges
 
 
+def with_analyses(archive: Any, lines: pd.DataFrame) -> pd.DataFrame:
+    """Index lines with the results of the newest analysis of each method joined on (target,
+    observation): columns ``bls_period``, ``bls_power``, ``bls_depth``, ``bls_duration``, ``bls_t0``,
+    ``bls_snr``, ``lombscargle_period``, ``lombscargle_power`` (NaN where a light curve was not
+    analysed)."""
+    newest = {a.method: a for a in archive.analyses()}
+    for method, entry in sorted(newest.items()):
+        results = archive.analysis(entry.id)
+        values = [c for c in results.columns if c not in ("target", "observation", "n_cadences")]
+        results = results[["target", "observation", *values]].rename(columns={c: f"{method}_{c}" for c in values})
+        lines = lines.merge(results, on=["target", "observation"], how="left")
+    return lines
+
+
+def _where(lines: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Lines passing a filter expression: pandas ``DataFrame.query`` syntax, plus ``X between A and B``."""
+    import re
+
+    expression = re.sub(r"\b(\w+)\s+between\s+(\S+)\s+and\s+(\S+)", r"(\1 >= \2 and \1 <= \3)", where, flags=re.I)
+    try:
+        return lines.query(expression, engine="python")
+    except Exception as exc:  # pandas raises many kinds for a bad expression
+        name = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SelectionError(f"where {where!r}: {name} (columns: {', '.join(map(str, lines.columns))})") from None
+
+
 def search(archive: Any, selection: Selection, order_by: str | Sequence[str] | None = None, limit: int | None = None,
-           offset: int = 0) -> pd.DataFrame:
+           offset: int = 0, where: str | None = None) -> pd.DataFrame:
     """The light curves a selection finds: one line per (target, observation); see
     :meth:`lcarchive.Archive.search`.
 
@@ -485,14 +511,16 @@ def search(archive: Any, selection: Selection, order_by: str | Sequence[str] | N
     Raises
     ------
     SelectionError
-        For a cone, box or time range that cannot be read, an unknown ``order_by`` column or a
-        negative ``limit``/``offset``.
+        For a cone, box or time range that cannot be read, an unknown ``order_by`` column, a
+        negative ``limit``/``offset``, or a ``where`` expression that does not evaluate.
     """
     lines, _, missing_targets, missing_obs, _ = matching_lines(archive, selection)
     lines = lines.copy()
     lines["url"] = [f"{archive.url}/{archive.group_path(o)}" for o in lines["observation"].tolist()]
     columns = SEARCH_COLUMNS + [c for c in ("position", "separation") if c in lines]
     lines = lines[columns]
+    if where is not None:  # filters on the stored analyses' results (lcarchive compute)
+        lines = _where(with_analyses(archive, lines), where)
     default = ["position", "separation", "target", "observation"] if "position" in lines else ["target", "observation"]
     keys = [order_by] if isinstance(order_by, str) else list(order_by or default)
     descending = [k.startswith("-") for k in keys]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "CATALOG_FORMAT_VERSION",
+    "Analysis",
     "Catalog",
     "ColumnMap",
     "DataSet",
@@ -498,6 +499,27 @@ class DataSet(_Model):
     inputs: list[InputFile] = Field(default_factory=list)
 
 
+class Analysis(_Model):
+    """An archive-wide analysis: one method run on every selected light curve, its results stored
+    in the catalog repository (``analyses/<id>``) with its lineage."""
+
+    id: str = Field(description="'<method>-<12 hex digits>': the method and a hash of its inputs and parameters.")
+    method: str = Field(description="'bls' (astropy BoxLeastSquares) or 'lombscargle' (astropy LombScargle).")
+    parameters: dict[str, float | int | str | list[float]] = Field(
+        default_factory=dict, description="The method's parameters (periods in d).")
+    quality_bitmask: str = Field(description="Quality mask applied before the method (lightkurve's names).")
+    normalized: bool = Field(default=True, description="Flux divided by each light curve's median first.")
+    inputs: list[str] = Field(default_factory=list, description="IDs of the input datasets ('<observation>/flux').")
+    input_snapshots: dict[str, str] = Field(
+        default_factory=dict, description="Each input observation family's pinned snapshot: what was read.")
+    archive_version: str | None = Field(default=None, description="The archive version (catalog snapshot) read.")
+    software: dict[str, str] = Field(default_factory=dict, description="Versions of lcarchive, astropy, numpy.")
+    created: str = Field(description="When it was computed, ISO 8601 UTC.")
+    n_light_curves: int
+    variables: list[str] = Field(default_factory=list, description="Result variables (per light curve).")
+    group: str = Field(description="Its group in the catalog repository.")
+
+
 class Catalog(_Model):
     """The catalog of an archive (``catalog.json`` at its root)."""
 
@@ -512,6 +534,7 @@ class Catalog(_Model):
     processing_tools: list[ProcessingTool] = Field(default_factory=list)
     observations: list[Observation] = Field(default_factory=list)
     datasets: list[DataSet] = Field(default_factory=list)
+    analyses: list[Analysis] = Field(default_factory=list)
 
     def observation(self, id: str) -> Observation:
         """Return the observation with this ID.

@@ -40,7 +40,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS
-from lcarchive.catalog.models import Catalog, DataSet, Observation
+from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
 from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
@@ -424,7 +424,58 @@ class ArchiveStore:
             from lcarchive.store.plain import first_problem
 
             raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/families", first_problem(exc)) from exc
+        catalog.analyses.extend(self.analyses())
         return finish_catalog(catalog)
+
+    # -- analyses: results of one method over many light curves, in the catalog repository --------
+    def analyses(self) -> list[Analysis]:
+        """The analyses of this version (entries in the catalog root's attributes), oldest first."""
+        root = zarr.open_group(self.catalog_session().store, mode="r")
+        entries = dict(root.attrs.get("analyses", {}))
+        return sorted((Analysis.model_validate(e) for e in entries.values()), key=lambda a: (a.created, a.id))
+
+    def read_analysis(self, analysis_id: str) -> dict[str, np.ndarray]:
+        """The result arrays of one analysis (each shape (n_light_curves,) or (n_light_curves, n)).
+
+        Raises
+        ------
+        KeyError
+            If this version has no such analysis.
+        """
+        root = zarr.open_group(self.catalog_session().store, mode="r")
+        if analysis_id not in root.attrs.get("analyses", {}):
+            raise KeyError(analysis_id)
+        group = zarr.open_group(self.catalog_session().store, path=f"analyses/{analysis_id}", mode="r")
+        try:
+            return {name: np.asarray(array[...]) for name, array in group.arrays()}
+        except ValueError as exc:  # zarr's crc32c codec
+            from lcarchive.clients import first_line
+            from lcarchive.errors import DamagedArchiveError
+
+            raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/analyses/{analysis_id}", first_line(str(exc), 120)) from exc
+
+    def write_analysis(self, entry: Analysis, columns: dict[str, np.ndarray], message: str) -> str | None:
+        """Store an analysis in one catalog commit (its group and its entry); nothing is written if an
+        analysis of this ID is there already. Return the new version's snapshot, or None."""
+        def change(session: ic.Session) -> bool | None:
+            root = zarr.open_group(session.store, mode="r+")
+            entries = dict(root.attrs.get("analyses", {}))
+            if entry.id in entries:
+                return None
+            group = root.require_group(f"analyses/{entry.id}")
+            for name, values in columns.items():
+                values = np.asarray(values)
+                dtype = str if values.dtype.kind in "OUT" else values.dtype
+                array = group.create_array(name, shape=values.shape, dtype=dtype, compressors=_CHECKED, overwrite=True,
+                                           chunks=(max(1, min(values.shape[0], 65536)), *values.shape[1:]) if values.ndim else (),
+                                           fill_value="" if dtype is str else None)
+                array[...] = values.astype(object) if dtype is str else values
+            group.attrs.update(entry.model_dump(mode="json"))
+            entries[entry.id] = entry.model_dump(mode="json")
+            root.attrs["analyses"] = entries
+            return True
+
+        return self.change_catalog(change, message, metadata={"analysis": entry.id})[0]
 
     def group_ids(self) -> list[str]:
         """The observation groups of this version."""

@@ -127,6 +127,14 @@ class PlainStore:
             frame = frame[frame["target"].isin(list(targets))].reset_index(drop=True)
         return frame
 
+    def analyses(self) -> list:
+        """None stored: analyses live in an archive's catalog repository (format v2)."""
+        return []
+
+    def read_analysis(self, analysis_id: str) -> dict:
+        """Raises KeyError: a folder of plain Zarr groups holds no analyses."""
+        raise KeyError(analysis_id)
+
     def index_pixels(self, pixels: object) -> None:
         """None: a folder of plain Zarr groups keeps one index table and no sky index (searches
         by position read the whole table)."""
