@@ -188,8 +188,12 @@ def _block(url: str, storage_options: dict | None, version: str | None, observat
         if ok.sum() < 50 or not median > 0:
             skipped.append((int(target), observation, f"{int(ok.sum())} good cadences, median flux {median:.3g}"))
             continue
-        err = e[ok] / median if np.isfinite(e[ok]).all() and (e[ok] > 0).all() else None
-        best, _, power = periodogram(t[ok], f[ok] / median, err, params, grid)
+        y = f[ok] / median
+        if np.isfinite(e[ok]).all() and (e[ok] > 0).all():
+            err = e[ok] / median
+        else:  # no errors (K2SFF, some HLSPs): the scatter's robust sigma, 1.4826 x MAD, for every cadence
+            err = np.full(y.size, 1.4826 * np.median(np.abs(y - np.median(y))))
+        best, _, power = periodogram(t[ok], y, err, params, grid)
         results.append({"target": int(target), "observation": observation, **best, "n_cadences": int(ok.sum())})
         if params.keep_periodogram:
             powers.append(power.astype(np.float32))
