@@ -770,6 +770,7 @@ class Archive:
         progress: Callable[[str], None] | None = None,
         jobs: int | None = None,
         table_map: dict | str | TableMap | None = None,
+        client: Any = None,
     ) -> IngestReport:
         """Ingest light-curve files into the archive.
 
@@ -797,6 +798,9 @@ class Archive:
             a JSON text, the path of a JSON file, or a TableMap, e.g. ``{"mission": "tess", "target":
             "tic", "segment": 14, "time": "btjd", "flux": "flux"}``. Without it, tables are
             skipped with that reason.
+        client : dask.distributed.Client, optional
+            Parse the files on this Dask cluster's workers (``jobs`` is then unused); the archive
+            written is the one a serial ingest writes.
 
         Returns
         -------
@@ -830,7 +834,7 @@ class Archive:
             pass  # a new archive
         self.refresh()
         try:
-            return ingest_files(self._store, inputs, input_storage_options, progress, jobs, mapping)
+            return ingest_files(self._store, inputs, input_storage_options, progress, jobs, mapping, client)
         finally:
             self._kind = None
             self.refresh()

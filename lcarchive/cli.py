@@ -168,6 +168,8 @@ def ingest(
     anon: Annotated[
         bool, typer.Option("--anon", help="Read the inputs' URLs without credentials (a public bucket such as MAST's s3://stpubdata).")
     ] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parse on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Parse on an existing Dask cluster (scheduler address).", show_default=False)] = None,
 ) -> None:
     """Ingest light-curve files into ARCHIVE (created if absent).
 
@@ -188,7 +190,8 @@ def ingest(
     empty: list[tuple[str, str]] = []
     ignored: list[tuple[str, str]] = []
     files = expand_inputs(inputs, input_options, empty=empty, ignored=ignored)
-    with Progress(
+    started = time.perf_counter()
+    with _cluster(workers, scheduler) as client, Progress(
         TextColumn("[bold]ingest"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -203,13 +206,14 @@ def ingest(
         def step(name: str) -> None:
             progress.update(task, advance=1, description=name.rsplit("/", 1)[-1])
 
-        report = store.ingest(files, input_storage_options=input_options, progress=step, table_map=mapping)
+        report = store.ingest(files, input_storage_options=input_options, progress=step, table_map=mapping, client=client)
+    seconds = time.perf_counter() - started
     report.skipped[:0] = empty
     report.ignored[:0] = ignored
     out.print(
         f"ingested {len(report.added)} light curve(s) into {len(report.observations)} group(s); "
         f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other version(s); "
-        f"{len(report.skipped)} skipped"
+        f"{len(report.skipped)} skipped ({len(files) / max(seconds, 1e-9):.1f} files/s)"
     )
     if report.ignored:
         kinds = sorted({what for _, what in report.ignored})

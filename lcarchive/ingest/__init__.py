@@ -220,6 +220,7 @@ def ingest_files(
     progress: Callable[[str], None] | None = None,
     jobs: int | None = None,
     table_map: TableMap | None = None,
+    client: Any = None,
 ) -> IngestReport:
     """Ingest files into the archive of ``store``; see :meth:`lcarchive.Archive.ingest`."""
     report = IngestReport()
@@ -228,7 +229,7 @@ def ingest_files(
     if not store.exists():
         store.create()
     touched: set[str] = set()
-    for batch in parsed_batches(sources, storage_options, progress, jobs, table_map):
+    for batch in parsed_batches(sources, storage_options, progress, jobs, table_map, client):
         by_family: dict[str, list[LightCurveFile]] = defaultdict(list)
         for item in batch:
             if isinstance(item, LightCurveFile):

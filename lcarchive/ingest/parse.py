@@ -6,6 +6,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import Any
 from concurrent.futures import ProcessPoolExecutor
 
 from lcarchive.config import settings
@@ -48,16 +49,21 @@ def parsed_batches(
     progress: Callable[[str], None] | None,
     jobs: int | None,
     table_map: TableMap | None = None,
+    client: Any = None,
 ) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
     """Yield parsed files in batches of ``Settings.batch_files``, parsing ahead in worker processes when worth it.
 
     The main process compresses and writes one batch while the workers parse the next ones; at
     most two batches are parsed ahead, which bounds memory. A batch lists the light curves of its
-    files (a table gives several) and the (source, reason) of the bad ones.
+    files (a table gives several) and the (source, reason) of the bad ones. With a Dask ``client``
+    the files are parsed on its workers instead (its executor in place of the process pool).
     """
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     size = settings().batch_files
     batches = [sources[i : i + size] for i in range(0, len(sources), size)]
+    if client is not None:
+        yield from _ahead(client.get_executor(pure=False), batches, storage_options, progress, table_map)
+        return
     if jobs <= 1 or len(sources) < settings().parallel_min_files:
         for batch in batches:
             out: list[LightCurveFile | tuple[str, str]] = []
@@ -69,21 +75,27 @@ def parsed_batches(
         return
     context = multiprocessing.get_context("spawn")  # zarr's I/O thread makes fork unsafe
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending = deque(
-            [(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
-        )
-        next_batch = 3
-        while pending:
-            futures = pending.popleft()
-            out: list[LightCurveFile | tuple[str, str]] = []
-            for source, future in futures:
-                if progress is not None:
-                    progress(source)
-                _collect(out, future.result())
-            if next_batch < len(batches):
-                pending.append([(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batches[next_batch]])
-                next_batch += 1
-            yield out
+        yield from _ahead(pool, batches, storage_options, progress, table_map)
+
+
+def _ahead(pool: Any, batches: list[list[str]], storage_options: dict | None, progress: Callable[[str], None] | None,
+           table_map: TableMap | None) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
+    """Batches parsed by an executor (processes, or a Dask cluster's), at most three batches ahead."""
+    pending = deque(
+        [(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
+    )
+    next_batch = 3
+    while pending:
+        futures = pending.popleft()
+        out: list[LightCurveFile | tuple[str, str]] = []
+        for source, future in futures:
+            if progress is not None:
+                progress(source)
+            _collect(out, future.result())
+        if next_batch < len(batches):
+            pending.append([(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batches[next_batch]])
+            next_batch += 1
+        yield out
 
 
 def _collect(out: list, result: list[LightCurveFile] | tuple[str, str]) -> None:
