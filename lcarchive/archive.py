@@ -289,6 +289,12 @@ class Archive:
         self.refresh()
         return snapshot
 
+    def catalog_store(self) -> Any:
+        """The zarr store of the catalog repository at this version (a read-only icechunk
+        session's), or None for a folder of plain Zarr groups (whose catalog is ``catalog.json``)."""
+        backend = self._backend()
+        return backend.catalog_session().store if isinstance(backend, ArchiveStore) else None
+
     def snapshot_of(self, observation: str) -> str | None:
         """The snapshot of an observation family's repository this version pins (None in a folder of
         plain Zarr groups)."""

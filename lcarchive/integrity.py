@@ -6,7 +6,7 @@ through zarr's own codec pipeline, so every inner chunk's CRC32C is checked and 
 decodes. A damaged object is reported by name: the repository and the chunk's key, with the
 reason (a checksum that does not match, a chunk that does not decode, a chunk the manifest names
 that the store lacks). The catalog repository's buckets (pins, target index, sky index) are read
-the same way.
+the same way (``catalog/<array>/c/<bucket>``).
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ def check_group(store: Any, path: str, where: str) -> tuple[list[Damage], int, i
     except Exception as exc:  # the group's metadata itself (zarr.json) is damaged or gone
         return [Damage(where, f"{path}/zarr.json", _reason(exc))], 0, 0
     session = getattr(store, "session", None)
+    subgroups = sorted(group.groups(), key=lambda item: item[0])
     for name, array in arrays:
         grid = tuple(array.shards or array.chunks)
         key_path = f"{path}/{name}" if path else name
@@ -119,6 +120,10 @@ def check_group(store: Any, path: str, where: str) -> tuple[list[Damage], int, i
                 continue
             chunks += 1
             nbytes += int(getattr(values, "nbytes", 0))
+    for name, _ in subgroups:  # the catalog's analyses/<id>
+        more, n, b = check_group(store, f"{path}/{name}" if path else name, where)
+        damaged.extend(more)
+        chunks, nbytes = chunks + n, nbytes + b
     return damaged, chunks, nbytes
 
 
@@ -132,21 +137,16 @@ def _check_observation(url: str, storage_options: dict | None, version: str | No
     return check_group(store, path, where)
 
 
-def _check_catalog(archive: Any) -> list[Damage]:
-    """The catalog repository's buckets, through the archive's own reads (one per array)."""
-    from lcarchive.layout.sky import SKY_PIXELS
-
-    damaged = []
-    reads = [("families", lambda: archive.catalog), ("targets", lambda: archive.target_index())]
-    step = 1000  # fewer pixels than target buckets: the sky buckets themselves are read
-    reads += [(f"sky/{a}..{min(a + step, SKY_PIXELS) - 1}", lambda a=a: archive.index_pixels(range(a, min(a + step, SKY_PIXELS))))
-              for a in range(0, SKY_PIXELS, step)]
-    for label, read in reads:
+def _check_catalog(archive: Any) -> tuple[list[Damage], int, int]:
+    """Every stored chunk of the catalog repository (pins, target index, sky index, analyses)."""
+    store = archive.catalog_store()
+    if store is None:  # a folder of plain Zarr groups: its catalog.json and index, read whole
         try:
-            read()
-        except Exception as exc:  # DamagedArchiveError names the bucket array; anything else is damage too
-            damaged.append(Damage(f"{archive.url}/catalog", label, _reason(exc)))
-    return damaged
+            archive.catalog, archive.target_index()
+        except Exception as exc:  # DamagedArchiveError names the file
+            return [Damage(archive.url, "catalog.json, index/targets.parquet", _reason(exc))], 0, 0
+        return [], 0, 0
+    return check_group(store, "", f"{archive.url}/catalog")
 
 
 def verify_archive(archive: Any, observations: Iterable[str] | None = None, client: Any = None,
@@ -180,9 +180,9 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
     from lcarchive.errors import ObservationNotFoundError
 
     started = time.perf_counter()
-    catalog_damage = _check_catalog(archive)
-    if any(d.key == "families" for d in catalog_damage):  # no pins: which snapshot of each group is unknown
-        return IntegrityReport(damaged=catalog_damage, seconds=time.perf_counter() - started)
+    catalog_damage, catalog_chunks, catalog_bytes = _check_catalog(archive)
+    if any(d.key.startswith("families/") for d in catalog_damage):  # no pins: no group can be located
+        return IntegrityReport(damaged=catalog_damage, chunks=catalog_chunks, seconds=time.perf_counter() - started)
     known = archive.group_ids()
     ids = list(dict.fromkeys(observations)) if observations is not None else list(known)
     for obs in ids:
@@ -192,7 +192,7 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
     if version is None and not archive.read_only:
         history = archive.history(limit=1)
         version = history[0]["snapshot"] if history else None
-    report = IntegrityReport(observations=ids)
+    report = IntegrityReport(observations=ids, chunks=catalog_chunks, bytes=catalog_bytes)
     report.damaged.extend(catalog_damage)
     done = 0
     if client is not None:

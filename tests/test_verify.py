@@ -98,6 +98,7 @@ def test_a_damaged_catalog_bucket_is_named(clean, tmp_path):
     report = verify_archive(lcarchive.open_archive(str(root)))
     assert report.damaged and all(d.where.endswith("/catalog") for d in report.damaged)
     assert {d.key.split("/")[0] for d in report.damaged} <= {"families", "targets", "sky"}
+    assert all("/c/" in d.key for d in report.damaged)  # each bucket named
     result = _run(str(root))
     assert result.returncode == 1 and "catalog" in result.stdout and "Traceback" not in result.stderr
 
@@ -118,8 +119,6 @@ def test_verify_on_a_dask_local_cluster(clean, tmp_path):
         assert len(client.scheduler_info()["workers"]) == 2
     assert there.damaged == here.damaged and len(here.damaged) == len(objects[::3])
     assert there.chunks == here.chunks
-    result = _run(str(root), "--workers", "2")
-    assert result.returncode == 1 and result.stdout.count("damaged: ") == len(objects[::3])
 
 
 def test_bad_requests_are_one_line(clean):

@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""A TESS-sized simulation, scaled to this machine: one sector of real shape ingested with 1 and 2
+Dask workers, then an archive grown to ``--observations`` observations, with what each costs.
+
+    python tools/bench/simulate.py [--sector-targets 1000] [--observations 95] [--targets-per-observation 10]
+                                   [--json out.json]
+
+Synthetic light curves come from a real TESS SPOC 2-min file (``tools/synth.py``: its 20,076
+cadences, columns, headers and aperture; new TIC IDs, positions, flux levels and noise):
+
+1. **One sector** of ``--sector-targets`` targets (a real sector has ~20,000), ingested on local
+   disk by a Dask LocalCluster of 1 worker and of 2 workers (``Archive.ingest(client=...)``):
+   files/s, the observation repository's objects and bytes, each worker's peak memory (RSS).
+2. **Growth**: ``--observations`` sectors of ``--targets-per-observation`` targets ingested one
+   batch per observation, one after the other into one archive; per batch the seconds of the
+   whole ingest call and of its catalog commit (timed around ``ArchiveStore.change_catalog``), as
+   the archive grows.
+3. At the final size: a cold point read (``open_archive`` + ``light_curve`` of one target in one
+   observation) and a cold 1 deg cone search.
+
+The figures go to stdout (and ``--json``); docs/performance.md keeps a run with the machine and
+versions. The model beyond this machine: parsing scales with workers, the write of a batch and its
+catalog commit do not (one writer process per archive, one commit per batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from astropy.io import fits  # noqa: E402
+
+import lcarchive  # noqa: E402
+from lcarchive.store import ArchiveStore  # noqa: E402
+from tools.bench.run import TEMPLATE, machine  # noqa: E402
+from tools.synth import make_observation  # noqa: E402
+
+FIRST_ID = 5_000_000_000
+
+
+def sector_files(work: Path, sector: int, n: int, first_id: int) -> list[str]:
+    files = make_observation(TEMPLATE, work / f"s{sector:04d}-{first_id}", n, seed=sector, first_id=first_id)
+    for path in files:
+        with fits.open(path, mode="update") as hdul:
+            hdul[0].header["SECTOR"] = sector
+    return [str(p) for p in files]
+
+
+def folder_size(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def one_sector(work: Path, files: list[str], workers: int) -> dict:
+    from dask.distributed import Client, LocalCluster
+
+    root = work / f"sector-{workers}w"
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.run(lambda: None)  # workers up before the clock starts
+        t0 = time.perf_counter()
+        report = lcarchive.Archive(str(root)).ingest(files, client=client)
+        seconds = time.perf_counter() - t0
+        memory = client.run(lambda: __import__("psutil").Process().memory_info().rss)
+    assert report.ok and len(report.added) == len(files), report.skipped[:3]
+    objects, nbytes = folder_size(root / "observations" / "tess-spoc-2min-s0001")
+    return {"workers": workers, "files": len(files), "seconds": round(seconds, 1), "files_per_s": round(len(files) / seconds, 1),
+            "objects": objects, "bytes": nbytes, "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())}
+
+
+def growth(work: Path, n_obs: int, per_obs: int) -> dict:
+    root = work / "growth"
+    rows = []
+    original = ArchiveStore.change_catalog
+    timings: list[float] = []
+
+    def timed(self, *args, **kwargs):  # the catalog commit of each batch, timed where it happens
+        t0 = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            timings.append(time.perf_counter() - t0)
+
+    ArchiveStore.change_catalog = timed
+    try:
+        for s in range(1, n_obs + 1):
+            files = sector_files(work / "g", s, per_obs, FIRST_ID + 100_000)
+            timings.clear()
+            t0 = time.perf_counter()
+            report = lcarchive.Archive(str(root)).ingest(files, jobs=1)
+            total = time.perf_counter() - t0
+            assert report.ok, report.skipped[:3]
+            rows.append({"observation": s, "ingest_s": round(total, 3), "catalog_commit_s": round(sum(timings), 3)})
+            if s in (1, 2, 5, 10, 25, 50, 75, n_obs) or s % 10 == 0:
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        ArchiveStore.change_catalog = original
+    t0 = time.perf_counter()
+    lc = lcarchive.open_archive(str(root)).light_curve(FIRST_ID + 100_000, observation=f"tess-spoc-2min-s{n_obs:04d}",
+                                                       variables=["time", "flux", "flux_err", "quality"])
+    point = time.perf_counter() - t0
+    line = lcarchive.open_archive(str(root)).target_index([FIRST_ID + 100_000]).iloc[0]
+    assert lc.sizes["cadence"] > 0
+    t0 = time.perf_counter()
+    found = lcarchive.open_archive(str(root)).search(cone=(float(line["ra"]), float(line["dec"]), 1.0))
+    cone = time.perf_counter() - t0
+    objects, nbytes = folder_size(root)
+    first, last = rows[: max(1, n_obs // 10)], rows[-max(1, n_obs // 10):]
+    return {"observations": n_obs, "targets_per_observation": per_obs, "batches": rows,
+            "first_tenth": {k: round(statistics.median(r[k] for r in first), 3) for k in ("ingest_s", "catalog_commit_s")},
+            "last_tenth": {k: round(statistics.median(r[k] for r in last), 3) for k in ("ingest_s", "catalog_commit_s")},
+            "objects": objects, "bytes": nbytes, "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3),
+            "cone_lines": int(len(found))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sector-targets", type=int, default=1000)
+    parser.add_argument("--observations", type=int, default=95)
+    parser.add_argument("--targets-per-observation", type=int, default=10)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    results: dict = {"config": {k: str(v) for k, v in vars(args).items()}, "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="lcsim-") as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        files = sector_files(work / "sector", 1, args.sector_targets, FIRST_ID)
+        results["synth_s"] = round(time.perf_counter() - t0, 1)
+        results["sector"] = [one_sector(work, files, w) for w in (1, 2)]
+        print(json.dumps(results["sector"]), flush=True)
+        results["growth"] = growth(work, args.observations, args.targets_per_observation)
+    summary = {k: v for k, v in results["growth"].items() if k != "batches"}
+    print(json.dumps({"sector": results["sector"], "growth": summary}, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    sys.exit(main())
