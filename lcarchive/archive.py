@@ -404,6 +404,7 @@ class Archive:
         product: str | None = None,
         quality_bitmask: str | int | None = "default",
         normalize: bool = False,
+        observations: Iterable[str] | None = None,
     ) -> xr.Dataset:
         """Return the light curve of one target: one product's, stitched over its observations.
 
@@ -434,6 +435,9 @@ class Archive:
         normalize : bool
             Divide ``flux`` and ``flux_err`` by each observation's median flux
             (``ds.lc.normalize``), so that stitched sectors share one level.
+        observations : iterable of str, optional
+            Only these observations (e.g. two sectors of the target's), stitched in observation
+            order; ``observation`` reads a single one.
 
         Returns
         -------
@@ -467,7 +471,12 @@ class Archive:
             row = reader.row_of(target)
             pairs = [] if row is None else [(observation, row)]
         else:
-            pairs = self._pairs(target, self.target_index([target]), include_superseded, product)
+            lines = self.target_index([target])
+            if observations is not None:  # only these (release groups among them are read as asked)
+                chosen = [observations] if isinstance(observations, str) else list(observations)
+                lines = lines[lines["observation"].isin(chosen)]
+                include_superseded = True
+            pairs = self._pairs(target, lines, include_superseded, product)
             self.prepare([o for o, _ in pairs])
         if not pairs:
             raise TargetNotFoundError(target, self._where(observation, product))

@@ -176,7 +176,9 @@ def _block(url: str, storage_options: dict | None, version: str | None, observat
 
     archive = open_archive(url, storage_options, version=version)
     with archive.open_observation(observation) as ds:
-        part = ds[["time", "flux", "flux_err", "quality"]].isel(target=rows).load()
+        part = ds[[n for n in ("time", "flux", "flux_err", "quality") if n in ds]].isel(target=rows).load()
+    if "flux_err" not in part:  # a product without errors: the scatter stands in below
+        part["flux_err"] = part["flux"] * np.nan
     part = LightCurveAccessor(part).good(params.quality_bitmask)  # failing cadences become NaN
     results, skipped, powers = [], [], []
     for k, target in enumerate(part["target"].values.astype(np.int64)):

@@ -27,8 +27,8 @@ from lcarchive.errors import (
 )
 from lcarchive.identifiers import check_observation_id
 
-__all__ = ["SEARCH_COLUMNS", "GroupSelection", "Selection", "SelectionError", "matching_lines", "read_targets_file", "search",
-           "select"]
+__all__ = ["SEARCH_COLUMNS", "GroupSelection", "Selection", "SelectionError", "matching_lines", "read_positions_file",
+           "read_targets_file", "search", "select", "with_analyses"]
 
 
 _TARGET_COLUMNS = ("target", "tic", "tic_id", "ticid", "kic", "kic_id", "kepid", "keplerid", "epic", "epic_id", "epicid", "id")
@@ -402,9 +402,10 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
     (pandas.DataFrame, list of Observation or None, list of int, list of str, dict)
         The lines (columns of :meth:`lcarchive.Archive.target_index`, and ``position`` and
         ``separation`` (deg) when a cone is given: one line per position and match); the
-        observations kept (None when the selection was resolved on the index lines alone, without
-        reading the catalog: targets or positions with no time cut nor observation named); the targets asked for that none of them holds; the observation IDs
-        asked for that the archive lacks; each observation's time cut.
+        observations kept (None when the selection was resolved on the index lines alone,
+        without reading the catalog: targets or positions with no time cut nor observation
+        named); the targets asked for that none of them holds; the observation IDs asked for
+        that the archive lacks; each observation's time cut.
 
     Raises
     ------

@@ -166,3 +166,12 @@ def test_light_curve_masks_and_normalises_when_asked(root):
     assert asked["flux"].attrs["units"] == "" and np.nanmedian(asked["flux"].values) == pytest.approx(1, abs=1e-3)
     with pytest.raises(lcarchive.TargetNotFoundError, match="product qlp"):
         archive.light_curve(279741379, product="qlp", quality_bitmask="none")
+
+
+def test_light_curve_of_some_observations_only(root):
+    archive = lcarchive.open_archive(root)
+    two = archive.light_curve(279741379, observations=["tess-spoc-2min-s0002", "tess-spoc-2min-s0004"])
+    assert two["observation"].values.tolist() == ["tess-spoc-2min-s0002", "tess-spoc-2min-s0004"]
+    whole = archive.light_curve(279741379)
+    keep = np.isin(whole["cadence_observation"].values, ["tess-spoc-2min-s0002", "tess-spoc-2min-s0004"])
+    np.testing.assert_array_equal(two["flux"].values, whole["flux"].values[keep])
