@@ -37,22 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from astropy.io import fits  # noqa: E402
-
 import lcarchive  # noqa: E402
 from lcarchive.store import ArchiveStore  # noqa: E402
-from tools.bench.run import TEMPLATE, machine  # noqa: E402
-from tools.synth import make_observation  # noqa: E402
+from tools.bench.engine import sector_files  # noqa: E402
+from tools.bench.run import machine  # noqa: E402
 
 FIRST_ID = 5_000_000_000
-
-
-def sector_files(work: Path, sector: int, n: int, first_id: int) -> list[str]:
-    files = make_observation(TEMPLATE, work / f"s{sector:04d}-{first_id}", n, seed=sector, first_id=first_id)
-    for path in files:
-        with fits.open(path, mode="update") as hdul:
-            hdul[0].header["SECTOR"] = sector
-    return [str(p) for p in files]
 
 
 def folder_size(path: Path) -> tuple[int, int]:
