@@ -537,12 +537,11 @@ class Archive:
         pairs = [(t, p) for t, ps in plans.items() for p in ps]
         self.prepare(sorted({o for _, (o, _) in pairs}))
         results = run(self._read_rows([p for _, p in pairs], wanted, limit=settings().read_jobs))
-        out: dict[int, xr.Dataset] = {}
-        for t in ids:
-            mine = [(p, r) for (tt, p), r in zip(pairs, results, strict=True) if tt == t]
-            if mine:
-                out[t] = self._finish(t, [p for p, _ in mine], [r for _, r in mine], quality_bitmask, normalize)
-        return out
+        by_target: dict[int, list] = {}
+        for (t, pair), values in zip(pairs, results, strict=True):  # one pass, not one per target
+            by_target.setdefault(t, []).append((pair, values))
+        return {t: self._finish(t, [p for p, _ in by_target[t]], [v for _, v in by_target[t]], quality_bitmask, normalize)
+                for t in ids if t in by_target}
 
     def search(
         self,

@@ -304,9 +304,7 @@ def _grid(params: Parameters, baseline: float) -> np.ndarray:
     """Periods, d, for a baseline of ``baseline`` days: BLS's autoperiod spacing, or Lomb-Scargle's."""
     if params.method == "bls":
         step = params.frequency_factor * min(params.durations) / baseline**2
-        samples_per_peak = None
     else:
-        samples_per_peak = params.samples_per_peak
-        step = 1.0 / (samples_per_peak * baseline)
+        step = 1.0 / (params.samples_per_peak * baseline)
     frequency = np.arange(1.0 / params.period_max, 1.0 / params.period_min, step)
     return np.sort(1.0 / frequency)

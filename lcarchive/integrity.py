@@ -132,9 +132,8 @@ def _check_observation(url: str, storage_options: dict | None, version: str | No
 
     archive = open_archive(url, storage_options, version=version)
     store, path = archive.group_store(observation)
-    where = f"{archive.url}/{archive.group_path(observation).rsplit('/', 1)[0]}" if "/" in archive.group_path(observation) \
-        else archive.url
-    return check_group(store, path, where)
+    folder = archive.group_path(observation).rpartition("/")[0]  # the family's repository (v2), or the root
+    return check_group(store, path, f"{archive.url}/{folder}" if folder else archive.url)
 
 
 def _check_catalog(archive: Any) -> tuple[list[Damage], int, int]:

@@ -343,7 +343,8 @@ def _box(box: Any) -> tuple[float, float, float, float]:
         raise SelectionError(f"box {box!r}: give (ra_min, ra_max, dec_min, dec_max) in degrees") from None
     if not (-90 <= dec_min <= dec_max <= 90) or not all(np.isfinite([ra_min, ra_max])):
         raise SelectionError(f"box {box!r}: Dec must be within [-90, 90], dec_min <= dec_max (degrees)")
-    return ra_min % 360, ra_max % 360 if ra_max % 360 or ra_max == 0 else 360.0, dec_min, dec_max
+    ra_max = 360.0 if ra_max % 360 == 0 and ra_max != 0 else ra_max % 360  # RA_MAX 360 stays the whole circle
+    return ra_min % 360, ra_max, dec_min, dec_max
 
 
 def _observations(archive: Any, selection: Selection) -> tuple[list, list[str], dict[str, tuple[float, float]]]:
