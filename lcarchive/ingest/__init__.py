@@ -89,9 +89,9 @@ class FamilyOutcome:
     snapshot: str | None = None
 
 
-def _change_family(family: str, files: list[LightCurveFile]) -> Callable[[Any], FamilyOutcome]:
+def _change_family(family: str, files: list[LightCurveFile], client: Any = None) -> Callable[[Any], FamilyOutcome]:
     def change(session: Any) -> FamilyOutcome:
-        view = FamilyView(session.store)
+        view = FamilyView(session.store, session, client)
         report = IngestReport()
         ingest_observation(view, family, files, report)
         outcome = FamilyOutcome(report, session.snapshot_id, dict(view.written))
@@ -238,7 +238,7 @@ def ingest_files(
                 report.skipped.append(item)
         outcomes: dict[str, FamilyOutcome] = {}
         for family, files in sorted(by_family.items()):
-            snapshot, outcome = store.change_family(family, _change_family(family, files),
+            snapshot, outcome = store.change_family(family, _change_family(family, files, client),
                                                     _message([f.source for f in files], f"ingest into {family}"),
                                                     metadata={"inputs": [{"name": f.name, "sha256": f.sha256, "target": f.target}
                                                                          for f in files]})

@@ -24,6 +24,7 @@ from lcarchive.catalog.content import static_catalog
 from lcarchive.formats import LightCurveFile
 from lcarchive.ingest.ranks import n_rows, release_key, version
 from lcarchive.catalog.index import group_rows
+from lcarchive.store import cluster
 from lcarchive.layout import FORMAT_VERSION, Block, block_from_dataset, encoding, fused, merge_blocks, open_group, to_dataset
 
 __all__ = ["FamilyView", "GroupState", "group_attrs", "index_lines", "instruments_of"]
@@ -87,6 +88,10 @@ class FamilyView:
     Attributes
     ----------
     store : zarr.abc.store.Store
+    session : icechunk.Session, optional
+        The writable session ``store`` belongs to; with ``client``, the chunks of sharded
+        variables are encoded and written on the cluster's workers (:mod:`lcarchive.store.cluster`).
+    client : dask.distributed.Client, optional
     states : dict
         The states of groups read so far (kept up to date by writes).
     written : dict of str to set of int
@@ -94,6 +99,8 @@ class FamilyView:
     """
 
     store: Any
+    session: Any = None
+    client: Any = None
     states: dict[str, GroupState] = field(default_factory=dict)
     written: dict[str, set[int]] = field(default_factory=dict)
     _groups: set[str] | None = None
@@ -183,9 +190,12 @@ class FamilyView:
 
     def _write_whole(self, group_id: str, block: Block, attrs: dict) -> None:
         ds = to_dataset(block, attrs)
-        with fused(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
-            ds.to_zarr(self.store, group=group_id, mode="w", encoding=encoding(ds), consolidated=False, zarr_format=3)
+        if self.client is not None and self.session is not None:
+            cluster.write_dataset(self.session, self.client, ds, group_id, encoding(ds))
+        else:
+            with fused(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                ds.to_zarr(self.store, group=group_id, mode="w", encoding=encoding(ds), consolidated=False, zarr_format=3)
         self.states.pop(group_id, None)
         self.group_ids().add(group_id)
         self.written[group_id] = set(range(block.target.size))
@@ -194,6 +204,8 @@ class FamilyView:
         n_new = block.target.size
         total = start + n_new
         values_of = {**block.series, **block.per_target, "target": block.target}
+        on_cluster = self.client is not None and self.session is not None
+        later: list[tuple[str, int, np.ndarray]] = []  # the new rows of sharded arrays, written on the cluster
         with fused(), warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             group = zarr.open_group(self.store, path=group_id, mode="r+", zarr_format=3)
@@ -203,11 +215,16 @@ class FamilyView:
                     continue
                 if n_new:
                     array.resize((total, *array.shape[1:]))
-                    array[start:total] = _zarr_values(values_of[name])
+                    if on_cluster and array.shards is not None:
+                        later.append((f"{group_id}/{name}", start, _zarr_values(values_of[name])))
+                    else:
+                        array[start:total] = _zarr_values(values_of[name])
                 for row, one in replace.items():
                     value = {**one.series, **one.per_target, "target": one.target}[name]
                     array[row : row + 1] = _zarr_values(np.asarray(value))
             group.attrs.update(attrs)
+        if later:
+            cluster.write_regions(self.session, self.client, later)
 
     def set_entries(self, group_id: str, family: str) -> tuple[dict, list[dict]]:
         """Compute a group's catalog entries (:func:`lcarchive.catalog.build.observation_entry`) and
