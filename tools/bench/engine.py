@@ -40,8 +40,9 @@ from tools.synth import make_observation  # noqa: E402
 FIRST_ID = 3_000_000_000
 
 
-def sector_files(work: Path, sector: int, n: int, first_id: int) -> list[str]:
-    files = make_observation(TEMPLATE, work / f"s{sector:04d}-{first_id}", n, seed=sector, first_id=first_id)
+def sector_files(work: Path, sector: int, n: int, first_id: int, seed: int | None = None) -> list[str]:
+    files = make_observation(TEMPLATE, work / f"s{sector:04d}-{first_id}", n, seed=sector if seed is None else seed,
+                             first_id=first_id)
     for path in files:
         with fits.open(path, mode="update") as hdul:
             hdul[0].header["SECTOR"] = sector

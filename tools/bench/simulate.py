@@ -3,6 +3,7 @@
 Dask workers, then an archive grown to ``--observations`` observations, with what each costs.
 
     python tools/bench/simulate.py [--sector-targets 1000] [--observations 95] [--targets-per-observation 10]
+                                   [--full-sector 20000 [--chunk 1000]] [--parts sector,growth,full]
                                    [--json out.json]
 
 Synthetic light curves come from a real TESS SPOC 2-min file (``tools/synth.py``: its 20,076
@@ -17,6 +18,11 @@ cadences, columns, headers and aperture; new TIC IDs, positions, flux levels and
    the archive grows.
 3. At the final size: a cold point read (``open_archive`` + ``light_curve`` of one target in one
    observation) and a cold 1 deg cone search.
+4. **A full sector** (``--full-sector``, real size 20,000 targets x 20,076 cadences): made and
+   ingested ``--chunk`` files at a time on 2 Dask workers into one observation group (each chunk's
+   inputs deleted once stored: the inputs of a whole sector are ~40 GB), with the ingest rate,
+   the commit times and the workers' memory per chunk as the group grows, the group's objects and
+   bytes, and a cold point read and cone search in it.
 
 The figures go to stdout (and ``--json``); docs/performance.md keeps a run with the machine and
 versions. The model beyond this machine: parsing scales with workers, the write of a batch and its
@@ -112,25 +118,91 @@ def growth(work: Path, n_obs: int, per_obs: int) -> dict:
             "cone_lines": int(len(found))}
 
 
+def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dict:
+    import shutil
+
+    from dask.distributed import Client, LocalCluster
+
+    root = work / "full"
+    first = FIRST_ID + 1_000_000
+    rows = []
+    original = ArchiveStore.change_catalog
+    timings: list[float] = []
+
+    def timed(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            timings.append(time.perf_counter() - t0)
+
+    ArchiveStore.change_catalog = timed
+    try:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            client.run(lambda: None)
+            for start in range(0, n_targets, chunk):
+                n = min(chunk, n_targets - start)
+                t0 = time.perf_counter()
+                files = sector_files(work / "full-in", 1, n, first + start, seed=1000 + start // chunk)
+                made = time.perf_counter() - t0
+                timings.clear()
+                t0 = time.perf_counter()
+                report = lcarchive.Archive(str(root)).ingest(files, client=client)
+                seconds = time.perf_counter() - t0
+                assert report.ok and len(report.added) == n, report.skipped[:3]
+                shutil.rmtree(Path(files[0]).parent)
+                memory = client.run(lambda: __import__("psutil").Process().memory_info().rss)
+                rows.append({"stored": start + n, "synth_s": round(made, 1), "ingest_s": round(seconds, 1),
+                             "files_per_s": round(n / seconds, 1), "catalog_commits_s": round(sum(timings), 2),
+                             "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())})
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        ArchiveStore.change_catalog = original
+    objects, nbytes = folder_size(root / "observations" / "tess-spoc-2min-s0001")
+    target = first + n_targets // 2
+    t0 = time.perf_counter()
+    lc = lcarchive.open_archive(str(root)).light_curve(target, observation="tess-spoc-2min-s0001",
+                                                       variables=["time", "flux", "flux_err", "quality"])
+    point = time.perf_counter() - t0
+    line = lcarchive.open_archive(str(root)).target_index([target]).iloc[0]
+    t0 = time.perf_counter()
+    found = lcarchive.open_archive(str(root)).search(cone=(float(line["ra"]), float(line["dec"]), 1.0))
+    cone = time.perf_counter() - t0
+    seconds = sum(r["ingest_s"] for r in rows)
+    return {"targets": n_targets, "cadences": int(lc.sizes["cadence"]), "workers": workers, "chunk": chunk, "chunks": rows,
+            "ingest_s": round(seconds, 1), "files_per_s": round(n_targets / seconds, 1), "objects": objects, "bytes": nbytes,
+            "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3), "cone_lines": int(len(found))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sector-targets", type=int, default=1000)
     parser.add_argument("--observations", type=int, default=95)
     parser.add_argument("--targets-per-observation", type=int, default=10)
+    parser.add_argument("--full-sector", type=int, default=20_000, help="targets of the full-size sector")
+    parser.add_argument("--chunk", type=int, default=1000, help="files made and ingested at a time in the full sector")
+    parser.add_argument("--parts", default="sector,growth,full", help="which parts to run (comma-separated)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
     warnings.simplefilter("ignore")
     results: dict = {"config": {k: str(v) for k, v in vars(args).items()}, "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="lcsim-") as tmp:
         work = Path(tmp)
-        t0 = time.perf_counter()
-        files = sector_files(work / "sector", 1, args.sector_targets, FIRST_ID)
-        results["synth_s"] = round(time.perf_counter() - t0, 1)
-        results["sector"] = [one_sector(work, files, w) for w in (1, 2)]
-        print(json.dumps(results["sector"]), flush=True)
-        results["growth"] = growth(work, args.observations, args.targets_per_observation)
-    summary = {k: v for k, v in results["growth"].items() if k != "batches"}
-    print(json.dumps({"sector": results["sector"], "growth": summary}, indent=1))
+        if "sector" in parts:
+            t0 = time.perf_counter()
+            files = sector_files(work / "sector", 1, args.sector_targets, FIRST_ID)
+            results["synth_s"] = round(time.perf_counter() - t0, 1)
+            results["sector"] = [one_sector(work, files, w) for w in (1, 2)]
+            print(json.dumps(results["sector"]), flush=True)
+        if "growth" in parts:
+            results["growth"] = growth(work, args.observations, args.targets_per_observation)
+        if "full" in parts:
+            results["full"] = full_sector(work, args.full_sector, args.chunk)
+    summary = {part: ({k: v for k, v in value.items() if k not in ("batches", "chunks")} if isinstance(value, dict) else value)
+               for part, value in results.items() if part in ("sector", "growth", "full")}
+    print(json.dumps(summary, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0
