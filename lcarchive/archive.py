@@ -39,7 +39,7 @@ __all__ = ["Archive", "open_archive"]
 _GUARDED = frozenset({
     "build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids", "history",
     "tag", "collect_garbage", "inputs", "check_root", "group_index", "group_store", "index_pixels", "search",
-    "light_curves", "analyses", "analysis", "write_analysis",
+    "light_curves", "analyses", "analysis", "write_analysis", "read_version",
 })
 
 
@@ -563,6 +563,7 @@ class Archive:
         limit: int | None = None,
         offset: int = 0,
         where: str | None = None,
+        client: Any = None,
     ) -> pd.DataFrame:
         """Find light curves: by position, by target, by catalog values; one line per (target,
         observation).
@@ -606,6 +607,9 @@ class Archive:
             A filter on the columns, the stored analyses' results included (``bls_period``,
             ``bls_snr``, ``lombscargle_period``...: :meth:`analysis`): pandas ``query`` syntax
             and ``X between A and B``, e.g. ``"bls_period between 6 and 7 and bls_snr > 10"``.
+        client : dask.distributed.Client, optional
+            Search many positions on this cluster's workers, 2,000 positions a task, each at this
+            handle's version (:meth:`read_version`); the same lines as without it.
 
         Returns
         -------
@@ -636,7 +640,7 @@ class Archive:
                 raise TypeError("search: give a selection or filters, not both")
         else:
             selection = Selection(**filters, include_superseded=include_superseded)
-        return search(self, selection, order_by=order_by, limit=limit, offset=offset, where=where)
+        return search(self, selection, order_by=order_by, limit=limit, offset=offset, where=where, client=client)
 
     def _pairs(self, target: int, lines: pd.DataFrame, include_superseded: bool, product: str | None) -> list[tuple[str, int]]:
         """The (observation, row) pairs of a target's light curve, from its index lines."""
@@ -719,6 +723,15 @@ class Archive:
         return await gather(*(one(r, row) for r, (_, row) in zip(readers, pairs, strict=True)))
 
     # -- versions --------------------------------------------------------------------------
+    def read_version(self) -> str | None:
+        """The version this handle reads: its catalog snapshot ID (the one ``version`` or ``as_of``
+        named, else the newest when it was first read); None for a folder of plain Zarr groups,
+        which has no versions. ``open_archive(url, version=...)`` reads the same version
+        elsewhere, as the tasks of a Dask cluster do."""
+        if self.read_only:
+            return None
+        return self._store.catalog_session().snapshot_id
+
     def history(self, limit: int | None = None) -> list[dict]:
         """The archive's versions, newest first.
 
@@ -813,8 +826,10 @@ class Archive:
             "tic", "segment": 14, "time": "btjd", "flux": "flux"}``. Without it, tables are
             skipped with that reason.
         client : dask.distributed.Client, optional
-            Parse the files on this Dask cluster's workers (``jobs`` is then unused); the archive
-            written is the one a serial ingest writes.
+            Parse the files, and encode and write their chunks, on this Dask cluster's workers
+            (``jobs`` is then unused; :mod:`lcarchive.store.cluster`); this process plans each
+            batch and makes its commits. The archive written is the one a serial ingest writes,
+            stored object for stored object.
 
         Returns
         -------

@@ -168,8 +168,8 @@ def ingest(
     anon: Annotated[
         bool, typer.Option("--anon", help="Read the inputs' URLs without credentials (a public bucket such as MAST's s3://stpubdata).")
     ] = False,
-    workers: Annotated[int | None, typer.Option("--workers", help="Parse on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Parse on an existing Dask cluster (scheduler address).", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parse, encode and write on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Parse, encode and write on an existing Dask cluster (scheduler address).", show_default=False)] = None,
 ) -> None:
     """Ingest light-curve files into ARCHIVE (created if absent).
 
@@ -247,11 +247,13 @@ def download_command(
     ccd: CcdOpt = None,
     magnitude: MagnitudeOpt = None,
     time_range: TimeOpt = None,
-    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated light-curve variables besides time, flux, flux_err, quality; 'all' for every one.")] = None,
+    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated light-curve variables besides time, flux, flux_err, quality, and analysis results (bls_period, bls...: analyses/<method> tables); 'all' for every one.")] = None,
     include_superseded: SupersededOpt = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="zarr, fits, parquet, csv or hdf5 (SkyPortal photometric series).")] = "zarr",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
     verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Download on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Download on an existing Dask cluster whose workers see DEST (scheduler address).", show_default=False)] = None,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
     version: VersionOpt = None,
@@ -279,7 +281,7 @@ def download_command(
                            radius, box, camera, ccd, magnitude, time_range, include_superseded,
                            [c.strip() for c in columns.split(",") if c.strip()] if columns else None)
     store = _open(archive, storage_option, anon, version, as_of)
-    with Progress(
+    with _cluster(workers, scheduler) as client, Progress(
         TextColumn("[bold]download"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -296,7 +298,7 @@ def download_command(
             elapsed = max(time.perf_counter() - started, 1e-9)
             progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.1f} light curves/s")
 
-        report = download(store, dest, selection, format=fmt, jobs=jobs, progress=step)
+        report = download(store, dest, selection, format=fmt, jobs=jobs, progress=step, client=client)
     mb = report.bytes_written / 1e6
     rate = report.bytes_read / 1e6 / report.seconds if report.seconds else 0.0
     out.print(
@@ -344,6 +346,8 @@ def search_command(
     offset: Annotated[int, typer.Option("--offset", help="Skip this many lines of the sorted result first.")] = 0,
     where: Annotated[str | None, typer.Option("--where", help="Filter on the columns and stored analyses' results, e.g. 'bls_period between 6 and 7 and bls_snr > 10'.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per (target, observation).")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Search many --positions on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Search many --positions on an existing Dask cluster (scheduler address).", show_default=False)] = None,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
     version: VersionOpt = None,
@@ -361,7 +365,8 @@ def search_command(
     selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, positions,
                            radius, box, camera, ccd, magnitude, time_range, include_superseded)
     store = _open(archive, storage_option, anon, version, as_of)
-    found = search(store, selection, order_by=order_by or None, limit=limit, offset=offset, where=where)
+    with _cluster(workers, scheduler) as client:
+        found = search(store, selection, order_by=order_by or None, limit=limit, offset=offset, where=where, client=client)
     missing_targets, missing_obs = found.attrs["missing_targets"], found.attrs["missing_observations"]
     if as_json:
         records = json.loads(found.to_json(orient="records", double_precision=15))

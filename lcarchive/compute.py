@@ -244,8 +244,7 @@ def compute(archive: Any, selection: Any, params: Parameters, client: Any = None
     params.check()
     if archive.read_only:
         raise LcarchiveError(f"{archive.url}: a read-only archive (plain Zarr folder) cannot store an analysis")
-    history = archive.history(limit=1)
-    version = archive.version or (history[0]["snapshot"] if history else None)
+    version = archive.read_version()
     groups, _, _ = select(archive, selection)
     units = [(g.observation, [int(r) for r in g.rows[i:i + BLOCK]]) for g in groups for i in range(0, g.rows.size, BLOCK)]
     if not units:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -498,8 +498,35 @@ def _where(lines: pd.DataFrame, where: str) -> pd.DataFrame:
         raise SelectionError(f"where {where!r}: {name} (columns: {', '.join(map(str, lines.columns))})") from None
 
 
+SEARCH_PART = 2000
+"""Positions per task when a search of many positions runs on a Dask cluster."""
+
+
+def _lines_on_cluster(archive: Any, selection: Selection, client: Any) -> tuple[pd.DataFrame, list[int], list[str]]:
+    """:func:`matching_lines` of a many-position cone, ``SEARCH_PART`` positions per task on
+    ``client``'s workers, each reading the archive at this handle's version."""
+    ra, dec, radius = cones(selection.cone)
+    args = (type(archive), archive.url, archive.storage_options, archive.read_version())
+    futures = [client.submit(_part_lines, *args, replace(
+        selection, cone=(ra[a:a + SEARCH_PART], dec[a:a + SEARCH_PART], radius[a:a + SEARCH_PART])), a, pure=False)
+        for a in range(0, ra.size, SEARCH_PART)]
+    parts = client.gather(futures)
+    lines = pd.concat([p[0] for p in parts], ignore_index=True)
+    missing = set.intersection(*(set(p[1]) for p in parts))  # found by no part
+    return lines, [t for t in parts[0][1] if t in missing], parts[0][2]
+
+
+def _part_lines(opener: Any, url: str, storage_options: dict | None, version: str | None, selection: Selection,
+                first: int) -> tuple[pd.DataFrame, list[int], list[str]]:
+    """One task of :func:`_lines_on_cluster`: the lines of some positions, numbered from ``first``."""
+    lines, _, missing_targets, missing_obs, _ = matching_lines(opener(url, storage_options, version=version), selection)
+    lines = lines.copy()
+    lines["position"] += first
+    return lines, missing_targets, missing_obs
+
+
 def search(archive: Any, selection: Selection, order_by: str | Sequence[str] | None = None, limit: int | None = None,
-           offset: int = 0, where: str | None = None) -> pd.DataFrame:
+           offset: int = 0, where: str | None = None, client: Any = None) -> pd.DataFrame:
     """The light curves a selection finds: one line per (target, observation); see
     :meth:`lcarchive.Archive.search`.
 
@@ -516,7 +543,10 @@ def search(archive: Any, selection: Selection, order_by: str | Sequence[str] | N
         For a cone, box or time range that cannot be read, an unknown ``order_by`` column, a
         negative ``limit``/``offset``, or a ``where`` expression that does not evaluate.
     """
-    lines, _, missing_targets, missing_obs, _ = matching_lines(archive, selection)
+    if client is not None and selection.cone is not None and cones(selection.cone)[0].size > 1:
+        lines, missing_targets, missing_obs = _lines_on_cluster(archive, selection, client)
+    else:
+        lines, _, missing_targets, missing_obs, _ = matching_lines(archive, selection)
     lines = lines.copy()
     lines["url"] = [f"{archive.url}/{archive.group_path(o)}" for o in lines["observation"].tolist()]
     columns = SEARCH_COLUMNS + [c for c in ("position", "separation") if c in lines]

@@ -113,3 +113,50 @@ def test_bad_parameters_are_one_line(root):
         result = _compute(root, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "fits", "hdf5", "csv", "zarr"])
+def test_results_download_like_other_columns(root, tmp_path, fmt):
+    from astropy.table import Table
+
+    archive = lcarchive.open_archive(str(root))
+    if not any(a.method == "bls" for a in archive.analyses()):
+        compute(lcarchive.Archive(str(root)), lcarchive.Selection(targets=list(PLANETS)), Parameters("bls"))
+        archive = lcarchive.open_archive(str(root))
+    stored = archive.analysis("bls").set_index("target")
+    dest = tmp_path / fmt
+    args = [lcarchive_command(), "download", str(root), str(dest), "--target", "261136679", "--target", "25155310",
+            "--target", "358108509", "--columns", "bls_period,bls_snr,sap_flux", "--format", fmt]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    ext = {"hdf5": "h5", "zarr": "parquet"}.get(fmt, fmt)
+    path = dest / "analyses" / f"bls.{ext}"
+    if fmt in ("parquet", "zarr"):
+        table = pd.read_parquet(path)
+        import pyarrow.parquet as pq
+        lineage = json.loads(pq.read_schema(path).metadata[b"lcarchive_analysis"])
+        assert lineage["id"] == stored.attrs["analysis"].id and lineage["inputs"] == ["tess-spoc-2min-s0001/flux"]
+    elif fmt == "csv":
+        table = pd.read_csv(path)
+    else:
+        read = Table.read(path, **({"path": "bls"} if fmt == "hdf5" else {}))
+        assert str(read["period"].unit) == "d"
+        if fmt == "hdf5":
+            assert json.loads(read.meta["lcarchive_analysis"])["method"] == "bls"
+        table = read.to_pandas()
+    # the analysed light curves of the selection (the third target was not analysed), the columns asked for
+    assert sorted(table["target"]) == sorted(PLANETS) and list(table.columns) == ["target", "observation", "period", "snr"]
+    for _, line in table.iterrows():
+        assert line["period"] == stored.loc[line["target"], "period"] and line["snr"] == stored.loc[line["target"], "snr"]
+    # the light curves themselves came too, and a second run skips everything
+    assert any(p.suffix in (".parquet", ".fits", ".h5", ".csv", ".zarr") for p in (dest / "tess-spoc-2min-s0001").glob("*")) \
+        or (dest / "observations").exists()
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 output(s) written" in again.stdout, again.stdout
+    check = subprocess.run([lcarchive_command(), "download", "--verify", str(dest)], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a flipped byte (a FITS file ends in zero padding)
+    path.write_bytes(bytes(data))
+    check = subprocess.run([lcarchive_command(), "download", "--verify", str(dest)], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1 and f"bls.{ext}" in check.stdout + check.stderr

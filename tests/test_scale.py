@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 
+import numpy as np
+import pandas as pd
 import pytest
 import zarr
 from zarr.core.buffer import default_buffer_prototype
@@ -83,3 +85,59 @@ def test_the_ingest_command_on_a_local_cluster(tmp_path):
     serial = tmp_path / "serial"
     assert lcarchive.Archive(str(serial)).ingest(FILES[:8], jobs=1).ok
     _same_archives(lcarchive.open_archive(str(serial)), lcarchive.open_archive(str(root)))
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def _files(dest) -> dict[str, bytes]:
+    return {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*"))
+            if p.is_file() and p.name != "_lcarchive_manifest.jsonl"}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "fits", "zarr"])
+def test_a_download_on_a_cluster_writes_the_serial_download(tmp_path, cluster_client, fmt):
+    root = tmp_path / "archive"
+    with lcarchive.config.override(targets_per_shard=2):  # groups of several shards: several tasks per group
+        assert lcarchive.Archive(str(root)).ingest(FILES[:9], jobs=1).ok
+    archive = lcarchive.open_archive(str(root))
+    selection = lcarchive.Selection(missions=["tess", "kepler"])
+    serial = lcarchive.download(archive, tmp_path / "serial", selection, format=fmt)
+    with distributed.get_task_stream(cluster_client) as stream:
+        parallel = lcarchive.download(archive, tmp_path / "dask", selection, format=fmt, client=cluster_client)
+    parts = [t for t in stream.data if "_download_part" in str(t["key"])]
+    observations = {g.observation for g in lcarchive.search.select(archive, selection)[0]}
+    assert len({t["worker"] for t in parts}) == 2 and len(parts) >= len(observations) > 1, parts
+    assert sorted(parallel.written) == sorted(serial.written) and parallel.n_targets == serial.n_targets > 0
+    assert parallel.bytes_written == serial.bytes_written and parallel.requests > 0
+    a, b = _files(tmp_path / "serial"), _files(tmp_path / "dask")
+    assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
+    # the manifest, written by this process alone, makes a second run a no-op and verifies
+    again = lcarchive.download(archive, tmp_path / "dask", selection, format=fmt, client=cluster_client)
+    outputs = [w for w in serial.written if not w.startswith(("catalog.json", "index/"))]  # zarr: its catalog too
+    assert again.written == [] and sorted(again.skipped) == sorted(outputs)
+    assert lcarchive.verify(tmp_path / "dask").ok
+
+
+def test_a_search_of_many_positions_on_a_cluster_finds_the_serial_lines(tmp_path, cluster_client, monkeypatch):
+    root = tmp_path / "archive"
+    assert lcarchive.Archive(str(root)).ingest(FILES, jobs=1).ok
+    archive = lcarchive.open_archive(str(root))
+    index = archive.target_index()
+    ra = np.concatenate([index["ra"].to_numpy(), [10.0, 200.0]])  # every star, and two empty positions
+    dec = np.concatenate([index["dec"].to_numpy(), [-5.0, 60.0]])
+    radius = np.where(np.arange(ra.size) % 2 == 0, 0.5, 5.0)
+    monkeypatch.setattr(lcarchive.search, "SEARCH_PART", 4)  # several tasks of a few positions
+    serial = archive.search(cone=(ra, dec, radius), where="magnitude > 0 or magnitude != magnitude")
+    with distributed.get_task_stream(cluster_client) as stream:
+        parallel = archive.search(cone=(ra, dec, radius), where="magnitude > 0 or magnitude != magnitude",
+                                  client=cluster_client)
+    tasks = [t for t in stream.data if "_part_lines" in str(t["key"])]
+    assert len(tasks) == -(-ra.size // 4) and len({t["worker"] for t in tasks}) == 2
+    assert len(serial) > ra.size // 2 and set(serial["position"]) >= set(range(len(index)))
+    pd.testing.assert_frame_equal(parallel, serial)
+    assert parallel.attrs == serial.attrs

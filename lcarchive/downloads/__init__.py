@@ -19,6 +19,10 @@ requests in flight), and writes them to a local folder in one of these formats:
 ``hdf5``
     ``<observation>/<target>.h5``: one SkyPortal photometric series per target and observation.
 
+The results of archive-wide analyses (``lcarchive compute``) are columns too: ``bls_period``,
+``bls`` (all its results)... add ``analyses/<method>.<ext>``, one row per selected light curve
+(:mod:`~lcarchive.downloads.analyses`).
+
 Each output is written under a temporary name (``.<name>.partial``) and renamed when
 complete, then recorded in ``_lcarchive_manifest.jsonl`` (one JSON line per output unit: its
 files with sizes and SHA-256 (CRC32C for the objects of zarr groups), the targets and the source
@@ -36,6 +40,7 @@ report), :mod:`~lcarchive.downloads.files` (FITS, HDF5, Parquet and CSV outputs)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import time
@@ -43,9 +48,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 from lcarchive import export
 from lcarchive.errors import DestinationError
+from lcarchive.downloads.analyses import split_columns, write_analyses
 from lcarchive.downloads.files import write_table_unit, write_target_files
 from lcarchive.downloads.job import DownloadReport, FORMATS, Job, Unit, series_names, with_aliases
 from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, VerifyReport, unit_key, verify
@@ -75,6 +83,7 @@ def download(
     jobs: int = 16,
     progress: Callable[[int, int], None] | None = None,
     storage_options: dict | None = None,
+    client: Any = None,
 ) -> DownloadReport:
     """Download the selected light curves from an archive into a local folder.
 
@@ -95,6 +104,11 @@ def download(
         Called as ``progress(done, total)`` in light curves as outputs complete.
     storage_options : dict, optional
         fsspec options when ``archive`` is a URL.
+    client : dask.distributed.Client, optional
+        Run the download on this cluster's workers: each task reads and writes some shards'
+        light curves (a whole group for ``zarr``) with ``jobs`` requests in flight, all at the
+        archive version this process opened; ``dest`` must be a folder every worker sees
+        (one machine, or a shared file system). The manifest is written here alone.
 
     Returns
     -------
@@ -121,7 +135,7 @@ def download(
     started = time.perf_counter()
     dest = _writable(Path(str(dest).removeprefix("file://")))
     with failures(archive.url, archive.storage_options):
-        return _run_download(archive, dest, selection, format, jobs, progress, started)
+        return _run_download(archive, dest, selection, format, jobs, progress, started, client)
 
 
 def _writable(dest: Path) -> Path:
@@ -143,7 +157,9 @@ def _writable(dest: Path) -> Path:
 
 
 def _run_download(archive: Any, dest: Path, selection: Selection, format: str, jobs: int,
-                  progress: Callable[[int, int], None] | None, started: float) -> DownloadReport:
+                  progress: Callable[[int, int], None] | None, started: float, client: Any = None) -> DownloadReport:
+    columns, analyses = split_columns(archive, selection.columns)
+    selection = dataclasses.replace(selection, columns=columns)
     groups, missing_targets, missing_obs = select(archive, selection)
     report = DownloadReport(str(dest), format, missing_targets=missing_targets, missing_observations=missing_obs)
     job = Job(archive, dest, format, selection, max(1, int(jobs)), report, progress)
@@ -151,15 +167,70 @@ def _run_download(archive: Any, dest: Path, selection: Selection, format: str, j
     job.manifest.start(
         source=archive.url, format=format, selection=selection.describe(), started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    archive.prepare([g.observation for g in groups])
-    run(_download(job, groups))
+    if client is not None:
+        _download_on_cluster(client, job, groups)
+    else:
+        archive.prepare([g.observation for g in groups])
+        run(_download(job, groups))
+    write_analyses(job, groups, analyses)
     if format == "zarr":
         write_zarr_catalog(job)
     shutil.rmtree(dest / PARTIAL_DIR, ignore_errors=True)
-    report.requests = sum(r.requests for r in job.readers)
-    report.bytes_read = sum(r.bytes for r in job.readers)
+    report.requests += sum(r.requests for r in job.readers)
+    report.bytes_read += sum(r.bytes for r in job.readers)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _parts(job: Job, groups: list[GroupSelection]) -> list[list[GroupSelection]]:
+    """A download cut into tasks for a cluster: one per group for ``zarr`` (one output unit per
+    group), else one per stored shard of a group's selected rows (the units of Parquet and CSV)."""
+    parts: list[list[GroupSelection]] = []
+    for group in groups:
+        if job.format == "zarr":
+            parts.append([group])
+            continue
+        shard_rows = _shard_rows(run(job.archive.reader(group.observation))) or 512
+        shards = group.rows // shard_rows
+        for shard in np.unique(shards):
+            take = shards == shard
+            parts.append([dataclasses.replace(group, rows=group.rows[take], targets=group.targets[take], whole=False)])
+    return parts
+
+
+def _download_on_cluster(client: Any, job: Job, groups: list[GroupSelection]) -> None:
+    """Run a download's parts on Dask workers (:func:`_parts`), adding their manifest entries and
+    figures here as each part finishes."""
+    from dask.distributed import as_completed
+
+    args = (job.archive.url, job.archive.storage_options, job.archive.read_version(), str(job.dest), job.format, job.selection, job.jobs)
+    futures = [client.submit(_download_part, *args, part, pure=False) for part in _parts(job, groups)]
+    for future in as_completed(futures):
+        done, entries = future.result()
+        job.manifest.add(entries)
+        for name in ("written", "skipped", "empty", "unwritable"):
+            getattr(job.report, name).extend(getattr(done, name))
+        for name in ("bytes_written", "requests", "bytes_read"):
+            setattr(job.report, name, getattr(job.report, name) + getattr(done, name))
+        job.advance(done.n_targets)
+
+
+def _download_part(url: str, storage_options: dict | None, version: str | None, dest: str, fmt: str, selection: Selection,
+                   jobs: int, groups: list[GroupSelection]) -> tuple[DownloadReport, list[dict]]:
+    """One part of a download, on a worker: its report and the manifest entries of its outputs."""
+    from lcarchive.archive import open_archive
+    from lcarchive.downloads.manifest import Manifest
+
+    archive = open_archive(url, storage_options, version=version)
+    report = DownloadReport(dest, fmt, n_targets=int(sum(g.rows.size for g in groups)))
+    job = Job(archive, Path(dest), fmt, selection, jobs, report, None, Manifest(Path(dest), collect=True))
+    with failures(archive.url, archive.storage_options):
+        archive.catalog  # read before the event loop runs (its reads are synchronous)
+        archive.prepare([g.observation for g in groups])
+        run(_download(job, groups))
+    report.requests = sum(r.requests for r in job.readers)
+    report.bytes_read = sum(r.bytes for r in job.readers)
+    return report, job.manifest.collected
 
 
 async def _download(job: Job, groups: list[GroupSelection]) -> None:

@@ -102,14 +102,14 @@ class Job:
     """State shared by the tasks of one download."""
 
     def __init__(self, archive: Any, dest: Path, fmt: str, selection: Selection, jobs: int, report: DownloadReport,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: Callable[[int, int], None] | None, manifest: Manifest | None = None) -> None:
         self.archive = archive
         self.dest = dest
         self.format = fmt
         self.selection = selection
         self.jobs = jobs
         self.report = report
-        self.manifest = Manifest(dest)
+        self.manifest = manifest if manifest is not None else Manifest(dest)
         self.progress = progress
         self.total = 0
         self.done = 0

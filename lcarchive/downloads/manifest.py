@@ -41,11 +41,20 @@ class Manifest:
     ``{"unit": ...}`` line records one finished output unit: its ``key`` (a digest of what it
     was made from), ``files`` (path relative to the folder, size, sha256) and details. The last
     line of a unit is the one that counts. A line cut short by an interruption is ignored.
+
+    Parameters
+    ----------
+    dest : pathlib.Path
+        The download folder.
+    collect : bool
+        Keep new entries in ``collected`` instead of appending them (see :meth:`add`).
     """
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, collect: bool = False) -> None:
         self.dest = dest
         self.path = dest / MANIFEST_NAME
+        self.collect = collect
+        self.collected: list[dict] = []
         self.units: dict[str, dict] = {}
         self.runs: list[dict] = []
         self._lock = threading.Lock()
@@ -87,9 +96,19 @@ class Manifest:
         ``crc32c:<hex>`` for the objects of a zarr group (many and large: CRC32C costs a small
         fraction of SHA-256's CPU)."""
         entry = {"unit": unit, "key": key, "files": [_file_entry(p, n, h) for p, n, h in files], **info}
-        self._append(entry)
-        with self._lock:
-            self.units[unit] = entry
+        self.add([entry])
+
+    def add(self, entries: list[dict]) -> None:
+        """Record finished units' entries: appended to the file, or, for a manifest made with
+        ``collect`` (a part of a download run on a Dask worker), kept in ``collected`` for the
+        coordinating process to add (one writer of the file)."""
+        for entry in entries:
+            if self.collect:
+                self.collected.append(entry)
+            else:
+                self._append(entry)
+            with self._lock:
+                self.units[entry["unit"]] = entry
 
 
 def _file_entry(path: str, size: int, digest: str) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""Results of archive-wide analyses (``lcarchive compute``) in a download.
+
+An analysis's results are requested as columns, by the names a search filters on
+(:func:`lcarchive.search.with_analyses`): ``bls_period``, ``bls_snr``, ``lombscargle_power``..., or
+the method alone (``bls``) for all of its results; ``--columns all`` takes every analysis. They are
+written as one table per analysis, ``analyses/<method>.<ext>``, one row per selected light curve
+the analysis covered: ``target``, ``observation`` and the requested results, the analysis's
+catalog entry (its lineage) in the table's metadata (Parquet, HDF5; its ID and archive version in
+a FITS header; CSV has none: the manifest names the analysis). The table is in the download's format (a
+FITS binary table, Parquet, CSV, HDF5), Parquet for ``zarr`` downloads; it is written under a
+temporary name and recorded in the manifest like every output, so a second run skips it and
+``download --verify`` checks it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lcarchive.downloads.job import Job
+from lcarchive.downloads.manifest import sha256_file, unit_key
+from lcarchive.search import GroupSelection
+
+__all__ = ["ANALYSES_DIR", "split_columns", "write_analyses"]
+
+ANALYSES_DIR = "analyses"
+
+_UNITS = {"period": "d", "duration": "d", "t0": "d"}
+"""Units of the results (``t0`` in the observation's mission time, BTJD or BKJD)."""
+
+_EXTENSIONS = {"fits": "fits", "parquet": "parquet", "csv": "csv", "hdf5": "h5", "zarr": "parquet"}
+
+
+def split_columns(archive: Any, columns: list[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
+    """Split requested columns into light-curve variables and analysis results.
+
+    Returns
+    -------
+    (list of str or None, dict of str to list of str)
+        The light-curve columns (None when only analysis results were asked for: the default
+        columns), and per analysis method the result variables to write.
+    """
+    if not columns:
+        return columns, {}
+    newest = {a.method: a for a in archive.analyses()}
+    if not newest:
+        return columns, {}
+    picked: dict[str, list[str]] = defaultdict(list)
+    rest = []
+    for column in columns:
+        method, _, variable = column.partition("_")
+        if column == "all":
+            rest.append(column)
+            for name, entry in newest.items():
+                picked[name] = list(entry.variables)
+        elif column in newest:
+            picked[column] = list(newest[column].variables)
+        elif method in newest and variable in newest[method].variables:
+            if variable not in picked[method]:
+                picked[method].append(variable)
+        else:
+            rest.append(column)
+    return (rest or None), dict(picked)
+
+
+def write_analyses(job: Job, groups: list[GroupSelection], picked: dict[str, list[str]]) -> None:
+    """Write the table of each picked analysis for the selected light curves (see the module)."""
+    if not picked:
+        return
+    selected = pd.DataFrame({
+        "target": np.concatenate([g.targets for g in groups]) if groups else np.empty(0, np.int64),
+        "observation": [g.observation for g in groups for _ in range(g.targets.size)],
+    })
+    for method, variables in sorted(picked.items()):
+        results = job.archive.analysis(method)
+        entry = results.attrs["analysis"]
+        table = selected.merge(results[["target", "observation", *variables]], on=["target", "observation"], how="inner")
+        name = f"{ANALYSES_DIR}/{method}.{_EXTENSIONS[job.format]}"
+        key = unit_key("analysis", entry.id, variables, table[["target", "observation"]].values.tolist())
+        if job.manifest.done(name, key):
+            job.report.skipped.append(name)
+            continue
+        path = job.dest / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial{path.suffix}")
+        _write_table(table, entry.model_dump(mode="json"), job.format, partial)
+        os.replace(partial, path)
+        size = path.stat().st_size
+        job.manifest.record(name, key, [(name, size, sha256_file(path))], analysis=entry.id, rows=int(len(table)))
+        job.wrote(name, size)
+
+
+def _write_table(table: pd.DataFrame, entry: dict, fmt: str, path: Any) -> None:
+    """One analysis table in a download's format, with its catalog entry and the results' units."""
+    from astropy.table import Table
+
+    out = Table.from_pandas(table)
+    for column in out.colnames:
+        if column in _UNITS:
+            out[column].unit = _UNITS[column]
+    if fmt in ("parquet", "zarr"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        meta = {b"lcarchive_analysis": json.dumps(entry).encode(), b"units": json.dumps(_UNITS).encode()}
+        pq.write_table(arrow.replace_schema_metadata(meta), path, compression="zstd")
+    elif fmt == "csv":
+        table.to_csv(path, index=False)
+    elif fmt == "fits":
+        out.meta["EXTNAME"] = entry["method"].upper()
+        out.meta["ANALYSIS"] = entry["id"]  # its lineage: the archive's catalog entry of this ID
+        out.meta["ARCHVER"] = entry.get("archive_version") or ""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # astropy's notes on long keywords
+            out.write(path, format="fits", overwrite=True)
+    else:  # hdf5
+        out.meta["lcarchive_analysis"] = json.dumps(entry)
+        out.write(path, format="hdf5", path=entry["method"], serialize_meta=True, overwrite=True)
