@@ -25,8 +25,9 @@ cadences, columns, headers and aperture; new TIC IDs, positions, flux levels and
    bytes, and a cold point read and cone search in it.
 
 The figures go to stdout (and ``--json``); docs/performance.md keeps a run with the machine and
-versions. The model beyond this machine: parsing scales with workers, the write of a batch and its
-catalog commit do not (one writer process per archive, one commit per batch).
+versions. The model beyond this machine: parsing, encoding and chunk writes scale with workers;
+the ingesting process's own work per file (planning, transfers, metadata, commits: the
+``client_cpu_ms_per_file`` figure) and the catalog commit per batch do not.
 """
 
 from __future__ import annotations
