@@ -33,6 +33,7 @@ the ingesting process's own work per file (planning, transfers, metadata, commit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -74,13 +75,14 @@ def one_sector(work: Path, files: list[str], workers: int) -> dict:
             "client_cpu_ms_per_file": round(1000 * cpu / len(files), 1), "objects": objects, "bytes": nbytes, "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())}
 
 
-def growth(work: Path, n_obs: int, per_obs: int) -> dict:
-    root = work / "growth"
-    rows = []
+@contextlib.contextmanager
+def catalog_commits():
+    """The seconds of each catalog commit made inside the block, timed where it happens
+    (``ArchiveStore.change_catalog``); a list the caller clears between batches."""
     original = ArchiveStore.change_catalog
     timings: list[float] = []
 
-    def timed(self, *args, **kwargs):  # the catalog commit of each batch, timed where it happens
+    def timed(self, *args, **kwargs):
         t0 = time.perf_counter()
         try:
             return original(self, *args, **kwargs)
@@ -89,6 +91,29 @@ def growth(work: Path, n_obs: int, per_obs: int) -> dict:
 
     ArchiveStore.change_catalog = timed
     try:
+        yield timings
+    finally:
+        ArchiveStore.change_catalog = original
+
+
+def cold_reads(root: Path, target: int, observation: str) -> tuple:
+    """A cold point read (``open_archive`` + ``light_curve``) and a cold 1 deg cone search around
+    the target: (light curve, seconds, lines found, seconds)."""
+    t0 = time.perf_counter()
+    lc = lcarchive.open_archive(str(root)).light_curve(target, observation=observation,
+                                                       variables=["time", "flux", "flux_err", "quality"])
+    point = time.perf_counter() - t0
+    assert lc.sizes["cadence"] > 0
+    line = lcarchive.open_archive(str(root)).target_index([target]).iloc[0]
+    t0 = time.perf_counter()
+    found = lcarchive.open_archive(str(root)).search(cone=(float(line["ra"]), float(line["dec"]), 1.0))
+    return lc, point, found, time.perf_counter() - t0
+
+
+def growth(work: Path, n_obs: int, per_obs: int) -> dict:
+    root = work / "growth"
+    rows = []
+    with catalog_commits() as timings:
         for s in range(1, n_obs + 1):
             files = sector_files(work / "g", s, per_obs, FIRST_ID + 100_000)
             timings.clear()
@@ -99,17 +124,7 @@ def growth(work: Path, n_obs: int, per_obs: int) -> dict:
             rows.append({"observation": s, "ingest_s": round(total, 3), "catalog_commit_s": round(sum(timings), 3)})
             if s in (1, 2, 5, 10, 25, 50, 75, n_obs) or s % 10 == 0:
                 print(json.dumps(rows[-1]), flush=True)
-    finally:
-        ArchiveStore.change_catalog = original
-    t0 = time.perf_counter()
-    lc = lcarchive.open_archive(str(root)).light_curve(FIRST_ID + 100_000, observation=f"tess-spoc-2min-s{n_obs:04d}",
-                                                       variables=["time", "flux", "flux_err", "quality"])
-    point = time.perf_counter() - t0
-    line = lcarchive.open_archive(str(root)).target_index([FIRST_ID + 100_000]).iloc[0]
-    assert lc.sizes["cadence"] > 0
-    t0 = time.perf_counter()
-    found = lcarchive.open_archive(str(root)).search(cone=(float(line["ra"]), float(line["dec"]), 1.0))
-    cone = time.perf_counter() - t0
+    lc, point, found, cone = cold_reads(root, FIRST_ID + 100_000, f"tess-spoc-2min-s{n_obs:04d}")
     objects, nbytes = folder_size(root)
     first, last = rows[: max(1, n_obs // 10)], rows[-max(1, n_obs // 10):]
     return {"observations": n_obs, "targets_per_observation": per_obs, "batches": rows,
@@ -127,18 +142,7 @@ def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dic
     root = work / "full"
     first = FIRST_ID + 1_000_000
     rows = []
-    original = ArchiveStore.change_catalog
-    timings: list[float] = []
-
-    def timed(self, *args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            timings.append(time.perf_counter() - t0)
-
-    ArchiveStore.change_catalog = timed
-    try:
+    with catalog_commits() as timings:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
             client.run(lambda: None)
@@ -159,20 +163,11 @@ def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dic
                              "client_cpu_ms_per_file": round(1000 * cpu / n, 1), "catalog_commits_s": round(sum(timings), 2),
                              "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())})
                 print(json.dumps(rows[-1]), flush=True)
-    finally:
-        ArchiveStore.change_catalog = original
     objects, nbytes = folder_size(root / "observations" / "tess-spoc-2min-s0001")
     target = first + n_targets // 2
-    t0 = time.perf_counter()
-    lc = lcarchive.open_archive(str(root)).light_curve(target, observation="tess-spoc-2min-s0001",
-                                                       variables=["time", "flux", "flux_err", "quality"])
-    point = time.perf_counter() - t0
-    line = lcarchive.open_archive(str(root)).target_index([target]).iloc[0]
-    t0 = time.perf_counter()
-    found = lcarchive.open_archive(str(root)).search(cone=(float(line["ra"]), float(line["dec"]), 1.0))
-    cone = time.perf_counter() - t0
+    lc, point, found, cone = cold_reads(root, target, "tess-spoc-2min-s0001")
     seconds = sum(r["ingest_s"] for r in rows)
-    return {"targets": n_targets, "cadences": int(lc.sizes["cadence"]), "workers": workers, "chunk": chunk, "chunks": rows,
+    return {"targets": n_targets, "point_read_cadences": int(lc.sizes["cadence"]), "workers": workers, "chunk": chunk, "chunks": rows,
             "ingest_s": round(seconds, 1), "files_per_s": round(n_targets / seconds, 1), "objects": objects, "bytes": nbytes,
             "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3), "cone_lines": int(len(found))}
 
