@@ -502,10 +502,12 @@ SEARCH_PART = 2000
 """Positions per task when a search of many positions runs on a Dask cluster."""
 
 
-def _lines_on_cluster(archive: Any, selection: Selection, client: Any) -> tuple[pd.DataFrame, list[int], list[str]]:
-    """:func:`matching_lines` of a many-position cone, ``SEARCH_PART`` positions per task on
-    ``client``'s workers, each reading the archive at this handle's version."""
-    ra, dec, radius = cones(selection.cone)
+def _lines_on_cluster(archive: Any, selection: Selection, cone: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      client: Any) -> tuple[pd.DataFrame, list[int], list[str]]:
+    """:func:`matching_lines` of a many-position cone (the selection's, as :func:`cones` reads
+    it), ``SEARCH_PART`` positions per task on ``client``'s workers, each reading the archive at
+    this handle's version."""
+    ra, dec, radius = cone
     args = (type(archive), archive.url, archive.storage_options, archive.read_version())
     futures = [client.submit(_part_lines, *args, replace(
         selection, cone=(ra[a:a + SEARCH_PART], dec[a:a + SEARCH_PART], radius[a:a + SEARCH_PART])), a, pure=False)
@@ -543,8 +545,9 @@ def search(archive: Any, selection: Selection, order_by: str | Sequence[str] | N
         For a cone, box or time range that cannot be read, an unknown ``order_by`` column, a
         negative ``limit``/``offset``, or a ``where`` expression that does not evaluate.
     """
-    if client is not None and selection.cone is not None and cones(selection.cone)[0].size > 1:
-        lines, missing_targets, missing_obs = _lines_on_cluster(archive, selection, client)
+    cone = cones(selection.cone) if client is not None and selection.cone is not None else None
+    if cone is not None and cone[0].size > 1:
+        lines, missing_targets, missing_obs = _lines_on_cluster(archive, selection, cone, client)
     else:
         lines, _, missing_targets, missing_obs, _ = matching_lines(archive, selection)
     lines = lines.copy()

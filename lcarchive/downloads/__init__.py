@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 
-
 from lcarchive import export
 from lcarchive.errors import DestinationError
 from lcarchive.downloads.analyses import split_columns, write_analyses
@@ -170,31 +169,36 @@ def _run_download(archive: Any, dest: Path, selection: Selection, format: str, j
     if client is not None:
         _download_on_cluster(client, job, groups)
     else:
-        archive.prepare([g.observation for g in groups])
-        run(_download(job, groups))
+        _download_here(job, groups)
     write_analyses(job, groups, analyses)
     if format == "zarr":
         write_zarr_catalog(job)
     shutil.rmtree(dest / PARTIAL_DIR, ignore_errors=True)
-    report.requests += sum(r.requests for r in job.readers)
-    report.bytes_read += sum(r.bytes for r in job.readers)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _parts(job: Job, groups: list[GroupSelection]) -> list[list[GroupSelection]]:
+def _download_here(job: Job, groups: list[GroupSelection]) -> None:
+    """Download some groups in this process, adding the requests and bytes read to the report."""
+    job.archive.catalog  # read before the event loop runs (its reads are synchronous)
+    job.archive.prepare([g.observation for g in groups])
+    run(_download(job, groups))
+    job.report.requests += sum(r.requests for r in job.readers)
+    job.report.bytes_read += sum(r.bytes for r in job.readers)
+
+
+def _parts(job: Job, groups: list[GroupSelection]) -> list[GroupSelection]:
     """A download cut into tasks for a cluster: one per group for ``zarr`` (one output unit per
     group), else one per stored shard of a group's selected rows (the units of Parquet and CSV)."""
-    parts: list[list[GroupSelection]] = []
+    parts: list[GroupSelection] = []
     for group in groups:
         if job.format == "zarr":
-            parts.append([group])
+            parts.append(group)
             continue
-        shard_rows = _shard_rows(run(job.archive.reader(group.observation))) or 512
-        shards = group.rows // shard_rows
+        shards = group.rows // _shard_rows(run(job.archive.reader(group.observation)))
         for shard in np.unique(shards):
             take = shards == shard
-            parts.append([dataclasses.replace(group, rows=group.rows[take], targets=group.targets[take], whole=False)])
+            parts.append(dataclasses.replace(group, rows=group.rows[take], targets=group.targets[take], whole=False))
     return parts
 
 
@@ -204,7 +208,7 @@ def _download_on_cluster(client: Any, job: Job, groups: list[GroupSelection]) ->
     from dask.distributed import as_completed
 
     args = (job.archive.url, job.archive.storage_options, job.archive.read_version(), str(job.dest), job.format, job.selection, job.jobs)
-    futures = [client.submit(_download_part, *args, part, pure=False) for part in _parts(job, groups)]
+    futures = [client.submit(_download_part, *args, [part], pure=False) for part in _parts(job, groups)]
     for future in as_completed(futures):
         done, entries = future.result()
         job.manifest.add(entries)
@@ -225,11 +229,7 @@ def _download_part(url: str, storage_options: dict | None, version: str | None, 
     report = DownloadReport(dest, fmt, n_targets=int(sum(g.rows.size for g in groups)))
     job = Job(archive, Path(dest), fmt, selection, jobs, report, None, Manifest(Path(dest), collect=True))
     with failures(archive.url, archive.storage_options):
-        archive.catalog  # read before the event loop runs (its reads are synchronous)
-        archive.prepare([g.observation for g in groups])
-        run(_download(job, groups))
-    report.requests = sum(r.requests for r in job.readers)
-    report.bytes_read = sum(r.bytes for r in job.readers)
+        _download_here(job, groups)
     return report, job.manifest.collected
 
 

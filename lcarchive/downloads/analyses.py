@@ -98,12 +98,6 @@ def write_analyses(job: Job, groups: list[GroupSelection], picked: dict[str, lis
 
 def _write_table(table: pd.DataFrame, entry: dict, fmt: str, path: Any) -> None:
     """One analysis table in a download's format, with its catalog entry and the results' units."""
-    from astropy.table import Table
-
-    out = Table.from_pandas(table)
-    for column in out.colnames:
-        if column in _UNITS:
-            out[column].unit = _UNITS[column]
     if fmt in ("parquet", "zarr"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -111,9 +105,17 @@ def _write_table(table: pd.DataFrame, entry: dict, fmt: str, path: Any) -> None:
         arrow = pa.Table.from_pandas(table, preserve_index=False)
         meta = {b"lcarchive_analysis": json.dumps(entry).encode(), b"units": json.dumps(_UNITS).encode()}
         pq.write_table(arrow.replace_schema_metadata(meta), path, compression="zstd")
-    elif fmt == "csv":
+        return
+    if fmt == "csv":
         table.to_csv(path, index=False)
-    elif fmt == "fits":
+        return
+    from astropy.table import Table
+
+    out = Table.from_pandas(table)
+    for column in out.colnames:
+        if column in _UNITS:
+            out[column].unit = _UNITS[column]
+    if fmt == "fits":
         out.meta["EXTNAME"] = entry["method"].upper()
         out.meta["ANALYSIS"] = entry["id"]  # its lineage: the archive's catalog entry of this ID
         out.meta["ARCHVER"] = entry.get("archive_version") or ""

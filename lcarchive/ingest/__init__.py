@@ -7,8 +7,8 @@ the catalog repository pins the families' new snapshots and adds their lines to 
 (:func:`update_catalog`). That catalog commit is the archive's new version, its message naming
 the inputs. With a Dask client the files are parsed, and the families' chunks encoded and
 written, on its workers (forks of the family's session merged back before its one commit:
-:mod:`lcarchive.store.cluster`). A commit that meets another writer's is redone on a fresh session, so concurrent
-ingests lose nothing; a process killed before the catalog commit leaves the archive at its
+:mod:`lcarchive.store.cluster`). A commit that meets another writer's is redone on a fresh
+session, so concurrent ingests lose nothing; a process killed before the catalog commit leaves the archive at its
 previous version, and the next ingest of the same files completes it (they are found stored,
 and the families not pinned yet are pinned).
 """

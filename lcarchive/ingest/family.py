@@ -188,9 +188,14 @@ class FamilyView:
         state.target = np.concatenate([state.target, new_rows.target])
         state.attrs = attrs
 
+    @property
+    def on_cluster(self) -> bool:
+        """Chunks are encoded and written on a Dask cluster's workers."""
+        return self.client is not None and self.session is not None
+
     def _write_whole(self, group_id: str, block: Block, attrs: dict) -> None:
         ds = to_dataset(block, attrs)
-        if self.client is not None and self.session is not None:
+        if self.on_cluster:
             cluster.write_dataset(self.session, self.client, ds, group_id, encoding(ds))
         else:
             with fused(), warnings.catch_warnings():
@@ -204,7 +209,6 @@ class FamilyView:
         n_new = block.target.size
         total = start + n_new
         values_of = {**block.series, **block.per_target, "target": block.target}
-        on_cluster = self.client is not None and self.session is not None
         later: list[tuple[str, int, np.ndarray]] = []  # the new rows of sharded arrays, written on the cluster
         with fused(), warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
@@ -215,7 +219,7 @@ class FamilyView:
                     continue
                 if n_new:
                     array.resize((total, *array.shape[1:]))
-                    if on_cluster and array.shards is not None:
+                    if self.on_cluster and array.shards is not None:
                         later.append((f"{group_id}/{name}", start, _zarr_values(values_of[name])))
                     else:
                         array[start:total] = _zarr_values(values_of[name])

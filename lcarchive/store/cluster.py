@@ -67,7 +67,7 @@ def write_regions(session: Any, client: Any, writes: list[tuple[str, int, np.nda
     Parameters
     ----------
     session : icechunk.Session
-        A writable session holding the arrays at their final shapes (resized here first).
+        A writable session holding the arrays, already resized to their final shapes.
     client : dask.distributed.Client
     writes : list of (path, start, values)
         ``values`` (shape (n_rows, ...)) go to rows ``start:start + n_rows`` of the array at
