@@ -10,6 +10,7 @@ datasets and their lineage.
 from lcarchive.archive import Archive, open_archive
 from lcarchive.accessor import from_lightkurve  # registers ds.lc on xarray datasets
 from lcarchive.errors import (
+    ArchiveBusyError,
     StoreAccessError,
     StoreError,
     ArchiveNotFoundError,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Archive",
+    "ArchiveBusyError",
     "ArchiveNotFoundError",
     "BadInputError",
     "Catalog",

@@ -761,24 +761,42 @@ class Archive:
         self._writable()
         return self._store.tag(name, version)
 
-    def collect_garbage(self, older_than: _dt.datetime | _dt.timedelta) -> dict[str, int]:
+    def collect_garbage(self, older_than: _dt.datetime | _dt.timedelta, wait: float = 0.0) -> dict[str, Any]:
         """Expire versions older than a bound (tags and the latest version kept) and delete the
         objects nothing kept reaches any more (replaced chunks, rewritten shards).
+
+        Safe beside writers: it refuses to run while an ingest, compute, tag or catalog build
+        holds the archive (or waits ``wait`` seconds for them), writers wait while it runs, and
+        it never expires a version nor deletes an object younger than
+        ``lcarchive.config.settings().gc_safety_seconds`` (one day), whatever ``older_than``
+        says. On local disk it refuses to run when a folder of the archive is a symbolic link
+        that leads out of it.
 
         Parameters
         ----------
         older_than : datetime.datetime or datetime.timedelta
-            The bound, or its age (``timedelta(days=30)``).
+            The bound, or its age (``timedelta(days=30)``; ``timedelta(0)``: everything past the
+            safety bound).
+        wait : float
+            Seconds to wait for the writers holding the archive before giving up.
 
         Returns
         -------
         dict
-            ``versions_expired``, ``snapshots_expired``, ``bytes_deleted``, ``objects_deleted``.
+            ``versions_expired``, ``snapshots_expired``, ``bytes_deleted``, ``objects_deleted``,
+            ``kept_after`` (the bound applied: UTC datetime).
+
+        Raises
+        ------
+        ArchiveBusyError
+            Writers still held the archive after ``wait`` seconds.
+        StoreError
+            A folder leads out of a local archive, or the store failed.
         """
         self._writable()
         if isinstance(older_than, _dt.timedelta):
             older_than = _dt.datetime.now(_dt.UTC) - older_than
-        out = self._store.collect_garbage(older_than)
+        out = self._store.collect_garbage(older_than, wait=wait)
         self.refresh()
         return out
 

@@ -779,17 +779,23 @@ def tag_command(
 def gc_command(
     archive: ArchiveArg,
     older_than: Annotated[float, typer.Option("--older-than", help="Expire versions older than this many days.")] = 30.0,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for running writers (ingest, compute, tag) before giving up.")] = 0.0,
     storage_option: StorageOpt = None,
 ) -> None:
     """Expire the versions of ARCHIVE older than --older-than days (tagged versions and the
     latest are kept) and delete the objects no kept version reaches (replaced chunks, shards
-    rewritten by appends). Older versions can no longer be read afterwards."""
+    rewritten by appends). Older versions can no longer be read afterwards.
+
+    Safe beside writers: gc refuses while an ingest, compute, tag or catalog build runs (or
+    waits --wait seconds for them), writers wait while gc runs, and nothing younger than one
+    day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included."""
     import datetime as dt
 
     store = Archive(archive, _storage_options(storage_option))
-    stats = store.collect_garbage(dt.timedelta(days=older_than))
+    stats = store.collect_garbage(dt.timedelta(days=older_than), wait=wait)
     out.print(f"{stats['versions_expired']} version(s) and {stats['snapshots_expired']} group snapshot(s) expired; "
-              f"{stats['objects_deleted']} object(s), {stats['bytes_deleted'] / 1e6:.1f} MB deleted from {store.url}")
+              f"{stats['objects_deleted']} object(s), {stats['bytes_deleted'] / 1e6:.1f} MB deleted from {store.url} "
+              f"(everything since {stats['kept_after']:%Y-%m-%d %H:%M:%S} UTC kept)")
 
 
 @app.command("migrate")

@@ -58,6 +58,14 @@ class Settings:
         Largest coalesced range request, bytes.
     read_jobs : int
         Target rows ``Archive.light_curves`` reads at once (each a few range requests).
+    gc_safety_seconds : int
+        ``lcarchive gc`` never expires a version nor deletes an object younger than this,
+        whatever ``--older-than`` says (``--older-than 0`` included): longer than any ingest
+        batch runs between its first chunk written and its catalog commit, so that a writer the
+        writers' lease missed loses nothing (:mod:`lcarchive.store.leases`). Default one day.
+    lease_seconds : int
+        Life of a writer's (or gc's) lease object on an object store; the holder renews it every
+        third of that. A holder killed without releasing it blocks gc this long at most.
     """
 
     targets_per_shard: int = 512
@@ -72,6 +80,8 @@ class Settings:
     coalesce_gap_bytes: int = 1024 * 1024
     coalesce_max_bytes: int = 16 * 1024 * 1024
     read_jobs: int = 32
+    gc_safety_seconds: int = 24 * 3600
+    lease_seconds: int = 120
 
 
 def _from_environment() -> Settings:

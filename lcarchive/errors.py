@@ -7,6 +7,7 @@ can catch either. Messages name the input and the reason.
 from __future__ import annotations
 
 __all__ = [
+    "ArchiveBusyError",
     "ArchiveNotFoundError",
     "BadInputError",
     "CorruptFileError",
@@ -181,6 +182,11 @@ class StoreError(LcarchiveError, OSError):
 
 class StoreAccessError(StoreError, PermissionError):
     """The store refused access (wrong or missing credentials, a bucket policy)."""
+
+
+class ArchiveBusyError(StoreError):
+    """``lcarchive gc`` found writers holding the archive (an ingest, a compute, a tag) and did
+    not wait for them, or not long enough (:mod:`lcarchive.store.leases`)."""
 
 
 class DestinationError(LcarchiveError, OSError):

@@ -228,6 +228,15 @@ def ingest_files(
     report = IngestReport()
     store.check_root()
     sources = expand_inputs(inputs, storage_options, empty=report.skipped, ignored=report.ignored)
+    # held from the first write to the last commit: gc does not run beside an ingest
+    with store.writing("ingest"):
+        _ingest_batches(store, sources, report, storage_options, progress, jobs, table_map, client)
+    return report
+
+
+def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, storage_options: dict | None,
+                    progress: Callable[[str], None] | None, jobs: int | None, table_map: TableMap | None,
+                    client: Any) -> None:
     if not store.exists():
         store.create()
     touched: set[str] = set()
@@ -259,4 +268,3 @@ def ingest_files(
             if version is not None:
                 report.versions.append(version)
     report.observations = sorted(touched)
-    return report

@@ -24,6 +24,7 @@ before its catalog commit is invisible, and re-running it completes it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -43,7 +44,9 @@ from lcarchive.catalog.index import COLUMNS, DEFAULTS
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
 from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
+from lcarchive.config import settings
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
+from lcarchive.store.leases import collecting, writing
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
 __all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "family_of"]
@@ -570,22 +573,30 @@ class ArchiveStore:
                       metadata: dict | None = None) -> tuple[str | None, Any]:
         """Apply ``change`` to a writable session of a family and commit it (see
         :func:`lcarchive.store.repos.transaction`: redone on a fresh session on conflict)."""
-        repo = self.family_repository(family, create=True)
-        try:
-            return transaction(repo, change, message, metadata, lock_path=self._lock(f"{FAMILIES_DIR}/{family}"))
-        except ic.IcechunkError as exc:
-            raise self._failure(exc) from exc
+        with self.writing():
+            repo = self.family_repository(family, create=True)
+            try:
+                return transaction(repo, change, message, metadata, lock_path=self._lock(f"{FAMILIES_DIR}/{family}"))
+            except ic.IcechunkError as exc:
+                raise self._failure(exc) from exc
 
     def change_catalog(self, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str],
                        metadata: dict | None = None) -> tuple[str | None, Any]:
         """Apply ``change`` to a writable session of the catalog and commit it (redone on conflict)."""
-        repo = self.catalog_repository()
-        try:
-            result = transaction(repo, change, message, metadata, lock_path=self._lock(CATALOG_REPO))
-        except ic.IcechunkError as exc:
-            raise self._failure(exc) from exc
+        with self.writing():
+            repo = self.catalog_repository()
+            try:
+                result = transaction(repo, change, message, metadata, lock_path=self._lock(CATALOG_REPO))
+            except ic.IcechunkError as exc:
+                raise self._failure(exc) from exc
         self.refresh()
         return result
+
+    def writing(self, kind: str = "writer") -> contextlib.AbstractContextManager[None]:
+        """Hold the archive as a writer (``kind``: ``ingest``, ``compute``...) for a block, so that
+        ``lcarchive gc`` does not run beside it (:mod:`lcarchive.store.leases`); waits while gc
+        runs. Every commit holds it; an ingest holds it from its first write to its last commit."""
+        return writing(self.url, self.storage_options, self.local, kind)
 
     # -- pins and index, written in a catalog session ------------------------------------------
     @staticmethod
@@ -716,19 +727,20 @@ class ArchiveStore:
         LcarchiveError
             If the tag exists already.
         """
-        repo = self.catalog_repository()
-        snapshot = snapshot or repo.lookup_branch("main")
-        at = ArchiveStore(self.url, self.storage_options, version=snapshot)
-        try:
-            for family, pin in at.pins().items():
-                family_repo = self.family_repository(family)
-                if name not in family_repo.list_tags():
-                    family_repo.create_tag(name, snapshot_id=pin["snapshot"])
-            repo.create_tag(name, snapshot_id=snapshot)
-        except ic.AlreadyExistsError:
-            raise LcarchiveError(f"{self.url}: tag {name!r} exists already") from None
-        except ic.IcechunkError as exc:
-            raise self._failure(exc) from exc
+        with self.writing("tag"):
+            repo = self.catalog_repository()
+            snapshot = snapshot or repo.lookup_branch("main")
+            at = ArchiveStore(self.url, self.storage_options, version=snapshot)
+            try:
+                for family, pin in at.pins().items():
+                    family_repo = self.family_repository(family)
+                    if name not in family_repo.list_tags():
+                        family_repo.create_tag(name, snapshot_id=pin["snapshot"])
+                repo.create_tag(name, snapshot_id=snapshot)
+            except ic.AlreadyExistsError:
+                raise LcarchiveError(f"{self.url}: tag {name!r} exists already") from None
+            except ic.IcechunkError as exc:
+                raise self._failure(exc) from exc
         return snapshot
 
     def families_in_store(self) -> list[str]:
@@ -744,27 +756,77 @@ class ArchiveStore:
 
         return sorted(n for n in names if OBSERVATION_ID.fullmatch(n) and "." not in n)
 
-    def collect_garbage(self, older_than: _dt.datetime) -> dict[str, int]:
+    def collect_garbage(self, older_than: _dt.datetime, wait: float = 0.0, check_writers: bool = True) -> dict[str, Any]:
         """Expire versions older than ``older_than`` (tags kept) and delete what nothing reaches.
 
-        A family's snapshots pinned by a version that is kept (the latest, the tagged ones, those
-        newer than ``older_than``) stay: they are tagged ``pin.<snapshot>`` in the family's
-        repository before it expires by time.
+        Safe beside writers, by two guards (:mod:`lcarchive.store.leases`): gc holds the archive
+        exclusively, so it refuses (after ``wait`` seconds) while an ingest, compute, tag or
+        catalog build runs, and writers wait for it; and nothing younger than
+        ``settings().gc_safety_seconds`` (one day) is expired or deleted, whatever
+        ``older_than`` says, so the chunks of a writer not yet committed always stay. Every
+        family snapshot a kept version pins (the latest, the tagged ones, those newer than the
+        bound) is tagged ``pin.<snapshot>`` in the family's repository, so expiring by time
+        cannot take it even when the family's branch has moved on; ``pin.`` tags no kept
+        version needs any more are deleted, so that what only they held can go. On local disk
+        gc refuses to run when a folder of the archive is a symbolic link that leads out of it
+        (icechunk would delete through it).
+
+        Parameters
+        ----------
+        older_than : datetime.datetime
+            Expire versions older than this (UTC if naive); capped at now minus the bound.
+        wait : float
+            Seconds to wait for the writers holding the archive.
+        check_writers : bool
+            False skips the lease (the age bound alone guards the writers): for tests of the
+            bound, never for users.
 
         Returns
         -------
         dict
-            ``versions_expired``, ``snapshots_expired``, ``bytes_deleted``, ``objects_deleted``.
+            ``versions_expired``, ``snapshots_expired``, ``bytes_deleted``, ``objects_deleted``,
+            and ``kept_after`` (the bound applied, a UTC datetime).
+
+        Raises
+        ------
+        ArchiveBusyError
+            Writers held the archive for longer than ``wait``.
+        StoreError
+            A folder of a local archive leads out of it, or the store failed.
         """
+        if self.local:
+            self._check_no_link_out()
+        guard = collecting(self.url, self.storage_options, self.local, wait) if check_writers else contextlib.nullcontext()
+        with guard:
+            stats = self._collect(older_than)
+        self.refresh()
+        return stats
+
+    def _check_no_link_out(self) -> None:
+        """Refuse gc when a folder under a local archive's root is a symlink out of the root."""
+        root = os.path.realpath(self.url.removeprefix("file://"))
+        for here, folders, _ in os.walk(root):
+            for name in folders:
+                path = os.path.join(here, name)
+                if os.path.islink(path):
+                    target = os.path.realpath(path)
+                    if os.path.commonpath([root, target]) != root:
+                        raise StoreError(self.url, f"gc refused: {os.path.relpath(path, root)} is a symbolic link to "
+                                                   f"{target}, outside the archive (gc never deletes outside its root)")
+
+    def _collect(self, older_than: _dt.datetime) -> dict[str, Any]:
+        bound = _dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=settings().gc_safety_seconds)
         cutoff = older_than if older_than.tzinfo else older_than.replace(tzinfo=_dt.UTC)
+        cutoff = min(cutoff, bound)
         catalog = self.catalog_repository()
-        stats = {"versions_expired": 0, "snapshots_expired": 0, "bytes_deleted": 0, "objects_deleted": 0}
+        stats: dict[str, Any] = {"versions_expired": 0, "snapshots_expired": 0, "bytes_deleted": 0,
+                                 "objects_deleted": 0, "kept_after": cutoff}
         try:
             stats["versions_expired"] = len(catalog.expire_snapshots(older_than=cutoff))
             summary = catalog.garbage_collect(cutoff)
             stats["bytes_deleted"] += summary.bytes_deleted
             stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
-            kept: dict[str, list[str]] = {}
+            kept: dict[str, set[str]] = {}
             seen = set()
             for info in catalog.ancestry(branch="main"):
                 if info.parent_id is not None:  # the repository's first snapshot holds no catalog yet
@@ -773,14 +835,18 @@ class ArchiveStore:
                 seen.add(catalog.lookup_tag(name))
             for snapshot in seen:
                 for family, pin in ArchiveStore(self.url, self.storage_options, version=snapshot).pins().items():
-                    kept.setdefault(family, []).append(pin["snapshot"])
+                    kept.setdefault(family, set()).add(pin["snapshot"])
             for family in self.families_in_store():
                 repo = self.family_repository(family)
-                # a family snapshot a kept version pins is tagged in the family's repository
-                # (``pin.<snapshot>``), so that expiring by time cannot take it
-                tagged = {repo.lookup_tag(t) for t in repo.list_tags()}
-                tip = repo.lookup_branch("main")
-                for snapshot in set(kept.get(family, [])) - tagged - {tip}:
+                # every family snapshot a kept version pins is tagged pin.<snapshot> (the branch's
+                # tip too: a writer may move the branch on while gc runs); stale pin tags go
+                pins = kept.get(family, set())
+                tags = {t: repo.lookup_tag(t) for t in repo.list_tags()}
+                for name, snapshot in tags.items():
+                    if name.startswith("pin.") and snapshot not in pins:
+                        repo.delete_tag(name)
+                tagged = {snapshot for name, snapshot in tags.items() if not name.startswith("pin.") or snapshot in pins}
+                for snapshot in pins - tagged:
                     repo.create_tag(f"pin.{snapshot}", snapshot)
                 stats["snapshots_expired"] += len(repo.expire_snapshots(older_than=cutoff))
                 summary = repo.garbage_collect(cutoff)
@@ -788,5 +854,4 @@ class ArchiveStore:
                 stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
-        self.refresh()
         return stats
