@@ -294,7 +294,7 @@ def _time_value(value: Any, epoch_jd: float) -> float:
 
 
 SEARCH_COLUMNS = ["target", "observation", "ra", "dec", "magnitude", "n_cadences", "coverage", "url", "mission", "product",
-                  "segment", "camera", "ccd", "current", "row"]
+                  "segment", "camera", "ccd", "current", "row", "integrity"]
 """Columns of :func:`search`'s table, in order (``position`` and ``separation`` follow for a cone)."""
 
 
