@@ -222,7 +222,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
     if not product.generic_columns:  # a generic file's time is converted by its own keywords (mission_time_of)
         lc.warnings.extend(_time_system_warnings(hdul, lc_hdu, mission, product.columns.time_offset or 0.0))
     lc.integrity = integrity(hdu_checks(hdul, data), bool(product.standard_columns),
-                             _rewritten(hdul, lc_hdu, lc, how_derived))
+                             _rewritten(hdul, lc_hdu, lc, how_derived, product))
     if lc.integrity.reason:
         notes["integrity"] = f"{lc.integrity.state}: {lc.integrity.reason}"
     return lc
@@ -232,7 +232,7 @@ _TOOL_MARKS = ("lightkurve", "pyke", "astropy.timeseries")
 """Words of ``CREATOR``, ``ORIGIN``, ``PROCVER`` or HISTORY that name a tool which rewrites light-curve files."""
 
 
-def _rewritten(hdul: fits.HDUList, lc_hdu: int, lc: LightCurveFile, how_derived: Any) -> str | None:
+def _rewritten(hdul: fits.HDUList, lc_hdu: int, lc: LightCurveFile, how_derived: Any, product: Product) -> str | None:
     """Why a file is known to have been rewritten after its pipeline wrote it (its checksum cards
     may then be stale), or None.
 
@@ -240,8 +240,12 @@ def _rewritten(hdul: fits.HDUList, lc_hdu: int, lc: LightCurveFile, how_derived:
     tool named in ``CREATOR``, ``ORIGIN``, ``PROCVER`` or HISTORY (lightkurve's ``to_fits``
     writes ``CREATOR = 'lightkurve.LightCurve.to_fits()'``, ``ORIGIN = 'Unofficial data
     product'``); or by rows spanning less than half of the file's own ``TSTART``..``TSTOP`` (a
-    cut-down copy: ``lc[a:b].to_fits()``, test files).
+    cut-down copy: ``lc[a:b].to_fits()``, test files); or by a layout of no known product (read
+    generically: astropy's ``Table.write``, lightkurve's ``write``, keep the source file's cards
+    in the table's metadata and write them unchanged).
     """
+    if product.generic_columns:
+        return "a layout of no known product (read generically): a tool wrote it, keeping the cards of the file it was made from"
     if how_derived is not None:
         return f"rewritten by {', '.join(how_derived.tools) or 'a processing tool'} (a derived light curve)"
     for index in dict.fromkeys((0, lc_hdu)):
