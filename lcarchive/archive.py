@@ -635,7 +635,9 @@ class Archive:
         pandas.DataFrame
             Columns ``target``, ``observation``, ``ra``, ``dec`` (deg), ``magnitude`` (mag),
             ``n_cadences``, ``coverage``, ``url`` (the group's location), ``mission``,
-            ``product``, ``segment``, ``camera``, ``ccd``, ``current``, ``row``; with a cone also
+            ``product``, ``segment``, ``camera``, ``ccd``, ``current``, ``row``, ``integrity``
+            (the input file's state: ``sound``, ``no-checksums``, ``stale-cards``, ``damaged``;
+            ``where="integrity == 'damaged'"`` finds the possibly damaged ones); with a cone also
             ``position`` (index of the position in the cone's arrays or table) and
             ``separation`` (deg).
 

@@ -327,6 +327,10 @@ def test_flipped_bits_are_stored_flagged_never_current(tmp_path):
     index = archive.target_index([358108509])
     assert dict(zip(index["observation"], index["integrity"], strict=True))["tess-spoc-2min-s0001"] == "sound"
     assert (index["integrity"] == "damaged").sum() == 3
+    found = archive.search(targets=[358108509], include_superseded=True, where="integrity == 'damaged'")
+    assert len(found) == 3 and not found["current"].any()
+    sound = archive.search(lcarchive.Selection(targets=[358108509], integrity=["sound"], include_superseded=True))
+    assert list(sound["observation"]) == ["tess-spoc-2min-s0001"]
 
 
 def test_ingest_summary_and_ls_show_integrity(tmp_path):
