@@ -856,7 +856,11 @@ class Archive:
         -------
         IngestReport
             What was added, left unchanged, superseded, and skipped (with reasons); the
-            versions made.
+            versions made; every file's integrity state (``integrity``: its DATASUM/CHECKSUM
+            cards checked on its raw bytes; a ``damaged`` file is stored but never ranked at or
+            above a sound copy) and the values kept although they contradict the mission
+            (``warnings``). Inputs larger than ``Settings.max_input_bytes``, or gzip streams
+            inflating beyond ``Settings.max_decompressed_bytes``, are skipped by name.
 
         Raises
         ------

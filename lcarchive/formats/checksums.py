@@ -130,9 +130,10 @@ class Integrity:
 def hdu_checks(hdul: fits.HDUList, data: bytes) -> list[HduCheck]:
     """Check each HDU's ``DATASUM`` and ``CHECKSUM`` cards on the raw bytes of the file.
 
-    The HDUs' places in the file are astropy's (``_header_offset``, ``_data_offset`` of an
-    HDUList opened from ``data``); an HDU ends where the next begins (the last at the end of
-    the file), its padding included, as the standard sums whole blocks.
+    The HDUs' places in the file are astropy's (``_header_offset``, ``_data_offset`` and
+    ``_data_size`` of an HDUList opened from ``data``); an HDU's data is its blocks, padding
+    included, as the standard sums whole 2880-byte blocks (bytes after the last HDU are no part
+    of it).
 
     Parameters
     ----------
@@ -153,6 +154,9 @@ def hdu_checks(hdul: fits.HDUList, data: bytes) -> list[HduCheck]:
         if not isinstance(head, int) or not isinstance(body, int):
             continue
         end = next((s[0] for s in starts[i + 1:] if isinstance(s[0], int)), len(data))
+        size = getattr(hdu, "_data_size", None)
+        if isinstance(size, int) and size >= 0:
+            end = min(end, body + -(-size // BLOCK) * BLOCK)
         header = hdu.header
         datasum = checksum = "absent"
         if "DATASUM" in header:
