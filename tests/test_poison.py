@@ -129,6 +129,31 @@ def test_short_files_are_light_curves(n, tmp_path):
     assert report.ok and len(report.added) == 1
     ds = lcarchive.open_archive(str(tmp_path / "a")).open_observation("tess-spoc-2min-s0001")
     assert int(ds["n_rows"].values[0]) == n and ds.sizes["cadence"] == n
+    assert str(ds["integrity"].values[0]) == "stale-cards"  # astropy kept the old CHECKSUM cards: a cut-down copy
+    assert "a cut-down copy" in str(ds["ingest_notes"].values[0])
+
+
+def test_wrong_datasum_cards_damage_a_mission_product_not_a_published_hlsp(tmp_path):
+    """DATASUM cards that fail with no CHECKSUM to say otherwise: on a SPOC file (a mission product, whose
+    pipeline writes them right) the file is possibly damaged; on a K2SFF HLSP (published so: the DATASUM of
+    every aperture table) it is recorded as stale-cards."""
+    from lcarchive.formats import read_lightcurves
+
+    k2sff = DATA / "k2sff" / "hlsp_k2sff_k2_lightcurve_221312395-c91_kepler_v1_llc.fits"
+    states = {}
+    for name, src in (("spoc", SOURCE), ("k2sff", k2sff)):
+        with fits.open(src) as hdul:
+            hdul = fits.HDUList([h.copy() for h in hdul])
+            for h in hdul:
+                h.header.pop("CHECKSUM", None)
+                if isinstance(h, fits.BinTableHDU):
+                    h.header["DATASUM"] = "12345"
+            path = tmp_path / f"{name}.fits"
+            hdul.writeto(path)
+        (lc,) = read_lightcurves(str(path))
+        states[name] = lc.integrity.state
+        assert {h.datasum for h in lc.integrity.hdus if h.name != "PRIMARY"} <= {"fail", "absent"}
+    assert states == {"spoc": "damaged", "k2sff": "stale-cards"}
 
 
 def test_gzip_files_are_read_and_are_the_file_they_hold(tmp_path):
