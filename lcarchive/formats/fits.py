@@ -219,8 +219,10 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         product_version=product_version(product, hdul, source),
         derived_from=derived_from,
     )
-    if not product.generic_columns:  # a generic file's time is converted by its own keywords (mission_time_of)
-        lc.warnings.extend(_time_system_warnings(hdul, lc_hdu, mission, product.columns.time_offset or 0.0))
+    if not product.generic_columns and not product.columns.time_offset:
+        # a generic file's time is converted by its own keywords (mission_time_of); a product whose time
+        # column is full BJD (CDIPS's TMID_BJD) does not use BJDREFI for it
+        lc.warnings.extend(_time_system_warnings(hdul, lc_hdu, mission))
     lc.integrity = integrity(hdu_checks(hdul, data), bool(product.standard_columns),
                              _rewritten(hdul, lc_hdu, lc, how_derived, product))
     if lc.integrity.reason:
@@ -264,11 +266,11 @@ def _rewritten(hdul: fits.HDUList, lc_hdu: int, lc: LightCurveFile, how_derived:
     return None
 
 
-def _time_system_warnings(hdul: fits.HDUList, lc_hdu: int, mission: Mission, offset: float) -> list[str]:
+def _time_system_warnings(hdul: fits.HDUList, lc_hdu: int, mission: Mission) -> list[str]:
     """Time-system keywords of a product file that contradict its mission's time system.
 
     The light-curve table's keywords (else the primary's) ``BJDREFI`` + ``BJDREFF`` must be the
-    mission's reference (TESS 2457000, Kepler/K2 2454833, less the product's ``time_offset``),
+    mission's reference (TESS 2457000, Kepler/K2 2454833),
     ``TIMESYS`` its scale (TDB) and ``TIMEREF`` its position (SOLARSYSTEM: barycentric), where
     the file gives them (TESS SDPDD; Kepler Archive Manual 2.3.2). The time stamps are then
     stored as the file gives them, never relabelled, and each contradiction is one warning.
@@ -285,7 +287,7 @@ def _time_system_warnings(hdul: fits.HDUList, lc_hdu: int, mission: Mission, off
         numbers = [v for v in (integer, fraction) if v is not None]
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
             reference = float(integer or 0) + float(fraction or 0)
-            expected = system.reference_epoch - offset
+            expected = system.reference_epoch
             if not math.isclose(reference, expected, rel_tol=0, abs_tol=1e-9):
                 out.append(f"BJDREFI = {integer!r}, BJDREFF = {fraction!r} (reference BJD {reference!r}) contradict "
                            f"{mission.name.upper()}'s {system.format_name} reference BJD {expected!r}: {keep}")
