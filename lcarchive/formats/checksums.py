@@ -99,6 +99,7 @@ class HduCheck:
         return "fail" in (self.datasum, self.checksum)
 
     def as_dict(self) -> dict:
+        """``{"hdu", "name", "DATASUM", "CHECKSUM"}``: what the archive stores per HDU."""
         return {"hdu": self.index, "name": self.name, "DATASUM": self.datasum, "CHECKSUM": self.checksum}
 
 

@@ -2,8 +2,9 @@
 
 Every input whose (target, SHA-256) is not stored yet in the observation's group or any of its
 release groups is stored: as the target's current row, or in a release group when another light
-curve of the target ranks higher (:func:`lcarchive.ingest.ranks.rank`); on a full tie the one
-stored first stays current. Another segment of a stored light curve joins its row.
+curve of the target ranks higher (:func:`lcarchive.ingest.ranks.rank`: a file whose checksum cards
+say it is damaged below any other, then its release); on a full tie the one stored first stays
+current. Another segment of a stored light curve joins its row.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def _same_release(a: tuple, b: tuple) -> bool:
 
 
 def _damaged_block(block: Block) -> bool:
+    """Whether a block's first row holds a file whose integrity is ``damaged``."""
     return "integrity" in block.per_target and damaged(str(block.per_target["integrity"][0]))
 
 
