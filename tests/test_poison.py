@@ -308,12 +308,12 @@ def test_download_into_an_unwritable_folder_is_one_line(stored, tmp_path):
     assert "cannot write here" in result.stderr and str(blocker / "dest") in result.stderr
 
 
-def _flipped(dest: Path, k: int, in_header: bool) -> Path:
-    """A copy of SOURCE with one bit flipped: in a PDCSAP_FLUX value of row 1000 + 997 k, or in a digit of
-    a primary-header value (TESSMAG, TEFF)."""
+def _flipped(dest: Path, k: int, in_header: bool, name: str = "PDCSAP_FLUX") -> Path:
+    """A copy of SOURCE with one bit flipped: in a value of column ``name`` of row 1000 + 997 k, or in a
+    digit of a primary-header value (TESSMAG, TEFF)."""
     data = bytearray(SOURCE.read_bytes())
     with fits.open(SOURCE) as hdul:
-        start, width, column = hdul[1]._data_offset, hdul[1].data.dtype.itemsize, hdul[1].data.dtype.fields["PDCSAP_FLUX"][1]
+        start, width, column = hdul[1]._data_offset, hdul[1].data.dtype.itemsize, hdul[1].data.dtype.fields[name][1]
     if in_header:
         card = data.index(b"TESSMAG =" if k % 2 == 0 else b"TEFF    =")
         position = card + 28  # a digit of the value
@@ -327,10 +327,11 @@ def _flipped(dest: Path, k: int, in_header: bool) -> Path:
 
 
 def test_flipped_bits_are_stored_flagged_never_current(tmp_path):
-    """Three copies of a real SPOC file with one bit flipped (2 in the data, 1 in a header): each is kept, its
-    integrity 'damaged' recorded and counted, and it never becomes current over the sound file, whether it
-    comes before it in one batch or is stored first in an earlier ingest."""
-    flipped = [_flipped(tmp_path, k, in_header=k >= 2) for k in range(3)]
+    """Three copies of a real SPOC file with one bit flipped (in a flux, in a time stamp, in a header): each is
+    kept (a damaged time stamp costs no cadence: CADENCENO is kept), its integrity 'damaged' recorded and counted,
+    and it never becomes current over the sound file, whether it comes before it in one batch or is stored
+    first in an earlier ingest."""
+    flipped = [_flipped(tmp_path, k, in_header=k >= 2, name=("PDCSAP_FLUX", "TIME", "PDCSAP_FLUX")[k]) for k in range(3)]
     root = tmp_path / "a"
     first = lcarchive.Archive(str(root)).ingest([str(flipped[0])])  # a damaged copy stored first, alone
     assert first.ok and first.integrity_counts() == {"damaged": 1} and len(first.added) == 1
@@ -347,6 +348,9 @@ def test_flipped_bits_are_stored_flagged_never_current(tmp_path):
     for hdus in damaged["integrity_hdus"]:  # the evidence: which HDU's CHECKSUM fails
         failed = [h["hdu"] for h in json.loads(hdus) if h["CHECKSUM"] == "fail"]
         assert failed in ([0], [1])
+    time_flip = damaged[damaged["name"] == flipped[1].name]
+    row = archive.open_observation(time_flip["observation"].iloc[0]).isel(target=0)
+    assert int(row["n_rows"]) == 20076 and "kept although TIME does not increase" in str(row["ingest_notes"].values)
     header_flips = damaged[damaged["name"].str.startswith("flip-header")]
     assert [json.loads(h)[0]["CHECKSUM"] for h in header_flips["integrity_hdus"]] == ["fail"]
     index = archive.target_index([358108509])

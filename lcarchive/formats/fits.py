@@ -145,7 +145,8 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         columns["time"] = Column("time", "", converted, "d", None, f"{kept.source or 'time'}: {how}", kept.hdu)
         if product.generic_columns:
             notes["time"] = how
-    cadenceno, derived = cadence_numbers(columns, source)
+    checks = hdu_checks(hdul, data)
+    cadenceno, derived = cadence_numbers(columns, source, damaged=any(c.failed for c in checks))
     columns.pop("cadenceno", None)
     columns.update(extra_series)
     check_rows(columns["time"].data, cadenceno, source)
@@ -223,7 +224,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         # a generic file's time is converted by its own keywords (mission_time_of); a product whose time
         # column is full BJD (CDIPS's TMID_BJD) does not use BJDREFI for it
         lc.warnings.extend(_time_system_warnings(hdul, lc_hdu, mission))
-    lc.integrity = integrity(hdu_checks(hdul, data), bool(product.standard_columns),
+    lc.integrity = integrity(checks, bool(product.standard_columns),
                              _rewritten(hdul, lc_hdu, lc, how_derived, product))
     if lc.integrity.reason:
         notes["integrity"] = f"{lc.integrity.state}: {lc.integrity.reason}"
