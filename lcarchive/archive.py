@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import functools
+import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -363,14 +364,17 @@ class Archive:
         with self.open_observation(observation) as ds:
             return ds["target"].values.astype(np.int64)
 
-    def inputs(self, observation: str | None = None) -> pd.DataFrame:
-        """The provenance of every stored light curve: its input file, SHA-256, data release and
-        pipeline version, read from the groups' per-target arrays.
+    def inputs(self, observation: str | None = None, integrity: str | None = None) -> pd.DataFrame:
+        """The provenance of every stored light curve: its input file, SHA-256, data release,
+        pipeline version and integrity evidence, read from the groups' per-target arrays.
 
         Parameters
         ----------
         observation : str, optional
             Only this group's; default every group's.
+        integrity : str, optional
+            Only the files of this integrity state (``sound``, ``no-checksums``, ``stale-cards``,
+            ``damaged``; ``""`` for files stored before it was recorded).
 
         Returns
         -------
@@ -378,7 +382,12 @@ class Archive:
             Columns ``observation``, ``target``, ``name`` (the input's file name; a light curve
             joined from several segments' files has one line per file), ``sha256``, ``size``
             (bytes; -1 for one of several files), ``data_release`` (DATA_REL, -1 if none),
-            ``pipeline_version`` (PROCVER).
+            ``pipeline_version`` (PROCVER), ``integrity`` (the file's DATASUM/CHECKSUM cards
+            checked on its raw bytes: :data:`lcarchive.formats.checksums.STATES`; "" for a file
+            stored before lcarchive recorded it), ``integrity_hdus`` (per HDU: JSON list of
+            ``{hdu, name, DATASUM, CHECKSUM}``, each ``ok``, ``fail`` or ``absent``) and
+            ``warnings`` (values kept as the file gives them although they contradict its
+            mission or are out of range: a list of one-line texts).
         """
         ids = [observation] if observation is not None else self.group_ids()
         rows = []
@@ -386,14 +395,24 @@ class Archive:
             with self.open_observation(obs_id) as ds:
                 values = {n: ds[n].values for n in ("target", "source_file", "source_sha256", "source_size",
                                                      "data_release", "pipeline_version")}
-            for i in range(values["target"].size):
+                count = values["target"].size
+                for name in ("integrity", "integrity_hdus", "input_warnings"):
+                    values[name] = ds[name].values if name in ds else np.full(count, "", dtype=object)
+            for i in range(count):
                 names, digests = str(values["source_file"][i]).split("\n"), str(values["source_sha256"][i]).split("\n")
-                for name, digest in zip(names, digests, strict=True):
+                per_file = {n: str(values[n][i]).split("\n") for n in ("integrity", "integrity_hdus", "input_warnings")}
+                for k, (name, digest) in enumerate(zip(names, digests, strict=True)):
+                    state, hdus, warned = (per_file[n][k] if k < len(per_file[n]) else ""
+                                           for n in ("integrity", "integrity_hdus", "input_warnings"))
                     rows.append((obs_id, int(values["target"][i]), name, digest,
                                  int(values["source_size"][i]) if len(names) == 1 else -1,
-                                 int(values["data_release"][i]), str(values["pipeline_version"][i])))
-        return pd.DataFrame(rows, columns=["observation", "target", "name", "sha256", "size", "data_release",
-                                           "pipeline_version"])
+                                 int(values["data_release"][i]), str(values["pipeline_version"][i]), state,
+                                 hdus or "[]", json.loads(warned) if warned else []))
+        frame = pd.DataFrame(rows, columns=["observation", "target", "name", "sha256", "size", "data_release",
+                                            "pipeline_version", "integrity", "integrity_hdus", "warnings"])
+        if integrity is not None:
+            frame = frame[frame["integrity"] == integrity].reset_index(drop=True)
+        return frame
 
     def light_curve(
         self,
@@ -616,7 +635,9 @@ class Archive:
         pandas.DataFrame
             Columns ``target``, ``observation``, ``ra``, ``dec`` (deg), ``magnitude`` (mag),
             ``n_cadences``, ``coverage``, ``url`` (the group's location), ``mission``,
-            ``product``, ``segment``, ``camera``, ``ccd``, ``current``, ``row``; with a cone also
+            ``product``, ``segment``, ``camera``, ``ccd``, ``current``, ``row``, ``integrity``
+            (the input file's state: ``sound``, ``no-checksums``, ``stale-cards``, ``damaged``;
+            ``where="integrity == 'damaged'"`` finds the possibly damaged ones); with a cone also
             ``position`` (index of the position in the cone's arrays or table) and
             ``separation`` (deg).
 
@@ -853,7 +874,11 @@ class Archive:
         -------
         IngestReport
             What was added, left unchanged, superseded, and skipped (with reasons); the
-            versions made.
+            versions made; every file's integrity state (``integrity``: its DATASUM/CHECKSUM
+            cards checked on its raw bytes; a ``damaged`` file is stored but never ranked at or
+            above a sound copy) and the values kept although they contradict the mission
+            (``warnings``). Inputs larger than ``Settings.max_input_bytes``, or gzip streams
+            inflating beyond ``Settings.max_decompressed_bytes``, are skipped by name.
 
         Raises
         ------

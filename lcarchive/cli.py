@@ -219,8 +219,20 @@ def ingest(
         kinds = sorted({what for _, what in report.ignored})
         out.print(f"  {len(report.ignored)} file(s) of the folders given are no light curves by their names, not read: "
                   f"{'; '.join(kinds)}", highlight=False, markup=False)
+    counts = report.integrity_counts()
+    if counts:
+        out.print("  integrity (DATASUM/CHECKSUM on the raw bytes): "
+                  + ", ".join(f"{counts[s]} {s}" for s in ("sound", "no-checksums", "stale-cards", "damaged") if s in counts),
+                  highlight=False, markup=False)
     for source, obs, target, group in report.superseded:
-        out.print(f"  other version kept in {group}: target {target} from {source}", highlight=False, markup=False)
+        flag = " (possibly damaged: its checksum cards fail)" if report.integrity.get(source) == "damaged" else ""
+        out.print(f"  other version kept in {group}: target {target} from {source}{flag}", highlight=False, markup=False)
+    for source, obs, target in report.added:
+        if report.integrity.get(source) == "damaged":
+            out.print(f"  stored possibly damaged (its checksum cards fail, no sound copy stored): target {target} "
+                      f"in {obs} from {source}", highlight=False, markup=False)
+    for source, warning in report.warnings:
+        out.print(f"  warning: {source}: {warning}", highlight=False, markup=False)
     if report.skipped:
         err.print(f"[bold red]skipped {len(report.skipped)} file(s):[/]")
         for source, reason in report.skipped:
@@ -620,7 +632,9 @@ def ls(
     """List the observations of ARCHIVE, with where their groups are.
 
     With --target, only those holding the target, each with the target's own rows (cadences
-    its file has) and coverage (the fraction of the sector/quarter/campaign they span).
+    its file has), coverage (the fraction of the sector/quarter/campaign they span) and the
+    integrity of its input file (sound, no-checksums, stale-cards, damaged: its DATASUM and
+    CHECKSUM cards checked on its raw bytes).
     `xarray.open_dataset(ARCHIVE, engine="lcarchive", group=ID)` opens a group.
     """
     store = _open(archive, storage_option, anon, version, as_of)
@@ -628,7 +642,8 @@ def ls(
     held = None
     if target is not None:
         number, lines = _target_lines(store, target)
-        held = {str(o): (int(n), float(c)) for o, n, c in zip(lines["observation"], lines["n_cadences"], lines["coverage"], strict=True)}
+        held = {str(o): (int(n), float(c), str(i)) for o, n, c, i in
+                zip(lines["observation"], lines["n_cadences"], lines["coverage"], lines["integrity"], strict=True)}
         observations = [o for o in observations if o.id in held]
     rows = []
     for o in observations:
@@ -651,9 +666,10 @@ def ls(
             "derived_from": o.derived_from,
         }
         if held is not None:
-            n, c = held[o.id]
+            n, c, state = held[o.id]
             row.update({"target": number, "target_n_cadences": None if n < 0 else n,
-                        "target_coverage": None if c != c else round(c, 6)})
+                        "target_coverage": None if c != c else round(c, 6),
+                        "target_integrity": state.replace("\n", ", ") or None})
         rows.append(row)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
@@ -667,7 +683,7 @@ def ls(
 def _print_observations(rows: list[dict], observations: list, of_target: bool = False) -> None:
     columns = ("id", "targets", "cadences", "time range", "group")
     if of_target:
-        columns = ("id", "rows", "coverage", "time range", "group")
+        columns = ("id", "rows", "coverage", "integrity", "time range", "group")
     table = Table(*columns, box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
@@ -675,7 +691,8 @@ def _print_observations(rows: list[dict], observations: list, of_target: bool = 
             f" (derived from {o.derived_from})" if o.derived_from else "")
         if of_target:
             n, c = r["target_n_cadences"], r["target_coverage"]
-            table.add_row(name, "-" if n is None else str(n), "-" if c is None else f"{c:.1%}", span, r["group"])
+            table.add_row(name, "-" if n is None else str(n), "-" if c is None else f"{c:.1%}",
+                          r["target_integrity"] or "-", span, r["group"])
         else:
             table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["group"])
     out.print(table)

@@ -276,8 +276,10 @@ def missing_reason(fs: Any, url: str, root: str) -> str:
     return "no lcarchive archive under this prefix (no catalog repository; ingest files into it first)"
 
 
-def _obstore_get(url: str, storage_options: dict | None) -> bytes | None:
+def _obstore_get(url: str, storage_options: dict | None, limit: int | None = None) -> bytes | None:
     """One GET of a whole ``s3://`` object with obstore; None when obstore cannot take the options.
+    With ``limit``, an object larger than that gives its first ``limit + 1`` bytes only (its size
+    is in the response's head: the body is not read).
 
     Raises
     ------
@@ -292,7 +294,10 @@ def _obstore_get(url: str, storage_options: dict | None) -> bytes | None:
     from obstore.exceptions import NotFoundError
 
     try:
-        return bytes(obstore.get(store.store, key).bytes())
+        result = obstore.get(store.store, key)
+        if limit is not None and int(result.meta["size"]) > limit:
+            return bytes(obstore.get_range(store.store, key, start=0, length=limit + 1))
+        return bytes(result.bytes())
     except NotFoundError as exc:
         raise FileNotFoundError(str(exc)) from exc
     except Exception as exc:
@@ -301,11 +306,12 @@ def _obstore_get(url: str, storage_options: dict | None) -> bytes | None:
         raise
 
 
-def read_object(url: str, storage_options: dict | None = None) -> bytes:
+def read_object(url: str, storage_options: dict | None = None, limit: int | None = None) -> bytes:
     """The whole object (an input file) at an fsspec URL, in one request where the client allows.
 
     s3fs asks for an object's size (HEAD) before reading it; obstore reads it with one GET, which is
-    also all an anonymous reader of a public bucket may be allowed.
+    also all an anonymous reader of a public bucket may be allowed. With ``limit``, at most
+    ``limit + 1`` bytes are read: a longer result means the object is larger than ``limit``.
 
     Raises
     ------
@@ -315,11 +321,13 @@ def read_object(url: str, storage_options: dict | None = None) -> bytes:
     import fsspec
 
     if url.startswith("s3://"):
-        data = _obstore_get(url, storage_options)
+        data = _obstore_get(url, storage_options, limit)
         if data is not None:
             return data
     fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    return fs.cat_file(path)
+    if limit is None:
+        return fs.cat_file(path)
+    return fs.cat_file(path, start=0, end=limit + 1)
 
 
 def read_bytes(fs: Any, root_url: str, path: str, storage_options: dict | None = None) -> bytes:

@@ -36,8 +36,14 @@ class Settings:
     max_hdus : int
         A FITS file of more HDUs is refused after reading this many headers: light-curve
         products hold 2 to 25 (K2SFF: a table per aperture).
+    max_input_bytes : int
+        An input file larger than this is refused by its size (the file system's, or the object
+        store's), before it is read: light-curve files are a few MB (a TESS 20-s light curve about
+        30 MB), and a sparse or runaway file of GBs must not be read into memory.
     max_decompressed_bytes : int
-        A gzip-compressed input (``.fits.gz``) that inflates beyond this is refused.
+        A gzip-compressed input (``.fits.gz``) that inflates beyond this is refused: it is inflated
+        in steps and given up as soon as it passes the limit, so a gzip bomb costs at most this
+        much memory and the time to inflate it.
     max_vector_elements : int
         Vector columns of a light-curve table with at most this many elements per row (astropy's
         Time columns: jd1, jd2) are kept as one variable per element; longer ones (pixel stamps)
@@ -72,7 +78,8 @@ class Settings:
     batch_files: int = 256
     parallel_min_files: int = 64
     max_hdus: int = 1000
-    max_decompressed_bytes: int = 4 * 1024**3
+    max_input_bytes: int = 256 * 1024**2
+    max_decompressed_bytes: int = 256 * 1024**2
     max_vector_elements: int = 16
     read_attempts: int = 4
     store_attempts: int = 7

@@ -14,6 +14,7 @@ __all__ = [
     "DamagedArchiveError",
     "DamagedObjectError",
     "DestinationError",
+    "InputTooLargeError",
     "InvalidIdentifierError",
     "InvalidTargetError",
     "LcarchiveError",
@@ -52,6 +53,11 @@ class CorruptFileError(BadInputError):
 
 class UnrecognizedProductError(BadInputError):
     """The file is readable but is no light-curve product lcarchive knows."""
+
+
+class InputTooLargeError(BadInputError):
+    """The input is larger than lcarchive reads (``Settings.max_input_bytes``), or inflates beyond
+    ``Settings.max_decompressed_bytes``: refused before it is read whole, in bounded time and memory."""
 
 
 class InvalidTargetError(BadInputError):

@@ -76,6 +76,11 @@ class Selection:
         for the tidy formats; ``["all"]`` takes every one.
     include_superseded : bool
         Also take groups of older releases (when no observation is named).
+    integrity : sequence of str, optional
+        Light curves whose input file has one of these integrity states (``sound``,
+        ``no-checksums``, ``stale-cards``, ``damaged``: its DATASUM/CHECKSUM cards checked on its
+        raw bytes; ``""`` for files stored before it was recorded); a light curve of several
+        files is taken when one of them has.
     """
 
     targets: Sequence[int | str] | None = None
@@ -91,12 +96,13 @@ class Selection:
     time: tuple[Any, Any] | None = None
     columns: Sequence[str] | None = None
     include_superseded: bool = False
+    integrity: Sequence[str] | None = None
 
     def describe(self) -> dict[str, Any]:
         """The selection as JSON-able values (recorded in the manifest)."""
         out: dict[str, Any] = {}
         for name in ("observations", "missions", "products", "segments", "box", "cameras", "ccds", "magnitude", "time",
-                     "columns"):
+                     "columns", "integrity"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = list(value)
@@ -294,7 +300,7 @@ def _time_value(value: Any, epoch_jd: float) -> float:
 
 
 SEARCH_COLUMNS = ["target", "observation", "ra", "dec", "magnitude", "n_cadences", "coverage", "url", "mission", "product",
-                  "segment", "camera", "ccd", "current", "row"]
+                  "segment", "camera", "ccd", "current", "row", "integrity"]
 """Columns of :func:`search`'s table, in order (``position`` and ``separation`` follow for a cone)."""
 
 
@@ -457,6 +463,10 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
         lines = lines[lines["camera"].isin([int(c) for c in selection.cameras])]
     if selection.ccds:
         lines = lines[lines["ccd"].isin([int(c) for c in selection.ccds])]
+    if selection.integrity is not None:
+        wanted_states = {str(v) for v in selection.integrity}
+        keep = [bool(wanted_states & set(str(v).split("\n"))) for v in lines["integrity"]]
+        lines = lines[np.asarray(keep, dtype=bool)]
     if selection.magnitude is not None:
         low, high = (float(v) for v in selection.magnitude)
         lines = lines[(lines["magnitude"] >= low) & (lines["magnitude"] <= high)]
@@ -596,7 +606,8 @@ def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], li
         observations, _, _ = _observations(archive, selection)
     if "position" in lines:  # a target near several positions is read once
         lines = lines.drop_duplicates(["target", "observation"])
-    narrowed = any(v is not None for v in (selection.targets, selection.cone, selection.box, selection.magnitude)) \
+    narrowed = any(v is not None for v in (selection.targets, selection.cone, selection.box, selection.magnitude,
+                                           selection.integrity)) \
         or bool(selection.cameras) or bool(selection.ccds)
     cut = selection.time is not None or selection.columns is not None
     groups = []

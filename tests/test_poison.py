@@ -129,6 +129,31 @@ def test_short_files_are_light_curves(n, tmp_path):
     assert report.ok and len(report.added) == 1
     ds = lcarchive.open_archive(str(tmp_path / "a")).open_observation("tess-spoc-2min-s0001")
     assert int(ds["n_rows"].values[0]) == n and ds.sizes["cadence"] == n
+    assert str(ds["integrity"].values[0]) == "stale-cards"  # astropy kept the old CHECKSUM cards: a cut-down copy
+    assert "a cut-down copy" in str(ds["ingest_notes"].values[0])
+
+
+def test_wrong_datasum_cards_damage_a_mission_product_not_a_published_hlsp(tmp_path):
+    """DATASUM cards that fail with no CHECKSUM to say otherwise: on a SPOC file (a mission product, whose
+    pipeline writes them right) the file is possibly damaged; on a K2SFF HLSP (published so: the DATASUM of
+    every aperture table) it is recorded as stale-cards."""
+    from lcarchive.formats import read_lightcurves
+
+    k2sff = DATA / "k2sff" / "hlsp_k2sff_k2_lightcurve_221312395-c91_kepler_v1_llc.fits"
+    states = {}
+    for name, src in (("spoc", SOURCE), ("k2sff", k2sff)):
+        with fits.open(src) as hdul:
+            hdul = fits.HDUList([h.copy() for h in hdul])
+            for h in hdul:
+                h.header.pop("CHECKSUM", None)
+                if isinstance(h, fits.BinTableHDU):
+                    h.header["DATASUM"] = "12345"
+            path = tmp_path / f"{name}.fits"
+            hdul.writeto(path)
+        (lc,) = read_lightcurves(str(path))
+        states[name] = lc.integrity.state
+        assert {h.datasum for h in lc.integrity.hdus if h.name != "PRIMARY"} <= {"fail", "absent"}
+    assert states == {"spoc": "damaged", "k2sff": "stale-cards"}
 
 
 def test_gzip_files_are_read_and_are_the_file_they_hold(tmp_path):
@@ -281,3 +306,146 @@ def test_download_into_an_unwritable_folder_is_one_line(stored, tmp_path):
     result = subprocess.run([lcarchive_command(), "download", str(stored), str(blocker / "dest")], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "cannot write here" in result.stderr and str(blocker / "dest") in result.stderr
+
+
+def _flipped(dest: Path, k: int, in_header: bool, name: str = "PDCSAP_FLUX") -> Path:
+    """A copy of SOURCE with one bit flipped: in a value of column ``name`` of row 1000 + 997 k, or in a
+    digit of a primary-header value (TESSMAG, TEFF)."""
+    data = bytearray(SOURCE.read_bytes())
+    with fits.open(SOURCE) as hdul:
+        start, width, column = hdul[1]._data_offset, hdul[1].data.dtype.itemsize, hdul[1].data.dtype.fields[name][1]
+    if in_header:
+        card = data.index(b"TESSMAG =" if k % 2 == 0 else b"TEFF    =")
+        position = card + 28  # a digit of the value
+        data[position] ^= 0x01
+    else:
+        position = start + (1000 + 997 * k) * width + column + 2  # a mantissa byte: the value changes, stays finite
+        data[position] ^= 0x10
+    path = dest / f"flip-{'header' if in_header else 'data'}-{k}.fits"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_flipped_bits_are_stored_flagged_never_current(tmp_path):
+    """Three copies of a real SPOC file with one bit flipped (in a flux, in a time stamp, in a header): each is
+    kept (a damaged time stamp costs no cadence: CADENCENO is kept), its integrity 'damaged' recorded and counted,
+    and it never becomes current over the sound file, whether it comes before it in one batch or is stored
+    first in an earlier ingest."""
+    flipped = [_flipped(tmp_path, k, in_header=k >= 2, name=("PDCSAP_FLUX", "TIME", "PDCSAP_FLUX")[k]) for k in range(3)]
+    root = tmp_path / "a"
+    first = lcarchive.Archive(str(root)).ingest([str(flipped[0])])  # a damaged copy stored first, alone
+    assert first.ok and first.integrity_counts() == {"damaged": 1} and len(first.added) == 1
+    report = lcarchive.Archive(str(root)).ingest([*(str(p) for p in flipped[1:]), str(SOURCE)])
+    assert report.ok and report.integrity_counts() == {"damaged": 2, "sound": 1}
+    archive = lcarchive.open_archive(str(root))
+    current = archive.open_observation("tess-spoc-2min-s0001")
+    assert str(current["source_file"].values[0]) == SOURCE.name and str(current["integrity"].values[0]) == "sound"
+    inputs = archive.inputs()
+    assert len(inputs) == 4 and set(inputs["name"]) == {SOURCE.name, *(p.name for p in flipped)}
+    damaged = archive.inputs(integrity="damaged")
+    assert set(damaged["name"]) == {p.name for p in flipped}
+    assert not damaged["observation"].eq("tess-spoc-2min-s0001").any()
+    for hdus in damaged["integrity_hdus"]:  # the evidence: which HDU's CHECKSUM fails
+        failed = [h["hdu"] for h in json.loads(hdus) if h["CHECKSUM"] == "fail"]
+        assert failed in ([0], [1])
+    time_flip = damaged[damaged["name"] == flipped[1].name]
+    row = archive.open_observation(time_flip["observation"].iloc[0]).isel(target=0)
+    assert int(row["n_rows"]) == 20076 and "kept although TIME does not increase" in str(row["ingest_notes"].values)
+    header_flips = damaged[damaged["name"].str.startswith("flip-header")]
+    assert [json.loads(h)[0]["CHECKSUM"] for h in header_flips["integrity_hdus"]] == ["fail"]
+    index = archive.target_index([358108509])
+    assert dict(zip(index["observation"], index["integrity"], strict=True))["tess-spoc-2min-s0001"] == "sound"
+    assert (index["integrity"] == "damaged").sum() == 3
+    found = archive.search(targets=[358108509], include_superseded=True, where="integrity == 'damaged'")
+    assert len(found) == 3 and not found["current"].any()
+    sound = archive.search(lcarchive.Selection(targets=[358108509], integrity=["sound"], include_superseded=True))
+    assert list(sound["observation"]) == ["tess-spoc-2min-s0001"]
+
+
+def test_ingest_summary_and_ls_show_integrity(tmp_path):
+    root = tmp_path / "a"
+    flipped = _flipped(tmp_path, 0, in_header=False)
+    cli = lcarchive_command()
+    done = subprocess.run([cli, "ingest", str(root), str(flipped), str(SOURCE)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "1 sound, 1 damaged" in done.stdout
+    assert f"from {flipped} (possibly damaged" in done.stdout
+    rows = json.loads(subprocess.run([cli, "ls", str(root), "--target", "358108509", "--json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    assert {r["id"]: r["target_integrity"] for r in rows} == {"tess-spoc-2min-s0001": "sound",
+                                                              "tess-spoc-2min-s0001.alt2": "damaged"}
+
+
+CONTRADICTIONS = {  # (HDU, keyword): (value, words of the warning)
+    (1, "BJDREFI"): (12345, "BJDREFI = 12345, BJDREFF = 0.0 (reference BJD 12345.0) contradict TESS's BTJD reference"),
+    (1, "TIMESYS"): ("UTC", "TIMESYS = 'UTC' contradicts TESS's time scale TDB"),
+    (1, "TIMEREF"): ("LOCAL", "TIMEREF = 'LOCAL' contradicts TESS's SOLARSYSTEM"),
+    (0, "RA_OBJ"): (999.0, "RA_OBJ = 999.0 is outside 0..360 deg: stored as the file gives it"),
+    (0, "DEC_OBJ"): (-91.5, "DEC_OBJ = -91.5 is outside -90..90 deg"),
+}
+
+
+def test_contradicting_keywords_are_kept_with_a_warning_never_relabelled(tmp_path):
+    """Time-system keywords contradicting TESS and coordinates out of range: the file is stored with its own
+    values (TIME as the file gives it, its header kept, RA_OBJ 999), one one-line warning per value recorded
+    with it and in the ingest report; nothing is relabelled with the mission's epoch."""
+    def change(hdul):
+        for (hdu, key), (value, _) in CONTRADICTIONS.items():
+            hdul[hdu].header[key] = value
+
+    path = _write(tmp_path, "contradicting", change)
+    root = tmp_path / "a"
+    report = lcarchive.Archive(str(root)).ingest([str(path)])
+    assert report.ok and len(report.added) == 1
+    archive = lcarchive.open_archive(str(root))
+    (recorded,) = archive.inputs()["warnings"]
+    assert len(recorded) == len(report.warnings) == len(CONTRADICTIONS)
+    for (_, words), (source, warning), line in zip(CONTRADICTIONS.values(), report.warnings, recorded, strict=True):
+        assert source == str(path) and words in warning and warning == line and "\n" not in line
+    ds = archive.open_observation("tess-spoc-2min-s0001")
+    with fits.open(SOURCE) as hdul:
+        time_column = np.asarray(hdul[1].data["TIME"], dtype=np.float64)
+    stored = ds["time"].values[0]
+    assert np.array_equal(np.sort(stored[np.isfinite(stored)]), np.sort(time_column[np.isfinite(time_column)]))
+    assert "BJDREFI =                12345" in str(ds["header_lightcurve"].values[0])
+    assert float(ds["ra"].values[0]) == 999.0 and float(ds["dec"].values[0]) == -91.5
+
+
+@pytest.mark.parametrize("kind", ["gzip", "sparse"])
+def test_bombs_are_refused_fast_by_name_in_bounded_memory(kind, tmp_path):
+    """A .fits.gz inflating past the limit (a gzip bomb) and a sparse file larger than the input limit are
+    refused by name, in bounded time and memory: the bomb is inflated in steps and given up at the limit,
+    the sparse file refused by its size, unread."""
+    import tracemalloc
+    import zlib
+
+    from lcarchive.config import override
+
+    limit = 32 * 1024**2
+    if kind == "gzip":
+        path = tmp_path / "bomb.fits.gz"
+        deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+        zeros = bytes(16 * 1024**2)
+        with open(path, "wb") as f:
+            f.write(deflate.compress(SOURCE.read_bytes()[:2880]))
+            for _ in range(16):  # 256 MiB of zeros after a real primary header
+                f.write(deflate.compress(zeros))
+            f.write(deflate.flush())
+        words = f"gzip stream inflates beyond {limit} bytes"
+    else:
+        path = tmp_path / "sparse.fits"
+        with open(path, "wb") as f:
+            f.write(SOURCE.read_bytes()[:2880])
+            f.truncate(2 * 1024**3)
+        words = f"2147483648 bytes: larger than {limit} bytes"
+    root = tmp_path / "a"
+    with override(max_input_bytes=limit, max_decompressed_bytes=limit):
+        tracemalloc.start()
+        started = time.perf_counter()
+        report = lcarchive.Archive(str(root)).ingest([str(path)])
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert [s for s, _ in report.skipped] == [str(path)] and words in report.skipped[0][1], report.skipped
+    assert "\n" not in report.skipped[0][1]
+    assert seconds < 10 and peak < 3 * limit, (seconds, peak)

@@ -12,6 +12,7 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
+import lcarchive.config
 from conftest import DATA, lcarchive_command
 from reference import assert_bit_equal
 
@@ -72,6 +73,12 @@ def test_s3_inputs_are_read_through_fsspec(s3, tmp_path):
     assert [t for _, _, t in report.added] == [261136679]
     ds = lcarchive.open_archive(str(tmp_path / "local")).open_observation("tess-spoc-2min-s0001")
     assert np.array_equal(ds["target"].values, [261136679])
+    # an object larger than Settings.max_input_bytes is refused by name, read no further than the limit
+    limit = FILES[0].stat().st_size - 1
+    with lcarchive.config.override(max_input_bytes=limit):
+        report = lcarchive.Archive(str(tmp_path / "other")).ingest([f"{s3}/incoming/lc.fits"])
+    assert report.skipped == [(f"{s3}/incoming/lc.fits", f"larger than {limit} bytes (Settings.max_input_bytes, "
+                               "LCARCHIVE_MAX_INPUT_BYTES): no light-curve file is so large; refused unread")]
 
 
 def test_store_errors_are_clear_messages(s3, tmp_path):

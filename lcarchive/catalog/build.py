@@ -7,6 +7,7 @@ Everything here is read from the group's metadata and small per-target arrays, s
 from __future__ import annotations
 
 import fnmatch
+import json
 
 import numpy as np
 import xarray as xr
@@ -83,11 +84,17 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog,
         if i == 0:
             files, shas = _str_values(ds["source_file"]), _str_values(ds["source_sha256"])
             sizes = ds["source_size"].values.astype(np.int64)
+            states = _str_values(ds["integrity"]) if "integrity" in ds else [""] * targets.size
+            warned = _str_values(ds["input_warnings"]) if "input_warnings" in ds else [""] * targets.size
         names, digests = files[i].split("\n"), shas[i].split("\n")  # several segments: one line each
-        for name, digest in zip(names, digests, strict=True):
+        file_states, file_warnings = states[i].split("\n"), warned[i].split("\n")
+        for k, (name, digest) in enumerate(zip(names, digests, strict=True)):
             size = int(sizes[i]) if len(names) == 1 else None
+            state = file_states[k] if k < len(file_states) else ""
+            lines = file_warnings[k] if k < len(file_warnings) else ""
             inputs.append(
-                InputFile(name=name, sha256=digest, size=size, target=int(t), data_release=rel, pipeline_version=ver)
+                InputFile(name=name, sha256=digest, size=size, target=int(t), data_release=rel, pipeline_version=ver,
+                          integrity=state or None, warnings=json.loads(lines) if lines else [])
             )
     observation = Observation(
         id=obs_id,

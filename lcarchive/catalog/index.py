@@ -32,11 +32,15 @@ COLUMNS = {
     "magnitude": "float64",
     "camera": "int64",
     "ccd": "int64",
+    "integrity": "string",
 }
 """Columns of an index line. ``magnitude`` is the target's TESSMAG (TESS) or KEPMAG (Kepler, K2),
-mag, NaN if the product has none; ``camera`` and ``ccd`` are TESS's CAMERA and CCD, -1 elsewhere."""
+mag, NaN if the product has none; ``camera`` and ``ccd`` are TESS's CAMERA and CCD, -1 elsewhere;
+``integrity`` is the state of the light curve's input file (``sound``, ``no-checksums``,
+``stale-cards``, ``damaged``: :mod:`lcarchive.formats.checksums`; newline-joined for a light curve
+of several files; "" where it was stored before lcarchive recorded it)."""
 
-DEFAULTS = {"n_cadences": -1, "coverage": np.nan, "magnitude": np.nan, "camera": -1, "ccd": -1}
+DEFAULTS = {"n_cadences": -1, "coverage": np.nan, "magnitude": np.nan, "camera": -1, "ccd": -1, "integrity": ""}
 """Values of the columns an index written by an earlier version lacks."""
 
 
@@ -60,6 +64,7 @@ def group_rows(ds: xr.Dataset, obs_id: str) -> pd.DataFrame:
             "magnitude": _per_target(ds, ("tessmag", "kepmag"), np.float64, np.nan),
             "camera": _per_target(ds, ("camera",), np.int64, -1),
             "ccd": _per_target(ds, ("ccd",), np.int64, -1),
+            "integrity": [str(v) for v in ds["integrity"].values] if "integrity" in ds else [""] * n,
         }
     )
     return frame.astype(COLUMNS)
@@ -100,8 +105,8 @@ def to_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def from_bytes(data: bytes) -> pd.DataFrame:
-    """Read index bytes written by :func:`to_bytes` (an index written before ``n_cadences`` and
-    ``coverage`` existed gets -1 and NaN there)."""
+    """Read index bytes written by :func:`to_bytes` (an index written before ``n_cadences``,
+    ``coverage`` or ``integrity`` existed gets :data:`DEFAULTS` there)."""
     frame = pd.read_parquet(io.BytesIO(data))
     for name, value in DEFAULTS.items():
         if name not in frame:

@@ -437,6 +437,16 @@ class InputFile(_Model):
     target: int
     data_release: int | None = Field(default=None, description="FITS DATA_REL.")
     pipeline_version: str | None = Field(default=None, description="FITS PROCVER.")
+    integrity: str | None = Field(
+        default=None,
+        description="The file's DATASUM/CHECKSUM cards checked on its raw bytes: 'sound', 'no-checksums', "
+        "'stale-cards' (a tool rewrote it keeping the old cards), 'damaged' (possibly damaged); None when not "
+        "recorded (catalogs and groups written before lcarchive checked them).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Values kept as the file gives them although they contradict its mission or are out of range.",
+    )
 
 
 class Release(_Model):

@@ -19,7 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lcarchive.config import settings
-from lcarchive.errors import BadInputError, CorruptFileError, InvalidIdentifierError, UnrecognizedProductError
+from lcarchive.errors import (
+    BadInputError,
+    CorruptFileError,
+    InputTooLargeError,
+    InvalidIdentifierError,
+    UnrecognizedProductError,
+)
 from lcarchive.formats.record import CORE_VARIABLES, Column, LightCurveFile
 from lcarchive.formats.source import read_source
 
@@ -184,21 +190,39 @@ def _parse_fits(data: bytes, source: str) -> list[LightCurveFile]:
                                    f"{': ' + text if text else ''}") from exc
 
 
+_INFLATE_STEP = 16 * 1024**2
+"""Bytes a gzip input is inflated by at a time."""
+
+
 def _parse_gzip(data: bytes, source: str) -> list[LightCurveFile]:
     """A gzip-compressed light-curve file (``.fits.gz``): parsed as the file it holds.
 
     The light curves' ``sha256`` and ``size`` are those of the decompressed file, so a
     ``.fits.gz`` and the ``.fits`` it holds are the same input and an export rebuilds the FITS
-    file byte for byte; the compressed file's own checksum and size are kept in the notes.
+    file byte for byte; the compressed file's own checksum and size are kept in the notes. It is
+    inflated in steps and refused (:class:`~lcarchive.errors.InputTooLargeError`) as soon as it
+    passes ``Settings.max_decompressed_bytes``: a gzip bomb costs at most that much memory.
     """
     limit = settings().max_decompressed_bytes
     inflater = zlib.decompressobj(wbits=31)
-    try:
-        inner = inflater.decompress(data, limit + 1)
+    parts: list[bytes] = []
+    total, pending = 0, data
+    try:  # inflated in steps of at most _INFLATE_STEP bytes, given up as soon as the limit is passed
+        while not inflater.eof:
+            part = inflater.decompress(pending, min(_INFLATE_STEP, limit + 1 - total))
+            pending = inflater.unconsumed_tail
+            parts.append(part)
+            total += len(part)
+            if total > limit:
+                raise InputTooLargeError(source, f"gzip stream inflates beyond {limit} bytes (Settings.max_decompressed_bytes, "
+                                         f"LCARCHIVE_MAX_DECOMPRESSED_BYTES) from {len(data)}: a gzip bomb or no "
+                                         "light-curve file; refused")
+            if not part and not pending:
+                break
     except zlib.error as exc:
         raise CorruptFileError(source, f"damaged gzip stream: {exc}") from exc
-    if len(inner) > limit:
-        raise CorruptFileError(source, f"inflates beyond {limit} bytes: refused")
+    inner = b"".join(parts)
+    del parts
     if not inflater.eof:
         raise CorruptFileError(source, "truncated gzip stream (the compressed file ends early)")
     if inner.startswith(b"\x1f\x8b"):

@@ -10,13 +10,18 @@ from lcarchive.formats.record import CORE_VARIABLES, Column
 __all__ = ["cadence_numbers", "derive_cadences"]
 
 
-def cadence_numbers(columns: dict[str, Column], source: str = "") -> tuple[np.ndarray, str | None]:
+def cadence_numbers(columns: dict[str, Column], source: str = "", damaged: bool = False) -> tuple[np.ndarray, str | None]:
     """The cadence numbers of the rows, and how they were derived when not read from a column.
 
     A cadence column that is missing, or not strictly increasing in time order (TGLC v2 files
     hold 0 on every row), is replaced by numbers made from the time stamps
     (:func:`derive_cadences`: the first row round(TIME / step), each next one
     plus its time step in steps); the column stays a variable.
+
+    With ``damaged`` (the file's checksum cards fail), a column increasing row by row is kept
+    even where the time stamps do not increase with it: a damaged time stamp must not cost the
+    light curve its cadence axis (the file is stored, flagged, not refused). A damaged cadence
+    number (the column no longer increasing) is replaced as above.
     """
     column = columns.get("cadenceno")
     if column is not None:
@@ -24,8 +29,13 @@ def cadence_numbers(columns: dict[str, Column], source: str = "") -> tuple[np.nd
         time = columns["time"].data
         order = np.argsort(values, kind="stable")
         finite = np.isfinite(time[order])
-        if np.unique(values).size == values.size and np.all(np.diff(time[order][finite]) > 0):
+        unique = np.unique(values).size == values.size
+        if unique and np.all(np.diff(time[order][finite]) > 0):
             return values, None
+        if damaged and values.size > 1 and bool(np.all(np.diff(values) > 0)):  # increasing row by row: the time is wrong
+            wrong = int(np.count_nonzero(np.diff(time[order][finite]) <= 0))
+            return values, (f"read from {column.source}, kept although TIME does not increase with it at {wrong} "
+                            "row(s): the file's checksum cards fail (damaged time stamps)")
         name = column.source.lower() if column.source.lower() not in CORE_VARIABLES else f"{column.source.lower()}_column"
         columns[name] = Column(name, column.source, column.data, column.units, column.fits_unit, column.description,
                                column.hdu, column.fits_format)

@@ -20,6 +20,7 @@ from lcarchive.catalog.models import Mission, MissionCatalog, Product
 from lcarchive.config import settings
 from lcarchive.errors import BadInputError, CorruptFileError, UnrecognizedProductError
 from lcarchive.formats.cadences import cadence_numbers
+from lcarchive.formats.checksums import hdu_checks, integrity
 from lcarchive.formats.products import astropy_unit, detect_product, header_keyword, header_value, product_version
 from lcarchive.formats.record import CORE_VARIABLES, UNKNOWN_SEGMENT, Column, LightCurveFile, check_rows
 from lcarchive.identifiers import check_segment, check_target_id, observation_id, segment_from_time
@@ -144,7 +145,8 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         columns["time"] = Column("time", "", converted, "d", None, f"{kept.source or 'time'}: {how}", kept.hdu)
         if product.generic_columns:
             notes["time"] = how
-    cadenceno, derived = cadence_numbers(columns, source)
+    checks = hdu_checks(hdul, data)
+    cadenceno, derived = cadence_numbers(columns, source, damaged=any(c.failed for c in checks))
     columns.pop("cadenceno", None)
     columns.update(extra_series)
     check_rows(columns["time"].data, cadenceno, source)
@@ -193,7 +195,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
     data_rel = header_value(head.get("DATA_REL"))
     procver = header_value(head.get("PROCVER"))
     date = header_value(head.get("DATE"))
-    return LightCurveFile(
+    lc = LightCurveFile(
         source=source,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
@@ -218,6 +220,87 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         product_version=product_version(product, hdul, source),
         derived_from=derived_from,
     )
+    if not product.generic_columns and not product.columns.time_offset:
+        # a generic file's time is converted by its own keywords (mission_time_of); a product whose time
+        # column is full BJD (CDIPS's TMID_BJD) does not use BJDREFI for it
+        lc.warnings.extend(_time_system_warnings(hdul, lc_hdu, mission))
+    lc.integrity = integrity(checks, bool(product.standard_columns),
+                             _rewritten(hdul, lc_hdu, lc, how_derived, product))
+    if lc.integrity.reason:
+        notes["integrity"] = f"{lc.integrity.state}: {lc.integrity.reason}"
+    return lc
+
+
+_TOOL_MARKS = ("lightkurve", "pyke", "astropy.timeseries")
+"""Words of ``CREATOR``, ``ORIGIN``, ``PROCVER`` or HISTORY that name a tool which rewrites light-curve files."""
+
+
+def _rewritten(hdul: fits.HDUList, lc_hdu: int, lc: LightCurveFile, how_derived: Any, product: Product) -> str | None:
+    """Why a file is known to have been rewritten after its pipeline wrote it (its checksum cards
+    may then be stale), or None.
+
+    Told by a processing tool's columns or HISTORY (:mod:`lcarchive.formats.derived`); by a
+    tool named in ``CREATOR``, ``ORIGIN``, ``PROCVER`` or HISTORY (lightkurve's ``to_fits``
+    writes ``CREATOR = 'lightkurve.LightCurve.to_fits()'``, ``ORIGIN = 'Unofficial data
+    product'``); or by rows spanning less than half of the file's own ``TSTART``..``TSTOP`` (a
+    cut-down copy: ``lc[a:b].to_fits()``, test files); or by a layout of no known product (read
+    generically: astropy's ``Table.write``, lightkurve's ``write``, keep the source file's cards
+    in the table's metadata and write them unchanged).
+    """
+    if product.generic_columns:
+        return "a layout of no known product (read generically): a tool wrote it, keeping the cards of the file it was made from"
+    if how_derived is not None:
+        return f"rewritten by {', '.join(how_derived.tools) or 'a processing tool'} (a derived light curve)"
+    for index in dict.fromkeys((0, lc_hdu)):
+        header = hdul[index].header
+        for keyword in ("CREATOR", "ORIGIN", "PROCVER"):
+            text = str(header_value(header.get(keyword)) or "")
+            if any(mark in text.lower() for mark in _TOOL_MARKS) or text.strip().lower() == "unofficial data product":
+                return f"rewritten by a tool ({keyword} = {text.strip()!r})"
+        history = " ".join(str(c) for c in header.get("HISTORY", []))
+        mark = next((m for m in _TOOL_MARKS if m in history.lower()), None)
+        if mark is not None:
+            return f"rewritten by a tool (HISTORY names {mark})"
+    coverage = lc.coverage
+    if coverage == coverage and coverage < 0.5:
+        return f"a cut-down copy ({lc.n_rows} rows spanning {coverage:.1%} of its TSTART..TSTOP)"
+    return None
+
+
+def _time_system_warnings(hdul: fits.HDUList, lc_hdu: int, mission: Mission) -> list[str]:
+    """Time-system keywords of a product file that contradict its mission's time system.
+
+    The light-curve table's keywords (else the primary's) ``BJDREFI`` + ``BJDREFF`` must be the
+    mission's reference (TESS 2457000, Kepler/K2 2454833),
+    ``TIMESYS`` its scale (TDB) and ``TIMEREF`` its position (SOLARSYSTEM: barycentric), where
+    the file gives them (TESS SDPDD; Kepler Archive Manual 2.3.2). The time stamps are then
+    stored as the file gives them, never relabelled, and each contradiction is one warning.
+    """
+    system = mission.time_system
+    hdus = tuple(dict.fromkeys(i for i in (lc_hdu, 0) if i < len(hdul)))
+    found = {k: header_keyword(hdul, k, hdus) for k in ("BJDREFI", "BJDREFF", "TIMESYS", "TIMEREF")}
+    value = {k: None if v is None else v[0] for k, v in found.items()}
+    out = []
+    keep = ("TIME stored as the file gives it (not relabelled); the group's "
+            f"{system.format_name} reference does not apply to this light curve")
+    integer, fraction = value["BJDREFI"], value["BJDREFF"]
+    if integer is not None or fraction is not None:
+        numbers = [v for v in (integer, fraction) if v is not None]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+            reference = float(integer or 0) + float(fraction or 0)
+            expected = system.reference_epoch
+            if not math.isclose(reference, expected, rel_tol=0, abs_tol=1e-9):
+                out.append(f"BJDREFI = {integer!r}, BJDREFF = {fraction!r} (reference BJD {reference!r}) contradict "
+                           f"{mission.name.upper()}'s {system.format_name} reference BJD {expected!r}: {keep}")
+        else:
+            out.append(f"BJDREFI = {integer!r}, BJDREFF = {fraction!r} are no numbers: {keep}")
+    if value["TIMESYS"] is not None and str(value["TIMESYS"]).strip().lower() != system.scale.lower():
+        out.append(f"TIMESYS = {value['TIMESYS']!r} contradicts {mission.name.upper()}'s time scale {system.scale.upper()}: {keep}")
+    expected_ref = {"barycenter": "SOLARSYSTEM"}.get(system.reference_position, system.reference_position).upper()
+    if value["TIMEREF"] is not None and str(value["TIMEREF"]).strip().upper() != expected_ref:
+        out.append(f"TIMEREF = {value['TIMEREF']!r} contradicts {mission.name.upper()}'s {expected_ref} (barycentric) "
+                   f"time stamps: {keep}")
+    return out
 
 
 def _file_date(value: Any, notes: dict[str, str]) -> str | None:

@@ -15,9 +15,10 @@ import numpy as np
 
 from lcarchive.catalog.models import Mission, MissionCatalog, Product
 from lcarchive.errors import CorruptFileError
+from lcarchive.formats.checksums import Integrity
 from lcarchive.identifiers import observation_id, safe_name
 
-__all__ = ["CORE_VARIABLES", "UNKNOWN_SEGMENT", "Column", "LightCurveFile", "check_rows"]
+__all__ = ["CORE_VARIABLES", "UNKNOWN_SEGMENT", "Column", "LightCurveFile", "check_rows", "coordinate_warnings"]
 
 
 CORE_VARIABLES = ("time", "cadenceno", "flux", "flux_err", "quality")
@@ -121,6 +122,13 @@ class LightCurveFile:
     derived_from : str or None
         For a light curve derived from a mission product by a processing tool: the observation
         of that product (``kepler-lc-q03`` for ``kepler-lc-kepcotrend-q03``).
+    integrity : Integrity
+        The file's integrity evidence: its ``DATASUM``/``CHECKSUM`` cards checked on its raw
+        bytes, per HDU, and the state they give (:mod:`lcarchive.formats.checksums`);
+        ``no-checksums`` for inputs that carry none (HDF5, JSON, tables).
+    warnings : list of str
+        Values kept as the file gives them although they contradict its mission or are out of
+        range (time-system keywords, coordinates): one line each, stored with the light curve.
     """
 
     source: str
@@ -146,6 +154,8 @@ class LightCurveFile:
     processing: list[str] = field(default_factory=list)
     product_version: str = ""
     derived_from: str | None = None
+    integrity: Integrity = field(default_factory=Integrity)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
@@ -197,3 +207,25 @@ def check_rows(time: np.ndarray, cadenceno: np.ndarray, source: str) -> None:
         raise CorruptFileError(source, "repeated cadence numbers in the table")
     if not np.isfinite(time).any():
         raise CorruptFileError(source, "no finite time stamp in the table")
+
+
+def coordinate_warnings(lc: LightCurveFile) -> list[str]:
+    """Warnings for a light curve's coordinates out of range: ``ra`` outside 0..360 deg, ``dec``
+    outside -90..90 deg (non-finite values are "none", not out of range).
+
+    The values are stored as the file gives them (never clipped or wrapped); the warning says so.
+
+    Returns
+    -------
+    list of str
+        One line per coordinate out of range, naming its keyword and value.
+    """
+    out = []
+    for var, low, high in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
+        value, attrs = lc.target_values.get(var, (None, {}))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            continue
+        if not low <= value <= high:
+            keyword = attrs.get("source_keyword", var) if isinstance(attrs, dict) else var
+            out.append(f"{keyword} = {value!r} is outside {low:g}..{high:g} deg: stored as the file gives it")
+    return out

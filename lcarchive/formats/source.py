@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from lcarchive.errors import CorruptFileError
+import os
+
+from lcarchive.config import settings
+from lcarchive.errors import CorruptFileError, InputTooLargeError
 
 __all__ = ["read_source"]
 
@@ -10,18 +13,33 @@ __all__ = ["read_source"]
 def read_source(source: str, storage_options: dict | None = None) -> bytes:
     """The bytes of an input file (local path or fsspec URL; object stores read with one GET).
 
+    A file larger than ``Settings.max_input_bytes`` is refused by the size its file system gives
+    (a sparse file of GBs costs nothing), and an object by the first ``max_input_bytes + 1`` bytes
+    read of it: never read whole.
+
     Raises
     ------
     CorruptFileError
         No such file, a directory, or unreadable (the store's failure named).
+    InputTooLargeError
+        Larger than ``Settings.max_input_bytes``.
     """
     from lcarchive.clients import classify, first_line, read_object
 
+    limit = settings().max_input_bytes
+    too_large = (f"larger than {limit} bytes (Settings.max_input_bytes, LCARCHIVE_MAX_INPUT_BYTES): no light-curve "
+                 "file is so large; refused unread")
     try:
         if "://" not in source or source.startswith("file://"):
             with open(source.removeprefix("file://"), "rb") as f:
-                return f.read()
-        return read_object(source, storage_options)
+                size = os.fstat(f.fileno()).st_size
+                if size > limit:
+                    raise InputTooLargeError(source, f"{size} bytes: {too_large}")
+                data = f.read(limit + 1)  # a file growing meanwhile is still bounded
+        else:
+            data = read_object(source, storage_options, limit)
+    except InputTooLargeError:
+        raise
     except FileNotFoundError as exc:
         raise CorruptFileError(source, "no such file" if classify(exc) != "no such bucket" else "no such bucket") from exc
     except IsADirectoryError as exc:
@@ -31,3 +49,6 @@ def read_source(source: str, storage_options: dict | None = None) -> bytes:
         if kind is None:
             raise
         raise CorruptFileError(source, f"cannot be read: {kind} ({first_line(str(exc) or type(exc).__name__)})") from exc
+    if len(data) > limit:
+        raise InputTooLargeError(source, too_large)
+    return data

@@ -63,6 +63,13 @@ class IngestReport:
         (target pixel files, DV time series, FFIs: ``catalog/inputs.json``); not read.
     versions : list of str
         The archive versions (catalog snapshots) the ingest made, one per batch that changed it.
+    integrity : dict of str to str
+        Every file read: its integrity state (``sound``, ``no-checksums``, ``stale-cards``,
+        ``damaged``: its DATASUM/CHECKSUM cards checked on its raw bytes,
+        :mod:`lcarchive.formats.checksums`), by source.
+    warnings : list of (source, warning)
+        Values stored as the file gives them although they contradict its mission or are out
+        of range (time-system keywords, coordinates), one line each.
     """
 
     added: list[tuple[str, str, int]] = field(default_factory=list)
@@ -72,11 +79,20 @@ class IngestReport:
     observations: list[str] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
+    integrity: dict[str, str] = field(default_factory=dict)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True if no input was skipped."""
         return not self.skipped
+
+    def integrity_counts(self) -> dict[str, int]:
+        """How many files read are of each integrity state (states of no file left out)."""
+        counts: dict[str, int] = {}
+        for state in self.integrity.values():
+            counts[state] = counts.get(state, 0) + 1
+        return counts
 
 
 @dataclass
@@ -245,6 +261,8 @@ def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, sto
         for item in batch:
             if isinstance(item, LightCurveFile):
                 by_family[item.observation_id].append(item)
+                report.integrity[item.source] = item.integrity.state
+                report.warnings.extend((item.source, w) for w in item.warnings)
             else:
                 report.skipped.append(item)
         outcomes: dict[str, FamilyOutcome] = {}

@@ -72,6 +72,7 @@ class GroupState:
     source_file: list[str]
     release_keys: list[tuple]
     n_rows: list[int | None]
+    integrity: list[str]
     template: Block
     attrs: dict
 
@@ -128,7 +129,8 @@ class FamilyView:
                       for n, v in ds.data_vars.items() if "cadence" not in v.dims}
         attrs = {n: dict(v.attrs) for n, v in ds.data_vars.items()}
         values = {n: ds[n].values for n in ("target", "cadenceno", "source_sha256", "source_file", "data_release",
-                                             "file_date", "pipeline_version", "product_version", "n_rows") if n in ds}
+                                             "file_date", "pipeline_version", "product_version", "n_rows", "integrity")
+                  if n in ds}
         count = ds.sizes["target"]
         products = [str(x) for x in values["product_version"]] if "product_version" in values else [""] * count
         rows: list[int | None] = [int(x) for x in values["n_rows"]] if "n_rows" in values else [None] * count
@@ -140,6 +142,7 @@ class FamilyView:
             release_keys=[(version(p), int(r), str(d), str(v)) for p, r, d, v in
                           zip(products, values["data_release"], values["file_date"], values["pipeline_version"], strict=True)],
             n_rows=rows,
+            integrity=[str(x) for x in values["integrity"]] if "integrity" in values else [""] * count,
             template=Block(np.empty(0, np.int64), values["cadenceno"].astype(np.int64), series, per_target, attrs),
             attrs={k: v for k, v in ds.attrs.items() if not k.startswith("lcarchive_") or k == "lcarchive_format_version"},
         )
@@ -180,11 +183,13 @@ class FamilyView:
             state.source_file[row] = str(block.per_target["source_file"][0])
             state.release_keys[row] = release_key(block)
             state.n_rows[row] = n_rows(block)
+            state.integrity[row] = _integrity(block)
         for i in range(new_rows.target.size):
             state.sha256.append(str(new_rows.per_target["source_sha256"][i]))
             state.source_file.append(str(new_rows.per_target["source_file"][i]))
             state.release_keys.append(release_key(new_rows, i))
             state.n_rows.append(n_rows(new_rows, i))
+            state.integrity.append(_integrity(new_rows, i))
         state.target = np.concatenate([state.target, new_rows.target])
         state.attrs = attrs
 
@@ -298,3 +303,8 @@ def index_lines(ds: xr.Dataset, group_id: str, rows: list[int] | None = None) ->
     :data:`lcarchive.catalog.index.COLUMNS`."""
     frame = group_rows(ds, group_id)
     return frame if rows is None else frame.iloc[sorted(rows)].reset_index(drop=True)
+
+
+def _integrity(block: Block, row: int = 0) -> str:
+    """A block row's ``integrity`` ("" for a block of rows stored before it was recorded)."""
+    return str(block.per_target["integrity"][row]) if "integrity" in block.per_target else ""

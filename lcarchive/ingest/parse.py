@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from lcarchive.config import settings
 from lcarchive.errors import BadInputError, InvalidIdentifierError
 from lcarchive.formats import LightCurveFile, read_lightcurves
+from lcarchive.formats.record import coordinate_warnings
 from lcarchive.formats.tables import TableMap
 from lcarchive.identifiers import check_observation_id, check_segment, check_target_id
 
@@ -21,10 +22,12 @@ __all__ = ["parsed_batches"]
 def _checked(lc: LightCurveFile) -> LightCurveFile:
     """The last check of every light curve a reader made, whatever its format: a target ID of the
     mission's ranges, a real segment and a valid observation ID (these become group names and
-    keys). Raises the readers' errors (BadInputError, InvalidIdentifierError)."""
+    keys). Coordinates out of range are kept, with a warning (:func:`coordinate_warnings`).
+    Raises the readers' errors (BadInputError, InvalidIdentifierError)."""
     check_target_id(lc.target, lc.target_catalog, lc.source, lc.target_catalog.id_keyword)
     check_segment(lc.segment, lc.mission, lc.source, lc.mission.segment_keyword)
     check_observation_id(lc.observation_id)
+    lc.warnings.extend(w for w in coordinate_warnings(lc) if w not in lc.warnings)
     return lc
 
 

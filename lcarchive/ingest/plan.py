@@ -2,8 +2,9 @@
 
 Every input whose (target, SHA-256) is not stored yet in the observation's group or any of its
 release groups is stored: as the target's current row, or in a release group when another light
-curve of the target ranks higher (:func:`lcarchive.ingest.ranks.rank`); on a full tie the one
-stored first stays current. Another segment of a stored light curve joins its row.
+curve of the target ranks higher (:func:`lcarchive.ingest.ranks.rank`: a file whose checksum cards
+say it is damaged below any other, then its release); on a full tie the one stored first stays
+current. Another segment of a stored light curve joins its row.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from lcarchive.formats import LightCurveFile
 from lcarchive.ingest.family import FamilyView, group_attrs
-from lcarchive.ingest.ranks import SEPARATOR, n_rows, rank, release_key
+from lcarchive.ingest.ranks import SEPARATOR, damaged, n_rows, rank, release_key
 from lcarchive.layout import Block, block_from_file, fill_value, merge_blocks
 
 __all__ = ["family_groups", "ingest_observation", "store_release"]
@@ -62,7 +63,8 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
     current: dict[int, Entry] = {}
     if state is not None:
         for i, t in enumerate(state.target):
-            current[int(t)] = Entry(None, rank(state.release_keys[i], state.n_rows[i]), state.sha256[i], state.source_file[i])
+            current[int(t)] = Entry(None, rank(state.release_keys[i], state.n_rows[i], damaged(state.integrity[i])),
+                                    state.sha256[i], state.source_file[i])
     others: dict[str, list[tuple[Block | int, str]]] = defaultdict(list)  # label -> (block or stored row, source)
     for lc in files:
         if (lc.target, lc.sha256) in stored:
@@ -70,7 +72,7 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
             continue
         stored.add((lc.target, lc.sha256))
         block = block_from_file(lc)
-        ranked = rank(release_key(block), lc.n_rows)
+        ranked = rank(release_key(block), lc.n_rows, lc.integrity.state == "damaged")
         entry = current.get(lc.target)
         if entry is None:
             current[lc.target] = Entry(block, ranked, lc.sha256, lc.source, [lc.source])
@@ -79,7 +81,7 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
             held = entry.block if entry.block is not None else view.read_rows(obs_id, [state.row(lc.target)])
             if _disjoint(held, block):  # another segment of the same light curve (Kepler SC months)
                 combined = _combine_segments(held, block)
-                current[lc.target] = Entry(combined, rank(release_key(combined), n_rows(combined)),
+                current[lc.target] = Entry(combined, rank(release_key(combined), n_rows(combined), _damaged_block(combined)),
                                             str(combined.per_target["source_sha256"][0]),
                                             str(combined.per_target["source_file"][0]), [*entry.new, lc.source])
                 continue
@@ -110,8 +112,13 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
 
 
 def _same_release(a: tuple, b: tuple) -> bool:
-    """Same product version, DATA_REL and PROCVER (the file dates may differ)."""
-    return a[0] == b[0] and a[1] == b[1] and a[3] == b[3]
+    """Same product version, DATA_REL and PROCVER (the file dates may differ) of two ranks."""
+    return a[1] == b[1] and a[2] == b[2] and a[4] == b[4]
+
+
+def _damaged_block(block: Block) -> bool:
+    """Whether a block's first row holds a file whose integrity is ``damaged``."""
+    return "integrity" in block.per_target and damaged(str(block.per_target["integrity"][0]))
 
 
 def _present(block: Block) -> np.ndarray:
@@ -150,8 +157,9 @@ def _combine_segments(a: Block, b: Block) -> Block:
         row[take] = values[1][take]
         series[name] = row[np.newaxis]
     per_target = {name: values[:1].copy() for name, values in both.per_target.items()}
-    for name in ("source_file", "source_sha256"):
-        per_target[name] = np.array([SEPARATOR.join(str(v) for v in both.per_target[name])], dtype=object)
+    for name in ("source_file", "source_sha256", "integrity", "integrity_hdus", "input_warnings"):
+        if name in both.per_target:
+            per_target[name] = np.array([SEPARATOR.join(str(v) for v in both.per_target[name])], dtype=object)
     for name in both.per_target:
         if name.startswith("header_"):
             per_target[name] = np.array(["".join(str(v) for v in both.per_target[name])], dtype=object)
@@ -173,10 +181,10 @@ def _label(other: tuple, current: tuple) -> str:
     current one's ``current``): ``v<version>`` for another product version (``v1`` for v01), ``dr<N>``
     for another DATA_REL, else ``alt2`` (another file of the same release: a cut-down copy, a
     re-delivery)."""
-    if other[0] != current[0] and other[0]:
-        return "v" + "-".join(str(n) for n in other[0])
-    if other[1] != current[1] and other[1] >= 0:
-        return f"dr{other[1]}"
+    if other[1] != current[1] and other[1]:
+        return "v" + "-".join(str(n) for n in other[1])
+    if other[2] != current[2] and other[2] >= 0:
+        return f"dr{other[2]}"
     return "alt2"
 
 

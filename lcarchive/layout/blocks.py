@@ -168,6 +168,12 @@ def block_from_file(lc: LightCurveFile) -> Block:
         "coverage": (lc.coverage, "fraction of TSTART..TSTOP spanned by the file's finite time stamps (0..1; NaN: "
                      "the file gives no TSTART/TSTOP)"),
     }
+    provenance["integrity"] = (lc.integrity.state, "integrity of the ingested file: sound, no-checksums, stale-cards or "
+                               "damaged (its DATASUM/CHECKSUM cards checked on its raw bytes; lcarchive.formats.checksums)")
+    provenance["integrity_hdus"] = (lc.integrity.detail, "per HDU, its DATASUM and CHECKSUM cards against its raw bytes: "
+                                    "JSON [{hdu, name, DATASUM, CHECKSUM}], each ok, fail or absent")
+    provenance["input_warnings"] = (json.dumps(lc.warnings), "values kept as the file gives them although they contradict "
+                                    "its mission or are out of range (time-system keywords, coordinates): JSON list")
     if lc.notes:
         provenance["ingest_notes"] = (json.dumps(lc.notes, sort_keys=True), "how the file departs from its product's usual form (JSON)")
     for name, (value, desc) in provenance.items():
