@@ -40,6 +40,9 @@ class Settings:
         An input file larger than this is refused by its size (the file system's, or the object
         store's), before it is read: light-curve files are a few MB (a TESS 20-s light curve about
         30 MB), and a sparse or runaway file of GBs must not be read into memory.
+    max_table_bytes : int
+        The same for a CSV/Parquet table of many light curves (``--table-map``), read whole into
+        memory by pandas/pyarrow.
     max_decompressed_bytes : int
         A gzip-compressed input (``.fits.gz``) that inflates beyond this is refused: it is inflated
         in steps and given up as soon as it passes the limit, so a gzip bomb costs at most this
@@ -79,6 +82,7 @@ class Settings:
     parallel_min_files: int = 64
     max_hdus: int = 1000
     max_input_bytes: int = 256 * 1024**2
+    max_table_bytes: int = 4 * 1024**3
     max_decompressed_bytes: int = 256 * 1024**2
     max_vector_elements: int = 16
     read_attempts: int = 4

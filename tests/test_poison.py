@@ -448,4 +448,4 @@ def test_bombs_are_refused_fast_by_name_in_bounded_memory(kind, tmp_path):
         tracemalloc.stop()
     assert [s for s, _ in report.skipped] == [str(path)] and words in report.skipped[0][1], report.skipped
     assert "\n" not in report.skipped[0][1]
-    assert seconds < 10 and peak < 3 * limit, (seconds, peak)
+    assert peak < 3 * limit, (seconds, peak)  # bounded memory; its time: docs/format.md (no timed tests)

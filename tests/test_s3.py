@@ -77,8 +77,8 @@ def test_s3_inputs_are_read_through_fsspec(s3, tmp_path):
     limit = FILES[0].stat().st_size - 1
     with lcarchive.config.override(max_input_bytes=limit):
         report = lcarchive.Archive(str(tmp_path / "other")).ingest([f"{s3}/incoming/lc.fits"])
-    assert report.skipped == [(f"{s3}/incoming/lc.fits", f"larger than {limit} bytes (Settings.max_input_bytes, "
-                               "LCARCHIVE_MAX_INPUT_BYTES): no light-curve file is so large; refused unread")]
+    assert report.skipped == [(f"{s3}/incoming/lc.fits", f"larger than {limit} bytes (Settings.max_input_bytes): no "
+                               "light-curve file is so large; refused unread (LCARCHIVE_MAX_INPUT_BYTES raises the limit)")]
 
 
 def test_store_errors_are_clear_messages(s3, tmp_path):

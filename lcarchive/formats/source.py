@@ -10,12 +10,13 @@ from lcarchive.errors import CorruptFileError, InputTooLargeError
 __all__ = ["read_source"]
 
 
-def read_source(source: str, storage_options: dict | None = None) -> bytes:
+def read_source(source: str, storage_options: dict | None = None, table: bool = False) -> bytes:
     """The bytes of an input file (local path or fsspec URL; object stores read with one GET).
 
-    A file larger than ``Settings.max_input_bytes`` is refused by the size its file system gives
-    (a sparse file of GBs costs nothing), and an object by the first ``max_input_bytes + 1`` bytes
-    read of it: never read whole.
+    A file larger than ``Settings.max_input_bytes`` (``max_table_bytes`` for a CSV/Parquet table
+    of many light curves, ``table=True``) is refused by the size its file system gives (a sparse
+    file of GBs costs nothing), and an object by the first limit + 1 bytes read of it: never
+    read whole.
 
     Raises
     ------
@@ -26,9 +27,14 @@ def read_source(source: str, storage_options: dict | None = None) -> bytes:
     """
     from lcarchive.clients import classify, first_line, read_object
 
-    limit = settings().max_input_bytes
-    too_large = (f"larger than {limit} bytes (Settings.max_input_bytes, LCARCHIVE_MAX_INPUT_BYTES): no light-curve "
-                 "file is so large; refused unread")
+    if table:
+        limit = settings().max_table_bytes
+        too_large = (f"larger than {limit} bytes (Settings.max_table_bytes): refused unread; split the table, or "
+                     "raise LCARCHIVE_MAX_TABLE_BYTES")
+    else:
+        limit = settings().max_input_bytes
+        too_large = (f"larger than {limit} bytes (Settings.max_input_bytes): no light-curve file is so large; refused "
+                     "unread (LCARCHIVE_MAX_INPUT_BYTES raises the limit)")
     try:
         if "://" not in source or source.startswith("file://"):
             with open(source.removeprefix("file://"), "rb") as f:

@@ -210,7 +210,7 @@ def read_table(source: str, table_map: TableMap, storage_options: dict | None = 
     InvalidTargetError
         IDs that are not of the mission's catalog.
     """
-    return parse_table(read_source(source, storage_options), source, table_map)
+    return parse_table(read_source(source, storage_options, table=True), source, table_map)
 
 
 def _frame(data: bytes, source: str) -> Any:
