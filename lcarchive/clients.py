@@ -206,14 +206,26 @@ _HINTS = {
 
 
 _RETRIED = ("cut off", "reset")
-"""Failures a read is tried again for, beyond the client's own retries: icechunk's client does
-not retry a body cut off mid-way, and a reset can outlast one request's retries."""
+"""Failures a read is tried again for, where the client did not retry them itself: icechunk's
+client does not retry a body cut off while it streams (its ``io`` errors)."""
+
+
+def _retry_again(exc: BaseException) -> bool:
+    """True if a failed read is worth another attempt here: cut off or reset, and not already
+    retried with back-off by its client (icechunk's ``object-store`` errors come after its
+    ``StorageRetriesSettings``; obstore says "after N retries")."""
+    if classify(exc) not in _RETRIED:
+        return False
+    kind = getattr(exc, "kind", None)
+    if str(getattr(kind, "value", kind) or "") == "object-store":
+        return False
+    return "retries, max_retries" not in str(exc)
 
 
 async def retried(call: Any) -> Any:
     """Await ``call()`` (a read), again with back-off (0.1, 0.2, 0.4 s...) while it fails because
-    the response was cut off or the connection was reset, up to ``Settings.read_attempts``
-    attempts; other errors propagate at once.
+    the response was cut off or the connection was reset and the client did not retry it
+    itself, up to ``Settings.read_attempts`` attempts; other errors propagate at once.
 
     The store clients retry throttling (503), resets and timeouts themselves, with back-off
     (icechunk's ``StorageRetriesSettings``, obstore's ``RetryConfig``, botocore's retries), but
@@ -226,7 +238,7 @@ async def retried(call: Any) -> Any:
         try:
             return await call()
         except Exception as exc:
-            if attempt == attempts - 1 or classify(exc) not in _RETRIED:
+            if attempt == attempts - 1 or not _retry_again(exc):
                 raise
             await asyncio.sleep(0.1 * 2**attempt)
     return None
@@ -243,7 +255,7 @@ def call_retried(call: Any) -> Any:
         try:
             return call()
         except Exception as exc:
-            if attempt == attempts - 1 or classify(exc) not in _RETRIED:
+            if attempt == attempts - 1 or not _retry_again(exc):
                 raise
             time.sleep(0.1 * 2**attempt)
     return None
