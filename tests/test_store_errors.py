@@ -159,7 +159,7 @@ def test_cut_off_response_bodies_are_retried(archive_url, cutting_proxy, tmp_pat
 
 def test_cut_off_response_bodies_end_in_one_line(archive_url, cutting_proxy, tmp_path):
     proxy = cutting_proxy(cuts=None)
-    env = {"AWS_ENDPOINT_URL": proxy.url, "LCARCHIVE_STORE_ATTEMPTS": "2"}  # icechunk's back-off, shortened for the test
+    env = {"AWS_ENDPOINT_URL": proxy.url, "LCARCHIVE_STORE_ATTEMPTS": "4"}  # icechunk's back-off, shortened for the test
     result = run("download", archive_url, str(tmp_path / "d"), "--format", "parquet", env=env)
     assert_one_line(result, archive_url, "responses cut off")
     assert proxy.cut >= 4  # retried before giving up
