@@ -17,7 +17,7 @@ import xarray as xr
 from lcarchive.accessor import LightCurveAccessor
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
-from lcarchive.clients import with_defaults
+from lcarchive.clients import RetryingStore, with_defaults
 from lcarchive.config import settings
 from lcarchive.errors import (
     ArchiveNotFoundError,
@@ -40,7 +40,8 @@ __all__ = ["Archive", "open_archive"]
 _GUARDED = frozenset({
     "build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids", "history",
     "tag", "collect_garbage", "inputs", "check_root", "group_index", "group_store", "index_pixels", "search",
-    "light_curves", "analyses", "analysis", "write_analysis", "read_version",
+    "light_curves", "analyses", "analysis", "write_analysis", "read_version", "snapshot_of", "prepare", "group_path",
+    "catalog_store",
 })
 
 
@@ -294,7 +295,7 @@ class Archive:
         """The zarr store of the catalog repository at this version (a read-only icechunk
         session's), or None for a folder of plain Zarr groups (whose catalog is ``catalog.json``)."""
         backend = self._backend()
-        return backend.catalog_session().store if isinstance(backend, ArchiveStore) else None
+        return RetryingStore(backend.catalog_session().store, self.url) if isinstance(backend, ArchiveStore) else None
 
     def snapshot_of(self, observation: str) -> str | None:
         """The snapshot of an observation family's repository this version pins (None in a folder of

@@ -587,9 +587,18 @@ def _verify(folder: str) -> None:
     from lcarchive.downloads import verify
 
     report = verify(folder)
-    out.print(f"verified {report.checked} file(s) in {report.dest}: {'all match the manifest' if report.ok else f'{len(report.problems)} problem(s)'}")
-    for path, problem in report.problems:
+    if report.ok:
+        out.print(f"verified {report.checked} file(s) in {report.dest}: all match the manifest, none of what it promises is missing")
+    else:
+        damaged = len(report.problems) - len(report.missing)
+        parts = [f"{len(report.missing)} missing" if report.missing else "", f"{damaged} damaged" if damaged else ""]
+        err.print(f"lcarchive: {report.dest}: {' and '.join(p for p in parts if p)} of the {report.promised} output(s) the "
+                  f"manifest promises ({report.checked} file(s) re-hashed)"
+                  + ("; run the same download again to complete it" if report.missing else ""), highlight=False, markup=False)
+    for path, problem in report.problems[:50]:
         err.print(f"  {path}: {problem}", highlight=False, markup=False)
+    if len(report.problems) > 50:
+        err.print(f"  ... and {len(report.problems) - 50} more", highlight=False, markup=False)
     if report.unrecorded:
         out.print(f"  {len(report.unrecorded)} file(s) not recorded by the manifest (left alone), e.g. {report.unrecorded[0]}")
     if not report.ok:

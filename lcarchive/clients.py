@@ -16,9 +16,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from zarr.storage import WrapperStore
+
 from lcarchive.config import settings
 
-__all__ = ["S3_DEFAULTS", "bucket_exists", "classify", "first_line", "get_retrying", "read_object", "missing_reason", "read_store", "store_error", "store_errors", "with_defaults"]
+__all__ = ["S3_DEFAULTS", "RetryingStore", "bucket_exists", "call_retried", "classify", "first_line", "get_retrying", "obstore_retry_config",
+           "read_object", "missing_reason", "read_store", "retried", "store_error", "store_errors", "with_defaults"]
 
 
 def _obstore_s3(url: str, storage_options: dict) -> Any | None:
@@ -46,8 +49,24 @@ def _obstore_s3(url: str, storage_options: dict) -> Any | None:
     if storage_options.get("anon"):
         config["skip_signature"] = True
     client_options = {"allow_http": True} if endpoint and endpoint.startswith("http://") else None
-    store = S3Store(bucket, prefix=prefix or None, config=config or None, client_options=client_options)
+    store = S3Store(bucket, prefix=prefix or None, config=config or None, client_options=client_options,
+                    retry_config=obstore_retry_config())
     return ObjectStore(store, read_only=True)
+
+
+def obstore_retry_config() -> dict[str, Any]:
+    """obstore's ``RetryConfig`` for lcarchive's reads: ``Settings.store_attempts`` attempts of a
+    request that fails (5xx, a reset or dropped connection, a body cut off, a read timeout),
+    exponential back-off with jitter from 0.1 s up to ``Settings.store_backoff_max_ms``, as
+    icechunk's (:func:`lcarchive.store.repos.repository_config`)."""
+    import datetime as dt
+
+    return {
+        "max_retries": max(0, settings().store_attempts - 1),
+        "backoff": {"init_backoff": dt.timedelta(milliseconds=100),
+                    "max_backoff": dt.timedelta(milliseconds=settings().store_backoff_max_ms), "base": 2},
+        "retry_timeout": dt.timedelta(seconds=120),
+    }
 
 
 def read_store(url: str, storage_options: dict | None = None) -> Any:
@@ -119,20 +138,33 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+_RESET_TEXT = ("connection reset", "connection closed before message completed", "incompletemessage",
+               "connection was closed before we received", "server disconnected", "broken pipe", "connection aborted")
+"""What the Rust clients (icechunk's AWS SDK, obstore's reqwest/hyper) and aiohttp say of a connection the
+peer reset or dropped before answering."""
+
+_CUT_TEXT = ("end of file before message length reached", "error reading a body", "body error", "streaming error",
+             "incomplete", "payload", "content-length", "contentlength")
+"""... and of an answer whose body ended before its announced length."""
+
+
 def classify(exc: BaseException) -> str | None:
     """What a store client's exception means, or None if it is no failure of the store.
 
-    Returns one of ``"no such bucket"``, ``"access denied"``, ``"unreachable"``, ``"throttled"``,
-    ``"cut off"`` (a response body that ended early), ``"not found"`` (an object or prefix),
-    ``"failed"`` (any other error of a store client).
+    Returns one of ``"no such bucket"``, ``"access denied"``, ``"unreachable"`` (no connection
+    could be made), ``"reset"`` (the connection was reset or dropped before an answer),
+    ``"throttled"`` (503 SlowDown), ``"cut off"`` (a response body that ended early),
+    ``"not found"`` (an object or prefix), ``"failed"`` (any other error of a store client).
     Told by exception types and S3 error codes; by the message only where a client gives
-    nothing else (s3fs's missing bucket, obstore's connection errors).
+    nothing else (s3fs's missing bucket; icechunk's and obstore's errors, which carry the
+    cause in their text).
     """
     chain = _chain(exc)
     modules = {type(e).__module__.split(".")[0] for e in chain}
     codes = {_error_code(e) for e in chain} - {""}
     text = " ".join(str(e) for e in chain).lower()
     names = {type(e).__name__ for e in chain}
+    rust = bool(modules & {"obstore", "icechunk"})
     if codes & {"nosuchbucket"} or "specified bucket does not exist" in text or "nosuchbucket" in text:
         return "no such bucket"
     if (codes & _DENIED or names & {"PermissionDeniedError", "UnauthenticatedError"}
@@ -140,13 +172,20 @@ def classify(exc: BaseException) -> str | None:
         return "access denied"
     if codes & _THROTTLING or "slowdown" in text or "throttl" in text or "503 service unavailable" in text:
         return "throttled"
+    if (names & {"EndpointConnectionError", "ClientConnectorError", "ConnectTimeoutError"}
+            or any(isinstance(e, ConnectionRefusedError) for e in chain)
+            or "connection refused" in text or "dns error" in text or "failed to lookup address" in text):
+        return "unreachable"
     if (names & {"ClientPayloadError", "IncompleteRead", "ContentLengthError", "ResponseStreamingError"}
-            or "body error" in text or "incomplete" in text or "payload" in text):
+            or (rust and any(t in text for t in _CUT_TEXT) and "incompletemessage" not in text)
+            or (not rust and ("body error" in text or "incomplete" in text or "payload" in text))):
         return "cut off"
-    if (names & {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionClosedError",
-                 "ServerDisconnectedError", "ReadTimeoutError"}
-            or any(isinstance(e, ConnectionError | TimeoutError) for e in chain)
-            or ("obstore" in modules and ("connect" in text or "dns error" in text or "timed out" in text))):
+    if (names & {"ConnectionClosedError", "ServerDisconnectedError"}
+            or any(isinstance(e, ConnectionResetError | ConnectionAbortedError | BrokenPipeError) for e in chain)
+            or any(t in text for t in _RESET_TEXT)):
+        return "reset"
+    if (names & {"ReadTimeoutError"} or any(isinstance(e, ConnectionError | TimeoutError) for e in chain)
+            or (rust and ("connect" in text or "timed out" in text or "dispatch failure" in text))):
         return "unreachable"
     if any(isinstance(e, FileNotFoundError) for e in chain) or names & {"NotFoundError"} or codes & {"nosuchkey", "404"}:
         return "not found"
@@ -159,34 +198,138 @@ _HINTS = {
     "no such bucket": "no such bucket: create it first (lcarchive never creates buckets)",
     "access denied": "access denied: check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) or the bucket policy",
     "unreachable": "unreachable: no answer from the endpoint (check AWS_ENDPOINT_URL / -o endpoint_url and the network)",
+    "reset": "connection reset: the store kept dropping connections before answering, after the retries with back-off",
     "throttled": "throttled: the store kept refusing requests (503 SlowDown) after the retries with back-off",
     "cut off": "responses cut off: the store's answers kept ending before their announced length, after the retries",
 }
 
 
 
+_RETRIED = ("cut off", "reset")
+"""Failures a read is tried again for, where the client did not retry them itself: icechunk's
+client does not retry a body cut off while it streams (its ``io`` errors)."""
+
+
+def _retry_again(exc: BaseException) -> bool:
+    """True if a failed read is worth another attempt here: cut off or reset, and not already
+    retried with back-off by its client. Measured against a proxy cutting bodies: icechunk 2.3
+    retries a chunk's fetch (``fetch_chunk`` in its error's context) ``store_attempts`` times and
+    its ``object-store`` errors come after its ``StorageRetriesSettings``, but a manifest's
+    fetch cut off is reported at once; obstore says "after N retries"."""
+    if classify(exc) not in _RETRIED:
+        return False
+    kind = getattr(exc, "kind", None)
+    text = str(exc)
+    if str(getattr(kind, "value", kind) or "") == "object-store" or "asset_manager::fetch_chunk" in text:
+        return False
+    return "retries, max_retries" not in text
+
+
+async def retried(call: Any) -> Any:
+    """Await ``call()`` (a read), again with back-off (0.1, 0.2, 0.4 s...) while it fails because
+    the response was cut off or the connection was reset and the client did not retry it
+    itself, up to ``Settings.read_attempts`` attempts; other errors propagate at once.
+
+    The store clients retry throttling (503), resets and timeouts themselves, with back-off
+    (icechunk's ``StorageRetriesSettings``, obstore's ``RetryConfig``, botocore's retries), but
+    icechunk's does not retry a body that ended early: this layer does, for every read.
+    """
+    import asyncio
+
+    attempts = max(1, settings().read_attempts)
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except Exception as exc:
+            if attempt == attempts - 1 or not _retry_again(exc):
+                raise
+            await asyncio.sleep(0.1 * 2**attempt)
+    return None
+
+
+def call_retried(call: Any) -> Any:
+    """``call()`` (a blocking read: opening an icechunk repository or session), again with
+    back-off while it fails because a response was cut off or the connection was reset, as
+    :func:`retried`."""
+    import time
+
+    attempts = max(1, settings().read_attempts)
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt == attempts - 1 or not _retry_again(exc):
+                raise
+            time.sleep(0.1 * 2**attempt)
+    return None
+
+
 async def get_retrying(store: Any, key: str, byte_range: Any = None) -> Any:
-    """``store.get`` of a zarr store, retried with back-off (0.1, 0.2, 0.4 s) when the response is
-    cut off or the connection drops; other errors propagate at once.
+    """``store.get`` of a zarr store, retried with back-off when the response is cut off or the
+    connection drops (:func:`retried`; a :class:`RetryingStore` retries its reads itself).
 
     Returns
     -------
     zarr.core.buffer.Buffer or None
         None if the object does not exist.
     """
-    import asyncio
-
     from zarr.core.buffer import default_buffer_prototype
 
-    attempts = settings().read_attempts  # obstore retries failed requests itself, not a body cut off mid-way
-    for attempt in range(attempts):
+    if isinstance(store, RetryingStore):
+        return await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
+    return await retried(lambda: store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range))
+
+
+class RetryingStore(WrapperStore):
+    """A zarr store whose reads are tried again when cut off or reset (:func:`retried`).
+
+    lcarchive reads icechunk sessions' stores through it: every zarr read of a group, an
+    array or the catalog rides out what icechunk's client does not retry itself.
+
+    A read that still fails after the retries raises lcarchive's one-line
+    :class:`~lcarchive.errors.StoreError` naming ``url`` and the cause (reset, cut off,
+    throttled...), also where no lcarchive call is on the stack (a lazy xarray dataset loaded
+    later).
+
+    Parameters
+    ----------
+    store : zarr.abc.store.Store
+        The store read (an icechunk session's store).
+    url : str, optional
+        What errors name (the archive's URL).
+    """
+
+    def __init__(self, store: Any, url: str = "") -> None:
+        super().__init__(store)
+        self.url = url
+
+    def _with_store(self, store: Any) -> RetryingStore:
+        return type(self)(store, self.url)
+
+    async def _read(self, call: Any) -> Any:
         try:
-            return await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
+            return await retried(call)
         except Exception as exc:
-            if classify(exc) not in ("cut off", "unreachable") or attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.1 * 2**attempt)
-    return None
+            if classify(exc) in ("reset", "cut off", "throttled", "unreachable", "access denied"):
+                error = store_error(self.url or str(self._store), exc)
+                if error is not None:
+                    raise error from exc
+            raise
+
+    async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+        return await self._read(lambda: self._store.get(key, prototype, byte_range))
+
+    async def get_partial_values(self, prototype: Any, key_ranges: Any) -> Any:
+        key_ranges = list(key_ranges)
+        return await self._read(lambda: self._store.get_partial_values(prototype, key_ranges))
+
+    async def exists(self, key: str) -> bool:
+        return await self._read(lambda: self._store.exists(key))
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped store's own API (an icechunk store's session...)
+        if name == "_store":
+            raise AttributeError(name)
+        return getattr(self._store, name)
 
 
 def store_error(url: str, exc: BaseException, anon: bool = False) -> Exception | None:

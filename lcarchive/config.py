@@ -52,9 +52,13 @@ class Settings:
         Time columns: jd1, jd2) are kept as one variable per element; longer ones (pixel stamps)
         per target.
     read_attempts : int
-        Attempts of one object read whose response is cut off or whose connection drops.
+        Attempts of one read (an object, a range of it, opening a repository or a session) whose
+        response is cut off or whose connection is reset, with back-off 0.1, 0.2, 0.4 s...: on
+        top of the store client's own retries (``store_attempts``), which do not cover a body
+        that ended early.
     store_attempts : int
-        Attempts icechunk makes of one request that fails (unreachable, throttled, 5xx), with
+        Attempts icechunk (and obstore, on lcarchive's reads of plain Zarr groups) makes of one
+        request that fails (unreachable, reset, throttled, 5xx), with
         exponential back-off from 0.1 s up to ``store_backoff_max_ms``: 7 attempts wait about
         6 s in all before the error is reported (icechunk's own default, 10 up to 3 minutes,
         waits about a minute).

@@ -189,3 +189,149 @@ def cutting_proxy(moto_server):
     yield make
     for proxy in made:
         proxy.close()
+
+
+class FaultProxy:
+    """An HTTP proxy in front of a moto server that injects the transient faults of a real store.
+
+    Each request, in turn, draws from a seeded random generator (the same faults in the same
+    order on every run): with probability ``rate`` it gets one of ``faults``, picked uniformly:
+
+    ``"503"``
+        a ``503 SlowDown`` answer (S3's throttling), the request not forwarded;
+    ``"reset"``
+        the connection reset (TCP RST) before any answer;
+    ``"cut"``
+        the answer's full Content-Length announced, half its body sent, the connection closed
+        (a body cut off mid-way); a request with no body to cut is reset instead;
+    ``"stall"``
+        the answer held back ``stall`` seconds, then sent whole.
+
+    Other requests pass through unchanged. Loopback only, at most ``max_connections``
+    connections served at once, TCP_NODELAY on every socket. ``counts`` tallies what was done.
+    """
+
+    def __init__(self, upstream: str, rate: float, faults: tuple[str, ...] = ("503", "reset", "cut", "stall"),
+                 stall: float = 1.0, seed: int = 18, max_connections: int = 256) -> None:
+        import http.client
+        import http.server
+        import random
+        import socketserver
+        import struct
+        import threading
+        import time
+        from collections import Counter
+        from urllib.parse import urlparse
+
+        up = urlparse(upstream)
+        proxy = self
+        self.rate = rate
+        self.faults = tuple(faults)
+        self.stall = stall
+        self.random = random.Random(seed)
+        self.counts: Counter = Counter()
+        self.lock = threading.Lock()
+        slots = threading.BoundedSemaphore(max_connections)
+
+        def draw() -> str | None:
+            with proxy.lock:
+                proxy.counts["requests"] += 1
+                fault = proxy.random.choice(proxy.faults) if proxy.random.random() < proxy.rate else None
+                if fault is not None:
+                    proxy.counts[fault] += 1
+                return fault
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def _reset(self) -> None:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                fault = draw()
+                if fault == "reset":
+                    return self._reset()
+                if fault == "503":
+                    data = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+                            b"<Message>Please reduce your request rate.</Message></Error>")
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":  # an answer to HEAD has no body
+                        self.wfile.write(data)
+                    return None
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["Host"] = f"{up.hostname}:{up.port}"
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                conn.close()
+                if fault == "cut" and (self.command == "HEAD" or len(data) < 2):
+                    return self._reset()
+                if fault == "stall":
+                    time.sleep(proxy.stall)
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                if fault == "cut":
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data[: len(data) // 2] if fault == "cut" else data)
+                self.wfile.flush()
+                if fault == "cut":
+                    self.close_connection = True
+                return None
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+            def process_request(self, request, client_address):  # noqa: ANN001 (socketserver's signature)
+                slots.acquire()
+                super().process_request(request, client_address)
+
+            def process_request_thread(self, request, client_address):  # noqa: ANN001
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    slots.release()
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fault_proxy(moto_server):
+    """Make FaultProxy instances in front of the moto server (``fault_proxy(rate, faults=..., stall=...)``);
+    closed after the test."""
+    made = []
+
+    def make(rate: float, **kwargs) -> FaultProxy:
+        made.append(FaultProxy(moto_server, rate, **kwargs))
+        return made[-1]
+
+    yield make
+    for proxy in made:
+        proxy.close()

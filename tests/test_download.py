@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -305,6 +307,62 @@ def test_interrupted_download_resumes_and_verify_finds_damage(s3_archive, tmp_pa
     for p in files:
         with fits.open(p) as hdul:
             assert hdul[1].data is not None
+
+
+def test_a_killed_download_is_told_by_verify_and_completed_by_a_rerun(s3_archive, tmp_path):
+    """A run killed (SIGKILL) once its first output is written: verify fails naming what the run
+    promised and never wrote; the same command again completes it."""
+    dest = tmp_path / "d"
+    kill_after_first = (
+        "import os, signal, sys, lcarchive\n"
+        "lcarchive.download(sys.argv[1], sys.argv[2], format='fits', progress=lambda done, total: os.kill(os.getpid(), signal.SIGKILL))"
+    )
+    killed = subprocess.run([sys.executable, "-c", kill_after_first, s3_archive, str(dest)], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = {str(p.relative_to(dest)) for p in dest.rglob("*.fits")}
+    verify = subprocess.run([lcarchive_command(), "download", "--verify", str(dest)], capture_output=True, text=True)
+    assert verify.returncode == 1 and "all match" not in verify.stdout, verify.stdout
+    assert "missing of the" in verify.stderr and "run the same download again" in verify.stderr, verify.stderr
+    report = lcarchive.verify(dest)
+    assert report.missing and not report.ok and report.promised > report.checked
+    again = lcarchive.download(s3_archive, dest, format="fits")
+    assert again.skipped and set(again.skipped) <= left  # what the killed run finished is kept
+    complete = {str(p.relative_to(dest)) for p in dest.rglob("*.fits")}
+    assert left < complete
+    for path in complete - left:  # each output the killed run left out was named, or its observation was
+        assert path in report.missing or f"{path.split('/')[0]}/" in report.missing, (path, report.missing)
+    assert lcarchive.verify(dest).ok
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 3 MB tmpfs (a full disk for real); skipped where mounting is not allowed."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_destination_is_named_and_the_rerun_completes(s3_archive, tiny_disk):
+    dest = tiny_disk / "d"
+    args = [lcarchive_command(), "download", s3_archive, str(dest), "--product", "spoc-2min", "--sector", "1", "--format", "fits"]
+    full = subprocess.run(args, capture_output=True, text=True)
+    assert full.returncode == 2 and full.stderr.count("\n") == 1, full.stderr
+    assert full.stderr.startswith(f"lcarchive: {dest}: ") and "no room left on the device" in full.stderr, full.stderr
+    assert s3_archive not in full.stderr
+    report = lcarchive.verify(dest)
+    assert report.missing and not report.ok
+    for path in dest.rglob("*.fits"):  # what was written is whole
+        with fits.open(path) as hdul:
+            assert hdul[1].data is not None
+    subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], check=True)
+    again = subprocess.run(args, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert len(list(dest.rglob("*.fits"))) == 5 and lcarchive.verify(dest).ok
 
 
 # -- selection ----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
+import lcarchive.config
 from conftest import DATA, aws_environ, lcarchive_command
 from reference import assert_bit_equal
 
@@ -158,7 +159,7 @@ def test_cut_off_response_bodies_are_retried(archive_url, cutting_proxy, tmp_pat
 
 def test_cut_off_response_bodies_end_in_one_line(archive_url, cutting_proxy, tmp_path):
     proxy = cutting_proxy(cuts=None)
-    env = {"AWS_ENDPOINT_URL": proxy.url}
+    env = {"AWS_ENDPOINT_URL": proxy.url, "LCARCHIVE_STORE_ATTEMPTS": "4"}  # icechunk's back-off, shortened for the test
     result = run("download", archive_url, str(tmp_path / "d"), "--format", "parquet", env=env)
     assert_one_line(result, archive_url, "responses cut off")
     assert proxy.cut >= 4  # retried before giving up
@@ -173,3 +174,51 @@ def test_python_api_raises_store_errors(s3, archive_url):
     with pytest.raises(lcarchive.StoreAccessError):
         lcarchive.open_archive(archive_url, storage_options={"anon": True}).observations
     assert aws_environ("x")["AWS_ENDPOINT_URL"] == "x"
+
+
+# -- transient faults: reads ride them out, or end in one line naming the cause ----------------------------
+
+
+def test_reads_ride_out_transient_faults(archive_url, fault_proxy, tmp_path, monkeypatch, capfd):
+    """10 % of requests answered 503, reset, cut off or stalled: every read path succeeds, and
+    icechunk's log lines stay off stderr."""
+    proxy = fault_proxy(0.1, stall=0.5)
+    env = {"AWS_ENDPOINT_URL": proxy.url}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    with fits.open(FILE) as hdul:
+        flux = hdul[1].data["PDCSAP_FLUX"].astype("f4")
+    lc = lcarchive.open_archive(archive_url).light_curve(261136679, quality_bitmask="none")
+    assert_bit_equal(lc["flux"].values, flux, "flux")
+    assert capfd.readouterr().err == ""  # no icechunk log line
+    result = run("download", archive_url, str(tmp_path / "d"), "--format", "parquet", env=env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert np.array_equal(np.asarray(pd_read(tmp_path / "d")["flux"], dtype="f4"), flux, equal_nan=True)
+    result = run("search", archive_url, "--target", "261136679", "--json", env=env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert [line["target"] for line in json.loads(result.stdout)] == [261136679]
+    assert sum(proxy.counts[f] for f in ("503", "reset", "cut", "stall")) >= 5, proxy.counts
+
+
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+@pytest.mark.parametrize(("fault", "cause"), [("reset", "connection reset"), ("503", "throttled"),
+                                              ("cut", "responses cut off")])
+def test_reads_that_keep_failing_name_the_true_cause(archive_url, fault_proxy, tmp_path, fault, cause, monkeypatch):
+    """Every request failing the same way: one line naming the archive and that cause (a reset is
+    no "unreachable"), from the command line and as lcarchive's own error from the Python API."""
+    proxy = fault_proxy(1.0, faults=(fault,))
+    few = {"LCARCHIVE_STORE_ATTEMPTS": "2", "LCARCHIVE_READ_ATTEMPTS": "2"}  # the back-off, shortened for the test
+    env = {"AWS_ENDPOINT_URL": proxy.url, **few}
+    for args in (["ls", archive_url], ["download", archive_url, str(tmp_path / "d"), "--format", "parquet"]):
+        result = run(*args, env=env)
+        assert_one_line(result, archive_url, cause)
+        assert "unreachable" not in result.stderr and "\x1b[" not in result.stderr  # no icechunk log line
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    with lcarchive.config.override(store_attempts=2, read_attempts=2), \
+            pytest.raises(lcarchive.StoreError, match=cause) as raised:
+        lcarchive.open_archive(archive_url).light_curve(261136679, quality_bitmask="none")
+    assert "\n" not in str(raised.value) and str(raised.value).startswith(archive_url)

@@ -40,24 +40,26 @@ report), :mod:`~lcarchive.downloads.files` (FITS, HDF5, Parquet and CSV outputs)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import errno
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lcarchive import export
-from lcarchive.errors import DestinationError
-from lcarchive.downloads.analyses import split_columns, write_analyses
+from lcarchive.errors import DestinationError, LcarchiveError
+from lcarchive.downloads.analyses import analysis_outputs, split_columns, write_analyses
 from lcarchive.downloads.files import write_table_unit, write_target_files
 from lcarchive.downloads.job import DownloadReport, FORMATS, Job, Unit, series_names, with_aliases
 from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, VerifyReport, unit_key, verify
 from lcarchive.search import GroupSelection, Selection, SelectionError, read_targets_file, select
-from lcarchive.downloads.zarr_copy import copy_zarr_rows, mirror, write_zarr_catalog, write_zarr_subset
+from lcarchive.downloads.zarr_copy import catalog_outputs, copy_zarr_rows, mirror, write_zarr_catalog, write_zarr_subset
 from lcarchive.store import BulkReader, failures, gather, run
 
 __all__ = [
@@ -121,6 +123,9 @@ def download(
         For an unknown format or column, or a bad cone or time range.
     lcarchive.StoreError
         If the archive's store fails (after the store client's retries with back-off).
+    lcarchive.DestinationError
+        If ``dest`` cannot be written (read-only, full): what was complete is kept, and
+        running the same download again (once there is room) completes it.
     """
     from lcarchive.archive import Archive
 
@@ -133,8 +138,47 @@ def download(
     selection = selection or Selection()
     started = time.perf_counter()
     dest = _writable(Path(str(dest).removeprefix("file://")))
-    with failures(archive.url, archive.storage_options):
+    with failures(archive.url, archive.storage_options), _destination_errors(dest):
         return _run_download(archive, dest, selection, format, jobs, progress, started, client)
+
+
+_DESTINATION_ERRNOS = {errno.ENOSPC: "no room left on the device", errno.EDQUOT: "disk quota exceeded",
+                       errno.EROFS: "read-only file system", errno.EFBIG: "file too large for the destination",
+                       errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}
+"""Errors of a local write that are the destination's problem, and how they are named."""
+
+
+@contextlib.contextmanager
+def _destination_errors(dest: Path) -> Iterator[None]:
+    """Turn a failed write into :class:`~lcarchive.errors.DestinationError` naming ``dest``: a
+    full disk, a quota, a read-only folder. Errors of the archive's store pass through."""
+    try:
+        yield
+    except OSError as exc:
+        _raise_if_destination(dest, exc)
+        raise
+
+
+def _raise_if_destination(dest: Path, exc: OSError) -> None:
+    """Raise the :class:`~lcarchive.errors.DestinationError` of a failed local write, if it is one."""
+    if isinstance(exc, LcarchiveError):
+        return
+    code = exc.errno
+    if code is None:  # pyarrow's writers say it in words only
+        text = str(exc).lower()
+        code = errno.ENOSPC if "no space left" in text else errno.EDQUOT if "quota" in text else None
+    if code not in _DESTINATION_ERRNOS:
+        return
+    filename = os.path.abspath(str(exc.filename)) if exc.filename else ""
+    root = os.path.abspath(dest)
+    if filename and filename != root and not filename.startswith(root + os.sep):
+        return  # another file's (a local archive's): its own message
+    where = f" (writing {os.path.relpath(filename, root)})" if filename and filename != root else ""
+    advice = ("free some room, then run the same download again: what is complete is kept and skipped"
+              if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else
+              "make it writable, then run the same download again: what is complete is kept and skipped")
+    raise DestinationError(str(dest), f"cannot write the download here: {_DESTINATION_ERRNOS[code]}{where}; "
+                           f"{advice}") from exc
 
 
 def _writable(dest: Path) -> Path:
@@ -163,8 +207,13 @@ def _run_download(archive: Any, dest: Path, selection: Selection, format: str, j
     report = DownloadReport(str(dest), format, missing_targets=missing_targets, missing_observations=missing_obs)
     job = Job(archive, dest, format, selection, max(1, int(jobs)), report, progress)
     job.total = report.n_targets = int(sum(g.rows.size for g in groups))
+    planned = {  # what this run promises, before anything is written: verify names what a killed run left out
+        "observations": {g.observation: int(g.rows.size) for g in groups},
+        "units": [*analysis_outputs(format, analyses), *(catalog_outputs() if format == "zarr" else [])],
+    }
     job.manifest.start(
-        source=archive.url, format=format, selection=selection.describe(), started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        planned, source=archive.url, format=format, selection=selection.describe(),
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     if client is not None:
         _download_on_cluster(client, job, groups)
@@ -207,7 +256,8 @@ def _download_on_cluster(client: Any, job: Job, groups: list[GroupSelection]) ->
     figures here as each part finishes."""
     from dask.distributed import as_completed
 
-    args = (job.archive.url, job.archive.storage_options, job.archive.read_version(), str(job.dest), job.format, job.selection, job.jobs)
+    args = (job.archive.url, job.archive.storage_options, job.archive.read_version(), str(job.dest), job.format, job.selection, job.jobs,
+            job.manifest.run_id)
     futures = [client.submit(_download_part, *args, [part], pure=False) for part in _parts(job, groups)]
     for future in as_completed(futures):
         done, entries = future.result()
@@ -220,7 +270,7 @@ def _download_on_cluster(client: Any, job: Job, groups: list[GroupSelection]) ->
 
 
 def _download_part(url: str, storage_options: dict | None, version: str | None, dest: str, fmt: str, selection: Selection,
-                   jobs: int, groups: list[GroupSelection]) -> tuple[DownloadReport, list[dict]]:
+                   jobs: int, run_id: str | None, groups: list[GroupSelection]) -> tuple[DownloadReport, list[dict]]:
     """One part of a download, on a worker: its report and the manifest entries of its outputs."""
     from lcarchive.archive import open_archive
     from lcarchive.downloads.manifest import Manifest
@@ -228,7 +278,8 @@ def _download_part(url: str, storage_options: dict | None, version: str | None, 
     archive = open_archive(url, storage_options, version=version)
     report = DownloadReport(dest, fmt, n_targets=int(sum(g.rows.size for g in groups)))
     job = Job(archive, Path(dest), fmt, selection, jobs, report, None, Manifest(Path(dest), collect=True))
-    with failures(archive.url, archive.storage_options):
+    job.manifest.run_id = run_id
+    with failures(archive.url, archive.storage_options), _destination_errors(Path(dest)):
         _download_here(job, groups)
     return report, job.manifest.collected
 
@@ -324,6 +375,7 @@ async def _download_group(job: Job, group: GroupSelection, limit: asyncio.Semaph
     else:  # zarr subset: one unit, the group
         path = f"observations/{obs}.zarr"
         units.append(Unit(path, unit_key(spec, list(zip(group.targets.tolist(), shas, strict=True))), list(range(group.rows.size)), [path]))
+    job.manifest.plan(obs, {unit.name: list(unit.paths) for unit in units})
     todo = []
     for unit in units:
         if job.manifest.done(unit.name, unit.key):

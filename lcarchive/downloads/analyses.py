@@ -27,7 +27,7 @@ from lcarchive.downloads.job import Job
 from lcarchive.downloads.manifest import sha256_file, unit_key
 from lcarchive.search import GroupSelection
 
-__all__ = ["ANALYSES_DIR", "split_columns", "write_analyses"]
+__all__ = ["ANALYSES_DIR", "analysis_outputs", "split_columns", "write_analyses"]
 
 ANALYSES_DIR = "analyses"
 
@@ -67,6 +67,11 @@ def split_columns(archive: Any, columns: list[str] | None) -> tuple[list[str] | 
         else:
             rest.append(column)
     return (rest or None), dict(picked)
+
+
+def analysis_outputs(fmt: str, picked: dict[str, list[str]]) -> list[str]:
+    """The paths (relative to the download folder) of the analysis tables a download writes."""
+    return [f"{ANALYSES_DIR}/{method}.{_EXTENSIONS[fmt]}" for method in sorted(picked)]
 
 
 def write_analyses(job: Job, groups: list[GroupSelection], picked: dict[str, list[str]]) -> None:

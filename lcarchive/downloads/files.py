@@ -47,6 +47,7 @@ def write_target_files(job: Job, group: GroupSelection, reader: Any, attrs: dict
         target = int(group.targets[position])
         if not export.cadence_mask(row, group.time_range).any():
             job.report.empty.append((obs, target))
+            job.manifest.nothing_to_write(unit.name, "no cadence in the time range")
             job.advance(1)
             continue
         if job.format == "fits":
@@ -55,6 +56,7 @@ def write_target_files(job: Job, group: GroupSelection, reader: Any, attrs: dict
                 blobs = export.source_file_bytes(row, reader.cadenceno, attrs, columns, group.time_range)
             except ExportError as exc:  # e.g. a SkyPortal series or a table: no source file to rebuild
                 job.report.unwritable.append((obs, target, str(exc)))
+                job.manifest.nothing_to_write(unit.name, str(exc))
                 job.advance(1)
                 continue
             if len(blobs) != len(unit.paths):  # segments whose file names were not kept apart

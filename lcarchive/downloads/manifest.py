@@ -37,10 +37,16 @@ def sha256_file(path: Path) -> str:
 class Manifest:
     """The record of a download folder: ``_lcarchive_manifest.jsonl``, one JSON object a line.
 
-    A ``{"run": ...}`` line opens each run (source, format, selection, time); a
-    ``{"unit": ...}`` line records one finished output unit: its ``key`` (a digest of what it
-    was made from), ``files`` (path relative to the folder, size, sha256) and details. The last
-    line of a unit is the one that counts. A line cut short by an interruption is ignored.
+    A ``{"run": ...}`` line opens each run (source, format, selection, time, its ``id`` and what
+    it promises: ``planned``, the light curves of each selected observation and the outputs
+    written at the end); a ``{"plan": <run id>, ...}`` line names the output units (and their
+    files) of one observation before any of them is written; a ``{"unit": ...}`` line records
+    one finished output unit: its ``key`` (a digest of what it was made from), ``files`` (path
+    relative to the folder, size, sha256) and details; a ``{"nothing": ...}`` line a planned
+    unit that has nothing to write (no cadence in the time range, a format that cannot hold
+    it). The last line of a unit is the one that counts. A line cut short by an interruption
+    is ignored. :func:`verify` checks every promise, so a run that died is told from a
+    finished one.
 
     Parameters
     ----------
@@ -57,6 +63,9 @@ class Manifest:
         self.collected: list[dict] = []
         self.units: dict[str, dict] = {}
         self.runs: list[dict] = []
+        self.plans: dict[str, dict[str, dict[str, list[str]]]] = {}  # run id -> observation -> unit -> paths
+        self.nothing: set[str] = set()
+        self.run_id: str | None = None
         self._lock = threading.Lock()
         if self.path.exists():
             for line in self.path.read_text().splitlines():
@@ -64,18 +73,55 @@ class Manifest:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if "unit" in entry:
-                    self.units[entry["unit"]] = entry
-                elif "run" in entry:
+                if isinstance(entry, dict) and "run" in entry:
                     self.runs.append(entry)
+                elif isinstance(entry, dict):
+                    self._note(entry)
+
+    def _note(self, entry: dict) -> None:
+        if "unit" in entry:
+            self.units[entry["unit"]] = entry
+        elif "plan" in entry:
+            self.plans.setdefault(str(entry["plan"]), {}).setdefault(str(entry.get("observation", "")), {}).update(
+                entry.get("units") or {})
+        elif "nothing" in entry:
+            self.nothing.add(str(entry["nothing"]))
 
     def _append(self, entry: dict) -> None:
         with self._lock, open(self.path, "a") as f:
             f.write(json.dumps(entry, separators=(",", ":")) + "\n")
-            f.flush()
+            f.flush()  # a killed run's lines are the kernel's already
 
-    def start(self, **info: Any) -> None:
-        self._append({"run": info})
+    def start(self, planned: dict | None = None, **info: Any) -> str:
+        """Open a run: append its ``{"run": ...}`` line, with what it promises.
+
+        Parameters
+        ----------
+        planned : dict, optional
+            ``{"observations": {id: light curves}, "units": [outputs written at the end]}``.
+        **info
+            Source, format, selection, time.
+
+        Returns
+        -------
+        str
+            The run's ID, which its plan lines name.
+        """
+        import uuid
+
+        self.run_id = uuid.uuid4().hex[:16]
+        entry = {"run": {**info, "id": self.run_id, "planned": planned or {}}}
+        self._append(entry)
+        self.runs.append(entry)
+        return self.run_id
+
+    def plan(self, observation: str, units: dict[str, list[str]]) -> None:
+        """Promise the output units (name: file paths) of one observation, before any is written."""
+        self.add([{"plan": self.run_id, "observation": observation, "units": units}])
+
+    def nothing_to_write(self, unit: str, reason: str) -> None:
+        """Record that a planned unit has nothing to write (no cadence in the time range...)."""
+        self.add([{"nothing": unit, "reason": reason}])
 
     def done(self, unit: str, key: str) -> bool:
         """True if ``unit`` was recorded with ``key`` and its files are there with their sizes."""
@@ -108,7 +154,7 @@ class Manifest:
             else:
                 self._append(entry)
             with self._lock:
-                self.units[entry["unit"]] = entry
+                self._note(entry)
 
 
 def _file_entry(path: str, size: int, digest: str) -> dict[str, Any]:
@@ -154,15 +200,24 @@ class VerifyReport:
     dest : str
     checked : int
         Files re-hashed.
+    promised : int
+        Outputs the manifest's runs promised (files of planned units, and observations whose
+        units were never planned because the run died first).
     problems : list of (str, str)
-        (path, what is wrong): missing, size or SHA-256 differs.
+        (path, what is wrong): missing, size or SHA-256 differs, or never written.
+    missing : list of str
+        Promised outputs never written (a run that was killed, or ended by an error): paths of
+        files, or ``<observation>/`` for an observation none of whose outputs was started.
+        Running the same download again completes them.
     unrecorded : list of str
         Files in ``dest`` that no manifest line records (not an error: e.g. the user's own).
     """
 
     dest: str
     checked: int = 0
+    promised: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
 
     @property
@@ -170,8 +225,46 @@ class VerifyReport:
         return not self.problems
 
 
+def _latest_runs(manifest: Manifest) -> list[dict]:
+    """The runs whose promises count: for each (source, format, selection), its last run (a run
+    of the same download again takes over the promises of an earlier one that died)."""
+    latest: dict[str, dict] = {}
+    for entry in manifest.runs:
+        run = entry["run"]
+        key = json.dumps([run.get("source"), run.get("format"), run.get("selection")], sort_keys=True, default=str)
+        latest[key] = run
+    return list(latest.values())
+
+
+def _never_written(manifest: Manifest) -> list[tuple[str, str]]:
+    """(path, problem) of every output a run promised that no unit line records."""
+    out: dict[str, str] = {}
+    for run in _latest_runs(manifest):
+        run_id = run.get("id")
+        if run_id is None:  # a manifest of an older lcarchive: promises not recorded
+            continue
+        started = run.get("started", "?")
+        planned = run.get("planned") or {}
+        plans = manifest.plans.get(str(run_id), {})
+        for obs, count in sorted((planned.get("observations") or {}).items()):
+            if obs not in plans:
+                out.setdefault(f"{obs}/", f"never written: none of the {count} light curve(s) of {obs} the download of "
+                                         f"{started} selected was downloaded (run the same download again)")
+        for obs, units in sorted(plans.items()):
+            for unit, paths in sorted(units.items()):
+                if unit not in manifest.units and unit not in manifest.nothing:
+                    for path in paths or [unit]:
+                        out.setdefault(path, f"never written: the download of {started} planned it and did not "
+                                             "finish (run the same download again)")
+        for unit in planned.get("units") or []:
+            if unit not in manifest.units and unit not in manifest.nothing:
+                out.setdefault(unit, f"never written: the download of {started} planned it and did not finish "
+                                     "(run the same download again)")
+    return sorted(out.items())
+
+
 def verify(dest: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-    """Re-check a finished download against its manifest.
+    """Re-check a download against its manifest: every file it promised exists and matches.
 
     Parameters
     ----------
@@ -184,7 +277,9 @@ def verify(dest: str | os.PathLike, progress: Callable[[int, int], None] | None 
     -------
     VerifyReport
         Every recorded file re-hashed: missing files, other sizes and other SHA-256 digests
-        are problems; files no manifest line records are listed apart.
+        are problems; so is every output a run promised (its selection's planned units, recorded
+        when it started) and never wrote, as after a download that was killed or ended by an
+        error (``missing``). Files no manifest line records are listed apart.
 
     Raises
     ------
@@ -197,10 +292,13 @@ def verify(dest: str | os.PathLike, progress: Callable[[int, int], None] | None 
         raise BadInputError(str(dest), f"no download manifest ({MANIFEST_NAME}) here")
     report = VerifyReport(str(dest))
     recorded = [f for entry in manifest.units.values() for f in entry["files"]]
+    never = _never_written(manifest)
+    report.promised = len(recorded) + len(never)
     for i, f in enumerate(recorded):
         path = dest / f["path"]
         if not path.is_file():
             report.problems.append((f["path"], "missing"))
+            report.missing.append(f["path"])
         elif path.stat().st_size != f["size"]:
             report.problems.append((f["path"], f"size {path.stat().st_size}, recorded {f['size']}"))
         else:
@@ -210,6 +308,9 @@ def verify(dest: str | os.PathLike, progress: Callable[[int, int], None] | None 
         report.checked += 1
         if progress is not None:
             progress(i + 1, len(recorded))
+    for path, problem in never:
+        report.problems.append((path, problem))
+        report.missing.append(path)
     known = {f["path"] for f in recorded}
     for path in sorted(p for p in dest.rglob("*") if p.is_file()):
         relative = str(path.relative_to(dest))

@@ -20,7 +20,7 @@ from lcarchive.downloads.manifest import PARTIAL_DIR, crc32c, unit_key, write_at
 from lcarchive.search import GroupSelection
 from lcarchive.store import BulkReader, gather
 
-__all__ = ["copy_zarr_rows", "mirror", "write_zarr_catalog", "write_zarr_subset"]
+__all__ = ["catalog_outputs", "copy_zarr_rows", "mirror", "write_zarr_catalog", "write_zarr_subset"]
 
 
 def _group_files(root: Path) -> list[tuple[Path, int]]:
@@ -35,6 +35,7 @@ async def mirror(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader,
     meta = await bulk.get(store, f"{prefix}/zarr.json" if prefix else "zarr.json")
     unit = f"observations/{group.observation}.zarr"
     key = unit_key("mirror", keys, hashlib.sha256(meta or b"").hexdigest(), shas)
+    job.manifest.plan(group.observation, {unit: [unit]})
     if job.manifest.done(unit, key):
         job.report.skipped.append(unit)
         job.advance(group.rows.size)
@@ -258,6 +259,14 @@ async def write_zarr_subset(job: Job, group: GroupSelection, reader: Any, bulk: 
     job.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
     job.wrote(unit.name, sum(f[1] for f in files))
     job.advance(group.rows.size)
+
+
+def catalog_outputs() -> list[str]:
+    """The paths of the catalog and target index a ``zarr`` download writes last."""
+    from lcarchive.catalog.index import INDEX_PATH
+    from lcarchive.store.plain import CATALOG_NAME
+
+    return [CATALOG_NAME, INDEX_PATH]
 
 
 def write_zarr_catalog(job: Job) -> None:

@@ -38,6 +38,7 @@ import pandas as pd
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from lcarchive.clients import RetryingStore, call_retried
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS
@@ -347,11 +348,11 @@ class ArchiveStore:
             repo = self.catalog_repository()
             try:
                 if self.as_of is not None:
-                    self._catalog_session = repo.readonly_session(branch="main", as_of=self.as_of)
+                    self._catalog_session = call_retried(lambda: repo.readonly_session(branch="main", as_of=self.as_of))
                 elif self.version is None:
-                    self._catalog_session = repo.readonly_session(branch="main")
+                    self._catalog_session = call_retried(lambda: repo.readonly_session(branch="main"))
                 else:
-                    self._catalog_session = self._session_at(repo, self.version)
+                    self._catalog_session = call_retried(lambda: self._session_at(repo, self.version))
             except ic.IcechunkError as exc:
                 explicit = self.version is not None and self.as_of is None
                 if isinstance(exc, ic.NotFoundError) or explicit:  # no such tag, branch or snapshot ID
@@ -375,7 +376,7 @@ class ArchiveStore:
         self._bucket_pins = {}
 
     def _catalog_array(self, session: ic.Session, name: str) -> zarr.Array:
-        return zarr.open_array(session.store, path=name, mode="r")
+        return zarr.open_array(RetryingStore(session.store, self.url), path=name, mode="r")
 
     def _read_catalog(self, name: str, selection: Any = None) -> np.ndarray:
         """Buckets of the catalog array ``name`` (all, or the coordinates given).
@@ -471,7 +472,7 @@ class ArchiveStore:
     # -- analyses: results of one method over many light curves, in the catalog repository --------
     def analyses(self) -> list[Analysis]:
         """The analyses of this version (entries in the catalog root's attributes), oldest first."""
-        root = zarr.open_group(self.catalog_session().store, mode="r")
+        root = zarr.open_group(RetryingStore(self.catalog_session().store, self.url), mode="r")
         entries = dict(root.attrs.get("analyses", {}))
         return sorted((Analysis.model_validate(e) for e in entries.values()), key=lambda a: (a.created, a.id))
 
@@ -483,10 +484,11 @@ class ArchiveStore:
         KeyError
             If this version has no such analysis.
         """
-        root = zarr.open_group(self.catalog_session().store, mode="r")
+        store = RetryingStore(self.catalog_session().store, self.url)
+        root = zarr.open_group(store, mode="r")
         if analysis_id not in root.attrs.get("analyses", {}):
             raise KeyError(analysis_id)
-        group = zarr.open_group(self.catalog_session().store, path=f"analyses/{analysis_id}", mode="r")
+        group = zarr.open_group(store, path=f"analyses/{analysis_id}", mode="r")
         try:
             return {name: np.asarray(array[...]) for name, array in group.arrays()}
         except ValueError as exc:  # zarr's crc32c codec
@@ -535,7 +537,7 @@ class ArchiveStore:
         pin = self.pin(family)
         if pin is None or observation not in pin.get("observations", {}):
             raise KeyError(observation)
-        return self.family_session(family).store, observation
+        return RetryingStore(self.family_session(family).store, self.url), observation
 
     # -- families ------------------------------------------------------------------------------
     def family_session(self, family: str, snapshot: str | None = None) -> ic.Session:
@@ -554,7 +556,8 @@ class ArchiveStore:
         session = self._sessions.get((family, snapshot))
         if session is None:
             try:
-                session = self.family_repository(family).readonly_session(snapshot_id=snapshot)
+                repo = self.family_repository(family)
+                session = call_retried(lambda: repo.readonly_session(snapshot_id=snapshot))
             except ic.IcechunkError as exc:
                 raise self._failure(exc) from exc
             self._sessions[(family, snapshot)] = session
@@ -563,7 +566,8 @@ class ArchiveStore:
     def family_head(self, family: str) -> str | None:
         """The latest snapshot of a family's repository (committed, perhaps not pinned yet)."""
         try:
-            return self.family_repository(family).lookup_branch("main")
+            repo = self.family_repository(family)
+            return call_retried(lambda: repo.lookup_branch("main"))
         except RepositoryMissing:
             return None
         except ic.IcechunkError as exc:
@@ -605,7 +609,7 @@ class ArchiveStore:
         wanted = sorted(set(buckets))
         if not wanted:
             return {}
-        array = zarr.open_array(session.store, path=name, mode="r")
+        array = zarr.open_array(RetryingStore(session.store), path=name, mode="r")
         values = array.get_coordinate_selection(np.asarray(wanted, dtype=np.int64))
         return {b: str(v) for b, v in zip(wanted, values, strict=True)}
 

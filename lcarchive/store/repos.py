@@ -30,13 +30,29 @@ __all__ = [
     "RepositoryMissing",
     "failures",
     "open_repository",
+    "quiet_logs",
     "repository_config",
     "storage_for",
     "store_failure",
     "transaction",
 ]
 
-ic.set_logs_filter("error")  # icechunk warns about local storage and concurrency on stderr otherwise
+
+
+def quiet_logs() -> None:
+    """Keep icechunk's log lines (Rust tracing, to stderr, in terminal colours) off the user's
+    terminal: lcarchive reports a failure in its own one line. ``ICECHUNK_LOG`` (icechunk's
+    filter directives, e.g. ``icechunk=debug``) is honoured when set; else ``LCARCHIVE_DEBUG``
+    lets icechunk's warnings and errors through; else nothing is logged."""
+    if os.environ.get("ICECHUNK_LOG"):
+        ic.set_logs_filter(None)  # the user's directives
+    elif os.environ.get("LCARCHIVE_DEBUG"):
+        ic.set_logs_filter("warn")
+    else:
+        ic.set_logs_filter("off")
+
+
+quiet_logs()
 
 COMMIT_ATTEMPTS = 50
 """Times a change is redone on a fresh session when other writers keep committing first."""
@@ -143,8 +159,10 @@ def open_repository(storage: ic.Storage, create: bool = False, inline: bool = Tr
     icechunk.IcechunkError
         The store failed (see :func:`store_failure`).
     """
+    from lcarchive.clients import call_retried
+
     try:
-        return ic.Repository.open(storage, config=repository_config(inline))
+        return call_retried(lambda: ic.Repository.open(storage, config=repository_config(inline)))
     except ic.RepositoryNotFoundError:
         if not create:
             raise RepositoryMissing(str(storage)) from None
@@ -253,11 +271,16 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
     icechunk reports a missing bucket, access denied and an unreachable endpoint alike
     (``StorageError``, kind ``object-store``); which one it was is asked of the store itself
     (a HEAD of the bucket, a one-byte read of the catalog repository's first object), and told
-    by that answer's exception type.
+    by that answer's exception type. A reset connection, a body cut off and throttling that
+    outlasted the retries are told by icechunk's own message, without a probe.
     """
     from lcarchive.clients import classify, first_line, store_error
 
     kind = getattr(getattr(exc, "kind", None), "value", None) or str(getattr(exc, "kind", ""))
+    if classify(exc) in ("reset", "cut off", "throttled"):  # the error says it: no probe (which could meet another fault)
+        error = store_error(url, exc, bool((storage_options or {}).get("anon")))
+        if error is not None:
+            return error
     if url.startswith("s3://"):
         import fsspec
 
@@ -304,8 +327,8 @@ def failures(url: str, storage_options: dict | None = None) -> Iterator[None]:
     (:func:`store_failure`) and the clients' (:func:`lcarchive.clients.store_errors`)."""
     from lcarchive.clients import store_errors
 
-    try:
-        with store_errors(url, bool((storage_options or {}).get("anon"))):
+    with store_errors(url, bool((storage_options or {}).get("anon"))):
+        try:
             yield
-    except ic.IcechunkError as exc:
-        raise store_failure(url, exc, storage_options) from exc
+        except ic.IcechunkError as exc:  # before the clients' rules: icechunk's errors need the probe
+            raise store_failure(url, exc, storage_options) from exc
