@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,80 +111,21 @@ def lcarchive_command() -> str:
     return str(beside) if beside.exists() else (shutil.which("lcarchive") or "lcarchive")
 
 
-class CuttingProxy:
-    """An HTTP proxy in front of a moto server that cuts off response bodies of chunk reads.
-
-    Every GET of a chunk object (``/chunks/`` of an icechunk repository, ``/c/`` of a plain Zarr group) that answers 200/206 is sent with its
-    full Content-Length but only half its bytes, then the connection is closed: a response body cut
-    off mid-way, as a flaky network or an overloaded store gives. ``cuts`` is how many such
-    responses to cut (None: all of them). Everything else passes through unchanged.
-    """
-
-    def __init__(self, upstream: str, cuts: int | None = None) -> None:
-        import http.client
-        import http.server
-        import socketserver
-        import threading
-        from urllib.parse import urlparse
-
-        up = urlparse(upstream)
-        proxy = self
-        self.cuts = cuts
-        self.cut = 0
-        self.lock = threading.Lock()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                headers["Host"] = f"{up.hostname}:{up.port}"
-                conn.request(self.command, self.path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                with proxy.lock:
-                    cutting = (self.command == "GET" and ("/c/" in self.path or "/chunks/" in self.path) and response.status in (200, 206)
-                               and len(data) > 1 and (proxy.cuts is None or proxy.cut < proxy.cuts))
-                    proxy.cut += cutting
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2] if cutting else data)
-                self.wfile.flush()
-                self.close_connection = True
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def _chunk_get(method: str, path: str) -> bool:
+    """A GET of a chunk object: ``/chunks/`` of an icechunk repository, ``/c/`` of a plain Zarr group."""
+    return method == "GET" and ("/c/" in path or "/chunks/" in path)
 
 
 @pytest.fixture
 def cutting_proxy(moto_server):
-    """Make CuttingProxy instances in front of the moto server; closed after the test."""
+    """Make proxies in front of the moto server that cut off the bodies of chunk reads: every GET of a
+    chunk object answering 200/206 is sent with its full Content-Length but half its bytes, then
+    the connection closed (a FaultProxy of rate 1 and fault ``cut`` on chunk GETs). ``cuts``: how
+    many responses to cut (None: all); ``proxy.cut`` counts them."""
     made = []
 
-    def make(cuts: int | None = None) -> CuttingProxy:
-        made.append(CuttingProxy(moto_server, cuts))
+    def make(cuts: int | None = None) -> FaultProxy:
+        made.append(FaultProxy(moto_server, 1.0, faults=("cut",), where=_chunk_get, limit=cuts))
         return made[-1]
 
     yield make
@@ -207,12 +149,16 @@ class FaultProxy:
     ``"stall"``
         the answer held back ``stall`` seconds, then sent whole.
 
-    Other requests pass through unchanged. Loopback only, at most ``max_connections``
-    connections served at once, TCP_NODELAY on every socket. ``counts`` tallies what was done.
+    Only requests for which ``where(method, path)`` holds are drawn for (default: all), and at
+    most ``limit`` faults are made (None: no limit); a cut applies to 200/206 answers only. Other
+    requests pass through unchanged. Loopback only, at most ``max_connections`` connections
+    served at once, TCP_NODELAY on every socket. ``counts`` tallies what was done; ``cut`` is
+    ``counts["cut"]``.
     """
 
     def __init__(self, upstream: str, rate: float, faults: tuple[str, ...] = ("503", "reset", "cut", "stall"),
-                 stall: float = 1.0, seed: int = 18, max_connections: int = 256) -> None:
+                 stall: float = 1.0, seed: int = 18, max_connections: int = 256,
+                 where: Callable[[str, str], bool] | None = None, limit: int | None = None) -> None:
         import http.client
         import http.server
         import random
@@ -233,13 +179,24 @@ class FaultProxy:
         self.lock = threading.Lock()
         slots = threading.BoundedSemaphore(max_connections)
 
-        def draw() -> str | None:
+        def draw(method: str, path: str) -> str | None:
             with proxy.lock:
                 proxy.counts["requests"] += 1
+                if where is not None and not where(method, path):
+                    return None
                 fault = proxy.random.choice(proxy.faults) if proxy.random.random() < proxy.rate else None
-                if fault is not None:
+                if fault is not None and fault != "cut":  # a cut is counted once made (it needs a body)
+                    if limit is not None and proxy.made() >= limit:
+                        return None
                     proxy.counts[fault] += 1
                 return fault
+
+        def cut_made() -> bool:
+            with proxy.lock:
+                if limit is not None and proxy.made() >= limit:
+                    return False
+                proxy.counts["cut"] += 1
+                return True
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -255,7 +212,7 @@ class FaultProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                fault = draw()
+                fault = draw(self.command, self.path)
                 if fault == "reset":
                     return self._reset()
                 if fault == "503":
@@ -275,6 +232,10 @@ class FaultProxy:
                 response = conn.getresponse()
                 data = response.read()
                 conn.close()
+                if fault == "cut" and where is not None and (response.status not in (200, 206) or len(data) < 2):
+                    fault = None  # nothing of the chosen kind to cut: passed through
+                if fault == "cut" and not cut_made():
+                    fault = None
                 if fault == "cut" and (self.command == "HEAD" or len(data) < 2):
                     return self._reset()
                 if fault == "stall":
@@ -316,6 +277,15 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def made(self) -> int:
+        """Faults made so far."""
+        return sum(n for kind, n in self.counts.items() if kind != "requests")
+
+    @property
+    def cut(self) -> int:
+        """Bodies cut off so far."""
+        return self.counts["cut"]
 
     def close(self) -> None:
         self.server.shutdown()
