@@ -41,9 +41,10 @@ from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
-from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, StoreError
+from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
+from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_digests, sha256
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
 __all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "family_of"]
@@ -58,6 +59,13 @@ INDEX_COLUMNS = COLUMNS
 CATALOG_READS = 64
 """Catalog buckets read at once (zarr's ``async.concurrency``, 10 by default): a cone of 12 deg
 reads some 640 sky pixels (measured: tools/bench/search.py)."""
+
+
+DAMAGED_SNAPSHOT = ("snapshot: does not match the SHA-256 recorded when it was written (damaged in the store, not "
+                    "a network failure); lcarchive verify lists every damaged object, lcarchive rollback returns to "
+                    "the newest undamaged version")
+_CHECKED_SNAPSHOTS: set[tuple[str, str, str]] = set()
+"""Snapshots whose bytes matched their digest in this process (checked once each)."""
 
 
 def family_of(observation: str) -> str:
@@ -200,6 +208,7 @@ class ArchiveStore:
         self._bucket_pins: dict[int, dict[str, dict]] = {}
         self._n_family_buckets: int | None = None
         self._sessions: dict[tuple[str, str], ic.Session] = {}
+        self._digests: dict[tuple[str, str], str | None] = {}
 
     # -- repositories -------------------------------------------------------------------------
     def _failure(self, exc: BaseException) -> StoreError:
@@ -251,6 +260,66 @@ class ArchiveStore:
     def repository_url(self, family: str) -> str:
         """URL of a family's repository (what errors name)."""
         return f"{self.url}/{FAMILIES_DIR}/{family}"
+
+    def objects(self, relative: str) -> Objects:
+        """The stored objects of the repository at ``relative`` (``catalog``,
+        ``observations/<family>``), as bytes."""
+        return Objects(f"{self.url}/{relative}", self.storage_options)
+
+    def record_digests(self, relative: str, snapshot: str | None) -> None:
+        """Write the digest record of a snapshot just committed to the repository at ``relative``
+        (:mod:`lcarchive.store.digests`); nothing for None."""
+        if snapshot is None:
+            return
+        from lcarchive.clients import store_errors
+
+        with store_errors(self.url, bool(self.storage_options.get("anon"))):
+            record = record_digests(self.objects(relative), self._repo(relative), snapshot)
+        self._digests[(relative, snapshot)] = record["sha256"]
+
+    def snapshot_digest(self, relative: str, snapshot: str) -> str | None:
+        """The SHA-256 recorded for a snapshot of the repository at ``relative``, or None if it
+        has no digest record.
+
+        Raises
+        ------
+        DamagedObjectError
+            If its digest record is damaged.
+        """
+        key = (relative, snapshot)
+        if key not in self._digests:
+            from lcarchive.clients import store_errors
+
+            try:
+                with store_errors(self.url, bool(self.storage_options.get("anon"))):
+                    record = read_record(self.objects(relative), snapshot)
+            except ValueError as exc:
+                raise DamagedObjectError(f"{self.url}/{relative}/{DIGESTS_DIR}/{snapshot}", f"digest record: {exc}") from exc
+            self._digests[key] = None if record is None else record["sha256"]
+        return self._digests[key]
+
+    def check_snapshot(self, relative: str, snapshot: str, expected: str | None) -> None:
+        """Compare a snapshot object's bytes with the SHA-256 recorded when it was written (once
+        per process and snapshot; nothing when ``expected`` is None).
+
+        Raises
+        ------
+        DamagedObjectError
+            If they differ: the snapshot was damaged after it was written.
+        """
+        if expected is None or (self.url, relative, snapshot) in _CHECKED_SNAPSHOTS:
+            return
+        from lcarchive.clients import store_errors
+
+        try:
+            with store_errors(self.url, bool(self.storage_options.get("anon"))):
+                data = self.objects(relative).get(f"snapshots/{snapshot}")
+        except FileNotFoundError:
+            raise DamagedObjectError(f"{self.url}/{relative}/snapshots/{snapshot}",
+                                     "snapshot: missing (the archive's version names it)") from None
+        if sha256(data) != expected:
+            raise DamagedObjectError(f"{self.url}/{relative}/snapshots/{snapshot}", DAMAGED_SNAPSHOT)
+        _CHECKED_SNAPSHOTS.add((self.url, relative, snapshot))
 
     def exists(self) -> bool:
         """True if the archive has its catalog repository."""
@@ -322,7 +391,8 @@ class ArchiveStore:
             return True
 
         try:
-            transaction(repo, setup, "archive created", lock_path=self._lock(CATALOG_REPO))
+            snapshot, _ = transaction(repo, setup, "archive created", lock_path=self._lock(CATALOG_REPO))
+            self.record_digests(CATALOG_REPO, snapshot)
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
         self._catalog_session = None
@@ -349,6 +419,8 @@ class ArchiveStore:
                     self._catalog_session = repo.readonly_session(branch="main")
                 else:
                     self._catalog_session = self._session_at(repo, self.version)
+                snapshot = self._catalog_session.snapshot_id
+                self.check_snapshot(CATALOG_REPO, snapshot, self.snapshot_digest(CATALOG_REPO, snapshot))
             except ic.IcechunkError as exc:
                 explicit = self.version is not None and self.as_of is None
                 if isinstance(exc, ic.NotFoundError) or explicit:  # no such tag, branch or snapshot ID
@@ -543,17 +615,27 @@ class ArchiveStore:
         KeyError
             If the archive's version has no such family.
         """
+        expected = None
         if snapshot is None:
             pin = self.pin(family)
             if pin is None:
                 raise KeyError(family)
             snapshot = pin["snapshot"]
+            expected = pin.get("snapshot_sha256")  # pins written before digests have none
         session = self._sessions.get((family, snapshot))
         if session is None:
-            try:
-                session = self.family_repository(family).readonly_session(snapshot_id=snapshot)
-            except ic.IcechunkError as exc:
-                raise self._failure(exc) from exc
+            from concurrent.futures import ThreadPoolExecutor
+
+            relative = f"{FAMILIES_DIR}/{check_observation_id(family)}"
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcarchive-digest") as pool:
+                # the snapshot's bytes fetched while icechunk opens it: no extra round trip
+                checked = pool.submit(self.check_snapshot, relative, snapshot, expected)
+                try:
+                    session = self.family_repository(family).readonly_session(snapshot_id=snapshot)
+                except ic.IcechunkError as exc:
+                    checked.result()  # a damaged snapshot is said as such, before icechunk's own error
+                    raise self._failure(exc) from exc
+                checked.result()
             self._sessions[(family, snapshot)] = session
         return session
 
@@ -572,9 +654,11 @@ class ArchiveStore:
         :func:`lcarchive.store.repos.transaction`: redone on a fresh session on conflict)."""
         repo = self.family_repository(family, create=True)
         try:
-            return transaction(repo, change, message, metadata, lock_path=self._lock(f"{FAMILIES_DIR}/{family}"))
+            result = transaction(repo, change, message, metadata, lock_path=self._lock(f"{FAMILIES_DIR}/{family}"))
+            self.record_digests(f"{FAMILIES_DIR}/{family}", result[0])
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
+        return result
 
     def change_catalog(self, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str],
                        metadata: dict | None = None) -> tuple[str | None, Any]:
@@ -582,6 +666,7 @@ class ArchiveStore:
         repo = self.catalog_repository()
         try:
             result = transaction(repo, change, message, metadata, lock_path=self._lock(CATALOG_REPO))
+            self.record_digests(CATALOG_REPO, result[0])
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
         self.refresh()
