@@ -30,7 +30,7 @@ import zarr
 from lcarchive.clients import first_line
 from lcarchive.store.repos import network_trouble, storage_for
 
-__all__ = ["Damage", "IntegrityReport", "verify_archive"]
+__all__ = ["Damage", "IntegrityReport", "check_group", "check_repository", "interrupted", "kind_of_key", "verify_archive"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,23 @@ class IntegrityReport:
         return not self.damaged
 
 
+def interrupted(exc: BaseException) -> None:
+    """Re-raise ``exc`` if it interrupts the process (Ctrl-C, exit); any other failure, icechunk's
+    panics on damaged bytes included (``pyo3_runtime.PanicException`` derives from
+    ``BaseException``), is the damage of the object being checked."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        raise exc
+
+
+def _manifest_reason(exc: BaseException) -> str:
+    import re
+
+    text = first_line(str(exc), 160)
+    named = re.search(r"manifest_id=([0-9A-Z]{20})", str(exc))
+    return (f"{'could not be read: network trouble, not damage' if network_trouble(exc) else 'does not decode'}"
+            f"{f' (manifests/{named.group(1)})' if named else ''}: {text}")
+
+
 def _reason(exc: BaseException) -> str:
     text = first_line(str(exc), 160)
     lowered = text.lower()
@@ -126,7 +143,8 @@ def check_group(store: Any, path: str, where: str) -> tuple[list[Damage], int, i
     try:
         group = zarr.open_group(store, path=path or None, mode="r")
         arrays = sorted(group.arrays(), key=lambda item: item[0])
-    except Exception as exc:  # the group's metadata itself (zarr.json) is damaged or gone
+    except BaseException as exc:  # the group's metadata itself (zarr.json) is damaged or gone
+        interrupted(exc)
         return [Damage(where, f"{path}/zarr.json", _reason(exc))], 0, 0
     session = getattr(store, "session", None)
     subgroups = sorted(group.groups(), key=lambda item: item[0])
@@ -134,14 +152,20 @@ def check_group(store: Any, path: str, where: str) -> tuple[list[Damage], int, i
         grid = tuple(array.shards or array.chunks)
         key_path = f"{path}/{name}" if path else name
         if session is not None:
-            coords = zarr.core.sync.sync(_stored_chunks(session, key_path))
+            try:
+                coords = zarr.core.sync.sync(_stored_chunks(session, key_path))
+            except BaseException as exc:  # the array's manifest: named by the repository walk too
+                interrupted(exc)
+                damaged.append(Damage(where, f"{key_path} (its manifest)", _manifest_reason(exc), "manifest"))
+                continue
         else:  # a plain Zarr folder: every chunk of the grid (a missing one reads as the fill value)
             coords = list(np.ndindex(*(max(1, -(-s // g)) for s, g in zip(array.shape, grid, strict=True))))
         for coord in coords:
             region = tuple(slice(c * g, min((c + 1) * g, s)) for c, g, s in zip(coord, grid, array.shape, strict=True))
             try:
                 values = array[region]
-            except Exception as exc:  # zarr and icechunk raise many kinds: each is this chunk's damage
+            except BaseException as exc:  # zarr and icechunk raise many kinds: each is this chunk's damage
+                interrupted(exc)
                 damaged.append(Damage(where, f"{key_path}/c/{'/'.join(map(str, coord))}", _reason(exc)))
                 continue
             chunks += 1
@@ -161,7 +185,8 @@ def _check_observation(url: str, storage_options: dict | None, version: str | No
     where = f"{archive.url}/{folder}" if folder else archive.url
     try:
         store, path = archive.group_store(observation)
-    except Exception as exc:  # its snapshot or the group's metadata: named, and the other groups go on
+    except BaseException as exc:  # its snapshot or the group's metadata: named, and the other groups go on
+        interrupted(exc)
         from lcarchive.errors import DamagedObjectError
         from lcarchive.store.repos import network_trouble
 
@@ -178,7 +203,8 @@ def _check_catalog(archive: Any) -> tuple[list[Damage], int, int]:
     """Every stored chunk of the catalog repository (pins, target index, sky index, analyses)."""
     try:
         store = archive.catalog_store()
-    except Exception as exc:  # its snapshot, repository info... (each is named by the repository walk)
+    except BaseException as exc:  # its snapshot, repository info... (each is named by the repository walk)
+        interrupted(exc)
         from lcarchive.errors import ArchiveNotFoundError
 
         if isinstance(exc, ArchiveNotFoundError):
@@ -188,7 +214,8 @@ def _check_catalog(archive: Any) -> tuple[list[Damage], int, int]:
     if store is None:  # a folder of plain Zarr groups: its catalog.json and index, read whole
         try:
             archive.catalog, archive.target_index()
-        except Exception as exc:  # DamagedArchiveError names the file
+        except BaseException as exc:  # DamagedArchiveError names the file
+            interrupted(exc)
             return [Damage(archive.url, "catalog.json, index/targets.parquet", _reason(exc))], 0, 0
         return [], 0, 0
     return check_group(store, "", f"{archive.url}/catalog")
@@ -197,7 +224,8 @@ def _check_catalog(archive: Any) -> tuple[list[Damage], int, int]:
 def _plain(archive: Any) -> bool:
     try:
         return bool(archive.read_only)
-    except Exception:  # no catalog repository: still a v2 archive to walk
+    except BaseException as exc:  # no catalog repository: still a v2 archive to walk
+        interrupted(exc)
         return False
 
 
@@ -249,7 +277,8 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
         try:
             known = archive.group_ids()
             pins = {} if plain else archive.repositories.pins()
-        except Exception as exc:
+        except BaseException as exc:
+            interrupted(exc)
             from lcarchive.errors import ArchiveNotFoundError
 
             if not isinstance(exc, ArchiveNotFoundError):
@@ -270,7 +299,8 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
         else:
             try:
                 families = sorted(set(store.families_in_store()) | set(pins))
-            except Exception as exc:
+            except BaseException as exc:
+                interrupted(exc)
                 report.damaged.append(_object_damage(f"{archive.url}/observations", "(listing)", exc))
                 families = sorted(pins)
         places = [("catalog", None), *((f"observations/{f}", pins.get(f)) for f in families)]
@@ -290,7 +320,8 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
         try:
             history = archive.history(limit=1)
             version = history[0]["snapshot"] if history else None
-        except Exception:  # the catalog's repository info: named by the walk
+        except BaseException as exc:  # the catalog's repository info: named by the walk
+            interrupted(exc)
             version = None
     done = 0
     if client is not None and ids:
@@ -358,7 +389,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
     """
     import icechunk as ic
 
-    from lcarchive.store.digests import DIGESTS_DIR, sha256, unseal
+    from lcarchive.store.digests import DIGESTS_DIR, latest_update, sha256, unseal
 
     where = f"{store.url}/{relative}"
     damaged: list[Damage] = []
@@ -366,7 +397,8 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
     objects = store.objects(relative)
     try:
         keys = objects.keys()
-    except Exception as exc:
+    except BaseException as exc:
+        interrupted(exc)
         return [_object_damage(where, "(listing)", exc)], 0
     stored = set(keys)
     checked = 0
@@ -374,7 +406,8 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
     def get(key: str) -> bytes | None:
         try:
             return objects.get(key)
-        except Exception as exc:
+        except BaseException as exc:
+            interrupted(exc)
             damaged.append(_object_damage(where, key, exc))
             return None
 
@@ -397,7 +430,8 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                               "is gone", "repository info"))
     try:
         repo = ic.Repository.open(storage_for(store.url, relative, store.storage_options))
-    except Exception as exc:
+    except BaseException as exc:
+        interrupted(exc)
         repo = None
         if "repo" in stored:
             damaged.append(_object_damage(where, "repo", exc))
@@ -421,7 +455,8 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                 try:
                     repo.inspect_snapshot(name)
                     good_snapshots.add(name)
-                except Exception as exc:
+                except BaseException as exc:
+                    interrupted(exc)
                     damaged.append(_object_damage(where, key, exc))
         elif kind == "manifests" or kind == "transactions":
             checked += 1
@@ -437,7 +472,8 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
             if repo is not None:
                 try:
                     (repo.inspect_manifest if kind == "manifests" else repo.inspect_transaction_log)(name)
-                except Exception as exc:
+                except BaseException as exc:
+                    interrupted(exc)
                     damaged.append(_object_damage(where, key, exc))
         elif kind == "refs":  # store spec v1: one JSON object per branch or tag
             checked += 1
@@ -450,16 +486,29 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                 target = json.loads(data)["snapshot"]
                 if f"snapshots/{target}" not in stored:
                     raise ValueError(f"names snapshot {target}, which is not stored")
-            except Exception as exc:
+            except BaseException as exc:
+                interrupted(exc)
                 damaged.append(Damage(where, key, f"does not decode or names no stored snapshot ({first_line(str(exc), 80)})", "ref"))
     if repo is not None and "repo" in stored:  # the repository info: its refs and snapshot list against the snapshots
         checked += 1
         try:
             info = repo.inspect_repo_info()
-        except Exception as exc:
+        except BaseException as exc:
+            interrupted(exc)
             damaged.append(_object_damage(where, "repo", exc))
             info = None
+        recorded = records.get("repo")
+        if info is not None and recorded is not None and recorded.get("latest_update") == latest_update(info):
+            data = get("repo")  # unchanged since lcarchive recorded it: its bytes must match
+            if data is not None and sha256(data) != recorded.get("sha256"):
+                damaged.append(Damage(where, "repo", "does not match the SHA-256 recorded after its last update",
+                                      "repository info"))
         if info is not None:
+            for entry in info.get("snapshots") or []:  # each snapshot's parent as its digest record has it
+                sid = entry.get("id")
+                if sid in records and records[sid].get("parent", entry.get("parent_id")) != entry.get("parent_id"):
+                    damaged.append(Damage(where, "repo", f"its entry of snapshot {sid} names another parent than "
+                                          "the snapshot was committed on", "repository info"))
             for what in ("branches", "tags"):
                 for name, target in sorted((info.get(what) or {}).items()):
                     if f"snapshots/{target}" not in stored:
@@ -473,11 +522,13 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                     continue
                 try:
                     snap = repo.inspect_snapshot(sid)
-                except Exception:
+                except BaseException as exc:
+                    interrupted(exc)
                     continue
-                if snap.get("commit_message") != entry.get("message") or snap.get("metadata") != entry.get("metadata"):
+                if (snap.get("commit_message") != entry.get("message") or snap.get("metadata") != entry.get("metadata")
+                        or str(snap.get("flushed_at")) != str(entry.get("flushed_at"))):
                     damaged.append(Damage(where, "repo", f"its entry of snapshot {sid} differs from the snapshot "
-                                          "(message or metadata changed)", "repository info"))
+                                          "(message, time or metadata changed)", "repository info"))
     return damaged, checked
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import zarr
 
 from lcarchive.errors import LcarchiveError
-from lcarchive.integrity import Damage, check_group, kind_of_key
-from lcarchive.store.digests import read_record, sha256
+from lcarchive.integrity import Damage, check_group, interrupted, kind_of_key
+from lcarchive.store.digests import read_record, record_repo_info, sha256
 
 __all__ = ["RollbackReport", "rollback_catalog", "rollback_family", "snapshot_damage"]
 
@@ -104,7 +104,8 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
         return [Damage(where, key, "does not match the SHA-256 recorded when it was written", "snapshot")]
     try:
         manifests = [m.id for m in repo.list_manifest_files(snapshot)]
-    except Exception as exc:
+    except BaseException as exc:
+        interrupted(exc)
         return [Damage(where, key, f"does not decode ({str(exc).splitlines()[0][:120]})", "snapshot")]
     damage = []
     for manifest in manifests:
@@ -116,7 +117,8 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
                     damage.append(Damage(where, mkey, "does not match the SHA-256 recorded when it was written", "manifest"))
             else:
                 repo.inspect_manifest(manifest)
-        except Exception as exc:
+        except BaseException as exc:
+            interrupted(exc)
             damage.append(Damage(where, mkey, f"does not decode ({str(exc).splitlines()[0][:120]})", kind_of_key(mkey)))
     if damage:
         return damage
@@ -125,7 +127,8 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
         root = zarr.open_group(session.store, mode="r")
         groups = sorted(name for name, _ in root.groups())
         found, _, _ = check_group(session.store, "", where) if relative == "catalog" else ([], 0, 0)
-    except Exception as exc:
+    except BaseException as exc:
+        interrupted(exc)
         return [Damage(where, key, f"does not decode ({str(exc).splitlines()[0][:120]})", "snapshot")]
     damage.extend(found)
     if relative != "catalog":
@@ -152,7 +155,8 @@ def _walk_back(store: Any, relative: str, repo: Any, report: RollbackReport) -> 
 def _repository(open_: Any, url: str) -> Any:
     try:
         return open_()
-    except Exception as exc:
+    except BaseException as exc:
+        interrupted(exc)
         raise LcarchiveError(f"{url}: its repository info cannot be read ({str(exc).splitlines()[0][:160]}): "
                              "rollback needs it (lcarchive verify names the damage)") from exc
 
@@ -206,6 +210,7 @@ def rollback_family(archive: Any, family: str, dry_run: bool = False) -> Rollbac
     if dry_run or report.kept == head:
         return report
     repo.reset_branch("main", report.kept, from_snapshot_id=head)
+    record_repo_info(store.objects(relative), repo)
     _quarantine(store, relative, report)
     lost = f"; lost {len(report.lost_commits)} commit(s)" if report.lost_commits else ""
     report.version = reindex_families(store, [family], f"rollback {relative} to {report.kept}{lost}")
@@ -238,6 +243,7 @@ def rollback_catalog(archive: Any, dry_run: bool = False) -> RollbackReport:
         raise LcarchiveError(f"{url}: no version of it is undamaged; rebuild it with lcarchive catalog build")
     if not dry_run and report.kept != head:
         repo.reset_branch("main", report.kept, from_snapshot_id=head)
+        record_repo_info(store.objects("catalog"), repo)
         _quarantine(store, "catalog", report)
         store.refresh()
         archive.refresh()

@@ -44,7 +44,7 @@ from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
 from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
-from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_digests, sha256
+from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_digests, record_repo_info, sha256
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
 __all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "family_of"]
@@ -275,6 +275,7 @@ class ArchiveStore:
 
         with store_errors(self.url, bool(self.storage_options.get("anon"))):
             record = record_digests(self.objects(relative), self._repo(relative), snapshot)
+            record_repo_info(self.objects(relative), self._repo(relative))
         self._digests[(relative, snapshot)] = record["sha256"]
 
     def snapshot_digest(self, relative: str, snapshot: str) -> str | None:
@@ -372,7 +373,13 @@ class ArchiveStore:
             import fsspec
 
             fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-            raise ArchiveNotFoundError(self.url, missing_reason(fs, self.url, root)) from None
+            reason = missing_reason(fs, self.url, root)
+            families = self.families_in_store() if reason.startswith("no lcarchive archive") else []
+            if families:
+                reason = (f"the catalog repository's info object ({CATALOG_REPO}/repo) is missing though {len(families)} "
+                          f"observation families are stored: the archive is damaged (lcarchive verify names what is "
+                          "damaged)")
+            raise ArchiveNotFoundError(self.url, reason) from None
 
     def create(self) -> None:
         """Make the catalog repository with its root group and arrays, if it does not exist (safe when
@@ -809,7 +816,9 @@ class ArchiveStore:
                 family_repo = self.family_repository(family)
                 if name not in family_repo.list_tags():
                     family_repo.create_tag(name, snapshot_id=pin["snapshot"])
+                    record_repo_info(self.objects(f"{FAMILIES_DIR}/{family}"), family_repo)
             repo.create_tag(name, snapshot_id=snapshot)
+            record_repo_info(self.objects(CATALOG_REPO), repo)
         except ic.AlreadyExistsError:
             raise LcarchiveError(f"{self.url}: tag {name!r} exists already") from None
         except ic.IcechunkError as exc:

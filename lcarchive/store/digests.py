@@ -16,7 +16,11 @@ record** beside the repository's own objects, ``<repository>/lcarchive-digests/<
                 "manifests": {"<manifest id>": "<sha256>"}},
      "sha256": "<of the canonical JSON of record>"}
 
-The outer SHA-256 tells a damaged record from a damaged object. Manifests already recorded for
+The outer SHA-256 tells a damaged record from a damaged object. The repository info object
+(``repo``: branches, tags, the snapshot list, icechunk's log of updates), which every commit
+rewrites, gets ``lcarchive-digests/repo``: its SHA-256 with the newest entry of its update log
+when lcarchive last changed it; its bytes must match while that entry is still the newest (an
+update by another tool, or ``lcarchive gc``, leaves the semantic checks of ``verify``). Manifests already recorded for
 the parent snapshot are not read again. A family's pin also carries its snapshot's SHA-256
 (``snapshot_sha256``, in a CRC32C-checked catalog bucket), which a reader checks when it opens the
 family at the pin (:mod:`lcarchive.store.archive_store`).
@@ -29,10 +33,14 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "Objects", "kind_of", "read_record", "record_digests", "sha256"]
+__all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "kind_of", "latest_update", "read_record",
+           "record_digests", "record_repo_info", "sha256", "unseal"]
 
 DIGESTS_DIR = "lcarchive-digests"
 """Folder of the digest records in each repository."""
+
+REPO_RECORD = f"{DIGESTS_DIR}/repo"
+"""The digest record of the repository info object as lcarchive last changed it."""
 
 OBJECT_KINDS = {
     "snapshots": "snapshot",
@@ -173,8 +181,33 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="lcarchive-digest") as pool:
         digests = dict(zip(keys, pool.map(digest, keys), strict=True))
     manifests = {m: known[m] if m in known else digests[f"manifests/{m}"] for m in wanted}
-    record = {"snapshot": snapshot, "sha256": digests[f"snapshots/{snapshot}"],
+    if info.parent_id is not None and not known:  # the repository's first snapshot (Repository.create's)
+        try:
+            if read_record(objects, info.parent_id) is None and repo.lookup_snapshot(info.parent_id).parent_id is None:
+                record_digests(objects, repo, info.parent_id)
+        except ValueError:
+            pass
+    record = {"snapshot": snapshot, "parent": info.parent_id, "sha256": digests[f"snapshots/{snapshot}"],
               "transaction_sha256": digests[f"transactions/{snapshot}"],
               "manifests": {m: d for m, d in manifests.items() if d is not None}}
     objects.put(f"{DIGESTS_DIR}/{snapshot}", _seal(record))
     return record
+
+
+def latest_update(info: dict) -> str:
+    """The newest entry of a repository info's update log (``inspect_repo_info()``), as text."""
+    updates = info.get("latest_updates") or [None]
+    return json.dumps(updates[0], sort_keys=True, default=str)
+
+
+def record_repo_info(objects: Objects, repo: Any) -> None:
+    """Record the SHA-256 of the repository info object as it is now (after a commit, a tag, a
+    reset), with the newest entry of its update log; nothing when another writer changed it
+    while it was read."""
+    before = latest_update(repo.inspect_repo_info())
+    try:
+        data = objects.get("repo")
+    except FileNotFoundError:  # a repository of store spec v1 (refs/): nothing to record
+        return
+    if latest_update(repo.inspect_repo_info()) == before:
+        objects.put(REPO_RECORD, _seal({"sha256": sha256(data), "latest_update": before}))
