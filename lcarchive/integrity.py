@@ -389,7 +389,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
     """
     import icechunk as ic
 
-    from lcarchive.store.digests import DIGESTS_DIR, latest_update, sha256, unseal
+    from lcarchive.store.digests import DIGESTS_DIR, inspect, latest_update, sha256, unseal
 
     where = f"{store.url}/{relative}"
     damaged: list[Damage] = []
@@ -453,7 +453,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                 continue
             if repo is not None:
                 try:
-                    repo.inspect_snapshot(name)
+                    inspect(repo, "snapshot", name)
                     good_snapshots.add(name)
                 except BaseException as exc:
                     interrupted(exc)
@@ -471,7 +471,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                 continue
             if repo is not None:
                 try:
-                    (repo.inspect_manifest if kind == "manifests" else repo.inspect_transaction_log)(name)
+                    inspect(repo, "manifest" if kind == "manifests" else "transaction_log", name)
                 except BaseException as exc:
                     interrupted(exc)
                     damaged.append(_object_damage(where, key, exc))
@@ -492,7 +492,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
     if repo is not None and "repo" in stored:  # the repository info: its refs and snapshot list against the snapshots
         checked += 1
         try:
-            info = repo.inspect_repo_info()
+            info = inspect(repo, "repo_info")
         except BaseException as exc:
             interrupted(exc)
             damaged.append(_object_damage(where, "repo", exc))
@@ -521,7 +521,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                         continue  # expired by gc: its entry may stay
                     continue
                 try:
-                    snap = repo.inspect_snapshot(sid)
+                    snap = inspect(repo, "snapshot", sid)
                 except BaseException as exc:
                     interrupted(exc)
                     continue

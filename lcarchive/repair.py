@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zarr
+from zarr.core.sync import sync
 
 from lcarchive.errors import LcarchiveError
 from lcarchive.integrity import Damage, check_group, interrupted, kind_of_key
-from lcarchive.store.digests import read_record, record_repo_info, sha256
+from lcarchive.store.digests import inspect, read_record, record_repo_info, sha256
 
 __all__ = ["RollbackReport", "rollback_catalog", "rollback_family", "snapshot_damage"]
 
@@ -103,7 +104,7 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
     if record is not None and sha256(data) != record["sha256"]:
         return [Damage(where, key, "does not match the SHA-256 recorded when it was written", "snapshot")]
     try:
-        manifests = [m.id for m in repo.list_manifest_files(snapshot)]
+        manifests = [m.id for m in sync(repo.list_manifest_files_async(snapshot))]
     except BaseException as exc:
         interrupted(exc)
         return [Damage(where, key, f"does not decode ({str(exc).splitlines()[0][:120]})", "snapshot")]
@@ -116,7 +117,7 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
                 if sha256(objects.get(mkey)) != expected:
                     damage.append(Damage(where, mkey, "does not match the SHA-256 recorded when it was written", "manifest"))
             else:
-                repo.inspect_manifest(manifest)
+                inspect(repo, "manifest", manifest)
         except BaseException as exc:
             interrupted(exc)
             damage.append(Damage(where, mkey, f"does not decode ({str(exc).splitlines()[0][:120]})", kind_of_key(mkey)))
@@ -141,7 +142,10 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
 def _walk_back(store: Any, relative: str, repo: Any, report: RollbackReport) -> list[Any]:
     """Find the newest sound snapshot along ``main``; fill ``kept``, ``damage`` and
     ``lost_commits``; return the ancestry (newest first)."""
-    history = list(repo.ancestry(branch="main"))
+    async def ancestry() -> list[Any]:
+        return [info async for info in repo.async_ancestry(branch="main")]
+
+    history = sync(ancestry())
     for info in history:
         found = snapshot_damage(store, relative, repo, info.id)
         if not found:
@@ -209,7 +213,7 @@ def rollback_family(archive: Any, family: str, dry_run: bool = False) -> Rollbac
                                            if (t, o) not in kept})
     if dry_run or report.kept == head:
         return report
-    repo.reset_branch("main", report.kept, from_snapshot_id=head)
+    sync(repo.reset_branch_async("main", report.kept, from_snapshot_id=head))
     record_repo_info(store.objects(relative), repo)
     _quarantine(store, relative, report)
     lost = f"; lost {len(report.lost_commits)} commit(s)" if report.lost_commits else ""
@@ -242,7 +246,7 @@ def rollback_catalog(archive: Any, dry_run: bool = False) -> RollbackReport:
     if report.kept is None:
         raise LcarchiveError(f"{url}: no version of it is undamaged; rebuild it with lcarchive catalog build")
     if not dry_run and report.kept != head:
-        repo.reset_branch("main", report.kept, from_snapshot_id=head)
+        sync(repo.reset_branch_async("main", report.kept, from_snapshot_id=head))
         record_repo_info(store.objects("catalog"), repo)
         _quarantine(store, "catalog", report)
         store.refresh()

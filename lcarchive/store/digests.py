@@ -33,7 +33,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "kind_of", "latest_update", "read_record",
+__all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "inspect", "kind_of", "latest_update", "read_record",
            "record_digests", "record_repo_info", "sha256", "unseal"]
 
 DIGESTS_DIR = "lcarchive-digests"
@@ -54,6 +54,18 @@ OBJECT_KINDS = {
     DIGESTS_DIR: "digest record",
 }
 """The objects of an icechunk repository by the first part of their key, and what they are."""
+
+
+def inspect(repo: Any, what: str, *args: str) -> dict:
+    """icechunk's ``Repository.inspect_<what>`` (``snapshot``, ``manifest``, ``transaction_log``,
+    ``repo_info``): the object decoded, as a dict.
+
+    Run as its ``_async`` form on zarr's event loop: the blocking form holds the GIL while it
+    waits for the store, which starves a store served from the same process (moto in tests).
+    """
+    from zarr.core.sync import sync
+
+    return sync(getattr(repo, f"inspect_{what}_async")(*args))
 
 
 def sha256(data: bytes) -> str:
@@ -160,7 +172,9 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
     snapshot : str
         The snapshot ID.
     """
-    info = repo.lookup_snapshot(snapshot)
+    from zarr.core.sync import sync
+
+    info = sync(repo.lookup_snapshot_async(snapshot))  # the async forms: see inspect()
     known: dict[str, str] = {}
     if info.parent_id is not None:
         try:
@@ -168,7 +182,7 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
         except ValueError:
             parent = None
         known = dict(parent["manifests"]) if parent else {}
-    wanted = [m.id for m in repo.list_manifest_files(snapshot)]
+    wanted = [m.id for m in sync(repo.list_manifest_files_async(snapshot))]
     fresh = [m for m in wanted if m not in known]
 
     def digest(key: str) -> str | None:
@@ -183,7 +197,7 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
     manifests = {m: known[m] if m in known else digests[f"manifests/{m}"] for m in wanted}
     if info.parent_id is not None and not known:  # the repository's first snapshot (Repository.create's)
         try:
-            if read_record(objects, info.parent_id) is None and repo.lookup_snapshot(info.parent_id).parent_id is None:
+            if read_record(objects, info.parent_id) is None and sync(repo.lookup_snapshot_async(info.parent_id)).parent_id is None:
                 record_digests(objects, repo, info.parent_id)
         except ValueError:
             pass
@@ -204,10 +218,10 @@ def record_repo_info(objects: Objects, repo: Any) -> None:
     """Record the SHA-256 of the repository info object as it is now (after a commit, a tag, a
     reset), with the newest entry of its update log; nothing when another writer changed it
     while it was read."""
-    before = latest_update(repo.inspect_repo_info())
+    before = latest_update(inspect(repo, "repo_info"))
     try:
         data = objects.get("repo")
     except FileNotFoundError:  # a repository of store spec v1 (refs/): nothing to record
         return
-    if latest_update(repo.inspect_repo_info()) == before:
+    if latest_update(inspect(repo, "repo_info")) == before:
         objects.put(REPO_RECORD, _seal({"sha256": sha256(data), "latest_update": before}))
