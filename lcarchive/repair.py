@@ -19,7 +19,7 @@ from zarr.core.sync import sync
 
 from lcarchive.errors import LcarchiveError
 from lcarchive.integrity import Damage, check_group, interrupted, kind_of_key
-from lcarchive.store.digests import inspect, read_record, record_repo_info, sha256
+from lcarchive.store.digests import all_records, inspect, read_record, record_repo_info, sha256
 
 __all__ = ["RollbackReport", "rollback_catalog", "rollback_family", "snapshot_damage"]
 
@@ -78,7 +78,7 @@ def _quarantine(store: Any, relative: str, report: RollbackReport) -> None:
         report.quarantined.append(damage.key)
 
 
-def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list[Damage]:
+def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str, records: dict[str, dict] | None = None) -> list[Damage]:
     """The damaged objects of one snapshot of a repository: the snapshot, its manifests and its
     groups' stored chunks (empty when it is sound).
 
@@ -89,6 +89,9 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
         The repository under the archive's root.
     repo : icechunk.Repository
     snapshot : str
+    records : dict, optional
+        The repository's digest records by snapshot (:func:`lcarchive.store.digests.all_records`);
+        read when not given.
     """
     where = f"{store.url}/{relative}"
     objects = store.objects(relative)
@@ -96,6 +99,9 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
         record = read_record(objects, snapshot)
     except ValueError as exc:
         return [Damage(where, f"lcarchive-digests/{snapshot}", str(exc), "digest record")]
+    if records is None:
+        records = all_records(objects)
+    manifest_digests = {m: d for r in records.values() for m, d in r.get("manifests", {}).items()}
     key = f"snapshots/{snapshot}"
     try:
         data = objects.get(key)
@@ -111,7 +117,7 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str) -> list
     damage = []
     for manifest in manifests:
         mkey = f"manifests/{manifest}"
-        expected = (record or {}).get("manifests", {}).get(manifest)
+        expected = manifest_digests.get(manifest)
         try:
             if expected is not None:
                 if sha256(objects.get(mkey)) != expected:
@@ -146,8 +152,9 @@ def _walk_back(store: Any, relative: str, repo: Any, report: RollbackReport) -> 
         return [info async for info in repo.async_ancestry(branch="main")]
 
     history = sync(ancestry())
+    records = all_records(store.objects(relative))
     for info in history:
-        found = snapshot_damage(store, relative, repo, info.id)
+        found = snapshot_damage(store, relative, repo, info.id, records)
         if not found:
             report.kept = info.id
             break

@@ -11,17 +11,20 @@ record** beside the repository's own objects, ``<repository>/lcarchive-digests/<
 
 .. code-block:: json
 
-    {"record": {"snapshot": "<id>", "sha256": "<of the snapshot object's bytes>",
+    {"record": {"snapshot": "<id>", "parent": "<its parent's id>", "sha256": "<of the snapshot object's bytes>",
                 "transaction_sha256": "<of its transaction log>",
                 "manifests": {"<manifest id>": "<sha256>"}},
      "sha256": "<of the canonical JSON of record>"}
+
+``manifests`` lists the manifests this snapshot wrote (not those its parent has: they are in an
+older record), so a record's size is that of its commit, not of the repository.
 
 The outer SHA-256 tells a damaged record from a damaged object. The repository info object
 (``repo``: branches, tags, the snapshot list, icechunk's log of updates), which every commit
 rewrites, gets ``lcarchive-digests/repo``: its SHA-256 with the newest entry of its update log
 when lcarchive last changed it; its bytes must match while that entry is still the newest (an
-update by another tool, or ``lcarchive gc``, leaves the semantic checks of ``verify``). Manifests already recorded for
-the parent snapshot are not read again. A family's pin also carries its snapshot's SHA-256
+update by another tool, or ``lcarchive gc``, leaves the semantic checks of ``verify``). A family's
+pin also carries its snapshot's SHA-256
 (``snapshot_sha256``, in a CRC32C-checked catalog bucket), which a reader checks when it opens the
 family at the pin (:mod:`lcarchive.store.archive_store`).
 """
@@ -33,7 +36,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "inspect", "kind_of", "latest_update", "read_record",
+__all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "all_records", "inspect", "kind_of", "latest_update", "read_record",
            "record_digests", "record_repo_info", "sha256", "unseal"]
 
 DIGESTS_DIR = "lcarchive-digests"
@@ -175,15 +178,10 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
     from zarr.core.sync import sync
 
     info = sync(repo.lookup_snapshot_async(snapshot))  # the async forms: see inspect()
-    known: dict[str, str] = {}
+    inherited: set[str] = set()  # manifests the parent's snapshot has: recorded with it or before it
     if info.parent_id is not None:
-        try:
-            parent = read_record(objects, info.parent_id)
-        except ValueError:
-            parent = None
-        known = dict(parent["manifests"]) if parent else {}
-    wanted = [m.id for m in sync(repo.list_manifest_files_async(snapshot))]
-    fresh = [m for m in wanted if m not in known]
+        inherited = {m.id for m in sync(repo.list_manifest_files_async(info.parent_id))}
+    fresh = [m.id for m in sync(repo.list_manifest_files_async(snapshot)) if m.id not in inherited]
 
     def digest(key: str) -> str | None:
         try:
@@ -194,8 +192,7 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
     keys = [f"snapshots/{snapshot}", f"transactions/{snapshot}", *(f"manifests/{m}" for m in fresh)]
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="lcarchive-digest") as pool:
         digests = dict(zip(keys, pool.map(digest, keys), strict=True))
-    manifests = {m: known[m] if m in known else digests[f"manifests/{m}"] for m in wanted}
-    if info.parent_id is not None and not known:  # the repository's first snapshot (Repository.create's)
+    if info.parent_id is not None and not inherited:  # the repository's first snapshot (Repository.create's)
         try:
             if read_record(objects, info.parent_id) is None and sync(repo.lookup_snapshot_async(info.parent_id)).parent_id is None:
                 record_digests(objects, repo, info.parent_id)
@@ -203,7 +200,7 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
             pass
     record = {"snapshot": snapshot, "parent": info.parent_id, "sha256": digests[f"snapshots/{snapshot}"],
               "transaction_sha256": digests[f"transactions/{snapshot}"],
-              "manifests": {m: d for m, d in manifests.items() if d is not None}}
+              "manifests": {m: digests[f"manifests/{m}"] for m in fresh if digests[f"manifests/{m}"] is not None}}
     objects.put(f"{DIGESTS_DIR}/{snapshot}", _seal(record))
     return record
 
@@ -225,3 +222,16 @@ def record_repo_info(objects: Objects, repo: Any) -> None:
         return
     if latest_update(inspect(repo, "repo_info")) == before:
         objects.put(REPO_RECORD, _seal({"sha256": sha256(data), "latest_update": before}))
+
+
+def all_records(objects: Objects) -> dict[str, dict]:
+    """Every sound digest record of a repository, by snapshot ID (damaged ones left out:
+    ``verify`` names them)."""
+    out = {}
+    for key in objects.keys():
+        if key.startswith(f"{DIGESTS_DIR}/") and key != REPO_RECORD:
+            try:
+                out[key.split("/", 1)[1]] = unseal(objects.get(key))
+            except (ValueError, KeyError, TypeError, FileNotFoundError):
+                continue
+    return out
