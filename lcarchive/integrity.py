@@ -412,7 +412,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
             return None
 
     records: dict[str, dict] = {}
-    for key in (k for k in keys if k.startswith(f"{DIGESTS_DIR}/")):
+    for key in (k for k in keys if k.startswith(f"{DIGESTS_DIR}/") and not k.rsplit("/", 1)[-1].startswith(".tmp-")):
         data = get(key)
         checked += 1
         if data is None:

@@ -115,9 +115,24 @@ class Objects:
         return read_bytes(self.fs, self.url, f"{self.path}/{key}", self.storage_options)
 
     def put(self, key: str, data: bytes) -> None:
-        """Write one object."""
+        """Write one object, whole or not at all (on local disk: a temporary file renamed, so that
+        a writer killed mid-way leaves no cut-off record; an object store's PUT is atomic)."""
         if "://" not in self.url or self.url.startswith("file://"):
-            self.fs.makedirs(f"{self.path}/{key.rpartition('/')[0]}", exist_ok=True)
+            import os
+            import tempfile
+
+            folder = os.path.join(self.path, key.rpartition("/")[0])
+            os.makedirs(folder, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(data)
+                os.replace(temporary, os.path.join(self.path, key))
+            except BaseException:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+                raise
+            return
         self.fs.pipe_file(f"{self.path}/{key}", data)
 
     def keys(self) -> list[str]:
