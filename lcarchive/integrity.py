@@ -504,9 +504,12 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                 damaged.append(Damage(where, "repo", "does not match the SHA-256 recorded after its last update",
                                       "repository info"))
         if info is not None:
+            listed = {e.get("id") for e in info.get("snapshots") or []}
             for entry in info.get("snapshots") or []:  # each snapshot's parent as its digest record has it
                 sid = entry.get("id")
-                if sid in records and records[sid].get("parent", entry.get("parent_id")) != entry.get("parent_id"):
+                parent = records.get(sid, {}).get("parent", entry.get("parent_id"))
+                # (an expired parent, gone from the list, is replaced by the repository's first snapshot)
+                if sid in records and parent != entry.get("parent_id") and parent in listed:
                     damaged.append(Damage(where, "repo", f"its entry of snapshot {sid} names another parent than "
                                           "the snapshot was committed on", "repository info"))
             for what in ("branches", "tags"):

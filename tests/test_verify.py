@@ -238,3 +238,18 @@ def test_local_damage_is_not_called_network_trouble(clean, tmp_path):
         lcarchive.open_archive(str(root)).open_observation("kepler-lc-q02").load()
     assert "damaged in the store, not a network failure" in str(caught.value) and "cut off" not in str(caught.value)
     assert " manifest " in str(caught.value)
+
+
+def test_no_false_damage_after_tags_appends_and_gc(clean, tmp_path):
+    """gc rewrites the repository info (expired snapshots, parents re-pointed) without lcarchive's
+    digest record of it: verify tells that from damage."""
+    import datetime as dt
+
+    root = _copy(clean, tmp_path / "gc")
+    archive = lcarchive.Archive(str(root))
+    archive.tag("dr1")
+    assert archive.ingest([str(DATA / "spoc-2min" / "target_s0001.fits")]).ok
+    archive.collect_garbage(dt.timedelta(0))
+    report = verify_archive(lcarchive.open_archive(str(root)))
+    assert report.ok, report.damaged
+    assert verify_archive(lcarchive.open_archive(str(root), version="dr1")).ok
