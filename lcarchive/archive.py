@@ -291,6 +291,12 @@ class Archive:
         self.refresh()
         return snapshot
 
+    @property
+    def repositories(self) -> ArchiveStore:
+        """The archive's icechunk repositories (store format v2), whether or not its catalog
+        repository can be opened: what ``lcarchive verify`` and ``lcarchive rollback`` walk."""
+        return self._store
+
     def catalog_store(self) -> Any:
         """The zarr store of the catalog repository at this version (a read-only icechunk
         session's), or None for a folder of plain Zarr groups (whose catalog is ``catalog.json``)."""

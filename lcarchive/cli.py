@@ -417,10 +417,12 @@ def verify_command(
     version: VersionOpt = None,
     as_of: AsOfOpt = None,
 ) -> None:
-    """Read and decode every stored chunk of ARCHIVE (or of the observations given) and its
-    catalog: each damaged object (a checksum that does not match, a chunk that does not decode, a
-    chunk the manifest names that the store lacks) is printed by name, and the exit code is 1; a
-    clean archive exits 0.
+    """Check every object of ARCHIVE's repositories (snapshots, manifests, transaction logs,
+    repository info and refs against their SHA-256 digest records, or decoded) and read and decode
+    every stored chunk of its groups (or of the observations given) and catalog: each damaged
+    object is printed by repository, key and kind ("unreadable:" when the store did not answer,
+    which is no damage), and the exit code is 1; a clean archive exits 0. `lcarchive rollback`
+    returns a damaged family or catalog to its newest undamaged version.
     """
     from lcarchive.integrity import verify_archive
 
@@ -433,16 +435,56 @@ def verify_command(
         report = verify_archive(store, observation or None, client=client, jobs=jobs,
                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
     if as_json:
-        print(json.dumps([{"where": d.where, "key": d.key, "reason": d.reason} for d in report.damaged], indent=1))
+        print(json.dumps([{"where": d.where, "key": d.key, "kind": d.kind, "reason": d.reason, "network": d.network}
+                          for d in report.damaged], indent=1))
     else:
         for damage in report.damaged:
-            out.print(f"damaged: {damage}", highlight=False, markup=False)
+            out.print(f"{'unreadable' if damage.network else 'damaged'}: {damage}", highlight=False, markup=False)
     rate = report.bytes / 1e6 / report.seconds if report.seconds else 0.0
-    err.print(f"{len(report.observations)} group(s), {report.chunks} chunk(s), {report.bytes / 1e6:.1f} MB decoded in "
+    err.print(f"{report.repositories} repositories, {report.objects} metadata object(s), "
+              f"{len(report.observations)} group(s), {report.chunks} chunk(s), {report.bytes / 1e6:.1f} MB decoded in "
               f"{report.seconds:.1f} s ({rate:.0f} MB/s): "
               + ("no damaged object" if report.ok else f"{len(report.damaged)} damaged object(s)"), highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("rollback")
+def rollback_command(
+    archive: ArchiveArg,
+    family: Annotated[str | None, typer.Argument(help="The observation family to roll back (e.g. tess-spoc-2min-s0001).", show_default=False)] = None,
+    catalog: Annotated[bool, typer.Option("--catalog", help="Roll the catalog repository back (the archive's versions) instead.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be kept and lost.")] = False,
+    storage_option: StorageOpt = None,
+) -> None:
+    """Bring a damaged FAMILY's repository (or, with --catalog, the catalog's) back to its newest
+    undamaged version, and say what is lost: the commits above it and, for a family, the light
+    curves the archive showed that it lacks (re-ingest their files). A family is pinned at the
+    kept snapshot in one new version; the catalog's branch is reset to the kept version. The
+    damaged objects passed over are moved to lcarchive-damaged/ in the repository.
+    """
+    from lcarchive.repair import rollback_catalog, rollback_family
+
+    if (family is None) == (not catalog):
+        raise typer.BadParameter("give a FAMILY or --catalog (one of them)", param_hint="FAMILY")
+    store = Archive(archive, _storage_options(storage_option))
+    report = rollback_catalog(store, dry_run) if catalog else rollback_family(store, family, dry_run)
+    for damage in report.damage:
+        out.print(f"damaged: {damage}", highlight=False, markup=False)
+    if report.kept == report.head:
+        out.print(f"{report.repository}: its newest version {report.head} is undamaged: nothing to roll back", highlight=False)
+        return
+    verb = "would roll back" if dry_run else "rolled back"
+    out.print(f"{verb} {report.repository} from {report.head} to {report.kept}", highlight=False)
+    for commit in report.lost_commits:
+        out.print(f"lost commit {commit['snapshot']} ({commit['time']:%Y-%m-%d %H:%M:%S}): {commit['message']}",
+                  highlight=False, markup=False)
+    for target, observation in report.lost_light_curves:
+        out.print(f"lost light curve: target {target} of {observation}", highlight=False)
+    if catalog and report.lost_commits:
+        out.print("the families keep their snapshots: lcarchive catalog build pins their newest ones", highlight=False)
+    if report.lost_light_curves:
+        out.print(f"{len(report.lost_light_curves)} light curve(s) lost: re-ingest their files", highlight=False)
 
 
 @app.command("compute")

@@ -51,8 +51,11 @@ def test_point_read_request_budget(counting_s3):
     cold = server.counts()
     keys = [path for method, path, *_ in server.log()]
     # repositories (2 x 5), the pin (manifest + bucket), 6 manifests (target, cadenceno and the 4
-    # variables), a coordinate chunk, 4 shard indexes, 4 chunks; no HEAD, no listing
-    assert set(cold) == {"GET"} and cold["GET"] <= 28, cold
+    # variables), a coordinate chunk, 4 shard indexes, 4 chunks; the damage checks of the snapshots
+    # (the family's bytes, fetched while icechunk opens it; the catalog's bytes and digest record,
+    # fetched together: docs/format.md#digests): 3; no HEAD, no listing
+    assert set(cold) == {"GET"} and cold["GET"] <= 31, cold
+    assert sum("/lcarchive-digests/" in k for k in keys) == 1, keys
     family_manifests = [k for k in keys if "/observations/tess-spoc-2min-s0001/manifests/" in k]
     assert len(family_manifests) == 6, keys
     assert sum("/observations/tess-spoc-2min-s0001/chunks/" in k for k in keys) == 9, keys
@@ -70,8 +73,9 @@ def test_cross_observation_read_opens_only_groups_holding_the_target(counting_s3
     lc = archive.light_curve(261136679, variables=CORE, quality_bitmask="none")
     counts = server.counts()
     keys = [path for method, path, *_ in server.log()]
-    # one bucket of the target index, then only sector 1's family: its pin and group
-    assert set(counts) == {"GET"} and counts["GET"] <= 30, counts
+    # one bucket of the target index, then only sector 1's family: its pin and group (and the 3
+    # GETs of the snapshots' damage checks)
+    assert set(counts) == {"GET"} and counts["GET"] <= 33, counts
     assert not any("/observations/tess-spoc-2min-s0002/" in k for k in keys), keys
     server.reset_counts()
     archive.light_curve(358108509, variables=CORE, quality_bitmask="none")

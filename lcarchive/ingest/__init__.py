@@ -146,6 +146,16 @@ def family_pin(store: _Store, family: str, snapshot: str) -> tuple[dict, pd.Data
     return {"snapshot": snapshot, "observations": observations, "datasets": datasets}, lines
 
 
+def _seal_pin(store: _Store, family: str, pin: dict) -> None:
+    """Put the SHA-256 of the pinned snapshot's object in the pin (from its digest record), so
+    that a reader opening the family at the pin finds its damage; a snapshot without a record
+    (written before digests) gets none."""
+    pin.pop("snapshot_sha256", None)
+    digest = store.snapshot_digest(f"observations/{family}", pin["snapshot"])
+    if digest is not None:
+        pin["snapshot_sha256"] = digest
+
+
 def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, FamilyOutcome], force: bool = False,
                    drop: Iterable[str] = ()) -> Callable[[Any], Any]:
     """The catalog change of a batch: pin each family at its latest snapshot, and add its index lines.
@@ -171,6 +181,7 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
                     continue
                 pin, frame = family_pin(store, family, head)
                 pin["buckets"] = sorted({target_bucket(t) for t in frame["target"].tolist()})
+                _seal_pin(store, family, pin)
                 pins[family] = pin
                 frames.append(frame)
             ArchiveStore.replace_catalog(session, pins, pd.concat(frames, ignore_index=True) if frames else None)
@@ -206,6 +217,7 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
                     drop_buckets.update(old.get("buckets", []))
             pin["buckets"] = sorted(set((old or {}).get("buckets", [])) | {target_bucket(t) for t in frame["target"].tolist()}
                                     if fast else {target_bucket(t) for t in frame["target"].tolist()})
+            _seal_pin(store, family, pin)
             new_pins[family] = pin
             lines.append(frame)
         for family in dropped:

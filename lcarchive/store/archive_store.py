@@ -43,10 +43,11 @@ from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
-from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, StoreError
+from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
 from lcarchive.config import settings
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
+from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_digests, record_repo_info, sha256
 from lcarchive.store.leases import collecting, writing
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
@@ -62,6 +63,13 @@ INDEX_COLUMNS = COLUMNS
 CATALOG_READS = 64
 """Catalog buckets read at once (zarr's ``async.concurrency``, 10 by default): a cone of 12 deg
 reads some 640 sky pixels (measured: tools/bench/search.py)."""
+
+
+DAMAGED_SNAPSHOT = ("snapshot: does not match the SHA-256 recorded when it was written (damaged in the store, not "
+                    "a network failure); lcarchive verify lists every damaged object, lcarchive rollback returns to "
+                    "the newest undamaged version")
+_CHECKED_SNAPSHOTS: set[tuple[str, str, str]] = set()
+"""Snapshots whose bytes matched their digest in this process (checked once each)."""
 
 
 def family_of(observation: str) -> str:
@@ -204,6 +212,7 @@ class ArchiveStore:
         self._bucket_pins: dict[int, dict[str, dict]] = {}
         self._n_family_buckets: int | None = None
         self._sessions: dict[tuple[str, str], ic.Session] = {}
+        self._digests: dict[tuple[str, str], str | None] = {}
 
     # -- repositories -------------------------------------------------------------------------
     def _failure(self, exc: BaseException) -> StoreError:
@@ -256,6 +265,84 @@ class ArchiveStore:
         """URL of a family's repository (what errors name)."""
         return f"{self.url}/{FAMILIES_DIR}/{family}"
 
+    def objects(self, relative: str) -> Objects:
+        """The stored objects of the repository at ``relative`` (``catalog``,
+        ``observations/<family>``), as bytes."""
+        return Objects(f"{self.url}/{relative}", self.storage_options)
+
+    def record_digests(self, relative: str, snapshot: str | None) -> None:
+        """Write the digest record of a snapshot just committed to the repository at ``relative``
+        (:mod:`lcarchive.store.digests`); nothing for None."""
+        if snapshot is None:
+            return
+        from lcarchive.clients import store_errors
+
+        with store_errors(self.url, bool(self.storage_options.get("anon"))):
+            record = record_digests(self.objects(relative), self._repo(relative), snapshot)
+            record_repo_info(self.objects(relative), self._repo(relative))
+        self._digests[(relative, snapshot)] = record["sha256"]
+
+    def snapshot_digest(self, relative: str, snapshot: str) -> str | None:
+        """The SHA-256 recorded for a snapshot of the repository at ``relative``, or None if it
+        has no digest record.
+
+        Raises
+        ------
+        DamagedObjectError
+            If its digest record is damaged.
+        """
+        key = (relative, snapshot)
+        if key not in self._digests:
+            from lcarchive.clients import store_errors
+
+            try:
+                with store_errors(self.url, bool(self.storage_options.get("anon"))):
+                    record = read_record(self.objects(relative), snapshot)
+            except ValueError as exc:
+                raise DamagedObjectError(f"{self.url}/{relative}/{DIGESTS_DIR}/{snapshot}", f"digest record: {exc}") from exc
+            self._digests[key] = None if record is None else record["sha256"]
+        return self._digests[key]
+
+    def check_snapshot(self, relative: str, snapshot: str, expected: str | None) -> None:
+        """Compare a snapshot object's bytes with the SHA-256 recorded when it was written (once
+        per process and snapshot; nothing when ``expected`` is None).
+
+        Raises
+        ------
+        DamagedObjectError
+            If they differ: the snapshot was damaged after it was written.
+        """
+        if expected is None or (self.url, relative, snapshot) in _CHECKED_SNAPSHOTS:
+            return
+        self._compare(relative, snapshot, expected, self._snapshot_bytes(relative, snapshot))
+
+    def _snapshot_bytes(self, relative: str, snapshot: str) -> bytes:
+        from lcarchive.clients import store_errors
+
+        try:
+            with store_errors(self.url, bool(self.storage_options.get("anon"))):
+                return self.objects(relative).get(f"snapshots/{snapshot}")
+        except FileNotFoundError:
+            raise DamagedObjectError(f"{self.url}/{relative}/snapshots/{snapshot}",
+                                     "snapshot: missing (the archive's version names it)") from None
+
+    def _compare(self, relative: str, snapshot: str, expected: str | None, data: bytes) -> None:
+        if expected is not None and sha256(data) != expected:
+            raise DamagedObjectError(f"{self.url}/{relative}/snapshots/{snapshot}", DAMAGED_SNAPSHOT)
+        _CHECKED_SNAPSHOTS.add((self.url, relative, snapshot))
+
+    def _check_catalog_snapshot(self, snapshot: str) -> None:
+        """The catalog's snapshot against its digest record, once per process: the record and the
+        snapshot's bytes fetched at once (one round trip more on a cold open)."""
+        if (self.url, CATALOG_REPO, snapshot) in _CHECKED_SNAPSHOTS:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lcarchive-digest") as pool:
+            expected = pool.submit(self.snapshot_digest, CATALOG_REPO, snapshot)
+            data = pool.submit(self._snapshot_bytes, CATALOG_REPO, snapshot)
+            self._compare(CATALOG_REPO, snapshot, expected.result(), data.result())
+
     def exists(self) -> bool:
         """True if the archive has its catalog repository."""
         try:
@@ -307,7 +394,13 @@ class ArchiveStore:
             import fsspec
 
             fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-            raise ArchiveNotFoundError(self.url, missing_reason(fs, self.url, root)) from None
+            reason = missing_reason(fs, self.url, root)
+            families = self.families_in_store() if reason.startswith("no lcarchive archive") else []
+            if families:
+                reason = (f"the catalog repository's info object ({CATALOG_REPO}/repo) is missing though {len(families)} "
+                          f"observation families are stored: the archive is damaged (lcarchive verify names what is "
+                          "damaged)")
+            raise ArchiveNotFoundError(self.url, reason) from None
 
     def create(self) -> None:
         """Make the catalog repository with its root group and arrays, if it does not exist (safe when
@@ -326,7 +419,8 @@ class ArchiveStore:
             return True
 
         try:
-            transaction(repo, setup, "archive created", lock_path=self._lock(CATALOG_REPO))
+            snapshot, _ = transaction(repo, setup, "archive created", lock_path=self._lock(CATALOG_REPO))
+            self.record_digests(CATALOG_REPO, snapshot)
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
         self._catalog_session = None
@@ -353,6 +447,7 @@ class ArchiveStore:
                     self._catalog_session = call_retried(lambda: repo.readonly_session(branch="main"))
                 else:
                     self._catalog_session = call_retried(lambda: self._session_at(repo, self.version))
+                self._check_catalog_snapshot(self._catalog_session.snapshot_id)
             except ic.IcechunkError as exc:
                 explicit = self.version is not None and self.as_of is None
                 if isinstance(exc, ic.NotFoundError) or explicit:  # no such tag, branch or snapshot ID
@@ -548,18 +643,28 @@ class ArchiveStore:
         KeyError
             If the archive's version has no such family.
         """
+        expected = None
         if snapshot is None:
             pin = self.pin(family)
             if pin is None:
                 raise KeyError(family)
             snapshot = pin["snapshot"]
+            expected = pin.get("snapshot_sha256")  # pins written before digests have none
         session = self._sessions.get((family, snapshot))
         if session is None:
-            try:
-                repo = self.family_repository(family)
-                session = call_retried(lambda: repo.readonly_session(snapshot_id=snapshot))
-            except ic.IcechunkError as exc:
-                raise self._failure(exc) from exc
+            from concurrent.futures import ThreadPoolExecutor
+
+            relative = f"{FAMILIES_DIR}/{check_observation_id(family)}"
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcarchive-digest") as pool:
+                # the snapshot's bytes fetched while icechunk opens it: no extra round trip
+                checked = pool.submit(self.check_snapshot, relative, snapshot, expected)
+                try:
+                    repo = self.family_repository(family)
+                    session = call_retried(lambda: repo.readonly_session(snapshot_id=snapshot))
+                except ic.IcechunkError as exc:
+                    checked.result()  # a damaged snapshot is said as such, before icechunk's own error
+                    raise self._failure(exc) from exc
+                checked.result()
             self._sessions[(family, snapshot)] = session
         return session
 
@@ -580,9 +685,11 @@ class ArchiveStore:
         with self.writing():
             repo = self.family_repository(family, create=True)
             try:
-                return transaction(repo, change, message, metadata, lock_path=self._lock(f"{FAMILIES_DIR}/{family}"))
+                result = transaction(repo, change, message, metadata, lock_path=self._lock(f"{FAMILIES_DIR}/{family}"))
+                self.record_digests(f"{FAMILIES_DIR}/{family}", result[0])
             except ic.IcechunkError as exc:
                 raise self._failure(exc) from exc
+        return result
 
     def change_catalog(self, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str],
                        metadata: dict | None = None) -> tuple[str | None, Any]:
@@ -591,6 +698,7 @@ class ArchiveStore:
             repo = self.catalog_repository()
             try:
                 result = transaction(repo, change, message, metadata, lock_path=self._lock(CATALOG_REPO))
+                self.record_digests(CATALOG_REPO, result[0])
             except ic.IcechunkError as exc:
                 raise self._failure(exc) from exc
         self.refresh()
@@ -740,7 +848,9 @@ class ArchiveStore:
                     family_repo = self.family_repository(family)
                     if name not in family_repo.list_tags():
                         family_repo.create_tag(name, snapshot_id=pin["snapshot"])
+                        record_repo_info(self.objects(f"{FAMILIES_DIR}/{family}"), family_repo)
                 repo.create_tag(name, snapshot_id=snapshot)
+                record_repo_info(self.objects(CATALOG_REPO), repo)
             except ic.AlreadyExistsError:
                 raise LcarchiveError(f"{self.url}: tag {name!r} exists already") from None
             except ic.IcechunkError as exc:
@@ -830,6 +940,7 @@ class ArchiveStore:
             summary = catalog.garbage_collect(cutoff)
             stats["bytes_deleted"] += summary.bytes_deleted
             stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
+            record_repo_info(self.objects(CATALOG_REPO), catalog)  # gc rewrote the repository info
             kept: dict[str, set[str]] = {}
             seen = set()
             for info in catalog.ancestry(branch="main"):
@@ -856,6 +967,7 @@ class ArchiveStore:
                 summary = repo.garbage_collect(cutoff)
                 stats["bytes_deleted"] += summary.bytes_deleted
                 stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
+                record_repo_info(self.objects(f"{FAMILIES_DIR}/{family}"), repo)
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
         return stats

@@ -28,7 +28,9 @@ from lcarchive.errors import StoreAccessError, StoreError
 __all__ = [
     "COMMIT_ATTEMPTS",
     "RepositoryMissing",
+    "damage_in",
     "failures",
+    "network_trouble",
     "open_repository",
     "quiet_logs",
     "repository_config",
@@ -265,6 +267,40 @@ def transaction(
     raise StoreError(str(repo.storage), f"other writers kept committing first: gave up after {COMMIT_ATTEMPTS} attempts")
 
 
+_DAMAGE = ("data corruption", "unknown frame descriptor", "invalid magic", "invalid icechunk metadata", "checksum",
+           "destination buffer is too small", "out of bounds", "unaligned", "deserializ", "invalid file format",
+           "invalid-file-format", "invalid object size", "src size is incorrect", "corrupt", "does not decode",
+           "unexpected end of", "not of icechunk's format", "restored data")
+_NETWORK = ("dispatch failure", "error sending request", "connection", "timed out", "timeout", "throttl", "slowdown",
+            "service unavailable", "dns error", "broken pipe", "reset by peer", "body error", "incomplete")
+
+
+def damage_in(text: str) -> bool:
+    """True when an error's message says that stored bytes are damaged (they do not decode, a
+    checksum differs), as opposed to a store that failed to answer."""
+    lowered = text.lower()
+    return any(marker in lowered for marker in _DAMAGE)
+
+
+def network_trouble(exc: BaseException) -> bool:
+    """True when ``exc`` is the store (or the network to it) failing to answer (unreachable,
+    throttled, responses cut off, access refused), False when it is damage of what is stored,
+    or anything else."""
+    from lcarchive.clients import classify
+    from lcarchive.errors import DamagedObjectError
+
+    if isinstance(exc, DamagedObjectError) or damage_in(str(exc)):
+        return False
+    if isinstance(exc, StoreError):
+        return not damage_in(exc.reason)
+    if classify(exc) in ("unreachable", "throttled", "cut off", "access denied", "no such bucket"):
+        return True
+    if isinstance(exc, ic.IcechunkError):
+        lowered = str(exc).lower()
+        return any(marker in lowered for marker in _NETWORK)
+    return False
+
+
 def store_failure(url: str, exc: BaseException, storage_options: dict | None = None) -> StoreError:
     """The one-line store error for an icechunk failure at the archive ``url``.
 
@@ -301,6 +337,14 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
             if error is not None:
                 return error
     text = first_line(getattr(exc, "message", None) or str(exc))
+    if damage_in(str(exc)) or ("://" not in url and kind == "io"):  # on local disk nothing is cut off in transit
+        import re
+
+        named = re.search(r"(manifest|snapshot)_id=([0-9A-Z]{20})", str(exc))
+        what = f"{named.group(1)} {named.group(2)}" if named else "a metadata object"
+        return StoreError(url, f"{what} of the archive is damaged in the store, not a network failure ({text}); "
+                          "lcarchive verify names every damaged object, lcarchive rollback returns to the newest "
+                          "undamaged version")
     hint = _KINDS.get(kind)
     if hint is not None:
         return StoreError(url, f"{hint} ({text})")
