@@ -918,7 +918,7 @@ def main(args: list[str] | None = None) -> int:
         # usage errors (click's ClickException, which typer may bundle under another module)
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            return exc.exit_code
+            return _failed(exc.exit_code)  # (a usage error ended by interpreter finalisation crashed once: SIGSEGV)
         if os.environ.get("LCARCHIVE_DEBUG"):
             raise
         err.print(f"lcarchive: {_one_line(exc)}", highlight=False, markup=False)

@@ -98,8 +98,9 @@ def test_a_dask_local_cluster_gives_the_serial_results(root, tmp_path):
             distributed.Client(cluster) as client:
         parallel = compute(lcarchive.Archive(str(copy)), selection, params, client=client)
     assert parallel.analysis.id == serial.analysis.id and not parallel.unchanged
-    # the same light curves and peaks; powers to 1e-12 (a worker's BLAS runs on one thread: sums in another order)
-    pd.testing.assert_frame_equal(parallel.results, serial.results, check_exact=False, rtol=1e-12, atol=0)
+    # the same light curves and peaks; powers to 1e-10 (a worker's BLAS runs on one thread: sums in another order;
+    # 4e-12 apart seen when the suite ran on two pytest workers)
+    pd.testing.assert_frame_equal(parallel.results, serial.results, check_exact=False, rtol=1e-10, atol=0)
     assert parallel.results["period"].equals(serial.results["period"])
     stored = lcarchive.open_archive(str(copy)).analysis(parallel.analysis.id)
     assert stored.attrs["periodogram"].shape[0] == len(serial.results) == len(SECTOR1) + 1
