@@ -148,6 +148,19 @@ def test_gc_refuses_while_a_writer_holds_the_archive_and_writers_wait_for_gc(kin
     assert wrote.is_set()
 
 
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_two_gc_runs_exclude_each_other(kind, tmp_path, request):
+    from lcarchive.store.leases import collecting
+
+    url = _where(kind, tmp_path, request, "two-gc")
+    assert lcarchive.Archive(url).ingest([str(K2[0])]).ok
+    store = ArchiveStore(url)
+    with collecting(store.url, store.storage_options, store.local):
+        with pytest.raises(lcarchive.ArchiveBusyError, match="another gc runs"):
+            lcarchive.Archive(url).collect_garbage(dt.timedelta(0))
+    assert lcarchive.Archive(url).collect_garbage(dt.timedelta(0))["objects_deleted"] == 0  # (all younger than a day)
+
+
 def test_a_lapsed_lease_of_a_killed_writer_does_not_block_gc(s3, moto_server):
     """A writer killed with SIGKILL leaves its lease object; once it has expired gc runs and removes it."""
     import s3fs

@@ -13,7 +13,8 @@ first write and its last commit. Two guards, each enough on its own:
   stops renewing and its lease lapses after ``settings().lease_seconds``). A writer first
   writes its lease and then looks for gc's; gc writes its own and then looks for writers', so
   with the store's read-after-write consistency (S3's since 2020) at least one of two that
-  start together sees the other and steps back.
+  start together sees the other and steps back. Two gc runs exclude each other the same way
+  (on local disk by the gate).
 * **An age bound** (:meth:`lcarchive.store.archive_store.ArchiveStore.collect_garbage`): no
   version and no object younger than ``settings().gc_safety_seconds`` is ever expired or
   deleted, whatever ``--older-than`` says, so a writer the lease missed (a lapsed lease, a
@@ -142,8 +143,9 @@ class _Leases:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(f"{self.folder}/{name}")
 
-    def live(self, prefix: str) -> list[dict]:
-        """The unexpired leases whose names start with ``prefix`` (expired ones are removed)."""
+    def live(self, prefix: str, but: str = "") -> list[dict]:
+        """The unexpired leases whose names start with ``prefix``, other than ``but`` (expired
+        ones are removed)."""
         self.fs.invalidate_cache(self.folder)
         try:
             names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(self.folder, detail=False)]
@@ -151,7 +153,7 @@ class _Leases:
             return []
         out = []
         for name in names:
-            if not name.startswith(prefix):
+            if not name.startswith(prefix) or name == but:
                 continue
             try:
                 body = json.loads(self.fs.cat_file(f"{self.folder}/{name}"))
@@ -205,9 +207,18 @@ def _lease(url: str, storage_options: dict | None, exclusive: bool, wait: float 
 
 def _acquire(leases: _Leases, name: str, holder: dict, theirs: str, exclusive: bool, deadline: float | None,
              url: str) -> None:
-    """Write lease ``name`` and wait until no lease of the other side (``theirs``) is live."""
+    """Write lease ``name`` and wait until no lease of the other side (``theirs``) is live; gc
+    also waits for another gc (both step back, then try again after a random pause)."""
+    import random
+
     while True:
         leases.put(name, holder)  # (re)written each round: a waiting gc's lease stays alive
+        if exclusive and leases.live("gc-", but=name):
+            leases.remove(name)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ArchiveBusyError(url, f"another gc runs{_LATER}")
+            time.sleep(random.uniform(0.2, 1.0))
+            continue
         others = leases.live(theirs)
         if not others:
             return
