@@ -131,7 +131,7 @@ def test_gc_refuses_while_a_writer_holds_the_archive_and_writers_wait_for_gc(kin
         with collecting(store.url, store.storage_options, store.local):
             in_gc.set()
             time.sleep(2.0)
-        gc_done.set()
+            gc_done.set()  # still inside: a writer let in before gc ends would find it unset
 
     def late_writer() -> None:
         with ArchiveStore(url).writing("ingest"):
