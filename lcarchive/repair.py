@@ -220,11 +220,12 @@ def rollback_family(archive: Any, family: str, dry_run: bool = False) -> Rollbac
                                            if (t, o) not in kept})
     if dry_run or report.kept == head:
         return report
-    sync(repo.reset_branch_async("main", report.kept, from_snapshot_id=head))
-    record_repo_info(store.objects(relative), repo)
-    _quarantine(store, relative, report)
-    lost = f"; lost {len(report.lost_commits)} commit(s)" if report.lost_commits else ""
-    report.version = reindex_families(store, [family], f"rollback {relative} to {report.kept}{lost}")
+    with store.writing("rollback"):  # a writer like any other: gc does not run beside it
+        sync(repo.reset_branch_async("main", report.kept, from_snapshot_id=head))
+        record_repo_info(store.objects(relative), repo)
+        _quarantine(store, relative, report)
+        lost = f"; lost {len(report.lost_commits)} commit(s)" if report.lost_commits else ""
+        report.version = reindex_families(store, [family], f"rollback {relative} to {report.kept}{lost}")
     archive.refresh()
     return report
 
@@ -253,9 +254,10 @@ def rollback_catalog(archive: Any, dry_run: bool = False) -> RollbackReport:
     if report.kept is None:
         raise LcarchiveError(f"{url}: no version of it is undamaged; rebuild it with lcarchive catalog build")
     if not dry_run and report.kept != head:
-        sync(repo.reset_branch_async("main", report.kept, from_snapshot_id=head))
-        record_repo_info(store.objects("catalog"), repo)
-        _quarantine(store, "catalog", report)
+        with store.writing("rollback"):
+            sync(repo.reset_branch_async("main", report.kept, from_snapshot_id=head))
+            record_repo_info(store.objects("catalog"), repo)
+            _quarantine(store, "catalog", report)
         store.refresh()
         archive.refresh()
     report.version = report.kept
