@@ -30,7 +30,8 @@ from lcarchive.errors import (
 from lcarchive.identifiers import check_observation_id
 from lcarchive.ingest import IngestReport, ingest_files, reindex_families
 from lcarchive.layout import fill_value, open_group
-from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, run
+from lcarchive.store import (ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily,
+                             run)
 
 if TYPE_CHECKING:
     from lcarchive.formats.tables import TableMap
@@ -362,8 +363,9 @@ class Archive:
         """
         self.prepare([check_observation_id(observation)])
         store, path = self.group_store(observation)
-        if not kwargs:
-            return open_group(store, path)
+        if not kwargs:  # the coordinates as read already; a few targets' core variables loaded together
+            reader = run(self._reader(observation))
+            return rows_lazily(open_group(store, path, {"target": reader.target, "cadenceno": reader.cadenceno}), reader)
         return xr.open_dataset(store, group=path or None, engine="zarr", consolidated=False, **kwargs)
 
     def targets(self, observation: str) -> np.ndarray:
@@ -698,21 +700,63 @@ class Archive:
         """Read what locating these groups needs (their families' pins, one catalog bucket each)
         before reads on zarr's event loop: :meth:`reader` then makes no blocking zarr call there.
         The catalog and family repositories are opened together first."""
+        observations = sorted(set(observations))
         families = sorted({family_of(o) for o in observations})
         if self._kind is None or self._kind == "v2":
             self._store.open_ahead(families)
         backend = self._backend()
-        if isinstance(backend, ArchiveStore):
+        if not isinstance(backend, ArchiveStore):
+            return
+        ahead = [o for o in observations if o not in self._readers]
+        if not ahead:
             for family in families:
                 backend.pin(family)
+            return
+        # each group is opened where its family's pin most likely is (the branch tip, for the
+        # latest version: ArchiveStore.tip_session) beside the catalog read that gives the pins,
+        # and kept if it is the pin: the two chains of round trips overlap instead of following
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(ahead)), thread_name_prefix="lcarchive-ahead") as pool:
+            opened = {o: pool.submit(self._open_at_tip, backend, o) for o in ahead}
+            for family in families:
+                backend.pin(family)
+            for observation, future in opened.items():
+                session, reader = future.result()
+                pin = backend.pin(family_of(observation)) or {}
+                if reader is not None and observation in pin.get("observations", {}) \
+                        and backend.adopt_session(family_of(observation), session):
+                    self._readers.setdefault(observation, reader)
+
+    def _open_at_tip(self, backend: ArchiveStore, observation: str) -> tuple[Any, GroupReader | None]:
+        """A group's reader at its family's branch tip (coordinates read), or (None, None) when
+        the tip has no such group or cannot be opened: then the pin's snapshot is opened as usual."""
+        session = backend.tip_session(family_of(observation))
+        if session is None:
+            return None, None
+        try:
+            reader = run(open_reader(RetryingStore(session.store, self.url), observation, self._label(observation),
+                                     self._reader_key(observation, session.snapshot_id)))
+        except Exception:  # noqa: BLE001 - a guess that failed: the read at the pin says what is wrong
+            return None, None
+        return session, reader
+
+    def _reader_key(self, observation: str, snapshot: str) -> tuple:
+        return (self.url, self._store.place(), observation, snapshot)
+
+    def _label(self, observation: str) -> str:
+        """What errors name a group's objects by: its repository's URL (v2) or folder."""
+        where = self.group_path(observation)
+        return f"{self.url}/{where.rsplit('/', 1)[0] if self._kind == 'v2' else where}"
 
     async def _reader(self, obs_id: str) -> GroupReader:
         reader = self._readers.get(obs_id)
         if reader is None:
             store, path = self.group_store(obs_id)
-            where = self.group_path(obs_id)  # errors name the repository (v2) or the folder, then the object's key
-            label = f"{self.url}/{where.rsplit('/', 1)[0] if self._kind == 'v2' else where}"
-            reader = self._readers[obs_id] = await GroupReader.open(store, path, label)
+            key = None
+            if isinstance(self._backend(), ArchiveStore):  # a snapshot never changes: its reader is kept
+                key = self._reader_key(obs_id, self._store.pin(family_of(obs_id))["snapshot"])
+            reader = self._readers[obs_id] = await open_reader(store, path, self._label(obs_id), key)
         return reader
 
     async def reader(self, observation: str) -> GroupReader:

@@ -82,7 +82,7 @@ def migrate(old: str, new: str, old_options: dict | None = None, new_options: di
     report = MigrateReport()
     with failures(new, new_options):
         store.check_root()
-        if not store.exists():
+        if not store.exists(cached=False):
             store.create()
         by_family: dict[str, list[str]] = defaultdict(list)
         for group_id in source.group_ids():

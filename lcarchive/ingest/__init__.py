@@ -265,7 +265,7 @@ def ingest_files(
 def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, storage_options: dict | None,
                     progress: Callable[[str], None] | None, jobs: int | None, table_map: TableMap | None,
                     client: Any) -> None:
-    if not store.exists():
+    if not store.exists(cached=False):
         store.create()
     touched: set[str] = set()
     for batch in parsed_batches(sources, storage_options, progress, jobs, table_map, client):

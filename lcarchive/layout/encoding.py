@@ -83,9 +83,12 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     return enc
 
 
-def open_group(store: Any, path: str = "") -> xr.Dataset:
+def open_group(store: Any, path: str = "", coordinates: dict[str, Any] | None = None) -> xr.Dataset:
     """An observation group as a lazy ``xarray.Dataset`` (plain xarray on a zarr store: an
     icechunk session's, or a plain Zarr folder's).
+
+    ``coordinates`` gives the values of coordinates already read (``target``, ``cadenceno``:
+    numpy arrays): xarray then does not read them again.
 
     Raises
     ------
@@ -94,5 +97,10 @@ def open_group(store: Any, path: str = "") -> xr.Dataset:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # zarr's notes on string dtypes, consolidated metadata
-        return xr.open_dataset(store, group=path or None, engine="zarr", chunks=None,
-                               consolidated=None if isinstance(store, zarr.storage.LocalStore | zarr.storage.FsspecStore) else False)
+        ds = xr.open_dataset(store, group=path or None, engine="zarr", chunks=None,
+                             consolidated=None if isinstance(store, zarr.storage.LocalStore | zarr.storage.FsspecStore) else False,
+                             create_default_indexes=not coordinates)
+    for name, values in (coordinates or {}).items():
+        known = ds[name].variable
+        ds = ds.assign_coords({name: xr.Variable(known.dims, values, known.attrs, known.encoding)})
+    return ds

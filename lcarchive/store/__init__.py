@@ -6,10 +6,10 @@ the copies ``download --format zarr`` writes); :mod:`lcarchive.store.reader` rea
 of a group on either. Every read and write goes through zarr on these stores.
 """
 
-from lcarchive.store.archive_store import FORMAT_VERSION, INDEX_COLUMNS, ArchiveStore, family_of
+from lcarchive.store.archive_store import FORMAT_VERSION, INDEX_COLUMNS, ArchiveStore, clear_caches, family_of
 from lcarchive.store.plain import PlainStore
-from lcarchive.store.reader import BulkReader, GroupReader, gather, run
+from lcarchive.store.reader import BulkReader, GroupReader, gather, open_reader, rows_lazily, run
 from lcarchive.store.repos import failures
 
-__all__ = ["FORMAT_VERSION", "INDEX_COLUMNS", "ArchiveStore", "BulkReader", "GroupReader", "PlainStore", "failures",
-           "family_of", "gather", "run"]
+__all__ = ["FORMAT_VERSION", "INDEX_COLUMNS", "ArchiveStore", "BulkReader", "GroupReader", "PlainStore", "clear_caches", "failures",
+           "family_of", "gather", "open_reader", "rows_lazily", "run"]

@@ -28,8 +28,10 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import icechunk as ic
@@ -51,7 +53,7 @@ from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_di
 from lcarchive.store.leases import collecting, writing
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
-__all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "family_of"]
+__all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "clear_caches", "family_of"]
 
 FORMAT_VERSION = "2"
 CATALOG_REPO = "catalog"
@@ -70,6 +72,42 @@ DAMAGED_SNAPSHOT = ("snapshot: does not match the SHA-256 recorded when it was w
                     "the newest undamaged version")
 _CHECKED_SNAPSHOTS: set[tuple[str, str, str]] = set()
 """Snapshots whose bytes matched their digest in this process (checked once each)."""
+
+
+_SESSIONS: dict[tuple[str, str, str, str], ic.Session] = {}
+"""Read-only sessions at a snapshot, by (archive URL, storage options, repository, snapshot),
+shared by every handle of this process: a snapshot never changes, so a second
+``open_archive`` of the same URL reads a family it has read before without opening it again
+(icechunk keeps the snapshot and manifests it fetched with the session)."""
+_SESSIONS_KEPT = 256
+_REPOS: dict[tuple[str, str, str], ic.Repository] = {}
+"""Opened repositories, by (archive URL, storage options, repository), shared by every handle
+of this process: opening one is a round trip (its config, branch and info objects); what
+changes (branches, tags) is read again by every session, commit and lookup all the same, and
+icechunk keeps the snapshots and manifests it fetched for the next session at the same one."""
+_CHECKS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lcarchive-check")
+"""Threads of the damage checks of snapshots, run beside the reads that need their results."""
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-Z]{20}")
+"""What an icechunk snapshot ID looks like (20 characters of Crockford's base 32)."""
+
+
+_NO_SUCH_VERSION = {getattr(ic.ErrorKind, k) for k in ("REF_NOT_FOUND", "TAG_NOT_FOUND", "BRANCH_NOT_FOUND", "SNAPSHOT_NOT_FOUND",
+                                                      "INVALID_SNAPSHOT_ID", "INVALID_REF_NAME", "OBJECT_NOT_FOUND")}
+"""icechunk's error kinds of a version name that is not of the kind tried."""
+
+
+def clear_caches() -> None:
+    """Forget what this process has opened and checked of every archive: the next read is cold
+    (for benchmarks and tests of cold reads; readers never need it, as what is cached never
+    changes)."""
+    from lcarchive.store.reader import forget_readers
+
+    _CHECKED_SNAPSHOTS.clear()
+    _SESSIONS.clear()
+    _REPOS.clear()
+    forget_readers()
 
 
 def family_of(observation: str) -> str:
@@ -213,23 +251,65 @@ class ArchiveStore:
         self._n_family_buckets: int | None = None
         self._sessions: dict[tuple[str, str], ic.Session] = {}
         self._digests: dict[tuple[str, str], str | None] = {}
+        self._catalog_check: Future | None = None
+        self._from_cache: set[str] = set()
+        self._snapshot_bytes_ahead: dict[tuple[str, str], Future] = {}
 
     # -- repositories -------------------------------------------------------------------------
+    def place(self) -> str:
+        """Where this handle's requests go, as a key of the process-wide caches: the options and
+        the environment's AWS settings (endpoint, credentials, profile) that the store's clients
+        read, so that a handle of the same URL at another endpoint never shares them."""
+        env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+        return json.dumps([self.storage_options, env], sort_keys=True, default=str)
+
     def _failure(self, exc: BaseException) -> StoreError:
         return store_failure(self.url, exc, self.storage_options)
 
-    def _repo(self, relative: str, create: bool = False) -> ic.Repository:
+    def _repo(self, relative: str, create: bool = False, fresh: bool = False) -> ic.Repository:
+        """A repository of the archive: opened by this handle, or by another of this process
+        (``_REPOS``), or opened now; ``create`` and ``fresh`` open it now unless this handle
+        did (a writer that may create it, or must know that it exists: another handle's may
+        be of an archive deleted since)."""
+        shared = (self.url, self.place(), relative)
+        if (create or fresh) and relative in self._from_cache:
+            self._repos.pop(relative, None)
+            self._from_cache.discard(relative)
         repo = self._repos.get(relative)
-        if repo is None:
-            try:
-                repo = open_repository(storage_for(self.url, relative, self.storage_options), create=create,
-                                       inline=relative != CATALOG_REPO)
-            except RepositoryMissing:
-                raise
-            except ic.IcechunkError as exc:
-                raise self._failure(exc) from exc
+        if repo is not None:
+            return repo
+        if not (create or fresh) and (repo := _REPOS.get(shared)) is not None:
+            self._from_cache.add(relative)
             self._repos[relative] = repo
+            return repo
+        _REPOS.pop(shared, None)
+        try:
+            repo = open_repository(storage_for(self.url, relative, self.storage_options), create=create,
+                                   inline=relative != CATALOG_REPO)
+        except RepositoryMissing:
+            raise
+        except ic.IcechunkError as exc:
+            raise self._failure(exc) from exc
+        if len(_REPOS) >= _SESSIONS_KEPT:
+            _REPOS.pop(next(iter(_REPOS)))
+        _REPOS[shared] = repo
+        self._repos[relative] = repo
         return repo
+
+    def _stale(self, relative: str, exc: BaseException) -> bool:
+        """True (and the repository forgotten) when a repository this process opened before
+        was not found now: the archive was deleted (and perhaps made anew) since. The caller
+        then opens it afresh, once, and says what is there now."""
+        if relative not in self._from_cache or not isinstance(exc, ic.IcechunkError):
+            return False
+        kind = getattr(exc, "kind", None)
+        if kind not in (ic.ErrorKind.OBJECT_NOT_FOUND, ic.ErrorKind.REPOSITORY_NOT_FOUND, ic.ErrorKind.REF_NOT_FOUND,
+                        ic.ErrorKind.BRANCH_NOT_FOUND, ic.ErrorKind.SNAPSHOT_NOT_FOUND) and "not found" not in str(exc).lower():
+            return False
+        self._from_cache.discard(relative)
+        self._repos.pop(relative, None)
+        _REPOS.pop((self.url, self.place(), relative), None)
+        return True
 
     def _lock(self, relative: str) -> str | None:
         if not self.local:
@@ -336,17 +416,25 @@ class ArchiveStore:
         snapshot's bytes fetched at once (one round trip more on a cold open)."""
         if (self.url, CATALOG_REPO, snapshot) in _CHECKED_SNAPSHOTS:
             return
-        from concurrent.futures import ThreadPoolExecutor
+        expected = _CHECKS.submit(self.snapshot_digest, CATALOG_REPO, snapshot)
+        data = _CHECKS.submit(self._snapshot_bytes, CATALOG_REPO, snapshot)
+        self._compare(CATALOG_REPO, snapshot, expected.result(), data.result())
 
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lcarchive-digest") as pool:
-            expected = pool.submit(self.snapshot_digest, CATALOG_REPO, snapshot)
-            data = pool.submit(self._snapshot_bytes, CATALOG_REPO, snapshot)
-            self._compare(CATALOG_REPO, snapshot, expected.result(), data.result())
+    def _catalog_checked(self) -> None:
+        """Wait for the damage check of the catalog's snapshot started when its session opened
+        (it runs beside the first catalog read: no round trip of its own)."""
+        check, self._catalog_check = self._catalog_check, None
+        if check is not None:
+            check.result()
 
-    def exists(self) -> bool:
-        """True if the archive has its catalog repository."""
+    def exists(self, cached: bool = True) -> bool:
+        """True if the archive has its catalog repository.
+
+        ``cached=False`` asks the store even when this process opened the repository before
+        (a writer deciding whether to create the archive: it may have been deleted since).
+        """
         try:
-            self._repo(CATALOG_REPO)
+            self._repo(CATALOG_REPO, fresh=not cached)
         except RepositoryMissing:
             return False
         return True
@@ -437,7 +525,20 @@ class ArchiveStore:
 
     # -- the catalog at this store's version ----------------------------------------------------
     def catalog_session(self) -> ic.Session:
-        """A read-only session of the catalog repository at this store's version."""
+        """A read-only session of the catalog repository at this store's version, its snapshot
+        checked against its digest record.
+
+        Raises
+        ------
+        DamagedObjectError
+            If the snapshot's bytes differ from those recorded when it was written.
+        """
+        session = self._open_catalog_session()
+        self._catalog_checked()
+        return session
+
+    def _open_catalog_session(self) -> ic.Session:
+        """The catalog's session, its damage check started (:meth:`_catalog_checked` waits for it)."""
         if self._catalog_session is None:
             repo = self.catalog_repository()
             try:
@@ -447,8 +548,10 @@ class ArchiveStore:
                     self._catalog_session = call_retried(lambda: repo.readonly_session(branch="main"))
                 else:
                     self._catalog_session = call_retried(lambda: self._session_at(repo, self.version))
-                self._check_catalog_snapshot(self._catalog_session.snapshot_id)
+                self._catalog_check = _CHECKS.submit(self._check_catalog_snapshot, self._catalog_session.snapshot_id)
             except ic.IcechunkError as exc:
+                if self._stale(CATALOG_REPO, exc):
+                    return self._open_catalog_session()
                 explicit = self.version is not None and self.as_of is None
                 if isinstance(exc, ic.NotFoundError) or explicit:  # no such tag, branch or snapshot ID
                     raise LcarchiveError(f"{self.url}: no version {self.version or self.as_of} "
@@ -458,15 +561,25 @@ class ArchiveStore:
 
     @staticmethod
     def _session_at(repo: ic.Repository, version: str) -> ic.Session:
-        if version in repo.list_tags():
-            return repo.readonly_session(tag=version)
-        if version in repo.list_branches():
-            return repo.readonly_session(branch=version)
-        return repo.readonly_session(snapshot_id=version)
+        """A session at a tag, a branch or a snapshot ID: each tried in turn (a snapshot ID
+        first when the name looks like one), without listing the tags and branches first."""
+        kinds = ["tag", "branch", "snapshot_id"]
+        if _SNAPSHOT_ID.fullmatch(version):
+            kinds = ["snapshot_id", "tag", "branch"]
+        for kind in kinds[:-1]:
+            try:
+                return repo.readonly_session(**{kind: version})
+            except (ic.NotFoundError, ic.RefNotFoundError, ic.SnapshotNotFoundError, ValueError):
+                continue
+            except ic.IcechunkError as exc:
+                if exc.kind not in _NO_SUCH_VERSION and "not found" not in str(exc).lower():
+                    raise
+        return repo.readonly_session(**{kinds[-1]: version})
 
     def refresh(self) -> None:
         """Forget what was read: the next read sees the latest version (of a store at the latest)."""
         self._catalog_session = None
+        self._catalog_check = None
         self._pins = None
         self._bucket_pins = {}
 
@@ -481,10 +594,10 @@ class ArchiveStore:
         DamagedArchiveError
             If a bucket does not match its CRC32C (a repair: ``lcarchive catalog build``).
         """
-        array = self._catalog_array(self.catalog_session(), name)
+        array = self._catalog_array(self._open_catalog_session(), name)
         try:
             with zarr.config.set({"async.concurrency": CATALOG_READS}):
-                return array[:] if selection is None else array.get_coordinate_selection(selection)
+                values = array[:] if selection is None else array.get_coordinate_selection(selection)
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
         except ValueError as exc:  # zarr's crc32c codec: the stored and computed checksums differ
@@ -492,6 +605,9 @@ class ArchiveStore:
             from lcarchive.errors import DamagedArchiveError
 
             raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/{name}", first_line(str(exc), 120)) from exc
+        finally:
+            self._catalog_checked()  # nothing read is used before its snapshot is checked: a damaged one is said first
+        return values
 
     def pins(self) -> dict[str, dict]:
         """Every family's pin: ``{family: {"snapshot": id, "observations": {id: entry}, "datasets":
@@ -510,7 +626,7 @@ class ArchiveStore:
         if self._pins is not None:
             return self._pins.get(family)
         if self._n_family_buckets is None:
-            self._n_family_buckets = self._catalog_array(self.catalog_session(), "families").shape[0]
+            self._n_family_buckets = self._catalog_array(self._open_catalog_session(), "families").shape[0]
         bucket = family_bucket(family, self._n_family_buckets)
         if bucket not in self._bucket_pins:
             text = str(self._read_catalog("families", np.asarray([bucket], dtype=np.int64))[0])
@@ -519,7 +635,7 @@ class ArchiveStore:
 
     def index(self, targets: Iterable[int] | None = None) -> pd.DataFrame:
         """Target-index lines: of the given targets (reading only their buckets), or all."""
-        size = self._catalog_array(self.catalog_session(), "targets").shape[0]
+        size = self._catalog_array(self._open_catalog_session(), "targets").shape[0]
         if targets is None:
             texts = [str(t) for t in self._read_catalog("targets")]
         else:
@@ -650,23 +766,89 @@ class ArchiveStore:
                 raise KeyError(family)
             snapshot = pin["snapshot"]
             expected = pin.get("snapshot_sha256")  # pins written before digests have none
-        session = self._sessions.get((family, snapshot))
+        relative = f"{FAMILIES_DIR}/{check_observation_id(family)}"
+        session = self._sessions.get((family, snapshot)) or _SESSIONS.get(self._shared_key(relative, snapshot))
         if session is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            relative = f"{FAMILIES_DIR}/{check_observation_id(family)}"
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcarchive-digest") as pool:
-                # the snapshot's bytes fetched while icechunk opens it: no extra round trip
-                checked = pool.submit(self.check_snapshot, relative, snapshot, expected)
-                try:
-                    repo = self.family_repository(family)
-                    session = call_retried(lambda: repo.readonly_session(snapshot_id=snapshot))
-                except ic.IcechunkError as exc:
-                    checked.result()  # a damaged snapshot is said as such, before icechunk's own error
-                    raise self._failure(exc) from exc
-                checked.result()
-            self._sessions[(family, snapshot)] = session
+            # the snapshot's bytes fetched while icechunk opens it: no extra round trip
+            checked = _CHECKS.submit(self.check_snapshot, relative, snapshot, expected)
+            try:
+                repo = self.family_repository(family)
+                session = call_retried(lambda: repo.readonly_session(snapshot_id=snapshot))
+            except ic.IcechunkError as exc:
+                if self._stale(relative, exc):
+                    return self.family_session(family, snapshot)
+                checked.result()  # a damaged snapshot is said as such, before icechunk's own error
+                raise self._failure(exc) from exc
+            checked.result()
+            self._keep_session(relative, snapshot, session)
+        else:
+            self.check_snapshot(relative, snapshot, expected)  # checked once per process: nothing to fetch
+        self._sessions[(family, snapshot)] = session
         return session
+
+    def _shared_key(self, relative: str, snapshot: str) -> tuple[str, str, str, str]:
+        return (self.url, self.place(), relative, snapshot)
+
+    def _keep_session(self, relative: str, snapshot: str, session: ic.Session) -> None:
+        if len(_SESSIONS) >= _SESSIONS_KEPT:
+            _SESSIONS.pop(next(iter(_SESSIONS)))
+        _SESSIONS[self._shared_key(relative, snapshot)] = session
+
+    def tip_session(self, family: str) -> ic.Session | None:
+        """A read-only session of a family where its pin most likely is, opened ahead of the pin:
+        its branch tip (the latest version), its tag of the same name (a tagged version: ``lcarchive
+        tag`` tags the families' pinned snapshots too) or its branch as of the same time
+        (``as_of``). None for a catalog snapshot ID, or when it cannot be opened: whoever needs
+        the family then opens it at its pin and says why that failed.
+
+        Opened beside the catalog read that gives the pin, it costs no round trip of its own
+        when the tip is the pin (no writer between the family's commit and the catalog's): then
+        :meth:`adopt_session` keeps it. The snapshot's bytes are fetched beside it, for the
+        damage check once the pin gives the digest.
+        """
+        if self.version is not None and (_SNAPSHOT_ID.fullmatch(self.version) or self.as_of is not None):
+            return None  # a catalog snapshot ID says nothing of the family's
+        relative = f"{FAMILIES_DIR}/{check_observation_id(family)}"
+        if self.as_of is not None:  # the family as it was then: its pin, unless it committed after the catalog did
+            where: dict[str, Any] = {"branch": "main", "as_of": self.as_of}
+        elif self.version is not None:  # lcarchive tag tags each family's pinned snapshot with the same name
+            where = {"tag": self.version}
+        else:
+            where = {"branch": "main"}
+        try:
+            repo = self.family_repository(family)
+            session = repo.readonly_session(**where)
+        except (RepositoryMissing, ic.IcechunkError, StoreError, ValueError):
+            return None
+        snapshot = session.snapshot_id
+        if (self.url, relative, snapshot) not in _CHECKED_SNAPSHOTS:
+            self._snapshot_bytes_ahead[(relative, snapshot)] = _CHECKS.submit(self._snapshot_bytes, relative, snapshot)
+        return session
+
+    def adopt_session(self, family: str, session: ic.Session) -> bool:
+        """Keep a session of :meth:`tip_session` as the family's session if it is at the family's
+        pin of this version (its snapshot's bytes matching the pin's digest); False if not (a
+        writer committed between: the pin's snapshot is opened as usual).
+
+        Raises
+        ------
+        DamagedObjectError
+            If the snapshot's bytes differ from the digest its pin records.
+        """
+        pin = self.pin(family)
+        snapshot = session.snapshot_id
+        if pin is None or pin["snapshot"] != snapshot:
+            return False
+        relative = f"{FAMILIES_DIR}/{check_observation_id(family)}"
+        ahead = self._snapshot_bytes_ahead.pop((relative, snapshot), None)
+        expected = pin.get("snapshot_sha256")
+        if ahead is not None and expected is not None:
+            self._compare(relative, snapshot, expected, ahead.result())
+        else:
+            self.check_snapshot(relative, snapshot, expected)
+        self._sessions[(family, snapshot)] = session
+        self._keep_session(relative, snapshot, session)
+        return True
 
     def family_head(self, family: str) -> str | None:
         """The latest snapshot of a family's repository (committed, perhaps not pinned yet)."""
@@ -697,7 +879,12 @@ class ArchiveStore:
         with self.writing():
             repo = self.catalog_repository()
             try:
-                result = transaction(repo, change, message, metadata, lock_path=self._lock(CATALOG_REPO))
+                try:
+                    result = transaction(repo, change, message, metadata, lock_path=self._lock(CATALOG_REPO))
+                except ic.IcechunkError as exc:
+                    if not self._stale(CATALOG_REPO, exc):
+                        raise
+                    result = transaction(self.catalog_repository(), change, message, metadata, lock_path=self._lock(CATALOG_REPO))
                 self.record_digests(CATALOG_REPO, result[0])
             except ic.IcechunkError as exc:
                 raise self._failure(exc) from exc

@@ -31,7 +31,8 @@ from lcarchive.layout.shards import decode_chunk, decode_index, spec_of
 from lcarchive.errors import DamagedObjectError
 from lcarchive.clients import first_line, get_retrying
 
-__all__ = ["BulkReader", "GroupReader", "coalesce", "gather", "run", "zarr_read"]
+__all__ = ["BulkReader", "GroupReader", "RowArray", "RowBatch", "coalesce", "fetch_index", "forget_readers", "gather", "open_reader",
+           "rows_lazily", "run", "shard_key", "zarr_read"]
 
 # downloads write Zarr v3 consolidated metadata on purpose (one request opens a group); zarr's
 # notice that it is not yet part of the v3 specification is noise to our users.
@@ -40,9 +41,10 @@ warnings.filterwarnings("ignore", message="Consolidated metadata is currently no
 _EMPTY = np.uint64(2**64 - 1)
 
 
-async def zarr_read(array: Any, selection: Any, label: str = "") -> np.ndarray:
-    """``array[selection]`` read by zarr, a checksum or decoding failure raised as
-    :class:`~lcarchive.errors.DamagedObjectError` naming the array.
+async def zarr_read(array: Any, selection: Any, label: str = "", orthogonal: bool = False) -> np.ndarray:
+    """``array[selection]`` read by zarr (``array.oindex[selection]`` when ``orthogonal``: a
+    tuple of integers, slices and integer arrays, one per dimension), a checksum or decoding
+    failure raised as :class:`~lcarchive.errors.DamagedObjectError` naming the array.
 
     Raises
     ------
@@ -50,6 +52,8 @@ async def zarr_read(array: Any, selection: Any, label: str = "") -> np.ndarray:
         If a chunk does not match its CRC32C or does not decode.
     """
     try:
+        if orthogonal:
+            return np.asarray(await array.get_orthogonal_selection(selection))
         return np.asarray(await array.getitem(selection))
     except (ValueError, RuntimeError) as exc:
         text = str(exc)
@@ -78,6 +82,62 @@ async def gather(*coros: Any) -> list[Any]:
 def run(coro: Any) -> Any:
     """Run a coroutine on zarr's event loop (where the store's async clients live)."""
     return sync(coro)
+
+
+READ_TOGETHER = ("time", "flux", "flux_err", "quality")
+"""Variables a point read through xarray loads in one round when any of them is loaded: what
+``ds.sel(target=t)[["time", "flux", "flux_err", "quality"]].load()`` asks for, one variable
+after another (xarray's ``load`` is sequential; ``load_async`` is not)."""
+_INDEXES_AHEAD = 16
+"""A group whose ``READ_TOGETHER`` variables have at most this many shards in all (up to 2,048
+targets in shards of 512) has every shard index fetched with its coordinates, in the same
+round: a cold point read then waits on no index after the coordinates, and a warm one on none
+for any target. Larger groups fetch a shard's index on its first read (one round more)."""
+
+
+def shard_key(array: Any, shard: int) -> str:
+    """The store key of a shard of a (target, ...) array."""
+    return f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
+
+
+async def fetch_index(array: Any, spec: Any, key: str, where: str) -> np.ndarray | None:
+    """A shard's index, its CRC32C checked; None if the shard was never written (all fill).
+
+    Raises
+    ------
+    DamagedObjectError
+        If the index does not match its CRC32C (naming ``where``).
+    """
+    size = spec.index_size
+    raw = await get_retrying(array.store_path.store, key, RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size))
+    return None if raw is None else decode_index(spec, raw.to_bytes(), where)
+
+
+_OPENED: dict[tuple, "GroupReader"] = {}
+_OPENED_KEPT = 256
+
+
+def forget_readers() -> None:
+    """Forget the readers :func:`open_reader` kept (the next read of a group is cold)."""
+    _OPENED.clear()
+
+
+async def open_reader(store: Any, path: str, label: str, key: tuple | None = None) -> GroupReader:
+    """:meth:`GroupReader.open`, or the reader opened before in this process under ``key``.
+
+    ``key`` must name what the store shows exactly and for ever (the archive, the family's
+    snapshot and the group): a snapshot never changes, so neither do the coordinates and shard
+    indexes the reader keeps, and a second handle of the archive reads a group opened before
+    without opening it again.
+    """
+    if key is not None and key in _OPENED:
+        return _OPENED[key]
+    reader = await GroupReader.open(store, path, label)
+    if key is not None:
+        if len(_OPENED) >= _OPENED_KEPT:
+            _OPENED.pop(next(iter(_OPENED)))
+        _OPENED[key] = reader
+    return reader
 
 
 class GroupReader:
@@ -120,8 +180,18 @@ class GroupReader:
         except zarr.errors.GroupNotFoundError as exc:
             raise FileNotFoundError(path) from exc
         arrays = {name: array async for name, array in group.arrays()}
-        cadenceno, target = await gather(zarr_read(arrays["cadenceno"], ..., label), zarr_read(arrays["target"], ..., label))
-        return cls(group, arrays, np.asarray(cadenceno), np.asarray(target), label)
+        ahead = [(array, spec, shard_key(array, shard)) for name in READ_TOGETHER if (array := arrays.get(name)) is not None
+                 and (spec := spec_of(array)) is not None for shard in range(-(-array.shape[0] // spec.shard_rows))]
+        if len(ahead) > _INDEXES_AHEAD:
+            ahead = []
+        cadenceno, target, *indexes = await gather(
+            zarr_read(arrays["cadenceno"], ..., label), zarr_read(arrays["target"], ..., label),
+            *(fetch_index(array, spec, key, f"{label}: {key}" if label else key) for array, spec, key in ahead))
+        reader = cls(group, arrays, np.asarray(cadenceno), np.asarray(target), label)
+        for (array, _, key), index in zip(ahead, indexes, strict=True):
+            if index is not None:
+                reader._indexes[(array.path, key)] = index
+        return reader
 
     def where(self, key: str) -> str:
         """An object's key as errors name it: the repository's URL and the key."""
@@ -148,17 +218,13 @@ class GroupReader:
         spec = spec_of(array)
         if spec is None:  # not a layout this reader decodes itself: let zarr read it
             return await zarr_read(array, (row, *(slice(None),) * (array.ndim - 1)), self.label)
-        chunk = (row // spec.shard_rows, *(0,) * (array.ndim - 1))
-        key = f"{array.store_path.path}/{array.metadata.encode_chunk_key(chunk)}"
+        key = shard_key(array, row // spec.shard_rows)
         store = array.store_path.store
         index = self._indexes.get((array.path, key))
         if index is None:
-            size = spec.index_size
-            where = RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size)
-            raw = await get_retrying(store, key, where)
-            if raw is None:  # shard never written: all fill
+            index = await fetch_index(array, spec, key, self.where(key))
+            if index is None:  # shard never written: all fill
                 return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
-            index = decode_index(spec, raw.to_bytes(), self.where(key))
             self._indexes[(array.path, key)] = index
         offset, nbytes = index[row % spec.shard_rows]
         if offset == _EMPTY:
@@ -345,3 +411,109 @@ class BulkReader:
 
         await gather(*(fetch(*request) for request in coalesce(spans)))
         return {p for p, _ in wanted}
+
+
+# -- xarray: rows of several variables loaded together -------------------------------------------
+
+_ROWS_AT_ONCE = 64
+"""Row selections up to this many rows are read through :class:`GroupReader` (one range per row
+and variable); larger ones by zarr (whole shards, coalesced)."""
+
+
+class RowBatch:
+    """The pending row reads of one group's lazy variables: a read of rows of one variable of
+    ``together`` reads the same rows of the others concurrently, and keeps them for their own
+    load, which then makes no request.
+
+    Parameters
+    ----------
+    reader : GroupReader
+    together : sequence of str
+        Names of the variables read together (those of the group's).
+    """
+
+    def __init__(self, reader: GroupReader, together: tuple[str, ...] | list[str]) -> None:
+        self.reader = reader
+        self.together = [n for n in together if n in reader.arrays]
+        self._ready: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+
+    async def rows(self, name: str, rows: tuple[int, ...]) -> np.ndarray:
+        """Rows of one variable, shape (len(rows), ...)."""
+        ready = self._ready.pop((name, rows), None)
+        if ready is not None:
+            return ready
+        names = [name, *(n for n in self.together if n != name and (n, rows) not in self._ready)]
+        per_row = await gather(*(self.reader.read_row(row, names) for row in rows))
+        if len(self._ready) > 4 * len(self.together):  # rows read ahead and never loaded
+            self._ready.clear()
+        for n in names[1:]:
+            self._ready[(n, rows)] = np.stack([values[n] for values in per_row])
+        return np.stack([values[name] for values in per_row])
+
+
+class RowArray:
+    """A variable of a group with ``target`` as first dimension, for xarray (a
+    ``BackendArray``): row selections of a few targets go through :class:`RowBatch`, the rest
+    through zarr. Values are the stored ones (used only where xarray's decoding changes
+    nothing: no scale, a NaN or no fill value)."""
+
+    def __init__(self, batch: RowBatch, name: str) -> None:
+        array = batch.reader.arrays[name]
+        self.batch = batch
+        self.name = name
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(array.dtype)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER,
+                                                  lambda k: run(self._get(k)))
+
+    async def async_getitem(self, key: Any) -> np.ndarray:
+        from xarray.core import indexing
+
+        return await indexing.async_explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._get)
+
+    async def _get(self, key: tuple) -> np.ndarray:
+        first, rest = key[0], tuple(key[1:])
+        rows = np.arange(self.shape[0])[first]
+        if np.ndim(rows) == 0 or rows.size <= _ROWS_AT_ONCE and rows.size:
+            values = await self.batch.rows(self.name, tuple(int(r) for r in np.atleast_1d(rows)))
+            values = values[(slice(None), *rest)] if rest else values
+            return values[0] if np.ndim(rows) == 0 else values
+        return await zarr_read(self.batch.reader.arrays[self.name], key, self.batch.reader.label, orthogonal=True)
+
+
+def rows_lazily(ds: Any, reader: GroupReader, together: tuple[str, ...] | list[str] = READ_TOGETHER) -> Any:
+    """``ds`` (an observation group opened lazily by xarray on ``reader``'s store) with its
+    (target, ...) variables that :class:`GroupReader` decodes read through :class:`RowArray`:
+    loading a few targets of the ``together`` variables is one round of requests, as
+    :meth:`GroupReader.read_row` is, however xarray loads them.
+
+    Returns
+    -------
+    xarray.Dataset
+        The same variables, attributes and encodings.
+    """
+    import xarray as xr
+    from xarray.backends.common import BackendArray
+    from xarray.core import indexing
+
+    class _Backed(RowArray, BackendArray):
+        pass
+
+    batch = RowBatch(reader, together)
+    replaced = {}
+    for name, variable in ds.data_vars.items():
+        array = reader.arrays.get(name)
+        if array is None or not variable.dims or variable.dims[0] != "target" or spec_of(array) is None:
+            continue
+        fill = variable.encoding.get("_FillValue")
+        plain = fill is None or (isinstance(fill, float) and np.isnan(fill))
+        if not plain or "scale_factor" in variable.encoding or "add_offset" in variable.encoding \
+                or variable.dtype != np.dtype(array.dtype) or variable.dtype.kind not in "biuf":
+            continue
+        data = indexing.LazilyIndexedArray(_Backed(batch, name))
+        replaced[name] = xr.Variable(variable.dims, data, attrs=variable.attrs, encoding=variable.encoding)
+    return ds.assign(replaced) if replaced else ds

@@ -140,8 +140,11 @@ def repository_config(inline: bool = True) -> ic.RepositoryConfig:
         storage=ic.StorageSettings(retries=retries),
         inline_chunk_threshold_bytes=None if inline else 0,
         manifest=ic.ManifestConfig(
+            # every array of a snapshot is scanned for the names (icechunk scans 50 by default, and
+            # a SPOC group has more: a core variable's manifest was then fetched on first read)
             preload=ic.ManifestPreloadConfig(preload_if=ic.ManifestPreloadCondition.false() if not inline else
-                                             ic.ManifestPreloadCondition.name_matches(PRELOADED)),
+                                             ic.ManifestPreloadCondition.name_matches(PRELOADED),
+                                             max_arrays_to_scan=1_000_000),
             splitting=ic.ManifestSplittingConfig.from_dict(
                 {ic.ManifestSplitCondition.AnyArray(): {ic.ManifestSplitDimCondition.Any(): 64}}
             ),
