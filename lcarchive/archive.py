@@ -768,21 +768,23 @@ class Archive:
         ObservationNotFoundError
             If this version has no such observation.
         """
-        return await self._reader(observation)
+        reader = await self._reader(observation)
+        await reader.ensure()  # bulk readers look at every array's metadata
+        return reader
 
     async def _read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None,
                          limit: int | None = None) -> list[dict[str, np.ndarray]]:
         readers = await gather(*(self._reader(obs_id) for obs_id in dict.fromkeys(o for o, _ in pairs)))
         readers = [self._readers[obs_id] for obs_id, _ in pairs]
         if wanted is not None:
-            known = {n for r in readers for n in r.arrays if n not in ("target", "cadenceno")}
+            known = {n for r in readers for n in r.names if n not in ("target", "cadenceno")}
             unknown = [n for n in wanted if n not in known and n not in ("target", "cadenceno")]
             if unknown:
                 raise UnknownVariableError(unknown, sorted(known))
 
         def names(reader: GroupReader) -> list[str]:
-            available = [n for n in reader.arrays if n not in ("target", "cadenceno")]
-            return available if wanted is None else [n for n in wanted if n in reader.arrays]
+            available = [n for n in reader.names if n not in ("target", "cadenceno")]
+            return available if wanted is None else [n for n in wanted if n in reader.names]
 
         if limit is None:
             return await gather(*(r.read_row(row, names(r)) for r, (_, row) in zip(readers, pairs, strict=True)))

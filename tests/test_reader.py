@@ -54,7 +54,7 @@ def test_readers_of_the_latest_version_see_one_version_while_a_writer_commits(s3
     """Readers resolving the latest version while ingests commit in a loop: every read is of
     one version, the one the reader reports (the same targets and values read again at it)."""
     url = f"{s3}/loop"
-    files = synth.make_observation(TEMPLATE, tmp_path / "synth", 7)
+    files = synth.make_observation(TEMPLATE, tmp_path / "synth", 5)
     assert lcarchive.Archive(url).ingest([str(files[0])]).ok
     failures: list[BaseException] = []
 
@@ -85,7 +85,7 @@ def test_readers_of_the_latest_version_see_one_version_while_a_writer_commits(s3
     writer.join()
     assert not failures, failures
     assert len(versions) >= 2, versions  # the reads did overlap the commits
-    assert len(lcarchive.open_archive(url).targets(OBS)) == 7
+    assert len(lcarchive.open_archive(url).targets(OBS)) == 5
 
 
 def test_xarray_groups_read_through_the_point_reader_equal_zarrs_own(tmp_path):

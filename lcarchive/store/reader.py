@@ -95,6 +95,12 @@ round: a cold point read then waits on no index after the coordinates, and a war
 for any target. Larger groups fetch a shard's index on its first read (one round more)."""
 
 
+async def _open_arrays(group: Any, names: list[str]) -> dict[str, Any]:
+    """The arrays of a group by name, opened concurrently (a child that is a group is left out)."""
+    nodes = await gather(*(group.getitem(n) for n in names))
+    return {n: node for n, node in zip(names, nodes, strict=True) if isinstance(node, zasync.AsyncArray)}
+
+
 def shard_key(array: Any, shard: int) -> str:
     """The store key of a shard of a (target, ...) array."""
     return f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
@@ -143,30 +149,38 @@ async def open_reader(store: Any, path: str, label: str, key: tuple | None = Non
 class GroupReader:
     """Read target rows of one observation group.
 
-    Use ``await GroupReader.open(url, storage_options)``.
+    Use ``await GroupReader.open(store, path, label)``. A group of an icechunk session opens
+    only its coordinates and the ``READ_TOGETHER`` variables (a SPOC group has some 56 arrays,
+    whose metadata took 66-200 ms of CPU to open, against 6-8 ms for six); the others open when
+    first read (:meth:`ensure`).
 
     Attributes
     ----------
     attrs : dict
         The group's attributes.
+    names : list of str
+        Every array of the group.
     arrays : dict of str to zarr.AsyncArray
+        The arrays opened so far (all of ``names`` after ``await ensure()``).
     cadenceno : numpy.ndarray, shape (n_cadences,), int64
     target : numpy.ndarray, shape (n_targets,), int64
     """
 
     def __init__(self, group: zasync.AsyncGroup, arrays: dict[str, Any], cadenceno: np.ndarray, target: np.ndarray,
-                 label: str = "") -> None:
+                 label: str = "", names: list[str] | None = None) -> None:
         self.group = group
         self.label = label
         self.attrs = dict(group.attrs)
         self.arrays = arrays
+        self.names = sorted(arrays) if names is None else names
         self.cadenceno = cadenceno
         self.target = target
         self._indexes: dict[tuple[str, str], np.ndarray] = {}
 
     @classmethod
     async def open(cls, store: Any, path: str = "", label: str = "") -> GroupReader:
-        """Open the group at ``path`` of a zarr store, then read its coordinates concurrently.
+        """Open the group at ``path`` of a zarr store, then read its coordinates concurrently
+        (and the shard indexes of a small group's ``READ_TOGETHER`` variables).
 
         ``label`` (the repository's URL) prefixes object keys in errors.
 
@@ -179,7 +193,13 @@ class GroupReader:
             group = await zasync.open_group(store, path=path or None, mode="r", zarr_format=3)
         except zarr.errors.GroupNotFoundError as exc:
             raise FileNotFoundError(path) from exc
-        arrays = {name: array async for name, array in group.arrays()}
+        if group.metadata.consolidated_metadata is not None:  # a download's group: every array's metadata at hand
+            arrays = {name: array async for name, array in group.arrays()}
+            names = sorted(arrays)
+        else:
+            names = sorted([n async for n in group.store_path.store.list_dir(group.store_path.path) if n != "zarr.json"])
+            arrays = await _open_arrays(group, [n for n in ("cadenceno", "target", *READ_TOGETHER) if n in names])
+            names = [n for n in names if n in arrays or n not in ("cadenceno", "target", *READ_TOGETHER)]
         ahead = [(array, spec, shard_key(array, shard)) for name in READ_TOGETHER if (array := arrays.get(name)) is not None
                  and (spec := spec_of(array)) is not None for shard in range(-(-array.shape[0] // spec.shard_rows))]
         if len(ahead) > _INDEXES_AHEAD:
@@ -187,11 +207,19 @@ class GroupReader:
         cadenceno, target, *indexes = await gather(
             zarr_read(arrays["cadenceno"], ..., label), zarr_read(arrays["target"], ..., label),
             *(fetch_index(array, spec, key, f"{label}: {key}" if label else key) for array, spec, key in ahead))
-        reader = cls(group, arrays, np.asarray(cadenceno), np.asarray(target), label)
+        reader = cls(group, arrays, np.asarray(cadenceno), np.asarray(target), label, names)
         for (array, _, key), index in zip(ahead, indexes, strict=True):
             if index is not None:
                 reader._indexes[(array.path, key)] = index
         return reader
+
+    async def ensure(self, names: list[str] | tuple[str, ...] | None = None) -> None:
+        """Open these arrays of the group (every one for None), if not open yet."""
+        missing = [n for n in (self.names if names is None else names) if n not in self.arrays and n in self.names]
+        if missing:
+            opened = await _open_arrays(self.group, missing)
+            self.arrays.update(opened)
+            self.names = [n for n in self.names if n in self.arrays or n not in missing]  # subgroups are no arrays
 
     def where(self, key: str) -> str:
         """An object's key as errors name it: the repository's URL and the key."""
@@ -211,6 +239,7 @@ class GroupReader:
             Shape (n_cadences,) for light-curve variables, () for per-target values,
             (rows, columns) for images.
         """
+        await self.ensure(names)
         values = await gather(*(self._read(self.arrays[n], row) for n in names))
         return dict(zip(names, values, strict=True))
 
@@ -312,6 +341,7 @@ class BulkReader:
         dict of str to numpy.ndarray
             Shape (len(rows), ...) each; strings as object arrays.
         """
+        await self.reader.ensure(names)
         values = await gather(*(self._read(self.reader.arrays[n], n, rows) for n in names))
         return dict(zip(names, values, strict=True))
 
@@ -348,6 +378,7 @@ class BulkReader:
         list of bytes or None
             One per row, in the order of ``rows``; None where the row was never written.
         """
+        await self.reader.ensure([name])
         array = self.reader.arrays[name]
         spec = spec_of(array)
         if spec is None:
@@ -434,7 +465,7 @@ class RowBatch:
 
     def __init__(self, reader: GroupReader, together: tuple[str, ...] | list[str]) -> None:
         self.reader = reader
-        self.together = [n for n in together if n in reader.arrays]
+        self.together = [n for n in together if n in reader.names]
         self._ready: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
 
     async def rows(self, name: str, rows: tuple[int, ...]) -> np.ndarray:
@@ -457,12 +488,11 @@ class RowArray:
     through zarr. Values are the stored ones (used only where xarray's decoding changes
     nothing: no scale, a NaN or no fill value)."""
 
-    def __init__(self, batch: RowBatch, name: str) -> None:
-        array = batch.reader.arrays[name]
+    def __init__(self, batch: RowBatch, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.batch = batch
         self.name = name
-        self.shape = tuple(array.shape)
-        self.dtype = np.dtype(array.dtype)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         from xarray.core import indexing
@@ -482,6 +512,7 @@ class RowArray:
             values = await self.batch.rows(self.name, tuple(int(r) for r in np.atleast_1d(rows)))
             values = values[(slice(None), *rest)] if rest else values
             return values[0] if np.ndim(rows) == 0 else values
+        await self.batch.reader.ensure([self.name])
         return await zarr_read(self.batch.reader.arrays[self.name], key, self.batch.reader.label, orthogonal=True)
 
 
@@ -506,14 +537,18 @@ def rows_lazily(ds: Any, reader: GroupReader, together: tuple[str, ...] | list[s
     batch = RowBatch(reader, together)
     replaced = {}
     for name, variable in ds.data_vars.items():
-        array = reader.arrays.get(name)
-        if array is None or not variable.dims or variable.dims[0] != "target" or spec_of(array) is None:
+        # (target, ...) arrays stored in shards of one-target chunks (what GroupReader decodes; a
+        # layout it does not is read by zarr all the same), opened or not yet
+        encoding = variable.encoding
+        one_row = (encoding.get("chunks") or (None,))[0] == 1 and encoding.get("shards") is not None
+        if name not in reader.names or not variable.dims or variable.dims[0] != "target" or not one_row:
             continue
-        fill = variable.encoding.get("_FillValue")
+        fill = encoding.get("_FillValue")
         plain = fill is None or (isinstance(fill, float) and np.isnan(fill))
-        if not plain or "scale_factor" in variable.encoding or "add_offset" in variable.encoding \
-                or variable.dtype != np.dtype(array.dtype) or variable.dtype.kind not in "biuf":
+        stored = np.dtype(encoding.get("dtype", variable.dtype))
+        if not plain or "scale_factor" in encoding or "add_offset" in encoding or variable.dtype != stored \
+                or variable.dtype.kind not in "biuf":
             continue
-        data = indexing.LazilyIndexedArray(_Backed(batch, name))
+        data = indexing.LazilyIndexedArray(_Backed(batch, name, variable.shape, variable.dtype))
         replaced[name] = xr.Variable(variable.dims, data, attrs=variable.attrs, encoding=variable.encoding)
     return ds.assign(replaced) if replaced else ds
