@@ -1,10 +1,10 @@
-"""Request budgets of the read path, counted at a real S3 endpoint (moto's server).
+"""Request budgets of the read path, counted at a real S3 endpoint (moto's server), and the
+dependent rounds a read waits on, counted at a proxy adding latency in front of it.
 
-Numbers of requests, not times: reading one target from an open archive costs one round of
-concurrent requests once the shard indexes are cached. A cold read opens two icechunk
-repositories (the catalog's and the observation family's: config, repository info, branch,
-snapshot), reads the family's pin (one catalog bucket), one manifest per array read (icechunk
-keeps one per array), the coordinates, then the shard indexes and chunks (docs/performance.md).
+A cold point read opens the catalog's and the observation family's icechunk repositories at
+once, the family at its branch tip beside the catalog read that gives its pin; then snapshots,
+manifests, the pin beside the coordinates and shard indexes, then one range per variable: 6
+rounds. A warm one is one round of concurrent ranges (docs/performance.md).
 """
 
 from __future__ import annotations
