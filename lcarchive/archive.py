@@ -709,8 +709,7 @@ class Archive:
             return
         ahead = [o for o in observations if o not in self._readers]
         if not ahead:
-            for family in families:
-                backend.pin(family)
+            backend.pins_of(families)
             return
         # each group is opened where its family's pin most likely is (the branch tip, for the
         # latest version: ArchiveStore.tip_session) beside the catalog read that gives the pins,
@@ -719,8 +718,7 @@ class Archive:
 
         with ThreadPoolExecutor(max_workers=min(16, len(ahead)), thread_name_prefix="lcarchive-ahead") as pool:
             opened = {o: pool.submit(self._open_at_tip, backend, o) for o in ahead}
-            for family in families:
-                backend.pin(family)
+            backend.pins_of(families)  # their buckets at once
             for observation, future in opened.items():
                 session, reader = future.result()
                 pin = backend.pin(family_of(observation)) or {}

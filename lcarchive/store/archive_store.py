@@ -623,15 +623,23 @@ class ArchiveStore:
 
     def pin(self, family: str) -> dict | None:
         """One family's pin (reading only its bucket), or None if this version has no such family."""
+        return self.pins_of([family])[family]
+
+    def pins_of(self, families: Iterable[str]) -> dict[str, dict | None]:
+        """Some families' pins (None for a family this version has not), their buckets read at
+        once: one round for the families of a star's ten sectors, not one each."""
+        families = list(families)
         if self._pins is not None:
-            return self._pins.get(family)
+            return {f: self._pins.get(f) for f in families}
         if self._n_family_buckets is None:
             self._n_family_buckets = self._catalog_array(self._open_catalog_session(), "families").shape[0]
-        bucket = family_bucket(family, self._n_family_buckets)
-        if bucket not in self._bucket_pins:
-            text = str(self._read_catalog("families", np.asarray([bucket], dtype=np.int64))[0])
-            self._bucket_pins[bucket] = json.loads(text) if text else {}
-        return self._bucket_pins[bucket].get(family)
+        buckets = {f: family_bucket(f, self._n_family_buckets) for f in families}
+        missing = sorted({b for b in buckets.values() if b not in self._bucket_pins})
+        if missing:
+            texts = self._read_catalog("families", np.asarray(missing, dtype=np.int64))
+            for bucket, text in zip(missing, texts, strict=True):
+                self._bucket_pins[bucket] = json.loads(str(text)) if str(text) else {}
+        return {f: self._bucket_pins[buckets[f]].get(f) for f in families}
 
     def index(self, targets: Iterable[int] | None = None) -> pd.DataFrame:
         """Target-index lines: of the given targets (reading only their buckets), or all."""
