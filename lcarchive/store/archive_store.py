@@ -584,7 +584,11 @@ class ArchiveStore:
         self._bucket_pins = {}
 
     def _catalog_array(self, session: ic.Session, name: str) -> zarr.Array:
-        return zarr.open_array(RetryingStore(session.store, self.url), path=name, mode="r")
+        try:
+            return zarr.open_array(RetryingStore(session.store, self.url), path=name, mode="r")
+        except ic.IcechunkError:
+            self._catalog_checked()  # a snapshot that fails to parse because it is damaged is said as such
+            raise
 
     def _read_catalog(self, name: str, selection: Any = None) -> np.ndarray:
         """Buckets of the catalog array ``name`` (all, or the coordinates given).
