@@ -98,6 +98,14 @@ _NO_SUCH_VERSION = {getattr(ic.ErrorKind, k) for k in ("REF_NOT_FOUND", "TAG_NOT
 """icechunk's error kinds of a version name that is not of the kind tried."""
 
 
+def _remember(cache: dict, key: tuple, value: Any) -> None:
+    """Keep ``value`` in a process-wide cache of at most ``_SESSIONS_KEPT`` entries (the oldest
+    goes first)."""
+    if key not in cache and len(cache) >= _SESSIONS_KEPT:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
 def clear_caches() -> None:
     """Forget what this process has opened and checked of every archive: the next read is cold
     (for benchmarks and tests of cold reads; readers never need it, as what is cached never
@@ -251,7 +259,7 @@ class ArchiveStore:
         self._n_family_buckets: int | None = None
         self._sessions: dict[tuple[str, str], ic.Session] = {}
         self._digests: dict[tuple[str, str], str | None] = {}
-        self._catalog_check: Future | None = None
+        self._catalog_check: tuple[str, Future, Future] | None = None
         self._from_cache: set[str] = set()
         self._snapshot_bytes_ahead: dict[tuple[str, str], Future] = {}
 
@@ -271,13 +279,13 @@ class ArchiveStore:
         (``_REPOS``), or opened now; ``create`` and ``fresh`` open it now unless this handle
         did (a writer that may create it, or must know that it exists: another handle's may
         be of an archive deleted since)."""
-        shared = (self.url, self.place(), relative)
         if (create or fresh) and relative in self._from_cache:
             self._repos.pop(relative, None)
             self._from_cache.discard(relative)
         repo = self._repos.get(relative)
         if repo is not None:
             return repo
+        shared = (self.url, self.place(), relative)
         if not (create or fresh) and (repo := _REPOS.get(shared)) is not None:
             self._from_cache.add(relative)
             self._repos[relative] = repo
@@ -290,9 +298,7 @@ class ArchiveStore:
             raise
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
-        if len(_REPOS) >= _SESSIONS_KEPT:
-            _REPOS.pop(next(iter(_REPOS)))
-        _REPOS[shared] = repo
+        _remember(_REPOS, shared, repo)
         self._repos[relative] = repo
         return repo
 
@@ -411,21 +417,27 @@ class ArchiveStore:
             raise DamagedObjectError(f"{self.url}/{relative}/snapshots/{snapshot}", DAMAGED_SNAPSHOT)
         _CHECKED_SNAPSHOTS.add((self.url, relative, snapshot))
 
-    def _check_catalog_snapshot(self, snapshot: str) -> None:
-        """The catalog's snapshot against its digest record, once per process: the record and the
-        snapshot's bytes fetched at once (one round trip more on a cold open)."""
+    def _start_catalog_check(self, snapshot: str) -> tuple | None:
+        """Start the damage check of the catalog's snapshot against its digest record, once per
+        process: the record and the snapshot's bytes fetched at once, beside the first catalog
+        read (:meth:`_catalog_checked` compares them)."""
         if (self.url, CATALOG_REPO, snapshot) in _CHECKED_SNAPSHOTS:
-            return
-        expected = _CHECKS.submit(self.snapshot_digest, CATALOG_REPO, snapshot)
-        data = _CHECKS.submit(self._snapshot_bytes, CATALOG_REPO, snapshot)
-        self._compare(CATALOG_REPO, snapshot, expected.result(), data.result())
+            return None
+        return (snapshot, _CHECKS.submit(self.snapshot_digest, CATALOG_REPO, snapshot),
+                _CHECKS.submit(self._snapshot_bytes, CATALOG_REPO, snapshot))
 
     def _catalog_checked(self) -> None:
-        """Wait for the damage check of the catalog's snapshot started when its session opened
-        (it runs beside the first catalog read: no round trip of its own)."""
+        """Finish the damage check of the catalog's snapshot started when its session opened.
+
+        Raises
+        ------
+        DamagedObjectError
+            If the snapshot's bytes differ from those recorded when it was written.
+        """
         check, self._catalog_check = self._catalog_check, None
         if check is not None:
-            check.result()
+            snapshot, expected, data = check
+            self._compare(CATALOG_REPO, snapshot, expected.result(), data.result())
 
     def exists(self, cached: bool = True) -> bool:
         """True if the archive has its catalog repository.
@@ -548,7 +560,7 @@ class ArchiveStore:
                     self._catalog_session = call_retried(lambda: repo.readonly_session(branch="main"))
                 else:
                     self._catalog_session = call_retried(lambda: self._session_at(repo, self.version))
-                self._catalog_check = _CHECKS.submit(self._check_catalog_snapshot, self._catalog_session.snapshot_id)
+                self._catalog_check = self._start_catalog_check(self._catalog_session.snapshot_id)
             except ic.IcechunkError as exc:
                 if self._stale(CATALOG_REPO, exc):
                     return self._open_catalog_session()
@@ -802,9 +814,7 @@ class ArchiveStore:
         return (self.url, self.place(), relative, snapshot)
 
     def _keep_session(self, relative: str, snapshot: str, session: ic.Session) -> None:
-        if len(_SESSIONS) >= _SESSIONS_KEPT:
-            _SESSIONS.pop(next(iter(_SESSIONS)))
-        _SESSIONS[self._shared_key(relative, snapshot)] = session
+        _remember(_SESSIONS, self._shared_key(relative, snapshot), session)
 
     def tip_session(self, family: str) -> ic.Session | None:
         """A read-only session of a family where its pin most likely is, opened ahead of the pin:

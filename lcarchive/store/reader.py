@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import zarr
 import zarr.api.asynchronous as zasync
+from xarray.backends import BackendArray
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.sync import sync
 
@@ -482,9 +483,8 @@ class RowBatch:
         return np.stack([values[name] for values in per_row])
 
 
-class RowArray:
-    """A variable of a group with ``target`` as first dimension, for xarray (a
-    ``BackendArray``): row selections of a few targets go through :class:`RowBatch`, the rest
+class RowArray(BackendArray):
+    """A variable of a group with ``target`` as first dimension, for xarray: row selections of a few targets go through :class:`RowBatch`, the rest
     through zarr. Values are the stored ones (used only where xarray's decoding changes
     nothing: no scale, a NaN or no fill value)."""
 
@@ -528,11 +528,7 @@ def rows_lazily(ds: Any, reader: GroupReader, together: tuple[str, ...] | list[s
         The same variables, attributes and encodings.
     """
     import xarray as xr
-    from xarray.backends.common import BackendArray
     from xarray.core import indexing
-
-    class _Backed(RowArray, BackendArray):
-        pass
 
     batch = RowBatch(reader, together)
     replaced = {}
@@ -549,6 +545,6 @@ def rows_lazily(ds: Any, reader: GroupReader, together: tuple[str, ...] | list[s
         if not plain or "scale_factor" in encoding or "add_offset" in encoding or variable.dtype != stored \
                 or variable.dtype.kind not in "biuf":
             continue
-        data = indexing.LazilyIndexedArray(_Backed(batch, name, variable.shape, variable.dtype))
+        data = indexing.LazilyIndexedArray(RowArray(batch, name, variable.shape, variable.dtype))
         replaced[name] = xr.Variable(variable.dims, data, attrs=variable.attrs, encoding=variable.encoding)
     return ds.assign(replaced) if replaced else ds

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -50,59 +51,51 @@ OBS = "tess-spoc-2min-s0001"
 ROOT = "s3://points/archive"
 
 
+def lcarchive_reads(options: dict, targets: list[int], warm_target: int) -> list[tuple[str, bool, Callable[[], object]]]:
+    """The lcarchive reads measured, in order: (name, cold, read). A cold read is run with the
+    process's caches cleared first; the warm one reads through the handle of the cold
+    ``light_curve``."""
+    holder: dict = {}
+
+    def xarray_cold() -> None:
+        with xr.open_dataset(ROOT, engine="lcarchive", group=OBS, storage_options=options) as ds:
+            ds.sel(target=targets[0])[CORE].load()
+
+    def light_curve_cold() -> None:
+        holder["archive"] = lcarchive.open_archive(ROOT, options)
+        holder["archive"].light_curve(targets[1], observation=OBS, variables=CORE, quality_bitmask="none")
+
+    def light_curve_warm() -> None:
+        holder["archive"].light_curve(warm_target, observation=OBS, variables=CORE, quality_bitmask="none")
+
+    return [("xarray cold", True, xarray_cold), ("light_curve cold", True, light_curve_cold),
+            ("light_curve warm", False, light_curve_warm)]
+
+
 def measures(options: dict, targets: list[int], warm_targets: list[int], fits: FitsPeer) -> dict:
     """One target read each way: {measure: seconds}."""
-    out = {}
     t0 = time.perf_counter()
     fits.read_target(targets[0], OBS)
-    out["fits"] = time.perf_counter() - t0
-
-    clear_caches()
-    t0 = time.perf_counter()
-    with xr.open_dataset(ROOT, engine="lcarchive", group=OBS, storage_options=options) as ds:
-        ds.sel(target=targets[1])[CORE].load()
-    out["xarray cold"] = time.perf_counter() - t0
-
-    clear_caches()
-    t0 = time.perf_counter()
-    archive = lcarchive.open_archive(ROOT, options)
-    archive.light_curve(targets[2], observation=OBS, variables=CORE, quality_bitmask="none")
-    out["light_curve cold"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    archive.light_curve(warm_targets[0], observation=OBS, variables=CORE, quality_bitmask="none")
-    out["light_curve warm"] = time.perf_counter() - t0
+    out = {"fits": time.perf_counter() - t0}
+    for name, cold, read in lcarchive_reads(options, targets[1:], warm_targets[0]):
+        if cold:
+            clear_caches()
+        t0 = time.perf_counter()
+        read()
+        out[name] = time.perf_counter() - t0
     return out
 
 
 def rounds_of(proxy: LatencyProxy, options: dict, target: int, warm_target: int) -> dict:
     """Dependent rounds and requests of each lcarchive read, counted at the proxy."""
     out = {}
-
-    def counted(name: str, read: object) -> None:
+    for name, cold, read in lcarchive_reads(options, [target, target], warm_target):
+        if cold:
+            clear_caches()
         proxy.reset()
-        read()  # type: ignore[operator]
+        read()
         rounds = proxy.rounds()
         out[name] = {"rounds": len(rounds), "requests": sum(map(len, rounds))}
-
-    def xarray_cold() -> None:
-        clear_caches()
-        with xr.open_dataset(ROOT, engine="lcarchive", group=OBS, storage_options=options) as ds:
-            ds.sel(target=target)[CORE].load()
-
-    holder = {}
-
-    def light_curve_cold() -> None:
-        clear_caches()
-        holder["archive"] = lcarchive.open_archive(ROOT, options)
-        holder["archive"].light_curve(target, observation=OBS, variables=CORE, quality_bitmask="none")
-
-    def light_curve_warm() -> None:
-        holder["archive"].light_curve(warm_target, observation=OBS, variables=CORE, quality_bitmask="none")
-
-    counted("xarray cold", xarray_cold)
-    counted("light_curve cold", light_curve_cold)
-    counted("light_curve warm", light_curve_warm)
     return out
 
 
