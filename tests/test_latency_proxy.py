@@ -79,3 +79,33 @@ def test_rounds_group_requests_sent_together(server):
         get()  # round 3
         rounds = proxy.rounds()
     assert [len(r) for r in rounds] == [1, 3, 1], rounds
+
+
+def test_many_new_connections_at_once_cost_one_latency(server):
+    """Forty clients connecting at once (ten repositories opened together, three objects each) are
+    all answered after the latency: the proxy's listen backlog was 5, and dropped SYNs were sent
+    again a second later."""
+    import threading
+
+    _put(server.endpoint, "c", b"x" * 100)
+    latency = 0.05
+    with LatencyProxy(server.endpoint, latency=latency) as proxy:
+        url = urlparse(proxy.url)
+        times: list[float] = []
+        ready = threading.Barrier(40)
+
+        def get() -> None:
+            ready.wait()
+            start = time.perf_counter()
+            conn = http.client.HTTPConnection(url.hostname, url.port)
+            conn.request("GET", "/proxy/c")
+            assert conn.getresponse().read() == b"x" * 100
+            conn.close()
+            times.append(time.perf_counter() - start)
+
+        threads = [threading.Thread(target=get) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(times) == 40 and max(times) < latency + 0.5, sorted(times)

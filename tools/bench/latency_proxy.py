@@ -92,6 +92,10 @@ class LatencyProxy:
 
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True
+            # socketserver listens with a backlog of 5: a client opening more connections at once
+            # (icechunk opens a repository's three objects on new connections, ten repositories
+            # together) had SYNs dropped and retried a second later, an object store does not
+            request_queue_size = 1024
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
