@@ -54,8 +54,9 @@ class LightCurveAccessor:
             ids = [str(o) for o in ds["observation"].values]
             info = {obs: {name: ds[name].values[i] for name in ("product", "segment", "quality_flags") if name in ds.coords}
                     for i, obs in enumerate(ids)}
-            where = {obs: i for i, obs in enumerate(ids)}
-            index = np.array([where[str(o)] for o in ds["cadence_observation"].values], dtype=np.int64)
+            index = pd.Index(ids).get_indexer(ds["cadence_observation"].values.astype(str)).astype(np.int64)
+            if index.size and index.min() < 0:
+                raise LcarchiveError("this dataset has cadences of an observation its 'observation' coordinate lacks")
             return index, info
         obs = str(ds.attrs.get("observation", ""))
         return (np.zeros(ds.sizes["cadence"], dtype=np.int64),

@@ -110,8 +110,10 @@ def clear_caches() -> None:
     """Forget what this process has opened and checked of every archive: the next read is cold
     (for benchmarks and tests of cold reads; readers never need it, as what is cached never
     changes)."""
+    from lcarchive.clients import forget_clients
     from lcarchive.store.reader import forget_readers
 
+    forget_clients()
     _CHECKED_SNAPSHOTS.clear()
     _SESSIONS.clear()
     _REPOS.clear()
@@ -262,14 +264,17 @@ class ArchiveStore:
         self._catalog_check: tuple[str, Future, Future] | None = None
         self._from_cache: set[str] = set()
         self._snapshot_bytes_ahead: dict[tuple[str, str], Future] = {}
+        self._place: str | None = None
 
     # -- repositories -------------------------------------------------------------------------
     def place(self) -> str:
         """Where this handle's requests go, as a key of the process-wide caches: the options and
         the environment's AWS settings (endpoint, credentials, profile) that the store's clients
         read, so that a handle of the same URL at another endpoint never shares them."""
-        env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-        return json.dumps([self.storage_options, env], sort_keys=True, default=str)
+        if self._place is None:  # read once: scanning the environment costs ~2 ms a call
+            env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+            self._place = json.dumps([self.storage_options, env], sort_keys=True, default=str)
+        return self._place
 
     def _failure(self, exc: BaseException) -> StoreError:
         return store_failure(self.url, exc, self.storage_options)
