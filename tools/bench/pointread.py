@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Point reads of one star against one FITS GET, side by side, with dependent rounds counted.
 
-    python tools/bench/pointread.py [--n-targets 1000] [--repeats 5] [--latencies 0.02 0.1] [--json out.json]
+    python tools/bench/pointread.py [--n-targets 1000] [--sectors 10] [--repeats 5] [--latencies 0.02 0.1] [--json out.json]
 
 Makes ``--n-targets`` synthetic TESS SPOC 2-min light curves (``tools/synth.py``), ingests them
 into an archive on a moto S3 server and uploads the same files one per target (the FITS peer,
@@ -14,6 +14,9 @@ targets:
   in a process that has read nothing of the archive (its caches cleared);
 - ``light_curve cold``: ``open_archive(url).light_curve(t, observation=obs)``, likewise;
 - ``light_curve warm``: a target not read before, through the handle of the cold read;
+- ``star, N sectors cold``: ``open_archive(url).light_curve(t)`` of a star in ``--sectors``
+  observations (sectors 2..N hold ``--sector-targets`` targets each), against its N FITS
+  files read one after another (as lightkurve's ``download_all``) and read concurrently;
 - with ``--lsdb`` (lsdb installed): LSDB reading the same light curves as a nested HATS
   catalog in ~61 MiB partitions (the layout of the public TESS SPOC HATS catalog), by TIC ID
   and by a 1-arcsec cone then the ID.
@@ -44,7 +47,7 @@ from lcarchive.store import clear_caches  # noqa: E402
 from tools.bench.latency_proxy import LatencyProxy  # noqa: E402
 from tools.bench.moto_counter import SubprocessCountingMotoServer  # noqa: E402
 from tools.bench.peers import FitsPeer  # noqa: E402
-from tools.bench.run import CORE, FIRST_ID, TEMPLATE, machine  # noqa: E402
+from tools.bench.run import CORE, FIRST_ID, TEMPLATE, machine, set_sector  # noqa: E402
 from tools.synth import make_observation  # noqa: E402
 
 OBS = "tess-spoc-2min-s0001"
@@ -83,6 +86,34 @@ def measures(options: dict, targets: list[int], warm_targets: list[int], fits: F
         t0 = time.perf_counter()
         read()
         out[name] = time.perf_counter() - t0
+    return out
+
+
+def star_reads(options: dict, target: int, observations: list[str], fits: FitsPeer,
+               proxy: LatencyProxy | None = None) -> dict:
+    """One star across its observations: lcarchive cold (all its current observations, one
+    call), its FITS files one after another and concurrently. Seconds each, and the rounds and
+    requests of the lcarchive read when ``proxy`` counts them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clear_caches()
+    if proxy is not None:
+        proxy.reset()
+    t0 = time.perf_counter()
+    lc = lcarchive.open_archive(ROOT, options).light_curve(target, variables=CORE, quality_bitmask="none")
+    out: dict = {"star cold": time.perf_counter() - t0}
+    if proxy is not None:
+        rounds = proxy.rounds()
+        out["rounds"] = {"rounds": len(rounds), "requests": sum(map(len, rounds))}
+    assert sorted(set(lc["cadence_observation"].values.tolist())) == observations
+    t0 = time.perf_counter()
+    for observation in observations:
+        fits.read_target(target, observation)
+    out["fits one after another"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(len(observations)) as pool:
+        list(pool.map(lambda o: fits.read_target(target, o), observations))
+    out["fits concurrently"] = time.perf_counter() - t0
     return out
 
 
@@ -163,7 +194,15 @@ def measure(args: argparse.Namespace) -> dict:
             files = make_observation(TEMPLATE, Path(tmp) / "s01", args.n_targets, seed=0, first_id=FIRST_ID)
             server.create_bucket("points")
             assert lcarchive.Archive(ROOT).ingest([str(f) for f in files]).ok
-            FitsPeer("s3://points/fits").load(files)
+            loader = FitsPeer("s3://points/fits")
+            loader.load(files)
+            observations = [OBS]
+            for sector in range(2, args.sectors + 1):
+                more = make_observation(TEMPLATE, Path(tmp) / f"s{sector:02d}", args.sector_targets, seed=sector, first_id=FIRST_ID)
+                set_sector(more, sector)
+                assert lcarchive.Archive(ROOT).ingest([str(f) for f in more]).ok
+                loader.load(more)
+                observations.append(f"tess-spoc-2min-s{sector:04d}")
             if args.lsdb:
                 import fsspec
 
@@ -175,9 +214,16 @@ def measure(args: argparse.Namespace) -> dict:
             for where, options in places.items():
                 fits = FitsPeer("s3://points/fits", storage_options={"client_kwargs": {"endpoint_url": options["endpoint_url"]}}
                                 if options else None)
-                fits.urls = {(OBS, t): f"s3://points/fits/{OBS}/{Path(f).name}" for t, f in zip(ids, files, strict=True)}
+                fits.urls = dict(loader.urls)
                 runs = [measures(options, rng.sample(ids, 3), rng.sample(ids, 1), fits) for _ in range(args.repeats)]
                 row = {name: statistics.median(r[name] for r in runs) for name in runs[0]}
+                if args.sectors > 1:
+                    stars = [star_reads(options, t, observations, fits, proxies.get(where))
+                             for t in rng.sample(ids[:args.sector_targets], min(args.repeats, args.sector_targets))]
+                    results.setdefault("stars", {})[where] = {
+                        name: statistics.median(r[name] for r in stars) for name in stars[0] if name != "rounds"}
+                    if where in proxies:
+                        results.setdefault("star_rounds", {})[where] = [r["rounds"] for r in stars]
                 if args.lsdb:
                     row.update(lsdb_reads("s3://points/hats", options.get("endpoint_url", server.endpoint), positions,
                                           rng.sample(ids, min(args.repeats, 3))))
@@ -205,12 +251,26 @@ def report(results: dict) -> str:
         counted = results["rounds"][slow[-1]].get(name) if slow else None  # at the longest latency: no round split by CPU
         rounds = f"{counted['rounds']} ({counted['requests']})" if counted else ""
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {rounds} |")
+    if "stars" in results:
+        n = results["config"]["sectors"]
+        lines += ["", f"| one star, {n} sectors | " + " | ".join(f"{p} ms" for p in places) + " | rounds (requests) |",
+                  "|---" * (len(places) + 2) + "|"]
+        counted = results.get("star_rounds", {}).get(slow[-1], []) if slow else []
+        for name in ("star cold", "fits one after another", "fits concurrently"):
+            cells = [f"{results['stars'][p][name] * 1e3:.0f}" for p in places]
+            rounds = ", ".join(f"{c['rounds']} ({c['requests']})" for c in counted) if name == "star cold" else ""
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {rounds} |")
+        for base in ("fits one after another", "fits concurrently"):
+            cells = [f"{results['stars'][p]['star cold'] / results['stars'][p][base]:.2f}x" for p in places]
+            lines.append(f"| star cold vs {base} | " + " | ".join(cells) + " | |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-targets", type=int, default=1000)
+    parser.add_argument("--sectors", type=int, default=10, help="observations of the star read across them (1: none)")
+    parser.add_argument("--sector-targets", type=int, default=10, help="targets of each sector after the first")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--latencies", type=float, nargs="+", default=[0.02, 0.1])
     parser.add_argument("--lsdb", action="store_true", help="also LSDB reading a nested HATS catalog of the same light curves")
