@@ -26,6 +26,7 @@ from lcarchive.errors import (
     MixedProductsError,
     ObservationNotFoundError,
     TargetNotFoundError,
+    UnknownProductError,
     UnknownVariableError,
     UnrecognizedProductError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "StoreAccessError",
     "StoreError",
     "TargetNotFoundError",
+    "UnknownProductError",
     "UnknownVariableError",
     "UnrecognizedProductError",
     "VerifyReport",

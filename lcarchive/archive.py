@@ -25,9 +25,11 @@ from lcarchive.errors import (
     MixedProductsError,
     ObservationNotFoundError,
     TargetNotFoundError,
+    UnknownProductError,
     UnknownVariableError,
 )
-from lcarchive.identifiers import check_observation_id
+from lcarchive.catalog.content import static_catalog
+from lcarchive.identifiers import check_observation_id, parse_target_text
 from lcarchive.ingest import IngestReport, ingest_files, reindex_families
 from lcarchive.layout import fill_value, open_group
 from lcarchive.store import (ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily,
@@ -425,7 +427,7 @@ class Archive:
 
     def light_curve(
         self,
-        target: int,
+        target: int | str,
         observation: str | None = None,
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
@@ -433,17 +435,24 @@ class Archive:
         quality_bitmask: str | int | None = "default",
         normalize: bool = False,
         observations: Iterable[str] | None = None,
-    ) -> xr.Dataset:
+        products: str | None = None,
+    ) -> Any:
         """Return the light curve of one target: one product's, stitched over its observations.
 
         The target index (one partition of it) says which groups hold the target and at which
         row; only those groups are read, concurrently, and in each only the target's chunks
         (see :mod:`lcarchive.store.reader`).
 
+        A star with light curves of several products (SPOC 2-min and QLP, say) is read from its
+        mission's default product, the lowest ``default_rank`` of ``catalog/products`` (the
+        mission's own pipeline first, as lightkurve's searches default to the Kepler, K2 and
+        SPOC products); ``attrs["other_products"]`` and ``attrs["note"]`` name the others.
+
         Parameters
         ----------
-        target : int
-            TIC, KIC or EPIC ID.
+        target : int or str
+            TIC, KIC or EPIC ID: ``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``,
+            ``"EPIC 211436265"`` (a prefix keeps that catalog's missions only).
         observation : str, optional
             Observation ID. If None, every current observation holding the target is read
             and the light curves are joined along ``cadence`` in observation order.
@@ -453,8 +462,8 @@ class Archive:
         include_superseded : bool
             Also read groups holding older releases (only when ``observation`` is None).
         product : str, optional
-            Only this product's observations (``spoc-2min``, ``qlp``...). Needed when the target
-            has light curves of several products: they are never joined silently.
+            Only this product's observations (``spoc-2min``, ``qlp``...); default the mission's
+            default product among the target's. Products are never joined.
         quality_bitmask : {"default", "hard", "hardest", "none"} or int or None
             Keep only the cadences passing this quality mask of each observation's flag table
             (``ds.lc.good``; lightkurve's ``quality_bitmask``, whose default it shares: the
@@ -466,10 +475,12 @@ class Archive:
         observations : iterable of str, optional
             Only these observations (e.g. two sectors of the target's), stitched in observation
             order; ``observation`` reads a single one.
+        products : {"all"}, optional
+            ``"all"``: every product's light curve of the target, as a dict by product name.
 
         Returns
         -------
-        xarray.Dataset
+        xarray.Dataset (dict of str to xarray.Dataset with ``products="all"``)
             Variables on ``cadence`` (time in BTJD/BKJD, d; flux and flux_err in the
             product's units; quality bits...), only the cadences the target's source file
             has, sorted by cadence number within each observation; coordinates ``cadenceno``
@@ -489,27 +500,63 @@ class Archive:
         UnknownVariableError
             If a name of ``variables`` is in none of the groups read.
         MixedProductsError
-            If the target's observations are of several products and ``product`` is None.
+            If a bare number names stars of several missions' catalogs (KIC 123 and TIC 123):
+            give the catalog prefix or ``product``.
+        UnknownProductError
+            If ``product`` is no product's name.
+        ValueError
+            If ``target`` is no target ID, or ``products`` is not ``"all"``.
         """
-        target = int(target)
+        number, missions = _target_of(target)
+        self._check_product(product)
+        if products is not None:
+            if products != "all":
+                raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
+            lines = self._lines_of(number, missions, observation, observations, include_superseded)
+            if lines.empty:
+                raise TargetNotFoundError(number, self._where(observation, product))
+            return {str(p): self.light_curve(target, observation, variables, include_superseded, str(p), quality_bitmask,
+                                             normalize, observations)
+                    for p in sorted(set(lines["product"])) if product is None or p == product}
         wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
+        others: dict[str, list[str]] = {}
         if observation is not None:
             self.prepare([observation])
             reader = run(self._reader(observation))
-            row = reader.row_of(target)
+            row = reader.row_of(number)
             pairs = [] if row is None else [(observation, row)]
         else:
-            lines = self.target_index([target])
-            if observations is not None:  # only these (release groups among them are read as asked)
-                chosen = [observations] if isinstance(observations, str) else list(observations)
-                lines = lines[lines["observation"].isin(chosen)]
-                include_superseded = True
-            pairs = self._pairs(target, lines, include_superseded, product)
+            lines = self._lines_of(number, missions, None, observations, include_superseded)
+            pairs, others = self._plan(number, lines, product)
             self.prepare([o for o, _ in pairs])
         if not pairs:
-            raise TargetNotFoundError(target, self._where(observation, product))
+            raise TargetNotFoundError(number, self._where(observation, product))
         results = run(self._read_rows(pairs, wanted))
-        return self._finish(target, pairs, results, quality_bitmask, normalize)
+        return _note_others(self._finish(number, pairs, results, quality_bitmask, normalize), others)
+
+    def _lines_of(self, target: int, missions: set[str] | None, observation: str | None,
+                  observations: Iterable[str] | None, include_superseded: bool) -> pd.DataFrame:
+        """A target's index lines: of its catalog's missions, of the observations asked for
+        (every release of those), else of the current releases unless ``include_superseded``."""
+        lines = self.target_index([target])
+        if missions is not None:
+            lines = lines[lines["mission"].isin(missions)]
+        if observation is not None:
+            lines = lines[lines["observation"] == observation]
+        elif observations is not None:  # only these (release groups among them are read as asked)
+            chosen = [observations] if isinstance(observations, str) else list(observations)
+            lines = lines[lines["observation"].isin(chosen)]
+        elif not include_superseded:
+            lines = lines[lines["current"]]
+        return lines
+
+    def _check_product(self, product: str | None) -> None:
+        """Raise UnknownProductError for a product name no product definition has."""
+        if product is None:
+            return
+        known = {p.name for p in static_catalog().products}
+        if product not in known:
+            raise UnknownProductError(product, sorted(known))
 
     def light_curves(
         self,
@@ -529,8 +576,8 @@ class Archive:
 
         Parameters
         ----------
-        targets : iterable of int
-            TIC, KIC or EPIC IDs (repeats are read once).
+        targets : iterable of int or str
+            TIC, KIC or EPIC IDs, as for :meth:`light_curve` (repeats are read once).
         variables, include_superseded, product, quality_bitmask, normalize
             As for :meth:`light_curve`.
         missing : {"raise", "skip"}
@@ -546,18 +593,22 @@ class Archive:
         ------
         TargetNotFoundError
             With ``missing="raise"``, for the targets found nowhere.
-        MixedProductsError
-            If a target's observations are of several products and ``product`` is None.
-        UnknownVariableError, DamagedObjectError
+        MixedProductsError, UnknownProductError, UnknownVariableError, DamagedObjectError
             As for :meth:`light_curve`.
         """
         if missing not in ("raise", "skip"):
             raise ValueError(f"missing={missing!r}: 'raise' or 'skip'")
-        ids = list(dict.fromkeys(int(t) for t in targets))
+        self._check_product(product)
+        named = dict(_target_of(t) for t in targets)  # the last prefix given for a number wins
+        ids = list(named)
         wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
         index = self.target_index(ids)
-        by_target = {t: lines for t, lines in index.groupby("target")}
-        plans = {t: self._pairs(t, by_target[t], include_superseded, product) if t in by_target else [] for t in ids}
+        if not include_superseded:
+            index = index[index["current"]]
+        by_target = {t: lines if named[t] is None else lines[lines["mission"].isin(named[t])]
+                     for t, lines in index.groupby("target")}
+        planned = {t: self._plan(t, by_target[t], product) if t in by_target else ([], {}) for t in ids}
+        plans = {t: pairs for t, (pairs, _) in planned.items()}
         absent = [t for t, pairs in plans.items() if not pairs]
         if absent and missing == "raise":
             shown = ", ".join(map(str, absent[:10])) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
@@ -568,7 +619,8 @@ class Archive:
         by_target: dict[int, list] = {}
         for (t, pair), values in zip(pairs, results, strict=True):  # one pass, not one per target
             by_target.setdefault(t, []).append((pair, values))
-        return {t: self._finish(t, [p for p, _ in by_target[t]], [v for _, v in by_target[t]], quality_bitmask, normalize)
+        return {t: _note_others(self._finish(t, [p for p, _ in by_target[t]], [v for _, v in by_target[t]], quality_bitmask,
+                                             normalize), planned[t][1])
                 for t in ids if t in by_target}
 
     def search(
@@ -672,16 +724,29 @@ class Archive:
             selection = Selection(**filters, include_superseded=include_superseded)
         return search(self, selection, order_by=order_by, limit=limit, offset=offset, where=where, client=client)
 
-    def _pairs(self, target: int, lines: pd.DataFrame, include_superseded: bool, product: str | None) -> list[tuple[str, int]]:
-        """The (observation, row) pairs of a target's light curve, from its index lines."""
-        if not include_superseded:
-            lines = lines[lines["current"]]
+    def _plan(self, target: int, lines: pd.DataFrame, product: str | None) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
+        """The (observation, row) pairs of a target's light curve from its index lines: of
+        ``product``, or of its mission's default product (``Product.default_rank``); and the
+        other products' observations, by product.
+
+        Raises
+        ------
+        MixedProductsError
+            If the lines are of several missions (a bare number naming stars of several catalogs).
+        """
         if product is not None:
             lines = lines[lines["product"] == product]
         products = {str(p): sorted(str(o) for o in group["observation"]) for p, group in lines.groupby("product")}
+        others: dict[str, list[str]] = {}
         if len(products) > 1:
-            raise MixedProductsError(target, products)
-        return [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)]
+            missions = sorted({str(m) for m in lines["mission"]})
+            if len(missions) > 1:
+                catalogs = sorted({static_catalog().mission(m).target_catalog for m in missions})
+                raise MixedProductsError(target, products, catalogs)
+            chosen = min(products, key=lambda p: (_default_rank(p), p))
+            others = {p: obs for p, obs in products.items() if p != chosen}
+            lines = lines[lines["product"] == chosen]
+        return [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)], others
 
     def _where(self, observation: str | None, product: str | None) -> str:
         if observation:
@@ -970,6 +1035,39 @@ _OBSERVATION_COORDS = (
 )
 """Coordinates on ``observation`` of a target's light curve, from each group's attributes: what
 ``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
+
+
+def _target_of(target: Any) -> tuple[int, set[str] | None]:
+    """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``) as its
+    number and the missions of its catalog (None for a bare number: every mission).
+
+    Raises
+    ------
+    ValueError
+        If it is no target ID.
+    """
+    prefix, number = parse_target_text(target)
+    if prefix is None:
+        return number, None
+    return number, {m.name for m in static_catalog().missions if m.target_catalog == prefix}
+
+
+def _default_rank(product: str) -> int:
+    try:
+        return static_catalog().product(product).default_rank
+    except KeyError:  # a product this version of lcarchive does not define: after every known one
+        return 1_000
+
+
+def _note_others(lc: xr.Dataset, others: dict[str, list[str]]) -> xr.Dataset:
+    """Say on a light curve which other products the archive has of its target."""
+    if others:
+        product = str(lc["product"].values[0])
+        listed = ", ".join(f"{p} ({len(obs)} observation{'s' if len(obs) > 1 else ''})" for p, obs in sorted(others.items()))
+        lc.attrs["other_products"] = ", ".join(sorted(others))
+        lc.attrs["note"] = (f"{product}, the mission's default product, is read; this archive also has {listed}: "
+                            f"product=... reads one, products='all' every one")
+    return lc
 
 
 def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:

@@ -18,10 +18,13 @@ __all__ = [
     "InvalidIdentifierError",
     "InvalidTargetError",
     "LcarchiveError",
+    "MixedProductsError",
     "ObservationNotFoundError",
     "StoreAccessError",
     "StoreError",
     "TargetNotFoundError",
+    "UnknownProductError",
+    "UnknownVariableError",
     "UnrecognizedProductError",
 ]
 
@@ -151,15 +154,33 @@ class UnknownVariableError(LcarchiveError, KeyError):
 
 
 class MixedProductsError(LcarchiveError, ValueError):
-    """A target's light curves come from several products (units and processing differ): the
-    caller must choose one."""
+    """A bare target number names stars of several missions' catalogs (KIC 123 and TIC 123 are
+    different stars): the caller must say which, with a catalog prefix or ``product=``. Several
+    products of one mission are not an error: the mission's default is read (``Product.default_rank``)."""
 
-    def __init__(self, target: int, products: dict[str, list[str]]) -> None:
+    def __init__(self, target: int, products: dict[str, list[str]], catalogs: list[str] | None = None) -> None:
         self.target = target
         self.products = products
         listed = "; ".join(f"{p}: {', '.join(obs)}" for p, obs in sorted(products.items()))
-        super().__init__(f"target {target} has light curves of {len(products)} products ({listed}); "
-                         f"choose one with product=... (or observation=...)")
+        if catalogs:
+            named = " or ".join(f"'{c} {target}'" for c in catalogs)
+            super().__init__(f"target {target} is a star of several catalogs here ({listed}); name one: {named} "
+                             f"(or product=...)")
+        else:
+            super().__init__(f"target {target} has light curves of {len(products)} products ({listed}); "
+                             f"choose one with product=... (or observation=...)")
+
+
+class UnknownProductError(LcarchiveError, ValueError):
+    """A product name that no product definition has."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        import difflib
+
+        self.name = name
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        super().__init__(f"no product {name!r}{hint}; products: {', '.join(sorted(known))}")
 
 
 class TargetNotFoundError(LcarchiveError, KeyError):

@@ -40,7 +40,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         *,
         drop_variables: str | Iterable[str] | None = None,
         group: str | None = None,
-        target: int | None = None,
+        target: int | str | None = None,
         version: str | None = None,
         as_of: _dt.datetime | None = None,
         storage_options: dict | None = None,
@@ -56,8 +56,10 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
             The archive's root URL.
         group : str, optional
             Observation ID (``tess-spoc-2min-s0001``); with ``target``, that observation only.
-        target : int, optional
-            TIC/KIC/EPIC ID.
+        target : int or str, optional
+            TIC/KIC/EPIC ID (``261136679``, ``"TIC 261136679"``); a star with light curves of
+            several products opens its mission's default one (see
+            :meth:`lcarchive.Archive.light_curve`).
         version, as_of
             The archive's version to read (default the latest).
         storage_options : dict, optional
@@ -67,8 +69,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         include_superseded : bool
             With ``target``: also the groups of older releases.
         product : str, optional
-            With ``target``: only this product's observations (needed when the target has
-            light curves of several products; see :meth:`lcarchive.Archive.light_curve`).
+            With ``target``: only this product's observations.
 
         Raises
         ------
@@ -82,7 +83,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
             raise ValueError("engine='lcarchive' opens a group (group='tess-spoc-2min-s0001') or a target (target=TIC ID)")
         archive = open_archive(os.fspath(filename_or_obj), storage_options, version=version, as_of=as_of)
         if target is not None:
-            ds = archive.light_curve(int(target), observation=group, variables=variables,
+            ds = archive.light_curve(target, observation=group, variables=variables,
                                      include_superseded=include_superseded, product=product, quality_bitmask=None)
         else:
             ds = archive.open_observation(group)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from astropy.io import fits
 
 import lcarchive
@@ -160,14 +161,32 @@ def test_cadence_axis_is_the_union_and_padding_is_marked(tmp_path):
 
 
 def test_light_curve_across_observations(full_archive):
-    with pytest.raises(lcarchive.MixedProductsError, match="3 products") as info:  # never joined silently
-        full_archive.light_curve(39903405, quality_bitmask="none")
-    assert info.value.products == {"qlp": ["tess-qlp-s0024", "tess-qlp-s0025"],
-                                   "spoc-2min": ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"],
-                                   "tess-spoc": ["tess-spoc-s0024", "tess-spoc-s0025"]}
+    # three products of one star: the mission's default (SPOC 2-min) is read, never a join,
+    # and the others are named
+    default = full_archive.light_curve(39903405, quality_bitmask="none")
+    assert default["observation"].values.tolist() == ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"]
+    assert set(default["product"].values.tolist()) == {"spoc-2min"}
+    assert default.attrs["other_products"] == "qlp, tess-spoc"
+    assert "qlp (2 observations)" in default.attrs["note"] and "products='all'" in default.attrs["note"]
     lc = full_archive.light_curve(39903405, product="spoc-2min", quality_bitmask="none")
     assert lc["observation"].values.tolist() == ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"]
-    assert set(lc["product"].values.tolist()) == {"spoc-2min"}
+    assert set(lc["product"].values.tolist()) == {"spoc-2min"} and "other_products" not in lc.attrs
+    xr.testing.assert_identical(lc, default.drop_attrs(deep=False).assign_attrs(lc.attrs))
+    every = full_archive.light_curve(39903405, products="all", quality_bitmask="none")
+    assert sorted(every) == ["qlp", "spoc-2min", "tess-spoc"]
+    assert every["qlp"]["observation"].values.tolist() == ["tess-qlp-s0024", "tess-qlp-s0025"]
+    xr.testing.assert_identical(every["spoc-2min"], lc)
+    # the forms the CLI accepts; a prefix keeps that catalog's missions
+    xr.testing.assert_identical(full_archive.light_curve("TIC 39903405", quality_bitmask="none"), default)
+    with pytest.raises(lcarchive.TargetNotFoundError, match="39903405"):
+        full_archive.light_curve("KIC 39903405", quality_bitmask="none")
+    with pytest.raises(ValueError, match="is not a target ID"):
+        full_archive.light_curve("TIC-x", quality_bitmask="none")
+    with pytest.raises(lcarchive.UnknownProductError, match="did you mean 'spoc-2min'"):
+        full_archive.light_curve(39903405, product="spoc2min")
+    many = full_archive.light_curves(["TIC 39903405", 39903405], quality_bitmask="none")
+    assert list(many) == [39903405]
+    xr.testing.assert_identical(many[39903405], default)
     one = full_archive.light_curve(39903405, observation="tess-spoc-2min-s0024", quality_bitmask="none")
     with fits.open(DATA / "spoc-2min" / "tess2020106103520-s0024-0000000039903405-0180-s_lc.fits") as hdul:
         assert_bit_equal(one["time"].values, hdul[1].data["TIME"].astype("f8"), "time")

@@ -360,6 +360,13 @@ class Product(_Model):
         description="When the detection rules of several products hold for one file, the highest priority wins; a "
         "tie is an error (the definitions overlap).",
     )
+    default_rank: int = Field(
+        default=100,
+        description="Which product a target's light curve is read from when it has several of one mission and none "
+        "is asked for: the lowest rank. The missions' own pipelines come first (Kepler and K2 SOC, TESS SPOC 2-min, "
+        "then 20-s), as lightkurve's searches default to the official Kepler, K2 and SPOC products; then TESS-SPOC, "
+        "QLP, the other HLSPs, and generic files last.",
+    )
     cadence_seconds: float | None = Field(default=None, description="Nominal cadence, s.")
     format: Literal["fits", "hdf5", "skyportal", "table"] = Field(
         default="fits",
