@@ -17,6 +17,8 @@ else
 fi
 status=0
 lcarchive ingest "$ARCHIVE" "${inputs[@]}" || status=$?
+# name this version, as a data release is named: the README's version="dr1" reads it (a re-run keeps the first)
+lcarchive history "$ARCHIVE" | grep -qw dr1 || lcarchive tag "$ARCHIVE" dr1
 lcarchive catalog show "$ARCHIVE"
 python - "$ARCHIVE" <<'PY'
 import json, subprocess, sys
