@@ -498,8 +498,9 @@ def tidy_table(
         fields.append(pa.field(name, array.type, metadata=meta or None))
 
     add("target", pa.array(np.repeat(targets.astype(np.int64), counts)), {"description": "TIC, KIC or EPIC ID"})
-    add("observation", pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([observation])),
-        {"description": "observation ID"})
+    # plain strings (the Parquet writer dictionary-encodes them on disk): astropy reads no Arrow dictionary type
+    add("observation", pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([observation]))
+        .cast(pa.string()), {"description": "observation ID"})
     add("cadenceno", pa.array(np.broadcast_to(cadenceno, mask.shape)[mask].astype(np.int64)), {"description": "cadence number (CADENCENO)"})
     for name in [*CORE_COLUMNS, *extra]:
         if name in values:
@@ -507,6 +508,53 @@ def tidy_table(
         else:
             add(name, pa.nulls(n, pa.float64()), {"description": f"{name}: not in this observation"})
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def parquet_schema_metadata(schema: Any, string_lengths: dict[str, int] | None = None) -> dict[bytes, bytes]:
+    """Schema metadata that tells astropy and pandas each column's unit and description.
+
+    astropy's Parquet reader (``Table.read(path)``) takes them from the ``table_meta_yaml`` key
+    its writer stores (the ECSV header of the table, ``astropy.table.meta``); pandas'
+    ``read_parquet`` restores ``DataFrame.attrs`` from the ``PANDAS_ATTRS`` key its writer
+    stores (here ``{"units": {column: unit}, "descriptions": {column: text}}``). Units are
+    astropy's spelling of the stored ``units`` (FITS' ``e-/s`` is ``electron / s``).
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        Of a table of :func:`tidy_table` (its fields' ``units`` and ``description`` metadata).
+    string_lengths : dict of str to int, optional
+        The longest value of string columns (astropy's ``table::len::<name>`` key: without it
+        astropy reads the whole column to find it, and warns).
+
+    Returns
+    -------
+    dict of bytes to bytes
+    """
+    import astropy.units as u
+    from astropy.table import Column, Table
+    from astropy.table.meta import get_yaml_from_table
+
+    units, descriptions, columns = {}, {}, []
+    for field in schema:
+        meta = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
+        unit = u.Unit(meta["units"], parse_strict="silent") if meta.get("units") else None
+        if unit is not None:
+            units[field.name] = unit.to_string()
+        if meta.get("description"):
+            descriptions[field.name] = meta["description"]
+        dtype = np.dtype(str) if field.type in _arrow_strings() else field.type.to_pandas_dtype()
+        columns.append(Column(np.empty(0, dtype=dtype), name=field.name, unit=unit, description=meta.get("description")))
+    yaml = "\n".join(get_yaml_from_table(Table(columns)))
+    return {b"table_meta_yaml": yaml.encode(),
+            b"PANDAS_ATTRS": json.dumps({"units": units, "descriptions": descriptions}).encode(),
+            **{f"table::len::{name}".encode(): str(n).encode() for name, n in (string_lengths or {}).items()}}
+
+
+def _arrow_strings() -> tuple:
+    import pyarrow as pa
+
+    return (pa.string(), pa.large_string())
 
 
 # -- SkyPortal photometric series ---------------------------------------------------------------

@@ -178,6 +178,18 @@ def test_parquet_download_equals_the_source_columns(s3_archive, tmp_path):
     meta = json.loads(schema.metadata[b"lcarchive"])
     assert meta["observation"]["id"] == "tess-spoc-2min-s0001"
     assert {d["variable"] for d in meta["datasets"]} >= {"flux", "sap_flux"}
+    # the standard readers, with units and descriptions
+    import astropy.units as u
+    from astropy.table import Table
+
+    astropy_table = Table.read(part)
+    assert astropy_table["flux"].unit == u.electron / u.s and astropy_table["time"].unit == u.day
+    assert astropy_table["observation"][0] == "tess-spoc-2min-s0001"
+    assert astropy_table["cadenceno"].description == "cadence number (CADENCENO)"
+    frame = pd.read_parquet(part)
+    assert frame.attrs["units"]["flux"] == "electron / s" and frame.attrs["units"]["time"] == "d"
+    assert_bit_equal(np.asarray(astropy_table["flux"]), frame["flux"].to_numpy(), "astropy and pandas read one table")
+    assert pq.read_table(part).column("observation").type == "string"
 
 
 def test_csv_and_hdf5_downloads(s3_archive, tmp_path):

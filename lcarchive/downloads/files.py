@@ -112,7 +112,8 @@ async def write_table_unit(job: Job, group: GroupSelection, reader: Any, bulk: B
                 export.tidy_table, group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range
             )
             if job.format == "parquet":
-                table = table.replace_schema_metadata(metadata)
+                described = export.parquet_schema_metadata(table.schema, {"observation": len(group.observation)})
+                table = table.replace_schema_metadata({**metadata, **described})
                 if writer is None:
                     # dictionary encoding only where it pays (the repeated IDs): trying it on the
                     # float columns costs more than it ever saves
