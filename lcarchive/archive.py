@@ -19,6 +19,7 @@ from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.clients import RetryingStore, with_defaults
 from lcarchive.config import settings
+from lcarchive.conventions import described
 from lcarchive.errors import (
     ArchiveNotFoundError,
     LcarchiveError,
@@ -367,8 +368,8 @@ class Archive:
         store, path = self.group_store(observation)
         if not kwargs:  # the coordinates as read already; a few targets' core variables loaded together
             reader = run(self._reader(observation))
-            return rows_lazily(open_group(store, path, {"target": reader.target, "cadenceno": reader.cadenceno}), reader)
-        return xr.open_dataset(store, group=path or None, engine="zarr", consolidated=False, **kwargs)
+            return described(rows_lazily(open_group(store, path, {"target": reader.target, "cadenceno": reader.cadenceno}), reader))
+        return described(xr.open_dataset(store, group=path or None, engine="zarr", consolidated=False, **kwargs))
 
     def targets(self, observation: str) -> np.ndarray:
         """Return the target IDs of an observation, shape (n_targets,), int64."""
@@ -756,7 +757,7 @@ class Archive:
     def _finish(self, target: int, pairs: list[tuple[str, int]], results: list[dict[str, np.ndarray]],
                 quality_bitmask: str | int | None, normalize: bool) -> xr.Dataset:
         parts = [(obs_id, self._readers[obs_id], values) for (obs_id, _), values in zip(pairs, results, strict=True)]
-        lc = _assemble(target, parts)
+        lc = described(_assemble(target, parts))
         if quality_bitmask is not None and quality_bitmask != "none":  # "none": every stored cadence, as stored
             lc = LightCurveAccessor(lc).good(quality_bitmask)
         return LightCurveAccessor(lc).normalize() if normalize else lc
@@ -1029,9 +1030,9 @@ class Archive:
 
 
 _OBSERVATION_COORDS = (
-    ("product", "product", "", object, "product of each observation (catalog name)"),
+    ("product", "product", "", str, "product of each observation (catalog name)"),
     ("segment", "segment", -1, np.int64, "sector, quarter or campaign of each observation"),
-    ("quality_flags", "quality_flags", "", object, "quality-flag table of each observation (catalog name)"),
+    ("quality_flags", "quality_flags", "", str, "quality-flag table of each observation (catalog name)"),
 )
 """Coordinates on ``observation`` of a target's light curve, from each group's attributes: what
 ``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
@@ -1102,6 +1103,8 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
                 if name in values:
                     value = values[name]
                     stack[(i, *(slice(0, n) for n in value.shape))] = value.astype(dtype) if dtype == object else value
+            if dtype == object:  # fixed-width text: netCDF writes it, dask chunks it
+                stack = stack.astype(str)
             data_vars[name] = xr.Variable(("observation", *dims), stack, attrs=attrs)
     cadenceno = np.concatenate([reader.cadenceno[mask] for (_, reader, _), mask in zip(parts, masks, strict=True)])
     # fixed-width text, not objects: xarray scans an object coordinate of every cadence (~150 ms for 10 sectors)
@@ -1112,7 +1115,7 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
         coords={
             "cadenceno": ("cadence", cadenceno, {"description": "cadence number (CADENCENO)"}),
             "cadence_observation": ("cadence", observation, {"description": "observation of each cadence"}),
-            "observation": ("observation", np.array([o for o, _, _ in parts], dtype=object)),
+            "observation": ("observation", np.array([o for o, _, _ in parts], dtype=str)),
             **{name: ("observation", np.array([reader.attrs.get(key, default) for _, reader, _ in parts], dtype=dtype),
                       {"description": text})
                for name, key, default, dtype, text in _OBSERVATION_COORDS},

@@ -32,7 +32,8 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
     description = "Open light curves of an lcarchive archive (a group by observation ID, or one target)"
     url = "https://lcarchive.readthedocs.io/en/latest/format/"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "target", "version", "as_of",
-                               "storage_options", "variables", "include_superseded", "product")
+                               "storage_options", "variables", "include_superseded", "product", "mask_and_scale",
+                               "decode_times", "decode_timedelta", "use_cftime", "concat_characters", "decode_coords")
 
     def open_dataset(  # type: ignore[override]
         self,
@@ -47,8 +48,23 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
         product: str | None = None,
+        mask_and_scale: bool | None = None,
+        decode_times: bool | None = None,
+        decode_timedelta: bool | None = None,
+        use_cftime: bool | None = None,
+        concat_characters: bool | None = None,
+        decode_coords: bool | str | None = None,
     ) -> xr.Dataset:
         """Open a group or a target's light curve.
+
+        xarray's decoding keywords (``mask_and_scale``, ``decode_times``, ``decode_timedelta``,
+        ``use_cftime``, ``concat_characters``, ``decode_coords``) are accepted and change
+        nothing: the variables are returned as stored, which is what decoding would give. No
+        variable has a scale or offset; the fills are NaN for floats and the documented
+        integer fills (``quality``: -2147483648 marks a cadence the target's file lacks), kept
+        as values because they are data; ``time`` is in days of the mission's time system
+        (BTJD, BKJD: barycentric TDB), which CF's calendars cannot express, so it stays a
+        number (``ds.lc.time`` gives an astropy ``Time``); text is text already.
 
         Parameters
         ----------
@@ -90,6 +106,38 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         if drop_variables is not None:
             ds = ds.drop_vars([drop_variables] if isinstance(drop_variables, str) else list(drop_variables), errors="ignore")
         return ds
+
+    def open_datatree(  # type: ignore[override]
+        self,
+        filename_or_obj: str | os.PathLike,
+        *,
+        drop_variables: str | Iterable[str] | None = None,
+        target: int | str | None = None,
+        version: str | None = None,
+        as_of: _dt.datetime | None = None,
+        storage_options: dict | None = None,
+        **kwargs: Any,
+    ) -> xr.DataTree:
+        """The archive as a tree: a node per observation group (``/tess-spoc-2min-s0001``:
+        dimensions target, cadence; lazy), or with ``target`` a node per product of the star
+        (``/spoc-2min``, ``/qlp``: its light curve of that product, stitched over observations).
+
+        Raises
+        ------
+        lcarchive.TargetNotFoundError
+            If ``target`` is in no observation.
+        """
+        from lcarchive.archive import open_archive
+
+        archive = open_archive(os.fspath(filename_or_obj), storage_options, version=version, as_of=as_of)
+        if target is not None:
+            nodes = archive.light_curve(target, quality_bitmask=None, products="all")
+        else:
+            nodes = {o.id: archive.open_observation(o.id) for o in archive.observations}
+        if drop_variables is not None:
+            names = [drop_variables] if isinstance(drop_variables, str) else list(drop_variables)
+            nodes = {k: v.drop_vars(names, errors="ignore") for k, v in nodes.items()}
+        return xr.DataTree.from_dict({f"/{name}": ds for name, ds in nodes.items()})
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         return False  # an archive root looks like any folder or prefix: ask for engine="lcarchive"
