@@ -31,7 +31,9 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Show, rebuild or describe the archive's JSON catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+# output piped to another program is never cut (rich would fit it to 80 columns): tables take the
+# width their cells need
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
 err = Console(stderr=True, soft_wrap=True)
 
 ArchiveArg = Annotated[str, typer.Argument(help="Archive root: a local directory or an fsspec URL (s3://bucket/prefix).")]
@@ -700,11 +702,12 @@ def ls(
     for o in observations:
         row = {
             "id": o.id,
-            "url": store.url,
+            "url": _absolute(store.url),
             "group": store.group_path(o.id),
             "mission": o.mission,
             "product": o.product,
-            o.segment_kind: o.segment,
+            "segment_kind": o.segment_kind,
+            "segment": o.segment,
             "n_targets": o.n_targets,
             "n_cadences": o.n_cadences,
             "cadenceno_min": o.cadenceno_min,
@@ -729,6 +732,13 @@ def ls(
     if target is not None and not rows:
         err.print(f"target {target} is in no observation of {store.url}")
         raise typer.Exit(1)
+
+
+def _absolute(url: str) -> str:
+    """An archive's URL that opens from any directory: a local path made absolute."""
+    if "://" in url and not url.startswith("file://"):
+        return url
+    return os.path.abspath(url.removeprefix("file://"))
 
 
 def _print_observations(rows: list[dict], observations: list, of_target: bool = False) -> None:
@@ -889,6 +899,10 @@ def catalog_schema() -> None:
     sys.stdout.write(schema_json())
 
 
+_INTERRUPTED = ("lcarchive: interrupted. What was committed before it stays (each ingest batch is one commit; "
+                "nothing half-written is visible); running the same command again completes the rest.")
+
+
 def _failed(code: int) -> int:
     """End the process after a failure, now.
 
@@ -911,9 +925,9 @@ def main(args: list[str] | None = None) -> int:
         return _failed(2)
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
-        err.print("aborted")
-        return 130
+    except (typer.Abort, KeyboardInterrupt):
+        err.print(_INTERRUPTED, highlight=False, markup=False)
+        return _failed(130)
     except Exception as exc:
         # usage errors (click's ClickException, which typer may bundle under another module)
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
@@ -923,6 +937,9 @@ def main(args: list[str] | None = None) -> int:
             raise
         err.print(f"lcarchive: {_one_line(exc)}", highlight=False, markup=False)
         return _failed(2)
+    if rc == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into this exit code, silently
+        err.print(_INTERRUPTED, highlight=False, markup=False)
+        return _failed(130)
     return rc if isinstance(rc, int) else 0
 
 

@@ -95,3 +95,32 @@ def test_usage_errors_are_messages_not_tracebacks(tmp_path):
         result = run(*args, check=False)
         assert result.returncode == 2, (args, result.returncode, result.stderr)
         assert "Traceback" not in result.stderr and result.stderr.strip()
+
+
+def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(tmp_path):
+    import signal
+    import time
+
+    root = tmp_path / "a"
+    inputs = [str(DATA / d) for d in ("spoc-2min", "qlp", "kepler", "tess-spoc")]
+    # as a terminal's Ctrl-C: SIGINT with its default disposition (a shell's background job ignores it)
+    proc = subprocess.Popen([lcarchive_command(), "ingest", str(root), *inputs], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not (root / "observations").exists() and time.monotonic() < deadline:  # writing has begun
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert err.strip().splitlines() == [err.strip()] and "interrupted" in err and "again completes the rest" in err, err
+    assert "Traceback" not in err and "Task was destroyed" not in err
+    rerun = subprocess.run([lcarchive_command(), "ingest", str(root), *inputs], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    listing = json.loads(subprocess.run([lcarchive_command(), "ls", str(root), "--json"], capture_output=True, text=True,
+                                        check=True).stdout)
+    whole = tmp_path / "whole"
+    subprocess.run([lcarchive_command(), "ingest", str(whole), *inputs], capture_output=True, text=True, timeout=600, check=True)
+    expected = json.loads(subprocess.run([lcarchive_command(), "ls", str(whole), "--json"], capture_output=True, text=True,
+                                         check=True).stdout)
+    assert [(o["id"], o["n_targets"]) for o in listing] == [(o["id"], o["n_targets"]) for o in expected]
