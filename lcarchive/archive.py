@@ -785,12 +785,21 @@ class Archive:
         with ThreadPoolExecutor(max_workers=min(16, len(ahead)), thread_name_prefix="lcarchive-ahead") as pool:
             opened = {o: pool.submit(self._open_at_tip, backend, o) for o in ahead}
             backend.pins_of(families)  # their buckets at once
+            self._check_observations(backend, ahead, families)
             for observation, future in opened.items():
                 session, reader = future.result()
                 pin = backend.pin(family_of(observation)) or {}
                 if reader is not None and observation in pin.get("observations", {}) \
                         and backend.adopt_session(family_of(observation), session):
                     self._readers.setdefault(observation, reader)
+
+    def _check_observations(self, backend: ArchiveStore, observations: list[str], families: list[str]) -> None:
+        """Raise ObservationNotFoundError, with the closest IDs, for an observation this version
+        has not (its family's pin read beside the groups' opens otherwise)."""
+        pins = backend.pins_of(families)
+        missing = [o for o in observations if o not in (pins[family_of(o)] or {}).get("observations", {})]
+        if missing:  # the whole catalog, on this failure only: for "did you mean"
+            raise ObservationNotFoundError(missing[0], [o.id for o in self.observations])
 
     def _open_at_tip(self, backend: ArchiveStore, observation: str) -> tuple[Any, GroupReader | None]:
         """A group's reader at its family's branch tip (coordinates read), or (None, None) when

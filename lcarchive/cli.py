@@ -186,8 +186,14 @@ def ingest(
 
     named = "--table-map (inline JSON)" if table_map is not None and table_map.lstrip().startswith("{") else f"--table-map {table_map}"
     mapping = None if table_map is None else load_table_map(table_map, named)
+    absent = [i for i in inputs if "://" not in i and not any(c in i for c in "*?[") and not os.path.exists(i)]
+    if absent:  # a mistyped path: nothing is written, and the exit code is not "some files skipped"
+        err.print(f"lcarchive: no such file or folder: {', '.join(absent)}", highlight=False, markup=False)
+        raise typer.Exit(2)
     store = Archive(archive, _storage_options(storage_option))
     store.check_root()
+    if not store.exists:
+        err.print(f"creating a new archive at {_absolute(store.url)}", highlight=False, markup=False)
     input_options = _storage_options(input_option, anon)
     empty: list[tuple[str, str]] = []
     ignored: list[tuple[str, str]] = []
@@ -327,7 +333,7 @@ def download_command(
         for obs, target, reason in report.unwritable[:5]:
             err.print(f"  {obs} target {target}: {reason}", highlight=False, markup=False)
     if report.missing_observations:
-        err.print(f"[bold red]not in the archive:[/] observation(s) {', '.join(report.missing_observations)}")
+        err.print(f"[bold red]not in the archive:[/] observation(s) {_guessed(report.missing_observations, store)}")
     if report.missing_targets:
         shown = ", ".join(str(t) for t in report.missing_targets[:50])
         more = f" and {len(report.missing_targets) - 50} more" if len(report.missing_targets) > 50 else ""
@@ -397,7 +403,7 @@ def search_command(
         out.print(table)
         out.print(f"{len(found)} light curve(s) of {found['target'].nunique()} target(s)", highlight=False)
     if missing_obs:
-        err.print(f"[bold red]not in the archive:[/] observation(s) {', '.join(missing_obs)}")
+        err.print(f"[bold red]not in the archive:[/] observation(s) {_guessed(missing_obs, store)}")
     if missing_targets:
         shown_ids = ", ".join(str(t) for t in missing_targets[:50])
         more = f" and {len(missing_targets) - 50} more" if len(missing_targets) > 50 else ""
@@ -732,6 +738,18 @@ def ls(
     if target is not None and not rows:
         err.print(f"target {target} is in no observation of {store.url}")
         raise typer.Exit(1)
+
+
+def _guessed(missing: list[str], store: Archive) -> str:
+    """Observation IDs an archive lacks, each with the closest IDs it has."""
+    import difflib
+
+    known = [o.id for o in store.observations]
+    said = []
+    for name in missing:
+        close = difflib.get_close_matches(name, known, n=2, cutoff=0.8)
+        said.append(f"{name} (did you mean {' or '.join(close)}?)" if close else name)
+    return ", ".join(said)
 
 
 def _absolute(url: str) -> str:

@@ -129,9 +129,14 @@ class ObservationNotFoundError(LcarchiveError, KeyError):
     """The archive has no observation with this ID."""
 
     def __init__(self, id: str, known: list[str] | None = None) -> None:
+        import difflib
+
         self.id = id
-        hint = f"; known: {', '.join(sorted(known)[:20])}" if known else ""
-        super().__init__(f"no observation {id!r} in the archive{hint}")
+        close = difflib.get_close_matches(id, known or [], n=3, cutoff=0.8)
+        guess = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        listed = sorted(known or [])
+        hint = f"; known: {', '.join(listed[:20])}{' ...' if len(listed) > 20 else ''}" if listed and not close else ""
+        super().__init__(f"no observation {id!r} in the archive{guess}{hint}")
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
         return str(self.args[0])

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from conftest import DATA, lcarchive_command
@@ -113,7 +114,9 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
-    assert err.strip().splitlines() == [err.strip()] and "interrupted" in err and "again completes the rest" in err, err
+    said = err.strip().splitlines()
+    assert said[0] == f"creating a new archive at {root}" and len(said) == 2, err
+    assert said[1].startswith("lcarchive: interrupted") and "again completes the rest" in said[1], err
     assert "Traceback" not in err and "Task was destroyed" not in err
     rerun = subprocess.run([lcarchive_command(), "ingest", str(root), *inputs], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
@@ -124,3 +127,21 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
     expected = json.loads(subprocess.run([lcarchive_command(), "ls", str(whole), "--json"], capture_output=True, text=True,
                                          check=True).stdout)
     assert [(o["id"], o["n_targets"]) for o in listing] == [(o["id"], o["n_targets"]) for o in expected]
+
+
+def test_ingest_says_when_it_creates_an_archive_and_refuses_a_missing_input(tmp_path):
+    root = tmp_path / "new"
+    missing = run("ingest", str(root), str(DATA / "keplr"), check=False)
+    assert missing.returncode == 2 and missing.stderr.strip() == f"lcarchive: no such file or folder: {DATA / 'keplr'}"
+    assert not root.exists()  # nothing written
+    first = run("ingest", str(root), str(DATA / "kepler"))
+    assert f"creating a new archive at {root}" in first.stderr
+    again = run("ingest", str(root), str(DATA / "kepler"))
+    assert "creating" not in again.stderr and "0 light curve(s) into 0 group(s)" in again.stdout
+    # a mistyped observation: the closest IDs are offered
+    wrong = run("download", str(root), str(tmp_path / "d"), "--observation", "kepler-lc-q2", check=False)
+    assert "kepler-lc-q2 (did you mean kepler-lc-q02" in wrong.stderr
+    import lcarchive
+
+    with pytest.raises(lcarchive.ObservationNotFoundError, match="did you mean 'kepler-lc-q02'"):
+        lcarchive.open_archive(str(root)).light_curve(10002792, observation="kepler-lc-q2")
