@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -740,6 +740,13 @@ def ls(
         raise typer.Exit(1)
 
 
+def _utc(when: Any) -> Any:
+    """A version's time as an aware UTC datetime."""
+    import datetime as dt
+
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def _guessed(missing: list[str], store: Archive) -> str:
     """Observation IDs an archive lacks, each with the closest IDs it has."""
     import difflib
@@ -874,8 +881,9 @@ def tag_command(
 @app.command("gc")
 def gc_command(
     archive: ArchiveArg,
-    older_than: Annotated[float, typer.Option("--older-than", help="Expire versions older than this many days.")] = 30.0,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for running writers (ingest, compute, tag) before giving up.")] = 0.0,
+    older_than: Annotated[float | None, typer.Option("--older-than", metavar="DAYS", help="Expire versions older than this many days. Without it, gc only shows the versions and deletes nothing.", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the versions --older-than would expire; delete nothing.")] = False,
+    wait: Annotated[float, typer.Option("--wait", metavar="SECONDS", help="Seconds to wait for running writers (ingest, compute, tag) before giving up.")] = 0.0,
     storage_option: StorageOpt = None,
 ) -> None:
     """Expire the versions of ARCHIVE older than --older-than days (tagged versions and the
@@ -884,10 +892,36 @@ def gc_command(
 
     Safe beside writers: gc refuses while an ingest, compute, tag or catalog build runs (or
     waits --wait seconds for them), writers wait while gc runs, and nothing younger than one
-    day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included."""
+    day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included.
+
+    Examples: `lcarchive gc ARCHIVE` (what is there, nothing deleted);
+    `lcarchive gc ARCHIVE --older-than 30 --dry-run`; `lcarchive gc ARCHIVE --older-than 30`."""
     import datetime as dt
 
+    from lcarchive.config import settings
+
     store = Archive(archive, _storage_options(storage_option))
+    if older_than is None or dry_run:
+        versions = store.history()
+        now = dt.datetime.now(dt.UTC)
+        bound = now - dt.timedelta(seconds=settings().gc_safety_seconds)
+        if older_than is not None:
+            bound = min(bound, now - dt.timedelta(days=older_than))
+        # never expired: the latest, the tagged ones, and the repository's first (icechunk keeps its root)
+        expiring = [v for v in versions[1:-1] if not v["tags"] and _utc(v["time"]) < bound] if older_than is not None else []
+        ages = [(now - _utc(v["time"])).total_seconds() / 86400 for v in versions]
+        out.print(f"{store.url}: {len(versions)} version(s), {min(ages, default=0):.1f} to {max(ages, default=0):.1f} days "
+                  f"old; {sum(1 for v in versions if v['tags'])} tagged (always kept)", highlight=False)
+        if older_than is None:
+            out.print("nothing deleted: --older-than DAYS expires the untagged versions older than DAYS days "
+                      "(--dry-run first shows which)", highlight=False)
+            return
+        out.print(f"--older-than {older_than:g} would expire {len(expiring)} version(s) "
+                  f"(older than {bound:%Y-%m-%d %H:%M:%S} UTC) and delete the objects only they reach; nothing deleted",
+                  highlight=False)
+        for v in expiring[:20]:
+            out.print(f"  {v['snapshot']}  {_utc(v['time']):%Y-%m-%d %H:%M:%S}  {v['message'][:80]}", highlight=False, markup=False)
+        return
     stats = store.collect_garbage(dt.timedelta(days=older_than), wait=wait)
     out.print(f"{stats['versions_expired']} version(s) and {stats['snapshots_expired']} group snapshot(s) expired; "
               f"{stats['objects_deleted']} object(s), {stats['bytes_deleted'] / 1e6:.1f} MB deleted from {store.url} "

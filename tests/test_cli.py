@@ -145,3 +145,20 @@ def test_ingest_says_when_it_creates_an_archive_and_refuses_a_missing_input(tmp_
 
     with pytest.raises(lcarchive.ObservationNotFoundError, match="did you mean 'kepler-lc-q02'"):
         lcarchive.open_archive(str(root)).light_curve(10002792, observation="kepler-lc-q2")
+
+
+def test_gc_shows_before_it_deletes(tmp_path, monkeypatch):
+    monkeypatch.setenv("LCARCHIVE_GC_SAFETY_SECONDS", "0")  # nothing else writes to this archive
+    root = str(tmp_path / "a")
+    run("ingest", root, str(DATA / "kepler" / "kplr010002792-2009259160929_llc.fits"))
+    run("ingest", root, str(DATA / "kepler"))
+    before = json.loads(run("history", root, "--json").stdout)
+    n = len(before)  # the two ingests and the archive's creation
+    shown = run("gc", root)
+    assert f"{n} version(s)" in shown.stdout and "nothing deleted" in shown.stdout
+    dry = run("gc", root, "--older-than", "0", "--dry-run")
+    assert f"would expire {n - 2} version(s)" in dry.stdout and "nothing deleted" in dry.stdout  # not the root
+    assert [v["snapshot"] for v in before[1:-1]] == [line.split()[0] for line in dry.stdout.splitlines()[2:]]
+    assert json.loads(run("history", root, "--json").stdout) == before
+    done = run("gc", root, "--older-than", "0")
+    assert done.stdout.startswith(f"{n - 2} version(s)") and len(json.loads(run("history", root, "--json").stdout)) == 2
