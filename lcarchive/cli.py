@@ -27,9 +27,28 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: real metavars (TEXT, INTEGER), paragraphs re-wrapped to the terminal
 )
-catalog_app = typer.Typer(help="Show, rebuild or describe the archive's JSON catalog.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Show, rebuild or describe the archive's JSON catalog.", no_args_is_help=True,
+                          rich_markup_mode=None)
 app.add_typer(catalog_app, name="catalog")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from lcarchive import __version__
+
+        out.print(f"lcarchive {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _top(version: Annotated[bool, typer.Option("--version", help="Print lcarchive's version and exit.", is_eager=True,
+                                               callback=_show_version)] = False) -> None:
+    """lcarchive: a Zarr archive of TESS, Kepler and K2 light curves, one group per observation.
+
+    Start with `lcarchive ingest ARCHIVE FILES...`, then `lcarchive ls ARCHIVE` and
+    `lcarchive search ARCHIVE --target 'TIC 261136679'`; `lcarchive COMMAND --help` explains each."""
 
 # output piped to another program is never cut (rich would fit it to 80 columns): tables take the
 # width their cells need
@@ -892,10 +911,7 @@ def gc_command(
 
     Safe beside writers: gc refuses while an ingest, compute, tag or catalog build runs (or
     waits --wait seconds for them), writers wait while gc runs, and nothing younger than one
-    day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included.
-
-    Examples: `lcarchive gc ARCHIVE` (what is there, nothing deleted);
-    `lcarchive gc ARCHIVE --older-than 30 --dry-run`; `lcarchive gc ARCHIVE --older-than 30`."""
+    day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included."""
     import datetime as dt
 
     from lcarchive.config import settings
@@ -968,10 +984,61 @@ def _failed(code: int) -> int:
     os._exit(code)
 
 
+_METAVARS = {"str": "TEXT", "int": "N", "float": "NUMBER", "path": "PATH", "datetime": "DATE"}
+_EXAMPLES = {
+    "ingest": ["lcarchive ingest ./archive ../shared/data/lightcurves/spoc-2min 'more/*.fits'",
+               "lcarchive ingest s3://bucket/archive s3://stpubdata/tess/public/tid/s0001/... --anon"],
+    "download": ["lcarchive download ./archive ./tois -t 'TIC 261136679' --format parquet",
+                 "lcarchive download s3://bucket/archive ./s14 --product spoc-2min --sector 14",
+                 "lcarchive download --verify ./tois"],
+    "search": ["lcarchive search ./archive --cone 84.29 -80.47 0.5",
+               "lcarchive search ./archive -t 'TIC 261136679' --json"],
+    "verify": ["lcarchive verify ./archive --observation tess-spoc-2min-s0001"],
+    "rollback": ["lcarchive rollback ./archive tess-spoc-2min-s0001 --dry-run"],
+    "compute": ["lcarchive compute ./archive --method bls --sector 1 --workers 2"],
+    "export": ["lcarchive export ./archive ./fits -t 'TIC 261136679'"],
+    "ls": ["lcarchive ls ./archive", "lcarchive ls ./archive --target 'TIC 261136679' --json"],
+    "show": ["lcarchive catalog show ./archive --json"],
+    "build": ["lcarchive catalog build ./archive"],
+    "history": ["lcarchive history ./archive --limit 5"],
+    "tag": ["lcarchive tag ./archive dr1", "lcarchive ls ./archive --version dr1"],
+    "gc": ["lcarchive gc ./archive", "lcarchive gc ./archive --older-than 30 --dry-run"],
+    "migrate": ["lcarchive migrate ./old-archive ./archive"],
+    "schema": ["lcarchive catalog schema > catalog.schema.json"],
+}
+"""One or two examples per command, shown at the end of its --help."""
+
+
+def _plain_metavars(command: Any) -> Any:
+    """Give every option and argument a metavar a person reads (TEXT, N, PATH; ARCHIVE for an
+    argument) where typer would print Python types (``<list[str]>``, ``<bool>``)."""
+    import re
+
+    for param in getattr(command, "params", []):
+        if param.metavar is not None or getattr(param, "is_flag", False) or param.name == "help":
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            param.display_type = lambda ctx: ""  # the name says it: no "<str>" beside it
+            shown = param.metavar + ("..." if param.nargs == -1 else "")
+            param.get_usage_pieces = (lambda ctx, shown=shown, required=param.required:  # ARCHIVE, not {ARCHIVE}
+                                      [shown if required else f"[{shown}]"])
+            continue
+        label = re.sub(r"^list\[(.*)\]$", r"\1", param.display_type(None).strip("<>"))
+        parts = [_METAVARS.get(p, p.upper()) for p in label.split(",")]
+        param.metavar = " ".join(parts) if "|" not in label else "[" + label + "]"
+    examples = _EXAMPLES.get(command.name or "")
+    if examples and command.help and "Examples:" not in command.help:
+        command.help += "\n\n\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples)  # \b: kept as written
+    for sub in getattr(command, "commands", {}).values():
+        _plain_metavars(sub)
+    return command
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the CLI; errors from lcarchive become one-line messages and exit code 2."""
     try:
-        rc = app(args=args, standalone_mode=False)
+        rc = _plain_metavars(typer.main.get_command(app)).main(args=args, prog_name="lcarchive", standalone_mode=False)
     except LcarchiveError as exc:
         err.print(f"lcarchive: {exc}", highlight=False, markup=False)
         return _failed(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,16 @@ def test_help_explains_each_command():
     assert "--target" in run("ls", "--help").stdout
     for sub in ("build", "show", "schema"):
         assert sub in run("catalog", "--help").stdout
+    # read as a person reads it: real metavars, arguments without braces, an example for each command
+    commands = ["ingest", "download", "search", "verify", "rollback", "compute", "export", "ls", "history", "tag", "gc",
+                "migrate", ["catalog", "show"], ["catalog", "build"], ["catalog", "schema"]]
+    for command in commands:
+        words = command if isinstance(command, list) else [command]
+        text = run(*words, "--help").stdout
+        assert "Examples:\n    lcarchive " + " ".join(words) in text, words
+        assert not re.search(r"<(str|int|float|bool|path|list\[)", text), (words, text)  # no Python types as metavars
+        assert "{" not in text.splitlines()[0], text.splitlines()[0]
+    assert run("--version").stdout.strip() == f"lcarchive {__import__('lcarchive').__version__}"
 
 
 def test_ingest_ls_show_build(tmp_path):
