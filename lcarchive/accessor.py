@@ -216,11 +216,14 @@ class LightCurveAccessor:
             if err is not None:
                 err[..., cadences] = err[..., cadences] / median
         out = self._ds.copy()
+        said = "divided by each observation's median flux"  # text: netCDF attributes hold no booleans
         out["flux"] = self._ds["flux"].copy(data=flux)
-        out["flux"].attrs.update(units="", normalized=True)
+        out["flux"].attrs.update(units="", normalized=said)
+        out["flux"].attrs.pop("fits_unit", None)  # the file's unit no longer applies
         if err is not None:
             out["flux_err"] = self._ds["flux_err"].copy(data=err)
-            out["flux_err"].attrs.update(units="", normalized=True)
+            out["flux_err"].attrs.update(units="", normalized=said)
+            out["flux_err"].attrs.pop("fits_unit", None)
         return out
 
     def remove_nans(self, column: str = "flux") -> xr.Dataset:

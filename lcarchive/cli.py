@@ -18,6 +18,7 @@ from lcarchive.archive import Archive, open_archive
 from lcarchive.clients import first_line
 from lcarchive.errors import LcarchiveError
 from lcarchive.ingest import expand_inputs
+from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
 from lcarchive.catalog.models import Catalog, schema_json
 
 __all__ = ["app", "main"]
@@ -838,7 +839,7 @@ def catalog_show(
         sys.stdout.write(store.catalog.model_dump_json(indent=1) + "\n")
         return
     s = _summary(store.catalog, store.target_index())
-    out.print(f"[bold]{store.url}[/] (catalog format {s['format_version']})")
+    out.print(f"[bold]{store.url}[/] (store format {STORE_FORMAT}, catalog schema {s['format_version']})")
     out.print(
         f"{s['n_targets']} target(s), {s['n_light_curves']} light curve(s) in {s['n_current_observations']} "
         f"observation(s) (+{s['n_release_groups']} older-release group(s)), {s['n_datasets']} dataset(s)"

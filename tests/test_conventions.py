@@ -31,6 +31,11 @@ def test_a_star_across_sectors_round_trips_through_netcdf(full_archive, tmp_path
     lc.to_netcdf(tmp_path / "star.nc")
     with xr.open_dataset(tmp_path / "star.nc") as back:
         xr.testing.assert_identical(back.load(), lc)
+    normalized = full_archive.light_curve(39903405, product="spoc-2min", normalize=True)
+    assert normalized["flux"].attrs["units"] == "" and "fits_unit" not in normalized["flux"].attrs
+    normalized.to_netcdf(tmp_path / "normalized.nc")
+    with xr.open_dataset(tmp_path / "normalized.nc") as back:
+        xr.testing.assert_identical(back.load(), normalized)
 
 
 def test_quality_carries_its_flag_table_as_cf_flags(full_archive):
