@@ -97,3 +97,17 @@ def test_archive_catalog_describes_observations_and_lineage(full_archive):
     assert (kepler.segment_kind, kepler.time_format) == ("quarter", "BKJD")
     assert kepler.instruments == ["kepler/module18/output3"]
     assert cat.observation("k2-lc-c05").n_targets == 9
+
+
+def test_sentinel_magnitudes_are_nan_in_the_index(full_archive):
+    import numpy as np
+
+    from lcarchive.catalog.index import group_rows
+
+    ds = full_archive.open_observation("tess-spoc-2min-s0001").load()
+    assert np.isfinite(group_rows(ds, "tess-spoc-2min-s0001")["magnitude"]).all()  # real TESSMAGs kept
+    tessmag = ds["tessmag"].values.copy()
+    tessmag[0], tessmag[1] = 999.0, -99.0  # the sentinels some HLSP headers write for "unknown"
+    lines = group_rows(ds.assign(tessmag=("target", tessmag)), "tess-spoc-2min-s0001")
+    assert np.isnan(lines["magnitude"].iloc[:2]).all()
+    np.testing.assert_array_equal(lines["magnitude"].iloc[2:], tessmag[2:])

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["INDEX_PATH", "COLUMNS", "DEFAULTS", "group_rows", "merge_rows"]
+__all__ = ["INDEX_PATH", "COLUMNS", "DEFAULTS", "MAGNITUDE_RANGE", "group_rows", "merge_rows", "real_magnitudes"]
 
 INDEX_PATH = "index/targets.parquet"
 COLUMNS = {
@@ -61,13 +61,25 @@ def group_rows(ds: xr.Dataset, obs_id: str) -> pd.DataFrame:
             "current": "superseded_release" not in ds.attrs,
             "n_cadences": ds["n_rows"].values.astype(np.int64) if "n_rows" in ds else np.full(n, -1, dtype=np.int64),
             "coverage": ds["coverage"].values.astype(np.float64) if "coverage" in ds else nan,
-            "magnitude": _per_target(ds, ("tessmag", "kepmag"), np.float64, np.nan),
+            "magnitude": real_magnitudes(_per_target(ds, ("tessmag", "kepmag"), np.float64, np.nan)),
             "camera": _per_target(ds, ("camera",), np.int64, -1),
             "ccd": _per_target(ds, ("ccd",), np.int64, -1),
             "integrity": [str(v) for v in ds["integrity"].values] if "integrity" in ds else [""] * n,
         }
     )
     return frame.astype(COLUMNS)
+
+
+MAGNITUDE_RANGE = (-30.0, 50.0)
+"""Magnitudes outside this range are a file's sentinel for "unknown" (TESSMAG = 999.0, 99.0 or
+-99.0 in some HLSP headers), not a star's brightness: they become NaN in the target index."""
+
+
+def real_magnitudes(values: np.ndarray) -> np.ndarray:
+    """``values`` with the sentinels outside :data:`MAGNITUDE_RANGE` as NaN (mag)."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = MAGNITUDE_RANGE
+    return np.where((values >= low) & (values <= high), values, np.nan)
 
 
 def _per_target(ds: xr.Dataset, names: tuple[str, ...], dtype: type, missing: float) -> np.ndarray:

@@ -43,7 +43,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from lcarchive.clients import RetryingStore, call_retried
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
-from lcarchive.catalog.index import COLUMNS, DEFAULTS
+from lcarchive.catalog.index import COLUMNS, DEFAULTS, real_magnitudes
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
 from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
@@ -173,6 +173,7 @@ def _frames(texts: Iterable[str]) -> pd.DataFrame:
     for name, dtype in INDEX_COLUMNS.items():
         if dtype == "float64":  # null (NaN) in JSON
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    frame["magnitude"] = real_magnitudes(frame["magnitude"].to_numpy())  # indexes written before sentinels were dropped
     return frame.astype(INDEX_COLUMNS)
 
 
