@@ -510,30 +510,32 @@ class Archive:
         """
         number, missions = _target_of(target)
         self._check_product(product)
-        if products is not None:
-            if products != "all":
-                raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
-            lines = self._lines_of(number, missions, observation, observations, include_superseded)
-            if lines.empty:
-                raise TargetNotFoundError(number, self._where(observation, product))
-            return {str(p): self.light_curve(target, observation, variables, include_superseded, str(p), quality_bitmask,
-                                             normalize, observations)
-                    for p in sorted(set(lines["product"])) if product is None or p == product}
+        if products is not None and products != "all":
+            raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
         wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
-        others: dict[str, list[str]] = {}
-        if observation is not None:
+        if observation is not None and products is None:
             self.prepare([observation])
-            reader = run(self._reader(observation))
-            row = reader.row_of(number)
+            row = run(self._reader(observation)).row_of(number)
             pairs = [] if row is None else [(observation, row)]
-        else:
-            lines = self._lines_of(number, missions, None, observations, include_superseded)
+            return self._read_star(number, pairs, {}, wanted, quality_bitmask, normalize, self._where(observation, product))
+        lines = self._lines_of(number, missions, observation, observations, include_superseded)
+        if products is None:
             pairs, others = self._plan(number, lines, product)
-            self.prepare([o for o, _ in pairs])
-        if not pairs:
+            return self._read_star(number, pairs, others, wanted, quality_bitmask, normalize, self._where(None, product))
+        if lines.empty:
             raise TargetNotFoundError(number, self._where(observation, product))
+        return {str(p): self._read_star(number, self._plan(number, lines, str(p))[0], {}, wanted, quality_bitmask, normalize,
+                                        self._where(observation, str(p)))
+                for p in sorted(set(lines["product"])) if product is None or p == product}
+
+    def _read_star(self, target: int, pairs: list[tuple[str, int]], others: dict[str, list[str]], wanted: list[str] | None,
+                   quality_bitmask: str | int | None, normalize: bool, where: str) -> xr.Dataset:
+        """A target's light curve from its (observation, row) pairs, naming the other products."""
+        if not pairs:
+            raise TargetNotFoundError(target, where)
+        self.prepare([o for o, _ in pairs])
         results = run(self._read_rows(pairs, wanted))
-        return _note_others(self._finish(number, pairs, results, quality_bitmask, normalize), others)
+        return _note_others(self._finish(target, pairs, results, quality_bitmask, normalize), others)
 
     def _lines_of(self, target: int, missions: set[str] | None, observation: str | None,
                   observations: Iterable[str] | None, include_superseded: bool) -> pd.DataFrame:
@@ -784,8 +786,7 @@ class Archive:
 
         with ThreadPoolExecutor(max_workers=min(16, len(ahead)), thread_name_prefix="lcarchive-ahead") as pool:
             opened = {o: pool.submit(self._open_at_tip, backend, o) for o in ahead}
-            backend.pins_of(families)  # their buckets at once
-            self._check_observations(backend, ahead, families)
+            self._check_observations(backend.pins_of(families), ahead)  # their buckets at once
             for observation, future in opened.items():
                 session, reader = future.result()
                 pin = backend.pin(family_of(observation)) or {}
@@ -793,10 +794,9 @@ class Archive:
                         and backend.adopt_session(family_of(observation), session):
                     self._readers.setdefault(observation, reader)
 
-    def _check_observations(self, backend: ArchiveStore, observations: list[str], families: list[str]) -> None:
-        """Raise ObservationNotFoundError, with the closest IDs, for an observation this version
-        has not (its family's pin read beside the groups' opens otherwise)."""
-        pins = backend.pins_of(families)
+    def _check_observations(self, pins: dict[str, dict | None], observations: list[str]) -> None:
+        """Raise ObservationNotFoundError, with the closest IDs, for an observation its family's
+        pin (of ``pins``, by family) does not hold."""
         missing = [o for o in observations if o not in (pins[family_of(o)] or {}).get("observations", {})]
         if missing:  # the whole catalog, on this failure only: for "did you mean"
             raise ObservationNotFoundError(missing[0], [o.id for o in self.observations])
@@ -946,6 +946,21 @@ class Archive:
         out = self._store.collect_garbage(older_than, wait=wait)
         self.refresh()
         return out
+
+    def expiring_versions(self, older_than: _dt.datetime | _dt.timedelta) -> tuple[_dt.datetime, list[dict]]:
+        """What :meth:`collect_garbage` with this bound would expire, deleting nothing.
+
+        Returns
+        -------
+        (datetime.datetime, list of dict)
+            The bound it would apply (UTC), and the versions of :meth:`history` older than it
+            that it would expire: never the latest, a tagged one, nor the repository's first.
+        """
+        if isinstance(older_than, _dt.timedelta):
+            older_than = _dt.datetime.now(_dt.UTC) - older_than
+        cutoff = ArchiveStore.gc_cutoff(older_than)
+        versions = self.history()
+        return cutoff, [v for v in versions[1:-1] if not v["tags"] and v["time"] < cutoff]
 
     # -- writing ---------------------------------------------------------------------------
     def _writable(self) -> None:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from lcarchive.archive import Archive, open_archive
 from lcarchive.clients import first_line
-from lcarchive.errors import LcarchiveError
+from lcarchive.errors import LcarchiveError, closest
 from lcarchive.ingest import expand_inputs
 from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
 from lcarchive.catalog.models import Catalog, schema_json
@@ -760,21 +760,12 @@ def ls(
         raise typer.Exit(1)
 
 
-def _utc(when: Any) -> Any:
-    """A version's time as an aware UTC datetime."""
-    import datetime as dt
-
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-
 def _guessed(missing: list[str], store: Archive) -> str:
     """Observation IDs an archive lacks, each with the closest IDs it has."""
-    import difflib
-
     known = [o.id for o in store.observations]
     said = []
     for name in missing:
-        close = difflib.get_close_matches(name, known, n=2, cutoff=0.8)
+        close = closest(name, known, cutoff=0.8)[:2]
         said.append(f"{name} (did you mean {' or '.join(close)}?)" if close else name)
     return ", ".join(said)
 
@@ -915,29 +906,23 @@ def gc_command(
     day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included."""
     import datetime as dt
 
-    from lcarchive.config import settings
-
     store = Archive(archive, _storage_options(storage_option))
     if older_than is None or dry_run:
         versions = store.history()
         now = dt.datetime.now(dt.UTC)
-        bound = now - dt.timedelta(seconds=settings().gc_safety_seconds)
-        if older_than is not None:
-            bound = min(bound, now - dt.timedelta(days=older_than))
-        # never expired: the latest, the tagged ones, and the repository's first (icechunk keeps its root)
-        expiring = [v for v in versions[1:-1] if not v["tags"] and _utc(v["time"]) < bound] if older_than is not None else []
-        ages = [(now - _utc(v["time"])).total_seconds() / 86400 for v in versions]
+        ages = [(now - v["time"]).total_seconds() / 86400 for v in versions]
         out.print(f"{store.url}: {len(versions)} version(s), {min(ages, default=0):.1f} to {max(ages, default=0):.1f} days "
                   f"old; {sum(1 for v in versions if v['tags'])} tagged (always kept)", highlight=False)
         if older_than is None:
             out.print("nothing deleted: --older-than DAYS expires the untagged versions older than DAYS days "
                       "(--dry-run first shows which)", highlight=False)
             return
+        bound, expiring = store.expiring_versions(dt.timedelta(days=older_than))
         out.print(f"--older-than {older_than:g} would expire {len(expiring)} version(s) "
                   f"(older than {bound:%Y-%m-%d %H:%M:%S} UTC) and delete the objects only they reach; nothing deleted",
                   highlight=False)
         for v in expiring[:20]:
-            out.print(f"  {v['snapshot']}  {_utc(v['time']):%Y-%m-%d %H:%M:%S}  {v['message'][:80]}", highlight=False, markup=False)
+            out.print(f"  {v['snapshot']}  {v['time']:%Y-%m-%d %H:%M:%S}  {v['message'][:80]}", highlight=False, markup=False)
         return
     stats = store.collect_garbage(dt.timedelta(days=older_than), wait=wait)
     out.print(f"{stats['versions_expired']} version(s) and {stats['snapshots_expired']} group snapshot(s) expired; "
@@ -1046,8 +1031,7 @@ def main(args: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        err.print(_INTERRUPTED, highlight=False, markup=False)
-        return _failed(130)
+        rc = 130
     except Exception as exc:
         # usage errors (click's ClickException, which typer may bundle under another module)
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
@@ -1057,7 +1041,7 @@ def main(args: list[str] | None = None) -> int:
             raise
         err.print(f"lcarchive: {_one_line(exc)}", highlight=False, markup=False)
         return _failed(2)
-    if rc == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into this exit code, silently
+    if rc == 130:  # Ctrl-C: typer turns KeyboardInterrupt into this exit code, silently
         err.print(_INTERRUPTED, highlight=False, markup=False)
         return _failed(130)
     return rc if isinstance(rc, int) else 0

@@ -26,7 +26,15 @@ __all__ = [
     "UnknownProductError",
     "UnknownVariableError",
     "UnrecognizedProductError",
+    "closest",
 ]
+
+
+def closest(name: str, known: list[str], cutoff: float = 0.6) -> list[str]:
+    """Up to three of ``known`` closest to a mistyped ``name`` (difflib), for "did you mean"."""
+    import difflib
+
+    return difflib.get_close_matches(name, known, n=3, cutoff=cutoff)
 
 
 class LcarchiveError(Exception):
@@ -129,10 +137,8 @@ class ObservationNotFoundError(LcarchiveError, KeyError):
     """The archive has no observation with this ID."""
 
     def __init__(self, id: str, known: list[str] | None = None) -> None:
-        import difflib
-
         self.id = id
-        close = difflib.get_close_matches(id, known or [], n=3, cutoff=0.8)
+        close = closest(id, known or [], cutoff=0.8)
         guess = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         listed = sorted(known or [])
         hint = f"; known: {', '.join(listed[:20])}{' ...' if len(listed) > 20 else ''}" if listed and not close else ""
@@ -147,9 +153,7 @@ class UnknownVariableError(LcarchiveError, KeyError):
 
     def __init__(self, names: list[str], known: list[str]) -> None:
         self.names = names
-        import difflib
-
-        close = sorted({m for n in names for m in difflib.get_close_matches(n, known, n=3, cutoff=0.6)})
+        close = sorted({m for n in names for m in closest(n, known)})
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         super().__init__(f"no variable {', '.join(map(repr, names))} in the observations read{hint}; they have: "
                          f"{', '.join(sorted(known))}")
@@ -180,10 +184,8 @@ class UnknownProductError(LcarchiveError, ValueError):
     """A product name that no product definition has."""
 
     def __init__(self, name: str, known: list[str]) -> None:
-        import difflib
-
         self.name = name
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        close = closest(name, known)
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         super().__init__(f"no product {name!r}{hint}; products: {', '.join(sorted(known))}")
 

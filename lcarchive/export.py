@@ -532,6 +532,7 @@ def parquet_schema_metadata(schema: Any, string_lengths: dict[str, int] | None =
     dict of bytes to bytes
     """
     import astropy.units as u
+    import pyarrow as pa
     from astropy.table import Column, Table
     from astropy.table.meta import get_yaml_from_table
 
@@ -543,18 +544,13 @@ def parquet_schema_metadata(schema: Any, string_lengths: dict[str, int] | None =
             units[field.name] = unit.to_string()
         if meta.get("description"):
             descriptions[field.name] = meta["description"]
-        dtype = np.dtype(str) if field.type in _arrow_strings() else field.type.to_pandas_dtype()
+        text = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+        dtype = np.dtype(str) if text else field.type.to_pandas_dtype()
         columns.append(Column(np.empty(0, dtype=dtype), name=field.name, unit=unit, description=meta.get("description")))
     yaml = "\n".join(get_yaml_from_table(Table(columns)))
     return {b"table_meta_yaml": yaml.encode(),
             b"PANDAS_ATTRS": json.dumps({"units": units, "descriptions": descriptions}).encode(),
             **{f"table::len::{name}".encode(): str(n).encode() for name, n in (string_lengths or {}).items()}}
-
-
-def _arrow_strings() -> tuple:
-    import pyarrow as pa
-
-    return (pa.string(), pa.large_string())
 
 
 # -- SkyPortal photometric series ---------------------------------------------------------------

@@ -1143,10 +1143,15 @@ class ArchiveStore:
                         raise StoreError(self.url, f"gc refused: {os.path.relpath(path, root)} is a symbolic link to "
                                                    f"{target}, outside the archive (gc never deletes outside its root)")
 
-    def _collect(self, older_than: _dt.datetime) -> dict[str, Any]:
+    @staticmethod
+    def gc_cutoff(older_than: _dt.datetime) -> _dt.datetime:
+        """The bound gc applies for ``older_than`` (UTC if naive): never later than now minus
+        ``settings().gc_safety_seconds``."""
         bound = _dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=settings().gc_safety_seconds)
-        cutoff = older_than if older_than.tzinfo else older_than.replace(tzinfo=_dt.UTC)
-        cutoff = min(cutoff, bound)
+        return min(older_than if older_than.tzinfo else older_than.replace(tzinfo=_dt.UTC), bound)
+
+    def _collect(self, older_than: _dt.datetime) -> dict[str, Any]:
+        cutoff = self.gc_cutoff(older_than)
         catalog = self.catalog_repository()
         stats: dict[str, Any] = {"versions_expired": 0, "snapshots_expired": 0, "bytes_deleted": 0,
                                  "objects_deleted": 0, "kept_after": cutoff}
