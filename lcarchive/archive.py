@@ -266,7 +266,10 @@ class Archive:
         pandas.DataFrame
             One line per light curve: ``target``, ``observation``, ``period`` (d), ``power``, and
             for BLS ``depth`` (relative flux), ``duration`` (d), ``t0`` (mission time, BTJD/BKJD),
-            ``snr``; ``n_cadences`` used. ``attrs["analysis"]`` is the catalog entry.
+            ``snr``; ``n_cadences`` used and ``n_observations``, the light curves stitched into
+            its periodogram (a star's result is on each of its light curves). ``attrs["analysis"]``
+            is the catalog entry, ``attrs["period_grid"]`` the periods searched (d),
+            ``attrs["periodogram"]`` the power on them (n_light_curves, n_periods) when kept.
 
         Raises
         ------
@@ -283,6 +286,9 @@ class Archive:
         frame.attrs["analysis"] = entry
         if "periodogram" in columns:
             frame.attrs["periodogram"] = columns["periodogram"]
+        for name in ("period_grid", "periodogram_period"):  # the name before the grid was always stored
+            if name in columns:
+                frame.attrs["period_grid"] = columns[name]
         return frame
 
     def write_analysis(self, entry: Any, columns: dict[str, np.ndarray]) -> str | None:

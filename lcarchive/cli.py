@@ -518,7 +518,7 @@ def rollback_command(
 @app.command("compute")
 def compute_command(
     archive: ArchiveArg,
-    method: Annotated[str, typer.Option("--method", help="bls (astropy BoxLeastSquares) or lombscargle (astropy LombScargle).")],
+    method: Annotated[str, typer.Option("--method", metavar="bls|lombscargle", help="bls (astropy BoxLeastSquares: transits) or lombscargle (astropy LombScargle: rotation, pulsation).")],
     target: TargetOpt = None,
     targets_file: TargetsFileOpt = None,
     targets_column: TargetsColumnOpt = None,
@@ -531,24 +531,32 @@ def compute_command(
     camera: CameraOpt = None,
     ccd: CcdOpt = None,
     magnitude: MagnitudeOpt = None,
-    period_min: Annotated[float, typer.Option("--period-min", help="Shortest period searched, d.")] = 0.5,
-    period_max: Annotated[float, typer.Option("--period-max", help="Longest period searched, d.")] = 15.0,
-    duration: Annotated[list[float] | None, typer.Option("--duration", help="BLS transit duration, d (repeatable; default 0.04 0.06 0.08 0.12 0.16 0.24).")] = None,
-    frequency_factor: Annotated[float, typer.Option("--frequency-factor", help="BLS period grid spacing (astropy autoperiod).")] = 1.0,
-    quality_bitmask: Annotated[str, typer.Option("--quality-bitmask", help="Quality mask first: default, hard or hardest.")] = "default",
-    keep_periodogram: Annotated[bool, typer.Option("--periodogram", help="Also store each light curve's periodogram.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", help="Run on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on an existing Dask cluster (scheduler address).", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per light curve.")] = False,
+    per: Annotated[str, typer.Option("--per", metavar="target|observation", help="One periodogram per star (its observations of one product stitched) or per light curve.")] = "target",
+    period_min: Annotated[float, typer.Option("--period-min", metavar="DAYS", help="Shortest period searched, d.")] = 0.5,
+    period_max: Annotated[float, typer.Option("--period-max", metavar="DAYS", help="Longest period searched, d.")] = 15.0,
+    duration: Annotated[list[float] | None, typer.Option("--duration", metavar="DAYS", help="BLS transit duration, d (repeatable; default 0.04 0.06 0.08 0.12 0.16 0.24).", show_default=False)] = None,
+    frequency_factor: Annotated[float, typer.Option("--frequency-factor", help="BLS grid: frequency step = this x shortest duration / baseline^2 (astropy autoperiod's rule; larger is coarser).")] = 1.0,
+    max_periods: Annotated[int, typer.Option("--max-periods", metavar="N", help="Most periods in the grid (a wider step past it, said before the run).")] = 100_000,
+    flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten", help="Detrend each observation with lightkurve's flatten first (default: yes for bls, no for lombscargle).", show_default=False)] = None,
+    flatten_window: Annotated[float | None, typer.Option("--flatten-window", metavar="DAYS", help="Flatten window, d (default 3 x the longest duration: 0.72 d).", show_default=False)] = None,
+    quality_bitmask: Annotated[str, typer.Option("--quality-bitmask", metavar="default|hard|hardest", help="Quality mask first (lightkurve's).")] = "default",
+    keep_periodogram: Annotated[bool, typer.Option("--periodogram", help="Also store each periodogram's power on the grid.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", metavar="N", help="Run on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (scheduler address).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per periodogram.")] = False,
     storage_option: StorageOpt = None,
 ) -> None:
-    """Run a periodogram on every selected light curve of ARCHIVE (default quality mask,
-    normalised) and store the results in the archive with their lineage.
+    """Search every selected star of ARCHIVE for periodic signals and store the results in the
+    archive with their lineage.
 
-    Per light curve: the best period (d) and its power; for BLS also the depth, duration (d), t0
-    (mission time) and SNR. The results are one new archive version; running the same
-    computation on the same inputs again writes nothing. `Archive.analysis("bls")` reads them
-    back, `lcarchive search --where "bls_period between 6 and 7"` filters by them.
+    Per star (default): its light curves of one product, each with the default quality mask,
+    divided by its median and (BLS) flattened, stitched in time order; one periodogram on a period
+    grid evenly spaced in frequency from 1/period-max to 1/period-min, its step set for the longest
+    baseline (printed before the run, stored with the results). Per periodogram: the best period
+    (d) and its power; for BLS also the depth, duration (d), t0 (mission time) and SNR. The
+    results are one new archive version; the same computation on the same inputs again writes
+    nothing. `Archive.analysis("bls")` reads them back, `lcarchive search --where "bls_period
+    between 6 and 7"` filters by them.
     """
     from lcarchive.compute import Parameters, compute
 
@@ -556,34 +564,45 @@ def compute_command(
         raise typer.BadParameter(f"{quality_bitmask!r}: default, hard or hardest", param_hint="--quality-bitmask")
     params = Parameters(method=method, period_min=period_min, period_max=period_max,
                         durations=tuple(duration) if duration else Parameters.durations, frequency_factor=frequency_factor,
-                        quality_bitmask=quality_bitmask, keep_periodogram=keep_periodogram)
+                        quality_bitmask=quality_bitmask, keep_periodogram=keep_periodogram, per=per, flatten=flatten,
+                        flatten_window=flatten_window, max_periods=max_periods)
     params.check()
     selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, None, None,
                            box, camera, ccd, magnitude, None, False)
     store = _open(archive, storage_option)
+
+    def planned(n_periodograms, n_light_curves, grid):
+        what = "each star's observations of one product stitched" if per == "target" else "one per light curve"
+        window = params.window
+        err.print(f"{method}: {n_periodograms} periodogram(s) of {n_light_curves} light curve(s), {what}; "
+                  + (f"flattened with a {window:g} d window; " if window is not None else "not flattened; ")
+                  + f"period grid: {grid.describe()}", highlight=False, markup=False)
+
     with _cluster(workers, scheduler) as client, Progress(
-        TextColumn(f"[bold]{method}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn(f"[bold]{method}"), BarColumn(), MofNCompleteColumn(), TextColumn("periodograms"), TimeRemainingColumn(),
         console=err, disable=not err.is_terminal, transient=True,
     ) as progress:
         task = progress.add_task("", total=None)
-        report = compute(store, selection, params, client=client,
+        report = compute(store, selection, params, client=client, planned=planned,
                          progress=lambda done, total: progress.update(task, completed=done, total=total))
     frame = report.results
+    values = ["period", "power", *(["depth", "duration", "t0", "snr"] if method == "bls" else []), "n_cadences"]
     if as_json:
-        fields = ["target", "observation", "period", "power", *(["depth", "duration", "t0", "snr"] if method == "bls" else [])]
-        print(json.dumps(json.loads(frame[fields].to_json(orient="records", double_precision=15)), indent=1))
+        print(json.dumps(json.loads(frame[["target", "observations", *values]].to_json(orient="records", double_precision=15)),
+                         indent=1))
     else:
         table = Table(box=None, pad_edge=False)
-        shown = [c for c in ("target", "observation", "period", "power", "depth", "duration", "t0", "snr") if c in frame]
-        for name in shown:
-            table.add_column(name, justify="left" if name == "observation" else "right")
-        for row in frame[shown].itertuples(index=False):
-            table.add_row(*(_cell(v) for v in row))
+        for name in ("target", "observations", *values):
+            table.add_column(name, justify="left" if name == "observations" else "right",
+                             overflow="fold" if name == "observations" else "ellipsis")
+        for row in frame[["target", "observations", *values]].itertuples(index=False):
+            table.add_row(_cell(row[0]), " ".join(row[1]), *(_cell(v) for v in row[2:]))
         out.print(table)
     rate = len(frame) / report.seconds if report.seconds else 0.0
     what = "already stored, nothing written" if report.unchanged else f"stored as version {report.version}"
-    err.print(f"{report.analysis.id}: {len(frame)} light curve(s) in {report.seconds:.1f} s ({rate:.2f}/s), {what}"
-              + (f"; {len(report.skipped)} skipped (too few good cadences)" if report.skipped else ""), highlight=False)
+    err.print(f"{report.analysis.id}: {len(frame)} periodogram(s) in {report.seconds:.1f} s ({rate:.2f}/s), {what}"
+              + (f"; {len(report.skipped)} light curve(s) skipped (too few good cadences)" if report.skipped else ""),
+              highlight=False)
 
 
 def _cluster(workers: int | None, scheduler: str | None):
@@ -981,7 +1000,8 @@ _EXAMPLES = {
                "lcarchive search ./archive -t 'TIC 261136679' --json"],
     "verify": ["lcarchive verify ./archive --observation tess-spoc-2min-s0001"],
     "rollback": ["lcarchive rollback ./archive tess-spoc-2min-s0001 --dry-run"],
-    "compute": ["lcarchive compute ./archive --method bls --sector 1 --workers 2"],
+    "compute": ["lcarchive compute ./archive --method bls --target 'TIC 39903405'",
+                "lcarchive compute ./archive --method lombscargle --sector 1 --per observation --workers 2"],
     "export": ["lcarchive export ./archive ./fits -t 'TIC 261136679'"],
     "ls": ["lcarchive ls ./archive", "lcarchive ls ./archive --target 'TIC 261136679' --json"],
     "show": ["lcarchive catalog show ./archive --json"],

@@ -490,7 +490,7 @@ def with_analyses(archive: Any, lines: pd.DataFrame) -> pd.DataFrame:
     newest = {a.method: a for a in archive.analyses()}
     for method, entry in sorted(newest.items()):
         results = archive.analysis(entry.id)
-        values = [c for c in results.columns if c not in ("target", "observation", "n_cadences")]
+        values = [c for c in results.columns if c not in ("target", "observation", "n_cadences", "n_observations")]
         results = results[["target", "observation", *values]].rename(columns={c: f"{method}_{c}" for c in values})
         lines = lines.merge(results, on=["target", "observation"], how="left")
     return lines

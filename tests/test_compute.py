@@ -2,7 +2,9 @@
 with lineage, searchable, re-runs that write nothing, the same results on a Dask LocalCluster.
 
 Known planets in the real light curves of ../shared: pi Men c (TIC 261136679, P = 6.2679 d,
-Huang et al. 2018) and WASP-126 b (TIC 25155310, P = 3.2888 d, Maxted et al. 2016)."""
+Huang et al. 2018), WASP-126 b (TIC 25155310, P = 3.2888 d, Maxted et al. 2016), HAT-P-2 b
+(TIC 39903405, P = 5.63341 d, Bakos et al. 2007; TESS sectors 24 and 25) and K2-3 b
+(EPIC 201367065, P = 10.0545 d, Crossfield et al. 2015; K2SFF campaign 1)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA, lcarchive_command
 
 import lcarchive
-from conftest import DATA, lcarchive_command
 from lcarchive.compute import Parameters, compute
 
 PLANETS = {261136679: 6.2679, 25155310: 3.2888}
@@ -42,7 +44,8 @@ def test_bls_finds_known_planets_and_stores_them_with_lineage(root):
     records = json.loads(result.stdout)
     assert {r["target"] for r in records} == set(PLANETS)
     for record in records:
-        assert set(record) == {"target", "observation", "period", "power", "depth", "duration", "t0", "snr"}
+        assert set(record) == {"target", "observations", "period", "power", "depth", "duration", "t0", "snr", "n_cadences"}
+        assert record["observations"] == ["tess-spoc-2min-s0001"] and record["n_cadences"] > 10000
         assert abs(record["period"] - PLANETS[record["target"]]) / PLANETS[record["target"]] < 0.005
         assert 0 < record["depth"] < 0.02 and 0 < record["duration"] < 0.3 and record["snr"] > 10
         assert 1325 < record["t0"] < 1354  # BTJD, in sector 1
@@ -59,7 +62,7 @@ def test_bls_finds_known_planets_and_stores_them_with_lineage(root):
     assert entry in archive.catalog.analyses
     # the same again: nothing written
     again = _compute(root, "--method", "bls", *targets, "--json")
-    assert again.returncode == 0 and "nothing written" in again.stderr
+    assert again.returncode == 0 and "nothing written" in again.stderr, again.stderr
     assert json.loads(again.stdout) == records
     assert len(lcarchive.open_archive(str(root)).history()) == before + 1
 
@@ -87,6 +90,62 @@ def test_results_are_searchable_and_lombscargle_runs(root):
         archive.search(where="blsperiod > 1")
 
 
+HAT_P_2 = sorted((DATA / "spoc-2min").glob("tess2020*-s002[45]-0000000039903405-*.fits"))
+K2_3 = DATA / "k2sff" / "hlsp_k2sff_k2_lightcurve_201367065-c01_kepler_v1_llc.fits"
+
+
+@pytest.fixture(scope="module")
+def stars(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stars") / "archive"
+    assert len(HAT_P_2) == 2 and lcarchive.Archive(str(root)).ingest([str(p) for p in [*HAT_P_2, K2_3]]).ok
+    return root
+
+
+def test_a_star_across_sectors_is_one_stitched_periodogram_finding_its_planet(stars):
+    result = _compute(stars, "--method", "bls", "--target", "TIC 39903405", "--period-min", "2", "--period-max", "8", "--json")
+    assert result.returncode == 0, result.stderr
+    [record] = json.loads(result.stdout)
+    assert record["observations"] == ["tess-spoc-2min-s0024", "tess-spoc-2min-s0025"]
+    assert abs(record["period"] - 5.63341) < 0.002 and record["snr"] > 50 and 0.003 < record["depth"] < 0.007
+    archive = lcarchive.open_archive(str(stars))
+    sizes = [archive.catalog.observation(o).n_cadences for o in record["observations"]]
+    assert sum(sizes) * 0.8 < record["n_cadences"] <= sum(sizes)  # both sectors' good cadences, together
+    # the grid: printed before the run, stored with the results, the step set for the two sectors' baseline
+    stored = archive.analysis("bls")
+    entry, grid = stored.attrs["analysis"], stored.attrs["period_grid"]
+    assert f"period grid: {grid.size:,} periods from 2 to 8 d" in result.stderr and "flattened with a 0.72 d window" in result.stderr
+    assert "1 periodogram(s) of 2 light curve(s)" in result.stderr
+    assert entry.parameters["n_periods"] == grid.size and entry.parameters["per"] == "target"
+    assert grid[0] == pytest.approx(2) and grid[-1] == pytest.approx(8) and np.all(np.diff(grid) > 0)
+    baseline = max(archive.catalog.observation(o).time_max for o in record["observations"]) - \
+        min(archive.catalog.observation(o).time_min for o in record["observations"])
+    assert np.diff(1 / grid[::-1]).mean() == pytest.approx(min(Parameters.durations) / baseline**2, rel=0.01)
+    # stored per light curve: the star's result on each of its two, which a search finds by it
+    assert list(stored["observation"]) == record["observations"] and list(stored["n_observations"]) == [2, 2]
+    assert set(stored["period"]) == {record["period"]}
+    assert set(archive.search(where="bls_period between 5.6 and 5.7")["observation"]) == set(record["observations"])
+    # per observation: one periodogram per sector
+    progress = []
+    report = compute(lcarchive.Archive(str(stars)), lcarchive.Selection(targets=[39903405]),
+                     Parameters("bls", period_min=2, period_max=8, per="observation"),
+                     progress=lambda done, total: progress.append((done, total)))
+    assert [r for r in report.results["observations"]] == [["tess-spoc-2min-s0024"], ["tess-spoc-2min-s0025"]]
+    assert np.all(np.abs(report.results["period"] - 5.63341) < 0.01)
+    assert progress[0] == (0, 2) and progress[-1] == (2, 2)  # the true total from the start
+
+
+def test_flattening_lifts_a_k2_planet_above_the_roll_systematics(stars):
+    args = ("--method", "bls", "--target", "EPIC 201367065", "--period-min", "2", "--period-max", "12", "--json")
+    flat = _compute(stars, *args)
+    raw = _compute(stars, *args, "--no-flatten")
+    assert flat.returncode == 0 and raw.returncode == 0, flat.stderr + raw.stderr
+    [flat], [raw] = json.loads(flat.stdout), json.loads(raw.stdout)
+    assert abs(flat["period"] - 10.0545) < 0.02 and flat["snr"] > 30
+    assert raw["snr"] < flat["snr"] / 3  # the unflattened light curve's slow trends swamp the transit's depth error
+    entries = {a.parameters["flatten_window"] for a in lcarchive.open_archive(str(stars)).analyses()}
+    assert {0.72, "none"} <= entries
+
+
 def test_a_dask_local_cluster_gives_the_serial_results(root, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     copy = tmp_path / "copy"
@@ -110,7 +169,9 @@ def test_bad_parameters_are_one_line(root):
     for args, reason in [(["--method", "fourier"], "one of bls, lombscargle"),
                          (["--method", "bls", "--period-min", "0.1"], "shorter than the shortest period"),
                          (["--method", "bls", "--period-min", "5", "--period-max", "2"], "need 0 < min < max"),
-                         (["--method", "bls", "--target", "1"], "no light curve")]:
+                         (["--method", "bls", "--target", "1"], "no light curve"),
+                         (["--method", "bls", "--per", "sector"], "one of target, observation"),
+                         (["--method", "bls", "--flatten-window", "0"], "must be positive")]:
         result = _compute(root, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
