@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from lcarchive import quality as _quality
+from lcarchive.conventions import astropy_unit
 from lcarchive.errors import LcarchiveError
 
 __all__ = ["LightCurveAccessor", "from_lightkurve"]
@@ -219,11 +220,13 @@ class LightCurveAccessor:
         said = "divided by each observation's median flux"  # text: netCDF attributes hold no booleans
         out["flux"] = self._ds["flux"].copy(data=flux)
         out["flux"].attrs.update(units="", normalized=said)
-        out["flux"].attrs.pop("fits_unit", None)  # the file's unit no longer applies
+        for name in ("fits_unit", "astropy_unit"):  # the file's unit no longer applies
+            out["flux"].attrs.pop(name, None)
         if err is not None:
             out["flux_err"] = self._ds["flux_err"].copy(data=err)
             out["flux_err"].attrs.update(units="", normalized=said)
-            out["flux_err"].attrs.pop("fits_unit", None)
+            for name in ("fits_unit", "astropy_unit"):
+                out["flux_err"].attrs.pop(name, None)
         return out
 
     def remove_nans(self, column: str = "flux") -> xr.Dataset:
@@ -241,7 +244,7 @@ class LightCurveAccessor:
         columns: dict[str, Any] = {}
         for name in ("flux", "flux_err"):
             if name in ds:
-                unit = str(ds[name].attrs.get("units", ""))
+                unit = astropy_unit(ds[name].attrs)
                 try:
                     columns[name] = np.asarray(ds[name].values) * u.Unit(unit or "")
                 except ValueError:
@@ -252,7 +255,7 @@ class LightCurveAccessor:
             columns["cadenceno"] = np.asarray(ds["cadenceno"].values)
         for name, var in ds.data_vars.items():
             if name not in columns and name != "time" and var.dims == ("cadence",) and var.dtype.kind in "fiub":
-                unit = str(var.attrs.get("units", ""))
+                unit = astropy_unit(var.attrs)
                 try:
                     columns[name] = np.asarray(var.values) * u.Unit(unit) if unit else np.asarray(var.values)
                 except ValueError:
@@ -319,7 +322,7 @@ class LightCurveAccessor:
         _, info = self._observation_of_cadences()
         for cadences, obs in zip(self._per_observation(), info, strict=True):
             ax.plot(t.values[cadences], self._ds["flux"].values[cadences], ".", markersize=1.5, label=obs, **kwargs)
-        unit = str(self._ds["flux"].attrs.get("units", "")) or "normalised"
+        unit = astropy_unit(self._ds["flux"].attrs) or "normalised"
         ax.set_xlabel(f"time [{self._ds.attrs.get('time_format', 'BTJD')}, days]")
         ax.set_ylabel(f"flux [{unit}]")
         if len(info) > 1:

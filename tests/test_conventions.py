@@ -32,7 +32,7 @@ def test_a_star_across_sectors_round_trips_through_netcdf(full_archive, tmp_path
     with xr.open_dataset(tmp_path / "star.nc") as back:
         xr.testing.assert_identical(back.load(), lc)
     normalized = full_archive.light_curve(39903405, product="spoc-2min", normalize=True)
-    assert normalized["flux"].attrs["units"] == "" and "fits_unit" not in normalized["flux"].attrs
+    assert normalized["flux"].attrs["units"] == "" and not {"fits_unit", "astropy_unit"} & set(normalized["flux"].attrs)
     normalized.to_netcdf(tmp_path / "normalized.nc")
     with xr.open_dataset(tmp_path / "normalized.nc") as back:
         xr.testing.assert_identical(back.load(), normalized)
@@ -48,3 +48,26 @@ def test_quality_carries_its_flag_table_as_cf_flags(full_archive):
     lc = full_archive.light_curve(39903405, product="qlp", quality_bitmask="none")
     qlp = lc["quality"].attrs["flag_meanings"].split()
     assert len(qlp) == len(lc["quality"].attrs["flag_masks"]) and np.all(np.diff(lc["quality"].attrs["flag_masks"]) > 0)
+
+
+def test_every_unit_is_udunits_and_astropy_spelling_is_kept(full_archive):
+    import cf_units
+    from astropy import units as u
+
+    from lcarchive.conventions import astropy_unit
+
+    seen = {}
+    for observation in full_archive.catalog.observations:
+        with full_archive.open_observation(observation.id) as ds:
+            assert ds.attrs["Conventions"] == "CF-1.11"
+            for name, variable in ds.variables.items():
+                unit = variable.attrs.get("units")
+                if not unit:
+                    continue
+                assert cf_units.Unit(unit).is_udunits(), f"{observation.id}/{name}: units {unit!r} is not UDUNITS"
+                seen[unit] = astropy_unit(variable.attrs)
+                u.Unit(astropy_unit(variable.attrs))  # astropy's spelling parses too
+    # the light curves' electrons per second, pixel positions, days and magnitudes, each spelled both ways
+    assert seen["count s-1"] == "electron / s" and seen["d"] == "d" and seen["1"] in ("pix", "mag")
+    lc = full_archive.light_curve(261136679, product="spoc-2min")
+    assert lc.lc.to_lightkurve().flux.unit == u.electron / u.s  # astropy and lightkurve read astropy's spelling

@@ -526,11 +526,14 @@ def test_flux_units_equal_lightkurve(product, files, rows):
     whether lightkurve was imported before the ingest, i.e. on the order the tests run in."""
     from astropy import units as u
 
+    from lcarchive.conventions import astropy_unit
+
     lc = _lightkurve(files[product], **({"include_inst_errs": True} if product == "cdips" else {}))
     one, _ = _row(rows, files[product])
     for ours, theirs in (("flux", lc.flux.unit), ("flux_err", lc.flux_err.unit)):
         attrs = one[ours].attrs
-        assert u.Unit(attrs["units"]) == theirs, f"{ours}: units {attrs['units']!r} (TUNIT {attrs.get('fits_unit')!r}), lightkurve {theirs}"
+        unit = astropy_unit(attrs)  # astropy's spelling; `units` is UDUNITS' (CF)
+        assert u.Unit(unit) == theirs, f"{ours}: units {unit!r} (TUNIT {attrs.get('fits_unit')!r}), lightkurve {theirs}"
 
 
 def test_tasoc_ppm_flux_units_without_lightkurve(files):

@@ -188,7 +188,7 @@ def test_qlp_hdf5_reading(archive, rows):
                 name = f"aperture_{k:03d}_rawmagnitude"
                 assert_bit_equal(one[name].values[present], f[f"LightCurve/AperturePhotometry/Aperture_{k:03d}/RawMagnitude"][()], name)
             assert int(one["camera"]) == f.attrs["Camera"] and float(one["ra"]) == f.attrs["RA"]
-            assert ds["time"].attrs["time_format"] == "BTJD" and ds["flux"].attrs["units"] == "mag"
+            assert ds["time"].attrs["time_format"] == "BTJD" and ds["flux"].attrs["astropy_unit"] == "mag"
 
 
 def test_tglc_cadences_numbered_from_time(rows):

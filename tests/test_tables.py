@@ -254,7 +254,7 @@ def test_multi_target_table_makes_one_row_per_target(tmp_path, suffix):
             assert np.array_equal(lc["time"].values, cols["TIME"], equal_nan=True)
             assert np.array_equal(lc["flux"].values.astype(np.float32), cols["PDCSAP_FLUX"], equal_nan=True)
             assert np.array_equal(lc["quality"].values, cols["QUALITY"])
-        assert lc["flux"].attrs["units"] == "electron / s"
+        assert lc["flux"].attrs["astropy_unit"] == "electron / s" and lc["flux"].attrs["units"] == "count s-1"
         assert "note" not in lc and "tic" not in lc
     dataset = next(d for d in archive.catalog.datasets if d.observation == obs.id)
     assert (dataset.source_column, dataset.photometric_source, dataset.error_variable) == ("pdc", "table", "flux_err")
