@@ -984,6 +984,7 @@ class Archive:
         jobs: int | None = None,
         table_map: dict | str | TableMap | None = None,
         client: Any = None,
+        committed: Callable[[str, int], None] | None = None,
     ) -> IngestReport:
         """Ingest light-curve files into the archive.
 
@@ -1016,6 +1017,10 @@ class Archive:
             (``jobs`` is then unused; :mod:`lcarchive.store.cluster`); this process plans each
             batch and makes its commits. The archive written is the one a serial ingest writes,
             stored object for stored object.
+        committed : callable, optional
+            Called after each batch's commit as ``committed(version, n_stored)``: the archive
+            version it made and the light curves it stored (added or kept as another version).
+            What a caller interrupted (Ctrl-C) can say was committed.
 
         Returns
         -------
@@ -1053,7 +1058,7 @@ class Archive:
             pass  # a new archive
         self.refresh()
         try:
-            return ingest_files(self._store, inputs, input_storage_options, progress, jobs, mapping, client)
+            return ingest_files(self._store, inputs, input_storage_options, progress, jobs, mapping, client, committed)
         finally:
             self._kind = None
             self.refresh()

@@ -219,22 +219,20 @@ def ingest(
     ignored: list[tuple[str, str]] = []
     files = expand_inputs(inputs, input_options, empty=empty, ignored=ignored)
     started = time.perf_counter()
-    with _cluster(workers, scheduler) as client, Progress(
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=err,
-        disable=not err.is_terminal,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("", total=len(files))
-
-        def step(name: str) -> None:
-            progress.update(task, advance=1, description=name.rsplit("/", 1)[-1])
-
-        report = store.ingest(files, input_storage_options=input_options, progress=step, table_map=mapping, client=client)
+    committed: list[tuple[str, int]] = []  # (archive version, light curves stored) per batch committed
+    try:
+        report = _ingest_with_progress(store, files, input_options, mapping, workers, scheduler,
+                                       lambda version, stored: committed.append((version, stored)))
+    except KeyboardInterrupt:
+        if committed:
+            said = (f"lcarchive: interrupted. {len(committed)} batch(es) of this ingest were committed "
+                    f"({sum(n for _, n in committed)} light curve(s) stored, archive version {committed[-1][0]}); "
+                    "nothing half-written is visible; running the same command again completes the rest.")
+        else:
+            said = ("lcarchive: interrupted before its first batch was committed: the archive is as it was; "
+                    "running the same command again completes the rest.")
+        err.print(said, highlight=False, markup=False)
+        raise SystemExit(_failed(130)) from None
     seconds = time.perf_counter() - started
     report.skipped[:0] = empty
     report.ignored[:0] = ignored
@@ -266,6 +264,28 @@ def ingest(
         for source, reason in report.skipped:
             err.print(f"  {source}: {reason}", highlight=False, markup=False)
         raise typer.Exit(1)
+
+
+def _ingest_with_progress(store: Archive, files: list[str], input_options: dict | None, mapping: Any,
+                          workers: int | None, scheduler: str | None, committed: Any) -> Any:
+    """``store.ingest`` with a progress bar on a terminal (a file per step)."""
+    with _cluster(workers, scheduler) as client, Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(files))
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=name.rsplit("/", 1)[-1])
+
+        return store.ingest(files, input_storage_options=input_options, progress=step, table_map=mapping, client=client,
+                            committed=committed)
 
 
 @app.command("download")

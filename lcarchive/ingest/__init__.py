@@ -251,6 +251,7 @@ def ingest_files(
     jobs: int | None = None,
     table_map: TableMap | None = None,
     client: Any = None,
+    committed: Callable[[str, int], None] | None = None,
 ) -> IngestReport:
     """Ingest files into the archive of ``store``; see :meth:`lcarchive.Archive.ingest`."""
     report = IngestReport()
@@ -258,13 +259,13 @@ def ingest_files(
     sources = expand_inputs(inputs, storage_options, empty=report.skipped, ignored=report.ignored)
     # held from the first write to the last commit: gc does not run beside an ingest
     with store.writing("ingest"):
-        _ingest_batches(store, sources, report, storage_options, progress, jobs, table_map, client)
+        _ingest_batches(store, sources, report, storage_options, progress, jobs, table_map, client, committed)
     return report
 
 
 def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, storage_options: dict | None,
                     progress: Callable[[str], None] | None, jobs: int | None, table_map: TableMap | None,
-                    client: Any) -> None:
+                    client: Any, committed: Callable[[str, int], None] | None = None) -> None:
     if not store.exists(cached=False):
         store.create()
     touched: set[str] = set()
@@ -297,4 +298,6 @@ def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, sto
             )
             if version is not None:
                 report.versions.append(version)
+                if committed is not None:
+                    committed(version, sum(len(o.report.added) + len(o.report.superseded) for o in outcomes.values()))
     report.observations = sorted(touched)
