@@ -239,7 +239,8 @@ def ingest(
     out.print(
         f"ingested {len(report.added)} light curve(s) into {len(report.observations)} group(s); "
         f"{len(report.unchanged)} already stored; {len(report.superseded)} kept as other version(s); "
-        f"{len(report.skipped)} skipped ({len(files) / max(seconds, 1e-9):.1f} files/s)"
+        f"{len(report.skipped)} skipped ({len(files)} file(s) in {seconds:.1f} s"
+        + (f", {len(files) / seconds:.1f} files/s)" if len(files) >= 10 and seconds >= 1 else ")")
     )
     if report.ignored:
         kinds = sorted({what for _, what in report.ignored})
