@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -366,6 +367,22 @@ def test_migrate_converts_a_v1_archive_bit_exact(v1_archive, tmp_path):
     assert len(lcarchive.open_archive(new).history()) == len(migrated.history())
     # and the migrated archive takes new ingests
     assert lcarchive.Archive(new).ingest([str(SECTOR[3])]).ok
+
+
+def test_a_v1_folder_without_its_target_index_has_it_rebuilt_from_the_groups(v1_archive, tmp_path):
+    """Folders written before ``index/targets.parquet`` existed: the index is built from the groups
+    (it raised ModuleNotFoundError: the import named a module that never existed)."""
+    copy = tmp_path / "v1"
+    shutil.copytree(v1_archive, copy)
+    (copy / "index" / "targets.parquet").unlink()
+    rebuilt = lcarchive.open_archive(str(copy)).target_index()
+    stored = lcarchive.open_archive(str(v1_archive)).target_index()
+    columns = ["target", "observation"]
+    assert len(rebuilt) == len(stored) > 0
+    assert rebuilt[columns].sort_values(columns).reset_index(drop=True).equals(
+        stored[columns].sort_values(columns).reset_index(drop=True))
+    star = int(stored["target"].iloc[0])
+    assert lcarchive.open_archive(str(copy)).light_curve(star, observation=stored["observation"].iloc[0])["flux"].size > 0
 
 
 def test_the_environment_sets_a_setting_for_a_process(tmp_path):

@@ -110,7 +110,7 @@ class PlainStore:
                 with store_errors(self.url, self.anon):
                     data = read_bytes(self.fs, self.url, f"{self.root}/{target_index.INDEX_PATH}", self.storage_options)
             except FileNotFoundError:  # an archive written before the index existed
-                from lcarchive.store.groups import open_group
+                from lcarchive.layout.encoding import open_group
 
                 rows = []
                 for obs_id in self.group_ids():
