@@ -292,7 +292,7 @@ def _ingest_with_progress(store: Archive, files: list[str], input_options: dict 
 @app.command("download")
 def download_command(
     archive: Annotated[str | None, typer.Argument(help="Archive root (local directory or s3://bucket/prefix); with --verify, the download folder.", show_default=False)] = None,
-    dest: Annotated[str | None, typer.Argument(help="Local folder to write into (created if absent).", show_default=False)] = None,
+    dest: Annotated[str | None, typer.Argument(help="Local folder to write into (created if absent); not with --verify.", show_default=False)] = None,
     target: TargetOpt = None,
     targets_file: TargetsFileOpt = None,
     targets_column: TargetsColumnOpt = None,
@@ -1011,6 +1011,8 @@ def _failed(code: int) -> int:
 
 
 _METAVARS = {"str": "TEXT", "int": "N", "float": "NUMBER", "path": "PATH", "datetime": "DATE"}
+_USAGE = {"download": "[OPTIONS] ARCHIVE DEST | --verify DEST"}
+"""Usage lines that click cannot derive (arguments that are required but for one option)."""
 _EXAMPLES = {
     "ingest": ["lcarchive ingest ./archive ../shared/data/lightcurves/spoc-2min 'more/*.fits'",
                "lcarchive ingest s3://bucket/archive s3://stpubdata/tess/public/tid/s0001/... --anon"],
@@ -1054,6 +1056,8 @@ def _plain_metavars(command: Any) -> Any:
         label = re.sub(r"^list\[(.*)\]$", r"\1", param.display_type(None).strip("<>"))
         parts = [_METAVARS.get(p, p.upper()) for p in label.split(",")]
         param.metavar = " ".join(parts) if "|" not in label else "[" + label + "]"
+    if (usage := _USAGE.get(command.name or "")) is not None:
+        command.collect_usage_pieces = lambda ctx, usage=usage: [usage]
     examples = _EXAMPLES.get(command.name or "")
     if examples and command.help and "Examples:" not in command.help:
         command.help += "\n\n\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples)  # \b: kept as written

@@ -45,6 +45,8 @@ def test_help_explains_each_command(capsys):
         assert "Examples:\n    lcarchive " + " ".join(words) in text, words
         assert not re.search(r"<(str|int|float|bool|path|list\[)", text), (words, text)  # no Python types as metavars
         assert "{" not in text.splitlines()[0], text.splitlines()[0]
+        if words == ["download"]:  # required arguments are not shown as optional ones
+            assert text.splitlines()[0] == "Usage: lcarchive download [OPTIONS] ARCHIVE DEST | --verify DEST"
     assert run("--version").stdout.strip() == f"lcarchive {__import__('lcarchive').__version__}"
 
 
