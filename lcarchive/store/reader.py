@@ -35,10 +35,6 @@ from lcarchive.clients import first_line, get_retrying
 __all__ = ["BulkReader", "GroupReader", "RowArray", "RowBatch", "coalesce", "fetch_index", "forget_readers", "gather", "open_reader",
            "rows_lazily", "run", "shard_key", "zarr_read"]
 
-# downloads write Zarr v3 consolidated metadata on purpose (one request opens a group); zarr's
-# notice that it is not yet part of the v3 specification is noise to our users.
-warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
-
 _EMPTY = np.uint64(2**64 - 1)
 
 
