@@ -227,6 +227,30 @@ def test_export_without_timecorr_or_position_keeps_every_cadence_and_says_so():
     assert "no ra/dec, none: mjd is the barycentric time in UTC" in metadata["altdata"]["mjd_correction"]
 
 
+def test_download_of_an_hlsp_without_timecorr_then_ingest(tmp_path):
+    """QLP has no TIMECORR: the download's mjd is corrected for the Earth's centre and says so;
+    ingested again, the mission time comes back from bmjd_tdb."""
+    qlp = DATA / "qlp" / "hlsp_qlp_tess_ffi_s0024-0000000039903405_tess_v01_llc.fits"
+    first = lcarchive.Archive(str(tmp_path / "a"))
+    assert first.ingest([str(qlp)]).ok
+    report = lcarchive.download(first, tmp_path / "series", lcarchive.Selection(), format="hdf5")
+    [h5] = list((tmp_path / "series").rglob("*.h5"))
+    with pd.HDFStore(h5, mode="r") as store:
+        series = store["phot_series"]
+        altdata = store.get_storer("phot_series").attrs.metadata["altdata"]
+    assert report.ok and "computed for the Earth's centre" in altdata["mjd_correction"]
+    assert "TIMECORR of the light curve" not in altdata["mjd_correction"] and "1.3 s" in altdata["mjd_correction"]
+    cols, head, _ = source_table(qlp)
+    finite = np.isfinite(cols["TIME"])
+    np.testing.assert_array_equal(series["bmjd_tdb"].to_numpy(), cols["TIME"] + 56999.5)
+    delay = (series["bmjd_tdb"] - series["mjd"]).to_numpy()[finite] * 86400.0 - TT_MINUS_UTC  # the correction, s
+    assert np.max(np.abs(delay)) > 60
+    assert lcarchive.Archive(str(tmp_path / "b")).ingest([str(h5)]).ok
+    lc = stored(lcarchive.open_archive(str(tmp_path / "b")), head["TICID"], "tess-skyportal-s0024")
+    mjd = cols["TIME"][finite] + 56999.5
+    assert np.all(np.abs(lc["time"].values[finite] - cols["TIME"][finite]) <= 2 * np.spacing(mjd))
+
+
 def test_foreign_series_mjd_in_utc_is_made_barycentric(tmp_path):
     """A series with SkyPortal's mjd only (UTC, as observed): the mission time is mjd in TDB plus
     the geocentric barycentric correction (TESS: within 0.4 s of TIME), the computed values kept."""
