@@ -10,8 +10,9 @@ each function here turns one such row into one output:
   a time range is written through astropy, with the table keywords adjusted.
 - :func:`tidy_table`: rows of (target, observation, cadenceno, time, flux, flux_err, quality,
   extra columns) as a pyarrow table, for Parquet and CSV.
-- :func:`skyportal_series`: a SkyPortal photometric series (pandas HDFStore table with ``mjd``,
-  ``flux``, ``fluxerr`` and the series metadata in the storer attributes).
+- :func:`skyportal_series`: a SkyPortal photometric series (pandas HDFStore table with ``mjd``
+  (UTC, as observed), ``bmjd_tdb`` (barycentric), ``flux``, ``fluxerr`` and the series metadata
+  in the storer attributes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from lcarchive.errors import ExportError
 from lcarchive.identifiers import safe_name
 from lcarchive.layout import fill_value
+from lcarchive.timescales import GEOCENTRIC_ERROR, observed_mjd
 
 __all__ = ["CORE_COLUMNS", "cadence_mask", "fits_bytes", "fits_name", "skyportal_series", "tidy_table"]
 
@@ -594,20 +596,38 @@ def skyportal_series(
     Returns
     -------
     (pandas.DataFrame, dict)
-        Columns ``mjd`` (BJD_TDB - 2400000.5: the mission time plus its reference epoch, so
-        barycentric, TDB), ``flux``, ``fluxerr``, ``quality`` and ``extra``; and the metadata:
-        ``series_name`` (the observation), ``series_obj_id`` (the target ID as text),
+        Columns ``mjd``, ``bmjd_tdb``, ``flux``, ``fluxerr``, ``quality`` and ``extra``; and the
+        metadata: ``series_name`` (the observation), ``series_obj_id`` (the target ID as text),
         ``obj_id``, ``filter``, ``exp_time`` (s), ``ra``, ``dec`` (deg), ``channel``
         (camera_ccd or module_output), ``origin`` (the pipeline), ``time_stamp_alignment``
-        ("middle"), and ``altdata`` with the time system and the source file.
+        ("middle"), and ``altdata`` with the time system, how ``mjd`` was corrected and the
+        source file.
+
+    Notes
+    -----
+    ``mjd`` is what SkyPortal means by it, the MJD of mid-exposure in UTC as observed (at the
+    spacecraft): the mission time plus its reference epoch minus the barycentric correction,
+    converted from TDB to UTC by ``astropy.time`` (:func:`lcarchive.timescales.observed_mjd`).
+    The correction is the light curve's ``timecorr`` (SPOC's and Kepler SOC's TIMECORR) where
+    it has one; else it is computed for the Earth's centre from ``ra``/``dec``, off by the
+    spacecraft's distance from the Earth (``altdata.mjd_correction`` says which, and the error);
+    without RA/Dec either, ``mjd`` is the barycentric time in UTC (said there too).
+    ``bmjd_tdb`` is the barycentric time, BJD_TDB - 2400000.5 (the mission time plus its
+    reference epoch minus 2400000.5): lcarchive reads it back as the mission time.
     """
     import pandas as pd
 
     mask = cadence_mask(values, time_range)
     offset = float(group_attrs.get("time_reference_epoch_jd", 0.0)) - _MJD_ZERO_JD
+    bmjd = values["time"][mask].astype(np.float64) + offset
+    timecorr = values["timecorr"][mask] if "timecorr" in values else None
+    ra, dec = values.get("ra"), values.get("dec")
+    ra, dec = (None if v is None else float(np.asarray(v).item()) for v in (ra, dec))
+    mjd, how = observed_mjd(bmjd, timecorr, ra, dec)
     frame = pd.DataFrame(
         {
-            "mjd": values["time"][mask].astype(np.float64) + offset,
+            "mjd": mjd,
+            "bmjd_tdb": bmjd,
             "flux": values["flux"][mask],
             "fluxerr": values["flux_err"][mask] if "flux_err" in values else np.full(int(mask.sum()), np.nan),
             "quality": values["quality"][mask],
@@ -630,6 +650,8 @@ def skyportal_series(
         channel = ""
     catalog = str(group_attrs.get("target_catalog", ""))
     product = str(group_attrs.get("product", ""))
+    time_format = group_attrs.get("time_format", "time")
+    epoch = group_attrs.get("time_reference_epoch_jd")
     metadata = {
         "series_name": observation,
         "series_obj_id": str(int(target)),
@@ -642,14 +664,32 @@ def skyportal_series(
         "origin": _ORIGINS.get(product, str(group_attrs.get("pipeline", product))),
         "time_stamp_alignment": "middle",
         "altdata": {
-            "time_system": f"mjd = {group_attrs.get('time_format', 'time')} + "
-            f"{group_attrs.get('time_reference_epoch_jd')} - 2400000.5 (BJD_TDB - 2400000.5)",
+            "time_system": f"mjd: MJD (UTC) at the spacecraft = {time_format} - barycentric correction + "
+            f"{epoch} - 2400000.5, converted from TDB to UTC (astropy.time); "
+            f"bmjd_tdb: BJD_TDB - 2400000.5 = {time_format} + {epoch} - 2400000.5 (barycentric, TDB)",
+            "mjd_correction": _correction_note(how, mission),
             "source_file": str(values.get("source_file", "")),
             "source_sha256": str(values.get("source_sha256", "")),
             "product": product,
         },
     }
     return frame, metadata
+
+
+def _correction_note(how: np.ndarray, mission: str) -> str:
+    """How ``mjd`` lost its barycentric correction, in words (see :func:`lcarchive.timescales.observed_mjd`)."""
+    counts = np.bincount(how.astype(np.intp), minlength=4)
+    n = int(how.size - counts[3])
+    parts = []
+    if counts[0]:
+        parts.append(f"{counts[0]} of {n} time stamps: TIMECORR of the light curve")
+    if counts[1]:
+        parts.append(f"{counts[1]} of {n}: no TIMECORR, computed for the Earth's centre from ra/dec (astropy), "
+                     f"error {GEOCENTRIC_ERROR.get(mission, 'the spacecraft-Earth light time')}")
+    if counts[2]:
+        parts.append(f"{counts[2]} of {n}: no TIMECORR and no ra/dec, none: mjd is the barycentric time in UTC, "
+                     "off by up to 8.3 min")
+    return "; ".join(parts) or "no time stamps"
 
 
 def skyportal_hdf5_bytes(frame: Any, metadata: dict[str, Any], key: str = "phot_series") -> bytes:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from astropy.io import fits
+from astropy.time import Time
 
 import lcarchive
 from lcarchive.conventions import described
@@ -211,7 +212,16 @@ def test_csv_and_hdf5_downloads(s3_archive, tmp_path):
         [key] = store.keys()
         series = store[key]
         metadata = store.get_storer(key).attrs.metadata
-    np.testing.assert_array_equal(series["mjd"].to_numpy(), want["time"].to_numpy() + (2457000.0 - 2400000.5))  # BTJD + 56999.5
+    # bmjd_tdb: BJD_TDB - 2400000.5 = BTJD + 56999.5; mjd: SkyPortal's, UTC at the spacecraft from the stored TIMECORR
+    np.testing.assert_array_equal(series["bmjd_tdb"].to_numpy(), want["time"].to_numpy() + (2457000.0 - 2400000.5))
+    cols, _, _ = source_table(SPOC_S1)
+    finite = np.isfinite(cols["TIME"])
+    local = cols["TIME"][finite] - cols["TIMECORR"][finite].astype(np.float64)
+    utc = Time(np.full(local.shape, 2457000.0 - 2400000.5), local, format="mjd", scale="tdb").utc.mjd
+    assert np.max(np.abs(series["mjd"].to_numpy()[finite] - utc)) < 1e-8
+    delay = (series["bmjd_tdb"].to_numpy() - series["mjd"].to_numpy())[finite] * 86400.0 - 69.184  # minus TT - UTC
+    assert 60 < delay.min() and delay.max() < 110  # pi Men's barycentric correction in sector 1, s
+    assert "TIMECORR" in metadata["altdata"]["mjd_correction"] and "mjd: MJD (UTC)" in metadata["altdata"]["time_system"]
     assert_bit_equal(series["flux"].to_numpy(), want["flux"].to_numpy(), "flux")
     assert_bit_equal(series["fluxerr"].to_numpy(), want["flux_err"].to_numpy(), "fluxerr")
     with fits.open(SPOC_S1) as hdul:

@@ -34,14 +34,17 @@ MISSIONS = {  # mission -> (group attributes of lcarchive's own groups, flux, fl
 }
 
 
-def series_of(path: Path, mission: str, observation: str, extra: tuple[str, ...] = ()):
-    """A SkyPortal series (DataFrame, metadata) of a real file, as lcarchive's export writes it."""
+def series_of(path: Path, mission: str, observation: str, extra: tuple[str, ...] = (), timecorr: bool = True):
+    """A SkyPortal series (DataFrame, metadata) of a real file, as lcarchive's export writes it
+    (without the light curve's TIMECORR if ``timecorr`` is False, as for an HLSP)."""
     cols, head, _ = source_table(path)
     attrs, flux, flux_err, quality = MISSIONS[mission]
     values = {
         "time": cols["TIME"], "flux": cols[flux], "flux_err": cols[flux_err], "quality": cols[quality].astype(np.int32),
         "ra": head["RA_OBJ"], "dec": head["DEC_OBJ"], **{name.lower(): cols[name] for name in extra},
     }
+    if timecorr:
+        values["timecorr"] = cols["TIMECORR"]
     if "CAMERA" in head:
         values |= {"camera": head["CAMERA"], "ccd": head["CCD"]}
     target = head["TICID"] if "TICID" in head else head["KEPLERID"]
@@ -57,6 +60,18 @@ def per_target(lc, name: str):
     """A per-target value of a one-observation light curve (on its ``observation`` dimension)."""
     value = np.asarray(lc[name].values).ravel()[0]
     return str(value) if isinstance(value, str | np.ndarray) or lc[name].dtype.kind in "OTU" else value.item()
+
+
+def utc_mjd(cols: dict, mission: str) -> np.ndarray:
+    """MJD (UTC) at the spacecraft of a SPOC file: TIME - TIMECORR + BJDREF - 2400000.5, TDB -> UTC by astropy."""
+    from astropy.time import Time
+
+    epoch = MISSIONS[mission][0]["time_reference_epoch_jd"] - 2400000.5
+    out = np.full(cols["TIME"].shape, np.nan)
+    finite = np.isfinite(cols["TIME"])
+    local = cols["TIME"][finite] - cols["TIMECORR"][finite].astype(np.float64)
+    out[finite] = Time(np.full(local.shape, epoch), local, format="mjd", scale="tdb").utc.mjd
+    return out
 
 
 def assert_equals_source(lc, cols: dict, mission: str, exact_time: bool = False) -> None:
@@ -95,7 +110,9 @@ def test_download_hdf5_then_ingest_gives_the_source_back(tmp_path):
         lc = stored(archive, head["TICID"], "tess-skyportal-s0001")
         assert_equals_source(lc, cols, "tess")
         assert np.unique(lc["cadenceno"].values - cols["CADENCENO"]).size == 1  # derived: CADENCENO + a constant
-        assert lc["mjd"].attrs["units"] == "d"
+        assert lc["mjd"].attrs["units"] == lc["bmjd_tdb"].attrs["units"] == "d"
+        finite = np.isfinite(cols["TIME"])  # the archive's TIMECORR made mjd: UTC at the spacecraft
+        assert np.allclose(lc["mjd"].values[finite], utc_mjd(cols, "tess")[finite], rtol=0, atol=1e-8)
         assert per_target(lc, "channel") == f"{head['CAMERA']}_{head['CCD']}"
         assert per_target(lc, "ra") == head["RA_OBJ"]
     assert archive.observations[0].instruments  # camera/CCD from the channel
@@ -153,9 +170,124 @@ def test_series_of_each_mission(tmp_path, form, mission, path, observation, expe
     assert json.loads(per_target(lc, "series_metadata")) == json.loads(json.dumps(metadata))
     assert per_target(lc, "series_name") == observation
     mjd_offset = 2457000.0 - 2400000.5 if mission == "tess" else 2454833.0 - 2400000.5
-    assert np.allclose(lc["mjd"].values[finite], cols["TIME"][finite] + mjd_offset, rtol=0, atol=1e-9)
+    assert np.allclose(lc["bmjd_tdb"].values[finite], cols["TIME"][finite] + mjd_offset, rtol=0, atol=1e-9)
+    # mjd is SkyPortal's: UTC at the spacecraft (TIMECORR removed), kept as the series wrote it
+    assert np.allclose(lc["mjd"].values[finite], utc_mjd(cols, mission)[finite], rtol=0, atol=1e-8)
+    assert "UTC" in lc["mjd"].attrs["description"] and "barycentric" in lc["bmjd_tdb"].attrs["description"]
     dataset = next(d for d in archive.catalog.datasets if d.observation == expected)
     assert (dataset.variable, dataset.photometric_source, dataset.processing_method) == ("flux", "skyportal-series", "NONE")
+
+
+TT_MINUS_UTC = 69.184
+"""s, from 2017 on: TAI - UTC = 37 s (IERS Bulletin C) plus TT - TAI = 32.184 s."""
+
+
+def test_exported_mjd_is_utc_at_the_spacecraft_and_bmjd_tdb_is_barycentric():
+    """SkyPortal's mjd: TIME - TIMECORR + 2457000 - 2400000.5 converted TDB -> UTC by astropy;
+    bmjd_tdb: the mission time + 56999.5, bit for bit as the old mjd."""
+    frame, metadata, cols, _ = series_of(SPOC[0], "tess", "tess-spoc-2min-s0001")
+    time, timecorr = cols["TIME"], cols["TIMECORR"].astype(np.float64)
+    finite = np.isfinite(time)
+    assert len(frame) == time.size and list(frame.columns[:3]) == ["mjd", "bmjd_tdb", "flux"]
+    np.testing.assert_array_equal(frame["bmjd_tdb"].to_numpy(), time + 56999.5)
+    mjd = frame["mjd"].to_numpy()
+    assert np.array_equal(np.isfinite(mjd), finite)
+    assert np.max(np.abs(mjd[finite] - utc_mjd(cols, "tess")[finite])) < 1e-8
+    # bmjd_tdb - mjd = the barycentric correction (68-106 s in sector 1) + TT - UTC (TDB - TT < 2 ms)
+    delay = (frame["bmjd_tdb"].to_numpy()[finite] - mjd[finite]) * 86400.0 - TT_MINUS_UTC
+    assert np.max(np.abs(delay - timecorr[finite] * 86400.0)) < 2e-3
+    assert 60 < np.min(delay) and np.max(delay) < 110
+    altdata = metadata["altdata"]
+    n = int(finite.sum())  # cadences without a time stamp have none to correct
+    assert altdata["mjd_correction"] == f"{n} of {n} time stamps: TIMECORR of the light curve"
+    assert "mjd: MJD (UTC)" in altdata["time_system"] and "bmjd_tdb: BJD_TDB - 2400000.5 = BTJD + 2457000.0" in altdata["time_system"]
+
+
+@pytest.mark.parametrize(("mission", "path", "seconds"), [("tess", SPOC[0], 0.4), ("kepler", KEPLER, 82), ("k2", K2[0], 410)])
+def test_export_without_timecorr_corrects_for_the_earths_centre(mission, path, seconds):
+    """An HLSP has no TIMECORR: mjd is made with the geocentric correction, off by the
+    spacecraft's distance from the Earth (TESS < 0.4 s in S1, Kepler 47-81 s in Q2, K2 279-407 s in C5)."""
+    frame, metadata, cols, _ = series_of(path, mission, "x-s0001", timecorr=False)
+    finite = np.isfinite(cols["TIME"])
+    error = np.abs(frame["mjd"].to_numpy()[finite] - utc_mjd(cols, mission)[finite]) * 86400.0
+    assert np.max(error) < seconds
+    epoch = MISSIONS[mission][0]["time_reference_epoch_jd"] - 2400000.5
+    np.testing.assert_array_equal(frame["bmjd_tdb"].to_numpy(), cols["TIME"] + epoch)
+    assert "no TIMECORR, computed for the Earth's centre" in metadata["altdata"]["mjd_correction"]
+
+
+def test_export_without_timecorr_or_position_keeps_every_cadence_and_says_so():
+    cols, head, _ = source_table(SPOC[0])
+    values = {"time": cols["TIME"], "flux": cols["PDCSAP_FLUX"], "quality": cols["QUALITY"].astype(np.int32)}
+    frame, metadata = export.skyportal_series("tess-spoc-2min-s0001", head["TICID"], values, MISSIONS["tess"][0], [], None, 120.0)
+    finite = np.isfinite(cols["TIME"])
+    assert len(frame) == cols["TIME"].size
+    shift = (frame["bmjd_tdb"].to_numpy()[finite] - frame["mjd"].to_numpy()[finite]) * 86400.0  # TDB -> UTC only
+    assert np.max(np.abs(shift - TT_MINUS_UTC)) < 2e-3
+    assert "no ra/dec, none: mjd is the barycentric time in UTC" in metadata["altdata"]["mjd_correction"]
+
+
+def test_download_of_an_hlsp_without_timecorr_then_ingest(tmp_path):
+    """QLP has no TIMECORR: the download's mjd is corrected for the Earth's centre and says so;
+    ingested again, the mission time comes back from bmjd_tdb."""
+    qlp = DATA / "qlp" / "hlsp_qlp_tess_ffi_s0024-0000000039903405_tess_v01_llc.fits"
+    first = lcarchive.Archive(str(tmp_path / "a"))
+    assert first.ingest([str(qlp)]).ok
+    report = lcarchive.download(first, tmp_path / "series", lcarchive.Selection(), format="hdf5")
+    [h5] = list((tmp_path / "series").rglob("*.h5"))
+    with pd.HDFStore(h5, mode="r") as store:
+        series = store["phot_series"]
+        altdata = store.get_storer("phot_series").attrs.metadata["altdata"]
+    assert report.ok and "computed for the Earth's centre" in altdata["mjd_correction"]
+    assert "TIMECORR of the light curve" not in altdata["mjd_correction"] and "1.3 s" in altdata["mjd_correction"]
+    cols, head, _ = source_table(qlp)
+    finite = np.isfinite(cols["TIME"])
+    np.testing.assert_array_equal(series["bmjd_tdb"].to_numpy(), cols["TIME"] + 56999.5)
+    delay = (series["bmjd_tdb"] - series["mjd"]).to_numpy()[finite] * 86400.0 - TT_MINUS_UTC  # the correction, s
+    assert np.max(np.abs(delay)) > 60
+    assert lcarchive.Archive(str(tmp_path / "b")).ingest([str(h5)]).ok
+    lc = stored(lcarchive.open_archive(str(tmp_path / "b")), head["TICID"], "tess-skyportal-s0024")
+    mjd = cols["TIME"][finite] + 56999.5
+    assert np.all(np.abs(lc["time"].values[finite] - cols["TIME"][finite]) <= 2 * np.spacing(mjd))
+
+
+def test_foreign_series_mjd_in_utc_is_made_barycentric(tmp_path):
+    """A series with SkyPortal's mjd only (UTC, as observed): the mission time is mjd in TDB plus
+    the geocentric barycentric correction (TESS: within 0.4 s of TIME), the computed values kept."""
+    frame, metadata, cols, _ = series_of(SPOC[0], "tess", "tess-spoc-2min-s0001")
+    time = cols["TIME"]
+    finite = np.isfinite(time)
+    metadata = {k: v for k, v in metadata.items() if k != "altdata"}
+    path = tmp_path / "foreign.json"
+    path.write_text(json.dumps({**frame[["mjd", "flux", "fluxerr"]].to_dict(orient="list"), **metadata}))
+    lc = read_lightcurve(str(path))
+    got = lc.columns["time"].data
+    assert np.array_equal(np.isfinite(got), finite)
+    assert np.max(np.abs(got[finite] - time[finite])) * 86400.0 < 0.4
+    assert lc.columns["bmjd_tdb"].source == "" and lc.columns["mjd"].source == "mjd"
+    assert "Earth's centre" in lc.notes["time"] and "1.3 s" in lc.notes["time"]
+    # without RA/Dec: only UTC -> TDB, so TIME - TIMECORR (to TDB - TT, < 2 ms), and a note
+    path.write_text(json.dumps({**frame[["mjd", "flux"]].to_dict(orient="list"),
+                                **{k: v for k, v in metadata.items() if k not in ("ra", "dec")}}))
+    lc = read_lightcurve(str(path))
+    local = time[finite] - cols["TIMECORR"][finite]
+    assert np.max(np.abs(lc.columns["time"].data[finite] - local)) * 86400.0 < 2e-3
+    assert "no ra/dec" in lc.notes["time"]
+
+
+def test_series_of_earlier_exports_keep_their_barycentric_mjd(tmp_path):
+    """lcarchive's exports before mjd was UTC wrote BJD_TDB - 2400000.5 as mjd, and said so in altdata."""
+    frame, metadata, cols, _ = series_of(SPOC[0], "tess", "tess-spoc-2min-s0001")
+    altdata = {**metadata["altdata"], "time_system": "mjd = BTJD + 2457000.0 - 2400000.5 (BJD_TDB - 2400000.5)"}
+    old = pd.DataFrame({"mjd": frame["bmjd_tdb"], "flux": frame["flux"], "fluxerr": frame["fluxerr"]})
+    path = tmp_path / "old.h5"
+    path.write_bytes(export.skyportal_hdf5_bytes(old, {**metadata, "altdata": altdata}))
+    lc = read_lightcurve(str(path))
+    finite = np.isfinite(cols["TIME"])
+    mjd = cols["TIME"][finite] + 56999.5
+    assert np.all(np.abs(lc.columns["time"].data[finite] - cols["TIME"][finite]) <= 2 * np.spacing(mjd))
+    assert "time" not in lc.notes and "bmjd_tdb" not in lc.columns
+    assert "BJD_TDB - 2400000.5" in lc.columns["mjd"].description
 
 
 def _json_series(tmp_path: Path, name: str, **metadata) -> Path:

@@ -331,7 +331,8 @@ def _variables(job: Job, reader: Any) -> tuple[list[str], list[str], dict[str, s
         return [*read, *_per_target_names(reader)], extra, aliases
     if job.format == "hdf5":
         meta = [n for n in ("ra", "dec", "camera", "ccd", "module", "output", "source_file", "source_sha256") if n in reader.arrays]
-        return [*read, *meta], extra, aliases
+        timecorr = ["timecorr"] if "timecorr" in series and "timecorr" not in read else []  # for mjd (UTC, as observed)
+        return [*read, *timecorr, *meta], extra, aliases
     return read, extra, aliases
 
 

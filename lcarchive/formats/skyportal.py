@@ -18,9 +18,25 @@ Mapping to lcarchive (product definitions ``catalog/products/*-skyportal.json``)
 * target: ``series_obj_id`` (else ``obj_id``), with or without a catalog prefix (``TIC``...).
 * segment: the metadata key ``sector``/``quarter``/``campaign``, else read from
   ``series_name`` (``tess-spoc-2min-s0001``, ``sector 14``, ``S14``, ``q2``, ``c05``).
-* time: ``mjd`` is taken as barycentric TDB (BJD_TDB - 2400000.5), the convention of
-  lcarchive's exports; mission time = mjd + 2400000.5 - the mission's reference epoch
-  (BTJD = mjd - 56999.5, BKJD = mjd - 54832.5). ``mjd`` is kept as a variable.
+* time: the mission time is barycentric (BTJD = BJD_TDB - 2457000, BKJD = BJD_TDB - 2454833),
+  and SkyPortal's ``mjd`` is not: it is the MJD of the observation in UTC, as observed. So
+  the time comes from, in this order:
+
+  - a ``bmjd_tdb`` column (BJD_TDB - 2400000.5), as lcarchive's exports write beside ``mjd``:
+    mission time = bmjd_tdb + 2400000.5 - the reference epoch (BTJD = bmjd_tdb - 56999.5,
+    BKJD = bmjd_tdb - 54832.5), the exported mission time to float64 rounding;
+  - ``mjd`` itself when ``altdata.time_system`` is that of lcarchive's earlier exports
+    (``mjd = BTJD + 2457000.0 - 2400000.5 (BJD_TDB - 2400000.5)``), which wrote barycentric
+    times under that name;
+  - otherwise (any other series) ``mjd`` as SkyPortal means it, made barycentric by
+    :func:`lcarchive.timescales.barycentric_mjd`: UTC -> TDB (astropy), plus the barycentric
+    correction for the Earth's centre towards the metadata's ``ra``/``dec``. That is exact for
+    a geocentric observer, good to 21 ms for a ground-based one and to about 1.3 s for TESS,
+    but off by minutes for Kepler and K2 (:data:`lcarchive.timescales.GEOCENTRIC_ERROR`);
+    without ``ra``/``dec`` the times are only converted to TDB, off by up to 8.3 min. The
+    computed values are kept as ``bmjd_tdb`` (no source column) and an ingest note says how.
+
+  ``mjd`` is kept as a variable in every case.
 * cadence numbers: from a ``cadenceno`` column if any, else derived from the time stamps
   (:func:`lcarchive.formats.frames.derive_cadences`).
 
@@ -36,6 +52,7 @@ import pickletools
 import re
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,10 +64,13 @@ from lcarchive.identifiers import check_segment
 from lcarchive.catalog.models import DetectionRule, Mission, MissionCatalog, Product
 from lcarchive.formats.products import value_rule_holds
 from lcarchive.formats.record import LightCurveFile
+from lcarchive.timescales import GEOCENTRIC_ERROR, barycentric_mjd
 
 __all__ = ["parse_skyportal_hdf5", "parse_skyportal_json", "series_light_curve"]
 
 MJD_COLUMNS = ("mjd", "mjds")
+BARYCENTRIC_COLUMNS = ("bmjd_tdb",)
+"""BJD_TDB - 2400000.5, written by lcarchive's exports beside SkyPortal's ``mjd`` (UTC)."""
 FLUX_COLUMNS = ("flux", "fluxes")
 MAG_COLUMNS = ("mag", "mags", "magnitudes")
 """Column names SkyPortal accepts (``verify_data`` and ``calc_flux_mag`` of its PhotometricSeries)."""
@@ -373,6 +393,19 @@ def _instruments(channel: Any, mission: Mission) -> tuple[dict[str, int], list[s
     return {}, []
 
 
+def _barycentric_mjd(metadata: dict[str, Any]) -> bool:
+    """True if ``altdata.time_system`` says ``mjd`` is BJD_TDB - 2400000.5, as lcarchive's exports said before
+    they wrote ``mjd`` in UTC (``mjd = BTJD + 2457000.0 - 2400000.5 (BJD_TDB - 2400000.5)``)."""
+    altdata = metadata.get("altdata")
+    if isinstance(altdata, str):  # SkyPortal's API gives altdata as JSON text
+        try:
+            altdata = json.loads(altdata)
+        except ValueError:
+            return False
+    system = altdata.get("time_system") if isinstance(altdata, dict) else None
+    return isinstance(system, str) and system.startswith("mjd = ") and system.endswith("(BJD_TDB - 2400000.5)")
+
+
 def _first(columns: list[str], names: tuple[str, ...]) -> str | None:
     exact = next((c for c in names if c in columns), None)
     if exact is not None:
@@ -421,7 +454,35 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
     raw, key = _raw_id(metadata)
     target = target_id(raw, target_catalog, source, key)
     segment = _segment(metadata, mission, source)
-    core = {"time": mjd, "flux": flux}
+    barycentric = _first(names, BARYCENTRIC_COLUMNS)
+    notes: dict[str, str] = {}
+    computed = how = None
+    if barycentric is not None:
+        mjd_description = f"the series' {mjd} column: MJD (UTC) as observed"
+    elif _barycentric_mjd(metadata):
+        barycentric = mjd
+        mjd_description = (f"the series' {mjd} column: BJD_TDB - 2400000.5, as altdata.time_system says (lcarchive's "
+                           "earlier exports wrote barycentric times under this name)")
+    else:
+        try:
+            observed = frame[mjd].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise UnrecognizedProductError(source, f"column {mjd!r} (time) is not numeric") from exc
+        ra, dec = (_value(k, metadata.get(k)) for k in ("ra", "dec"))
+        bmjd, corrected = barycentric_mjd(observed, ra, dec)
+        barycentric = computed = "bmjd_tdb"
+        frame = frame.assign(**{computed: bmjd})
+        names.append(computed)
+        mjd_description = f"the series' {mjd} column: MJD (UTC) as observed (SkyPortal's convention)"
+        if corrected:
+            how = (f"computed from {mjd} (UTC -> TDB, astropy) plus the barycentric correction for the Earth's centre "
+                   f"towards the metadata's ra/dec: for data taken in space, error "
+                   f"{GEOCENTRIC_ERROR.get(mission.name, 'the spacecraft-Earth light time')}")
+        else:
+            how = (f"computed from {mjd} (UTC -> TDB, astropy) without barycentric correction (no ra/dec in the "
+                   "series metadata): off the barycentric time by up to 8.3 min")
+        notes["time"] = f"the series has no barycentric time column: BJD_TDB - 2400000.5 {how}"
+    core = {"time": barycentric, "flux": flux}
     error = _first(names, ("magerr",) if magnitudes else ("fluxerr",))
     if error is not None:
         core["flux_err"] = error
@@ -430,9 +491,11 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
         if found is not None:
             core[var] = found
     units = {c: "mag" for c in (flux, error) if magnitudes and c is not None}
-    units[mjd] = "d"
+    units[mjd] = units[barycentric] = "d"
     descriptions = {
-        mjd: f"the series' {mjd} column: MJD, taken as barycentric TDB (BJD_TDB - 2400000.5)",
+        barycentric: (f"not a column of the series: BJD_TDB - 2400000.5 {how}" if computed else
+                      f"the series' {barycentric} column: BJD_TDB - 2400000.5 (barycentric, TDB)"),
+        mjd: mjd_description,
         flux: f"the series' {flux} column" + (" (magnitudes)" if magnitudes else ""),
     }
     if error is not None:
@@ -452,7 +515,7 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
         {"description": "the whole series metadata as JSON (SkyPortal PhotometricSeries attributes)"},
     )
     origin = metadata.get("origin")
-    return build_light_curve(FrameLightCurve(
+    lc = build_light_curve(FrameLightCurve(
         source=source,
         data=data,
         product=product,
@@ -466,6 +529,10 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
         units=units,
         descriptions=descriptions,
         target_values=values,
+        notes=notes,
         pipeline_version=str(origin) if origin not in (None, "") else None,
         instruments=instruments,
     ))
+    if computed is not None:  # not a column of the file
+        lc.columns[computed] = replace(lc.columns[computed], source="")
+    return lc
