@@ -65,9 +65,6 @@ INDEX_COLUMNS = COLUMNS
 CATALOG_READS = 64
 """Catalog buckets read at once (zarr's ``async.concurrency``, 10 by default): a cone of 12 deg
 reads some 640 sky pixels (measured: tools/bench/search.py)."""
-GC_JOBS = 8
-"""Repositories gc expires and collects at once (:meth:`ArchiveStore.collect_garbage`;
-measured: tools/bench/gc_time.py)."""
 
 
 DAMAGED_SNAPSHOT = ("snapshot: does not match the SHA-256 recorded when it was written (damaged in the store, not "
@@ -1154,74 +1151,43 @@ class ArchiveStore:
         return min(older_than if older_than.tzinfo else older_than.replace(tzinfo=_dt.UTC), bound)
 
     def _collect(self, older_than: _dt.datetime) -> dict[str, Any]:
-        """Expire and collect the catalog, then every family's repository, ``GC_JOBS`` at once.
-
-        The catalog goes first (its kept versions decide what each family keeps); its own
-        garbage collection then runs beside the families', as do the reads of the kept
-        versions' pins: each repository's collection is many listings and reads one after
-        another, which on an object store cost round trips, not work (icechunk's calls release
-        the GIL)."""
         cutoff = self.gc_cutoff(older_than)
         catalog = self.catalog_repository()
         stats: dict[str, Any] = {"versions_expired": 0, "snapshots_expired": 0, "bytes_deleted": 0,
                                  "objects_deleted": 0, "kept_after": cutoff}
-
-        def count(summary: Any) -> None:
-            stats["bytes_deleted"] += summary.bytes_deleted
-            stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
-
-        def collect_catalog() -> Any:
-            summary = catalog.garbage_collect(cutoff)
-            record_repo_info(self.objects(CATALOG_REPO), catalog)  # gc rewrote the repository info
-            return summary
-
-        def pins_at(snapshot: str) -> dict[str, dict]:
-            return ArchiveStore(self.url, self.storage_options, version=snapshot).pins()
-
-        def collect_family(family: str, pins: set[str]) -> tuple[int, Any]:
-            repo = self.family_repository(family)
-            # every family snapshot a kept version pins is tagged pin.<snapshot> (the branch's
-            # tip too: a writer may move the branch on while gc runs); stale pin tags go
-            tags = {t: repo.lookup_tag(t) for t in repo.list_tags()}
-            for name, snapshot in tags.items():
-                if name.startswith("pin.") and snapshot not in pins:
-                    repo.delete_tag(name)
-            tagged = {snapshot for name, snapshot in tags.items() if not name.startswith("pin.") or snapshot in pins}
-            for snapshot in pins - tagged:
-                repo.create_tag(f"pin.{snapshot}", snapshot)
-            expired = len(repo.expire_snapshots(older_than=cutoff))
-            summary = repo.garbage_collect(cutoff)
-            record_repo_info(self.objects(f"{FAMILIES_DIR}/{family}"), repo)
-            return expired, summary
-
         try:
             stats["versions_expired"] = len(catalog.expire_snapshots(older_than=cutoff))
+            summary = catalog.garbage_collect(cutoff)
+            stats["bytes_deleted"] += summary.bytes_deleted
+            stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
+            record_repo_info(self.objects(CATALOG_REPO), catalog)  # gc rewrote the repository info
+            kept: dict[str, set[str]] = {}
             seen = set()
             for info in catalog.ancestry(branch="main"):
                 if info.parent_id is not None:  # the repository's first snapshot holds no catalog yet
                     seen.add(info.id)
             for name in catalog.list_tags():
                 seen.add(catalog.lookup_tag(name))
-            families = self.families_in_store()
-            with ThreadPoolExecutor(max_workers=GC_JOBS, thread_name_prefix="lcarchive-gc") as pool:
-                catalog_done = pool.submit(collect_catalog)
-                opened = pool.submit(self.open_ahead, families)
-                kept: dict[str, set[str]] = {}
-                for pins in pool.map(pins_at, sorted(seen)):
-                    for family, pin in pins.items():
-                        kept.setdefault(family, set()).add(pin["snapshot"])
-                opened.result()
-                done = [pool.submit(collect_family, family, kept.get(family, set())) for family in families]
-                try:
-                    count(catalog_done.result())
-                    for future in done:
-                        expired, summary = future.result()
-                        stats["snapshots_expired"] += expired
-                        count(summary)
-                except BaseException:
-                    for future in done:  # the repositories not started yet are left for the next gc
-                        future.cancel()
-                    raise
+            for snapshot in seen:
+                for family, pin in ArchiveStore(self.url, self.storage_options, version=snapshot).pins().items():
+                    kept.setdefault(family, set()).add(pin["snapshot"])
+            for family in self.families_in_store():
+                repo = self.family_repository(family)
+                # every family snapshot a kept version pins is tagged pin.<snapshot> (the branch's
+                # tip too: a writer may move the branch on while gc runs); stale pin tags go
+                pins = kept.get(family, set())
+                tags = {t: repo.lookup_tag(t) for t in repo.list_tags()}
+                for name, snapshot in tags.items():
+                    if name.startswith("pin.") and snapshot not in pins:
+                        repo.delete_tag(name)
+                tagged = {snapshot for name, snapshot in tags.items() if not name.startswith("pin.") or snapshot in pins}
+                for snapshot in pins - tagged:
+                    repo.create_tag(f"pin.{snapshot}", snapshot)
+                stats["snapshots_expired"] += len(repo.expire_snapshots(older_than=cutoff))
+                summary = repo.garbage_collect(cutoff)
+                stats["bytes_deleted"] += summary.bytes_deleted
+                stats["objects_deleted"] += summary.chunks_deleted + summary.manifests_deleted + summary.snapshots_deleted
+                record_repo_info(self.objects(f"{FAMILIES_DIR}/{family}"), repo)
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
         return stats
