@@ -224,13 +224,14 @@ def ingest(
         report = _ingest_with_progress(store, files, input_options, mapping, workers, scheduler,
                                        lambda version, stored: committed.append((version, stored)))
     except KeyboardInterrupt:
+        # (an interrupt between a commit and its report undercounts by that one batch: "at least")
         if committed:
-            said = (f"lcarchive: interrupted. {len(committed)} batch(es) of this ingest were committed "
-                    f"({sum(n for _, n in committed)} light curve(s) stored, archive version {committed[-1][0]}); "
+            said = (f"lcarchive: interrupted. At least {len(committed)} batch(es) of this ingest were committed "
+                    f"({sum(n for _, n in committed)} light curve(s) stored, the last as archive version {committed[-1][0]}); "
                     "nothing half-written is visible; running the same command again completes the rest.")
         else:
-            said = ("lcarchive: interrupted before its first batch was committed: the archive is as it was; "
-                    "running the same command again completes the rest.")
+            said = ("lcarchive: interrupted before its first batch was committed (or while it was); nothing half-written "
+                    "is visible; running the same command again completes the rest.")
         err.print(said, highlight=False, markup=False)
         raise SystemExit(_failed(130)) from None
     seconds = time.perf_counter() - started

@@ -129,8 +129,8 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     snapshots = root / "catalog" / "snapshots"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (snapshots.exists() and len(list(snapshots.iterdir())) >= 3):
-        time.sleep(0.02)  # the first batches' catalog commits
+    while time.monotonic() < deadline and not (snapshots.exists() and len(list(snapshots.iterdir())) >= 4):
+        time.sleep(0.02)  # two batches' catalog commits (after the repository's first snapshot and "archive created")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
@@ -138,13 +138,15 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
     assert said[0] == f"creating a new archive at {root}" and len(said) == 2, err
     assert "Traceback" not in err and "Task was destroyed" not in err
     # one line: what was committed (as the archive now holds it) and that a re-run completes the rest
-    line = re.fullmatch(r"lcarchive: interrupted\. (\d+) batch\(es\) of this ingest were committed \((\d+) light curve\(s\) "
-                        r"stored, archive version (\w+)\); nothing half-written is visible; running the same command "
-                        r"again completes the rest\.", said[1])
+    line = re.fullmatch(r"lcarchive: interrupted\. At least (\d+) batch\(es\) of this ingest were committed \((\d+) light "
+                        r"curve\(s\) stored, the last as archive version (\w+)\); nothing half-written is visible; running the "
+                        r"same command again completes the rest\.", said[1])
     assert line, said[1]
     archive = lcarchive.open_archive(str(root))
-    assert int(line[1]) >= 1 and archive.read_version() == line[3]
-    assert int(line[2]) == len(archive.search(include_superseded=True)) > 0
+    versions = [h["snapshot"] for h in archive.history()]  # newest first
+    assert int(line[1]) >= 1 and line[3] in versions
+    # the batches reported are in the archive; one more may have been committed as the interrupt came
+    assert versions.index(line[3]) <= 1 and 0 < int(line[2]) <= len(archive.search(include_superseded=True))
     rerun = subprocess.run([lcarchive_command(), "ingest", str(root), *inputs], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     listing = json.loads(subprocess.run([lcarchive_command(), "ls", str(root), "--json"], capture_output=True, text=True,
