@@ -114,7 +114,7 @@ async def copy_zarr_rows(job: Job, group: GroupSelection, reader: Any, bulk: Bul
     import zarr
     from zarr.storage import LocalStore
 
-    from lcarchive.ingest.family import instruments_of
+    from lcarchive.store.family import instruments_of
     from lcarchive.layout.shards import decode_chunk, encode_shard, spec_of
 
     obs = group.observation
@@ -217,7 +217,7 @@ async def write_zarr_subset(job: Job, group: GroupSelection, reader: Any, bulk: 
     import zarr
     from zarr.storage import LocalStore
 
-    from lcarchive.ingest.family import FamilyView
+    from lcarchive.store.family import FamilyView
     from lcarchive.layout import Block
 
     obs = group.observation
