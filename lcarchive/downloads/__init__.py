@@ -31,9 +31,10 @@ the same download again skips every unit whose record matches (same selection, s
 files, files present with the recorded sizes); :func:`verify` re-hashes every recorded file.
 
 What to download is a :class:`lcarchive.search.Selection`, resolved against the target index
-as a search is (:func:`lcarchive.search.select`). The package: :mod:`~lcarchive.downloads.job` (one run's state and
-report), :mod:`~lcarchive.downloads.files` (FITS, HDF5, Parquet and CSV outputs),
-:mod:`~lcarchive.downloads.zarr_copy` (plain Zarr copies), :mod:`~lcarchive.downloads.manifest`
+as a search is (:func:`lcarchive.search.select`). The package: :mod:`~lcarchive.downloads.context` (what
+every writer is given, frozen, and what a run has done: report, manifest, progress),
+:mod:`~lcarchive.downloads.formats` (the output formats, a registry with a module per format),
+:mod:`~lcarchive.downloads.analyses` (analysis tables), :mod:`~lcarchive.downloads.manifest`
 (the resumable record and :func:`verify`); this module runs a download.
 """
 
@@ -55,11 +56,10 @@ import numpy as np
 from lcarchive import export
 from lcarchive.errors import DestinationError, LcarchiveError
 from lcarchive.downloads.analyses import analysis_outputs, split_columns, write_analyses
-from lcarchive.downloads.files import write_table_unit, write_target_files
-from lcarchive.downloads.job import DownloadReport, FORMATS, Job, Unit, series_names, with_aliases
-from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, VerifyReport, unit_key, verify
+from lcarchive.downloads.context import DownloadContext, DownloadReport, GroupPlan, RunRecord, Unit, series_names, shard_rows
+from lcarchive.downloads.formats import FORMATS, OutputFormat, output_format
+from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, Manifest, VerifyReport, verify
 from lcarchive.search import GroupSelection, Selection, SelectionError, read_targets_file, select
-from lcarchive.downloads.zarr_copy import catalog_outputs, copy_zarr_rows, mirror, write_zarr_catalog, write_zarr_subset
 from lcarchive.store import BulkReader, failures, gather, run
 
 __all__ = [
@@ -129,8 +129,7 @@ def download(
     """
     from lcarchive.archive import Archive
 
-    if format not in FORMATS:
-        raise SelectionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    fmt = output_format(format)
     if "://" in str(dest) and not str(dest).startswith("file://"):
         raise SelectionError(f"destination {dest}: downloads are written to a local folder")
     if isinstance(archive, str):
@@ -139,7 +138,7 @@ def download(
     started = time.perf_counter()
     dest = _writable(Path(str(dest).removeprefix("file://")))
     with failures(archive.url, archive.storage_options), _destination_errors(dest):
-        return _run_download(archive, dest, selection, format, jobs, progress, started, client)
+        return _run_download(archive, dest, selection, fmt, jobs, progress, started, client)
 
 
 _DESTINATION_ERRNOS = {errno.ENOSPC: "no room left on the device", errno.EDQUOT: "disk quota exceeded",
@@ -199,111 +198,104 @@ def _writable(dest: Path) -> Path:
     return dest
 
 
-def _run_download(archive: Any, dest: Path, selection: Selection, format: str, jobs: int,
+def _run_download(archive: Any, dest: Path, selection: Selection, fmt: OutputFormat, jobs: int,
                   progress: Callable[[int, int], None] | None, started: float, client: Any = None) -> DownloadReport:
     columns, analyses = split_columns(archive, selection.columns)
     selection = dataclasses.replace(selection, columns=columns)
     groups, missing_targets, missing_obs = select(archive, selection)
-    report = DownloadReport(str(dest), format, missing_targets=missing_targets, missing_observations=missing_obs)
-    job = Job(archive, dest, format, selection, max(1, int(jobs)), report, progress)
-    job.total = report.n_targets = int(sum(g.rows.size for g in groups))
+    report = DownloadReport(str(dest), fmt.name, missing_targets=missing_targets, missing_observations=missing_obs)
+    ctx = DownloadContext(archive, dest, fmt, selection, max(1, int(jobs)))
+    report.n_targets = int(sum(g.rows.size for g in groups))
+    record = RunRecord(report, Manifest(dest), progress, total=report.n_targets)
     planned = {  # what this run promises, before anything is written: verify names what a killed run left out
         "observations": {g.observation: int(g.rows.size) for g in groups},
-        "units": [*analysis_outputs(format, analyses), *(catalog_outputs() if format == "zarr" else [])],
+        "units": [*analysis_outputs(fmt, analyses), *fmt.planned_outputs()],
     }
-    job.manifest.start(
-        planned, source=archive.url, format=format, selection=selection.describe(),
+    record.manifest.start(
+        planned, source=archive.url, format=fmt.name, selection=selection.describe(),
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     if client is not None:
-        _download_on_cluster(client, job, groups)
+        _download_on_cluster(client, ctx, record, groups)
     else:
-        _download_here(job, groups)
-    write_analyses(job, groups, analyses)
-    if format == "zarr":
-        write_zarr_catalog(job)
+        _download_here(ctx, record, groups)
+    write_analyses(ctx, record, groups, analyses)
+    fmt.finish(ctx, record)
     shutil.rmtree(dest / PARTIAL_DIR, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _download_here(job: Job, groups: list[GroupSelection]) -> None:
+def _download_here(ctx: DownloadContext, record: RunRecord, groups: list[GroupSelection]) -> None:
     """Download some groups in this process, adding the requests and bytes read to the report."""
-    job.archive.catalog  # read before the event loop runs (its reads are synchronous)
-    job.archive.prepare([g.observation for g in groups])
-    run(_download(job, groups))
-    job.report.requests += sum(r.requests for r in job.readers)
-    job.report.bytes_read += sum(r.bytes for r in job.readers)
+    ctx.archive.catalog  # read before the event loop runs (its reads are synchronous)
+    ctx.archive.prepare([g.observation for g in groups])
+    run(_download(ctx, record, groups))
+    record.report.requests += sum(r.requests for r in record.readers)
+    record.report.bytes_read += sum(r.bytes for r in record.readers)
 
 
-def _parts(job: Job, groups: list[GroupSelection]) -> list[GroupSelection]:
-    """A download cut into tasks for a cluster: one per group for ``zarr`` (one output unit per
-    group), else one per stored shard of a group's selected rows (the units of Parquet and CSV)."""
+def _parts(ctx: DownloadContext, groups: list[GroupSelection]) -> list[GroupSelection]:
+    """A download cut into tasks for a cluster: one per group for a format that writes a unit per
+    group (``zarr``), else one per stored shard of a group's selected rows (the units of Parquet and CSV)."""
     parts: list[GroupSelection] = []
     for group in groups:
-        if job.format == "zarr":
+        if ctx.format.per == "group":
             parts.append(group)
             continue
-        shards = group.rows // _shard_rows(run(job.archive.reader(group.observation)))
+        shards = group.rows // shard_rows(run(ctx.archive.reader(group.observation)))
         for shard in np.unique(shards):
             take = shards == shard
             parts.append(dataclasses.replace(group, rows=group.rows[take], targets=group.targets[take], whole=False))
     return parts
 
 
-def _download_on_cluster(client: Any, job: Job, groups: list[GroupSelection]) -> None:
+def _download_on_cluster(client: Any, ctx: DownloadContext, record: RunRecord, groups: list[GroupSelection]) -> None:
     """Run a download's parts on Dask workers (:func:`_parts`), adding their manifest entries and
     figures here as each part finishes."""
     from dask.distributed import as_completed
 
-    args = (job.archive.url, job.archive.storage_options, job.archive.read_version(), str(job.dest), job.format, job.selection, job.jobs,
-            job.manifest.run_id)
-    futures = [client.submit(_download_part, *args, [part], pure=False) for part in _parts(job, groups)]
+    args = (ctx.archive.url, ctx.archive.storage_options, ctx.archive.read_version(), str(ctx.dest), ctx.format.name,
+            ctx.selection, ctx.jobs, record.manifest.run_id)
+    futures = [client.submit(_download_part, *args, [part], pure=False) for part in _parts(ctx, groups)]
     for future in as_completed(futures):
         done, entries = future.result()
-        job.manifest.add(entries)
+        record.manifest.add(entries)
         for name in ("written", "skipped", "empty", "unwritable"):
-            getattr(job.report, name).extend(getattr(done, name))
+            getattr(record.report, name).extend(getattr(done, name))
         for name in ("bytes_written", "requests", "bytes_read"):
-            setattr(job.report, name, getattr(job.report, name) + getattr(done, name))
-        job.advance(done.n_targets)
+            setattr(record.report, name, getattr(record.report, name) + getattr(done, name))
+        record.advance(done.n_targets)
 
 
 def _download_part(url: str, storage_options: dict | None, version: str | None, dest: str, fmt: str, selection: Selection,
                    jobs: int, run_id: str | None, groups: list[GroupSelection]) -> tuple[DownloadReport, list[dict]]:
     """One part of a download, on a worker: its report and the manifest entries of its outputs."""
     from lcarchive.archive import open_archive
-    from lcarchive.downloads.manifest import Manifest
 
     archive = open_archive(url, storage_options, version=version)
     report = DownloadReport(dest, fmt, n_targets=int(sum(g.rows.size for g in groups)))
-    job = Job(archive, Path(dest), fmt, selection, jobs, report, None, Manifest(Path(dest), collect=True))
-    job.manifest.run_id = run_id
+    ctx = DownloadContext(archive, Path(dest), output_format(fmt), selection, jobs)
+    record = RunRecord(report, Manifest(Path(dest), collect=True))
+    record.manifest.run_id = run_id
     with failures(archive.url, archive.storage_options), _destination_errors(Path(dest)):
-        _download_here(job, groups)
-    return report, job.manifest.collected
+        _download_here(ctx, record, groups)
+    return report, record.manifest.collected
 
 
-async def _download(job: Job, groups: list[GroupSelection]) -> None:
-    limit = asyncio.Semaphore(job.jobs)
-    units_in_flight = asyncio.Semaphore(max(2, min(8, job.jobs // 2)))
-    columns = job.columns
+async def _download(ctx: DownloadContext, record: RunRecord, groups: list[GroupSelection]) -> None:
+    limit = asyncio.Semaphore(ctx.jobs)
+    units_in_flight = asyncio.Semaphore(max(2, min(8, ctx.jobs // 2)))
+    columns = ctx.columns
     if columns is not None and columns != ["all"] and groups:
-        readers = await gather(*(job.archive.reader(g.observation) for g in groups))
+        readers = await gather(*(ctx.archive.reader(g.observation) for g in groups))
         known = {n for r in readers for n in series_names(r)}
         unknown = [c for c in columns if c not in known and not any(_resolve(r, c) for r in readers)]
         if unknown:
             raise SelectionError(
                 f"unknown column(s) {', '.join(unknown)}; the selected observations have {', '.join(sorted(known))}"
             )
-    await gather(*(_download_group(job, g, limit, units_in_flight) for g in groups))
-
-
-def _per_target_names(reader: Any) -> list[str]:
-    return [
-        n for n, a in reader.arrays.items()
-        if n != "target" and tuple(a.metadata.dimension_names or ())[:1] == ("target",) and "cadence" not in (a.metadata.dimension_names or ())
-    ]
+    await gather(*(_download_group(ctx, record, g, limit, units_in_flight) for g in groups))
 
 
 def _resolve(reader: Any, name: str) -> str | None:
@@ -315,11 +307,11 @@ def _resolve(reader: Any, name: str) -> str | None:
     return next((n for n in series if str(reader.arrays[n].attrs.get("source_column", "")).lower() == name.lower()), None)
 
 
-def _variables(job: Job, reader: Any) -> tuple[list[str], list[str], dict[str, str]]:
+def _variables(ctx: DownloadContext, reader: Any) -> tuple[list[str], list[str], dict[str, str]]:
     """(variables to read, extra columns of tidy outputs, {extra column: variable} where they differ)."""
     series = series_names(reader)
-    columns = job.columns
-    if columns == ["all"] or (columns is None and job.format in ("zarr", "fits")):
+    columns = ctx.columns
+    if columns == ["all"] or (columns is None and ctx.format.every_variable):
         extra = [n for n in series if n not in export.CORE_COLUMNS]
     else:
         extra = [n for n in (columns or []) if n not in export.CORE_COLUMNS]
@@ -327,13 +319,7 @@ def _variables(job: Job, reader: Any) -> tuple[list[str], list[str], dict[str, s
     aliases = {n: v for n, v in resolved.items() if v is not None and v != n}
     core = [n for n in export.CORE_COLUMNS if n in series]
     read = list(dict.fromkeys([*core, *(v for v in resolved.values() if v is not None)]))
-    if job.format in ("zarr", "fits"):
-        return [*read, *_per_target_names(reader)], extra, aliases
-    if job.format == "hdf5":
-        meta = [n for n in ("ra", "dec", "camera", "ccd", "module", "output", "source_file", "source_sha256") if n in reader.arrays]
-        timecorr = ["timecorr"] if "timecorr" in series and "timecorr" not in read else []  # for mjd (UTC, as observed)
-        return [*read, *timecorr, *meta], extra, aliases
-    return read, extra, aliases
+    return [*read, *ctx.format.more_variables(reader, series, read)], extra, aliases
 
 
 def _attrs(reader: Any) -> dict[str, dict]:
@@ -343,83 +329,28 @@ def _attrs(reader: Any) -> dict[str, dict]:
     }
 
 
-async def _download_group(job: Job, group: GroupSelection, limit: asyncio.Semaphore, units_in_flight: asyncio.Semaphore) -> None:
-    reader = await job.archive.reader(group.observation)
+async def _download_group(ctx: DownloadContext, record: RunRecord, group: GroupSelection, limit: asyncio.Semaphore,
+                          units_in_flight: asyncio.Semaphore) -> None:
+    fmt = ctx.format
+    reader = await ctx.archive.reader(group.observation)
     bulk = BulkReader(reader, limit)
-    job.readers.append(bulk)
+    record.readers.append(bulk)
     ident = await bulk.read_rows(group.rows.tolist(), ["source_sha256", "source_file"])
     shas = [str(s) for s in ident["source_sha256"]]
-    if job.format == "zarr" and group.whole:
-        await mirror(job, group, reader, bulk, shas)
+    if fmt.mirrors_whole_groups and group.whole:
+        await fmt.mirror(ctx, record, group, reader, bulk, shas)
         return
-    names, extra, aliases = _variables(job, reader)
-    spec = [job.format, sorted(names), group.time_range]
-    units: list[Unit] = []
-    obs = group.observation
-    if job.format in ("fits", "hdf5"):
-        for i, (target, sha) in enumerate(zip(group.targets.tolist(), shas, strict=True)):
-            if job.format == "fits":
-                files = export.fits_name({"source_file": ident["source_file"][i]}, obs, target)
-                paths = [f"{obs}/{n}" for n in files]
-            else:
-                paths = [f"{obs}/{target}.h5"]
-            units.append(Unit(paths[0], unit_key(spec, target, sha), [i], paths))
-    elif job.format in ("parquet", "csv"):
-        shard_rows = _shard_rows(reader)
-        by_shard: dict[int, list[int]] = {}
-        for i, row in enumerate(group.rows.tolist()):
-            by_shard.setdefault(row // shard_rows, []).append(i)
-        for shard, positions in by_shard.items():
-            path = f"{obs}/{obs}-{shard:05d}.{job.format}"
-            key = unit_key(spec, [(int(group.targets[i]), shas[i]) for i in positions])
-            units.append(Unit(path, key, positions, [path]))
-    else:  # zarr subset: one unit, the group
-        path = f"observations/{obs}.zarr"
-        units.append(Unit(path, unit_key(spec, list(zip(group.targets.tolist(), shas, strict=True))), list(range(group.rows.size)), [path]))
-    job.manifest.plan(obs, {unit.name: list(unit.paths) for unit in units})
+    names, extra, aliases = _variables(ctx, reader)
+    units: list[Unit] = fmt.units([fmt.name, sorted(names), group.time_range], group, ident, shas, reader)
+    record.manifest.plan(group.observation, {unit.name: list(unit.paths) for unit in units})
     todo = []
     for unit in units:
-        if job.manifest.done(unit.name, unit.key):
-            job.report.skipped.append(unit.name)
-            job.advance(len(unit.positions))
+        if record.manifest.done(unit.name, unit.key):
+            record.report.skipped.append(unit.name)
+            record.advance(len(unit.positions))
         else:
             todo.append(unit)
     if not todo:
         return
-    attrs = _attrs(reader)
-    if job.format == "zarr":
-        if group.time_range is None:
-            await copy_zarr_rows(job, group, reader, bulk, names, todo[0])
-        else:
-            await write_zarr_subset(job, group, reader, bulk, names, attrs, todo[0])
-        return
-    if job.format in ("parquet", "csv"):
-
-        async def table(unit: Unit) -> None:
-            async with units_in_flight:
-                await write_table_unit(job, group, reader, bulk, names, extra, aliases, attrs, unit, batch=64)
-
-        await gather(*(table(u) for u in todo))
-        return
-    # per-target files: read batches of neighbouring targets, write each target's file
-    batch = 32 if job.format == "fits" else 64
-    batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
-
-    async def per_batch(units_batch: list[Unit]) -> None:
-        async with units_in_flight:
-            positions = [u.positions[0] for u in units_batch]
-            values = with_aliases(await bulk.read_rows([int(group.rows[p]) for p in positions], names), aliases)
-            await asyncio.to_thread(write_target_files, job, group, reader, attrs, extra, units_batch, positions, values)
-
-    await gather(*(per_batch(b) for b in batches))
-
-
-def _shard_rows(reader: Any) -> int:
-    from lcarchive.layout.shards import spec_of
-
-    for name in ("flux", "time", "quality"):
-        if name in reader.arrays:
-            spec = spec_of(reader.arrays[name])
-            if spec is not None:
-                return spec.shard_rows
-    return 512
+    plan = GroupPlan(group, reader, bulk, names, extra, aliases, _attrs(reader))
+    await fmt.write(ctx, record, plan, todo, units_in_flight)

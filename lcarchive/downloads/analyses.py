@@ -14,27 +14,28 @@ temporary name and recorded in the manifest like every output, so a second run s
 
 from __future__ import annotations
 
-import json
 import os
-import warnings
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from lcarchive.downloads.job import Job
+from lcarchive.downloads.context import DownloadContext, RunRecord
 from lcarchive.downloads.manifest import sha256_file, unit_key
 from lcarchive.search import GroupSelection
 
-__all__ = ["ANALYSES_DIR", "analysis_outputs", "split_columns", "write_analyses"]
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from lcarchive.downloads.formats import OutputFormat
+
+__all__ = ["ANALYSES_DIR", "RESULT_UNITS", "analysis_outputs", "astropy_table", "split_columns", "write_analyses"]
 
 ANALYSES_DIR = "analyses"
 
-_UNITS = {"period": "d", "duration": "d", "t0": "d"}
+RESULT_UNITS = {"period": "d", "duration": "d", "t0": "d"}
 """Units of the results (``t0`` in the observation's mission time, BTJD or BKJD)."""
-
-_EXTENSIONS = {"fits": "fits", "parquet": "parquet", "csv": "csv", "hdf5": "h5", "zarr": "parquet"}
 
 
 def split_columns(archive: Any, columns: list[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
@@ -69,12 +70,12 @@ def split_columns(archive: Any, columns: list[str] | None) -> tuple[list[str] | 
     return (rest or None), dict(picked)
 
 
-def analysis_outputs(fmt: str, picked: dict[str, list[str]]) -> list[str]:
+def analysis_outputs(fmt: OutputFormat, picked: dict[str, list[str]]) -> list[str]:
     """The paths (relative to the download folder) of the analysis tables a download writes."""
-    return [f"{ANALYSES_DIR}/{method}.{_EXTENSIONS[fmt]}" for method in sorted(picked)]
+    return [f"{ANALYSES_DIR}/{method}.{fmt.analysis_suffix}" for method in sorted(picked)]
 
 
-def write_analyses(job: Job, groups: list[GroupSelection], picked: dict[str, list[str]]) -> None:
+def write_analyses(ctx: DownloadContext, record: RunRecord, groups: list[GroupSelection], picked: dict[str, list[str]]) -> None:
     """Write the table of each picked analysis for the selected light curves (see the module)."""
     if not picked:
         return
@@ -83,50 +84,30 @@ def write_analyses(job: Job, groups: list[GroupSelection], picked: dict[str, lis
         "observation": [g.observation for g in groups for _ in range(g.targets.size)],
     })
     for method, variables in sorted(picked.items()):
-        results = job.archive.analysis(method)
+        results = ctx.archive.analysis(method)
         entry = results.attrs["analysis"]
         table = selected.merge(results[["target", "observation", *variables]], on=["target", "observation"], how="inner")
-        name = f"{ANALYSES_DIR}/{method}.{_EXTENSIONS[job.format]}"
+        name = f"{ANALYSES_DIR}/{method}.{ctx.format.analysis_suffix}"
         key = unit_key("analysis", entry.id, variables, table[["target", "observation"]].values.tolist())
-        if job.manifest.done(name, key):
-            job.report.skipped.append(name)
+        if record.manifest.done(name, key):
+            record.report.skipped.append(name)
             continue
-        path = job.dest / name
+        path = ctx.dest / name
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial{path.suffix}")
-        _write_table(table, entry.model_dump(mode="json"), job.format, partial)
+        ctx.format.write_analysis(table, entry.model_dump(mode="json"), partial)
         os.replace(partial, path)
         size = path.stat().st_size
-        job.manifest.record(name, key, [(name, size, sha256_file(path))], analysis=entry.id, rows=int(len(table)))
-        job.wrote(name, size)
+        record.manifest.record(name, key, [(name, size, sha256_file(path))], analysis=entry.id, rows=int(len(table)))
+        record.wrote(name, size)
 
 
-def _write_table(table: pd.DataFrame, entry: dict, fmt: str, path: Any) -> None:
-    """One analysis table in a download's format, with its catalog entry and the results' units."""
-    if fmt in ("parquet", "zarr"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        arrow = pa.Table.from_pandas(table, preserve_index=False)
-        meta = {b"lcarchive_analysis": json.dumps(entry).encode(), b"units": json.dumps(_UNITS).encode()}
-        pq.write_table(arrow.replace_schema_metadata(meta), path, compression="zstd")
-        return
-    if fmt == "csv":
-        table.to_csv(path, index=False)
-        return
+def astropy_table(table: pd.DataFrame) -> Table:
+    """An analysis table as an astropy table with the results' units (for FITS and HDF5)."""
     from astropy.table import Table
 
     out = Table.from_pandas(table)
     for column in out.colnames:
-        if column in _UNITS:
-            out[column].unit = _UNITS[column]
-    if fmt == "fits":
-        out.meta["EXTNAME"] = entry["method"].upper()
-        out.meta["ANALYSIS"] = entry["id"]  # its lineage: the archive's catalog entry of this ID
-        out.meta["ARCHVER"] = entry.get("archive_version") or ""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # astropy's notes on long keywords
-            out.write(path, format="fits", overwrite=True)
-    else:  # hdf5
-        out.meta["lcarchive_analysis"] = json.dumps(entry)
-        out.write(path, format="hdf5", path=entry["method"], serialize_meta=True, overwrite=True)
+        if column in RESULT_UNITS:
+            out[column].unit = RESULT_UNITS[column]
+    return out

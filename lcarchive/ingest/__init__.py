@@ -2,7 +2,7 @@
 
 Each batch of inputs (``Settings.batch_files``) is parsed (:mod:`lcarchive.ingest.parse`), its
 light curves grouped by observation family, and each family changed in one commit of its
-repository (:mod:`lcarchive.ingest.plan`, :mod:`lcarchive.ingest.family`); then one commit of
+repository (:mod:`lcarchive.ingest.plan`, :mod:`lcarchive.store.family`); then one commit of
 the catalog repository pins the families' new snapshots and adds their lines to the target index
 (:func:`update_catalog`). That catalog commit is the archive's new version, its message naming
 the inputs. With a Dask client the files are parsed, and the families' chunks encoded and
@@ -24,13 +24,14 @@ import pandas as pd
 
 from lcarchive.formats import LightCurveFile
 from lcarchive.formats.tables import TableMap
-from lcarchive.ingest.family import FamilyView, index_lines
+from lcarchive.ingest.family import index_lines
 from lcarchive.layout import open_group
 from lcarchive.ingest.inputs import LIGHTCURVE_SUFFIXES, expand_inputs
 from lcarchive.ingest.parse import parsed_batches
 from lcarchive.ingest.plan import ingest_observation
 from lcarchive.store import INDEX_COLUMNS, ArchiveStore
 from lcarchive.store.archive_store import target_bucket
+from lcarchive.store.family import FamilyView
 
 if TYPE_CHECKING:
     from lcarchive.store.archive_store import ArchiveStore as _Store

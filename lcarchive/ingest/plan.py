@@ -2,7 +2,7 @@
 
 Every input whose (target, SHA-256) is not stored yet in the observation's group or any of its
 release groups is stored: as the target's current row, or in a release group when another light
-curve of the target ranks higher (:func:`lcarchive.ingest.ranks.rank`: a file whose checksum cards
+curve of the target ranks higher (:func:`lcarchive.layout.ranks.rank`: a file whose checksum cards
 say it is damaged below any other, then its release); on a full tie the one stored first stays
 current. Another segment of a stored light curve joins its row.
 """
@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from lcarchive.formats import LightCurveFile
-from lcarchive.ingest.family import FamilyView, group_attrs
-from lcarchive.ingest.ranks import SEPARATOR, damaged, n_rows, rank, release_key
+from lcarchive.ingest.family import group_attrs
+from lcarchive.layout.ranks import SEPARATOR, damaged, n_rows, rank, release_key
 from lcarchive.layout import Block, block_from_file, fill_value, merge_blocks
+from lcarchive.store.family import FamilyView
 
 __all__ = ["family_groups", "ingest_observation", "store_release"]
 
@@ -51,7 +52,7 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
 
     Every input whose (target, SHA-256) is not yet stored in the observation's group or any of
     its release groups is stored in this call: as the target's current row, or in a release
-    group when another light curve of the target ranks higher (:func:`lcarchive.ingest.ranks.rank`).
+    group when another light curve of the target ranks higher (:func:`lcarchive.layout.ranks.rank`).
     """
     state = view.state(obs_id)
     stored: set[tuple[int, str]] = set()

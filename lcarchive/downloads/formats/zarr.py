@@ -1,6 +1,7 @@
 """``download --format zarr``: plain Zarr v3 groups of the selection, with consolidated metadata,
 ``catalog.json`` and the target index: whole groups copied chunk by chunk, subsets of targets
-assembled from their stored chunks, undecoded."""
+assembled from their stored chunks, undecoded (cut to a time range: decoded and encoded again).
+One output unit per group, ``observations/<id>.zarr``; analysis tables in Parquet."""
 
 from __future__ import annotations
 
@@ -15,19 +16,61 @@ from typing import Any
 import numpy as np
 
 from lcarchive import export
-from lcarchive.downloads.job import Job, Unit, series_names
+from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, per_target_names, series_names
+from lcarchive.downloads.formats import OutputFormat
+from lcarchive.downloads.formats.parquet import write_parquet_analysis
 from lcarchive.downloads.manifest import PARTIAL_DIR, crc32c, unit_key, write_atomic
 from lcarchive.search import GroupSelection
 from lcarchive.store import BulkReader, gather
 
-__all__ = ["catalog_outputs", "copy_zarr_rows", "mirror", "write_zarr_catalog", "write_zarr_subset"]
+__all__ = ["ZarrFormat", "catalog_outputs", "copy_zarr_rows", "mirror", "write_zarr_catalog", "write_zarr_subset"]
+
+
+class ZarrFormat(OutputFormat):
+    """Plain Zarr v3 groups, one output unit per group (see the module)."""
+
+    name = "zarr"
+    suffix = "zarr"
+    analysis_suffix = "parquet"
+    per = "group"
+    every_variable = True
+    mirrors_whole_groups = True
+
+    def more_variables(self, reader: Any, series: list[str], read: list[str]) -> list[str]:
+        return per_target_names(reader)
+
+    def units(self, plan_spec: list, group: GroupSelection, ident: dict, shas: list[str], reader: Any) -> list[Unit]:
+        path = f"observations/{group.observation}.zarr"
+        return [Unit(path, unit_key(plan_spec, list(zip(group.targets.tolist(), shas, strict=True))),
+                     list(range(group.rows.size)), [path])]
+
+    async def write(self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit],
+                    units_in_flight: asyncio.Semaphore) -> None:
+        if plan.group.time_range is None:
+            await copy_zarr_rows(ctx, record, plan, todo[0])
+        else:
+            await write_zarr_subset(ctx, record, plan, todo[0])
+
+    async def mirror(self, ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: Any,
+                     shas: list[str]) -> None:
+        await mirror(ctx, record, group, reader, bulk, shas)
+
+    def write_analysis(self, table: Any, entry: dict, path: Path) -> None:
+        write_parquet_analysis(table, entry, path)
+
+    def planned_outputs(self) -> list[str]:
+        return catalog_outputs()
+
+    def finish(self, ctx: DownloadContext, record: RunRecord) -> None:
+        write_zarr_catalog(ctx, record)
 
 
 def _group_files(root: Path) -> list[tuple[Path, int]]:
     return [(path, path.stat().st_size) for path in sorted(p for p in root.rglob("*") if p.is_file())]
 
 
-async def mirror(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader, shas: list[str]) -> None:
+async def mirror(ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: BulkReader,
+                 shas: list[str]) -> None:
     """Copy a whole group object by object, undecoded."""
     store = reader.group.store_path.store
     prefix = reader.group.store_path.path
@@ -35,12 +78,12 @@ async def mirror(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader,
     meta = await bulk.get(store, f"{prefix}/zarr.json" if prefix else "zarr.json")
     unit = f"observations/{group.observation}.zarr"
     key = unit_key("mirror", keys, hashlib.sha256(meta or b"").hexdigest(), shas)
-    job.manifest.plan(group.observation, {unit: [unit]})
-    if job.manifest.done(unit, key):
-        job.report.skipped.append(unit)
-        job.advance(group.rows.size)
+    record.manifest.plan(group.observation, {unit: [unit]})
+    if record.manifest.done(unit, key):
+        record.report.skipped.append(unit)
+        record.advance(group.rows.size)
         return
-    partial = job.dest / PARTIAL_DIR / f"{group.observation}.zarr"
+    partial = ctx.dest / PARTIAL_DIR / f"{group.observation}.zarr"
     shutil.rmtree(partial, ignore_errors=True)
     files: list[tuple[str, int, str]] = []
 
@@ -63,15 +106,15 @@ async def mirror(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader,
         files.append((f"{unit}/{relative}", len(data), digest))
 
     await gather(*(copy(k) for k in keys))
-    final = job.dest / unit
+    final = ctx.dest / unit
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         shutil.rmtree(final)
     os.replace(partial, final)
     files.sort()
-    job.manifest.record(unit, key, files, observation=group.observation, targets=group.targets.tolist(), mirrored=True)
-    job.wrote(unit, sum(f[1] for f in files))
-    job.advance(group.rows.size)
+    record.manifest.record(unit, key, files, observation=group.observation, targets=group.targets.tolist(), mirrored=True)
+    record.wrote(unit, sum(f[1] for f in files))
+    record.advance(group.rows.size)
 
 
 def _object_store(store: Any) -> Any | None:
@@ -108,15 +151,16 @@ _CATALOG_ATTRS = ("lcarchive_observation", "lcarchive_datasets")
 """Group attributes holding the group's catalog entries in the archive (not true of a subset)."""
 
 
-async def copy_zarr_rows(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str], unit: Unit) -> None:
+async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPlan, unit: Unit) -> None:
     """Write the selected rows as a new group whose shards are assembled from the source's
     stored chunks, undecoded; metadata is the source group's with the target count changed."""
     import zarr
     from zarr.storage import LocalStore
 
-    from lcarchive.ingest.family import instruments_of
+    from lcarchive.store.family import instruments_of
     from lcarchive.layout.shards import decode_chunk, encode_shard, spec_of
 
+    group, reader, bulk, names = plan.group, plan.reader, plan.bulk, plan.names
     obs = group.observation
     meta = await _metadata(bulk, reader)
     consolidated = meta["consolidated_metadata"]["metadata"]
@@ -132,7 +176,7 @@ async def copy_zarr_rows(job: Job, group: GroupSelection, reader: Any, bulk: Bul
         if dims(name)[:1] == ("target",):
             md["shape"] = [n, *md["shape"][1:]]
     meta["consolidated_metadata"]["metadata"] = keep
-    staging = job.dest / PARTIAL_DIR / f"{obs}.zarr"
+    staging = ctx.dest / PARTIAL_DIR / f"{obs}.zarr"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     files: list[tuple[str, int, str]] = []
@@ -199,27 +243,27 @@ async def copy_zarr_rows(job: Job, group: GroupSelection, reader: Any, bulk: Bul
                 files.append((relative, len(data), crc32c(data)))
 
     await asyncio.to_thread(write_metadata_and_plain)
-    final = job.dest / final_rel
+    final = ctx.dest / final_rel
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
     files = sorted({f[0]: f for f in files}.values())
-    job.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
-    job.wrote(unit.name, sum(f[1] for f in files))
-    job.advance(n)
+    record.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
+    record.wrote(unit.name, sum(f[1] for f in files))
+    record.advance(n)
 
 
-async def write_zarr_subset(job: Job, group: GroupSelection, reader: Any, bulk: BulkReader, names: list[str],
-                             attrs: dict, unit: Unit) -> None:
+async def write_zarr_subset(ctx: DownloadContext, record: RunRecord, plan: GroupPlan, unit: Unit) -> None:
     """Write the selected rows, cut to a time range, as a new group with the source group's
     layout and codecs (decoded and encoded again: the cadence axis changes)."""
     import zarr
     from zarr.storage import LocalStore
 
-    from lcarchive.ingest.family import FamilyView
+    from lcarchive.store.family import FamilyView
     from lcarchive.layout import Block
 
+    group, reader, bulk, names, attrs = plan.group, plan.reader, plan.bulk, plan.names, plan.attrs
     obs = group.observation
     cadence = slice(None)
     if group.time_range is not None:  # keep the cadences any selected target has in the range
@@ -231,7 +275,7 @@ async def write_zarr_subset(job: Job, group: GroupSelection, reader: Any, bulk: 
         cadence = np.flatnonzero(keep)
     cadenceno = reader.cadenceno[cadence]
     series = set(series_names(reader))
-    root = job.dest / PARTIAL_DIR / obs
+    root = ctx.dest / PARTIAL_DIR / obs
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     view = FamilyView(LocalStore(root))
@@ -249,16 +293,16 @@ async def write_zarr_subset(job: Job, group: GroupSelection, reader: Any, bulk: 
         )
         await asyncio.to_thread(view.apply, "data", [block], {}, group_attrs)
     await asyncio.to_thread(zarr.consolidate_metadata, LocalStore(root / "data"), zarr_format=3)
-    final = job.dest / unit.paths[0]
+    final = ctx.dest / unit.paths[0]
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         shutil.rmtree(final)
     os.replace(root / "data", final)
     shutil.rmtree(root, ignore_errors=True)
-    files = [(str(p.relative_to(job.dest)), size, crc32c(await asyncio.to_thread(p.read_bytes))) for p, size in _group_files(final)]
-    job.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
-    job.wrote(unit.name, sum(f[1] for f in files))
-    job.advance(group.rows.size)
+    files = [(str(p.relative_to(ctx.dest)), size, crc32c(await asyncio.to_thread(p.read_bytes))) for p, size in _group_files(final)]
+    record.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
+    record.wrote(unit.name, sum(f[1] for f in files))
+    record.advance(group.rows.size)
 
 
 def catalog_outputs() -> list[str]:
@@ -269,7 +313,7 @@ def catalog_outputs() -> list[str]:
     return [CATALOG_NAME, INDEX_PATH]
 
 
-def write_zarr_catalog(job: Job) -> None:
+def write_zarr_catalog(ctx: DownloadContext, record: RunRecord) -> None:
     """Catalog and target index of the downloaded folder, written only if they changed."""
     from lcarchive.catalog import index as target_index
     from lcarchive.catalog.build import finish_catalog, observation_entry
@@ -277,11 +321,11 @@ def write_zarr_catalog(job: Job) -> None:
     from lcarchive.layout import open_group
     from lcarchive.store.plain import CATALOG_NAME, PlainStore
 
-    local = PlainStore(str(job.dest))
+    local = PlainStore(str(ctx.dest))
     # mirrored groups are the source's, object for object: their entries and index lines are the
     # source's too, with no need to open them again
-    mirrored = {e["observation"] for e in job.manifest.units.values() if e.get("mirrored") and "observation" in e}
-    source = job.archive.catalog
+    mirrored = {e["observation"] for e in record.manifest.units.values() if e.get("mirrored") and "observation" in e}
+    source = ctx.archive.catalog
     source_ids = {o.id for o in source.observations}
     catalog = static_catalog().model_copy(deep=True)
     frames = []
@@ -290,7 +334,7 @@ def write_zarr_catalog(job: Job) -> None:
         if obs_id in mirrored and obs_id in source_ids:
             catalog.observations.append(source.observation(obs_id).model_copy(update={"group": path}, deep=True))
             catalog.datasets.extend(d.model_copy(deep=True) for d in source.datasets if d.observation == obs_id)
-            frames.append(job.archive.group_index(obs_id))
+            frames.append(ctx.archive.group_index(obs_id))
             continue
         with open_group(*local.group_store(obs_id)) as ds:
             observation, datasets = observation_entry(ds, obs_id, path, catalog)
@@ -302,8 +346,8 @@ def write_zarr_catalog(job: Job) -> None:
                target_index.INDEX_PATH: target_index.to_bytes(frame)}
     for path, data in outputs.items():
         key = unit_key(hashlib.sha256(data).hexdigest())
-        if job.manifest.done(path, key):
+        if record.manifest.done(path, key):
             continue
-        size, sha = write_atomic(job.dest / path, data)
-        job.manifest.record(path, key, [(path, size, sha)])
-        job.wrote(path, size)
+        size, sha = write_atomic(ctx.dest / path, data)
+        record.manifest.record(path, key, [(path, size, sha)])
+        record.wrote(path, size)

@@ -1,4 +1,5 @@
-"""Which of several light curves of one target and observation is current: release keys and ranks."""
+"""Which of several light curves of one target and observation is current: release keys and ranks
+(the ingest rules of ``docs/format.md``; the store layer reads the keys of stored rows with them)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""One download run: its settings and counters (:class:`Job`), its output units (:class:`Unit`) and
-what it reports (:class:`DownloadReport`)."""
+"""One download run: what every writer is given (:class:`DownloadContext`, frozen; :class:`GroupPlan`, a
+group's reads), what the run has done so far (:class:`RunRecord`: its report, manifest and
+progress), its output units (:class:`Unit`) and what it reports (:class:`DownloadReport`)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lcarchive.errors import ExportError
 from lcarchive.downloads.manifest import Manifest
-from lcarchive.search import Selection
+from lcarchive.search import GroupSelection, Selection
 from lcarchive.store import BulkReader
 
-__all__ = ["DownloadReport", "FORMATS", "Job", "Unit", "series_names", "with_aliases"]
+if TYPE_CHECKING:
+    from lcarchive.downloads.formats import OutputFormat
 
-
-FORMATS = ("zarr", "fits", "parquet", "csv", "hdf5")
+__all__ = ["DownloadContext", "DownloadReport", "GroupPlan", "RunRecord", "Unit", "per_target_names", "series_names",
+           "shard_rows", "with_aliases"]
 
 
 @dataclass
@@ -98,26 +100,52 @@ def _relative(path: str) -> str:
     return path
 
 
-class Job:
-    """State shared by the tasks of one download."""
+@dataclass(frozen=True)
+class DownloadContext:
+    """What every writer of one download is given: where from, where to, in which format, what.
 
-    def __init__(self, archive: Any, dest: Path, fmt: str, selection: Selection, jobs: int, report: DownloadReport,
-                 progress: Callable[[int, int], None] | None, manifest: Manifest | None = None) -> None:
-        self.archive = archive
-        self.dest = dest
-        self.format = fmt
-        self.selection = selection
-        self.jobs = jobs
+    Attributes
+    ----------
+    archive : lcarchive.Archive
+    dest : pathlib.Path
+        The local download folder.
+    format : OutputFormat
+        The registered output format (:func:`lcarchive.downloads.formats.output_format`).
+    selection : Selection
+        What to download (its ``columns`` the light-curve variables asked for, analyses apart).
+    jobs : int
+        Requests in flight at once.
+    """
+
+    archive: Any
+    dest: Path
+    format: OutputFormat
+    selection: Selection
+    jobs: int
+
+    @property
+    def columns(self) -> list[str] | None:
+        """The columns asked for (``["all"]`` for every variable), None for the format's default."""
+        return None if self.selection.columns is None else list(self.selection.columns)
+
+
+class RunRecord:
+    """What one download (or one cluster task of it) has done so far: its report, its manifest,
+    its progress and the readers whose requests it counts. Writers add to it; nothing else changes.
+    """
+
+    def __init__(self, report: DownloadReport, manifest: Manifest, progress: Callable[[int, int], None] | None = None,
+                 total: int = 0) -> None:
         self.report = report
-        self.manifest = manifest if manifest is not None else Manifest(dest)
+        self.manifest = manifest
         self.progress = progress
-        self.total = 0
+        self.total = total
         self.done = 0
-        self._lock = threading.Lock()
-        self.columns = None if selection.columns is None else list(selection.columns)
         self.readers: list[BulkReader] = []
+        self._lock = threading.Lock()
 
     def advance(self, n: int) -> None:
+        """``n`` more light curves are done (written, skipped or found empty)."""
         with self._lock:
             self.done += n
             if self.progress is not None:
@@ -129,6 +157,36 @@ class Job:
             self.report.bytes_written += nbytes
 
 
+@dataclass(frozen=True)
+class GroupPlan:
+    """What is read of one selected group, for its writers.
+
+    Attributes
+    ----------
+    group : GroupSelection
+    reader : GroupReader
+        The group's reader (its arrays, attributes, cadence numbers).
+    bulk : BulkReader
+        Reads its selected rows, counting requests.
+    names : list of str
+        Variables to read.
+    extra : list of str
+        Columns of tidy outputs besides the core ones.
+    aliases : dict of str to str
+        {asked-for column: variable} where they differ (``pdcsap_flux``: ``flux``).
+    attrs : dict of str to dict
+        Every variable's attributes.
+    """
+
+    group: GroupSelection
+    reader: Any
+    bulk: BulkReader
+    names: list[str]
+    extra: list[str]
+    aliases: dict[str, str]
+    attrs: dict[str, dict]
+
+
 def series_names(reader: Any) -> list[str]:
     """Names of a group's variables on (target, cadence)."""
     return [n for n, a in reader.arrays.items() if tuple(a.metadata.dimension_names or ())[:2] == ("target", "cadence")]
@@ -137,3 +195,23 @@ def series_names(reader: Any) -> list[str]:
 def with_aliases(values: dict[str, np.ndarray], aliases: dict[str, str]) -> dict[str, np.ndarray]:
     """``values`` plus the asked-for names (``pdcsap_flux``) of variables stored under others (``flux``)."""
     return {**values, **{name: values[variable] for name, variable in aliases.items()}} if aliases else values
+
+
+def per_target_names(reader: Any) -> list[str]:
+    """Names of a group's variables with one value (or image) per target, ``target`` aside."""
+    return [
+        n for n, a in reader.arrays.items()
+        if n != "target" and tuple(a.metadata.dimension_names or ())[:1] == ("target",) and "cadence" not in (a.metadata.dimension_names or ())
+    ]
+
+
+def shard_rows(reader: Any) -> int:
+    """Targets per stored shard of a group (512 if no sharded series says)."""
+    from lcarchive.layout.shards import spec_of
+
+    for name in ("flux", "time", "quality"):
+        if name in reader.arrays:
+            spec = spec_of(reader.arrays[name])
+            if spec is not None:
+                return spec.shard_rows
+    return 512
