@@ -102,7 +102,7 @@ class LightCurveAccessor:
         index, info = self._observation_of_cadences()
         good = np.zeros(q.shape, dtype=bool)
         values = q.values
-        for i, (obs, meta) in enumerate(info.items()):
+        for i, meta in enumerate(info.values()):
             cadences = index == i
             if isinstance(bitmask, (int, np.integer)):
                 mask = np.uint64(int(bitmask))
@@ -149,7 +149,7 @@ class LightCurveAccessor:
         q = self._require("quality").values
         index, info = self._observation_of_cadences()
         counts: dict[str, int] = {}
-        for i, (obs, meta) in enumerate(info.items()):
+        for i, meta in enumerate(info.values()):
             table = meta.get("quality_flags")
             if not table:
                 continue

@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from lcarchive.accessor import LightCurveAccessor
+from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.clients import RetryingStore, with_defaults
@@ -29,12 +30,10 @@ from lcarchive.errors import (
     UnknownProductError,
     UnknownVariableError,
 )
-from lcarchive.catalog.content import static_catalog
 from lcarchive.identifiers import check_observation_id, parse_target_text
 from lcarchive.ingest import IngestReport, ingest_files, reindex_families
 from lcarchive.layout import fill_value, open_group
-from lcarchive.store import (ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily,
-                             run)
+from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily, run
 
 if TYPE_CHECKING:
     from lcarchive.formats.tables import TableMap

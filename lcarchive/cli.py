@@ -15,11 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lcarchive.archive import Archive, open_archive
+from lcarchive.catalog.models import Catalog, schema_json
 from lcarchive.clients import first_line
 from lcarchive.errors import LcarchiveError, closest
 from lcarchive.ingest import expand_inputs
 from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
-from lcarchive.catalog.models import Catalog, schema_json
 
 __all__ = ["app", "main"]
 
@@ -251,7 +251,7 @@ def ingest(
         out.print("  integrity (DATASUM/CHECKSUM on the raw bytes): "
                   + ", ".join(f"{counts[s]} {s}" for s in ("sound", "no-checksums", "stale-cards", "damaged") if s in counts),
                   highlight=False, markup=False)
-    for source, obs, target, group in report.superseded:
+    for source, _obs, target, group in report.superseded:
         flag = " (possibly damaged: its checksum cards fail)" if report.integrity.get(source) == "damaged" else ""
         out.print(f"  other version kept in {group}: target {target} from {source}{flag}", highlight=False, markup=False)
     for source, obs, target in report.added:

@@ -21,8 +21,24 @@ from zarr.storage import WrapperStore
 
 from lcarchive.config import settings
 
-__all__ = ["S3_DEFAULTS", "RetryingStore", "bucket_exists", "call_retried", "classify", "first_line", "forget_clients", "get_retrying", "obstore_retry_config",
-           "read_object", "missing_reason", "read_store", "retried", "store_error", "store_errors", "with_defaults"]
+__all__ = [
+    "S3_DEFAULTS",
+    "RetryingStore",
+    "bucket_exists",
+    "call_retried",
+    "classify",
+    "first_line",
+    "forget_clients",
+    "get_retrying",
+    "missing_reason",
+    "obstore_retry_config",
+    "read_object",
+    "read_store",
+    "retried",
+    "store_error",
+    "store_errors",
+    "with_defaults",
+]
 
 
 _OBSTORES: dict[str, Any] = {}

@@ -309,7 +309,7 @@ def _clean(t: np.ndarray, f: np.ndarray, e: np.ndarray, window: float | None) ->
             import lightkurve as lk
 
         cadence = float(np.median(np.diff(t)))
-        length = max(5, int(round(window / cadence)) | 1)  # odd, in cadences
+        length = max(5, round(window / cadence) | 1)  # odd, in cadences
         if length < t.size:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # lightkurve's notes on time formats
@@ -534,7 +534,7 @@ def _per_periodogram(stored: pd.DataFrame) -> pd.DataFrame:
     value_columns = [c for c in stored.columns if c not in ("observation", "n_observations")]
     key = stored[value_columns].astype(str).agg("|".join, axis=1)  # a star's light curves share every value
     frame = stored.groupby(key, sort=False).agg(
-        {**{c: "first" for c in value_columns}, "observation": list}).rename(columns={"observation": "observations"})
+        {**dict.fromkeys(value_columns, "first"), "observation": list}).rename(columns={"observation": "observations"})
     order = ["target", "observations", *[c for c in value_columns if c != "target"]]
     out = frame[order].reset_index(drop=True)
     out.attrs = attrs

@@ -337,9 +337,7 @@ def open_fits(data: bytes, source: str) -> fits.HDUList:
         warnings.simplefilter("always")
         try:
             hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True)
-            count = 0
-            for _ in hdul:  # reads the headers one by one; stops past the limit
-                count += 1
+            for count, _ in enumerate(hdul, start=1):  # reads the headers one by one; stops past the limit
                 if count > settings().max_hdus:
                     hdul.close()
                     raise CorruptFileError(source, f"more than {settings().max_hdus} HDUs: no light-curve product has so many "

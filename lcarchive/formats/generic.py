@@ -26,9 +26,9 @@ import numpy as np
 from astropy.io import fits
 
 from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.models import ColumnMap, Mission, MissionCatalog, Product
 from lcarchive.errors import InvalidTargetError, UnrecognizedProductError
 from lcarchive.identifiers import check_target_id, parse_target, parse_target_text
-from lcarchive.catalog.models import ColumnMap, Mission, MissionCatalog, Product
 
 __all__ = ["GenericLayout", "generic_layout", "mission_time_of"]
 

@@ -67,7 +67,8 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
                 from lcarchive.formats.skyportal import parse_skyportal_hdf5
 
                 return parse_skyportal_hdf5(data, source)
-            raise UnrecognizedProductError(source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})")
+            raise UnrecognizedProductError(
+                source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})")
         catalog = static_catalog()
         mission = catalog.mission(product.mission)
         target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)

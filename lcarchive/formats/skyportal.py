@@ -58,12 +58,12 @@ from typing import Any
 import numpy as np
 
 from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.models import DetectionRule, Mission, MissionCatalog, Product
 from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.formats.frames import FrameLightCurve, build_light_curve, target_id
-from lcarchive.identifiers import check_segment
-from lcarchive.catalog.models import DetectionRule, Mission, MissionCatalog, Product
 from lcarchive.formats.products import value_rule_holds
 from lcarchive.formats.record import LightCurveFile
+from lcarchive.identifiers import check_segment
 from lcarchive.timescales import GEOCENTRIC_ERROR, barycentric_mjd
 
 __all__ = ["parse_skyportal_hdf5", "parse_skyportal_json", "series_light_curve"]

@@ -25,10 +25,10 @@ import pandas as pd
 from lcarchive.formats import LightCurveFile
 from lcarchive.formats.tables import TableMap
 from lcarchive.ingest.family import FamilyView, index_lines
-from lcarchive.layout import open_group
 from lcarchive.ingest.inputs import LIGHTCURVE_SUFFIXES, expand_inputs
 from lcarchive.ingest.parse import parsed_batches
 from lcarchive.ingest.plan import ingest_observation
+from lcarchive.layout import open_group
 from lcarchive.store import INDEX_COLUMNS, ArchiveStore
 from lcarchive.store.archive_store import target_bucket
 

@@ -21,11 +21,11 @@ import zarr
 
 from lcarchive.catalog.build import observation_entry
 from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.index import group_rows
 from lcarchive.formats import LightCurveFile
 from lcarchive.ingest.ranks import n_rows, release_key, version
-from lcarchive.catalog.index import group_rows
-from lcarchive.store import cluster
 from lcarchive.layout import FORMAT_VERSION, Block, block_from_dataset, encoding, fused, merge_blocks, open_group, to_dataset
+from lcarchive.store import cluster
 
 __all__ = ["FamilyView", "GroupState", "group_attrs", "index_lines", "instruments_of"]
 

@@ -40,20 +40,20 @@ import pandas as pd
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from lcarchive.clients import RetryingStore, call_retried
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS, real_magnitudes
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
+from lcarchive.clients import RetryingStore, call_retried
+from lcarchive.config import settings
 from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
-from lcarchive.config import settings
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
 from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_digests, record_repo_info, sha256
 from lcarchive.store.leases import collecting, writing
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
-__all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "clear_caches", "family_of"]
+__all__ = ["FORMAT_VERSION", "INDEX_COLUMNS", "ArchiveStore", "clear_caches", "family_of"]
 
 FORMAT_VERSION = "2"
 CATALOG_REPO = "catalog"

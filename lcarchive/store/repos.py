@@ -18,7 +18,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import icechunk as ic
 
@@ -58,8 +58,6 @@ quiet_logs()
 
 COMMIT_ATTEMPTS = 50
 """Times a change is redone on a fresh session when other writers keep committing first."""
-
-T = TypeVar("T")
 
 
 class RepositoryMissing(LookupError):
@@ -212,7 +210,7 @@ _RACES = {ic.ErrorKind.REPO_INFO_UPDATED, ic.ErrorKind.UPDATE_ATTEMPTS_EXHAUSTED
 of their changes): the session is redone."""
 
 
-def transaction(
+def transaction[T](
     repo: ic.Repository,
     change: Callable[[ic.Session], T | None],
     message: str | Callable[[T], str],
