@@ -346,9 +346,9 @@ def _block(url: str, storage_options: dict | None, version: str | None, stars: l
             part["flux_err"] = part["flux"] * np.nan
         part = LightCurveAccessor(part).good(params.quality_bitmask)  # failing cadences become NaN
         for k, row in enumerate(rows):
-            curves[(observation, row)] = _clean(*(np.asarray(part[n].values[k], dtype=np.float64)
+            curves[(observation, row)] = _clean(*(np.asarray(part[n].values[k], dtype=np.float64)  # type: ignore[arg-type,call-arg]  # three arrays then the window
                                                   for n in ("time", "flux", "flux_err")), params.window)
-    results, skipped, powers = [], [], []
+    results, skipped, powers = [], [], []  # type: ignore[var-annotated]  # lists filled below
     for target, pieces in stars:
         used = [(o, curves[(o, r)]) for o, r in pieces if not isinstance(curves[(o, r)], str)]
         skipped.extend((target, o, curves[(o, r)]) for o, r in pieces if isinstance(curves[(o, r)], str))

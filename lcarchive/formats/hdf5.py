@@ -103,7 +103,7 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         missing = [p for p in (time_path, flux_path) if p is None or p not in datasets]
         if missing:
             raise UnrecognizedProductError(source, f"{product.name}: no dataset {missing[0] or cmap.flux}")
-        n = datasets[time_path].shape[0]
+        n = datasets[time_path].shape[0]  # type: ignore[index]  # not None: nothing is missing
         core = {"time": time_path, "flux": flux_path}
         for candidate in cmap.flux_err:
             if path(candidate) in datasets:

@@ -239,7 +239,8 @@ def parse_skyportal_json(data: bytes, source: str) -> LightCurveFile:
         raise CorruptFileError(source, f"unreadable JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise UnrecognizedProductError(source, "a JSON file, but not a SkyPortal photometric series (an object of columns)")
-    table = document.get("data") if isinstance(document.get("data"), dict) else document
+    inner = document.get("data")
+    table = inner if isinstance(inner, dict) else document
     columns = {str(k): v for k, v in table.items() if isinstance(v, list)}
     metadata = {k: v for k, v in document.items() if k not in ("data", "metadata") and not isinstance(v, list)}
     if isinstance(document.get("metadata"), dict):

@@ -77,7 +77,7 @@ def write_regions(session: Any, client: Any, writes: list[tuple[str, int, np.nda
     """
     if not writes:
         return
-    tasks = []
+    tasks: list[tuple[str, int, Any]] = []
     for path, start, values in writes:
         extent = shard_extent(zarr.open_array(session.store, path=path, mode="r"))
         stop = start + len(values)
