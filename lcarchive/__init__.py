@@ -7,12 +7,12 @@ versioned); a pydantic catalog describes missions, instruments, products, observ
 datasets and their lineage.
 """
 
-from lcarchive.archive import Archive, open_archive
 from lcarchive.accessor import from_lightkurve  # registers ds.lc on xarray datasets
+from lcarchive.archive import Archive, open_archive
+from lcarchive.catalog.models import Catalog
+from lcarchive.downloads import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
 from lcarchive.errors import (
     ArchiveBusyError,
-    StoreAccessError,
-    StoreError,
     ArchiveNotFoundError,
     BadInputError,
     CorruptFileError,
@@ -25,14 +25,14 @@ from lcarchive.errors import (
     LcarchiveError,
     MixedProductsError,
     ObservationNotFoundError,
+    StoreAccessError,
+    StoreError,
     TargetNotFoundError,
     UnknownProductError,
     UnknownVariableError,
     UnrecognizedProductError,
 )
-from lcarchive.downloads import DownloadReport, Selection, SelectionError, VerifyReport, download, verify
 from lcarchive.ingest import IngestReport
-from lcarchive.catalog.models import Catalog
 
 __version__ = "0.1.0"
 

@@ -102,7 +102,7 @@ class LightCurveAccessor:
         index, info = self._observation_of_cadences()
         good = np.zeros(q.shape, dtype=bool)
         values = q.values
-        for i, (obs, meta) in enumerate(info.items()):
+        for i, meta in enumerate(info.values()):
             cadences = index == i
             if isinstance(bitmask, (int, np.integer)):
                 mask = np.uint64(int(bitmask))
@@ -113,7 +113,7 @@ class LightCurveAccessor:
                 if not table:  # no flags a name could select (a generic table, a SkyPortal series): padding only
                     ok = values[..., cadences] != _quality.PADDING
                 else:
-                    ok = _quality.good_cadences(values[..., cadences], table, bitmask, self._segment(meta))
+                    ok = _quality.good_cadences(values[..., cadences], table, bitmask, self._segment(meta))  # type: ignore[arg-type]  # a table name the catalog gives, not a Literal
             good[..., cadences] = ok
         return xr.DataArray(good, dims=q.dims, coords=q.coords, name="quality_mask",
                             attrs={"description": f"cadences passing the {bitmask!r} quality mask"})
@@ -149,7 +149,7 @@ class LightCurveAccessor:
         q = self._require("quality").values
         index, info = self._observation_of_cadences()
         counts: dict[str, int] = {}
-        for i, (obs, meta) in enumerate(info.items()):
+        for i, meta in enumerate(info.values()):
             table = meta.get("quality_flags")
             if not table:
                 continue
@@ -253,7 +253,7 @@ class LightCurveAccessor:
             columns["quality"] = np.asarray(ds["quality"].values)
         if "cadenceno" in ds.coords or "cadenceno" in ds:
             columns["cadenceno"] = np.asarray(ds["cadenceno"].values)
-        for name, var in ds.data_vars.items():
+        for name, var in ds.data_vars.items():  # type: ignore[assignment]  # xarray's names are Hashable; ours are str
             if name not in columns and name != "time" and var.dims == ("cadence",) and var.dtype.kind in "fiub":
                 unit = astropy_unit(var.attrs)
                 try:
@@ -365,7 +365,7 @@ def from_lightkurve(lc: Any) -> xr.Dataset:
         if value.ndim == 1:
             data_vars[name] = ("cadence", value, {"units": unit})
     segment_key = _MISSION_META[mission][1]
-    segment = int(meta.get(segment_key) if meta.get(segment_key) is not None else -1)
+    segment = int(meta.get(segment_key) if meta.get(segment_key) is not None else -1)  # type: ignore[arg-type]  # not None: tested in the same expression
     table = "spoc" if mission == "tess" else "kepler"
     time_format = "BTJD" if mission == "tess" else "BKJD"
     data_vars["time"] = ("cadence", t, {"units": "d", "time_format": time_format, "time_scale": "tdb",

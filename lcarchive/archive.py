@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from lcarchive.accessor import LightCurveAccessor
+from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.clients import RetryingStore, with_defaults
@@ -29,12 +30,10 @@ from lcarchive.errors import (
     UnknownProductError,
     UnknownVariableError,
 )
-from lcarchive.catalog.content import static_catalog
 from lcarchive.identifiers import check_observation_id, parse_target_text
 from lcarchive.ingest import IngestReport, ingest_files, reindex_families
 from lcarchive.layout import fill_value, open_group
-from lcarchive.store import (ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily,
-                             run)
+from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily, run
 
 if TYPE_CHECKING:
     from lcarchive.formats.tables import TableMap
@@ -625,7 +624,7 @@ class Archive:
         pairs = [(t, p) for t, ps in plans.items() for p in ps]
         self.prepare(sorted({o for _, (o, _) in pairs}))
         results = run(self._read_rows([p for _, p in pairs], wanted, limit=settings().read_jobs))
-        by_target: dict[int, list] = {}
+        by_target: dict[int, list] = {}  # type: ignore[no-redef]  # a new dict under the name: the index lines are done with
         for (t, pair), values in zip(pairs, results, strict=True):  # one pass, not one per target
             by_target.setdefault(t, []).append((pair, values))
         return {t: _note_others(self._finish(t, [p for p, _ in by_target[t]], [v for _, v in by_target[t]], quality_bitmask,
@@ -834,7 +833,7 @@ class Archive:
             store, path = self.group_store(obs_id)
             key = None
             if isinstance(self._backend(), ArchiveStore):  # a snapshot never changes: its reader is kept
-                key = self._reader_key(obs_id, self._store.pin(family_of(obs_id))["snapshot"])
+                key = self._reader_key(obs_id, self._store.pin(family_of(obs_id))["snapshot"])  # type: ignore[index]  # an ArchiveStore has a pin for every family it lists
             reader = self._readers[obs_id] = await open_reader(store, path, self._label(obs_id), key)
         return reader
 
@@ -1137,7 +1136,7 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
             for i, (_, _, values) in enumerate(parts):
                 if name in values:
                     value = values[name]
-                    stack[(i, *(slice(0, n) for n in value.shape))] = value.astype(dtype) if dtype == object else value
+                    stack[(i, *(slice(0, n) for n in value.shape))] = value.astype(dtype) if dtype == object else value  # type: ignore[index]  # a tuple of an int and slices
             if dtype == object:  # fixed-width text: netCDF writes it, dask chunks it
                 stack = stack.astype(str)
             data_vars[name] = xr.Variable(("observation", *dims), stack, attrs=attrs)

@@ -15,11 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lcarchive.archive import Archive, open_archive
+from lcarchive.catalog.models import Catalog, schema_json
 from lcarchive.clients import first_line
 from lcarchive.errors import LcarchiveError, closest
 from lcarchive.ingest import expand_inputs
 from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
-from lcarchive.catalog.models import Catalog, schema_json
 
 __all__ = ["app", "main"]
 
@@ -104,7 +104,7 @@ def _selection(target: list[str] | None, targets_file: Path | None, targets_colu
     """The :class:`lcarchive.Selection` of the selection options (``download``, ``search``)."""
     from lcarchive.search import Selection, read_positions_file, read_targets_file
 
-    targets = list(target or [])
+    targets: list[str | int] = list(target or [])
     if targets_file is not None:
         targets.extend(read_targets_file(targets_file, targets_column))
     if cone is not None and positions is not None:
@@ -252,7 +252,7 @@ def ingest(
         out.print("  integrity (DATASUM/CHECKSUM on the raw bytes): "
                   + ", ".join(f"{counts[s]} {s}" for s in ("sound", "no-checksums", "stale-cards", "damaged") if s in counts),
                   highlight=False, markup=False)
-    for source, obs, target, group in report.superseded:
+    for source, _obs, target, group in report.superseded:
         flag = " (possibly damaged: its checksum cards fail)" if report.integrity.get(source) == "damaged" else ""
         out.print(f"  other version kept in {group}: target {target} from {source}{flag}", highlight=False, markup=False)
     for source, obs, target in report.added:
@@ -372,8 +372,8 @@ def download_command(
         out.print(f"  {len(report.empty)} light curve(s) have no cadence in the time range: nothing written for them")
     if report.unwritable:
         err.print(f"[bold red]not written:[/] {len(report.unwritable)} light curve(s) this format cannot hold, e.g.")
-        for obs, target, reason in report.unwritable[:5]:
-            err.print(f"  {obs} target {target}: {reason}", highlight=False, markup=False)
+        for obs_id, target_id, reason in report.unwritable[:5]:
+            err.print(f"  {obs_id} target {target_id}: {reason}", highlight=False, markup=False)
     if report.missing_observations:
         err.print(f"[bold red]not in the archive:[/] observation(s) {_guessed(report.missing_observations, store)}")
     if report.missing_targets:
@@ -518,7 +518,7 @@ def rollback_command(
     if (family is None) == (not catalog):
         raise typer.BadParameter("give a FAMILY or --catalog (one of them)", param_hint="FAMILY")
     store = Archive(archive, _storage_options(storage_option))
-    report = rollback_catalog(store, dry_run) if catalog else rollback_family(store, family, dry_run)
+    report = rollback_catalog(store, dry_run) if catalog else rollback_family(store, family, dry_run)  # type: ignore[arg-type]  # not None without --catalog: checked above
     for damage in report.damage:
         out.print(f"damaged: {damage}", highlight=False, markup=False)
     if report.kept == report.head:
@@ -821,7 +821,7 @@ def _absolute(url: str) -> str:
 def _print_observations(rows: list[dict], observations: list, of_target: bool = False) -> None:
     columns = ("id", "targets", "cadences", "time range", "group")
     if of_target:
-        columns = ("id", "rows", "coverage", "integrity", "time range", "group")
+        columns = ("id", "rows", "coverage", "integrity", "time range", "group")  # type: ignore[assignment]  # one more
     table = Table(*columns, box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
@@ -1082,7 +1082,7 @@ def main(args: list[str] | None = None) -> int:
         # usage errors (click's ClickException, which typer may bundle under another module)
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            return _failed(exc.exit_code)  # (a usage error ended by interpreter finalisation crashed once: SIGSEGV)
+            return _failed(exc.exit_code)  # type: ignore[attr-defined]  # click's exceptions: hasattr/getattr checked above; (a usage error ended by interpreter finalisation crashed once: SIGSEGV)
         if os.environ.get("LCARCHIVE_DEBUG"):
             raise
         err.print(f"lcarchive: {_one_line(exc)}", highlight=False, markup=False)

@@ -21,8 +21,24 @@ from zarr.storage import WrapperStore
 
 from lcarchive.config import settings
 
-__all__ = ["S3_DEFAULTS", "RetryingStore", "bucket_exists", "call_retried", "classify", "first_line", "forget_clients", "get_retrying", "obstore_retry_config",
-           "read_object", "missing_reason", "read_store", "retried", "store_error", "store_errors", "with_defaults"]
+__all__ = [
+    "S3_DEFAULTS",
+    "RetryingStore",
+    "bucket_exists",
+    "call_retried",
+    "classify",
+    "first_line",
+    "forget_clients",
+    "get_retrying",
+    "missing_reason",
+    "obstore_retry_config",
+    "read_object",
+    "read_store",
+    "retried",
+    "store_error",
+    "store_errors",
+    "with_defaults",
+]
 
 
 _OBSTORES: dict[str, Any] = {}
@@ -71,8 +87,9 @@ def _obstore_s3(url: str, storage_options: dict) -> Any | None:
     if storage_options.get("anon"):
         config["skip_signature"] = True
     client_options = {"allow_http": True} if endpoint and endpoint.startswith("http://") else None
-    store = S3Store(bucket, prefix=prefix or None, config=config or None, client_options=client_options,
-                    retry_config=obstore_retry_config())
+    # plain dicts with the keys of obstore's TypedDicts (S3Config, ClientConfig, RetryConfig)
+    store = S3Store(bucket, prefix=prefix or None, config=config or None, client_options=client_options,  # type: ignore[arg-type]
+                    retry_config=obstore_retry_config())  # type: ignore[arg-type]
     return ObjectStore(store, read_only=True)
 
 
@@ -152,7 +169,7 @@ def _error_code(exc: BaseException) -> str:
     return ""
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def _chain(exc: BaseException | None) -> list[BaseException]:
     out: list[BaseException] = []
     while exc is not None and exc not in out and len(out) < 8:
         out.append(exc)
@@ -394,7 +411,7 @@ def store_errors(url: str, anon: bool = False) -> Iterator[None]:
         yield
     except FileNotFoundError as exc:
         if classify(exc) == "no such bucket":
-            raise store_error(url, exc, anon) from exc
+            raise store_error(url, exc, anon) from exc  # type: ignore[misc]  # an error for a missing bucket
         raise
     except Exception as exc:
         if isinstance(exc, OSError) and exc.filename and not (local_root and str(exc.filename).startswith(local_root)):

@@ -309,7 +309,7 @@ def _clean(t: np.ndarray, f: np.ndarray, e: np.ndarray, window: float | None) ->
             import lightkurve as lk
 
         cadence = float(np.median(np.diff(t)))
-        length = max(5, int(round(window / cadence)) | 1)  # odd, in cadences
+        length = max(5, round(window / cadence) | 1)  # odd, in cadences
         if length < t.size:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # lightkurve's notes on time formats
@@ -346,9 +346,9 @@ def _block(url: str, storage_options: dict | None, version: str | None, stars: l
             part["flux_err"] = part["flux"] * np.nan
         part = LightCurveAccessor(part).good(params.quality_bitmask)  # failing cadences become NaN
         for k, row in enumerate(rows):
-            curves[(observation, row)] = _clean(*(np.asarray(part[n].values[k], dtype=np.float64)
+            curves[(observation, row)] = _clean(*(np.asarray(part[n].values[k], dtype=np.float64)  # type: ignore[arg-type,call-arg]  # three arrays then the window
                                                   for n in ("time", "flux", "flux_err")), params.window)
-    results, skipped, powers = [], [], []
+    results, skipped, powers = [], [], []  # type: ignore[var-annotated]  # lists filled below
     for target, pieces in stars:
         used = [(o, curves[(o, r)]) for o, r in pieces if not isinstance(curves[(o, r)], str)]
         skipped.extend((target, o, curves[(o, r)]) for o, r in pieces if isinstance(curves[(o, r)], str))
@@ -534,7 +534,7 @@ def _per_periodogram(stored: pd.DataFrame) -> pd.DataFrame:
     value_columns = [c for c in stored.columns if c not in ("observation", "n_observations")]
     key = stored[value_columns].astype(str).agg("|".join, axis=1)  # a star's light curves share every value
     frame = stored.groupby(key, sort=False).agg(
-        {**{c: "first" for c in value_columns}, "observation": list}).rename(columns={"observation": "observations"})
+        {**dict.fromkeys(value_columns, "first"), "observation": list}).rename(columns={"observation": "observations"})
     order = ["target", "observations", *[c for c in value_columns if c != "target"]]
     out = frame[order].reset_index(drop=True)
     out.attrs = attrs

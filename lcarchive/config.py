@@ -137,7 +137,7 @@ def override(**changes: object) -> Iterator[Settings]:
     """
     global _current
     previous = _current
-    _current = dataclasses.replace(previous, **changes)
+    _current = dataclasses.replace(previous, **changes)  # type: ignore[arg-type]  # values of several types; replace() checks names
     try:
         yield _current
     finally:

@@ -62,7 +62,7 @@ def udunits(unit: str) -> str | None:
         parsed = u.Unit(unit)
     except ValueError:
         return None
-    if parsed.scale != 1 or not parsed.bases and parsed != u.dimensionless_unscaled:
+    if parsed.scale != 1 or (not parsed.bases and parsed != u.dimensionless_unscaled):
         return None
     terms = []
     for base, power in zip(parsed.bases, parsed.powers, strict=True):

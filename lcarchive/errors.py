@@ -193,7 +193,7 @@ class UnknownProductError(LcarchiveError, ValueError):
 class TargetNotFoundError(LcarchiveError, KeyError):
     """The target is not in the archive (or not in the given observation)."""
 
-    def __init__(self, target: int, where: str = "the archive") -> None:
+    def __init__(self, target: int | str, where: str = "the archive") -> None:
         self.target = target
         super().__init__(f"target {target} is not in {where}")
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from lcarchive.errors import InvalidIdentifierError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.catalog.models import Mission, MissionCatalog, Product
+from lcarchive.errors import InvalidIdentifierError, InvalidTargetError, UnrecognizedProductError
 
 __all__ = [
     "OBSERVATION_ID",

@@ -17,9 +17,9 @@ from typing import Any
 
 from lcarchive.errors import ArchiveNotFoundError, LcarchiveError
 from lcarchive.ingest import reindex_families
-from lcarchive.store.family import FamilyView
 from lcarchive.layout import FORMAT_VERSION, block_from_dataset, open_group
 from lcarchive.store import ArchiveStore, PlainStore, failures, family_of
+from lcarchive.store.family import FamilyView
 
 __all__ = ["MigrateReport", "migrate"]
 

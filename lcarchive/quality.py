@@ -26,9 +26,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.models import QualityFlag, QualityFlagTable
 from lcarchive.errors import LcarchiveError
 from lcarchive.layout import fill_value
-from lcarchive.catalog.models import QualityFlag, QualityFlagTable
 
 __all__ = [
     "MASKS",

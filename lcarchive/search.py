@@ -425,6 +425,8 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
     box = _box(selection.box) if selection.box is not None else None
     by_lines = selection.time is None and not selection.observations and (
         selection.targets is not None or cone is not None or box is not None)
+    missing_obs: list[str]
+    ranges: dict[str, tuple[float, float]]
     if by_lines:  # the index lines carry mission, product, segment and release: the catalog is not read
         observations, missing_obs, ranges = None, [], {}
     else:
@@ -436,14 +438,14 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
         lines = archive.target_index(wanted_targets.tolist())
         lines = lines[lines["target"].isin(wanted_targets)]
     elif cone is not None or box is not None:  # the sky pixels the cones or the box touch
-        pixels = pixels_in_cones(*cone) if cone is not None else pixels_in_box(*box)
+        pixels = pixels_in_cones(*cone) if cone is not None else pixels_in_box(*box)  # type: ignore[misc]  # box, when no cone
         if cone is not None and box is not None:
             pixels = np.intersect1d(pixels, pixels_in_box(*box))
         lines = archive.index_pixels(pixels)
         if lines is None:  # no sky index: the whole target index
             lines = archive.target_index()
     else:  # whole observations: their groups' own small arrays say which targets they hold
-        frames = [archive.group_index(o.id) for o in observations]
+        frames = [archive.group_index(o.id) for o in observations]  # type: ignore[union-attr]  # read when not by_lines
         lines = pd.concat(frames, ignore_index=True) if frames else archive.target_index([])
     if observations is not None:
         lines = lines[lines["observation"].isin([o.id for o in observations])]
@@ -479,7 +481,7 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
     if selection.targets is not None:
         found = set(lines["target"].tolist())
         missing_targets = [int(t) for t in wanted_targets if int(t) not in found]
-    return lines, observations, missing_targets, missing_obs, ranges
+    return lines, observations, missing_targets, missing_obs, ranges  # type: ignore[return-value]  # None when by_lines
 
 
 def with_analyses(archive: Any, lines: pd.DataFrame) -> pd.DataFrame:

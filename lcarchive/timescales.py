@@ -127,7 +127,7 @@ def observed_mjd(
     if rest.any() and _positioned(ra, dec):
         guess = bmjd[rest]
         for _ in range(2):  # t = b - ltt(t): the delay changes by < 1e-4 s per s, so each step gains 1e4
-            guess = bmjd[rest] - geocentric_light_time(guess, float(ra), float(dec))
+            guess = bmjd[rest] - geocentric_light_time(guess, float(ra), float(dec))  # type: ignore[arg-type]  # _positioned: numbers
         local[rest] = guess
         how[rest] = 1
     return _convert(local, "tdb", "utc"), how
@@ -153,5 +153,5 @@ def barycentric_mjd(mjd_utc: np.ndarray, ra: float | None, dec: float | None) ->
     if not _positioned(ra, dec):
         return tdb, False
     finite = np.isfinite(tdb)
-    tdb[finite] += geocentric_light_time(tdb[finite], float(ra), float(dec))
+    tdb[finite] += geocentric_light_time(tdb[finite], float(ra), float(dec))  # type: ignore[arg-type]  # _positioned
     return tdb, True

@@ -11,6 +11,7 @@ import pytest
 from astropy.io import fits
 
 import lcarchive
+
 from conftest import DATA
 
 matplotlib.use("Agg")

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from conftest import REPO
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.models import Catalog
+
+from conftest import REPO
 
 
 def test_schema_file_is_current():

@@ -14,6 +14,7 @@ import pytest
 import xarray as xr
 
 import lcarchive
+
 from conftest import DATA, lcarchive_command
 
 LCARCHIVE = lcarchive_command()
@@ -126,7 +127,7 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
     # batches of 4 files, so that some are committed before it
     proc = subprocess.Popen([lcarchive_command(), "ingest", str(root), *inputs], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "LCARCHIVE_BATCH_FILES": "4"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 - no threads yet
     snapshots = root / "catalog" / "snapshots"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (snapshots.exists() and len(list(snapshots.iterdir())) >= 4):

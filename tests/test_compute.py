@@ -15,10 +15,11 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, lcarchive_command
 
 import lcarchive
 from lcarchive.compute import Parameters, compute
+
+from conftest import DATA, lcarchive_command
 
 PLANETS = {261136679: 6.2679, 25155310: 3.2888}
 SECTOR1 = sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits"))
@@ -129,7 +130,7 @@ def test_a_star_across_sectors_is_one_stitched_periodogram_finding_its_planet(st
     report = compute(lcarchive.Archive(str(stars)), lcarchive.Selection(targets=[39903405]),
                      Parameters("bls", period_min=2, period_max=8, per="observation"),
                      progress=lambda done, total: progress.append((done, total)))
-    assert [r for r in report.results["observations"]] == [["tess-spoc-2min-s0024"], ["tess-spoc-2min-s0025"]]
+    assert list(report.results["observations"]) == [["tess-spoc-2min-s0024"], ["tess-spoc-2min-s0025"]]
     assert np.all(np.abs(report.results["period"] - 5.63341) < 0.01)
     assert progress[0] == (0, 2) and progress[-1] == (2, 2)  # the true total from the start
 

@@ -23,8 +23,9 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
-from conftest import DATA, REPO, lcarchive_command
 from lcarchive.store import clear_caches
+
+from conftest import DATA, REPO, lcarchive_command
 from reference import assert_bit_equal
 
 SPOC = DATA / "spoc-2min"
@@ -78,7 +79,7 @@ def _consistent(archive: lcarchive.Archive) -> set[tuple[int, str]]:
 # -- atomic: kill -9 at random moments ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,trials", [("local", 4), ("s3", 2)])
+@pytest.mark.parametrize(("kind", "trials"), [("local", 4), ("s3", 2)])
 def test_kill_9_at_random_moments_leaves_the_previous_version_and_a_rerun_completes(kind, trials, tmp_path, request):
     url = _where(kind, tmp_path, request, "killed")
     first = lcarchive.Archive(url)

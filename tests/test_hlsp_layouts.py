@@ -54,9 +54,10 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
-from conftest import DATA
-from lcarchive.quality import PADDING, bitmask, decode, good_cadences
 from lcarchive.formats import read_lightcurve
+from lcarchive.quality import PADDING, bitmask, decode, good_cadences
+
+from conftest import DATA
 from reference import assert_bit_equal
 
 TESS_SOURCE = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"

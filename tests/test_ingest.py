@@ -11,6 +11,7 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
+
 from conftest import DATA
 from reference import QUALITY_FILL, assert_bit_equal
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO))
-from tools.bench.latency_proxy import LatencyProxy  # noqa: E402
-from tools.bench.moto_counter import CountingMotoServer  # noqa: E402
+from tools.bench.latency_proxy import LatencyProxy
+from tools.bench.moto_counter import CountingMotoServer
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,10 @@ import pytest
 from astropy.io import fits
 
 import lcarchive
-from conftest import DATA, lcarchive_command
 from lcarchive.config import override
 from lcarchive.store.archive_store import ArchiveStore
+
+from conftest import DATA, lcarchive_command
 from reference import assert_bit_equal
 
 K2 = sorted((DATA / "k2").glob("ktwo*-c05_llc.fits"))
@@ -109,7 +110,7 @@ def test_gc_refuses_while_a_writer_holds_the_archive_and_writers_wait_for_gc(kin
     thread = threading.Thread(target=writer)
     thread.start()
     assert held.wait(30)
-    with pytest.raises(lcarchive.ArchiveBusyError, match="hold the archive.*--wait"):
+    with pytest.raises(lcarchive.ArchiveBusyError, match=r"hold the archive.*--wait"):
         ArchiveStore(url).collect_garbage(_now())
     cli = subprocess.run([lcarchive_command(), "gc", url, "--older-than", "0"], capture_output=True, text=True)
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and "hold the archive" in cli.stderr, cli.stderr

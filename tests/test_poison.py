@@ -16,6 +16,7 @@ import pytest
 from astropy.io import fits
 
 import lcarchive
+
 from conftest import DATA, lcarchive_command
 
 SOURCE = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000358108509-0120-s_lc.fits"

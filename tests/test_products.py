@@ -16,6 +16,7 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
+
 from conftest import DATA, lcarchive_command
 from reference import assert_bit_equal
 

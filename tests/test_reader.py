@@ -10,11 +10,12 @@ import numpy as np
 import zarr
 
 import lcarchive
-from conftest import DATA, REPO
 from lcarchive.store import clear_caches
 
+from conftest import DATA, REPO
+
 sys.path.insert(0, str(REPO / "tools"))
-import synth  # noqa: E402
+import synth
 
 OBS = "tess-spoc-2min-s0001"
 CORE = ["time", "flux", "flux_err", "quality"]

@@ -22,9 +22,10 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
+from lcarchive.catalog.content import static_catalog
+
 import makers
 from conftest import DATA, lcarchive_command
-from lcarchive.catalog.content import static_catalog
 from reference import QUALITY_FILL, assert_bit_equal
 
 KINDS = sorted(p.name for p in DATA.iterdir() if p.is_dir() and p.name != "bad")

@@ -11,8 +11,9 @@ import icechunk
 import pytest
 
 import lcarchive
-from conftest import DATA, lcarchive_command
 from lcarchive.integrity import verify_archive
+
+from conftest import DATA, lcarchive_command
 
 FIRST = [*sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits")), *sorted((DATA / "kepler").glob("*.fits"))[:1]]
 SECOND = DATA / "spoc-2min" / "target_s0001.fits"  # TIC 279741379, S1: a second commit of tess-spoc-2min-s0001

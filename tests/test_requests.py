@@ -17,12 +17,13 @@ import pytest
 import xarray as xr
 
 import lcarchive
-from conftest import DATA, REPO
 from lcarchive.store import clear_caches
 
+from conftest import DATA, REPO
+
 sys.path.insert(0, str(REPO))
-from tools.bench.latency_proxy import LatencyProxy  # noqa: E402
-from tools.bench.moto_counter import CountingMotoServer  # noqa: E402
+from tools.bench.latency_proxy import LatencyProxy
+from tools.bench.moto_counter import CountingMotoServer
 
 CORE = ["time", "flux", "flux_err", "quality"]
 FILES = sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits"))
@@ -159,7 +160,7 @@ def test_tagged_and_dated_versions_are_read_in_as_few_rounds(slow):
     for version, as_of in (("budget-dr1", None), (None, before["time"])):
         clear_caches()
         archive = lcarchive.open_archive(URL, options, version=version, as_of=as_of)
-        lc, rounds = counted(slow, lambda a=archive: a.light_curve(261136679, observation=OBS, variables=CORE,
+        _lc, rounds = counted(slow, lambda a=archive: a.light_curve(261136679, observation=OBS, variables=CORE,
                                                                    quality_bitmask="none"))
         assert len(rounds) <= 6, (version, as_of, rounds)
         assert archive.read_version() == before["snapshot"]

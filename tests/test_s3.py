@@ -12,8 +12,9 @@ import xarray as xr
 from astropy.io import fits
 
 import lcarchive
-from lcarchive.conventions import described
 import lcarchive.config
+from lcarchive.conventions import described
+
 from conftest import DATA, lcarchive_command
 from reference import assert_bit_equal
 
@@ -120,7 +121,8 @@ def test_anon_reads_a_public_bucket(s3):
     client.put_bucket_policy(Bucket="lcarchive-test", Policy=json.dumps(policy))
     result = subprocess.run([lcarchive_command(), "ls", url, "--anon", "--json"], capture_output=True, text=True, check=True)
     assert [o["id"] for o in json.loads(result.stdout)] == ["tess-spoc-2min-s0001"]
-    lc = lcarchive.open_archive(url, storage_options={"anon": True}).light_curve(261136679, observation="tess-spoc-2min-s0001", quality_bitmask="none")
+    lc = lcarchive.open_archive(url, storage_options={"anon": True}).light_curve(261136679, observation="tess-spoc-2min-s0001",
+                                                                                  quality_bitmask="none")
     with fits.open(FILES[0]) as hdul:
         assert_bit_equal(lc["flux"].values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), "flux")
 

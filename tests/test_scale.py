@@ -14,6 +14,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 import lcarchive
+
 from conftest import DATA, lcarchive_command
 
 distributed = pytest.importorskip("dask.distributed")

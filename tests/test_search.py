@@ -17,9 +17,10 @@ import zarr
 from astropy.coordinates import SkyCoord
 
 import lcarchive
-from conftest import DATA, aws_environ, lcarchive_command
 from lcarchive.layout.sky import SKY_PIXELS, pixels_in_box, pixels_in_cones, pixels_of
 from lcarchive.store import ArchiveStore
+
+from conftest import DATA, aws_environ, lcarchive_command
 
 PI_MEN = 261136679
 
@@ -224,7 +225,7 @@ def test_search_command(full_archive, tmp_path):
     assert {(r["target"], r["observation"]) for r in records} == _keys(expected)
     for record in records:
         assert {"target", "observation", "ra", "dec", "magnitude", "n_cadences", "coverage", "url"} <= set(record)
-    pi_men = [r for r in records if r["target"] == PI_MEN][0]
+    pi_men = next(r for r in records if r["target"] == PI_MEN)
     assert pi_men["n_cadences"] == int(star["n_cadences"]) and pi_men["separation"] == pytest.approx(0, abs=1e-9)
 
     positions = tmp_path / "positions.csv"

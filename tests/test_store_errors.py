@@ -15,6 +15,7 @@ from astropy.io import fits
 
 import lcarchive
 import lcarchive.config
+
 from conftest import DATA, aws_environ, lcarchive_command
 from reference import assert_bit_equal
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import lcarchive
-from conftest import DATA, lcarchive_command
 from lcarchive.integrity import verify_archive
+
+from conftest import DATA, lcarchive_command
 
 FILES = [*sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits")), *sorted((DATA / "kepler").glob("*.fits"))[:2],
          *sorted((DATA / "qlp").glob("*.fits"))[:1]]

@@ -159,7 +159,7 @@ def make_observation(
         table = hdul["LIGHTCURVE"] if "LIGHTCURVE" in hdul else hdul[1]
         data = table.data
         names = [c.name.upper() for c in table.columns]
-        cols = {n: c.name for n, c in zip(names, table.columns)}  # upper -> actual
+        cols = {n: c.name for n, c in zip(names, table.columns, strict=True)}  # upper -> actual
         orig = {n: np.array(data[cols[n]], copy=True) for n in names}
         is_qlp = "SAP_FLUX" in names and "SAP_FLUX_ERR" not in names
 

@@ -125,7 +125,7 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog,
     main = str(series.get("time", {}).get("source_hdu", ""))
 
     def located(column: str, hdu: str) -> str | None:
-        return next((n for n, a in series.items() if str(a.get("source_column", "")).upper() == column.upper()
+        return next((n for n, a in series.items() if str(a.get("source_column", "")).upper() == column.upper()  # type: ignore[return-value]  # xarray's names are Hashable; ours are str
                      and str(a.get("source_hdu", "")) == hdu), None)
 
     datasets = []

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["INDEX_PATH", "COLUMNS", "DEFAULTS", "MAGNITUDE_RANGE", "group_rows", "merge_rows", "real_magnitudes"]
+__all__ = ["COLUMNS", "DEFAULTS", "INDEX_PATH", "MAGNITUDE_RANGE", "group_rows", "merge_rows", "real_magnitudes"]
 
 INDEX_PATH = "index/targets.parquet"
 COLUMNS = {

@@ -165,7 +165,7 @@ def read_lightcurves(source: str, storage_options: dict | None = None, table_map
         if table_map is None:
             raise UnrecognizedProductError(
                 source, "a CSV/Parquet table needs a column mapping: give --table-map (Archive.ingest(table_map=...))")
-        return read_table(source, table_map, storage_options)
+        return read_table(source, table_map, storage_options)  # type: ignore[arg-type]  # a TableMap, typed object to keep formats.tables lazy
     return parse_lightcurves(read_source(source, storage_options), source)
 
 

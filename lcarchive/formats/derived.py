@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from astropy.io import fits
 
 from lcarchive.catalog.content import static_catalog
-from lcarchive.catalog.models import Product, ProcessingTool
+from lcarchive.catalog.models import ProcessingTool, Product
 
 __all__ = ["Derivation", "derivation"]
 

@@ -112,7 +112,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
     else:
         mission = catalog.mission(product.mission)
         target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
-        lc_hdu = _hdu_index(hdul, product.lightcurve_hdu)
+        lc_hdu = _hdu_index(hdul, product.lightcurve_hdu)  # type: ignore[assignment]  # None is tested on the next line
         if lc_hdu is None or not isinstance(hdul[lc_hdu], fits.BinTableHDU):
             raise UnrecognizedProductError(source, f"{product.name}: no light-curve table HDU {product.lightcurve_hdu!r}")
         target = _target_id(hdul, target_catalog, source, product.target_keyword)
@@ -142,7 +142,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         if kept.vector_index is None:
             name = kept.source.lower() if kept.source.lower() not in CORE_VARIABLES else f"{kept.source.lower()}_column"
             columns[name] = kept
-        columns["time"] = Column("time", "", converted, "d", None, f"{kept.source or 'time'}: {how}", kept.hdu)
+        columns["time"] = Column("time", "", converted, "d", None, f"{kept.source or 'time'}: {how}", kept.hdu)  # type: ignore[arg-type]  # not None when how is not None
         if product.generic_columns:
             notes["time"] = how
     checks = hdu_checks(hdul, data)
@@ -337,9 +337,7 @@ def open_fits(data: bytes, source: str) -> fits.HDUList:
         warnings.simplefilter("always")
         try:
             hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True)
-            count = 0
-            for _ in hdul:  # reads the headers one by one; stops past the limit
-                count += 1
+            for count, _ in enumerate(hdul, start=1):  # reads the headers one by one; stops past the limit
                 if count > settings().max_hdus:
                     hdul.close()
                     raise CorruptFileError(source, f"more than {settings().max_hdus} HDUs: no light-curve product has so many "
@@ -528,8 +526,8 @@ def _other_tables(
         table = h.data
         names = {n.upper(): n for n in table.names}
         aligned = len(table) == len(main)
-        if aligned and main_cadence is not None and cadence_column.upper() in names:
-            aligned = np.array_equal(np.asarray(table.field(names[cadence_column.upper()])), main_cadence)
+        if aligned and main_cadence is not None and cadence_column.upper() in names:  # type: ignore[union-attr]  # not None when main_cadence is not None
+            aligned = np.array_equal(np.asarray(table.field(names[cadence_column.upper()])), main_cadence)  # type: ignore[union-attr]  # as above
         for k, col in enumerate(table.columns, start=1):
             name = f"{prefix}_{col.name.lower()}"
             values, fits_format = _column_values(table, col.name) if aligned else (None, None)

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from lcarchive.errors import CorruptFileError, UnrecognizedProductError
 from lcarchive.catalog.models import Mission, MissionCatalog, Product
+from lcarchive.errors import CorruptFileError, UnrecognizedProductError
 from lcarchive.formats.cadences import derive_cadences
-from lcarchive.identifiers import parse_target
 from lcarchive.formats.record import CORE_VARIABLES, Column, LightCurveFile, check_rows
+from lcarchive.identifiers import parse_target
 
 __all__ = ["MJD_ZERO_JD", "FrameLightCurve", "build_light_curve", "mission_time", "target_id"]
 

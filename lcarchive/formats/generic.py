@@ -20,15 +20,15 @@ table's (astropy's Table writer puts them all in the table's).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from astropy.io import fits
 
 from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.models import ColumnMap, Mission, MissionCatalog, Product
 from lcarchive.errors import InvalidTargetError, UnrecognizedProductError
 from lcarchive.identifiers import check_target_id, parse_target, parse_target_text
-from lcarchive.catalog.models import ColumnMap, Mission, MissionCatalog, Product
 
 __all__ = ["GenericLayout", "generic_layout", "mission_time_of"]
 
@@ -113,7 +113,7 @@ def _light_curve_table(hdul: fits.HDUList, candidates: Any) -> tuple[int, str, s
     return None
 
 
-def _refuse(hdul: fits.HDUList, source: str, candidates: Any) -> None:
+def _refuse(hdul: fits.HDUList, source: str, candidates: Any) -> NoReturn:
     """Raise the true reason why a file of no known product is no light curve."""
     tables = [(i, h) for i, h in enumerate(hdul) if isinstance(h, fits.BinTableHDU)]
     head = hdul[0].header
@@ -252,9 +252,9 @@ def generic_layout(hdul: fits.HDUList, source: str) -> GenericLayout:
         values = np.asarray(table.data.field(bad))
         what = "text" if values.dtype.kind in "SU" else f"{values.dtype} of shape {values.shape[1:]}"
         raise UnrecognizedProductError(source, f"column {bad} holds {what}, not numbers: no light curve lcarchive can read")
-    flux_err = _first(numeric, own.flux_err, flux_column)
-    quality = _first(numeric, own.quality)
-    cadenceno = _first(numeric, own.cadenceno)
+    flux_err = _first(numeric, own.flux_err, flux_column)  # type: ignore[union-attr]  # the product found has generic_columns
+    quality = _first(numeric, own.quality)  # type: ignore[union-attr]  # as above
+    cadenceno = _first(numeric, own.cadenceno)  # type: ignore[union-attr]  # as above
     columns = ColumnMap(time=time_column, flux=flux_column, flux_err=[flux_err] if flux_err else [],
                         quality=quality, cadenceno=cadenceno)
     datasets = [d.model_copy(update={"column": flux_column}) for d in product.datasets]

@@ -67,7 +67,8 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
                 from lcarchive.formats.skyportal import parse_skyportal_hdf5
 
                 return parse_skyportal_hdf5(data, source)
-            raise UnrecognizedProductError(source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})")
+            raise UnrecognizedProductError(
+                source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})")
         catalog = static_catalog()
         mission = catalog.mission(product.mission)
         target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
@@ -102,7 +103,7 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         missing = [p for p in (time_path, flux_path) if p is None or p not in datasets]
         if missing:
             raise UnrecognizedProductError(source, f"{product.name}: no dataset {missing[0] or cmap.flux}")
-        n = datasets[time_path].shape[0]
+        n = datasets[time_path].shape[0]  # type: ignore[index]  # not None: nothing is missing
         core = {"time": time_path, "flux": flux_path}
         for candidate in cmap.flux_err:
             if path(candidate) in datasets:

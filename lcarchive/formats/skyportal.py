@@ -58,12 +58,12 @@ from typing import Any
 import numpy as np
 
 from lcarchive.catalog.content import static_catalog
+from lcarchive.catalog.models import DetectionRule, Mission, MissionCatalog, Product
 from lcarchive.errors import CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.formats.frames import FrameLightCurve, build_light_curve, target_id
-from lcarchive.identifiers import check_segment
-from lcarchive.catalog.models import DetectionRule, Mission, MissionCatalog, Product
 from lcarchive.formats.products import value_rule_holds
 from lcarchive.formats.record import LightCurveFile
+from lcarchive.identifiers import check_segment
 from lcarchive.timescales import GEOCENTRIC_ERROR, barycentric_mjd
 
 __all__ = ["parse_skyportal_hdf5", "parse_skyportal_json", "series_light_curve"]
@@ -239,7 +239,8 @@ def parse_skyportal_json(data: bytes, source: str) -> LightCurveFile:
         raise CorruptFileError(source, f"unreadable JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise UnrecognizedProductError(source, "a JSON file, but not a SkyPortal photometric series (an object of columns)")
-    table = document.get("data") if isinstance(document.get("data"), dict) else document
+    inner = document.get("data")
+    table = inner if isinstance(inner, dict) else document
     columns = {str(k): v for k, v in table.items() if isinstance(v, list)}
     metadata = {k: v for k, v in document.items() if k not in ("data", "metadata") and not isinstance(v, list)}
     if isinstance(document.get("metadata"), dict):

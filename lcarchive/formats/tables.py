@@ -41,9 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from lcarchive.catalog.content import static_catalog
 from lcarchive.errors import BadInputError, CorruptFileError, InvalidTargetError, UnrecognizedProductError
 from lcarchive.formats.frames import FrameLightCurve, build_light_curve, mission_time, target_id
-from lcarchive.identifiers import check_segment
 from lcarchive.formats.record import LightCurveFile
 from lcarchive.formats.source import read_source
+from lcarchive.identifiers import check_segment
 
 __all__ = ["TABLE_SUFFIXES", "TableMap", "is_table", "load_table_map", "parse_table", "read_table"]
 

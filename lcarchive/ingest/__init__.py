@@ -25,10 +25,10 @@ import pandas as pd
 from lcarchive.formats import LightCurveFile
 from lcarchive.formats.tables import TableMap
 from lcarchive.ingest.family import index_lines
-from lcarchive.layout import open_group
 from lcarchive.ingest.inputs import LIGHTCURVE_SUFFIXES, expand_inputs
 from lcarchive.ingest.parse import parsed_batches
 from lcarchive.ingest.plan import ingest_observation
+from lcarchive.layout import open_group
 from lcarchive.store import INDEX_COLUMNS, ArchiveStore
 from lcarchive.store.archive_store import target_bucket
 from lcarchive.store.family import FamilyView
@@ -207,10 +207,10 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
                          or (old is None and store.family_repository(family).lookup_snapshot(outcome.base).parent_id is None)))
             if fast:
                 pin = dict(old) if old is not None else {"observations": {}, "datasets": {}}
-                pin["observations"] = {**pin.get("observations", {}), **{g: e[0] for g, e in outcome.entries.items()}}
-                pin["datasets"] = {**pin.get("datasets", {}), **{g: e[1] for g, e in outcome.entries.items()}}
+                pin["observations"] = {**pin.get("observations", {}), **{g: e[0] for g, e in outcome.entries.items()}}  # type: ignore[union-attr]  # an outcome for every family that changed
+                pin["datasets"] = {**pin.get("datasets", {}), **{g: e[1] for g, e in outcome.entries.items()}}  # type: ignore[union-attr]  # as above
                 pin["snapshot"] = head
-                frame = outcome.lines
+                frame = outcome.lines  # type: ignore[union-attr]  # as above
             else:
                 pin, frame = family_pin(store, family, head)
                 if old is not None:
@@ -224,12 +224,12 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
         for family in dropped:
             old = pins_now.get(family)
             if old is not None:
-                new_pins[family] = None
+                new_pins[family] = None  # type: ignore[assignment]  # None: the family's pin is removed
                 drop_obs.update(old.get("observations", {}))
                 drop_buckets.update(old.get("buckets", []))
         if not new_pins:
             return None
-        ArchiveStore.update_pins(session, new_pins)
+        ArchiveStore.update_pins(session, new_pins)  # type: ignore[arg-type]  # dict[str, dict | None], invariance
         frame = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame({k: [] for k in INDEX_COLUMNS})
         ArchiveStore.update_index(session, frame, drop_obs, drop_buckets)
         return sorted(new_pins)

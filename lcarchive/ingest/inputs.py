@@ -91,7 +91,7 @@ def expand_inputs(
 def _expand_local(path: str) -> list[str] | None:
     """Files of a local folder or glob; None for a path that is neither (kept as given)."""
     if os.path.isdir(path):
-        files = []
+        files: list[str] = []
         for root, dirs, names in os.walk(path):
             if "zarr.json" in names:
                 dirs.clear()

@@ -6,8 +6,8 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from lcarchive.config import settings
 from lcarchive.errors import BadInputError, InvalidIdentifierError

@@ -19,8 +19,8 @@ import numpy as np
 
 from lcarchive.formats import LightCurveFile
 from lcarchive.ingest.family import group_attrs
-from lcarchive.layout.ranks import SEPARATOR, damaged, n_rows, rank, release_key
 from lcarchive.layout import Block, block_from_file, fill_value, merge_blocks
+from lcarchive.layout.ranks import SEPARATOR, damaged, n_rows, rank, release_key
 from lcarchive.store.family import FamilyView
 
 __all__ = ["family_groups", "ingest_observation", "store_release"]
@@ -79,17 +79,17 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
             current[lc.target] = Entry(block, ranked, lc.sha256, lc.source, [lc.source])
             continue
         if _same_release(entry.rank, ranked):
-            held = entry.block if entry.block is not None else view.read_rows(obs_id, [state.row(lc.target)])
-            if _disjoint(held, block):  # another segment of the same light curve (Kepler SC months)
-                combined = _combine_segments(held, block)
+            held = entry.block if entry.block is not None else view.read_rows(obs_id, [state.row(lc.target)])  # type: ignore[assignment,list-item,union-attr]  # state is known when entry.block is None
+            if _disjoint(held, block):  # type: ignore[arg-type]  # a Block (above); another segment of the same light curve (Kepler SC months)
+                combined = _combine_segments(held, block)  # type: ignore[arg-type]  # a Block (above)
                 current[lc.target] = Entry(combined, rank(release_key(combined), n_rows(combined), _damaged_block(combined)),
                                             str(combined.per_target["source_sha256"][0]),
                                             str(combined.per_target["source_file"][0]), [*entry.new, lc.source])
                 continue
         if entry.rank[-1] < 0:  # a stored row of a group written before n_rows was recorded
-            entry.rank = (*entry.rank[:-1], n_rows(view.read_rows(obs_id, [state.row(lc.target)])))
+            entry.rank = (*entry.rank[:-1], n_rows(view.read_rows(obs_id, [state.row(lc.target)])))  # type: ignore[list-item,union-attr]  # as above
         if ranked > entry.rank:
-            older: Block | int = entry.block if entry.block is not None else state.row(lc.target)
+            older: Block | int = entry.block if entry.block is not None else state.row(lc.target)  # type: ignore[assignment,union-attr]  # as above
             others[_label(entry.rank, ranked)].append((older, entry.source))
             current[lc.target] = Entry(block, ranked, lc.sha256, lc.source, [lc.source])
         else:
@@ -107,7 +107,7 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
     for t, e in current.items():
         report.added.extend((source, obs_id, t) for source in e.new)
     if added or replaced:
-        view.apply(obs_id, added, replaced, group_attrs(first, obs_id))
+        view.apply(obs_id, added, replaced, group_attrs(first, obs_id))  # type: ignore[arg-type]  # rows of targets the group holds: not None
         written.append(obs_id)
     return written
 

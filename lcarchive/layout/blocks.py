@@ -198,7 +198,7 @@ def block_from_dataset(ds: xr.Dataset) -> Block:
             per_target[name] = values
     attrs["cadenceno"] = dict(ds["cadenceno"].attrs)
     return Block(
-        ds["target"].values.astype(np.int64), ds["cadenceno"].values.astype(np.int64), series, per_target, attrs
+        ds["target"].values.astype(np.int64), ds["cadenceno"].values.astype(np.int64), series, per_target, attrs  # type: ignore[arg-type]  # xarray's names are Hashable; ours are str
     )
 
 

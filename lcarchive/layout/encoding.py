@@ -68,18 +68,18 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
         text = dtype.kind in "OTU"
         if var.dims[:1] == ("target",) and len(var.dims) >= 2:
             inner = (1, *var.shape[1:]) if var.dims[1] != "cadence" else (1, n_cad)
-            enc[name] = {"chunks": inner, "shards": {"shape": (per_shard, *inner[1:]), **shards},
+            enc[name] = {"chunks": inner, "shards": {"shape": (per_shard, *inner[1:]), **shards},  # type: ignore[index]  # xarray's names are Hashable; ours are str
                          "compressors": [_blosc(dtype), Crc32cCodec()], "fill_value": fill_value(dtype)}
         elif var.dims == ("target",) and text:
             if is_header(str(name)):
-                enc[name] = {"chunks": (1,), "shards": {"shape": (per_shard,), **shards},
+                enc[name] = {"chunks": (1,), "shards": {"shape": (per_shard,), **shards},  # type: ignore[index]  # as above
                              "compressors": [ZstdCodec(level=3), Crc32cCodec()]}
             else:
-                enc[name] = {"chunks": (per_shard,), "compressors": [ZstdCodec(level=3), Crc32cCodec()]}
+                enc[name] = {"chunks": (per_shard,), "compressors": [ZstdCodec(level=3), Crc32cCodec()]}  # type: ignore[index]  # as above
         elif var.dims == ("target",):
-            enc[name] = {"chunks": (per_shard * 8,), "compressors": [_blosc(dtype), Crc32cCodec()]}
+            enc[name] = {"chunks": (per_shard * 8,), "compressors": [_blosc(dtype), Crc32cCodec()]}  # type: ignore[index]  # as above
         elif var.dims == ("cadence",):
-            enc[name] = {"chunks": (n_cad,), "compressors": [_blosc(dtype), Crc32cCodec()]}
+            enc[name] = {"chunks": (n_cad,), "compressors": [_blosc(dtype), Crc32cCodec()]}  # type: ignore[index]  # as above
     return enc
 
 

@@ -191,7 +191,7 @@ def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes |
         chunks[i] = data
     for p in positions:
         if isinstance(rows[p], bytes):  # a chunk already encoded (copied from another shard)
-            chunks[p] = rows[p]
+            chunks[p] = rows[p]  # type: ignore[call-overload]  # encoded bytes (isinstance above)
     index = np.full((spec.shard_rows, 2), _EMPTY, dtype="<u8")
     offset = spec.index_size if spec.index_at_start else 0
     body = []

@@ -40,20 +40,20 @@ import pandas as pd
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from lcarchive.clients import RetryingStore, call_retried
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS, real_magnitudes
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
+from lcarchive.clients import RetryingStore, call_retried
+from lcarchive.config import settings
 from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
-from lcarchive.config import settings
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
 from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_digests, record_repo_info, sha256
 from lcarchive.store.leases import collecting, writing
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
-__all__ = ["FORMAT_VERSION", "ArchiveStore", "INDEX_COLUMNS", "clear_caches", "family_of"]
+__all__ = ["FORMAT_VERSION", "INDEX_COLUMNS", "ArchiveStore", "clear_caches", "family_of"]
 
 FORMAT_VERSION = "2"
 CATALOG_REPO = "catalog"
@@ -185,7 +185,7 @@ def _json_columns(text: str) -> dict[str, list]:
     out = {}
     for name, dtype in INDEX_COLUMNS.items():
         values = columns[name] if name in columns else [DEFAULTS[name]] * n if n else []
-        out[name] = [None if v is None or v != v else float(v) for v in values] if dtype == "float64" else values
+        out[name] = [None if v is None or v != v else float(v) for v in values] if dtype == "float64" else values  # type: ignore[arg-type]  # a number (the column is float64)
     return out
 
 
@@ -586,13 +586,13 @@ class ArchiveStore:
             kinds = ["snapshot_id", "tag", "branch"]
         for kind in kinds[:-1]:
             try:
-                return repo.readonly_session(**{kind: version})
+                return repo.readonly_session(**{kind: version})  # type: ignore[arg-type]  # branch=, tag= or snapshot_id=
             except (ic.NotFoundError, ic.RefNotFoundError, ic.SnapshotNotFoundError, ValueError):
                 continue
             except ic.IcechunkError as exc:
                 if exc.kind not in _NO_SUCH_VERSION and "not found" not in str(exc).lower():
                     raise
-        return repo.readonly_session(**{kinds[-1]: version})
+        return repo.readonly_session(**{kinds[-1]: version})  # type: ignore[arg-type]  # as above
 
     def refresh(self) -> None:
         """Forget what was read: the next read sees the latest version (of a store at the latest)."""
@@ -629,7 +629,7 @@ class ArchiveStore:
             raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/{name}", first_line(str(exc), 120)) from exc
         finally:
             self._catalog_checked()  # nothing read is used before its snapshot is checked: a damaged one is said first
-        return values
+        return values  # type: ignore[return-value]  # zarr's get returns an ndarray here
 
     def pins(self) -> dict[str, dict]:
         """Every family's pin: ``{family: {"snapshot": id, "observations": {id: entry}, "datasets":
@@ -714,7 +714,7 @@ class ArchiveStore:
     def analyses(self) -> list[Analysis]:
         """The analyses of this version (entries in the catalog root's attributes), oldest first."""
         root = zarr.open_group(RetryingStore(self.catalog_session().store, self.url), mode="r")
-        entries = dict(root.attrs.get("analyses", {}))
+        entries = dict(root.attrs.get("analyses", {}))  # type: ignore[arg-type]  # the analyses attribute is a JSON object
         return sorted((Analysis.model_validate(e) for e in entries.values()), key=lambda a: (a.created, a.id))
 
     def read_analysis(self, analysis_id: str) -> dict[str, np.ndarray]:
@@ -727,7 +727,7 @@ class ArchiveStore:
         """
         store = RetryingStore(self.catalog_session().store, self.url)
         root = zarr.open_group(store, mode="r")
-        if analysis_id not in root.attrs.get("analyses", {}):
+        if analysis_id not in root.attrs.get("analyses", {}):  # type: ignore[operator]  # as above
             raise KeyError(analysis_id)
         group = zarr.open_group(store, path=f"analyses/{analysis_id}", mode="r")
         try:
@@ -743,7 +743,7 @@ class ArchiveStore:
         analysis of this ID is there already. Return the new version's snapshot, or None."""
         def change(session: ic.Session) -> bool | None:
             root = zarr.open_group(session.store, mode="r+")
-            entries = dict(root.attrs.get("analyses", {}))
+            entries = dict(root.attrs.get("analyses", {}))  # type: ignore[arg-type]  # as above
             if entry.id in entries:
                 return None
             group = root.require_group(f"analyses/{entry.id}")
@@ -934,7 +934,7 @@ class ArchiveStore:
             return {}
         array = zarr.open_array(RetryingStore(session.store), path=name, mode="r")
         values = array.get_coordinate_selection(np.asarray(wanted, dtype=np.int64))
-        return {b: str(v) for b, v in zip(wanted, values, strict=True)}
+        return {b: str(v) for b, v in zip(wanted, values, strict=True)}  # type: ignore[arg-type]  # zarr's selection returns an ndarray here
 
     @staticmethod
     def write_buckets(session: ic.Session, name: str, texts: dict[int, str]) -> None:

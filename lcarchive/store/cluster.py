@@ -13,6 +13,7 @@ writing the same values would have written.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Any
 
@@ -76,12 +77,12 @@ def write_regions(session: Any, client: Any, writes: list[tuple[str, int, np.nda
     """
     if not writes:
         return
-    tasks = []
+    tasks: list[tuple[str, int, Any]] = []
     for path, start, values in writes:
         extent = shard_extent(zarr.open_array(session.store, path=path, mode="r"))
         stop = start + len(values)
         edges = [start, *range((start // extent + 1) * extent, stop, extent), stop]
-        tasks.extend((path, a, values[a - start : b - start]) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a)
+        tasks.extend((path, a, values[a - start : b - start]) for a, b in itertools.pairwise(edges) if b > a)
     fork = session.fork()
     futures = [client.submit(_write_rows, fork, path, a, part, pure=False) for path, a, part in tasks]
     session.merge(*client.gather(futures))

@@ -243,7 +243,7 @@ def all_records(objects: Objects) -> dict[str, dict]:
     """Every sound digest record of a repository, by snapshot ID (damaged ones left out:
     ``verify`` names them)."""
     out = {}
-    for key in objects.keys():
+    for key in objects.keys():  # noqa: SIM118 - Objects is not a mapping: it has keys(), no __iter__
         if key.startswith(f"{DIGESTS_DIR}/") and key != REPO_RECORD:
             try:
                 out[key.split("/", 1)[1]] = unseal(objects.get(key))

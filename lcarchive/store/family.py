@@ -107,7 +107,7 @@ class FamilyView:
                           zip(products, values["data_release"], values["file_date"], values["pipeline_version"], strict=True)],
             n_rows=rows,
             integrity=[str(x) for x in values["integrity"]] if "integrity" in values else [""] * count,
-            template=Block(np.empty(0, np.int64), values["cadenceno"].astype(np.int64), series, per_target, attrs),
+            template=Block(np.empty(0, np.int64), values["cadenceno"].astype(np.int64), series, per_target, attrs),  # type: ignore[arg-type]  # xarray's names are Hashable; ours are str
             attrs={k: v for k, v in ds.attrs.items() if not k.startswith("lcarchive_") or k == "lcarchive_format_version"},
         )
         self.states[group_id] = state
@@ -183,7 +183,7 @@ class FamilyView:
             warnings.simplefilter("ignore", category=UserWarning)
             group = zarr.open_group(self.store, path=group_id, mode="r+", zarr_format=3)
             for name, array in group.arrays():
-                dims = tuple(array.metadata.dimension_names or ())
+                dims = tuple(array.metadata.dimension_names or ())  # type: ignore[union-attr]  # Zarr v3 arrays only
                 if not dims or dims[0] != "target":
                     continue
                 if n_new:

@@ -74,7 +74,7 @@ def _open_lock(url: str, name: str) -> Any:
     path = os.path.join(root, name)
     try:
         os.makedirs(root, exist_ok=True)
-        return open(path, "a+b")  # noqa: SIM115 (closed by the caller, after the lock is released)
+        return open(path, "a+b")  # closed by the caller, after the lock is released
     except OSError as exc:
         raise StoreError(url, f"cannot open the lock file {path}: {exc.strerror or exc}") from exc
 

@@ -17,7 +17,6 @@ arrays are read by zarr itself. A snapshot never changes, so the cached indexes 
 from __future__ import annotations
 
 import asyncio
-import warnings
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,10 @@ from xarray.backends import BackendArray
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.sync import sync
 
-from lcarchive.config import settings
-from lcarchive.layout.shards import decode_chunk, decode_index, spec_of
-from lcarchive.errors import DamagedObjectError
 from lcarchive.clients import first_line, get_retrying
+from lcarchive.config import settings
+from lcarchive.errors import DamagedObjectError
+from lcarchive.layout.shards import decode_chunk, decode_index, spec_of
 
 __all__ = ["BulkReader", "GroupReader", "RowArray", "RowBatch", "coalesce", "fetch_index", "forget_readers", "gather", "open_reader",
            "rows_lazily", "run", "shard_key", "zarr_read"]
@@ -116,7 +115,7 @@ async def fetch_index(array: Any, spec: Any, key: str, where: str) -> np.ndarray
     return None if raw is None else decode_index(spec, raw.to_bytes(), where)
 
 
-_OPENED: dict[tuple, "GroupReader"] = {}
+_OPENED: dict[tuple, GroupReader] = {}
 _OPENED_KEPT = 256
 
 
@@ -397,7 +396,7 @@ class BulkReader:
                 data = await self.get(array.store_path.store, key, RangeByteRequest(start, stop))
                 for m in members:
                     position, (offset, nbytes) = wanted[m]
-                    out[position] = data[offset - start : offset - start + nbytes]
+                    out[position] = data[offset - start : offset - start + nbytes]  # type: ignore[index]  # a range the object holds: bytes
 
             await gather(*(fetch(*r) for r in coalesce([span for _, span in wanted])))
 
@@ -434,7 +433,7 @@ class BulkReader:
             data = await self.get(store, key, RangeByteRequest(start, stop))
             for m in members:
                 position, (offset, nbytes) = wanted[m]
-                piece = data[offset - start : offset - start + nbytes]
+                piece = data[offset - start : offset - start + nbytes]  # type: ignore[index]  # as above
                 out[position] = decode_chunk(spec, piece, out.shape[1:], self.reader.where(key))
 
         await gather(*(fetch(*request) for request in coalesce(spans)))
@@ -504,7 +503,7 @@ class RowArray(BackendArray):
     async def _get(self, key: tuple) -> np.ndarray:
         first, rest = key[0], tuple(key[1:])
         rows = np.arange(self.shape[0])[first]
-        if np.ndim(rows) == 0 or rows.size <= _ROWS_AT_ONCE and rows.size:
+        if np.ndim(rows) == 0 or (rows.size <= _ROWS_AT_ONCE and rows.size):
             values = await self.batch.rows(self.name, tuple(int(r) for r in np.atleast_1d(rows)))
             values = values[(slice(None), *rest)] if rest else values
             return values[0] if np.ndim(rows) == 0 else values

@@ -18,7 +18,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import icechunk as ic
 
@@ -58,8 +58,6 @@ quiet_logs()
 
 COMMIT_ATTEMPTS = 50
 """Times a change is redone on a fresh session when other writers keep committing first."""
-
-T = TypeVar("T")
 
 
 class RepositoryMissing(LookupError):
@@ -212,7 +210,7 @@ _RACES = {ic.ErrorKind.REPO_INFO_UPDATED, ic.ErrorKind.UPDATE_ATTEMPTS_EXHAUSTED
 of their changes): the session is redone."""
 
 
-def transaction(
+def transaction[T](
     repo: ic.Repository,
     change: Callable[[ic.Session], T | None],
     message: str | Callable[[T], str],
@@ -319,7 +317,7 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
     if classify(exc) in ("reset", "cut off", "throttled"):  # the error says it: no probe (which could meet another fault)
         error = store_error(url, exc, bool((storage_options or {}).get("anon")))
         if error is not None:
-            return error
+            return error  # type: ignore[return-value]  # store_error makes StoreError subclasses
     if url.startswith("s3://"):
         import fsspec
 
@@ -338,7 +336,7 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
         except Exception as probe:  # the probe's own failure says what is wrong, by its type
             error = store_error(url, probe, bool((storage_options or {}).get("anon")))
             if error is not None:
-                return error
+                return error  # type: ignore[return-value]  # as above
     text = first_line(getattr(exc, "message", None) or str(exc))
     if damage_in(str(exc)) or ("://" not in url and kind == "io"):  # on local disk nothing is cut off in transit
         import re

@@ -29,13 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from astropy.io import fits  # noqa: E402
+from astropy.io import fits
 
-import lcarchive  # noqa: E402
-from tools.bench.latency_proxy import LatencyProxy  # noqa: E402
-from tools.bench.moto_counter import SubprocessCountingMotoServer  # noqa: E402
-from tools.bench.run import TEMPLATE, machine  # noqa: E402
-from tools.synth import make_observation  # noqa: E402
+import lcarchive
+from tools.bench.latency_proxy import LatencyProxy
+from tools.bench.moto_counter import SubprocessCountingMotoServer
+from tools.bench.run import TEMPLATE, machine
+from tools.synth import make_observation
 
 FIRST_ID = 3_000_000_000
 

@@ -308,10 +308,10 @@ class FitsPeer(Peer):
         self.fs.mkdirs(self.root, exist_ok=True)
         for obs in {o for o, _ in targets}:
             self.fs.mkdirs(f"{self.root}/{obs}", exist_ok=True)
-        remote = [f"{self.root}/{obs}/{f.name}" for f, (obs, _) in zip(files, targets)]
+        remote = [f"{self.root}/{obs}/{f.name}" for f, (obs, _) in zip(files, targets, strict=True)]
         # one call: s3fs uploads the files concurrently; locally it copies them one by one
         self.fs.put([str(f) for f in files], remote)
-        for (obs, target), path in zip(targets, remote):
+        for (obs, target), path in zip(targets, remote, strict=True):
             self.urls[(obs, target)] = _url(self.fs, path)
         self.fs.invalidate_cache()
 

@@ -40,15 +40,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import xarray as xr  # noqa: E402
+import xarray as xr
 
-import lcarchive  # noqa: E402
-from lcarchive.store import clear_caches  # noqa: E402
-from tools.bench.latency_proxy import LatencyProxy  # noqa: E402
-from tools.bench.moto_counter import SubprocessCountingMotoServer  # noqa: E402
-from tools.bench.peers import FitsPeer  # noqa: E402
-from tools.bench.run import CORE, FIRST_ID, TEMPLATE, machine, set_sector  # noqa: E402
-from tools.synth import make_observation  # noqa: E402
+import lcarchive
+from lcarchive.store import clear_caches
+from tools.bench.latency_proxy import LatencyProxy
+from tools.bench.moto_counter import SubprocessCountingMotoServer
+from tools.bench.peers import FitsPeer
+from tools.bench.run import CORE, FIRST_ID, TEMPLATE, machine, set_sector
+from tools.synth import make_observation
 
 OBS = "tess-spoc-2min-s0001"
 ROOT = "s3://points/archive"

@@ -29,16 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np  # noqa: E402
-import zarr  # noqa: E402
-import zarr.api.asynchronous as zasync  # noqa: E402
+import numpy as np
+import zarr
+import zarr.api.asynchronous as zasync
 
-import lcarchive  # noqa: E402
-from lcarchive.store import run  # noqa: E402
-from tools.bench.latency_proxy import LatencyProxy  # noqa: E402
-from tools.bench.moto_counter import SubprocessCountingMotoServer  # noqa: E402
-from tools.bench.run import CORE, FIRST_ID, TEMPLATE, machine  # noqa: E402
-from tools.synth import make_observation  # noqa: E402
+import lcarchive
+from lcarchive.store import run
+from tools.bench.latency_proxy import LatencyProxy
+from tools.bench.moto_counter import SubprocessCountingMotoServer
+from tools.bench.run import CORE, FIRST_ID, TEMPLATE, machine
+from tools.synth import make_observation
 
 OBS = "tess-spoc-2min-s0001"
 PIPELINES = {"zarr BatchedCodecPipeline": "zarr.core.codec_pipeline.BatchedCodecPipeline",

@@ -30,16 +30,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import astropy.units as u  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from astropy.coordinates import SkyCoord  # noqa: E402
+import astropy.units as u
+import numpy as np
+import pandas as pd
+from astropy.coordinates import SkyCoord
 
-import lcarchive  # noqa: E402
-from lcarchive.store import ArchiveStore  # noqa: E402
-from tools.bench.latency_proxy import LatencyProxy  # noqa: E402
-from tools.bench.moto_counter import SubprocessCountingMotoServer  # noqa: E402
-from tools.bench.run import TEMPLATE, machine  # noqa: E402
+import lcarchive
+from lcarchive.store import ArchiveStore
+from tools.bench.latency_proxy import LatencyProxy
+from tools.bench.moto_counter import SubprocessCountingMotoServer
+from tools.bench.run import TEMPLATE, machine
 
 RADII = (0.01, 0.1, 1.0, 5.0, 12.0)
 """Cone radii, deg: a star, a cluster, a few pixels of the sky index, a TESS camera's half width."""
@@ -187,12 +187,12 @@ def measure(args: argparse.Namespace) -> dict:
                 peer = scan_cone(lcarchive.open_archive(root, opts), ra, dec, 1.0)
                 place["scan_peer_1deg_s"] = round(time.perf_counter() - t0, 3)
                 ours = lcarchive.open_archive(root, opts).search(cone=(ra, dec, 1.0))
-                assert set(zip(peer["target"], peer["observation"])) == set(zip(ours["target"], ours["observation"]))
+                assert set(zip(peer["target"], peer["observation"], strict=True)) == set(zip(ours["target"], ours["observation"], strict=True))
                 many = lines.sample(args.positions, random_state=3)
                 t0 = time.perf_counter()
                 matched = warm_archive.search(cone=(many["ra"].to_numpy(), many["dec"].to_numpy(), 10 / 3600))
                 place["many_positions"] = {"positions": args.positions, "radius_arcsec": 10,
-                                           "seconds": round(time.perf_counter() - t0, 3), "matched": int(len(matched))}
+                                           "seconds": round(time.perf_counter() - t0, 3), "matched": len(matched)}
                 print(json.dumps({name: place}), flush=True)
             if not args.skip_lsdb:
                 results["lsdb"] = lsdb_peer(lines, Path(tmp), places, centres, server)

@@ -45,10 +45,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import lcarchive  # noqa: E402
-from lcarchive.store import ArchiveStore  # noqa: E402
-from tools.bench.engine import sector_files  # noqa: E402
-from tools.bench.run import machine  # noqa: E402
+import lcarchive
+from lcarchive.store import ArchiveStore
+from tools.bench.engine import sector_files
+from tools.bench.run import machine
 
 FIRST_ID = 5_000_000_000
 
@@ -124,14 +124,14 @@ def growth(work: Path, n_obs: int, per_obs: int) -> dict:
             rows.append({"observation": s, "ingest_s": round(total, 3), "catalog_commit_s": round(sum(timings), 3)})
             if s in (1, 2, 5, 10, 25, 50, 75, n_obs) or s % 10 == 0:
                 print(json.dumps(rows[-1]), flush=True)
-    lc, point, found, cone = cold_reads(root, FIRST_ID + 100_000, f"tess-spoc-2min-s{n_obs:04d}")
+    _lc, point, found, cone = cold_reads(root, FIRST_ID + 100_000, f"tess-spoc-2min-s{n_obs:04d}")
     objects, nbytes = folder_size(root)
     first, last = rows[: max(1, n_obs // 10)], rows[-max(1, n_obs // 10):]
     return {"observations": n_obs, "targets_per_observation": per_obs, "batches": rows,
             "first_tenth": {k: round(statistics.median(r[k] for r in first), 3) for k in ("ingest_s", "catalog_commit_s")},
             "last_tenth": {k: round(statistics.median(r[k] for r in last), 3) for k in ("ingest_s", "catalog_commit_s")},
             "objects": objects, "bytes": nbytes, "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3),
-            "cone_lines": int(len(found))}
+            "cone_lines": len(found)}
 
 
 def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dict:
@@ -169,7 +169,7 @@ def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dic
     seconds = sum(r["ingest_s"] for r in rows)
     return {"targets": n_targets, "point_read_cadences": int(lc.sizes["cadence"]), "workers": workers, "chunk": chunk, "chunks": rows,
             "ingest_s": round(seconds, 1), "files_per_s": round(n_targets / seconds, 1), "objects": objects, "bytes": nbytes,
-            "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3), "cone_lines": int(len(found))}
+            "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3), "cone_lines": len(found)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,12 +109,13 @@ def output_format(name: str) -> OutputFormat:
         raise SelectionError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}") from None
 
 
-# the formats of lcarchive, in the order ``--format`` lists them (each module defines one)
-from lcarchive.downloads.formats.zarr import ZarrFormat
-from lcarchive.downloads.formats.fits import FitsFormat
-from lcarchive.downloads.formats.parquet import ParquetFormat
-from lcarchive.downloads.formats.csv import CsvFormat
-from lcarchive.downloads.formats.hdf5 import Hdf5Format
+# the formats of lcarchive, in the order ``--format`` lists them (each module defines one); imported
+# last: each module subclasses OutputFormat above (E402 on purpose)
+from lcarchive.downloads.formats.zarr import ZarrFormat  # noqa: E402
+from lcarchive.downloads.formats.fits import FitsFormat  # noqa: E402
+from lcarchive.downloads.formats.parquet import ParquetFormat  # noqa: E402
+from lcarchive.downloads.formats.csv import CsvFormat  # noqa: E402
+from lcarchive.downloads.formats.hdf5 import Hdf5Format  # noqa: E402
 
 for _format in (ZarrFormat(), FitsFormat(), ParquetFormat(), CsvFormat(), Hdf5Format()):
     register_output_format(_format)
