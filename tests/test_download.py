@@ -269,6 +269,19 @@ async def _objects(store, prefix: str) -> dict[str, bytes]:
     return {k[len(prefix) + 1 :]: (await store.get(k, default_buffer_prototype())).to_bytes() for k in keys}
 
 
+def test_a_zarr_subset_of_many_groups_at_once_completes(full_archive, tmp_path):
+    """A few columns of every group of the archive (27 groups): the writers once filled zarr's own
+    threads with synchronous zarr calls waiting on I/O that needed those threads, and it hung."""
+    dest = tmp_path / "many"
+    result = subprocess.run([lcarchive_command(), "download", full_archive.url, str(dest), "--format", "zarr",
+                             "--columns", "time,flux"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    groups = {p.name.removesuffix(".zarr") for p in (dest / "observations").glob("*.zarr")}
+    assert len(groups) >= 9 and groups == set(full_archive.search()["observation"])
+    with xr.open_zarr(dest / "observations" / "tess-spoc-2min-s0001.zarr", consolidated=True) as ds:
+        assert {"time", "flux"} <= set(ds.data_vars) and "sap_flux" not in ds
+
+
 def test_zarr_mirror_of_a_whole_observation_copies_the_objects(s3_archive, tmp_path):
     from zarr.core.sync import sync
 

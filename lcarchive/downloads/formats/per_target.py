@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lcarchive import export
-from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, with_aliases
+from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, with_aliases
 from lcarchive.downloads.formats import OutputFormat
 from lcarchive.downloads.manifest import unit_key, write_atomic
 from lcarchive.search import GroupSelection
@@ -70,7 +70,7 @@ class PerTargetFormat(OutputFormat):
                 positions = [u.positions[0] for u in units_batch]
                 rows = [int(plan.group.rows[p]) for p in positions]
                 values = with_aliases(await plan.bulk.read_rows(rows, plan.names), plan.aliases)
-                await asyncio.to_thread(write_target_files, ctx, record, plan, units_batch, positions, values)
+                await off_loop(write_target_files, ctx, record, plan, units_batch, positions, values)
 
         await gather(*(per_batch(b) for b in batches))
 

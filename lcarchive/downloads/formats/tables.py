@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from lcarchive import export
-from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, shard_rows, with_aliases
+from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, shard_rows, with_aliases
 from lcarchive.downloads.formats import OutputFormat
 from lcarchive.downloads.manifest import sha256_file, unit_key
 from lcarchive.search import GroupSelection
@@ -78,13 +78,13 @@ async def write_table_unit(ctx: DownloadContext, record: RunRecord, plan: GroupP
             values = with_aliases(await pending, aliases)
             if k + 1 < len(batches):  # the next batch's chunks arrive while this one is written
                 pending = read(batches[k + 1])
-            table = await asyncio.to_thread(  # off the event loop, which goes on fetching
+            table = await off_loop(  # off the event loop, which goes on fetching
                 export.tidy_table, group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range
             )
             table = fmt.prepare(table, plan, metadata)
             if writer is None:
                 writer = fmt.open_writer(partial, table.schema)
-            await asyncio.to_thread(writer.write_table, table)
+            await off_loop(writer.write_table, table)
     except BaseException:
         if not pending.done():
             pending.cancel()
@@ -95,7 +95,7 @@ async def write_table_unit(ctx: DownloadContext, record: RunRecord, plan: GroupP
     if writer is not None:
         writer.close()
     os.replace(partial, path)
-    sha = await asyncio.to_thread(sha256_file, path)
+    sha = await off_loop(sha256_file, path)
     size = path.stat().st_size
     record.manifest.record(unit.name, unit.key, [(unit.paths[0], size, sha)], observation=group.observation,
                            targets=[int(group.targets[p]) for p in unit.positions],

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lcarchive import export
-from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, per_target_names, series_names
+from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, per_target_names, series_names
 from lcarchive.downloads.formats import OutputFormat
 from lcarchive.downloads.formats.parquet import write_parquet_analysis
 from lcarchive.downloads.manifest import PARTIAL_DIR, crc32c, unit_key, write_atomic
@@ -102,7 +102,7 @@ async def mirror(ctx: DownloadContext, record: RunRecord, group: GroupSelection,
             if data is None:
                 return
         relative = key[len(prefix):].lstrip("/") if prefix else key
-        digest = await asyncio.to_thread(_write_plain, partial / relative, data)  # hashed off the event loop
+        digest = await off_loop(_write_plain, partial / relative, data)  # hashed off the event loop
         files.append((f"{unit}/{relative}", len(data), digest))
 
     await gather(*(copy(k) for k in keys))
@@ -211,7 +211,7 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
                     if finite:
                         time_range.extend([float(min(v.min() for v in finite)), float(max(v.max() for v in finite))])
 
-            await asyncio.to_thread(write)
+            await off_loop(write)
 
     plain_values: dict[str, np.ndarray] = {}
 
@@ -242,7 +242,7 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
                 data = path.read_bytes()
                 files.append((relative, len(data), crc32c(data)))
 
-    await asyncio.to_thread(write_metadata_and_plain)
+    await off_loop(write_metadata_and_plain)
     final = ctx.dest / final_rel
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
@@ -291,15 +291,15 @@ async def write_zarr_subset(ctx: DownloadContext, record: RunRecord, plan: Group
             {n: v for n, v in values.items() if n not in series},
             {n: attrs.get(n, {}) for n in values},
         )
-        await asyncio.to_thread(view.apply, "data", [block], {}, group_attrs)
-    await asyncio.to_thread(zarr.consolidate_metadata, LocalStore(root / "data"), zarr_format=3)
+        await off_loop(view.apply, "data", [block], {}, group_attrs)
+    await off_loop(zarr.consolidate_metadata, LocalStore(root / "data"), zarr_format=3)
     final = ctx.dest / unit.paths[0]
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         shutil.rmtree(final)
     os.replace(root / "data", final)
     shutil.rmtree(root, ignore_errors=True)
-    files = [(str(p.relative_to(ctx.dest)), size, crc32c(await asyncio.to_thread(p.read_bytes))) for p, size in _group_files(final)]
+    files = [(str(p.relative_to(ctx.dest)), size, crc32c(await off_loop(p.read_bytes))) for p, size in _group_files(final)]
     record.manifest.record(unit.name, unit.key, files, observation=obs, targets=group.targets.tolist(), mirrored=False)
     record.wrote(unit.name, sum(f[1] for f in files))
     record.advance(group.rows.size)
