@@ -28,7 +28,7 @@ from lcarchive.search import GroupSelection
 if TYPE_CHECKING:
     from astropy.table import Table
 
-    from lcarchive.downloads.formats import OutputFormat
+    from lcarchive.downloads.context import OutputFormat
 
 __all__ = ["ANALYSES_DIR", "RESULT_UNITS", "analysis_outputs", "astropy_table", "split_columns", "write_analyses"]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -21,9 +21,9 @@ from lcarchive.search import GroupSelection, Selection
 from lcarchive.store import BulkReader
 
 if TYPE_CHECKING:
-    from lcarchive.downloads.formats import OutputFormat
+    import pandas as pd
 
-__all__ = ["DownloadContext", "DownloadReport", "GroupPlan", "RunRecord", "Unit", "off_loop", "per_target_names", "series_names",
+__all__ = ["DownloadContext", "DownloadReport", "GroupPlan", "OutputFormat", "RunRecord", "Unit", "off_loop", "per_target_names", "series_names",
            "shard_rows", "with_aliases"]
 
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lcarchive-download")
@@ -233,3 +233,63 @@ def shard_rows(reader: Any) -> int:
             if spec is not None:
                 return spec.shard_rows
     return 512
+
+
+class OutputFormat:
+    """One output format of downloads: what it declares, and how it writes a group's units.
+
+    Attributes
+    ----------
+    name : str
+        As ``download(format=...)`` and ``--format`` take it.
+    suffix : str
+        Of its files (``fits``, ``parquet``, ``csv``, ``h5``; ``zarr`` for its groups).
+    analysis_suffix : str
+        Of its analysis tables (``analyses/<method>.<suffix>``).
+    per : {"target", "shard", "group"}
+        What one output unit holds: one target's file, the selected targets of one stored
+        shard (one table), or a whole group. A cluster download runs one task per group for
+        ``group``, else one per shard.
+    every_variable : bool
+        Whether it writes every variable by default (no ``columns`` asked for), or the core ones.
+    """
+
+    name: ClassVar[str]
+    suffix: ClassVar[str]
+    analysis_suffix: ClassVar[str]
+    per: ClassVar[Literal["target", "shard", "group"]]
+    every_variable: ClassVar[bool] = False
+
+    def more_variables(self, reader: Any, series: list[str], read: list[str]) -> list[str]:
+        """Variables to read besides the selected columns ``read`` (per-target values, mostly)."""
+        return []
+
+    def units(self, plan_spec: list, group: GroupSelection, ident: dict, shas: list[str], reader: Any) -> list[Unit]:
+        """The output units of a group's selected rows (``plan_spec`` goes into their keys)."""
+        raise NotImplementedError
+
+    async def write(self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit],
+                    units_in_flight: asyncio.Semaphore) -> None:
+        """Write the units ``todo`` of a group (the others are complete from an earlier run)."""
+        raise NotImplementedError
+
+    def write_analysis(self, table: pd.DataFrame, entry: dict, path: Path) -> None:
+        """One analysis table (:mod:`lcarchive.downloads.analyses`) with its catalog entry."""
+        raise NotImplementedError
+
+    # only ``zarr`` has these: whole groups copied object by object, then a catalog of the folder
+    mirrors_whole_groups: ClassVar[bool] = False
+
+    async def mirror(self, ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: Any,
+                     shas: list[str]) -> None:
+        raise NotImplementedError
+
+    def planned_outputs(self) -> list[str]:
+        """Outputs written once a download's light curves are (paths relative to the folder)."""
+        return []
+
+    def finish(self, ctx: DownloadContext, record: RunRecord) -> None:
+        """Write those outputs."""
+
+    def __repr__(self) -> str:
+        return f"<output format {self.name}>"

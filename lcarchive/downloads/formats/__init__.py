@@ -1,6 +1,7 @@
 """The output formats of downloads, behind a registry (as the input formats are, :mod:`lcarchive.formats`).
 
-Each format is an :class:`OutputFormat` in a module of its own (:mod:`.zarr`, :mod:`.fits`,
+Each format is an :class:`OutputFormat` (defined in :mod:`lcarchive.downloads.context`, beside
+the context it is given, so that no format module imports this package) in a module of its own (:mod:`.zarr`, :mod:`.fits`,
 :mod:`.parquet`, :mod:`.csv`, :mod:`.hdf5`), registered under its name by
 :func:`register_output_format`. A download looks its format up once (:func:`output_format`) and
 asks it everything that depends on the format: what one output unit holds (a target's file, a
@@ -11,78 +12,15 @@ FITS, HDF5) and :mod:`.tables` (one table per shard: Parquet, CSV).
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
-
-import pandas as pd
-
-from lcarchive.search import GroupSelection, SelectionError
-
-if TYPE_CHECKING:
-    from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit
+from lcarchive.downloads.context import OutputFormat
+from lcarchive.downloads.formats.csv import CsvFormat
+from lcarchive.downloads.formats.fits import FitsFormat
+from lcarchive.downloads.formats.hdf5 import Hdf5Format
+from lcarchive.downloads.formats.parquet import ParquetFormat
+from lcarchive.downloads.formats.zarr import ZarrFormat
+from lcarchive.search import SelectionError
 
 __all__ = ["FORMATS", "OutputFormat", "output_format", "register_output_format"]
-
-
-class OutputFormat:
-    """One output format of downloads: what it declares, and how it writes a group's units.
-
-    Attributes
-    ----------
-    name : str
-        As ``download(format=...)`` and ``--format`` take it.
-    suffix : str
-        Of its files (``fits``, ``parquet``, ``csv``, ``h5``; ``zarr`` for its groups).
-    analysis_suffix : str
-        Of its analysis tables (``analyses/<method>.<suffix>``).
-    per : {"target", "shard", "group"}
-        What one output unit holds: one target's file, the selected targets of one stored
-        shard (one table), or a whole group. A cluster download runs one task per group for
-        ``group``, else one per shard.
-    every_variable : bool
-        Whether it writes every variable by default (no ``columns`` asked for), or the core ones.
-    """
-
-    name: ClassVar[str]
-    suffix: ClassVar[str]
-    analysis_suffix: ClassVar[str]
-    per: ClassVar[Literal["target", "shard", "group"]]
-    every_variable: ClassVar[bool] = False
-
-    def more_variables(self, reader: Any, series: list[str], read: list[str]) -> list[str]:
-        """Variables to read besides the selected columns ``read`` (per-target values, mostly)."""
-        return []
-
-    def units(self, plan_spec: list, group: GroupSelection, ident: dict, shas: list[str], reader: Any) -> list[Unit]:
-        """The output units of a group's selected rows (``plan_spec`` goes into their keys)."""
-        raise NotImplementedError
-
-    async def write(self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit],
-                    units_in_flight: asyncio.Semaphore) -> None:
-        """Write the units ``todo`` of a group (the others are complete from an earlier run)."""
-        raise NotImplementedError
-
-    def write_analysis(self, table: pd.DataFrame, entry: dict, path: Path) -> None:
-        """One analysis table (:mod:`lcarchive.downloads.analyses`) with its catalog entry."""
-        raise NotImplementedError
-
-    # only ``zarr`` has these: whole groups copied object by object, then a catalog of the folder
-    mirrors_whole_groups: ClassVar[bool] = False
-
-    async def mirror(self, ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: Any,
-                     shas: list[str]) -> None:
-        raise NotImplementedError
-
-    def planned_outputs(self) -> list[str]:
-        """Outputs written once a download's light curves are (paths relative to the folder)."""
-        return []
-
-    def finish(self, ctx: DownloadContext, record: RunRecord) -> None:
-        """Write those outputs."""
-
-    def __repr__(self) -> str:
-        return f"<output format {self.name}>"
 
 
 FORMATS: dict[str, OutputFormat] = {}
@@ -109,13 +47,6 @@ def output_format(name: str) -> OutputFormat:
         raise SelectionError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}") from None
 
 
-# the formats of lcarchive, in the order ``--format`` lists them (each module defines one); imported
-# last: each module subclasses OutputFormat above (E402 on purpose)
-from lcarchive.downloads.formats.zarr import ZarrFormat  # noqa: E402
-from lcarchive.downloads.formats.fits import FitsFormat  # noqa: E402
-from lcarchive.downloads.formats.parquet import ParquetFormat  # noqa: E402
-from lcarchive.downloads.formats.csv import CsvFormat  # noqa: E402
-from lcarchive.downloads.formats.hdf5 import Hdf5Format  # noqa: E402
-
+# the formats of lcarchive, in the order ``--format`` lists them (each module defines one)
 for _format in (ZarrFormat(), FitsFormat(), ParquetFormat(), CsvFormat(), Hdf5Format()):
     register_output_format(_format)

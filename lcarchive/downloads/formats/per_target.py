@@ -11,7 +11,7 @@ import numpy as np
 
 from lcarchive import export
 from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, with_aliases
-from lcarchive.downloads.formats import OutputFormat
+from lcarchive.downloads.context import OutputFormat
 from lcarchive.downloads.manifest import unit_key, write_atomic
 from lcarchive.search import GroupSelection
 from lcarchive.store import gather

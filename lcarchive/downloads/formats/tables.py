@@ -9,7 +9,7 @@ from typing import Any
 
 from lcarchive import export
 from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, shard_rows, with_aliases
-from lcarchive.downloads.formats import OutputFormat
+from lcarchive.downloads.context import OutputFormat
 from lcarchive.downloads.manifest import sha256_file, unit_key
 from lcarchive.search import GroupSelection
 from lcarchive.store import gather

@@ -17,7 +17,7 @@ import numpy as np
 
 from lcarchive import export
 from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, per_target_names, series_names
-from lcarchive.downloads.formats import OutputFormat
+from lcarchive.downloads.context import OutputFormat
 from lcarchive.downloads.formats.parquet import write_parquet_analysis
 from lcarchive.downloads.manifest import PARTIAL_DIR, crc32c, unit_key, write_atomic
 from lcarchive.search import GroupSelection
