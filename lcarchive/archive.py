@@ -1,12 +1,15 @@
-"""The archive: a root URL holding an archive's icechunk repositories (store format v2), or a
-read-only folder of plain Zarr groups (format v1, and downloads)."""
+"""The archive, as its users see it: a root URL holding an archive's icechunk repositories
+(store format v2), or a read-only folder of plain Zarr groups (format v1, and downloads).
+
+:class:`Archive` is a facade: it documents the user's API and delegates. Reading goes through
+its :class:`lcarchive.handle.ReadHandle` (the lookups and the group readers, what Dask tasks are
+given), stars are assembled by :mod:`lcarchive.stars`, searches by :mod:`lcarchive.search`;
+writing goes to :mod:`lcarchive.ingest` and the store's repositories.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
-import functools
-import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -14,38 +17,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from lcarchive.accessor import LightCurveAccessor
-from lcarchive.catalog.content import static_catalog
-from lcarchive.catalog.index import group_rows
+from lcarchive import stars
 from lcarchive.catalog.models import Catalog, Observation
-from lcarchive.clients import RetryingStore, with_defaults
-from lcarchive.config import settings
-from lcarchive.conventions import described
-from lcarchive.errors import (
-    ArchiveNotFoundError,
-    LcarchiveError,
-    MixedProductsError,
-    ObservationNotFoundError,
-    TargetNotFoundError,
-    UnknownProductError,
-    UnknownVariableError,
-)
-from lcarchive.identifiers import check_observation_id, parse_target_text
+from lcarchive.errors import ArchiveNotFoundError, LcarchiveError
+from lcarchive.handle import ReadHandle, store_errors
 from lcarchive.ingest import IngestReport, ingest_files, reindex_families
-from lcarchive.layout import fill_value, open_group
-from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily, run
+from lcarchive.store import ArchiveStore
 
 if TYPE_CHECKING:
     from lcarchive.formats.tables import TableMap
 
 __all__ = ["Archive", "open_archive"]
-
-_GUARDED = frozenset({
-    "build_catalog", "target_index", "open_observation", "light_curve", "ingest", "targets", "group_ids", "history",
-    "tag", "collect_garbage", "inputs", "check_root", "group_index", "group_store", "index_pixels", "search",
-    "light_curves", "analyses", "analysis", "write_analysis", "read_version", "snapshot_of", "prepare", "group_path",
-    "catalog_store",
-})
 
 
 class Archive:
@@ -69,58 +51,32 @@ class Archive:
 
     def __init__(self, url: str, storage_options: dict | None = None, version: str | None = None,
                  as_of: _dt.datetime | None = None) -> None:
-        self.storage_options = with_defaults(url, storage_options)
-        self.url = url.rstrip("/") if "://" in url else str(url).rstrip("/") or "/"
-        self.version = version
-        self.as_of = as_of
-        self._store = ArchiveStore(self.url, storage_options, version, as_of)
-        self._plain: PlainStore | None = None
-        self._kind: str | None = None
-        self._catalog: Catalog | None = None
-        self._readers: dict[str, GroupReader] = {}
-
-    def __getattribute__(self, name: str) -> Any:
-        # public entry points report store failures as lcarchive.StoreError
-        attr = object.__getattribute__(self, name)
-        if name in _GUARDED and callable(attr):
-            url = object.__getattribute__(self, "url")
-            options = object.__getattribute__(self, "storage_options")
-
-            @functools.wraps(attr)
-            def guarded(*args: Any, **kwargs: Any) -> Any:
-                with failures(url, options):
-                    return attr(*args, **kwargs)
-
-            return guarded
-        return attr
+        self.handle = ReadHandle(str(url), storage_options or {}, version, as_of)
+        """The :class:`lcarchive.handle.ReadHandle` this archive reads through (picklable: what a
+        Dask task is given, after :meth:`~lcarchive.handle.ReadHandle.resolved`)."""
 
     def __repr__(self) -> str:
         return f"<lcarchive.Archive {self.url!r}{f' at {self.version}' if self.version else ''}>"
 
-    # -- which kind of archive -------------------------------------------------------------------
-    def _backend(self) -> ArchiveStore | PlainStore:
-        """The store of this archive: its repositories (v2), or a folder of plain Zarr groups.
+    @property
+    def url(self) -> str:
+        """Root URL of the archive."""
+        return self.handle.url
 
-        Raises
-        ------
-        ArchiveNotFoundError
-            If there is neither at the URL.
-        """
-        if self._kind is None:
-            with failures(self.url, self.storage_options):
-                if self._store.exists():
-                    self._kind = "v2"
-                else:
-                    plain = PlainStore(self.url, self.storage_options)
-                    if plain.exists():
-                        if self.version is not None or self.as_of is not None:
-                            raise LcarchiveError(f"{self.url}: a folder of plain Zarr groups (store format v1 or a "
-                                                 "download) has no versions")
-                        self._plain, self._kind = plain, "plain"
-                    else:
-                        self._store.catalog_repository()  # raises ArchiveNotFoundError, saying why,
-                        self._kind = "v2"  # unless another writer created the archive meanwhile
-        return self._store if self._kind == "v2" else self._plain  # type: ignore[return-value]
+    @property
+    def storage_options(self) -> dict:
+        """The storage options the archive is read with (lcarchive's S3 retry defaults added)."""
+        return self.handle.storage_options
+
+    @property
+    def version(self) -> str | None:
+        """The version asked for (a tag, branch or snapshot ID), None for the latest."""
+        return self.handle.version
+
+    @property
+    def as_of(self) -> _dt.datetime | None:
+        """The time whose version is read, if one was asked for."""
+        return self.handle.as_of
 
     @property
     def exists(self) -> bool:
@@ -131,18 +87,15 @@ class Archive:
         lcarchive.StoreError
             If the store cannot be asked (unreachable, access denied).
         """
-        try:
-            self._backend()
-        except ArchiveNotFoundError:
-            return False
-        return True
+        return self.handle.exists
 
     @property
     def read_only(self) -> bool:
         """True for a folder of plain Zarr groups (store format v1, or a download): readable, not
         writable (``lcarchive migrate`` converts a v1 archive)."""
-        return self._backend().read_only
+        return self.handle.read_only
 
+    @store_errors
     def check_root(self) -> None:
         """Make sure the archive's root can take writes: a local folder is made; an object
         store's bucket must exist (lcarchive never creates buckets).
@@ -152,16 +105,14 @@ class Archive:
         lcarchive.StoreError
             No such bucket, access denied, unreachable store.
         """
-        self._store.check_root()
+        self.handle.repositories.check_root()
 
     def refresh(self) -> None:
         """Forget what was read: the next read sees the archive's latest version (of an archive
         opened at the latest)."""
-        self._store.refresh()
-        self._catalog = None
-        self._readers.clear()
+        self.handle.refresh()
 
-    # -- catalog ---------------------------------------------------------------------------
+    # -- catalog -----------------------------------------------------------------------------------
     @property
     def catalog(self) -> Catalog:
         """The archive's catalog: missions, instruments, products, and the entries of its
@@ -172,15 +123,12 @@ class Archive:
         ArchiveNotFoundError
             If there is no archive at the URL.
         """
-        if self._catalog is None:
-            with failures(self.url, self.storage_options):
-                self._catalog = self._backend().catalog()
-        return self._catalog
+        return self.handle.catalog
 
     @property
     def observations(self) -> list[Observation]:
         """Observations in the catalog, sorted by ID."""
-        return sorted(self.catalog.observations, key=lambda o: o.id)
+        return self.handle.observations
 
     def group_path(self, observation: str) -> str:
         """Where an observation's group is, relative to the root: ``observations/<family>/<id>``
@@ -192,15 +140,13 @@ class Archive:
         lcarchive.identifiers.InvalidIdentifierError
             If ``observation`` is not a valid observation ID (``../evil``, ``/tmp/x``...).
         """
-        check_observation_id(observation)
-        if self._kind == "plain":
-            return self._plain.group_path(observation)  # type: ignore[union-attr]
-        return f"observations/{family_of(observation)}/{observation}"
+        return self.handle.group_path(observation)
 
     def group_ids(self) -> list[str]:
         """IDs of the observation groups of this version."""
-        return self._backend().group_ids()
+        return self.handle.group_ids()
 
+    @store_errors
     def build_catalog(self) -> Catalog:
         """Rebuild the catalog entries and the target index from the groups in the store: every
         family repository under ``observations/`` is pinned at its latest snapshot and re-indexed
@@ -216,14 +162,15 @@ class Archive:
         LcarchiveError
             For a read-only archive.
         """
+        store = self.handle.repositories
         try:
             self._writable()
         except ArchiveNotFoundError:
-            if not self._store.families_in_store():
+            if not store.families_in_store():
                 raise
-            self._store.create()  # the catalog repository is gone, the families are not
-        families = self._store.families_in_store()  # every bucket is written anew: nothing of the old catalog is read
-        reindex_families(self._store, families, "catalog build: every family re-indexed", force=True)
+            store.create()  # the catalog repository is gone, the families are not
+        families = store.families_in_store()  # every bucket is written anew: nothing of the old catalog is read
+        reindex_families(store, families, "catalog build: every family re-indexed", force=True)
         self.refresh()
         return self.catalog
 
@@ -243,19 +190,19 @@ class Archive:
             ``product``, ``segment``, ``current`` (False for groups of older releases),
             ``n_cadences`` (rows of the source file), ``coverage``.
         """
-        return self._backend().index(None if targets is None else [int(t) for t in targets])
+        return self.handle.target_index(targets)
 
     def index_pixels(self, pixels: Iterable[int]) -> pd.DataFrame | None:
         """The target-index lines of the targets in some HEALPix pixels of the sky index
         (:mod:`lcarchive.layout.sky`), reading only those; None if this archive has no sky index
         (a plain Zarr folder, or an archive written before it existed: ``lcarchive catalog build``
         adds it). The columns of :meth:`target_index`."""
-        return self._backend().index_pixels(pixels)
+        return self.handle.index_pixels(pixels)
 
     def analyses(self) -> list:
         """The archive-wide analyses of this version (``lcarchive compute``), oldest first: their
         catalog entries (:class:`lcarchive.catalog.models.Analysis`, with lineage)."""
-        return self._backend().analyses()
+        return self.handle.analyses()
 
     def analysis(self, name: str) -> pd.DataFrame:
         """The results of one analysis: by its ID, or the newest of a method (``"bls"``).
@@ -275,65 +222,9 @@ class Archive:
         KeyError
             If there is no such analysis.
         """
-        entries = [a for a in self.analyses() if name in (a.id, a.method)]
-        if not entries:
-            raise KeyError(f"no analysis {name!r} in {self.url} (lcarchive compute makes them)")
-        entry = entries[-1]
-        columns = self._backend().read_analysis(entry.id)
-        order = ["target", "observation", *entry.variables]
-        frame = pd.DataFrame({k: columns[k] for k in order if k in columns})
-        frame.attrs["analysis"] = entry
-        if "periodogram" in columns:
-            frame.attrs["periodogram"] = columns["periodogram"]
-        for name in ("period_grid", "periodogram_period"):  # the name before the grid was always stored
-            if name in columns:
-                frame.attrs["period_grid"] = columns[name]
-        return frame
+        return self.handle.analysis(name)
 
-    def write_analysis(self, entry: Any, columns: dict[str, np.ndarray]) -> str | None:
-        """Store an analysis's results in one catalog commit (a new archive version); nothing is
-        written if one of the same ID (same inputs and parameters) is stored. Return the version,
-        or None."""
-        self._writable()
-        snapshot = self._store.write_analysis(entry, columns, f"analysis {entry.id}: {entry.method} over "
-                                                              f"{entry.n_light_curves} light curve(s)")
-        self.refresh()
-        return snapshot
-
-    @property
-    def repositories(self) -> ArchiveStore:
-        """The archive's icechunk repositories (store format v2), whether or not its catalog
-        repository can be opened: what ``lcarchive verify`` and ``lcarchive rollback`` walk."""
-        return self._store
-
-    def catalog_store(self) -> Any:
-        """The zarr store of the catalog repository at this version (a read-only icechunk
-        session's), or None for a folder of plain Zarr groups (whose catalog is ``catalog.json``)."""
-        backend = self._backend()
-        return RetryingStore(backend.catalog_session().store, self.url) if isinstance(backend, ArchiveStore) else None
-
-    def snapshot_of(self, observation: str) -> str | None:
-        """The snapshot of an observation family's repository this version pins (None in a folder of
-        plain Zarr groups)."""
-        backend = self._backend()
-        if not isinstance(backend, ArchiveStore):
-            return None
-        pin = backend.pin(family_of(observation))
-        return None if pin is None else str(pin["snapshot"])
-
-    def group_index(self, observation: str) -> pd.DataFrame:
-        """The target-index lines of one observation group, read from the group itself (its
-        small per-target arrays): the columns of :meth:`target_index`.
-
-        Raises
-        ------
-        ObservationNotFoundError
-            If this version has no such observation.
-        """
-        with self.open_observation(observation) as ds:
-            return group_rows(ds, observation)
-
-    # -- reading ---------------------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------------------------
     def group_store(self, observation: str) -> tuple[Any, str]:
         """The zarr store and path of an observation group at this version (a read-only icechunk
         session's store, or a plain Zarr folder's): ``zarr.open_group(store, path=path)``.
@@ -343,11 +234,7 @@ class Archive:
         ObservationNotFoundError
             If this version has no such observation.
         """
-        backend = self._backend()
-        try:
-            return backend.group_store(check_observation_id(observation))
-        except KeyError:
-            raise ObservationNotFoundError(observation) from None
+        return self.handle.group_store(observation)
 
     def open_observation(self, observation: str, **kwargs: Any) -> xr.Dataset:
         """Open one observation group as a lazy ``xarray.Dataset``.
@@ -369,17 +256,11 @@ class Archive:
         ObservationNotFoundError
             If this version of the archive has no such observation.
         """
-        self.prepare([check_observation_id(observation)])
-        store, path = self.group_store(observation)
-        if not kwargs:  # the coordinates as read already; a few targets' core variables loaded together
-            reader = run(self._reader(observation))
-            return described(rows_lazily(open_group(store, path, {"target": reader.target, "cadenceno": reader.cadenceno}), reader))
-        return described(xr.open_dataset(store, group=path or None, engine="zarr", consolidated=False, **kwargs))
+        return self.handle.open_observation(observation, **kwargs)
 
     def targets(self, observation: str) -> np.ndarray:
         """Return the target IDs of an observation, shape (n_targets,), int64."""
-        with self.open_observation(observation) as ds:
-            return ds["target"].values.astype(np.int64)
+        return self.handle.targets(observation)
 
     def inputs(self, observation: str | None = None, integrity: str | None = None) -> pd.DataFrame:
         """The provenance of every stored light curve: its input file, SHA-256, data release,
@@ -406,31 +287,9 @@ class Archive:
             ``warnings`` (values kept as the file gives them although they contradict its
             mission or are out of range: a list of one-line texts).
         """
-        ids = [observation] if observation is not None else self.group_ids()
-        rows = []
-        for obs_id in ids:
-            with self.open_observation(obs_id) as ds:
-                values = {n: ds[n].values for n in ("target", "source_file", "source_sha256", "source_size",
-                                                     "data_release", "pipeline_version")}
-                count = values["target"].size
-                for name in ("integrity", "integrity_hdus", "input_warnings"):
-                    values[name] = ds[name].values if name in ds else np.full(count, "", dtype=object)
-            for i in range(count):
-                names, digests = str(values["source_file"][i]).split("\n"), str(values["source_sha256"][i]).split("\n")
-                per_file = {n: str(values[n][i]).split("\n") for n in ("integrity", "integrity_hdus", "input_warnings")}
-                for k, (name, digest) in enumerate(zip(names, digests, strict=True)):
-                    state, hdus, warned = (per_file[n][k] if k < len(per_file[n]) else ""
-                                           for n in ("integrity", "integrity_hdus", "input_warnings"))
-                    rows.append((obs_id, int(values["target"][i]), name, digest,
-                                 int(values["source_size"][i]) if len(names) == 1 else -1,
-                                 int(values["data_release"][i]), str(values["pipeline_version"][i]), state,
-                                 hdus or "[]", json.loads(warned) if warned else []))
-        frame = pd.DataFrame(rows, columns=["observation", "target", "name", "sha256", "size", "data_release",
-                                            "pipeline_version", "integrity", "integrity_hdus", "warnings"])
-        if integrity is not None:
-            frame = frame[frame["integrity"] == integrity].reset_index(drop=True)
-        return frame
+        return self.handle.inputs(observation, integrity)
 
+    @store_errors
     def light_curve(
         self,
         target: int | str,
@@ -513,62 +372,13 @@ class Archive:
         ValueError
             If ``target`` is no target ID, or ``products`` is not ``"all"``.
         """
-        number, missions = _target_of(target)
-        self._check_product(product)
-        if products is not None and products != "all":
-            raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
-        wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
-        if observation is not None and products is None:
-            self.prepare([observation])
-            row = run(self._reader(observation)).row_of(number)
-            pairs = [] if row is None else [(observation, row)]
-            return self._read_star(number, pairs, {}, wanted, quality_bitmask, normalize, self._where(observation, product))
-        lines = self._lines_of(number, missions, observation, observations, include_superseded)
-        if products is None:
-            pairs, others = self._plan(number, lines, product)
-            return self._read_star(number, pairs, others, wanted, quality_bitmask, normalize, self._where(None, product))
-        if lines.empty:
-            raise TargetNotFoundError(number, self._where(observation, product))
-        return {str(p): self._read_star(number, self._plan(number, lines, str(p))[0], {}, wanted, quality_bitmask, normalize,
-                                        self._where(observation, str(p)))
-                for p in sorted(set(lines["product"])) if product is None or p == product}
+        return stars.light_curve(self.handle, target, observation, variables, include_superseded, product, quality_bitmask,
+                                 normalize, observations, products)
 
-    def _read_star(self, target: int, pairs: list[tuple[str, int]], others: dict[str, list[str]], wanted: list[str] | None,
-                   quality_bitmask: str | int | None, normalize: bool, where: str) -> xr.Dataset:
-        """A target's light curve from its (observation, row) pairs, naming the other products."""
-        if not pairs:
-            raise TargetNotFoundError(target, where)
-        self.prepare([o for o, _ in pairs])
-        results = run(self._read_rows(pairs, wanted))
-        return _note_others(self._finish(target, pairs, results, quality_bitmask, normalize), others)
-
-    def _lines_of(self, target: int, missions: set[str] | None, observation: str | None,
-                  observations: Iterable[str] | None, include_superseded: bool) -> pd.DataFrame:
-        """A target's index lines: of its catalog's missions, of the observations asked for
-        (every release of those), else of the current releases unless ``include_superseded``."""
-        lines = self.target_index([target])
-        if missions is not None:
-            lines = lines[lines["mission"].isin(missions)]
-        if observation is not None:
-            lines = lines[lines["observation"] == observation]
-        elif observations is not None:  # only these (release groups among them are read as asked)
-            chosen = [observations] if isinstance(observations, str) else list(observations)
-            lines = lines[lines["observation"].isin(chosen)]
-        elif not include_superseded:
-            lines = lines[lines["current"]]
-        return lines
-
-    def _check_product(self, product: str | None) -> None:
-        """Raise UnknownProductError for a product name no product definition has."""
-        if product is None:
-            return
-        known = {p.name for p in static_catalog().products}
-        if product not in known:
-            raise UnknownProductError(product, sorted(known))
-
+    @store_errors
     def light_curves(
         self,
-        targets: Iterable[int],
+        targets: Iterable[int | str],
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
         product: str | None = None,
@@ -604,33 +414,10 @@ class Archive:
         MixedProductsError, UnknownProductError, UnknownVariableError, DamagedObjectError
             As for :meth:`light_curve`.
         """
-        if missing not in ("raise", "skip"):
-            raise ValueError(f"missing={missing!r}: 'raise' or 'skip'")
-        self._check_product(product)
-        named = dict(_target_of(t) for t in targets)  # the last prefix given for a number wins
-        ids = list(named)
-        wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
-        index = self.target_index(ids)
-        if not include_superseded:
-            index = index[index["current"]]
-        by_target = {t: lines if named[t] is None else lines[lines["mission"].isin(named[t])]
-                     for t, lines in index.groupby("target")}
-        planned = {t: self._plan(t, by_target[t], product) if t in by_target else ([], {}) for t in ids}
-        plans = {t: pairs for t, (pairs, _) in planned.items()}
-        absent = [t for t, pairs in plans.items() if not pairs]
-        if absent and missing == "raise":
-            shown = ", ".join(map(str, absent[:10])) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
-            raise TargetNotFoundError(shown, self._where(None, product))
-        pairs = [(t, p) for t, ps in plans.items() for p in ps]
-        self.prepare(sorted({o for _, (o, _) in pairs}))
-        results = run(self._read_rows([p for _, p in pairs], wanted, limit=settings().read_jobs))
-        by_target: dict[int, list] = {}  # type: ignore[no-redef]  # a new dict under the name: the index lines are done with
-        for (t, pair), values in zip(pairs, results, strict=True):  # one pass, not one per target
-            by_target.setdefault(t, []).append((pair, values))
-        return {t: _note_others(self._finish(t, [p for p, _ in by_target[t]], [v for _, v in by_target[t]], quality_bitmask,
-                                             normalize), planned[t][1])
-                for t in ids if t in by_target}
+        return stars.light_curves(self.handle, targets, variables, include_superseded, product, quality_bitmask, normalize,
+                                  missing)
 
+    @store_errors
     def search(
         self,
         selection: Any = None,
@@ -730,160 +517,17 @@ class Archive:
                 raise TypeError("search: give a selection or filters, not both")
         else:
             selection = Selection(**filters, include_superseded=include_superseded)
-        return search(self, selection, order_by=order_by, limit=limit, offset=offset, where=where, client=client)
+        return search(self.handle, selection, order_by=order_by, limit=limit, offset=offset, where=where, client=client)
 
-    def _plan(self, target: int, lines: pd.DataFrame, product: str | None) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
-        """The (observation, row) pairs of a target's light curve from its index lines: of
-        ``product``, or of its mission's default product (``Product.default_rank``); and the
-        other products' observations, by product.
-
-        Raises
-        ------
-        MixedProductsError
-            If the lines are of several missions (a bare number naming stars of several catalogs).
-        """
-        if product is not None:
-            lines = lines[lines["product"] == product]
-        products = {str(p): sorted(str(o) for o in group["observation"]) for p, group in lines.groupby("product")}
-        others: dict[str, list[str]] = {}
-        if len(products) > 1:
-            missions = sorted({str(m) for m in lines["mission"]})
-            if len(missions) > 1:
-                catalogs = sorted({static_catalog().mission(m).target_catalog for m in missions})
-                raise MixedProductsError(target, products, catalogs)
-            chosen = min(products, key=lambda p: (_default_rank(p), p))
-            others = {p: obs for p, obs in products.items() if p != chosen}
-            lines = lines[lines["product"] == chosen]
-        return [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)], others
-
-    def _where(self, observation: str | None, product: str | None) -> str:
-        if observation:
-            return f"observation {observation}"
-        return f"product {product} of archive {self.url}" if product else f"archive {self.url}"
-
-    def _finish(self, target: int, pairs: list[tuple[str, int]], results: list[dict[str, np.ndarray]],
-                quality_bitmask: str | int | None, normalize: bool) -> xr.Dataset:
-        parts = [(obs_id, self._readers[obs_id], values) for (obs_id, _), values in zip(pairs, results, strict=True)]
-        lc = described(_assemble(target, parts))
-        if quality_bitmask is not None and quality_bitmask != "none":  # "none": every stored cadence, as stored
-            lc = LightCurveAccessor(lc).good(quality_bitmask)
-        return LightCurveAccessor(lc).normalize() if normalize else lc
-
-    def prepare(self, observations: Iterable[str]) -> None:
-        """Read what locating these groups needs (their families' pins, one catalog bucket each)
-        before reads on zarr's event loop: :meth:`reader` then makes no blocking zarr call there.
-        The catalog and family repositories are opened together first."""
-        observations = sorted(set(observations))
-        families = sorted({family_of(o) for o in observations})
-        if self._kind is None:  # the catalog is opened beside the families (once it is open, the
-            self._store.open_ahead(families)  # families are opened in the threads below, beside the pins)
-        backend = self._backend()
-        if not isinstance(backend, ArchiveStore):
-            return
-        ahead = [o for o in observations if o not in self._readers]
-        if not ahead:
-            backend.pins_of(families)
-            return
-        # each group is opened where its family's pin most likely is (the branch tip, for the
-        # latest version: ArchiveStore.tip_session) beside the catalog read that gives the pins,
-        # and kept if it is the pin: the two chains of round trips overlap instead of following
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(16, len(ahead)), thread_name_prefix="lcarchive-ahead") as pool:
-            opened = {o: pool.submit(self._open_at_tip, backend, o) for o in ahead}
-            self._check_observations(backend.pins_of(families), ahead)  # their buckets at once
-            for observation, future in opened.items():
-                session, reader = future.result()
-                pin = backend.pin(family_of(observation)) or {}
-                if reader is not None and observation in pin.get("observations", {}) \
-                        and backend.adopt_session(family_of(observation), session):
-                    self._readers.setdefault(observation, reader)
-
-    def _check_observations(self, pins: dict[str, dict | None], observations: list[str]) -> None:
-        """Raise ObservationNotFoundError, with the closest IDs, for an observation its family's
-        pin (of ``pins``, by family) does not hold."""
-        missing = [o for o in observations if o not in (pins[family_of(o)] or {}).get("observations", {})]
-        if missing:  # the whole catalog, on this failure only: for "did you mean"
-            raise ObservationNotFoundError(missing[0], [o.id for o in self.observations])
-
-    def _open_at_tip(self, backend: ArchiveStore, observation: str) -> tuple[Any, GroupReader | None]:
-        """A group's reader at its family's branch tip (coordinates read), or (None, None) when
-        the tip has no such group or cannot be opened: then the pin's snapshot is opened as usual."""
-        session = backend.tip_session(family_of(observation))
-        if session is None:
-            return None, None
-        try:
-            reader = run(open_reader(RetryingStore(session.store, self.url), observation, self._label(observation),
-                                     self._reader_key(observation, session.snapshot_id)))
-        except Exception:  # noqa: BLE001 - a guess that failed: the read at the pin says what is wrong
-            return None, None
-        return session, reader
-
-    def _reader_key(self, observation: str, snapshot: str) -> tuple:
-        return (self.url, self._store.place(), observation, snapshot)
-
-    def _label(self, observation: str) -> str:
-        """What errors name a group's objects by: its repository's URL (v2) or folder."""
-        where = self.group_path(observation)
-        return f"{self.url}/{where.rsplit('/', 1)[0] if self._kind == 'v2' else where}"
-
-    async def _reader(self, obs_id: str) -> GroupReader:
-        reader = self._readers.get(obs_id)
-        if reader is None:
-            store, path = self.group_store(obs_id)
-            key = None
-            if isinstance(self._backend(), ArchiveStore):  # a snapshot never changes: its reader is kept
-                key = self._reader_key(obs_id, self._store.pin(family_of(obs_id))["snapshot"])  # type: ignore[index]  # an ArchiveStore has a pin for every family it lists
-            reader = self._readers[obs_id] = await open_reader(store, path, self._label(obs_id), key)
-        return reader
-
-    async def reader(self, observation: str) -> GroupReader:
-        """A reader of an observation group's target rows (for bulk reads: download, export);
-        call :meth:`prepare` first, outside the event loop.
-
-        Raises
-        ------
-        ObservationNotFoundError
-            If this version has no such observation.
-        """
-        reader = await self._reader(observation)
-        await reader.ensure()  # bulk readers look at every array's metadata
-        return reader
-
-    async def _read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None,
-                         limit: int | None = None) -> list[dict[str, np.ndarray]]:
-        readers = await gather(*(self._reader(obs_id) for obs_id in dict.fromkeys(o for o, _ in pairs)))
-        readers = [self._readers[obs_id] for obs_id, _ in pairs]
-        if wanted is not None:
-            known = {n for r in readers for n in r.names if n not in ("target", "cadenceno")}
-            unknown = [n for n in wanted if n not in known and n not in ("target", "cadenceno")]
-            if unknown:
-                raise UnknownVariableError(unknown, sorted(known))
-
-        def names(reader: GroupReader) -> list[str]:
-            available = [n for n in reader.names if n not in ("target", "cadenceno")]
-            return available if wanted is None else [n for n in wanted if n in reader.names]
-
-        if limit is None:
-            return await gather(*(r.read_row(row, names(r)) for r, (_, row) in zip(readers, pairs, strict=True)))
-        in_flight = asyncio.Semaphore(limit)
-
-        async def one(reader: GroupReader, row: int) -> dict[str, np.ndarray]:
-            async with in_flight:
-                return await reader.read_row(row, names(reader))
-
-        return await gather(*(one(r, row) for r, (_, row) in zip(readers, pairs, strict=True)))
-
-    # -- versions --------------------------------------------------------------------------
+    # -- versions ----------------------------------------------------------------------------------
     def read_version(self) -> str | None:
         """The version this handle reads: its catalog snapshot ID (the one ``version`` or ``as_of``
         named, else the newest when it was first read); None for a folder of plain Zarr groups,
         which has no versions. ``open_archive(url, version=...)`` reads the same version
         elsewhere, as the tasks of a Dask cluster do."""
-        if self.read_only:
-            return None
-        return self._store.catalog_session().snapshot_id
+        return self.handle.read_version()
 
+    @store_errors
     def history(self, limit: int | None = None) -> list[dict]:
         """The archive's versions, newest first.
 
@@ -894,8 +538,9 @@ class Archive:
             naming its inputs), ``metadata`` (the inputs' names and SHA-256), ``tags``.
         """
         self._writable()
-        return self._store.history(limit)
+        return self.handle.repositories.history(limit)
 
+    @store_errors
     def tag(self, name: str, version: str | None = None) -> str:
         """Name a version of the archive (default the latest), e.g. a data release: ``open_archive(url,
         version=name)`` reads it as it is now, whatever is ingested later; ``gc`` keeps it.
@@ -911,8 +556,9 @@ class Archive:
             If the tag exists already, or the archive is read-only.
         """
         self._writable()
-        return self._store.tag(name, version)
+        return self.handle.repositories.tag(name, version)
 
+    @store_errors
     def collect_garbage(self, older_than: _dt.datetime | _dt.timedelta, wait: float = 0.0) -> dict[str, Any]:
         """Expire versions older than a bound (tags and the latest version kept) and delete the
         objects nothing kept reaches any more (replaced chunks, rewritten shards).
@@ -948,7 +594,7 @@ class Archive:
         self._writable()
         if isinstance(older_than, _dt.timedelta):
             older_than = _dt.datetime.now(_dt.UTC) - older_than
-        out = self._store.collect_garbage(older_than, wait=wait)
+        out = self.handle.repositories.collect_garbage(older_than, wait=wait)
         self.refresh()
         return out
 
@@ -967,14 +613,13 @@ class Archive:
         versions = self.history()
         return cutoff, [v for v in versions[1:-1] if not v["tags"] and v["time"] < cutoff]
 
-    # -- writing ---------------------------------------------------------------------------
+    # -- writing -----------------------------------------------------------------------------------
     def _writable(self) -> None:
-        if self._backend().read_only:
+        if self.handle.read_only:
             raise LcarchiveError(f"{self.url}: a read-only folder of plain Zarr groups (store format v1 or a "
                                  f"download); convert a v1 archive with: lcarchive migrate {self.url} NEW")
-        if self.version is not None or self.as_of is not None:
-            return
 
+    @store_errors
     def ingest(
         self,
         inputs: Iterable[str],
@@ -1051,114 +696,15 @@ class Archive:
             raise LcarchiveError(f"{self.url}: opened at version {self.version or self.as_of}; open the latest to ingest")
         mapping = None if table_map is None else load_table_map(table_map)
         try:
-            if self._backend().read_only:
-                self._writable()
+            self._writable()
         except ArchiveNotFoundError:
             pass  # a new archive
         self.refresh()
         try:
-            return ingest_files(self._store, inputs, input_storage_options, progress, jobs, mapping, client, committed)
+            return ingest_files(self.handle.repositories, inputs, input_storage_options, progress, jobs, mapping, client, committed)
         finally:
-            self._kind = None
+            self.handle.forget_kind()
             self.refresh()
-
-
-_OBSERVATION_COORDS = (
-    ("product", "product", "", str, "product of each observation (catalog name)"),
-    ("segment", "segment", -1, np.int64, "sector, quarter or campaign of each observation"),
-    ("quality_flags", "quality_flags", "", str, "quality-flag table of each observation (catalog name)"),
-)
-"""Coordinates on ``observation`` of a target's light curve, from each group's attributes: what
-``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
-
-
-def _target_of(target: Any) -> tuple[int, set[str] | None]:
-    """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``) as its
-    number and the missions of its catalog (None for a bare number: every mission).
-
-    Raises
-    ------
-    ValueError
-        If it is no target ID.
-    """
-    prefix, number = parse_target_text(target)
-    if prefix is None:
-        return number, None
-    return number, {m.name for m in static_catalog().missions if m.target_catalog == prefix}
-
-
-def _default_rank(product: str) -> int:
-    try:
-        return static_catalog().product(product).default_rank
-    except KeyError:  # a product this version of lcarchive does not define: after every known one
-        return 1_000
-
-
-def _note_others(lc: xr.Dataset, others: dict[str, list[str]]) -> xr.Dataset:
-    """Say on a light curve which other products the archive has of its target."""
-    if others:
-        product = str(lc["product"].values[0])
-        listed = ", ".join(f"{p} ({len(obs)} observation{'s' if len(obs) > 1 else ''})" for p, obs in sorted(others.items()))
-        lc.attrs["other_products"] = ", ".join(sorted(others))
-        lc.attrs["note"] = (f"{product}, the mission's default product, is read; this archive also has {listed}: "
-                            f"product=... reads one, products='all' every one")
-    return lc
-
-
-def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:
-    """Build one target's light curve from the rows read in each observation group.
-
-    Light-curve variables keep only the cadences the target has (quality is not the fill) and
-    are joined along ``cadence``; a variable missing from an observation is filled (NaN, the
-    integer fill, ""). Per-target values go on an ``observation`` dimension; images are padded
-    to the largest.
-    """
-    masks = [values["quality"] != fill_value(values["quality"].dtype) for _, _, values in parts]
-    meta: dict[str, tuple[tuple[str, ...], dict, np.dtype]] = {}
-    for _, reader, values in parts:
-        for name, value in values.items():
-            if name not in meta:
-                array = reader.arrays[name]
-                dims = tuple(array.metadata.dimension_names or ())[1:]
-                attrs = {k: v for k, v in array.attrs.items() if k not in ("coordinates", "_FillValue")}
-                dtype = np.dtype(object) if value.dtype.kind in "TUO" else value.dtype
-                meta[name] = (dims, attrs, dtype)
-    data_vars = {}
-    for name, (dims, attrs, dtype) in meta.items():
-        if dims == ("cadence",):
-            pieces = []
-            for (_, _, values), mask in zip(parts, masks, strict=True):
-                pieces.append(values[name][mask] if name in values else np.full(int(mask.sum()), fill_value(dtype), dtype))
-            data_vars[name] = xr.Variable(dims, np.concatenate(pieces) if len(pieces) > 1 else pieces[0], attrs=attrs)
-        else:
-            shape = tuple(max(v[name].shape[d] for _, _, v in parts if name in v) for d in range(len(dims)))
-            stack = np.full((len(parts), *shape), fill_value(dtype), dtype=dtype)
-            for i, (_, _, values) in enumerate(parts):
-                if name in values:
-                    value = values[name]
-                    stack[(i, *(slice(0, n) for n in value.shape))] = value.astype(dtype) if dtype == object else value  # type: ignore[index]  # a tuple of an int and slices
-            if dtype == object:  # fixed-width text: netCDF writes it, dask chunks it
-                stack = stack.astype(str)
-            data_vars[name] = xr.Variable(("observation", *dims), stack, attrs=attrs)
-    cadenceno = np.concatenate([reader.cadenceno[mask] for (_, reader, _), mask in zip(parts, masks, strict=True)])
-    # fixed-width text, not objects: xarray scans an object coordinate of every cadence (~150 ms for 10 sectors)
-    observation = np.repeat(np.array([obs_id for obs_id, _, _ in parts], dtype=str), [int(m.sum()) for m in masks])
-    first = parts[0][1].attrs
-    return xr.Dataset(
-        data_vars,
-        coords={
-            "cadenceno": ("cadence", cadenceno, {"description": "cadence number (CADENCENO)"}),
-            "cadence_observation": ("cadence", observation, {"description": "observation of each cadence"}),
-            "observation": ("observation", np.array([o for o, _, _ in parts], dtype=str)),
-            **{name: ("observation", np.array([reader.attrs.get(key, default) for _, reader, _ in parts], dtype=dtype),
-                      {"description": text})
-               for name, key, default, dtype, text in _OBSERVATION_COORDS},
-            "target": target,
-        },
-        attrs={"target": target, **{k: first[k] for k in ("mission", "time_format", "time_reference_epoch_jd", "time_scale")
-                                    if k in first}},
-    )
-
 
 
 def open_archive(url: str, storage_options: dict | None = None, version: str | None = None,

@@ -428,7 +428,7 @@ def search_command(
                            radius, box, camera, ccd, magnitude, time_range, include_superseded)
     store = _open(archive, storage_option, anon, version, as_of)
     with _cluster(workers, scheduler) as client:
-        found = search(store, selection, order_by=order_by or None, limit=limit, offset=offset, where=where, client=client)
+        found = search(store.handle, selection, order_by=order_by or None, limit=limit, offset=offset, where=where, client=client)
     missing_targets, missing_obs = found.attrs["missing_targets"], found.attrs["missing_observations"]
     if as_json:
         records = json.loads(found.to_json(orient="records", double_precision=15))

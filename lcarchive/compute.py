@@ -50,12 +50,16 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from lcarchive.errors import LcarchiveError
+
+if TYPE_CHECKING:
+    from lcarchive.archive import Archive
+    from lcarchive.handle import ArchiveReads
 
 __all__ = ["METHODS", "PER", "ComputeReport", "Grid", "Parameters", "compute", "period_grid", "periodogram", "plan"]
 
@@ -325,14 +329,12 @@ def _clean(t: np.ndarray, f: np.ndarray, e: np.ndarray, window: float | None) ->
     return t, y, err
 
 
-def _block(url: str, storage_options: dict | None, version: str | None, stars: list[Star], params: Parameters,
+def _block(archive: ArchiveReads, stars: list[Star], params: Parameters,
            grid: np.ndarray) -> tuple[list[dict], list[tuple[int, str, str]], list[np.ndarray]]:
-    """The periodograms of some stars (run where the work is: here or on a Dask worker): each
-    group's rows of them read in one pass."""
+    """The periodograms of some stars (run where the work is: here, or on a Dask worker given a
+    resolved handle): each group's rows of them read in one pass."""
     from lcarchive.accessor import LightCurveAccessor
-    from lcarchive.archive import open_archive
 
-    archive = open_archive(url, storage_options, version=version)
     wanted: dict[str, set[int]] = defaultdict(set)
     for _, pieces in stars:
         for observation, row in pieces:
@@ -363,7 +365,7 @@ def _block(url: str, storage_options: dict | None, version: str | None, stars: l
     return results, skipped, powers
 
 
-def _stars(archive: Any, groups: list[Any], per: str) -> list[Star]:
+def _stars(archive: ArchiveReads, groups: list[Any], per: str) -> list[Star]:
     """The periodograms of a selection: per light curve, or per star and product with its
     observations in time order; in the order of their first light curve's group and row (so that
     a batch reads neighbouring rows)."""
@@ -381,7 +383,7 @@ def _stars(archive: Any, groups: list[Any], per: str) -> list[Star]:
     return sorted(stars, key=lambda star: (position[star[1][0][0]], star[1][0][1]))
 
 
-def _baseline(archive: Any, stars: list[Star]) -> float:
+def _baseline(archive: ArchiveReads, stars: list[Star]) -> float:
     """The longest span of any periodogram's light curves, d (from the catalog's time ranges)."""
     spans = {o.id: (o.time_min or 0.0, o.time_max or 0.0) for o in archive.catalog.observations}
     longest = 0.0
@@ -398,7 +400,7 @@ def _analysis_id(params: Parameters, inputs: dict[str, str], stars: list[Star]) 
     return f"{params.method}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def plan(archive: Any, selection: Any, params: Parameters) -> tuple[list[Star], Grid]:
+def plan(archive: ArchiveReads, selection: Any, params: Parameters) -> tuple[list[Star], Grid]:
     """The periodograms a computation runs, and its period grid (what ``lcarchive compute``
     prints before it starts).
 
@@ -422,7 +424,7 @@ def plan(archive: Any, selection: Any, params: Parameters) -> tuple[list[Star], 
     return stars, period_grid(params, _baseline(archive, stars))
 
 
-def compute(archive: Any, selection: Any, params: Parameters, client: Any = None,
+def compute(archive: Archive, selection: Any, params: Parameters, client: Any = None,
             progress: Callable[[int, int], None] | None = None,
             planned: Callable[[int, int, Grid], None] | None = None) -> ComputeReport:
     """Run a periodogram on every selected star (or light curve) and store the results with their
@@ -461,9 +463,10 @@ def compute(archive: Any, selection: Any, params: Parameters, client: Any = None
     params.check()
     if archive.read_only:
         raise LcarchiveError(f"{archive.url}: a read-only archive (plain Zarr folder) cannot store an analysis")
-    version = archive.read_version()
-    stars, grid = plan(archive, selection, params)
-    inputs = {o: archive.snapshot_of(o) or "" for o in sorted({o for _, pieces in stars for o, _ in pieces})}
+    handle = archive.handle.resolved()  # this version, here and on every worker
+    version = handle.version
+    stars, grid = plan(handle, selection, params)
+    inputs = {o: handle.snapshot_of(o) or "" for o in sorted({o for _, pieces in stars for o, _ in pieces})}
     analysis_id = _analysis_id(params, inputs, stars)
     existing = [a for a in archive.analyses() if a.id == analysis_id]
     if existing:
@@ -473,14 +476,13 @@ def compute(archive: Any, selection: Any, params: Parameters, client: Any = None
     if planned:
         planned(len(stars), sum(len(pieces) for _, pieces in stars), grid)
     units = [stars[i:i + BLOCK] for i in range(0, len(stars), BLOCK)]
-    args = (archive.url, archive.storage_options, version)
     if progress:
         progress(0, len(stars))
     done = 0
     if client is not None:
         from dask.distributed import as_completed
 
-        futures = {client.submit(_block, *args, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)}
+        futures = {client.submit(_block, handle, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)}
         by_unit: dict[int, tuple] = {}
         for future in as_completed(futures):
             by_unit[futures[future]] = future.result()
@@ -491,7 +493,7 @@ def compute(archive: Any, selection: Any, params: Parameters, client: Any = None
     else:
         outcomes = []
         for unit in units:
-            outcomes.append(_block(*args, unit, params, grid.periods))
+            outcomes.append(_block(handle, unit, params, grid.periods))
             done += len(unit)
             if progress:
                 progress(done, len(stars))
@@ -521,7 +523,9 @@ def compute(archive: Any, selection: Any, params: Parameters, client: Any = None
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), n_light_curves=len(stored),
         variables=[*names, "n_cadences", "n_observations"], group=f"catalog/analyses/{analysis_id}",
     )
-    written = archive.write_analysis(entry, columns)
+    written = archive.handle.repositories.write_analysis(
+        entry, columns, f"analysis {entry.id}: {entry.method} over {entry.n_light_curves} light curve(s)")
+    archive.refresh()
     frame.attrs["analysis"] = entry
     return ComputeReport(frame, entry, grid, written, written is None, skipped, time.perf_counter() - started)
 

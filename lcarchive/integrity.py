@@ -19,16 +19,21 @@ the same way (``catalog/<array>/c/<bucket>``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 
 from lcarchive.clients import first_line
 from lcarchive.store.repos import network_trouble, storage_for
+
+if TYPE_CHECKING:
+    from lcarchive.archive import Archive
+    from lcarchive.handle import ArchiveReads
 
 __all__ = ["Damage", "IntegrityReport", "check_group", "check_repository", "interrupted", "kind_of_key", "verify_archive"]
 
@@ -177,10 +182,8 @@ def check_group(store: Any, path: str, where: str) -> tuple[list[Damage], int, i
     return damaged, chunks, nbytes
 
 
-def _check_observation(url: str, storage_options: dict | None, version: str | None, observation: str) -> tuple[list[Damage], int, int]:
-    from lcarchive.archive import open_archive
-
-    archive = open_archive(url, storage_options, version=version)
+def _check_observation(archive: ArchiveReads, observation: str) -> tuple[list[Damage], int, int]:
+    """Every stored chunk of one observation group (here, or on a Dask worker given a handle)."""
     folder = archive.group_path(observation).rpartition("/")[0]  # the family's repository (v2), or the root
     where = f"{archive.url}/{folder}" if folder else archive.url
     try:
@@ -199,7 +202,7 @@ def _check_observation(url: str, storage_options: dict | None, version: str | No
     return check_group(store, path, where)
 
 
-def _check_catalog(archive: Any) -> tuple[list[Damage], int, int]:
+def _check_catalog(archive: ArchiveReads) -> tuple[list[Damage], int, int]:
     """Every stored chunk of the catalog repository (pins, target index, sky index, analyses)."""
     try:
         store = archive.catalog_store()
@@ -221,7 +224,7 @@ def _check_catalog(archive: Any) -> tuple[list[Damage], int, int]:
     return check_group(store, "", f"{archive.url}/catalog")
 
 
-def _plain(archive: Any) -> bool:
+def _plain(archive: ArchiveReads) -> bool:
     try:
         return bool(archive.read_only)
     except BaseException as exc:  # no catalog repository: still a v2 archive to walk
@@ -229,7 +232,7 @@ def _plain(archive: Any) -> bool:
         return False
 
 
-def verify_archive(archive: Any, observations: Iterable[str] | None = None, client: Any = None,
+def verify_archive(archive: Archive, observations: Iterable[str] | None = None, client: Any = None,
                    jobs: int = 4, progress: Callable[[int, int], None] | None = None) -> IntegrityReport:
     """Check every object of an archive's repositories, and read and decode every stored chunk
     of some observation groups and of the catalog.
@@ -266,8 +269,8 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
     from lcarchive.store.archive_store import family_of
 
     started = time.perf_counter()
-    plain = _plain(archive)
-    catalog_damage, catalog_chunks, catalog_bytes = _check_catalog(archive)
+    plain = _plain(archive.handle)
+    catalog_damage, catalog_chunks, catalog_bytes = _check_catalog(archive.handle)
     report = IntegrityReport(chunks=catalog_chunks, bytes=catalog_bytes)
     report.damaged.extend(catalog_damage)
     pins_lost = any(d.key.startswith("families/") or d.kind == "group" for d in catalog_damage)
@@ -276,7 +279,7 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
     if not pins_lost:
         try:
             known = archive.group_ids()
-            pins = {} if plain else archive.repositories.pins()
+            pins = {} if plain else archive.handle.repositories.pins()
         except BaseException as exc:
             interrupted(exc)
             from lcarchive.errors import ArchiveNotFoundError
@@ -293,7 +296,7 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
         ids = []
     report.observations = ids
     if not plain:  # every object of every repository, whatever the pins say
-        store = archive.repositories
+        store = archive.handle.repositories
         if observations is not None:
             families = sorted({family_of(o) for o in ids})
         else:
@@ -323,10 +326,12 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
         except BaseException as exc:  # the catalog's repository info: named by the walk
             interrupted(exc)
             version = None
+    from lcarchive.handle import ReadHandle
+
+    handle = ReadHandle(archive.url, archive.storage_options, version)  # what each group's check reads
     done = 0
     if client is not None and ids:
-        futures = [client.submit(_check_observation, archive.url, archive.storage_options, version, obs, pure=False)
-                   for obs in ids]
+        futures = [client.submit(_check_observation, handle, obs, pure=False) for obs in ids]
         from dask.distributed import as_completed
 
         results = []
@@ -336,8 +341,8 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
             if progress:
                 progress(done, len(ids))
     else:
-        def one(obs: str) -> tuple[list[Damage], int, int]:
-            return _check_observation(archive.url, archive.storage_options, version, obs)
+        def one(obs: str) -> tuple[list[Damage], int, int]:  # a handle of its own per group, as on a cluster
+            return _check_observation(dataclasses.replace(handle), obs)
 
         results = []
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

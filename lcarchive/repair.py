@@ -12,7 +12,7 @@ curves (target, observation group) the archive's version showed that the kept sn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zarr
 from zarr.core.sync import sync
@@ -20,6 +20,9 @@ from zarr.core.sync import sync
 from lcarchive.errors import LcarchiveError
 from lcarchive.integrity import Damage, check_group, interrupted, kind_of_key
 from lcarchive.store.digests import all_records, inspect, read_record, record_repo_info, sha256
+
+if TYPE_CHECKING:
+    from lcarchive.archive import Archive
 
 __all__ = ["RollbackReport", "rollback_catalog", "rollback_family", "snapshot_damage"]
 
@@ -172,7 +175,7 @@ def _repository(open_: Any, url: str) -> Any:
                              "rollback needs it (lcarchive verify names the damage)") from exc
 
 
-def rollback_family(archive: Any, family: str, dry_run: bool = False) -> RollbackReport:
+def rollback_family(archive: Archive, family: str, dry_run: bool = False) -> RollbackReport:
     """Roll a family's repository back to its newest undamaged snapshot and pin it.
 
     Parameters
@@ -197,7 +200,7 @@ def rollback_family(archive: Any, family: str, dry_run: bool = False) -> Rollbac
     from lcarchive.identifiers import check_observation_id
     from lcarchive.ingest import family_pin, reindex_families
 
-    store = archive.repositories
+    store = archive.handle.repositories
     family = check_observation_id(family)
     if family not in store.families_in_store():
         raise LcarchiveError(f"{store.url}: no family {family!r} (no repository observations/{family})")
@@ -230,7 +233,7 @@ def rollback_family(archive: Any, family: str, dry_run: bool = False) -> Rollbac
     return report
 
 
-def rollback_catalog(archive: Any, dry_run: bool = False) -> RollbackReport:
+def rollback_catalog(archive: Archive, dry_run: bool = False) -> RollbackReport:
     """Roll the catalog repository back to its newest undamaged version (reset ``main``).
 
     The families keep their snapshots: those committed after the kept version are pinned again
@@ -245,7 +248,7 @@ def rollback_catalog(archive: Any, dry_run: bool = False) -> RollbackReport:
     LcarchiveError
         If the catalog's repository info is damaged, or no version is sound.
     """
-    store = archive.repositories
+    store = archive.handle.repositories
     url = f"{store.url}/catalog"
     repo = _repository(store.catalog_repository, url)
     head = repo.lookup_branch("main")

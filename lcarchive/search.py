@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from lcarchive.errors import (
     LcarchiveError,
 )
 from lcarchive.identifiers import check_observation_id
+
+if TYPE_CHECKING:
+    from lcarchive.handle import ArchiveReads
 
 __all__ = ["SEARCH_COLUMNS", "GroupSelection", "Selection", "SelectionError", "matching_lines", "read_positions_file",
            "read_targets_file", "search", "select", "with_analyses"]
@@ -353,7 +356,7 @@ def _box(box: Any) -> tuple[float, float, float, float]:
     return ra_min % 360, ra_max, dec_min, dec_max
 
 
-def _observations(archive: Any, selection: Selection) -> tuple[list, list[str], dict[str, tuple[float, float]]]:
+def _observations(archive: ArchiveReads, selection: Selection) -> tuple[list, list[str], dict[str, tuple[float, float]]]:
     """The catalog's observations a selection keeps, the observation IDs it names that the archive
     lacks, and each kept observation's time cut in its own time format."""
     catalog = archive.catalog
@@ -384,7 +387,7 @@ def _observations(archive: Any, selection: Selection) -> tuple[list, list[str], 
             start, stop = (_time_value(v, epoch) for v in selection.time)
             if start > stop:
                 raise SelectionError(f"time range {selection.time[0]} .. {selection.time[1]}: start is after stop")
-            if o.time_min is not None and (o.time_max < start or o.time_min > stop):
+            if o.time_min is not None and o.time_max is not None and (o.time_max < start or o.time_min > stop):
                 continue
             ranges[o.id] = (start, stop)
             kept.append(o)
@@ -392,7 +395,7 @@ def _observations(archive: Any, selection: Selection) -> tuple[list, list[str], 
     return observations, missing_obs, ranges
 
 
-def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, list, list[int], list[str],
+def matching_lines(archive: ArchiveReads, selection: Selection) -> tuple[pd.DataFrame, list, list[int], list[str],
                                                                  dict[str, tuple[float, float]]]:
     """The target-index lines a selection keeps.
 
@@ -401,7 +404,7 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
 
     Parameters
     ----------
-    archive : lcarchive.Archive
+    archive : lcarchive.handle.ArchiveReads
     selection : Selection
 
     Returns
@@ -484,7 +487,7 @@ def matching_lines(archive: Any, selection: Selection) -> tuple[pd.DataFrame, li
     return lines, observations, missing_targets, missing_obs, ranges  # type: ignore[return-value]  # None when by_lines
 
 
-def with_analyses(archive: Any, lines: pd.DataFrame) -> pd.DataFrame:
+def with_analyses(archive: ArchiveReads, lines: pd.DataFrame) -> pd.DataFrame:
     """Index lines with the results of the newest analysis of each method joined on (target,
     observation): columns ``bls_period``, ``bls_power``, ``bls_depth``, ``bls_duration``, ``bls_t0``,
     ``bls_snr``, ``lombscargle_period``, ``lombscargle_power`` (NaN where a light curve was not
@@ -514,14 +517,14 @@ SEARCH_PART = 2000
 """Positions per task when a search of many positions runs on a Dask cluster."""
 
 
-def _lines_on_cluster(archive: Any, selection: Selection, cone: tuple[np.ndarray, np.ndarray, np.ndarray],
+def _lines_on_cluster(archive: ArchiveReads, selection: Selection, cone: tuple[np.ndarray, np.ndarray, np.ndarray],
                       client: Any) -> tuple[pd.DataFrame, list[int], list[str]]:
     """:func:`matching_lines` of a many-position cone (the selection's, as :func:`cones` reads
     it), ``SEARCH_PART`` positions per task on ``client``'s workers, each reading the archive at
     this handle's version."""
     ra, dec, radius = cone
-    args = (type(archive), archive.url, archive.storage_options, archive.read_version())
-    futures = [client.submit(_part_lines, *args, replace(
+    handle = archive.resolved()  # every task reads this version
+    futures = [client.submit(_part_lines, handle, replace(
         selection, cone=(ra[a:a + SEARCH_PART], dec[a:a + SEARCH_PART], radius[a:a + SEARCH_PART])), a, pure=False)
         for a in range(0, ra.size, SEARCH_PART)]
     parts = client.gather(futures)
@@ -530,16 +533,15 @@ def _lines_on_cluster(archive: Any, selection: Selection, cone: tuple[np.ndarray
     return lines, [t for t in parts[0][1] if t in missing], parts[0][2]
 
 
-def _part_lines(opener: Any, url: str, storage_options: dict | None, version: str | None, selection: Selection,
-                first: int) -> tuple[pd.DataFrame, list[int], list[str]]:
+def _part_lines(handle: ArchiveReads, selection: Selection, first: int) -> tuple[pd.DataFrame, list[int], list[str]]:
     """One task of :func:`_lines_on_cluster`: the lines of some positions, numbered from ``first``."""
-    lines, _, missing_targets, missing_obs, _ = matching_lines(opener(url, storage_options, version=version), selection)
+    lines, _, missing_targets, missing_obs, _ = matching_lines(handle, selection)
     lines = lines.copy()
     lines["position"] += first
     return lines, missing_targets, missing_obs
 
 
-def search(archive: Any, selection: Selection, order_by: str | Sequence[str] | None = None, limit: int | None = None,
+def search(archive: ArchiveReads, selection: Selection, order_by: str | Sequence[str] | None = None, limit: int | None = None,
            offset: int = 0, where: str | None = None, client: Any = None) -> pd.DataFrame:
     """The light curves a selection finds: one line per (target, observation); see
     :meth:`lcarchive.Archive.search`.
@@ -584,12 +586,12 @@ def search(archive: Any, selection: Selection, order_by: str | Sequence[str] | N
     return found
 
 
-def select(archive: Any, selection: Selection) -> tuple[list[GroupSelection], list[int], list[str]]:
+def select(archive: ArchiveReads, selection: Selection) -> tuple[list[GroupSelection], list[int], list[str]]:
     """Resolve a selection against an archive's catalog and target index.
 
     Parameters
     ----------
-    archive : lcarchive.Archive
+    archive : lcarchive.handle.ArchiveReads
     selection : Selection
 
     Returns

@@ -57,7 +57,7 @@ def test_bls_finds_known_planets_and_stores_them_with_lineage(root):
     entry = stored.attrs["analysis"]
     assert entry.method == "bls" and entry.quality_bitmask == "default" and entry.normalized
     assert entry.inputs == ["tess-spoc-2min-s0001/flux"]
-    assert entry.input_snapshots["tess-spoc-2min-s0001"] == archive.snapshot_of("tess-spoc-2min-s0001")
+    assert entry.input_snapshots["tess-spoc-2min-s0001"] == archive.handle.snapshot_of("tess-spoc-2min-s0001")
     assert entry.archive_version in {h["snapshot"] for h in archive.history()}
     assert entry.software["astropy"] and entry.parameters["period_min"] == 0.5
     assert entry in archive.catalog.analyses

@@ -111,7 +111,7 @@ def test_a_download_on_a_cluster_writes_the_serial_download(tmp_path, cluster_cl
     with distributed.get_task_stream(cluster_client) as stream:
         parallel = lcarchive.download(archive, tmp_path / "dask", selection, format=fmt, client=cluster_client)
     parts = [t for t in stream.data if "_download_part" in str(t["key"])]
-    observations = {g.observation for g in lcarchive.search.select(archive, selection)[0]}
+    observations = {g.observation for g in lcarchive.search.select(archive.handle, selection)[0]}
     assert len({t["worker"] for t in parts}) == 2 and len(parts) >= len(observations) > 1, parts
     assert sorted(parallel.written) == sorted(serial.written) and parallel.n_targets == serial.n_targets > 0
     assert parallel.bytes_written == serial.bytes_written and parallel.requests > 0

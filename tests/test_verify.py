@@ -205,13 +205,13 @@ def test_a_pin_without_a_digest_still_reads(clean, tmp_path):
     from lcarchive.store.archive_store import ArchiveStore
 
     root = _copy(clean, tmp_path / "old-pin")
-    store = lcarchive.open_archive(str(root)).repositories
+    store = lcarchive.open_archive(str(root)).handle.repositories
     pins = store.pins()
     assert all("snapshot_sha256" in p for p in pins.values())
     old = {f: {k: v for k, v in p.items() if k != "snapshot_sha256"} for f, p in pins.items()}
     store.change_catalog(lambda session: ArchiveStore.update_pins(session, old) or True, "pins of an older lcarchive")
     archive = lcarchive.open_archive(str(root))
-    assert "snapshot_sha256" not in archive.repositories.pin("kepler-lc-q02")
+    assert "snapshot_sha256" not in archive.handle.repositories.pin("kepler-lc-q02")
     assert archive.open_observation("kepler-lc-q02").sizes["target"] == 1
 
 

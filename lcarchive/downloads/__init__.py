@@ -49,7 +49,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,6 +61,9 @@ from lcarchive.downloads.formats import FORMATS, OutputFormat, output_format
 from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, Manifest, VerifyReport, verify
 from lcarchive.search import GroupSelection, Selection, SelectionError, read_targets_file, select
 from lcarchive.store import BulkReader, failures, gather, run
+
+if TYPE_CHECKING:
+    from lcarchive.handle import ArchiveReads
 
 __all__ = [
     "FORMATS",
@@ -127,18 +130,17 @@ def download(
         If ``dest`` cannot be written (read-only, full): what was complete is kept, and
         running the same download again (once there is room) completes it.
     """
-    from lcarchive.archive import Archive
+    from lcarchive.handle import ReadHandle
 
     fmt = output_format(format)
     if "://" in str(dest) and not str(dest).startswith("file://"):
         raise SelectionError(f"destination {dest}: downloads are written to a local folder")
-    if isinstance(archive, str):
-        archive = Archive(archive, storage_options)
+    handle = ReadHandle(archive, storage_options or {}) if isinstance(archive, str) else archive.handle
     selection = selection or Selection()
     started = time.perf_counter()
     dest = _writable(Path(str(dest).removeprefix("file://")))
-    with failures(archive.url, archive.storage_options), _destination_errors(dest):
-        return _run_download(archive, dest, selection, fmt, jobs, progress, started, client)
+    with failures(handle.url, handle.storage_options), _destination_errors(dest):
+        return _run_download(handle, dest, selection, fmt, jobs, progress, started, client)
 
 
 _DESTINATION_ERRNOS = {errno.ENOSPC: "no room left on the device", errno.EDQUOT: "disk quota exceeded",
@@ -198,7 +200,7 @@ def _writable(dest: Path) -> Path:
     return dest
 
 
-def _run_download(archive: Any, dest: Path, selection: Selection, fmt: OutputFormat, jobs: int,
+def _run_download(archive: ArchiveReads, dest: Path, selection: Selection, fmt: OutputFormat, jobs: int,
                   progress: Callable[[int, int], None] | None, started: float, client: Any = None) -> DownloadReport:
     columns, analyses = split_columns(archive, selection.columns)
     selection = dataclasses.replace(selection, columns=columns)
@@ -255,8 +257,7 @@ def _download_on_cluster(client: Any, ctx: DownloadContext, record: RunRecord, g
     figures here as each part finishes."""
     from dask.distributed import as_completed
 
-    args = (ctx.archive.url, ctx.archive.storage_options, ctx.archive.read_version(), str(ctx.dest), ctx.format.name,
-            ctx.selection, ctx.jobs, record.manifest.run_id)
+    args = (ctx.archive.resolved(), str(ctx.dest), ctx.format.name, ctx.selection, ctx.jobs, record.manifest.run_id)
     futures = [client.submit(_download_part, *args, [part], pure=False) for part in _parts(ctx, groups)]
     for future in as_completed(futures):
         done, entries = future.result()
@@ -268,12 +269,10 @@ def _download_on_cluster(client: Any, ctx: DownloadContext, record: RunRecord, g
         record.advance(done.n_targets)
 
 
-def _download_part(url: str, storage_options: dict | None, version: str | None, dest: str, fmt: str, selection: Selection,
-                   jobs: int, run_id: str | None, groups: list[GroupSelection]) -> tuple[DownloadReport, list[dict]]:
-    """One part of a download, on a worker: its report and the manifest entries of its outputs."""
-    from lcarchive.archive import open_archive
-
-    archive = open_archive(url, storage_options, version=version)
+def _download_part(archive: ArchiveReads, dest: str, fmt: str, selection: Selection, jobs: int, run_id: str | None,
+                   groups: list[GroupSelection]) -> tuple[DownloadReport, list[dict]]:
+    """One part of a download, on a worker (``archive`` a resolved handle, read at the download's
+    version): its report and the manifest entries of its outputs."""
     report = DownloadReport(dest, fmt, n_targets=int(sum(g.rows.size for g in groups)))
     ctx = DownloadContext(archive, Path(dest), output_format(fmt), selection, jobs)
     record = RunRecord(report, Manifest(Path(dest), collect=True))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from astropy.table import Table
 
     from lcarchive.downloads.context import OutputFormat
+    from lcarchive.handle import ArchiveReads
 
 __all__ = ["ANALYSES_DIR", "RESULT_UNITS", "analysis_outputs", "astropy_table", "split_columns", "write_analyses"]
 
@@ -38,7 +39,7 @@ RESULT_UNITS = {"period": "d", "duration": "d", "t0": "d"}
 """Units of the results (``t0`` in the observation's mission time, BTJD or BKJD)."""
 
 
-def split_columns(archive: Any, columns: list[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
+def split_columns(archive: ArchiveReads, columns: list[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
     """Split requested columns into light-curve variables and analysis results.
 
     Returns

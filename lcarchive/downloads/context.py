@@ -23,6 +23,8 @@ from lcarchive.store import BulkReader
 if TYPE_CHECKING:
     import pandas as pd
 
+    from lcarchive.handle import ArchiveReads
+
 __all__ = ["DownloadContext", "DownloadReport", "GroupPlan", "OutputFormat", "RunRecord", "Unit", "off_loop", "per_target_names", "series_names",
            "shard_rows", "with_aliases"]
 
@@ -124,7 +126,7 @@ class DownloadContext:
 
     Attributes
     ----------
-    archive : lcarchive.Archive
+    archive : lcarchive.handle.ArchiveReads
     dest : pathlib.Path
         The local download folder.
     format : OutputFormat
@@ -135,7 +137,7 @@ class DownloadContext:
         Requests in flight at once.
     """
 
-    archive: Any
+    archive: ArchiveReads
     dest: Path
     format: OutputFormat
     selection: Selection

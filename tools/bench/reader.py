@@ -46,8 +46,8 @@ PIPELINES = {"zarr BatchedCodecPipeline": "zarr.core.codec_pipeline.BatchedCodec
 
 
 def lcarchive_reads(archive: lcarchive.Archive, rows: list[int]) -> list[float]:
-    archive.prepare([OBS])  # locate the group outside zarr's event loop
-    reader = run(archive.reader(OBS))
+    archive.handle.prepare([OBS])  # locate the group outside zarr's event loop
+    reader = run(archive.handle.reader(OBS))
     run(reader.read_row(rows[0], CORE))  # open and cache what a warm reader has
     times = []
     for row in rows:
@@ -80,7 +80,7 @@ def zarr_reads(archive: lcarchive.Archive, rows: list[int], pipeline: str) -> li
 
 
 def check_equal(archive: lcarchive.Archive, row: int) -> None:
-    archive.prepare([OBS])
+    archive.handle.prepare([OBS])
     ours = run(_ours(archive, row))
     store, path = archive.group_store(OBS)
     group = zarr.open_group(store, path=path, mode="r")
@@ -89,7 +89,7 @@ def check_equal(archive: lcarchive.Archive, row: int) -> None:
 
 
 async def _ours(archive: lcarchive.Archive, row: int) -> dict:
-    reader = await archive.reader(OBS)
+    reader = await archive.handle.reader(OBS)
     return await reader.read_row(row, CORE)
 
 

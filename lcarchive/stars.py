@@ -1,0 +1,250 @@
+"""Reading stars: one target's light curve, stitched over its observations, and many targets' at once.
+
+A star's index lines (one partition of the target index) say which groups hold it and at which
+row; only those groups are read, concurrently, and in each only the target's chunks
+(:mod:`lcarchive.store.reader`). The light curve is then assembled: its cadences joined along
+``cadence``, its per-target values on an ``observation`` dimension, the quality mask and the
+normalisation of :class:`lcarchive.accessor.LightCurveAccessor` applied.
+
+:meth:`lcarchive.Archive.light_curve` and :meth:`lcarchive.Archive.light_curves` are the user's
+entry points and document the parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from lcarchive.accessor import LightCurveAccessor
+from lcarchive.catalog.content import static_catalog
+from lcarchive.config import settings
+from lcarchive.conventions import described
+from lcarchive.errors import MixedProductsError, TargetNotFoundError, UnknownProductError
+from lcarchive.handle import ReadHandle
+from lcarchive.identifiers import parse_target_text
+from lcarchive.layout import fill_value
+from lcarchive.store import GroupReader, run
+
+__all__ = ["light_curve", "light_curves", "plan"]
+
+def light_curve(handle: ReadHandle, target: int | str, observation: str | None = None, variables: Iterable[str] | None = None,
+                include_superseded: bool = False, product: str | None = None, quality_bitmask: str | int | None = "default",
+                normalize: bool = False, observations: Iterable[str] | None = None,
+                products: str | None = None) -> xr.Dataset | dict[str, xr.Dataset]:
+    """One target's light curve: :meth:`lcarchive.Archive.light_curve`."""
+    number, missions = target_of(target)
+    check_product(product)
+    if products is not None and products != "all":
+        raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
+    wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
+    if observation is not None and products is None:
+        row = handle.row_of(observation, number)
+        pairs = [] if row is None else [(observation, row)]
+        return _read_star(handle, number, pairs, {}, wanted, quality_bitmask, normalize, _where(handle, observation, product))
+    lines = _lines_of(handle, number, missions, observation, observations, include_superseded)
+    if products is None:
+        pairs, others = plan(number, lines, product)
+        return _read_star(handle, number, pairs, others, wanted, quality_bitmask, normalize, _where(handle, None, product))
+    if lines.empty:
+        raise TargetNotFoundError(number, _where(handle, observation, product))
+    return {str(p): _read_star(handle, number, plan(number, lines, str(p))[0], {}, wanted, quality_bitmask, normalize,
+                               _where(handle, observation, str(p)))
+            for p in sorted(set(lines["product"])) if product is None or p == product}
+
+def light_curves(handle: ReadHandle, targets: Iterable[int | str], variables: Iterable[str] | None = None,
+                 include_superseded: bool = False, product: str | None = None,
+                 quality_bitmask: str | int | None = "default", normalize: bool = False,
+                 missing: str = "raise") -> dict[int, xr.Dataset]:
+    """Many targets' light curves, read concurrently: :meth:`lcarchive.Archive.light_curves`."""
+    if missing not in ("raise", "skip"):
+        raise ValueError(f"missing={missing!r}: 'raise' or 'skip'")
+    check_product(product)
+    named = dict(target_of(t) for t in targets)  # the last prefix given for a number wins
+    ids = list(named)
+    wanted = None if variables is None else list(dict.fromkeys(["quality", *variables]))
+    index = handle.target_index(ids)
+    if not include_superseded:
+        index = index[index["current"]]
+    lines_of = {t: lines if named[t] is None else lines[lines["mission"].isin(named[t])]
+                for t, lines in index.groupby("target")}
+    planned = {t: plan(t, lines_of[t], product) if t in lines_of else ([], {}) for t in ids}
+    absent = [t for t, (pairs, _) in planned.items() if not pairs]
+    if absent and missing == "raise":
+        shown = ", ".join(map(str, absent[:10])) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+        raise TargetNotFoundError(shown, _where(handle, None, product))
+    pairs = [(t, p) for t, (ps, _) in planned.items() for p in ps]
+    handle.prepare(sorted({o for _, (o, _) in pairs}))
+    results = run(handle.read_rows([p for _, p in pairs], wanted, limit=settings().read_jobs))
+    read: dict[int, list] = {}
+    for (t, pair), values in zip(pairs, results, strict=True):  # one pass, not one per target
+        read.setdefault(t, []).append((pair, values))
+    return {t: _note_others(_finish(handle, t, [p for p, _ in read[t]], [v for _, v in read[t]], quality_bitmask, normalize),
+                            planned[t][1])
+            for t in ids if t in read}
+
+def plan(target: int, lines: pd.DataFrame, product: str | None) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
+    """The (observation, row) pairs of a target's light curve from its index lines: of
+    ``product``, or of its mission's default product (``Product.default_rank``); and the
+    other products' observations, by product.
+
+    Raises
+    ------
+    MixedProductsError
+        If the lines are of several missions (a bare number naming stars of several catalogs).
+    """
+    if product is not None:
+        lines = lines[lines["product"] == product]
+    products = {str(p): sorted(str(o) for o in group["observation"]) for p, group in lines.groupby("product")}
+    others: dict[str, list[str]] = {}
+    if len(products) > 1:
+        missions = sorted({str(m) for m in lines["mission"]})
+        if len(missions) > 1:
+            catalogs = sorted({static_catalog().mission(m).target_catalog for m in missions})
+            raise MixedProductsError(target, products, catalogs)
+        chosen = min(products, key=lambda p: (_default_rank(p), p))
+        others = {p: obs for p, obs in products.items() if p != chosen}
+        lines = lines[lines["product"] == chosen]
+    return [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)], others
+
+def check_product(product: str | None) -> None:
+    """Raise UnknownProductError for a product name no product definition has."""
+    if product is None:
+        return
+    known = {p.name for p in static_catalog().products}
+    if product not in known:
+        raise UnknownProductError(product, sorted(known))
+
+def _read_star(handle: ReadHandle, target: int, pairs: list[tuple[str, int]], others: dict[str, list[str]],
+               wanted: list[str] | None, quality_bitmask: str | int | None, normalize: bool, where: str) -> xr.Dataset:
+    """A target's light curve from its (observation, row) pairs, naming the other products."""
+    if not pairs:
+        raise TargetNotFoundError(target, where)
+    handle.prepare([o for o, _ in pairs])
+    results = run(handle.read_rows(pairs, wanted))
+    return _note_others(_finish(handle, target, pairs, results, quality_bitmask, normalize), others)
+
+def _lines_of(handle: ReadHandle, target: int, missions: set[str] | None, observation: str | None,
+              observations: Iterable[str] | None, include_superseded: bool) -> pd.DataFrame:
+    """A target's index lines: of its catalog's missions, of the observations asked for
+    (every release of those), else of the current releases unless ``include_superseded``."""
+    lines = handle.target_index([target])
+    if missions is not None:
+        lines = lines[lines["mission"].isin(missions)]
+    if observation is not None:
+        lines = lines[lines["observation"] == observation]
+    elif observations is not None:  # only these (release groups among them are read as asked)
+        chosen = [observations] if isinstance(observations, str) else list(observations)
+        lines = lines[lines["observation"].isin(chosen)]
+    elif not include_superseded:
+        lines = lines[lines["current"]]
+    return lines
+
+def _where(handle: ReadHandle, observation: str | None, product: str | None) -> str:
+    if observation:
+        return f"observation {observation}"
+    return f"product {product} of archive {handle.url}" if product else f"archive {handle.url}"
+
+def _finish(handle: ReadHandle, target: int, pairs: list[tuple[str, int]], results: list[dict[str, np.ndarray]],
+            quality_bitmask: str | int | None, normalize: bool) -> xr.Dataset:
+    parts = [(obs_id, handle.opened_reader(obs_id), values) for (obs_id, _), values in zip(pairs, results, strict=True)]
+    lc = described(_assemble(target, parts))
+    if quality_bitmask is not None and quality_bitmask != "none":  # "none": every stored cadence, as stored
+        lc = LightCurveAccessor(lc).good(quality_bitmask)
+    return LightCurveAccessor(lc).normalize() if normalize else lc
+
+_OBSERVATION_COORDS = (
+    ("product", "product", "", str, "product of each observation (catalog name)"),
+    ("segment", "segment", -1, np.int64, "sector, quarter or campaign of each observation"),
+    ("quality_flags", "quality_flags", "", str, "quality-flag table of each observation (catalog name)"),
+)
+"""Coordinates on ``observation`` of a target's light curve, from each group's attributes: what
+``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
+
+def target_of(target: Any) -> tuple[int, set[str] | None]:
+    """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``) as its
+    number and the missions of its catalog (None for a bare number: every mission).
+
+    Raises
+    ------
+    ValueError
+        If it is no target ID.
+    """
+    prefix, number = parse_target_text(target)
+    if prefix is None:
+        return number, None
+    return number, {m.name for m in static_catalog().missions if m.target_catalog == prefix}
+
+def _default_rank(product: str) -> int:
+    try:
+        return static_catalog().product(product).default_rank
+    except KeyError:  # a product this version of lcarchive does not define: after every known one
+        return 1_000
+
+def _note_others(lc: xr.Dataset, others: dict[str, list[str]]) -> xr.Dataset:
+    """Say on a light curve which other products the archive has of its target."""
+    if others:
+        product = str(lc["product"].values[0])
+        listed = ", ".join(f"{p} ({len(obs)} observation{'s' if len(obs) > 1 else ''})" for p, obs in sorted(others.items()))
+        lc.attrs["other_products"] = ", ".join(sorted(others))
+        lc.attrs["note"] = (f"{product}, the mission's default product, is read; this archive also has {listed}: "
+                            f"product=... reads one, products='all' every one")
+    return lc
+
+def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:
+    """Build one target's light curve from the rows read in each observation group.
+
+    Light-curve variables keep only the cadences the target has (quality is not the fill) and
+    are joined along ``cadence``; a variable missing from an observation is filled (NaN, the
+    integer fill, ""). Per-target values go on an ``observation`` dimension; images are padded
+    to the largest.
+    """
+    masks = [values["quality"] != fill_value(values["quality"].dtype) for _, _, values in parts]
+    meta: dict[str, tuple[tuple[str, ...], dict, np.dtype]] = {}
+    for _, reader, values in parts:
+        for name, value in values.items():
+            if name not in meta:
+                array = reader.arrays[name]
+                dims = tuple(array.metadata.dimension_names or ())[1:]
+                attrs = {k: v for k, v in array.attrs.items() if k not in ("coordinates", "_FillValue")}
+                dtype = np.dtype(object) if value.dtype.kind in "TUO" else value.dtype
+                meta[name] = (dims, attrs, dtype)
+    data_vars = {}
+    for name, (dims, attrs, dtype) in meta.items():
+        if dims == ("cadence",):
+            pieces = []
+            for (_, _, values), mask in zip(parts, masks, strict=True):
+                pieces.append(values[name][mask] if name in values else np.full(int(mask.sum()), fill_value(dtype), dtype))
+            data_vars[name] = xr.Variable(dims, np.concatenate(pieces) if len(pieces) > 1 else pieces[0], attrs=attrs)
+        else:
+            shape = tuple(max(v[name].shape[d] for _, _, v in parts if name in v) for d in range(len(dims)))
+            stack = np.full((len(parts), *shape), fill_value(dtype), dtype=dtype)
+            for i, (_, _, values) in enumerate(parts):
+                if name in values:
+                    value = values[name]
+                    stack[(i, *(slice(0, n) for n in value.shape))] = value.astype(dtype) if dtype == object else value  # type: ignore[index]  # a tuple of an int and slices
+            if dtype == object:  # fixed-width text: netCDF writes it, dask chunks it
+                stack = stack.astype(str)
+            data_vars[name] = xr.Variable(("observation", *dims), stack, attrs=attrs)
+    cadenceno = np.concatenate([reader.cadenceno[mask] for (_, reader, _), mask in zip(parts, masks, strict=True)])
+    # fixed-width text, not objects: xarray scans an object coordinate of every cadence (~150 ms for 10 sectors)
+    observation = np.repeat(np.array([obs_id for obs_id, _, _ in parts], dtype=str), [int(m.sum()) for m in masks])
+    first = parts[0][1].attrs
+    return xr.Dataset(
+        data_vars,
+        coords={
+            "cadenceno": ("cadence", cadenceno, {"description": "cadence number (CADENCENO)"}),
+            "cadence_observation": ("cadence", observation, {"description": "observation of each cadence"}),
+            "observation": ("observation", np.array([o for o, _, _ in parts], dtype=str)),
+            **{name: ("observation", np.array([reader.attrs.get(key, default) for _, reader, _ in parts], dtype=dtype),
+                      {"description": text})
+               for name, key, default, dtype, text in _OBSERVATION_COORDS},
+            "target": target,
+        },
+        attrs={"target": target, **{k: first[k] for k in ("mission", "time_format", "time_reference_epoch_jd", "time_scale")
+                                    if k in first}},
+    )
+
