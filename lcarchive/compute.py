@@ -456,7 +456,7 @@ def compute(archive: Archive, selection: Any, params: Parameters, client: Any = 
     """
     import astropy
 
-    import lcarchive
+    from lcarchive import __version__
     from lcarchive.catalog.models import Analysis
 
     started = time.perf_counter()
@@ -518,7 +518,7 @@ def compute(archive: Archive, selection: Any, params: Parameters, client: Any = 
         id=analysis_id, method=params.method, parameters={**params.describe(), "n_periods": int(grid.periods.size)},
         quality_bitmask=params.quality_bitmask,
         inputs=sorted(f"{o}/flux" for o in inputs), input_snapshots=inputs, archive_version=version,
-        software={"lcarchive": getattr(lcarchive, "__version__", ""), "astropy": astropy.__version__, "numpy": np.__version__,
+        software={"lcarchive": __version__, "astropy": astropy.__version__, "numpy": np.__version__,
                   **({"lightkurve": _lightkurve_version()} if params.window is not None else {})},
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), n_light_curves=len(stored),
         variables=[*names, "n_cadences", "n_observations"], group=f"catalog/analyses/{analysis_id}",
