@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from lcarchive.errors import ExportError
 from lcarchive.downloads.manifest import Manifest
+from lcarchive.errors import ExportError
 from lcarchive.search import GroupSelection, Selection
 from lcarchive.store import BulkReader
 
