@@ -624,12 +624,12 @@ class Archive:
         pairs = [(t, p) for t, ps in plans.items() for p in ps]
         self.prepare(sorted({o for _, (o, _) in pairs}))
         results = run(self._read_rows([p for _, p in pairs], wanted, limit=settings().read_jobs))
-        by_target: dict[int, list] = {}  # type: ignore[no-redef]  # a new dict under the name: the index lines are done with
+        read: dict[int, list] = {}  # each target's (group, row) pairs with their values
         for (t, pair), values in zip(pairs, results, strict=True):  # one pass, not one per target
-            by_target.setdefault(t, []).append((pair, values))
-        return {t: _note_others(self._finish(t, [p for p, _ in by_target[t]], [v for _, v in by_target[t]], quality_bitmask,
+            read.setdefault(t, []).append((pair, values))
+        return {t: _note_others(self._finish(t, [p for p, _ in read[t]], [v for _, v in read[t]], quality_bitmask,
                                              normalize), planned[t][1])
-                for t in ids if t in by_target}
+                for t in ids if t in read}
 
     def search(
         self,

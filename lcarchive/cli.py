@@ -973,9 +973,9 @@ def _absolute(url: str) -> str:
 
 
 def _print_observations(rows: list[dict], observations: list, of_target: bool = False) -> None:
-    columns = ("id", "targets", "cadences", "time range", "group")
-    if of_target:
-        columns = ("id", "rows", "coverage", "integrity", "time range", "group")  # type: ignore[assignment]  # one more
+    columns: tuple[str, ...] = ("id", "targets", "cadences", "time range", "group")
+    if of_target:  # one more
+        columns = ("id", "rows", "coverage", "integrity", "time range", "group")
     table = Table(*columns, box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
