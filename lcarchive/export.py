@@ -704,4 +704,7 @@ def skyportal_hdf5_bytes(frame: Any, metadata: dict[str, Any], key: str = "phot_
     ) as store:
         store.put(key, frame, format="table", index=None, track_times=False)
         store.get_storer(key).attrs.metadata = metadata
-        return store._handle.get_file_image()
+        # the in-memory file's image, asked of its PyTables File: HDFStore.root is pandas' public root node,
+        # and _v_file is PyTables' documented Node attribute for the File holding the node (its public
+        # names start with _v_ so they cannot clash with the names of children)
+        return store.root._v_file.get_file_image()
