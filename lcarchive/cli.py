@@ -17,6 +17,7 @@ from rich.table import Table
 from lcarchive.archive import Archive, open_archive
 from lcarchive.catalog.models import Catalog, schema_json
 from lcarchive.clients import first_line
+from lcarchive.downloads.formats import format_choices
 from lcarchive.errors import LcarchiveError, closest
 from lcarchive.ingest import expand_inputs
 from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
@@ -355,7 +356,7 @@ def download_command(
         ),
     ] = None,
     include_superseded: SupersededOpt = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="zarr, fits, parquet, csv or hdf5 (SkyPortal photometric series).")] = "zarr",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"{format_choices()}.")] = "zarr",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
     verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
     workers: Annotated[
