@@ -17,6 +17,7 @@ from rich.table import Table
 from lcarchive.archive import Archive, open_archive
 from lcarchive.catalog.models import Catalog, schema_json
 from lcarchive.clients import first_line
+from lcarchive.downloads.formats import format_choices
 from lcarchive.errors import LcarchiveError, closest
 from lcarchive.ingest import expand_inputs
 from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
@@ -76,7 +77,10 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Read the archive a
                                                "(ISO 8601, UTC unless it says otherwise), e.g. 2026-11-30T12:00.")]
 
 
-TargetOpt = Annotated[list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679', 'KIC 11442793'.")]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679', 'KIC 11442793'."),
+]
 TargetsFileOpt = Annotated[Path | None, typer.Option("--targets-file", help="File of IDs: one per line, or a CSV/Parquet table.")]
 TargetsColumnOpt = Annotated[str | None, typer.Option("--targets-column", help="Column of --targets-file holding the IDs.")]
 ObservationOpt = Annotated[list[str] | None, typer.Option("--observation", help="Observation ID, e.g. tess-spoc-2min-s0001 (repeatable).")]
@@ -87,11 +91,25 @@ ConeOpt = Annotated[tuple[float, float, float] | None, typer.Option("--cone", he
 PositionsOpt = Annotated[Path | None, typer.Option("--positions", help="CSV/Parquet table of positions (columns ra, dec and radius, "
                                                    "degrees; or give --radius): a cone search around each.", show_default=False)]
 RadiusOpt = Annotated[float | None, typer.Option("--radius", help="Radius of the --positions cones, degrees.", show_default=False)]
-BoxOpt = Annotated[tuple[float, float, float, float] | None, typer.Option("--box", help="RA_MIN RA_MAX DEC_MIN DEC_MAX, degrees (RA wraps through 0 when RA_MIN > RA_MAX).", show_default=False)]
+BoxOpt = Annotated[
+    tuple[float, float, float, float] | None,
+    typer.Option(
+        "--box",
+        help="RA_MIN RA_MAX DEC_MIN DEC_MAX, degrees (RA wraps through 0 when RA_MIN > RA_MAX).",
+        show_default=False,
+    ),
+]
 CameraOpt = Annotated[list[int] | None, typer.Option("--camera", help="TESS camera (repeatable).")]
 CcdOpt = Annotated[list[int] | None, typer.Option("--ccd", help="TESS CCD (repeatable).")]
 MagnitudeOpt = Annotated[tuple[float, float] | None, typer.Option("--magnitude", help="LOW HIGH: TESSMAG or KEPMAG range, mag.", show_default=False)]
-TimeOpt = Annotated[tuple[str, str] | None, typer.Option("--time", help="START STOP: numbers in each observation's time format (BTJD, BKJD) or ISO dates (UTC).", show_default=False)]
+TimeOpt = Annotated[
+    tuple[str, str] | None,
+    typer.Option(
+        "--time",
+        help="START STOP: numbers in each observation's time format (BTJD, BKJD) or ISO dates (UTC).",
+        show_default=False,
+    ),
+]
 SupersededOpt = Annotated[bool, typer.Option("--include-superseded", help="Also take groups of older releases.")]
 
 
@@ -190,8 +208,22 @@ def ingest(
     anon: Annotated[
         bool, typer.Option("--anon", help="Read the inputs' URLs without credentials (a public bucket such as MAST's s3://stpubdata).")
     ] = False,
-    workers: Annotated[int | None, typer.Option("--workers", help="Parse, encode and write on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Parse, encode and write on an existing Dask cluster (scheduler address).", show_default=False)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Parse, encode and write on a Dask LocalCluster of this many worker processes.",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Parse, encode and write on an existing Dask cluster (scheduler address).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Ingest light-curve files into ARCHIVE (created if absent).
 
@@ -292,7 +324,13 @@ def _ingest_with_progress(store: Archive, files: list[str], input_options: dict 
 
 @app.command("download")
 def download_command(
-    archive: Annotated[str | None, typer.Argument(help="Archive root (local directory or s3://bucket/prefix); with --verify, the download folder.", show_default=False)] = None,
+    archive: Annotated[
+        str | None,
+        typer.Argument(
+            help="Archive root (local directory or s3://bucket/prefix); with --verify, the download folder.",
+            show_default=False,
+        ),
+    ] = None,
     dest: Annotated[str | None, typer.Argument(help="Local folder to write into (created if absent); not with --verify.", show_default=False)] = None,
     target: TargetOpt = None,
     targets_file: TargetsFileOpt = None,
@@ -309,13 +347,30 @@ def download_command(
     ccd: CcdOpt = None,
     magnitude: MagnitudeOpt = None,
     time_range: TimeOpt = None,
-    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated light-curve variables besides time, flux, flux_err, quality, and analysis results (bls_period, bls...: analyses/<method> tables); 'all' for every one.")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Comma-separated light-curve variables besides time, flux, flux_err, quality, and analysis results "
+            "(bls_period, bls...: analyses/<method> tables); 'all' for every one.",
+        ),
+    ] = None,
     include_superseded: SupersededOpt = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="zarr, fits, parquet, csv or hdf5 (SkyPortal photometric series).")] = "zarr",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"{format_choices()}.")] = "zarr",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
     verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", help="Download on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Download on an existing Dask cluster whose workers see DEST (scheduler address).", show_default=False)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Download on a Dask LocalCluster of this many worker processes.", show_default=False),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Download on an existing Dask cluster whose workers see DEST (scheduler address).",
+            show_default=False,
+        ),
+    ] = None,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
     version: VersionOpt = None,
@@ -403,13 +458,37 @@ def search_command(
     magnitude: MagnitudeOpt = None,
     time_range: TimeOpt = None,
     include_superseded: SupersededOpt = False,
-    order_by: Annotated[list[str] | None, typer.Option("--order-by", help="Column to sort by, '-' first for descending (repeatable); default target, observation.")] = None,
+    order_by: Annotated[
+        list[str] | None,
+        typer.Option("--order-by", help="Column to sort by, '-' first for descending (repeatable); default target, observation."),
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many lines.", show_default=False)] = None,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many lines of the sorted result first.")] = 0,
-    where: Annotated[str | None, typer.Option("--where", help="Filter on the columns and stored analyses' results, e.g. 'bls_period between 6 and 7 and bls_snr > 10'.", show_default=False)] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            help="Filter on the columns and stored analyses' results, e.g. 'bls_period between 6 and 7 and bls_snr > 10'.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per (target, observation).")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", help="Search many --positions on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Search many --positions on an existing Dask cluster (scheduler address).", show_default=False)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Search many --positions on a Dask LocalCluster of this many worker processes.",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Search many --positions on an existing Dask cluster (scheduler address).",
+            show_default=False,
+        ),
+    ] = None,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
     version: VersionOpt = None,
@@ -458,8 +537,18 @@ def search_command(
 def verify_command(
     archive: ArchiveArg,
     observation: ObservationOpt = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Check on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Check on an existing Dask cluster (its scheduler's address, tcp://host:8786).", show_default=False)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Check on a Dask LocalCluster of this many worker processes.", show_default=False),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Check on an existing Dask cluster (its scheduler's address, tcp://host:8786).",
+            show_default=False,
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Groups checked at once without a cluster.")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the damaged objects as a JSON array.")] = False,
     storage_option: StorageOpt = None,
@@ -540,7 +629,14 @@ def rollback_command(
 @app.command("compute")
 def compute_command(
     archive: ArchiveArg,
-    method: Annotated[str, typer.Option("--method", metavar="bls|lombscargle", help="bls (astropy BoxLeastSquares: transits) or lombscargle (astropy LombScargle: rotation, pulsation).")],
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            metavar="bls|lombscargle",
+            help="bls (astropy BoxLeastSquares: transits) or lombscargle (astropy LombScargle: rotation, pulsation).",
+        ),
+    ],
     target: TargetOpt = None,
     targets_file: TargetsFileOpt = None,
     targets_column: TargetsColumnOpt = None,
@@ -553,18 +649,77 @@ def compute_command(
     camera: CameraOpt = None,
     ccd: CcdOpt = None,
     magnitude: MagnitudeOpt = None,
-    per: Annotated[str, typer.Option("--per", metavar="target|observation", help="One periodogram per star (its observations of one product stitched) or per light curve.")] = "target",
+    per: Annotated[
+        str,
+        typer.Option(
+            "--per",
+            metavar="target|observation",
+            help="One periodogram per star (its observations of one product stitched) or per light curve.",
+        ),
+    ] = "target",
     period_min: Annotated[float, typer.Option("--period-min", metavar="DAYS", help="Shortest period searched, d.")] = 0.5,
     period_max: Annotated[float, typer.Option("--period-max", metavar="DAYS", help="Longest period searched, d.")] = 15.0,
-    duration: Annotated[list[float] | None, typer.Option("--duration", metavar="DAYS", help="BLS transit duration, d (repeatable; default 0.04 0.06 0.08 0.12 0.16 0.24).", show_default=False)] = None,
-    frequency_factor: Annotated[float, typer.Option("--frequency-factor", help="BLS grid: frequency step = this x shortest duration / baseline^2 (astropy autoperiod's rule; larger is coarser).")] = 1.0,
-    max_periods: Annotated[int, typer.Option("--max-periods", metavar="N", help="Most periods in the grid (a wider step past it, said before the run).")] = 100_000,
-    flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten", help="Detrend each observation with lightkurve's flatten first (default: yes for bls, no for lombscargle).", show_default=False)] = None,
-    flatten_window: Annotated[float | None, typer.Option("--flatten-window", metavar="DAYS", help="Flatten window, d (default 3 x the longest duration: 0.72 d).", show_default=False)] = None,
-    quality_bitmask: Annotated[str, typer.Option("--quality-bitmask", metavar="default|hard|hardest", help="Quality mask first (lightkurve's).")] = "default",
+    duration: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--duration",
+            metavar="DAYS",
+            help="BLS transit duration, d (repeatable; default 0.04 0.06 0.08 0.12 0.16 0.24).",
+            show_default=False,
+        ),
+    ] = None,
+    frequency_factor: Annotated[
+        float,
+        typer.Option(
+            "--frequency-factor",
+            help="BLS grid: frequency step = this x shortest duration / baseline^2 (astropy autoperiod's rule; larger is "
+            "coarser).",
+        ),
+    ] = 1.0,
+    max_periods: Annotated[
+        int,
+        typer.Option("--max-periods", metavar="N", help="Most periods in the grid (a wider step past it, said before the run)."),
+    ] = 100_000,
+    flatten: Annotated[
+        bool | None,
+        typer.Option(
+            "--flatten/--no-flatten",
+            help="Detrend each observation with lightkurve's flatten first (default: yes for bls, no for lombscargle).",
+            show_default=False,
+        ),
+    ] = None,
+    flatten_window: Annotated[
+        float | None,
+        typer.Option(
+            "--flatten-window",
+            metavar="DAYS",
+            help="Flatten window, d (default 3 x the longest duration: 0.72 d).",
+            show_default=False,
+        ),
+    ] = None,
+    quality_bitmask: Annotated[
+        str,
+        typer.Option("--quality-bitmask", metavar="default|hard|hardest", help="Quality mask first (lightkurve's)."),
+    ] = "default",
     keep_periodogram: Annotated[bool, typer.Option("--periodogram", help="Also store each periodogram's power on the grid.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", metavar="N", help="Run on a Dask LocalCluster of this many worker processes.", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (scheduler address).", show_default=False)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help="Run on a Dask LocalCluster of this many worker processes.",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Run on an existing Dask cluster (scheduler address).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per periodogram.")] = False,
     storage_option: StorageOpt = None,
 ) -> None:
@@ -819,9 +974,9 @@ def _absolute(url: str) -> str:
 
 
 def _print_observations(rows: list[dict], observations: list, of_target: bool = False) -> None:
-    columns = ("id", "targets", "cadences", "time range", "group")
-    if of_target:
-        columns = ("id", "rows", "coverage", "integrity", "time range", "group")  # type: ignore[assignment]  # one more
+    columns: tuple[str, ...] = ("id", "targets", "cadences", "time range", "group")
+    if of_target:  # one more
+        columns = ("id", "rows", "coverage", "integrity", "time range", "group")
     table = Table(*columns, box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
@@ -933,9 +1088,24 @@ def tag_command(
 @app.command("gc")
 def gc_command(
     archive: ArchiveArg,
-    older_than: Annotated[float | None, typer.Option("--older-than", metavar="DAYS", help="Expire versions older than this many days. Without it, gc only shows the versions and deletes nothing.", show_default=False)] = None,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            metavar="DAYS",
+            help="Expire versions older than this many days. Without it, gc only shows the versions and deletes nothing.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the versions --older-than would expire; delete nothing.")] = False,
-    wait: Annotated[float, typer.Option("--wait", metavar="SECONDS", help="Seconds to wait for running writers (ingest, compute, tag) before giving up.")] = 0.0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            help="Seconds to wait for running writers (ingest, compute, tag) before giving up.",
+        ),
+    ] = 0.0,
     storage_option: StorageOpt = None,
 ) -> None:
     """Expire the versions of ARCHIVE older than --older-than days (tagged versions and the

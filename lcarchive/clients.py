@@ -20,6 +20,7 @@ from typing import Any
 from zarr.storage import WrapperStore
 
 from lcarchive.config import settings
+from lcarchive.errors import LcarchiveError, StoreAccessError, StoreError
 
 __all__ = [
     "S3_DEFAULTS",
@@ -371,14 +372,12 @@ class RetryingStore(WrapperStore):
         return getattr(self._store, name)
 
 
-def store_error(url: str, exc: BaseException, anon: bool = False) -> Exception | None:
+def store_error(url: str, exc: BaseException, anon: bool = False) -> StoreError | None:
     """The one-line :class:`~lcarchive.errors.StoreError` for a store client's exception at ``url``.
 
     Returns None when ``exc`` is no store failure (a bug, or lcarchive's own error). The
     original stays the ``__cause__`` of the error raised from it.
     """
-    from lcarchive.errors import LcarchiveError, StoreAccessError, StoreError
-
     if isinstance(exc, LcarchiveError):
         return None
     kind = classify(exc)
@@ -410,8 +409,9 @@ def store_errors(url: str, anon: bool = False) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError as exc:
-        if classify(exc) == "no such bucket":
-            raise store_error(url, exc, anon) from exc  # type: ignore[misc]  # an error for a missing bucket
+        error = store_error(url, exc, anon) if classify(exc) == "no such bucket" else None
+        if error is not None:  # an error for a missing bucket
+            raise error from exc
         raise
     except Exception as exc:
         if isinstance(exc, OSError) and exc.filename and not (local_root and str(exc.filename).startswith(local_root)):

@@ -252,17 +252,19 @@ def fits_bytes(
         out = []
         exact = keep is None and time_range is None
         main_rows = rows if n_files == 1 else None
-        for (name, texts), hdu in zip(pieces, labels, strict=True):
+        for (_name, texts), hdu in zip(pieces, labels, strict=True):
             text = texts[f] if f < len(texts) else texts[-1]
             header = _cards(text)
+            data: np.ndarray | bytes | None
             if header.get("XTENSION", "").strip() == "BINTABLE":
                 n_rows = int(header["NAXIS2"])
                 aligned = source.aligned(hdu)
-                if aligned and main_rows is None:  # one segment's rows
-                    main_rows = rows[start : start + n_rows]
-                    start += n_rows
-                if aligned and n_rows != main_rows.size:
-                    exact = False
+                if aligned:
+                    if main_rows is None:  # one segment's rows
+                        main_rows = rows[start : start + n_rows]
+                        start += n_rows
+                    if n_rows != main_rows.size:
+                        exact = False
                 data = _table(header, hdu, main_rows if aligned else None, source, keep)
             else:
                 data = _image(header, source.array(hdu))
@@ -385,7 +387,7 @@ def _table(header: Any, hdu: str, rows: np.ndarray | None, source: _Sources, kee
         element = dtype.shape
         if f"TDIM{n}" in header:
             element = tuple(int(x) for x in str(header[f"TDIM{n}"]).strip("() ").split(","))[::-1]
-        base = dtype.base if dtype.base.kind != "S" else dtype.base
+        base = dtype.base
         data = np.asarray(data)[:n_rows]
         if element:
             data = data[(slice(None), *(slice(0, k) for k in element))]
@@ -702,4 +704,7 @@ def skyportal_hdf5_bytes(frame: Any, metadata: dict[str, Any], key: str = "phot_
     ) as store:
         store.put(key, frame, format="table", index=None, track_times=False)
         store.get_storer(key).attrs.metadata = metadata
-        return store._handle.get_file_image()
+        # the in-memory file's image, asked of its PyTables File: HDFStore.root is pandas' public root node,
+        # and _v_file is PyTables' documented Node attribute for the File holding the node (its public
+        # names start with _v_ so they cannot clash with the names of children)
+        return store.root._v_file.get_file_image()

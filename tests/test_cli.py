@@ -48,6 +48,11 @@ def test_help_explains_each_command(capsys):
         assert "{" not in text.splitlines()[0], text.splitlines()[0]
         if words == ["download"]:  # required arguments are not shown as optional ones
             assert text.splitlines()[0] == "Usage: lcarchive download [OPTIONS] ARCHIVE DEST | --verify DEST"
+            # --format lists the output-format registry's formats (the help is re-wrapped to the terminal)
+            from lcarchive.downloads.formats import FORMATS
+
+            assert list(FORMATS) == ["zarr", "fits", "parquet", "csv", "hdf5"]
+            assert "zarr, fits, parquet, csv or hdf5 (SkyPortal photometric series)." in " ".join(text.split())
     assert run("--version").stdout.strip() == f"lcarchive {__import__('lcarchive').__version__}"
 
 

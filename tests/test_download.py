@@ -21,6 +21,8 @@ from astropy.time import Time
 import lcarchive
 from lcarchive.conventions import described
 from lcarchive.downloads import read_targets_file, select
+from lcarchive.formats.tables import read_csv_exact
+
 from conftest import DATA, aws_environ, lcarchive_command
 from reference import assert_bit_equal, source_table
 
@@ -121,7 +123,7 @@ def test_fits_with_columns_and_time_range_reads_back(s3_archive, tmp_path):
     selection = lcarchive.Selection(targets=[PI_MEN], observations=["tess-spoc-2min-s0001"], columns=["sap_flux"], time=(1330.0, 1335.0))
     lcarchive.download(s3_archive, tmp_path, selection, format="fits")
     [out] = list(tmp_path.rglob("*.fits"))
-    expected, head0, head1 = source_table(SPOC_S1)
+    expected, _head0, head1 = source_table(SPOC_S1)
     keep = (expected["TIME"] >= 1330.0) & (expected["TIME"] <= 1335.0)
     with fits.open(out) as hdul:
         table = hdul[1].data
@@ -162,7 +164,7 @@ def test_parquet_download_equals_the_source_columns(s3_archive, tmp_path):
     table = pd.read_parquet(tmp_path)  # every part file of the folder as one table
     assert list(table.columns) == ["target", "observation", "cadenceno", "time", "flux", "flux_err", "quality", "sap_flux"]
     for source, (flux, err, quality) in sources.items():
-        target, head = _header_ids(source)
+        target, _head = _header_ids(source)
         obs = {SPOC_S1: "tess-spoc-2min-s0001", KEPLER: "kepler-lc-q03", QLP: "tess-qlp-s0024"}[source]
         got = table[(table["target"] == target) & (table["observation"] == obs)].reset_index(drop=True)
         want = _expected_rows(source, flux, err, quality)
@@ -200,7 +202,7 @@ def test_csv_and_hdf5_downloads(s3_archive, tmp_path):
     lcarchive.download(s3_archive, tmp_path / "h5", selection, format="hdf5")
     want = _expected_rows(SPOC_S1, "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "QUALITY")
     [csv] = list((tmp_path / "csv").rglob("*.csv"))
-    got = pd.read_csv(csv, float_precision="round_trip")  # pandas' default parser may miss the last bit
+    got = read_csv_exact(csv)  # pandas' default parser before 3.1 may miss the last bit
     assert (got["target"] == PI_MEN).all() and (got["observation"] == "tess-spoc-2min-s0001").all()
     np.testing.assert_array_equal(got["cadenceno"], want["cadenceno"])
     np.testing.assert_array_equal(got["quality"], want["quality"])
@@ -220,7 +222,7 @@ def test_csv_and_hdf5_downloads(s3_archive, tmp_path):
     utc = Time(np.full(local.shape, 2457000.0 - 2400000.5), local, format="mjd", scale="tdb").utc.mjd
     assert np.max(np.abs(series["mjd"].to_numpy()[finite] - utc)) < 1e-8
     delay = (series["bmjd_tdb"].to_numpy() - series["mjd"].to_numpy())[finite] * 86400.0 - 69.184  # minus TT - UTC
-    assert 60 < delay.min() and delay.max() < 110  # pi Men's barycentric correction in sector 1, s
+    assert delay.min() > 60 and delay.max() < 110  # pi Men's barycentric correction in sector 1, s
     assert "TIMECORR" in metadata["altdata"]["mjd_correction"] and "mjd: MJD (UTC)" in metadata["altdata"]["time_system"]
     assert_bit_equal(series["flux"].to_numpy(), want["flux"].to_numpy(), "flux")
     assert_bit_equal(series["fluxerr"].to_numpy(), want["flux_err"].to_numpy(), "fluxerr")
@@ -316,7 +318,8 @@ def test_a_second_identical_run_rewrites_nothing(s3_archive, tmp_path, fmt):
     assert first.written
     before = _all_files(tmp_path)
     second = lcarchive.download(s3_archive, tmp_path, selection, format=fmt)
-    assert second.written == [] and sorted(second.skipped) == sorted(u for u in first.written if not u.endswith(("catalog.json", ".parquet")) or fmt != "zarr")
+    expected_skipped = sorted(u for u in first.written if not u.endswith(("catalog.json", ".parquet")) or fmt != "zarr")
+    assert second.written == [] and sorted(second.skipped) == expected_skipped
     after = _all_files(tmp_path)
     manifest = "_lcarchive_manifest.jsonl"
     assert {k: v for k, v in after.items() if k != manifest} == {k: v for k, v in before.items() if k != manifest}
@@ -443,7 +446,7 @@ def test_targets_file_forms(tmp_path):
 
 def test_selection_filters(s3_archive):
     archive = lcarchive.open_archive(s3_archive)
-    
+
     def chosen(**kwargs) -> set[tuple[str, int]]:
         groups, _, _ = select(archive, lcarchive.Selection(**kwargs))
         return {(g.observation, int(t)) for g in groups for t in g.targets}
@@ -468,7 +471,7 @@ def test_selection_filters(s3_archive):
 
 
 def test_bad_requests_are_clear_errors(s3_archive, tmp_path):
-    with pytest.raises(lcarchive.SelectionError, match="unknown column.*nope"):
+    with pytest.raises(lcarchive.SelectionError, match=r"unknown column.*nope"):
         lcarchive.download(s3_archive, tmp_path, lcarchive.Selection(targets=[PI_MEN], columns=["nope"]), format="parquet")
     with pytest.raises(lcarchive.SelectionError, match="unknown format"):
         lcarchive.download(s3_archive, tmp_path, format="votable")

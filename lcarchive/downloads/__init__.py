@@ -54,11 +54,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lcarchive import export
-from lcarchive.errors import DestinationError, LcarchiveError
 from lcarchive.downloads.analyses import analysis_outputs, split_columns, write_analyses
 from lcarchive.downloads.context import DownloadContext, DownloadReport, GroupPlan, RunRecord, Unit, series_names, shard_rows
 from lcarchive.downloads.formats import FORMATS, OutputFormat, output_format
 from lcarchive.downloads.manifest import MANIFEST_NAME, PARTIAL_DIR, Manifest, VerifyReport, verify
+from lcarchive.errors import DestinationError, LcarchiveError
 from lcarchive.search import GroupSelection, Selection, SelectionError, read_targets_file, select
 from lcarchive.store import BulkReader, failures, gather, run
 
@@ -230,7 +230,7 @@ def _run_download(archive: ArchiveReads, dest: Path, selection: Selection, fmt: 
 
 def _download_here(ctx: DownloadContext, record: RunRecord, groups: list[GroupSelection]) -> None:
     """Download some groups in this process, adding the requests and bytes read to the report."""
-    ctx.archive.catalog  # read before the event loop runs (its reads are synchronous)
+    _ = ctx.archive.catalog  # read before the event loop runs (its reads are synchronous)
     ctx.archive.prepare([g.observation for g in groups])
     run(_download(ctx, record, groups))
     record.report.requests += sum(r.requests for r in record.readers)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,7 +40,7 @@ RESULT_UNITS = {"period": "d", "duration": "d", "t0": "d"}
 """Units of the results (``t0`` in the observation's mission time, BTJD or BKJD)."""
 
 
-def split_columns(archive: ArchiveReads, columns: list[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
+def split_columns(archive: ArchiveReads, columns: Sequence[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
     """Split requested columns into light-curve variables and analysis results.
 
     Returns
@@ -49,10 +50,10 @@ def split_columns(archive: ArchiveReads, columns: list[str] | None) -> tuple[lis
         columns), and per analysis method the result variables to write.
     """
     if not columns:
-        return columns, {}
+        return (None if columns is None else []), {}
     newest = {a.method: a for a in archive.analyses()}
     if not newest:
-        return columns, {}
+        return list(columns), {}
     picked: dict[str, list[str]] = defaultdict(list)
     rest = []
     for column in columns:
@@ -99,7 +100,7 @@ def write_analyses(ctx: DownloadContext, record: RunRecord, groups: list[GroupSe
         ctx.format.write_analysis(table, entry.model_dump(mode="json"), partial)
         os.replace(partial, path)
         size = path.stat().st_size
-        record.manifest.record(name, key, [(name, size, sha256_file(path))], analysis=entry.id, rows=int(len(table)))
+        record.manifest.record(name, key, [(name, size, sha256_file(path))], analysis=entry.id, rows=len(table))
         record.wrote(name, size)
 
 

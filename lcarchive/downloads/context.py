@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from lcarchive.errors import ExportError
 from lcarchive.downloads.manifest import Manifest
+from lcarchive.errors import ExportError
 from lcarchive.search import GroupSelection, Selection
 from lcarchive.store import BulkReader
 
@@ -254,9 +254,13 @@ class OutputFormat:
         ``group``, else one per shard.
     every_variable : bool
         Whether it writes every variable by default (no ``columns`` asked for), or the core ones.
+    summary : str
+        A few words beside its name in ``--format``'s help, where the name does not say it all
+        (empty: nothing added).
     """
 
     name: ClassVar[str]
+    summary: ClassVar[str] = ""
     suffix: ClassVar[str]
     analysis_suffix: ClassVar[str]
     per: ClassVar[Literal["target", "shard", "group"]]

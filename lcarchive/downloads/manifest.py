@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from lcarchive.errors import BadInputError
 
-__all__ = ["MANIFEST_NAME", "Manifest", "PARTIAL_DIR", "VerifyReport", "crc32c", "file_digest", "sha256_file", "unit_key", "verify", "write_atomic"]
+__all__ = ["MANIFEST_NAME", "PARTIAL_DIR", "Manifest", "VerifyReport", "crc32c", "file_digest", "sha256_file", "unit_key", "verify", "write_atomic"]
 
 
 MANIFEST_NAME = "_lcarchive_manifest.jsonl"
@@ -250,7 +249,7 @@ def _never_written(manifest: Manifest) -> list[tuple[str, str]]:
             if obs not in plans:
                 out.setdefault(f"{obs}/", f"never written: none of the {count} light curve(s) of {obs} the download of "
                                          f"{started} selected was downloaded (run the same download again)")
-        for obs, units in sorted(plans.items()):
+        for _obs, units in sorted(plans.items()):
             for unit, paths in sorted(units.items()):
                 if unit not in manifest.units and unit not in manifest.nothing:
                     for path in paths or [unit]:

@@ -192,7 +192,7 @@ def parse_skyportal_hdf5(data: bytes, source: str) -> LightCurveFile:
             key = keys[0] if len(keys) == 1 else "/phot_series"
             frame = store[key]
             attrs = store.get_storer(key).attrs
-            metadata = attrs.metadata if "metadata" in attrs._v_attrnames else None
+            metadata = attrs.metadata if "metadata" in attrs else None  # a PyTables AttributeSet
     except UnrecognizedProductError:
         raise
     except Exception as exc:

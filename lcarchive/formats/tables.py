@@ -45,7 +45,7 @@ from lcarchive.formats.record import LightCurveFile
 from lcarchive.formats.source import read_source
 from lcarchive.identifiers import check_segment
 
-__all__ = ["TABLE_SUFFIXES", "TableMap", "is_table", "load_table_map", "parse_table", "read_table"]
+__all__ = ["TABLE_SUFFIXES", "TableMap", "is_table", "load_table_map", "parse_table", "read_csv_exact", "read_table"]
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 """Names of the inputs read as tables (given explicitly: a directory's tables are not searched)."""
@@ -223,13 +223,42 @@ def _frame(data: bytes, source: str) -> Any:
             return pd.read_parquet(io.BytesIO(data))
         if source.lower().endswith((".parquet", ".pq")):
             raise CorruptFileError(source, "not a Parquet file (no PAR1 magic)")
-        # round_trip: each number parsed as Python's float() does (pandas' default parser may be 1 ulp off)
-        return pd.read_csv(io.BytesIO(data), compression="gzip" if data[:2] == b"\x1f\x8b" else None,
-                           float_precision="round_trip")
+        return read_csv_exact(io.BytesIO(data), compression="gzip" if data[:2] == b"\x1f\x8b" else None)
     except CorruptFileError:
         raise
     except Exception as exc:  # pandas/pyarrow parser errors of many kinds
         raise CorruptFileError(source, f"unreadable table: {exc}") from exc
+
+
+def read_csv_exact(source: Any, **kwargs: Any) -> Any:
+    """``pandas.read_csv``, each number parsed as Python's ``float()`` parses it (correctly
+    rounded: the shortest round-trip text lcarchive writes gives every bit back).
+
+    pandas 3.1 parses every float so (its one converter, fast_float) and deprecates
+    ``float_precision``; before it, the default converter could be one ulp off, and
+    ``float_precision="round_trip"`` is asked for.
+
+    Parameters
+    ----------
+    source : str, path or file-like
+        As ``pandas.read_csv`` takes it.
+    **kwargs
+        Passed on to ``pandas.read_csv``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    if _major_minor(pd.__version__) < (3, 1):
+        kwargs.setdefault("float_precision", "round_trip")
+    return pd.read_csv(source, **kwargs)
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
+    return major, minor
 
 
 def _column(names: list[str], wanted: str, role: str, source: str) -> str:

@@ -21,6 +21,7 @@ xarray/zarr.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -162,7 +163,7 @@ def _decode(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(blosc.decompress(data), dtype=spec.dtype).reshape(shape)
 
 
-def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes | None = None) -> bytes:
+def encode_shard(spec: ShardSpec, rows: Mapping[int, np.ndarray | bytes], existing: bytes | None = None) -> bytes:
     """Assemble a shard object.
 
     Parameters
@@ -185,13 +186,13 @@ def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes |
         for i, (offset, nbytes) in enumerate(index):
             if offset != _EMPTY:
                 chunks[i] = existing[int(offset) : int(offset + nbytes)]
-    positions = sorted(rows)
-    encoded = [p for p in positions if not isinstance(rows[p], bytes)]
-    for i, data in zip(encoded, _POOL.map(lambda p: _compress(spec, rows[p]), encoded), strict=True):
+    values = {p: row for p, row in rows.items() if not isinstance(row, bytes)}
+    encoded = sorted(values)
+    for i, data in zip(encoded, _POOL.map(lambda p: _compress(spec, values[p]), encoded), strict=True):
         chunks[i] = data
-    for p in positions:
-        if isinstance(rows[p], bytes):  # a chunk already encoded (copied from another shard)
-            chunks[p] = rows[p]  # type: ignore[call-overload]  # encoded bytes (isinstance above)
+    for p, row in rows.items():
+        if isinstance(row, bytes):  # a chunk already encoded (copied from another shard)
+            chunks[p] = row
     index = np.full((spec.shard_rows, 2), _EMPTY, dtype="<u8")
     offset = spec.index_size if spec.index_at_start else 0
     body = []

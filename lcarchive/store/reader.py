@@ -158,6 +158,9 @@ class GroupReader:
         Every array of the group.
     arrays : dict of str to zarr.AsyncArray
         The arrays opened so far (all of ``names`` after ``await ensure()``).
+    shard_indexes : dict of (str, str) to numpy.ndarray
+        The shard indexes read so far, by (array path, shard key): (offset, nbytes) per row,
+        shared with the :class:`BulkReader` reading this group.
     cadenceno : numpy.ndarray, shape (n_cadences,), int64
     target : numpy.ndarray, shape (n_targets,), int64
     """
@@ -171,7 +174,7 @@ class GroupReader:
         self.names = sorted(arrays) if names is None else names
         self.cadenceno = cadenceno
         self.target = target
-        self._indexes: dict[tuple[str, str], np.ndarray] = {}
+        self.shard_indexes: dict[tuple[str, str], np.ndarray] = {}
 
     @classmethod
     async def open(cls, store: Any, path: str = "", label: str = "") -> GroupReader:
@@ -206,7 +209,7 @@ class GroupReader:
         reader = cls(group, arrays, np.asarray(cadenceno), np.asarray(target), label, names)
         for (array, _, key), index in zip(ahead, indexes, strict=True):
             if index is not None:
-                reader._indexes[(array.path, key)] = index
+                reader.shard_indexes[(array.path, key)] = index
         return reader
 
     async def ensure(self, names: list[str] | tuple[str, ...] | None = None) -> None:
@@ -245,12 +248,12 @@ class GroupReader:
             return await zarr_read(array, (row, *(slice(None),) * (array.ndim - 1)), self.label)
         key = shard_key(array, row // spec.shard_rows)
         store = array.store_path.store
-        index = self._indexes.get((array.path, key))
+        index = self.shard_indexes.get((array.path, key))
         if index is None:
             index = await fetch_index(array, spec, key, self.where(key))
             if index is None:  # shard never written: all fill
                 return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
-            self._indexes[(array.path, key)] = index
+            self.shard_indexes[(array.path, key)] = index
         offset, nbytes = index[row % spec.shard_rows]
         if offset == _EMPTY:
             return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
@@ -405,7 +408,7 @@ class BulkReader:
 
     async def _index(self, array: Any, spec: Any, key: str) -> np.ndarray | None:
         store = array.store_path.store
-        cache = self.reader._indexes
+        cache = self.reader.shard_indexes
         lock = self._index_locks.setdefault(key, asyncio.Lock())
         async with lock:  # one request per shard index, however many batches want it
             index = cache.get((array.path, key))

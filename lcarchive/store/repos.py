@@ -317,7 +317,7 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
     if classify(exc) in ("reset", "cut off", "throttled"):  # the error says it: no probe (which could meet another fault)
         error = store_error(url, exc, bool((storage_options or {}).get("anon")))
         if error is not None:
-            return error  # type: ignore[return-value]  # store_error makes StoreError subclasses
+            return error
     if url.startswith("s3://"):
         import fsspec
 
@@ -336,7 +336,7 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
         except Exception as probe:  # the probe's own failure says what is wrong, by its type
             error = store_error(url, probe, bool((storage_options or {}).get("anon")))
             if error is not None:
-                return error  # type: ignore[return-value]  # as above
+                return error
     text = first_line(getattr(exc, "message", None) or str(exc))
     if damage_in(str(exc)) or ("://" not in url and kind == "io"):  # on local disk nothing is cut off in transit
         import re

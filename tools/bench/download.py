@@ -191,16 +191,19 @@ def report(r: dict) -> str:
     ]
     for name, x in r["mirror"].items():
         lines.append(f"| {name} | {x['seconds']:.2f} | {x['mb_per_s']:.0f} | {x['requests']:.0f} |")
-    lines += ["", f"| {cfg['select']} selected targets | s | ratio to FITS (s3fs) | MB written | requests | MB sent by the server |", "|---|---|---|---|---|---|"]
+    lines += ["", f"| {cfg['select']} selected targets | s | ratio to FITS (s3fs) | MB written | requests | MB sent by the server |",
+              "|---|---|---|---|---|---|"]
     base = r["selected"]["fits_files_s3fs"]["seconds"]
     for name, x in r["selected"].items():
-        lines.append(f"| {name} | {x['seconds']:.2f} | {x['seconds'] / base:.3f} | {x['bytes_written'] / 1e6:.1f} | {x['requests']:.0f} | {x['bytes_sent'] / 1e6:.1f} |")
+        lines.append(f"| {name} | {x['seconds']:.2f} | {x['seconds'] / base:.3f} | {x['bytes_written'] / 1e6:.1f} | {x['requests']:.0f} "
+                     f"| {x['bytes_sent'] / 1e6:.1f} |")
     lines += ["", "| goal | target | reached | verdict |", "|---|---|---|---|"]
     mirror = r["ratios"]["mirror_throughput_vs_s3fs_copy"]
     lines.append(f"| mirror throughput vs s3fs copy | >= 0.8 | {mirror:.2f} | {'met' if mirror >= 0.8 else 'MISSED'} |")
     for k, v in r["ratios"].items():
         if k.startswith("selected_"):
-            lines.append(f"| {k.removeprefix('selected_').removesuffix('_time_vs_fits_download')} vs FITS download | <= 0.2 | {v:.3f} | {'met' if v <= 0.2 else 'MISSED'} |")
+            what = k.removeprefix("selected_").removesuffix("_time_vs_fits_download")
+            lines.append(f"| {what} vs FITS download | <= 0.2 | {v:.3f} | {'met' if v <= 0.2 else 'MISSED'} |")
     return "\n".join(lines)
 
 

@@ -90,7 +90,8 @@ def measure(args: argparse.Namespace) -> dict:
                             server, lambda: lcarchive.Archive(root, storage_options=options).ingest(into_new)),
                         "cold_point_read": counted(
                             server, lambda: lcarchive.open_archive(root, storage_options=options).light_curve(
-                                FIRST_ID + 1, observation="tess-spoc-2min-s0001", variables=["time", "flux", "flux_err", "quality"], quality_bitmask="none")),
+                                FIRST_ID + 1, observation="tess-spoc-2min-s0001", variables=["time", "flux", "flux_err", "quality"],
+                                quality_bitmask="none")),
                     }
                 results["sizes"][n] = row
                 print(f"N={n}: " + json.dumps(row), flush=True)

@@ -317,8 +317,10 @@ def report(r: dict) -> str:
     lines += ["", "| store | point read ms | 10 observations ms | scan targets/s | scan MB/s | stored MB |", "|---|---|---|---|---|---|"]
     for where, x in r["lcarchive"].items():
         lines.append(
-            f"| lcarchive {where} (cold xarray / warm light_curve) | {x['cold_point_read_xarray_s']*1e3:.1f} / {x['warm_point_read_light_curve_s']*1e3:.1f} "
-            f"| {x['target_across_10_observations_s']*1e3:.1f} | {x['scan_targets_per_s']:.0f} | {x['scan_mb_per_s']:.0f} | {x['stored_bytes']/1e6:.1f} |"
+            f"| lcarchive {where} (cold xarray / warm light_curve) "
+            f"| {x['cold_point_read_xarray_s']*1e3:.1f} / {x['warm_point_read_light_curve_s']*1e3:.1f} "
+            f"| {x['target_across_10_observations_s']*1e3:.1f} | {x['scan_targets_per_s']:.0f} | {x['scan_mb_per_s']:.0f} "
+            f"| {x['stored_bytes']/1e6:.1f} |"
         )
     for name, x in r["peers"].items():
         multi = x.get("target_across_10_observations_s")

@@ -72,7 +72,8 @@ def one_sector(work: Path, files: list[str], workers: int) -> dict:
     assert report.ok and len(report.added) == len(files), report.skipped[:3]
     objects, nbytes = folder_size(root / "observations" / "tess-spoc-2min-s0001")
     return {"workers": workers, "files": len(files), "seconds": round(seconds, 1), "files_per_s": round(len(files) / seconds, 1),
-            "client_cpu_ms_per_file": round(1000 * cpu / len(files), 1), "objects": objects, "bytes": nbytes, "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())}
+            "client_cpu_ms_per_file": round(1000 * cpu / len(files), 1), "objects": objects, "bytes": nbytes,
+            "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())}
 
 
 @contextlib.contextmanager

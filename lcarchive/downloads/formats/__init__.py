@@ -20,7 +20,7 @@ from lcarchive.downloads.formats.parquet import ParquetFormat
 from lcarchive.downloads.formats.zarr import ZarrFormat
 from lcarchive.search import SelectionError
 
-__all__ = ["FORMATS", "OutputFormat", "output_format", "register_output_format"]
+__all__ = ["FORMATS", "OutputFormat", "format_choices", "output_format", "register_output_format"]
 
 
 FORMATS: dict[str, OutputFormat] = {}
@@ -45,6 +45,13 @@ def output_format(name: str) -> OutputFormat:
         return FORMATS[name]
     except (KeyError, TypeError):
         raise SelectionError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}") from None
+
+
+def format_choices() -> str:
+    """The registered formats' names in words, each with its summary, as ``--format``'s help
+    lists them: ``zarr, fits, parquet, csv or hdf5 (SkyPortal photometric series)``."""
+    named = [f"{name} ({fmt.summary})" if fmt.summary else name for name, fmt in FORMATS.items()]
+    return " or ".join([", ".join(named[:-1]), named[-1]]) if len(named) > 1 else "".join(named)
 
 
 # the formats of lcarchive, in the order ``--format`` lists them (each module defines one)

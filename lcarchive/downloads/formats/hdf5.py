@@ -23,6 +23,7 @@ class Hdf5Format(PerTargetFormat):
     """SkyPortal photometric series in HDF5, one unit (file) per target."""
 
     name = "hdf5"
+    summary = "SkyPortal photometric series"
     suffix = "h5"
     analysis_suffix = "h5"
     batch = 64

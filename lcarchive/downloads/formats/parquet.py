@@ -32,7 +32,7 @@ class ParquetFormat(TableFormat):
             "source": ctx.archive.url,
             "observation": entry,
             "datasets": datasets,
-            "group_attrs": {k: v for k, v in plan.reader.attrs.items()},
+            "group_attrs": dict(plan.reader.attrs),
         }
         return {b"lcarchive": json.dumps(info, default=str).encode()}
 

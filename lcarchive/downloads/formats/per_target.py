@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lcarchive import export
-from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, with_aliases
-from lcarchive.downloads.context import OutputFormat
+from lcarchive.downloads.context import DownloadContext, GroupPlan, OutputFormat, RunRecord, Unit, off_loop, with_aliases
 from lcarchive.downloads.manifest import unit_key, write_atomic
 from lcarchive.search import GroupSelection
 from lcarchive.store import gather
@@ -70,7 +69,7 @@ class PerTargetFormat(OutputFormat):
                 positions = [u.positions[0] for u in units_batch]
                 rows = [int(plan.group.rows[p]) for p in positions]
                 values = with_aliases(await plan.bulk.read_rows(rows, plan.names), plan.aliases)
-                await off_loop(write_target_files, ctx, record, plan, units_batch, positions, values)
+                await off_loop(write_target_files, self, ctx, record, plan, units_batch, positions, values)
 
         await gather(*(per_batch(b) for b in batches))
 
@@ -83,10 +82,10 @@ def _row_values(values: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     return out
 
 
-def write_target_files(ctx: DownloadContext, record: RunRecord, plan: GroupPlan, units: list[Unit],
+def write_target_files(fmt: PerTargetFormat, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, units: list[Unit],
                        positions: list[int], values: dict[str, np.ndarray]) -> None:
-    """Write one file per target (in ``ctx.format``, a :class:`PerTargetFormat`) for the given
-    units of a group, from values already read.
+    """Write one file per target in the format ``fmt`` (the download's, ``ctx.format``) for the
+    given units of a group, from values already read.
 
     ``values`` maps variable names to arrays of shape (len(positions), ...), one row per unit.
 
@@ -95,7 +94,6 @@ def write_target_files(ctx: DownloadContext, record: RunRecord, plan: GroupPlan,
     lcarchive.ExportError
         If a light curve cannot be written in the format (a unit's own error, recorded).
     """
-    fmt = ctx.format
     group = plan.group
     obs = group.observation
     for k, (unit, position) in enumerate(zip(units, positions, strict=True)):

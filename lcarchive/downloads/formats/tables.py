@@ -8,8 +8,16 @@ import os
 from typing import Any
 
 from lcarchive import export
-from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, shard_rows, with_aliases
-from lcarchive.downloads.context import OutputFormat
+from lcarchive.downloads.context import (
+    DownloadContext,
+    GroupPlan,
+    OutputFormat,
+    RunRecord,
+    Unit,
+    off_loop,
+    shard_rows,
+    with_aliases,
+)
 from lcarchive.downloads.manifest import sha256_file, unit_key
 from lcarchive.search import GroupSelection
 from lcarchive.store import gather
@@ -51,15 +59,15 @@ class TableFormat(OutputFormat):
                     units_in_flight: asyncio.Semaphore) -> None:
         async def table(unit: Unit) -> None:
             async with units_in_flight:
-                await write_table_unit(ctx, record, plan, unit, batch=64)
+                await write_table_unit(self, ctx, record, plan, unit, batch=64)
 
         await gather(*(table(u) for u in todo))
 
 
-async def write_table_unit(ctx: DownloadContext, record: RunRecord, plan: GroupPlan, unit: Unit, batch: int) -> None:
-    """Write one tidy table (in ``ctx.format``, a :class:`TableFormat`) of a unit's targets: one row
-    per (target, cadence), read ``batch`` targets at a time so memory stays bounded."""
-    fmt = ctx.format
+async def write_table_unit(fmt: TableFormat, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, unit: Unit,
+                           batch: int) -> None:
+    """Write one tidy table in the format ``fmt`` (the download's, ``ctx.format``) of a unit's
+    targets: one row per (target, cadence), read ``batch`` targets at a time so memory stays bounded."""
     group, reader, bulk, names, extra, aliases = plan.group, plan.reader, plan.bulk, plan.names, plan.extra, plan.aliases
     path = ctx.dest / unit.paths[0]
     path.parent.mkdir(parents=True, exist_ok=True)

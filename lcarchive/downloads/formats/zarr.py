@@ -11,17 +11,29 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lcarchive import export
-from lcarchive.downloads.context import DownloadContext, GroupPlan, RunRecord, Unit, off_loop, per_target_names, series_names
-from lcarchive.downloads.context import OutputFormat
+from lcarchive.downloads.context import (
+    DownloadContext,
+    GroupPlan,
+    OutputFormat,
+    RunRecord,
+    Unit,
+    off_loop,
+    per_target_names,
+    series_names,
+)
 from lcarchive.downloads.formats.parquet import write_parquet_analysis
 from lcarchive.downloads.manifest import PARTIAL_DIR, crc32c, unit_key, write_atomic
+from lcarchive.errors import DamagedObjectError
 from lcarchive.search import GroupSelection
 from lcarchive.store import BulkReader, gather
+
+if TYPE_CHECKING:
+    from obstore import Bytes
 
 __all__ = ["ZarrFormat", "catalog_outputs", "copy_zarr_rows", "mirror", "write_zarr_catalog", "write_zarr_subset"]
 
@@ -90,6 +102,7 @@ async def mirror(ctx: DownloadContext, record: RunRecord, group: GroupSelection,
     direct = _object_store(store)
 
     async def copy(key: str) -> None:
+        data: bytes | Bytes | None
         if direct is not None:  # obstore's buffer as it came off the wire: no copies on the way
             import obstore
 
@@ -123,7 +136,7 @@ def _object_store(store: Any) -> Any | None:
     return inner if type(store).__name__ == "ObjectStore" and type(inner).__module__.startswith("obstore") else None
 
 
-def _write_plain(path: Path, data: bytes) -> str:
+def _write_plain(path: Path, data: bytes | Bytes) -> str:
     """Write ``data`` to ``path`` (making its folder); return its ``crc32c:`` digest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -137,7 +150,11 @@ async def _metadata(bulk: BulkReader, reader: Any) -> dict:
     store, prefix = reader.group.store_path.store, reader.group.store_path.path
 
     async def load(key: str) -> dict:
-        return json.loads(await bulk.get(store, f"{prefix}/{key}" if prefix else key))
+        path = f"{prefix}/{key}" if prefix else key
+        data = await bulk.get(store, path)
+        if data is None:
+            raise DamagedObjectError(path, "the group's metadata object is missing")
+        return json.loads(data)
 
     meta = await load("zarr.json")
     names = sorted(reader.arrays)
@@ -157,8 +174,8 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
     import zarr
     from zarr.storage import LocalStore
 
-    from lcarchive.store.family import instruments_of
     from lcarchive.layout.shards import decode_chunk, encode_shard, spec_of
+    from lcarchive.store.family import instruments_of
 
     group, reader, bulk, names = plan.group, plan.reader, plan.bulk, plan.names
     obs = group.observation
@@ -186,21 +203,22 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
         _write_plain(staging / relative, data)
         files.append((f"{final_rel}/{relative}", len(data), crc32c(data)))
 
-    sharded = [name for name in keep if dims(name)[:1] == ("target",) and spec_of(reader.arrays[name]) is not None]
-    plain = [name for name in keep if name not in sharded]
+    specs = {name: spec for name in keep if dims(name)[:1] == ("target",) and (spec := spec_of(reader.arrays[name])) is not None}
+    sharded = list(specs)
+    plain = [name for name in keep if name not in specs]
     time_range: list[float] = []
     arrays_at_once = asyncio.Semaphore(4)  # bounds memory: one array's chunks of every selected row
 
     async def copy_sharded(name: str) -> None:
         async with arrays_at_once:
             array = reader.arrays[name]
-            spec = spec_of(array)
+            spec = specs[name]
             raw = await bulk.read_raw(rows, name)
 
             def write() -> None:
                 for shard in range(-(-n // spec.shard_rows)):
                     first = shard * spec.shard_rows
-                    chunks = {i - first: raw[i] for i in range(first, min(n, first + spec.shard_rows)) if raw[i] is not None}
+                    chunks = {i - first: chunk for i in range(first, min(n, first + spec.shard_rows)) if (chunk := raw[i]) is not None}
                     if chunks:
                         key = array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))
                         put(f"{name}/{key}", encode_shard(spec, chunks))
@@ -235,7 +253,9 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
         local = zarr.open_group(LocalStore(staging), mode="r+", zarr_format=3, use_consolidated=False)
         for name in plain:
             values = plain_values[name]
-            local[name][...] = values.astype(object) if values.dtype.kind in "OTU" else values
+            array = local[name]
+            assert isinstance(array, zarr.Array), name  # the metadata written above makes it an array
+            array[...] = values.astype(object) if values.dtype.kind in "OTU" else values
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):  # chunks zarr wrote
             relative = f"{final_rel}/{path.relative_to(staging)}"
             if not any(f[0] == relative for f in files):
@@ -260,12 +280,12 @@ async def write_zarr_subset(ctx: DownloadContext, record: RunRecord, plan: Group
     import zarr
     from zarr.storage import LocalStore
 
-    from lcarchive.store.family import FamilyView
     from lcarchive.layout import Block
+    from lcarchive.store.family import FamilyView
 
     group, reader, bulk, names, attrs = plan.group, plan.reader, plan.bulk, plan.names, plan.attrs
     obs = group.observation
-    cadence = slice(None)
+    cadence: slice | np.ndarray = slice(None)
     if group.time_range is not None:  # keep the cadences any selected target has in the range
         keep = np.zeros(reader.cadenceno.size, dtype=bool)
         for start in range(0, group.rows.size, 256):
