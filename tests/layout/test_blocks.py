@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zarr
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lcarchive.config
@@ -89,6 +89,7 @@ def test_fill_values_are_the_documented_ones():
     assert fill_value(np.dtype(object)) == "" and fill_value(np.dtype("U3")) == ""
 
 
+@settings(max_examples=10)  # each example writes a group with zarr
 @given(parts=st.lists(st.tuples(CADENCES, st.integers(0, 2**16)), min_size=1, max_size=7), per_shard=st.integers(1, 4))
 def test_every_dtype_round_trips_through_zarr_with_the_layouts_encoding(parts, per_shard):
     """NaN payloads, integer fills, unsigned maxima, empty and non-ASCII strings and padded images come

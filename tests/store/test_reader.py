@@ -122,7 +122,7 @@ def test_the_group_opens_with_its_coordinates(group_store):
     assert reader.row_of(1004) == 4 and reader.row_of(5) is None
 
 
-@settings(max_examples=10)  # each example opens the group anew: cold indexes, a few requests to moto
+@settings(max_examples=6)  # each example opens the group anew: cold indexes, a few requests to moto
 @given(rows=st.lists(st.integers(0, N_TARGETS - 1), max_size=2 * N_TARGETS))
 def test_rows_read_in_bulk_equal_zarrs_read(group_store, rows):
     values, _ = run(_bulk(group_store, rows))
@@ -130,7 +130,7 @@ def test_rows_read_in_bulk_equal_zarrs_read(group_store, rows):
         _same(values[name], _expected(group_store, name, rows), name)
 
 
-@settings(max_examples=6)
+@settings(max_examples=4)
 @given(row=st.integers(0, N_TARGETS - 1))
 def test_one_row_read_through_the_cached_index_equals_zarrs_read(group_store, row):
     async def read() -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ import icechunk as ic
 import numpy as np
 import pytest
 import zarr
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lcarchive.errors import StoreError
@@ -148,6 +148,7 @@ def _increments(repo: ic.Repository, lock: str | None, cells: list[int]) -> list
     return errors
 
 
+@settings(max_examples=10)  # each example makes a repository and races threads on it
 @given(cells=st.lists(st.integers(0, CELLS - 1), min_size=2, max_size=6))
 def test_concurrent_increments_all_land(cells):
     with tempfile.TemporaryDirectory() as root:
