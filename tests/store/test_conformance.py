@@ -108,11 +108,13 @@ class StoreConformance:
         assert archive.exists and store_of(fresh_url).exists()
         _assert_as_lightkurve_reads(archive.light_curve("TIC 261136679", quality_bitmask="none"), FILES[261136679])
 
-    def test_a_read_only_archive_refuses_writes(self, archive_url):
+    def test_writes_are_refused_where_read_only(self, archive_url):
+        archive = lcarchive.open_archive(archive_url)
         if self.writable:
-            pytest.skip("this kind is writable")
+            archive.check_root()  # the root takes writes (its bucket exists)
+            return
         with pytest.raises(lcarchive.LcarchiveError, match="lcarchive migrate"):
-            lcarchive.open_archive(archive_url).ingest([str(LATER)])
+            archive.ingest([str(LATER)])
 
     # -- catalog and index -----------------------------------------------------------------
     def test_the_catalog_lists_the_observation(self, archive_url, store_of):
