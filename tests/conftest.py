@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("LCARCHIVE_TEST_DATA", REPO.parent / "shared" / "data" / "lightcurves"))
@@ -17,6 +19,17 @@ DATA = Path(os.environ.get("LCARCHIVE_TEST_DATA", REPO.parent / "shared" / "data
 # Folders of ../shared/data/lightcurves of the SPOC-like products (SPOC, TESS-SPOC, QLP, Kepler/K2 SOC), which
 # the column-by-column checks of test_fidelity.py cover; every other kind is covered by test_products.py.
 IN_SCOPE = ("spoc-2min", "spoc-2min-release0", "tess-spoc", "qlp", "kepler", "k2")
+
+
+# Property tests (tests/layout, tests/formats, tests/store): few examples by default, so that the unit
+# and property tests together run in seconds; HYPOTHESIS_PROFILE=thorough runs many more. No
+# example database (no .hypothesis/ folder in the checkout) and no deadline (zarr and icechunk
+# calls vary in time with the machine's load).
+hypothesis_settings.register_profile("default", max_examples=20, deadline=None, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("thorough", max_examples=500, deadline=None, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

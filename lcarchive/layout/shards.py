@@ -160,6 +160,11 @@ def _decode(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
         raw = zstd.decompress(data)
         (length,) = struct.unpack_from("<I", raw, 4)
         return np.array(raw[8 : 8 + length].decode("utf-8"), dtype=object)
+    # numcodecs' blosc.decompress trusts the compressed size in the chunk's header and reads past
+    # the end of a shorter buffer (a chunk cut off, with no CRC32C to tell: format v1): check it
+    if len(data) < 16 or struct.unpack_from("<I", data, 12)[0] != len(data):
+        raise ValueError(f"the chunk's blosc header says {struct.unpack_from('<I', data, 12)[0] if len(data) >= 16 else '?'} "
+                         f"bytes, it has {len(data)}")
     return np.frombuffer(blosc.decompress(data), dtype=spec.dtype).reshape(shape)
 
 

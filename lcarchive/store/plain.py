@@ -89,8 +89,18 @@ class PlainStore:
                       if n.endswith(".zarr") and OBSERVATION_ID.fullmatch(n.removesuffix(".zarr")))
 
     def group_store(self, observation: str) -> tuple[object, str]:
-        """(zarr store, path) of a group, for :class:`lcarchive.store.reader.GroupReader` and xarray."""
+        """(zarr store, path) of a group, for :class:`lcarchive.store.reader.GroupReader` and xarray.
+
+        Raises
+        ------
+        KeyError
+            If the folder holds no such group (as :meth:`ArchiveStore.group_store
+            <lcarchive.store.ArchiveStore.group_store>` does for a group its version does not pin).
+        """
         url = f"{self.url}/{self.group_path(observation)}"
+        with store_errors(self.url, self.anon):
+            if not self.fs.exists(f"{self.root}/{self.group_path(observation)}/zarr.json"):
+                raise KeyError(observation)
         store = read_store(url, self.storage_options)
         if isinstance(store, str):
             store = zarr.storage.FsspecStore.from_url(store, storage_options=self.storage_options, read_only=True) \

@@ -10,7 +10,7 @@ Every socket of the proxy has Nagle's algorithm off (``TCP_NODELAY``), and a res
 one send. Without it (the proxy as it was before 2026-12-07), a response body smaller than the
 loopback segment waited for the client's delayed ACK: ~40 ms more per request, charged to every
 dependent round of a small read (a warm 8 kB GET took 64-72 ms through a 20 ms proxy, 23-25 ms
-with ``TCP_NODELAY``; ../shared/notes/read-path-measurements.md). ``tests/test_latency_proxy.py``
+with ``TCP_NODELAY``; ../shared/notes/read-path-measurements.md). ``tests/integration/test_latency_proxy.py``
 checks that a small GET through the proxy costs the added latency plus a few ms.
 
     from tools.bench.latency_proxy import LatencyProxy

@@ -25,7 +25,7 @@ import lcarchive
 from lcarchive.catalog.content import static_catalog
 
 import makers
-from conftest import DATA, lcarchive_command
+from conftest import DATA, REPO, lcarchive_command
 from reference import QUALITY_FILL, assert_bit_equal
 
 KINDS = sorted(p.name for p in DATA.iterdir() if p.is_dir() and p.name != "bad")
@@ -400,7 +400,7 @@ def test_integrity_of_real_files_has_no_false_alarms(made, tmp_path):
     from lcarchive.formats import read_lightcurves
     from lcarchive.formats.checksums import ones_complement_sum
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    sys.path.insert(0, str(REPO / "tools"))
     import synth
 
     expected = {"lightkurve": {"sound", "stale-cards"}, "kepcotrend": {"stale-cards"}, "kepflatten": {"stale-cards"},
