@@ -19,7 +19,7 @@ from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Catalog, Observation
 from lcarchive.clients import RetryingStore, with_defaults
-from lcarchive.config import settings
+from lcarchive.config import carry, settings
 from lcarchive.conventions import described
 from lcarchive.errors import (
     ArchiveNotFoundError,
@@ -790,7 +790,7 @@ class Archive:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(16, len(ahead)), thread_name_prefix="lcarchive-ahead") as pool:
-            opened = {o: pool.submit(self._open_at_tip, backend, o) for o in ahead}
+            opened = {o: pool.submit(carry(self._open_at_tip), backend, o) for o in ahead}
             self._check_observations(backend.pins_of(families), ahead)  # their buckets at once
             for observation, future in opened.items():
                 session, reader = future.result()

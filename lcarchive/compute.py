@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lcarchive.config import run_with, settings
 from lcarchive.errors import LcarchiveError
 
 __all__ = ["METHODS", "PER", "ComputeReport", "Grid", "Parameters", "compute", "period_grid", "periodogram", "plan"]
@@ -480,7 +481,8 @@ def compute(archive: Any, selection: Any, params: Parameters, client: Any = None
     if client is not None:
         from dask.distributed import as_completed
 
-        futures = {client.submit(_block, *args, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)}
+        given = settings()  # the caller's, an override included: passed to each task
+        futures = {client.submit(run_with, given, _block, *args, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)}
         by_unit: dict[int, tuple] = {}
         for future in as_completed(futures):
             by_unit[futures[future]] = future.result()

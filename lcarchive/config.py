@@ -7,18 +7,22 @@ and tests (or a user) change them for a block with :func:`override`::
         archive.ingest(files)
 
 Environment variables ``LCARCHIVE_<NAME>`` (``LCARCHIVE_BATCH_FILES=64``) set a setting for a
-whole process, e.g. a ``lcarchive ingest`` run; worker processes (``Archive.ingest(jobs=...)``)
-start with the defaults and those variables.
+whole process, e.g. a ``lcarchive ingest`` run. An override holds in the thread or task that made
+it (a :class:`contextvars.ContextVar`, no global), and lcarchive carries it to the work it hands
+out: threads (:func:`carry`), coroutines on zarr's event loop (their context is the caller's), and
+worker processes and Dask tasks, which are given the :class:`Settings` object itself (:func:`use`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-__all__ = ["Settings", "override", "settings"]
+__all__ = ["Settings", "carry", "override", "run_with", "settings", "use"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,46 +103,113 @@ class Settings:
     lease_seconds: int = 120
 
 
+def _parse(name: str, kind: object, text: str) -> object:
+    """The value of variable ``name`` for a setting of type ``kind`` (int, float or bool)."""
+    if kind in (bool, "bool"):
+        word = text.strip().lower()
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}={text!r} is no boolean (1/0, true/false, yes/no, on/off)")
+    if kind in (float, "float"):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} is no number") from None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is no integer") from None
+
+
 def _from_environment() -> Settings:
     """The defaults, changed by the ``LCARCHIVE_<NAME>`` variables that are set.
+
+    Each variable is read by its setting's type (int, float or bool).
 
     Raises
     ------
     ValueError
-        For a variable whose value is no integer.
+        For a variable whose value is not of its setting's type (the message names it).
     """
     changes = {}
     for f in dataclasses.fields(Settings):
-        text = os.environ.get(f"LCARCHIVE_{f.name.upper()}")
+        name = f"LCARCHIVE_{f.name.upper()}"
+        text = os.environ.get(name)
         if text is not None:
-            try:
-                changes[f.name] = int(text)
-            except ValueError:
-                raise ValueError(f"LCARCHIVE_{f.name.upper()}={text!r} is no integer") from None
-    return Settings(**changes)
+            changes[f.name] = _parse(name, f.type, text)
+    return Settings(**changes)  # type: ignore[arg-type]  # values of several types, each parsed by its field's
 
 
-_current = _from_environment()
+_CURRENT: contextvars.ContextVar[Settings] = contextvars.ContextVar("lcarchive_settings", default=_from_environment())  # noqa: B039  # Settings is frozen
+"""The settings in force in this context (thread, task); the environment's unless overridden."""
 
 
 def settings() -> Settings:
-    """The settings in force."""
-    return _current
+    """The settings in force (in this thread or task: see :func:`override`)."""
+    return _CURRENT.get()
 
 
 @contextlib.contextmanager
 def override(**changes: object) -> Iterator[Settings]:
-    """Change some settings for the duration of a ``with`` block.
+    """Change some settings for the duration of a ``with`` block, in this thread or task only.
+
+    The change is held in a :class:`contextvars.ContextVar`: other threads keep theirs, and
+    lcarchive carries it to the work it hands to threads (:func:`carry`), to zarr's event loop
+    and, as an explicit :class:`Settings`, to worker processes and Dask tasks (:func:`use`).
 
     Raises
     ------
     TypeError
         For a name that is no setting.
     """
-    global _current
-    previous = _current
-    _current = dataclasses.replace(previous, **changes)  # type: ignore[arg-type]  # values of several types; replace() checks names
+    changed = dataclasses.replace(_CURRENT.get(), **changes)  # type: ignore[arg-type]  # values of several types; replace() checks names
+    token = _CURRENT.set(changed)
     try:
-        yield _current
+        yield changed
     finally:
-        _current = previous
+        _CURRENT.reset(token)
+
+
+@contextlib.contextmanager
+def use(given: Settings | None) -> Iterator[Settings]:
+    """Put ``given`` settings in force for a ``with`` block (``None``: leave them as they are).
+
+    For work run in another process (a worker of an ingest, a Dask task): it is given the
+    submitter's :func:`settings` as an argument (a frozen dataclass, picklable) and runs in
+    ``with use(given):``.
+    """
+    if given is None:
+        yield _CURRENT.get()
+        return
+    token = _CURRENT.set(given)
+    try:
+        yield given
+    finally:
+        _CURRENT.reset(token)
+
+
+def carry[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn``, to be run in another thread with the caller's settings (its whole context).
+
+    Threads of a pool (``ThreadPoolExecutor``, ``loop.run_in_executor``, ``threading.Thread``)
+    start from an empty context and would see the environment's settings, not an
+    :func:`override`. The context is copied when ``carry`` is called and copied again for each
+    call, so the returned function may run in several threads at once (``pool.map``).
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return context.copy().run(fn, *args, **kwargs)
+
+    return run
+
+
+def run_with[**P, R](given: Settings, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(*args, **kwargs)`` with ``given`` settings in force: what a worker process or a Dask
+    task is submitted to run, ``pool.submit(run_with, settings(), fn, ...)``, as ``fn`` and the
+    settings are pickled to it (``fn`` a module-level function)."""
+    with use(given):
+        return fn(*args, **kwargs)

@@ -28,6 +28,7 @@ import numpy as np
 import zarr
 
 from lcarchive.clients import first_line
+from lcarchive.config import carry, run_with, settings
 from lcarchive.store.repos import network_trouble, storage_for
 
 __all__ = ["Damage", "IntegrityReport", "check_group", "check_repository", "interrupted", "kind_of_key", "verify_archive"]
@@ -311,7 +312,7 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
             return check_repository(store, relative, pinned)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for damaged, checked in pool.map(walk, places):
+            for damaged, checked in pool.map(carry(walk), places):
                 report.damaged.extend(damaged)
                 report.objects += checked
         report.repositories = len(places)
@@ -325,7 +326,8 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
             version = None
     done = 0
     if client is not None and ids:
-        futures = [client.submit(_check_observation, archive.url, archive.storage_options, version, obs, pure=False)
+        given = settings()  # the caller's, an override included: passed to each task
+        futures = [client.submit(run_with, given, _check_observation, archive.url, archive.storage_options, version, obs, pure=False)
                    for obs in ids]
         from dask.distributed import as_completed
 
@@ -341,7 +343,7 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
 
         results = []
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for result in pool.map(one, ids):
+            for result in pool.map(carry(one), ids):
                 results.append(result)
                 done += 1
                 if progress:

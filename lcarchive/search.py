@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lcarchive.config import run_with, settings
 from lcarchive.errors import (
     BadInputError,
     DamagedArchiveError,
@@ -521,7 +522,8 @@ def _lines_on_cluster(archive: Any, selection: Selection, cone: tuple[np.ndarray
     this handle's version."""
     ra, dec, radius = cone
     args = (type(archive), archive.url, archive.storage_options, archive.read_version())
-    futures = [client.submit(_part_lines, *args, replace(
+    given = settings()  # the caller's, an override included: passed to each task
+    futures = [client.submit(run_with, given, _part_lines, *args, replace(
         selection, cone=(ra[a:a + SEARCH_PART], dec[a:a + SEARCH_PART], radius[a:a + SEARCH_PART])), a, pure=False)
         for a in range(0, ra.size, SEARCH_PART)]
     parts = client.gather(futures)

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from lcarchive import export
+from lcarchive.config import run_with, settings
 from lcarchive.errors import DestinationError, LcarchiveError
 from lcarchive.downloads.analyses import analysis_outputs, split_columns, write_analyses
 from lcarchive.downloads.context import DownloadContext, DownloadReport, GroupPlan, RunRecord, Unit, series_names, shard_rows
@@ -257,7 +258,8 @@ def _download_on_cluster(client: Any, ctx: DownloadContext, record: RunRecord, g
 
     args = (ctx.archive.url, ctx.archive.storage_options, ctx.archive.read_version(), str(ctx.dest), ctx.format.name,
             ctx.selection, ctx.jobs, record.manifest.run_id)
-    futures = [client.submit(_download_part, *args, [part], pure=False) for part in _parts(ctx, groups)]
+    given = settings()
+    futures = [client.submit(run_with, given, _download_part, *args, [part], pure=False) for part in _parts(ctx, groups)]
     for future in as_completed(futures):
         done, entries = future.result()
         record.manifest.add(entries)

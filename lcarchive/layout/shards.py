@@ -28,6 +28,7 @@ import google_crc32c
 import numpy as np
 from numcodecs import blosc, zstd
 
+from lcarchive.config import carry
 from lcarchive.errors import DamagedObjectError
 
 __all__ = ["ShardSpec", "decode_chunk", "decode_index", "encode_shard", "spec_of"]
@@ -187,7 +188,8 @@ def encode_shard(spec: ShardSpec, rows: dict[int, np.ndarray], existing: bytes |
                 chunks[i] = existing[int(offset) : int(offset + nbytes)]
     positions = sorted(rows)
     encoded = [p for p in positions if not isinstance(rows[p], bytes)]
-    for i, data in zip(encoded, _POOL.map(lambda p: _compress(spec, rows[p]), encoded), strict=True):
+    compress = carry(_compress)  # with the caller's settings, as everything handed to a thread
+    for i, data in zip(encoded, _POOL.map(lambda p: compress(spec, rows[p]), encoded), strict=True):
         chunks[i] = data
     for p in positions:
         if isinstance(rows[p], bytes):  # a chunk already encoded (copied from another shard)

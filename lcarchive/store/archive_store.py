@@ -45,7 +45,7 @@ from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS, real_magnitudes
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
 from lcarchive.clients import RetryingStore, call_retried
-from lcarchive.config import settings
+from lcarchive.config import carry, settings
 from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
@@ -429,8 +429,8 @@ class ArchiveStore:
         read (:meth:`_catalog_checked` compares them)."""
         if (self.url, CATALOG_REPO, snapshot) in _CHECKED_SNAPSHOTS:
             return None
-        return (snapshot, _CHECKS.submit(self.snapshot_digest, CATALOG_REPO, snapshot),
-                _CHECKS.submit(self._snapshot_bytes, CATALOG_REPO, snapshot))
+        return (snapshot, _CHECKS.submit(carry(self.snapshot_digest), CATALOG_REPO, snapshot),
+                _CHECKS.submit(carry(self._snapshot_bytes), CATALOG_REPO, snapshot))
 
     def _catalog_checked(self) -> None:
         """Finish the damage check of the catalog's snapshot started when its session opened.
@@ -479,7 +479,7 @@ class ArchiveStore:
                 pass
 
         with ThreadPoolExecutor(max_workers=min(8, len(places)), thread_name_prefix="lcarchive-open") as pool:
-            list(pool.map(open_one, places))
+            list(pool.map(carry(open_one), places))
 
     def catalog_repository(self) -> ic.Repository:
         """The catalog repository.
@@ -800,7 +800,7 @@ class ArchiveStore:
         session = self._sessions.get((family, snapshot)) or _SESSIONS.get(self._shared_key(relative, snapshot))
         if session is None:
             # the snapshot's bytes fetched while icechunk opens it: no extra round trip
-            checked = _CHECKS.submit(self.check_snapshot, relative, snapshot, expected)
+            checked = _CHECKS.submit(carry(self.check_snapshot), relative, snapshot, expected)
             try:
                 repo = self.family_repository(family)
                 session = call_retried(lambda: repo.readonly_session(snapshot_id=snapshot))
@@ -850,7 +850,7 @@ class ArchiveStore:
             return None
         snapshot = session.snapshot_id
         if (self.url, relative, snapshot) not in _CHECKED_SNAPSHOTS:
-            self._snapshot_bytes_ahead[(relative, snapshot)] = _CHECKS.submit(self._snapshot_bytes, relative, snapshot)
+            self._snapshot_bytes_ahead[(relative, snapshot)] = _CHECKS.submit(carry(self._snapshot_bytes), relative, snapshot)
         return session
 
     def adopt_session(self, family: str, session: ic.Session) -> bool:

@@ -36,6 +36,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from lcarchive.config import carry
+
 __all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "all_records", "inspect", "kind_of", "latest_update", "read_record",
            "record_digests", "record_repo_info", "sha256", "unseal"]
 
@@ -206,7 +208,7 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
 
     keys = [f"snapshots/{snapshot}", f"transactions/{snapshot}", *(f"manifests/{m}" for m in fresh)]
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="lcarchive-digest") as pool:
-        digests = dict(zip(keys, pool.map(digest, keys), strict=True))
+        digests = dict(zip(keys, pool.map(carry(digest), keys), strict=True))
     if info.parent_id is not None and not inherited:  # the repository's first snapshot (Repository.create's)
         try:
             if read_record(objects, info.parent_id) is None and sync(repo.lookup_snapshot_async(info.parent_id)).parent_id is None:
