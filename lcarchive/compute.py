@@ -55,15 +55,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lcarchive.config import run_with, settings
+from lcarchive.config import WithSettings, settings
 from lcarchive.errors import LcarchiveError
 
 __all__ = ["METHODS", "PER", "ComputeReport", "Grid", "Parameters", "compute", "period_grid", "periodogram", "plan"]
 
 METHODS = ("bls", "lombscargle")
 PER = ("target", "observation")
-BLOCK = 512
-"""Periodograms per unit of work (the targets of one shard)."""
 MIN_CADENCES = 50
 """Good cadences a light curve needs to be searched."""
 
@@ -473,16 +471,15 @@ def compute(archive: Any, selection: Any, params: Parameters, client: Any = None
 
     if planned:
         planned(len(stars), sum(len(pieces) for _, pieces in stars), grid)
-    units = [stars[i:i + BLOCK] for i in range(0, len(stars), BLOCK)]
+    block = settings().compute_block
+    units = [stars[i:i + block] for i in range(0, len(stars), block)]
     args = (archive.url, archive.storage_options, version)
     if progress:
         progress(0, len(stars))
     done = 0
     if client is not None:
         from dask.distributed import as_completed
-
-        given = settings()  # the caller's, an override included: passed to each task
-        futures = {client.submit(run_with, given, _block, *args, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)}
+        futures = {client.submit(WithSettings(_block), *args, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)}
         by_unit: dict[int, tuple] = {}
         for future in as_completed(futures):
             by_unit[futures[future]] = future.result()

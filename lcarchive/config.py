@@ -22,7 +22,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 
-__all__ = ["Settings", "carry", "override", "run_with", "settings", "use"]
+__all__ = ["Settings", "WithSettings", "carry", "override", "settings", "use"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +83,66 @@ class Settings:
     lease_seconds : int
         Life of a writer's (or gc's) lease object on an object store; the holder renews it every
         third of that. A holder killed without releasing it blocks gc this long at most.
+    read_backoff_seconds : float
+        First wait before another attempt of a cut-off read (``read_attempts``), seconds; doubled
+        at each attempt (0.1, 0.2, 0.4 s: 0.7 s in all for 4 attempts, short beside the store
+        client's own back-off).
+    store_retry_timeout_seconds : float
+        obstore (lcarchive's reads of plain Zarr groups) gives up retrying one request after
+        this long, seconds: longer than ``store_attempts`` attempts wait in all.
+    store_clients_kept : int
+        obstore clients kept per process (one per bucket, options and AWS environment): making one
+        costs ~9 ms of CPU; past this many the cache is emptied (a process that reads many
+        buckets does not grow without bound).
+    commit_attempts : int
+        Times a change is redone on a fresh session when other writers keep committing first
+        (a conflict, or a rebase that failed), before the change fails with a StoreError.
+    commit_backoff_seconds : float
+        Wait before a change is redone after a conflict, seconds, times the attempt number
+        (0.05, 0.1, 0.15 s ..., at most 1 s): spreads concurrent writers' retries apart.
+    catalog_reads : int
+        Catalog buckets read at once (zarr's ``async.concurrency``, 10 by default): a cone of
+        12 deg reads some 640 sky pixels (measured: tools/bench/search.py).
+    sessions_kept : int
+        Read-only sessions at a snapshot (and opened repositories) kept per process, shared by
+        every handle of the archive: a second ``open_archive`` of the same URL reads a family
+        without opening it again. Past this many the oldest is dropped.
+    open_jobs : int
+        Repositories (the catalog's, the families') opened at once when a read needs several:
+        opened together they cost the round trips of one.
+    readers_kept : int
+        Group readers (opened arrays, their coordinates and shard indexes) kept per process, for
+        repeated reads of the same groups; past this many the oldest is dropped.
+    indexes_ahead : int
+        A group whose ``time``, ``flux``, ``flux_err`` and ``quality`` have at most this many
+        shards in all (up to 2,048 targets in shards of 512) has every shard index fetched with
+        its coordinates, in the same round: a cold point read then waits on no index after the
+        coordinates. Larger groups fetch a shard's index on its first read (one round more).
+    lazy_rows_at_once : int
+        A lazy xarray variable's row selection of up to this many rows is read one range per row
+        and variable (lcarchive's reader); larger ones by zarr (whole shards, coalesced).
+    search_part : int
+        Positions per task when a search of many positions runs on a Dask cluster: each task
+        opens the archive at the handle's version, so a task holds many positions.
+    compute_block : int
+        Periodograms per unit of work of ``lcarchive compute`` (one task on a Dask cluster): the
+        targets of one shard of ``targets_per_shard`` (512).
+    download_units_min : int
+        Outputs (files, or groups of a ``--format zarr`` download) a download writes at once, at
+        least: ``--jobs`` // 2 bounded by this and ``download_units_max``, so that reads for the
+        next outputs overlap the writing of the current ones.
+    download_units_max : int
+        Outputs a download writes at once, at most: each holds its rows in memory.
+    download_arrays_at_once : int
+        Arrays of one group a ``--format zarr`` download copies at once: bounds memory (one
+        array's chunks of every selected row each).
+    inflate_step_bytes : int
+        Bytes a gzip-compressed input is inflated by at a time (``max_decompressed_bytes`` is
+        checked after each step): small beside that limit, large enough that the steps cost
+        nothing.
+    digest_jobs : int
+        Objects (snapshot, transaction log, manifests) read at once to record their SHA-256
+        after a commit: concurrent GETs, not CPU.
     """
 
     targets_per_shard: int = 512
@@ -101,6 +161,24 @@ class Settings:
     read_jobs: int = 32
     gc_safety_seconds: int = 24 * 3600
     lease_seconds: int = 120
+    read_backoff_seconds: float = 0.1
+    store_retry_timeout_seconds: float = 120.0
+    store_clients_kept: int = 64
+    commit_attempts: int = 50
+    commit_backoff_seconds: float = 0.05
+    catalog_reads: int = 64
+    sessions_kept: int = 256
+    open_jobs: int = 8
+    readers_kept: int = 256
+    indexes_ahead: int = 16
+    lazy_rows_at_once: int = 64
+    search_part: int = 2000
+    compute_block: int = 512
+    download_units_min: int = 2
+    download_units_max: int = 8
+    download_arrays_at_once: int = 4
+    inflate_step_bytes: int = 16 * 1024**2
+    digest_jobs: int = 16
 
 
 def _parse(name: str, kind: object, text: str) -> object:
@@ -207,9 +285,27 @@ def carry[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-def run_with[**P, R](given: Settings, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """``fn(*args, **kwargs)`` with ``given`` settings in force: what a worker process or a Dask
-    task is submitted to run, ``pool.submit(run_with, settings(), fn, ...)``, as ``fn`` and the
-    settings are pickled to it (``fn`` a module-level function)."""
-    with use(given):
-        return fn(*args, **kwargs)
+
+class WithSettings[**P, R]:
+    """``fn`` with settings that go with it, to run in a worker process or a Dask task.
+
+    A process does not share the submitter's context: ``pool.submit(WithSettings(fn), ...)``
+    pickles ``fn`` (a module-level function) with the submitter's :func:`settings` (a frozen
+    dataclass, an override included), and the call runs ``fn`` with them in force
+    (:func:`use`). Its ``__name__`` is ``fn``'s, which names Dask's tasks.
+
+    Parameters
+    ----------
+    fn : callable
+    given : Settings, optional
+        The settings; by default those in force where the object is made.
+    """
+
+    def __init__(self, fn: Callable[P, R], given: Settings | None = None) -> None:
+        self.fn = fn
+        self.given = settings() if given is None else given
+        self.__name__ = getattr(fn, "__name__", type(self).__name__)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        with use(self.given):
+            return self.fn(*args, **kwargs)

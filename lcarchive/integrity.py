@@ -28,8 +28,9 @@ import numpy as np
 import zarr
 
 from lcarchive.clients import first_line
-from lcarchive.config import carry, run_with, settings
+from lcarchive.config import WithSettings, carry
 from lcarchive.store.repos import network_trouble, storage_for
+from lcarchive.zarr_internals import sync
 
 __all__ = ["Damage", "IntegrityReport", "check_group", "check_repository", "interrupted", "kind_of_key", "verify_archive"]
 
@@ -154,7 +155,7 @@ def check_group(store: Any, path: str, where: str) -> tuple[list[Damage], int, i
         key_path = f"{path}/{name}" if path else name
         if session is not None:
             try:
-                coords = zarr.core.sync.sync(_stored_chunks(session, key_path))
+                coords = sync(_stored_chunks(session, key_path))
             except BaseException as exc:  # the array's manifest: named by the repository walk too
                 interrupted(exc)
                 damaged.append(Damage(where, f"{key_path} (its manifest)", _manifest_reason(exc), "manifest"))
@@ -326,8 +327,7 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
             version = None
     done = 0
     if client is not None and ids:
-        given = settings()  # the caller's, an override included: passed to each task
-        futures = [client.submit(run_with, given, _check_observation, archive.url, archive.storage_options, version, obs, pure=False)
+        futures = [client.submit(WithSettings(_check_observation), archive.url, archive.storage_options, version, obs, pure=False)
                    for obs in ids]
         from dask.distributed import as_completed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -89,10 +90,14 @@ def test_override_reaches_ingest_parse_worker_processes() -> None:
     assert not any(isinstance(item, tuple) for item in unchanged)
 
 
-def test_use_and_run_with_put_given_settings_in_force() -> None:
+def test_use_and_with_settings_put_given_settings_in_force() -> None:
     before = settings()
     given = dataclasses.replace(before, read_attempts=before.read_attempts + 5)
-    assert config.run_with(given, lambda: settings()) is given
+    assert config.WithSettings(settings, given)() is given
+    with override(read_attempts=before.read_attempts + 1):
+        task = config.WithSettings(settings)  # the settings where it is made go with it
+    assert task.__name__ == "settings"  # Dask names its tasks by it
+    assert pickle.loads(pickle.dumps(task))().read_attempts == before.read_attempts + 1
     with config.use(None):
         assert settings() is before
     assert settings() is before

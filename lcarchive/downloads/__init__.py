@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from lcarchive import export
-from lcarchive.config import run_with, settings
+from lcarchive.config import WithSettings, settings
 from lcarchive.errors import DestinationError, LcarchiveError
 from lcarchive.downloads.analyses import analysis_outputs, split_columns, write_analyses
 from lcarchive.downloads.context import DownloadContext, DownloadReport, GroupPlan, RunRecord, Unit, series_names, shard_rows
@@ -258,8 +258,8 @@ def _download_on_cluster(client: Any, ctx: DownloadContext, record: RunRecord, g
 
     args = (ctx.archive.url, ctx.archive.storage_options, ctx.archive.read_version(), str(ctx.dest), ctx.format.name,
             ctx.selection, ctx.jobs, record.manifest.run_id)
-    given = settings()
-    futures = [client.submit(run_with, given, _download_part, *args, [part], pure=False) for part in _parts(ctx, groups)]
+    task = WithSettings(_download_part)  # this process's settings go with each part
+    futures = [client.submit(task, *args, [part], pure=False) for part in _parts(ctx, groups)]
     for future in as_completed(futures):
         done, entries = future.result()
         record.manifest.add(entries)
@@ -287,7 +287,7 @@ def _download_part(url: str, storage_options: dict | None, version: str | None, 
 
 async def _download(ctx: DownloadContext, record: RunRecord, groups: list[GroupSelection]) -> None:
     limit = asyncio.Semaphore(ctx.jobs)
-    units_in_flight = asyncio.Semaphore(max(2, min(8, ctx.jobs // 2)))
+    units_in_flight = asyncio.Semaphore(max(settings().download_units_min, min(settings().download_units_max, ctx.jobs // 2)))
     columns = ctx.columns
     if columns is not None and columns != ["all"] and groups:
         readers = await gather(*(ctx.archive.reader(g.observation) for g in groups))

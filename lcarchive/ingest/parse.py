@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from lcarchive.config import run_with, settings
+from lcarchive.config import WithSettings, settings
 from lcarchive.errors import BadInputError, InvalidIdentifierError
 from lcarchive.formats import LightCurveFile, read_lightcurves
 from lcarchive.formats.record import coordinate_warnings
@@ -87,9 +87,9 @@ def _ahead(pool: Any, batches: list[list[str]], storage_options: dict | None, pr
 
     Each file is parsed with this process's settings (an override included), passed to the worker.
     """
-    given = settings()
+    parse = WithSettings(_parse_one)
     pending = deque(
-        [(s, pool.submit(run_with, given, _parse_one, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
+        [(s, pool.submit(parse, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
     )
     next_batch = 3
     while pending:
@@ -100,7 +100,7 @@ def _ahead(pool: Any, batches: list[list[str]], storage_options: dict | None, pr
                 progress(source)
             _collect(out, future.result())
         if next_batch < len(batches):
-            pending.append([(s, pool.submit(run_with, given, _parse_one, s, storage_options, table_map)) for s in batches[next_batch]])
+            pending.append([(s, pool.submit(parse, s, storage_options, table_map)) for s in batches[next_batch]])
             next_batch += 1
         yield out
 

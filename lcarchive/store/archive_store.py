@@ -62,9 +62,6 @@ FAMILY_BUCKETS = 256
 TARGET_BUCKETS = 1024
 INDEX_COLUMNS = COLUMNS
 """Columns of the target index: one line per (target, observation group)."""
-CATALOG_READS = 64
-"""Catalog buckets read at once (zarr's ``async.concurrency``, 10 by default): a cone of 12 deg
-reads some 640 sky pixels (measured: tools/bench/search.py)."""
 
 
 DAMAGED_SNAPSHOT = ("snapshot: does not match the SHA-256 recorded when it was written (damaged in the store, not "
@@ -79,7 +76,6 @@ _SESSIONS: dict[tuple[str, str, str, str], ic.Session] = {}
 shared by every handle of this process: a snapshot never changes, so a second
 ``open_archive`` of the same URL reads a family it has read before without opening it again
 (icechunk keeps the snapshot and manifests it fetched with the session)."""
-_SESSIONS_KEPT = 256
 _REPOS: dict[tuple[str, str, str], ic.Repository] = {}
 """Opened repositories, by (archive URL, storage options, repository), shared by every handle
 of this process: opening one is a round trip (its config, branch and info objects); what
@@ -99,9 +95,9 @@ _NO_SUCH_VERSION = {getattr(ic.ErrorKind, k) for k in ("REF_NOT_FOUND", "TAG_NOT
 
 
 def _remember(cache: dict, key: tuple, value: Any) -> None:
-    """Keep ``value`` in a process-wide cache of at most ``_SESSIONS_KEPT`` entries (the oldest
+    """Keep ``value`` in a process-wide cache of at most ``Settings.sessions_kept`` entries (the oldest
     goes first)."""
-    if key not in cache and len(cache) >= _SESSIONS_KEPT:
+    if key not in cache and len(cache) >= settings().sessions_kept:
         cache.pop(next(iter(cache)))
     cache[key] = value
 
@@ -478,7 +474,7 @@ class ArchiveStore:
             except (RepositoryMissing, StoreError):
                 pass
 
-        with ThreadPoolExecutor(max_workers=min(8, len(places)), thread_name_prefix="lcarchive-open") as pool:
+        with ThreadPoolExecutor(max_workers=min(settings().open_jobs, len(places)), thread_name_prefix="lcarchive-open") as pool:
             list(pool.map(carry(open_one), places))
 
     def catalog_repository(self) -> ic.Repository:
@@ -618,7 +614,7 @@ class ArchiveStore:
         """
         array = self._catalog_array(self._open_catalog_session(), name)
         try:
-            with zarr.config.set({"async.concurrency": CATALOG_READS}):
+            with zarr.config.set({"async.concurrency": settings().catalog_reads}):
                 values = array[:] if selection is None else array.get_coordinate_selection(selection)
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
