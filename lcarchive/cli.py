@@ -7,19 +7,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from lcarchive.archive import Archive, open_archive
-from lcarchive.catalog.models import Catalog, schema_json
-from lcarchive.clients import first_line
 from lcarchive.errors import LcarchiveError, closest
-from lcarchive.ingest import expand_inputs
-from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `lcarchive --help` imports none of it
+    from lcarchive.archive import Archive
+    from lcarchive.catalog.models import Catalog
 
 __all__ = ["app", "main"]
 
@@ -146,7 +145,16 @@ def _open(archive: str, storage_option: list[str] | None, anon: bool = False, ve
           as_of: str | None = None) -> Archive:
     if version is not None and as_of is not None:
         raise typer.BadParameter("give --version or --as-of, not both", param_hint="--version/--as-of")
+    from lcarchive.archive import open_archive
+
     return open_archive(archive, _storage_options(storage_option, anon), version=version, as_of=_as_of(as_of))
+
+
+def _writable(archive: str, storage_option: list[str] | None) -> Archive:
+    """The archive at ``archive`` for a command that changes it (or creates it)."""
+    from lcarchive.archive import Archive
+
+    return Archive(archive, _storage_options(storage_option))
 
 
 def _storage_options(items: list[str] | None, anon: bool = False) -> dict:
@@ -210,13 +218,15 @@ def ingest(
     if absent:  # a mistyped path: nothing is written, and the exit code is not "some files skipped"
         err.print(f"lcarchive: no such file or folder: {', '.join(absent)}", highlight=False, markup=False)
         raise typer.Exit(2)
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     store.check_root()
     if not store.exists:
         err.print(f"creating a new archive at {_absolute(store.url)}", highlight=False, markup=False)
     input_options = _storage_options(input_option, anon)
     empty: list[tuple[str, str]] = []
     ignored: list[tuple[str, str]] = []
+    from lcarchive.ingest import expand_inputs
+
     files = expand_inputs(inputs, input_options, empty=empty, ignored=ignored)
     started = time.perf_counter()
     committed: list[tuple[str, int]] = []  # (archive version, light curves stored) per batch committed
@@ -517,7 +527,7 @@ def rollback_command(
 
     if (family is None) == (not catalog):
         raise typer.BadParameter("give a FAMILY or --catalog (one of them)", param_hint="FAMILY")
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     report = rollback_catalog(store, dry_run) if catalog else rollback_family(store, family, dry_run)  # type: ignore[arg-type]  # not None without --catalog: checked above
     for damage in report.damage:
         out.print(f"damaged: {damage}", highlight=False, markup=False)
@@ -651,6 +661,8 @@ def _cluster(workers: int | None, scheduler: str | None):
                 with Client(scheduler, timeout="10s") as c:
                     yield c
             except OSError as exc:
+                from lcarchive.clients import first_line
+
                 raise LcarchiveError(f"Dask scheduler {scheduler}: unreachable ({first_line(str(exc))})") from None
             return
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
@@ -870,6 +882,8 @@ def catalog_show(
     if as_json:
         sys.stdout.write(store.catalog.model_dump_json(indent=1) + "\n")
         return
+    from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
+
     s = _summary(store.catalog, store.target_index())
     out.print(f"[bold]{store.url}[/] (store format {STORE_FORMAT}, catalog schema {s['format_version']})")
     out.print(
@@ -887,7 +901,7 @@ def catalog_show(
 def catalog_build(archive: ArchiveArg, storage_option: StorageOpt = None) -> None:
     """Rebuild the catalog entries and the target index of ARCHIVE from the observation groups in
     its store (one new version; a repair, e.g. after an ingest was killed between commits)."""
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     catalog = store.build_catalog()
     out.print(f"catalog rebuilt from {len(catalog.observations)} group(s): {store.url}")
 
@@ -925,7 +939,7 @@ def tag_command(
 ) -> None:
     """Name a version of ARCHIVE (the latest by default), e.g. a data release. A tagged version
     stays readable whatever is ingested later, and `lcarchive gc` keeps it."""
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     snapshot = store.tag(name, version)
     out.print(f"tagged {snapshot} of {store.url} as {name}")
 
@@ -947,7 +961,7 @@ def gc_command(
     day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included."""
     import datetime as dt
 
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     if older_than is None or dry_run:
         versions = store.history()
         now = dt.datetime.now(dt.UTC)
@@ -991,6 +1005,8 @@ def migrate_command(
 @catalog_app.command("schema")
 def catalog_schema() -> None:
     """Print the JSON Schema of the catalog document."""
+    from lcarchive.catalog.models import schema_json
+
     sys.stdout.write(schema_json())
 
 
