@@ -57,3 +57,17 @@ def test_every_public_name_resolves():
     assert lcarchive.open_archive.__module__ == "lcarchive.archive"
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         _ = lcarchive.no_such_name
+
+
+def test_zarr_internals_are_used_through_one_module():
+    """zarr's private and semi-private APIs (``zarr.core``, ``zarr.abc``, ``store_path``,
+    ``encode_chunk_key``) are used in lcarchive/zarr_internals.py alone."""
+    import re
+    from pathlib import Path
+
+    import lcarchive
+
+    root = Path(lcarchive.__file__).parent
+    used = re.compile(r"^\s*(from|import)\s+zarr\.(core|abc)\b|zarr\.core\.\w+\(|\.store_path\b|\.encode_chunk_key\(", re.M)
+    found = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if used.search(p.read_text()))
+    assert found == ["zarr_internals.py"], found
