@@ -285,7 +285,6 @@ def carry[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-
 class WithSettings[**P, R]:
     """``fn`` with settings that go with it, to run in a worker process or a Dask task.
 
