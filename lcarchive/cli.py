@@ -7,20 +7,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from lcarchive.archive import Archive, open_archive
-from lcarchive.catalog.models import Catalog, schema_json
-from lcarchive.clients import first_line
-from lcarchive.downloads.formats import format_choices
 from lcarchive.errors import LcarchiveError, closest
-from lcarchive.ingest import expand_inputs
-from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `lcarchive --help` imports none of it
+    from lcarchive.archive import Archive
+    from lcarchive.catalog.models import Catalog
 
 __all__ = ["app", "main"]
 
@@ -164,7 +162,16 @@ def _open(archive: str, storage_option: list[str] | None, anon: bool = False, ve
           as_of: str | None = None) -> Archive:
     if version is not None and as_of is not None:
         raise typer.BadParameter("give --version or --as-of, not both", param_hint="--version/--as-of")
+    from lcarchive.archive import open_archive
+
     return open_archive(archive, _storage_options(storage_option, anon), version=version, as_of=_as_of(as_of))
+
+
+def _writable(archive: str, storage_option: list[str] | None) -> Archive:
+    """The archive at ``archive`` for a command that changes it (or creates it)."""
+    from lcarchive.archive import Archive
+
+    return Archive(archive, _storage_options(storage_option))
 
 
 def _storage_options(items: list[str] | None, anon: bool = False) -> dict:
@@ -242,13 +249,15 @@ def ingest(
     if absent:  # a mistyped path: nothing is written, and the exit code is not "some files skipped"
         err.print(f"lcarchive: no such file or folder: {', '.join(absent)}", highlight=False, markup=False)
         raise typer.Exit(2)
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     store.check_root()
     if not store.exists:
         err.print(f"creating a new archive at {_absolute(store.url)}", highlight=False, markup=False)
     input_options = _storage_options(input_option, anon)
     empty: list[tuple[str, str]] = []
     ignored: list[tuple[str, str]] = []
+    from lcarchive.ingest import expand_inputs
+
     files = expand_inputs(inputs, input_options, empty=empty, ignored=ignored)
     started = time.perf_counter()
     committed: list[tuple[str, int]] = []  # (archive version, light curves stored) per batch committed
@@ -356,7 +365,7 @@ def download_command(
         ),
     ] = None,
     include_superseded: SupersededOpt = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"{format_choices()}.")] = "zarr",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="The output format (listed by: lcarchive download --help).")] = "zarr",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
     verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
     workers: Annotated[
@@ -606,7 +615,7 @@ def rollback_command(
 
     if (family is None) == (not catalog):
         raise typer.BadParameter("give a FAMILY or --catalog (one of them)", param_hint="FAMILY")
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     report = rollback_catalog(store, dry_run) if catalog else rollback_family(store, family, dry_run)  # type: ignore[arg-type]  # not None without --catalog: checked above
     for damage in report.damage:
         out.print(f"damaged: {damage}", highlight=False, markup=False)
@@ -806,6 +815,8 @@ def _cluster(workers: int | None, scheduler: str | None):
                 with Client(scheduler, timeout="10s") as c:
                     yield c
             except OSError as exc:
+                from lcarchive.clients import first_line
+
                 raise LcarchiveError(f"Dask scheduler {scheduler}: unreachable ({first_line(str(exc))})") from None
             return
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
@@ -1025,6 +1036,8 @@ def catalog_show(
     if as_json:
         sys.stdout.write(store.catalog.model_dump_json(indent=1) + "\n")
         return
+    from lcarchive.layout import FORMAT_VERSION as STORE_FORMAT
+
     s = _summary(store.catalog, store.target_index())
     out.print(f"[bold]{store.url}[/] (store format {STORE_FORMAT}, catalog schema {s['format_version']})")
     out.print(
@@ -1042,7 +1055,7 @@ def catalog_show(
 def catalog_build(archive: ArchiveArg, storage_option: StorageOpt = None) -> None:
     """Rebuild the catalog entries and the target index of ARCHIVE from the observation groups in
     its store (one new version; a repair, e.g. after an ingest was killed between commits)."""
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     catalog = store.build_catalog()
     out.print(f"catalog rebuilt from {len(catalog.observations)} group(s): {store.url}")
 
@@ -1080,7 +1093,7 @@ def tag_command(
 ) -> None:
     """Name a version of ARCHIVE (the latest by default), e.g. a data release. A tagged version
     stays readable whatever is ingested later, and `lcarchive gc` keeps it."""
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     snapshot = store.tag(name, version)
     out.print(f"tagged {snapshot} of {store.url} as {name}")
 
@@ -1117,7 +1130,7 @@ def gc_command(
     day (LCARCHIVE_GC_SAFETY_SECONDS) is expired or deleted, --older-than 0 included."""
     import datetime as dt
 
-    store = Archive(archive, _storage_options(storage_option))
+    store = _writable(archive, storage_option)
     if older_than is None or dry_run:
         versions = store.history()
         now = dt.datetime.now(dt.UTC)
@@ -1161,6 +1174,8 @@ def migrate_command(
 @catalog_app.command("schema")
 def catalog_schema() -> None:
     """Print the JSON Schema of the catalog document."""
+    from lcarchive.catalog.models import schema_json
+
     sys.stdout.write(schema_json())
 
 
@@ -1237,10 +1252,24 @@ def _plain_metavars(command: Any) -> Any:
     return command
 
 
+def _format_help(command: Any, args: list[str]) -> None:
+    """``download --format``'s help from the output-format registry, when the download command
+    runs: the registry imports the download machinery, which other commands (and ``--help``)
+    start faster without."""
+    if args[:1] == ["download"]:
+        from lcarchive.downloads.formats import format_choices
+
+        for param in command.commands["download"].params:
+            if param.name == "fmt":
+                param.help = f"{format_choices()}."
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the CLI; errors from lcarchive become one-line messages and exit code 2."""
     try:
-        rc = _plain_metavars(typer.main.get_command(app)).main(args=args, prog_name="lcarchive", standalone_mode=False)
+        command = _plain_metavars(typer.main.get_command(app))
+        _format_help(command, sys.argv[1:] if args is None else args)
+        rc = command.main(args=args, prog_name="lcarchive", standalone_mode=False)
     except LcarchiveError as exc:
         err.print(f"lcarchive: {exc}", highlight=False, markup=False)
         return _failed(2)

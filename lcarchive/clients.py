@@ -21,6 +21,7 @@ from zarr.storage import WrapperStore
 
 from lcarchive.config import settings
 from lcarchive.errors import LcarchiveError, StoreAccessError, StoreError
+from lcarchive.zarr_internals import get_bytes
 
 __all__ = [
     "S3_DEFAULTS",
@@ -52,7 +53,7 @@ def _shared_obstore_s3(url: str, storage_options: dict) -> Any | None:
     key = json.dumps([url, storage_options, {k: v for k, v in os.environ.items() if k.startswith("AWS_")}],
                      sort_keys=True, default=str)
     if key not in _OBSTORES:
-        if len(_OBSTORES) >= 64:
+        if len(_OBSTORES) >= settings().store_clients_kept:
             _OBSTORES.clear()
         _OBSTORES[key] = _obstore_s3(url, storage_options)
     return _OBSTORES[key]
@@ -105,7 +106,7 @@ def obstore_retry_config() -> dict[str, Any]:
         "max_retries": max(0, settings().store_attempts - 1),
         "backoff": {"init_backoff": dt.timedelta(milliseconds=100),
                     "max_backoff": dt.timedelta(milliseconds=settings().store_backoff_max_ms), "base": 2},
-        "retry_timeout": dt.timedelta(seconds=120),
+        "retry_timeout": dt.timedelta(seconds=settings().store_retry_timeout_seconds),
     }
 
 
@@ -283,7 +284,7 @@ async def retried(call: Any) -> Any:
         except Exception as exc:
             if attempt == attempts - 1 or not _retry_again(exc):
                 raise
-            await asyncio.sleep(0.1 * 2**attempt)
+            await asyncio.sleep(settings().read_backoff_seconds * 2**attempt)
     return None
 
 
@@ -300,7 +301,7 @@ def call_retried(call: Any) -> Any:
         except Exception as exc:
             if attempt == attempts - 1 or not _retry_again(exc):
                 raise
-            time.sleep(0.1 * 2**attempt)
+            time.sleep(settings().read_backoff_seconds * 2**attempt)
     return None
 
 
@@ -313,11 +314,9 @@ async def get_retrying(store: Any, key: str, byte_range: Any = None) -> Any:
     zarr.core.buffer.Buffer or None
         None if the object does not exist.
     """
-    from zarr.core.buffer import default_buffer_prototype
-
     if isinstance(store, RetryingStore):
-        return await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
-    return await retried(lambda: store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range))
+        return await get_bytes(store, key, byte_range)
+    return await retried(lambda: get_bytes(store, key, byte_range))
 
 
 class RetryingStore(WrapperStore):

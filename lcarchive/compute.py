@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lcarchive.config import WithSettings, settings
 from lcarchive.errors import LcarchiveError
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ __all__ = ["METHODS", "PER", "ComputeReport", "Grid", "Parameters", "compute", "
 
 METHODS = ("bls", "lombscargle")
 PER = ("target", "observation")
-BLOCK = 512
-"""Periodograms per unit of work (the targets of one shard)."""
 MIN_CADENCES = 50
 """Good cadences a light curve needs to be searched."""
 
@@ -475,14 +474,16 @@ def compute(archive: Archive, selection: Any, params: Parameters, client: Any = 
 
     if planned:
         planned(len(stars), sum(len(pieces) for _, pieces in stars), grid)
-    units = [stars[i:i + BLOCK] for i in range(0, len(stars), BLOCK)]
+    block = settings().compute_block
+    units = [stars[i:i + block] for i in range(0, len(stars), block)]
     if progress:
         progress(0, len(stars))
     done = 0
     if client is not None:
         from dask.distributed import as_completed
 
-        futures = {client.submit(_block, handle, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)}
+        futures = {client.submit(WithSettings(_block), handle, unit, params, grid.periods, pure=False): k
+                   for k, unit in enumerate(units)}
         by_unit: dict[int, tuple] = {}
         for future in as_completed(futures):
             by_unit[futures[future]] = future.result()

@@ -33,6 +33,7 @@ import xarray as xr
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Analysis, Catalog, Observation
 from lcarchive.clients import RetryingStore, with_defaults
+from lcarchive.config import carry
 from lcarchive.conventions import described
 from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, ObservationNotFoundError, UnknownVariableError
 from lcarchive.identifiers import check_observation_id
@@ -397,7 +398,7 @@ class ReadHandle:
         # latest version: ArchiveStore.tip_session) beside the catalog read that gives the pins,
         # and kept if it is the pin: the two chains of round trips overlap instead of following
         with ThreadPoolExecutor(max_workers=min(16, len(ahead)), thread_name_prefix="lcarchive-ahead") as pool:
-            opened = {o: pool.submit(self._open_at_tip, backend, o) for o in ahead}
+            opened = {o: pool.submit(carry(self._open_at_tip), backend, o) for o in ahead}
             self._check_observations(backend.pins_of(families), ahead)  # their buckets at once
             for observation, future in opened.items():
                 session, reader = future.result()

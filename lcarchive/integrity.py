@@ -29,7 +29,9 @@ import numpy as np
 import zarr
 
 from lcarchive.clients import first_line
+from lcarchive.config import WithSettings, carry
 from lcarchive.store.repos import network_trouble, storage_for
+from lcarchive.zarr_internals import sync
 
 if TYPE_CHECKING:
     from lcarchive.archive import Archive
@@ -158,7 +160,7 @@ def check_group(store: Any, path: str, where: str) -> tuple[list[Damage], int, i
         key_path = f"{path}/{name}" if path else name
         if session is not None:
             try:
-                coords = zarr.core.sync.sync(_stored_chunks(session, key_path))
+                coords = sync(_stored_chunks(session, key_path))
             except BaseException as exc:  # the array's manifest: named by the repository walk too
                 interrupted(exc)
                 damaged.append(Damage(where, f"{key_path} (its manifest)", _manifest_reason(exc), "manifest"))
@@ -314,7 +316,7 @@ def verify_archive(archive: Archive, observations: Iterable[str] | None = None, 
             return check_repository(store, relative, pinned)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for damaged, checked in pool.map(walk, places):
+            for damaged, checked in pool.map(carry(walk), places):
                 report.damaged.extend(damaged)
                 report.objects += checked
         report.repositories = len(places)
@@ -331,7 +333,7 @@ def verify_archive(archive: Archive, observations: Iterable[str] | None = None, 
     handle = ReadHandle(archive.url, archive.storage_options, version)  # what each group's check reads
     done = 0
     if client is not None and ids:
-        futures = [client.submit(_check_observation, handle, obs, pure=False) for obs in ids]
+        futures = [client.submit(WithSettings(_check_observation), handle, obs, pure=False) for obs in ids]
         from dask.distributed import as_completed
 
         results = []
@@ -346,7 +348,7 @@ def verify_archive(archive: Archive, observations: Iterable[str] | None = None, 
 
         results = []
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for result in pool.map(one, ids):
+            for result in pool.map(carry(one), ids):
                 results.append(result)
                 done += 1
                 if progress:

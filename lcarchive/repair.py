@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import zarr
-from zarr.core.sync import sync
 
 from lcarchive.errors import LcarchiveError
 from lcarchive.integrity import Damage, check_group, interrupted, kind_of_key
 from lcarchive.store.digests import all_records, inspect, read_record, record_repo_info, sha256
+from lcarchive.zarr_internals import sync
 
 if TYPE_CHECKING:
     from lcarchive.archive import Archive

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lcarchive.config import WithSettings, settings
 from lcarchive.errors import (
     BadInputError,
     DamagedArchiveError,
@@ -513,20 +514,19 @@ def _where(lines: pd.DataFrame, where: str) -> pd.DataFrame:
         raise SelectionError(f"where {where!r}: {name} (columns: {', '.join(map(str, lines.columns))})") from None
 
 
-SEARCH_PART = 2000
-"""Positions per task when a search of many positions runs on a Dask cluster."""
 
 
 def _lines_on_cluster(archive: ArchiveReads, selection: Selection, cone: tuple[np.ndarray, np.ndarray, np.ndarray],
                       client: Any) -> tuple[pd.DataFrame, list[int], list[str]]:
     """:func:`matching_lines` of a many-position cone (the selection's, as :func:`cones` reads
-    it), ``SEARCH_PART`` positions per task on ``client``'s workers, each reading the archive at
+    it), ``Settings.search_part`` positions per task on ``client``'s workers, each reading the archive at
     this handle's version."""
     ra, dec, radius = cone
     handle = archive.resolved()  # every task reads this version
-    futures = [client.submit(_part_lines, handle, replace(
-        selection, cone=(ra[a:a + SEARCH_PART], dec[a:a + SEARCH_PART], radius[a:a + SEARCH_PART])), a, pure=False)
-        for a in range(0, ra.size, SEARCH_PART)]
+    part = settings().search_part
+    futures = [client.submit(WithSettings(_part_lines), handle, replace(
+        selection, cone=(ra[a:a + part], dec[a:a + part], radius[a:a + part])), a, pure=False)
+        for a in range(0, ra.size, part)]
     parts = client.gather(futures)
     lines = pd.concat([p[0] for p in parts], ignore_index=True)
     missing = set.intersection(*(set(p[1]) for p in parts))  # found by no part

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lcarchive import export
+from lcarchive.config import WithSettings, settings
 from lcarchive.downloads.analyses import analysis_outputs, split_columns, write_analyses
 from lcarchive.downloads.context import DownloadContext, DownloadReport, GroupPlan, RunRecord, Unit, series_names, shard_rows
 from lcarchive.downloads.formats import FORMATS, OutputFormat, output_format
@@ -258,7 +259,8 @@ def _download_on_cluster(client: Any, ctx: DownloadContext, record: RunRecord, g
     from dask.distributed import as_completed
 
     args = (ctx.archive.resolved(), str(ctx.dest), ctx.format.name, ctx.selection, ctx.jobs, record.manifest.run_id)
-    futures = [client.submit(_download_part, *args, [part], pure=False) for part in _parts(ctx, groups)]
+    task = WithSettings(_download_part)  # this process's settings go with each part
+    futures = [client.submit(task, *args, [part], pure=False) for part in _parts(ctx, groups)]
     for future in as_completed(futures):
         done, entries = future.result()
         record.manifest.add(entries)
@@ -284,7 +286,7 @@ def _download_part(archive: ArchiveReads, dest: str, fmt: str, selection: Select
 
 async def _download(ctx: DownloadContext, record: RunRecord, groups: list[GroupSelection]) -> None:
     limit = asyncio.Semaphore(ctx.jobs)
-    units_in_flight = asyncio.Semaphore(max(2, min(8, ctx.jobs // 2)))
+    units_in_flight = asyncio.Semaphore(max(settings().download_units_min, min(settings().download_units_max, ctx.jobs // 2)))
     columns = ctx.columns
     if columns is not None and columns != ["all"] and groups:
         readers = await gather(*(ctx.archive.reader(g.observation) for g in groups))

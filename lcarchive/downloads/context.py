@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from lcarchive.config import carry
 from lcarchive.downloads.manifest import Manifest
 from lcarchive.errors import ExportError
 from lcarchive.search import GroupSelection, Selection
@@ -39,9 +40,10 @@ async def off_loop(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     zarr's ``LocalStore`` also uses for its file I/O. A writer in that executor that calls zarr's
     synchronous API waits on I/O that needs a thread of the same executor; with as many such
     writers as threads (6 on 2 CPUs: a ``--format zarr`` download of a few columns from 9 groups
-    or more) nothing moved and the download hung.
+    or more) nothing moved and the download hung. ``fn`` runs with the caller's settings
+    (:func:`lcarchive.config.carry`: ``run_in_executor`` does not copy the context).
     """
-    return await asyncio.get_running_loop().run_in_executor(_WRITERS, functools.partial(fn, *args, **kwargs))
+    return await asyncio.get_running_loop().run_in_executor(_WRITERS, carry(functools.partial(fn, *args, **kwargs)))
 
 
 @dataclass

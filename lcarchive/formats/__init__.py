@@ -190,8 +190,6 @@ def _parse_fits(data: bytes, source: str) -> list[LightCurveFile]:
                                    f"{': ' + text if text else ''}") from exc
 
 
-_INFLATE_STEP = 16 * 1024**2
-"""Bytes a gzip input is inflated by at a time."""
 
 
 def _parse_gzip(data: bytes, source: str) -> list[LightCurveFile]:
@@ -204,12 +202,13 @@ def _parse_gzip(data: bytes, source: str) -> list[LightCurveFile]:
     passes ``Settings.max_decompressed_bytes``: a gzip bomb costs at most that much memory.
     """
     limit = settings().max_decompressed_bytes
+    step = settings().inflate_step_bytes
     inflater = zlib.decompressobj(wbits=31)
     parts: list[bytes] = []
     total, pending = 0, data
-    try:  # inflated in steps of at most _INFLATE_STEP bytes, given up as soon as the limit is passed
+    try:  # inflated in steps of at most Settings.inflate_step_bytes, given up as soon as the limit is passed
         while not inflater.eof:
-            part = inflater.decompress(pending, min(_INFLATE_STEP, limit + 1 - total))
+            part = inflater.decompress(pending, min(step, limit + 1 - total))
             pending = inflater.unconsumed_tail
             parts.append(part)
             total += len(part)

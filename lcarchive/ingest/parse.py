@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from lcarchive.config import settings
+from lcarchive.config import WithSettings, settings
 from lcarchive.errors import BadInputError, InvalidIdentifierError
 from lcarchive.formats import LightCurveFile, read_lightcurves
 from lcarchive.formats.record import coordinate_warnings
@@ -83,9 +83,13 @@ def parsed_batches(
 
 def _ahead(pool: Any, batches: list[list[str]], storage_options: dict | None, progress: Callable[[str], None] | None,
            table_map: TableMap | None) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
-    """Batches parsed by an executor (processes, or a Dask cluster's), at most three batches ahead."""
+    """Batches parsed by an executor (processes, or a Dask cluster's), at most three batches ahead.
+
+    Each file is parsed with this process's settings (an override included), passed to the worker.
+    """
+    parse = WithSettings(_parse_one)
     pending = deque(
-        [(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
+        [(s, pool.submit(parse, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
     )
     next_batch = 3
     while pending:
@@ -96,7 +100,7 @@ def _ahead(pool: Any, batches: list[list[str]], storage_options: dict | None, pr
                 progress(source)
             _collect(out, future.result())
         if next_batch < len(batches):
-            pending.append([(s, pool.submit(_parse_one, s, storage_options, table_map)) for s in batches[next_batch]])
+            pending.append([(s, pool.submit(parse, s, storage_options, table_map)) for s in batches[next_batch]])
             next_batch += 1
         yield out
 

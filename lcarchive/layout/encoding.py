@@ -27,13 +27,13 @@ from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 from lcarchive.config import settings
 from lcarchive.layout.blocks import fill_value
+from lcarchive.zarr_internals import FUSED_CODEC_PIPELINE
 
 __all__ = ["FORMAT_VERSION", "encoding", "fused", "is_header", "open_group"]
 
 FORMAT_VERSION = "2"
 """Version of the store layout (``docs/format.md``)."""
 
-_FUSED = "zarr.core.codec_pipeline.FusedCodecPipeline"
 
 
 @contextlib.contextmanager
@@ -44,7 +44,7 @@ def fused() -> Iterator[None]:
     writes and multi-target reads 1.2-2x faster; the pipeline is fixed when an array is opened,
     so lcarchive opens its arrays inside this block and leaves zarr's global setting alone.
     """
-    with zarr.config.set({"codec_pipeline.path": _FUSED}):
+    with zarr.config.set({"codec_pipeline.path": FUSED_CODEC_PIPELINE}):
         yield
 
 

@@ -29,6 +29,7 @@ import google_crc32c
 import numpy as np
 from numcodecs import blosc, zstd
 
+from lcarchive.config import carry
 from lcarchive.errors import DamagedObjectError
 
 __all__ = ["ShardSpec", "decode_chunk", "decode_index", "encode_shard", "spec_of"]
@@ -193,7 +194,8 @@ def encode_shard(spec: ShardSpec, rows: Mapping[int, np.ndarray | bytes], existi
                 chunks[i] = existing[int(offset) : int(offset + nbytes)]
     values = {p: row for p, row in rows.items() if not isinstance(row, bytes)}
     encoded = sorted(values)
-    for i, data in zip(encoded, _POOL.map(lambda p: _compress(spec, values[p]), encoded), strict=True):
+    compress = carry(_compress)  # with the caller's settings, as everything handed to a thread
+    for i, data in zip(encoded, _POOL.map(lambda p: compress(spec, values[p]), encoded), strict=True):
         chunks[i] = data
     for p, row in rows.items():
         if isinstance(row, bytes):  # a chunk already encoded (copied from another shard)

@@ -45,7 +45,7 @@ from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.index import COLUMNS, DEFAULTS, real_magnitudes
 from lcarchive.catalog.models import Analysis, Catalog, DataSet, Observation
 from lcarchive.clients import RetryingStore, call_retried
-from lcarchive.config import settings
+from lcarchive.config import carry, settings
 from lcarchive.errors import ArchiveNotFoundError, DamagedObjectError, LcarchiveError, StoreError
 from lcarchive.identifiers import check_observation_id
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
@@ -62,9 +62,6 @@ FAMILY_BUCKETS = 256
 TARGET_BUCKETS = 1024
 INDEX_COLUMNS = COLUMNS
 """Columns of the target index: one line per (target, observation group)."""
-CATALOG_READS = 64
-"""Catalog buckets read at once (zarr's ``async.concurrency``, 10 by default): a cone of 12 deg
-reads some 640 sky pixels (measured: tools/bench/search.py)."""
 
 
 DAMAGED_SNAPSHOT = ("snapshot: does not match the SHA-256 recorded when it was written (damaged in the store, not "
@@ -79,7 +76,6 @@ _SESSIONS: dict[tuple[str, str, str, str], ic.Session] = {}
 shared by every handle of this process: a snapshot never changes, so a second
 ``open_archive`` of the same URL reads a family it has read before without opening it again
 (icechunk keeps the snapshot and manifests it fetched with the session)."""
-_SESSIONS_KEPT = 256
 _REPOS: dict[tuple[str, str, str], ic.Repository] = {}
 """Opened repositories, by (archive URL, storage options, repository), shared by every handle
 of this process: opening one is a round trip (its config, branch and info objects); what
@@ -99,9 +95,9 @@ _NO_SUCH_VERSION = {getattr(ic.ErrorKind, k) for k in ("REF_NOT_FOUND", "TAG_NOT
 
 
 def _remember(cache: dict, key: tuple, value: Any) -> None:
-    """Keep ``value`` in a process-wide cache of at most ``_SESSIONS_KEPT`` entries (the oldest
+    """Keep ``value`` in a process-wide cache of at most ``Settings.sessions_kept`` entries (the oldest
     goes first)."""
-    if key not in cache and len(cache) >= _SESSIONS_KEPT:
+    if key not in cache and len(cache) >= settings().sessions_kept:
         cache.pop(next(iter(cache)))
     cache[key] = value
 
@@ -429,8 +425,8 @@ class ArchiveStore:
         read (:meth:`_catalog_checked` compares them)."""
         if (self.url, CATALOG_REPO, snapshot) in _CHECKED_SNAPSHOTS:
             return None
-        return (snapshot, _CHECKS.submit(self.snapshot_digest, CATALOG_REPO, snapshot),
-                _CHECKS.submit(self._snapshot_bytes, CATALOG_REPO, snapshot))
+        return (snapshot, _CHECKS.submit(carry(self.snapshot_digest), CATALOG_REPO, snapshot),
+                _CHECKS.submit(carry(self._snapshot_bytes), CATALOG_REPO, snapshot))
 
     def _catalog_checked(self) -> None:
         """Finish the damage check of the catalog's snapshot started when its session opened.
@@ -478,8 +474,8 @@ class ArchiveStore:
             except (RepositoryMissing, StoreError):
                 pass
 
-        with ThreadPoolExecutor(max_workers=min(8, len(places)), thread_name_prefix="lcarchive-open") as pool:
-            list(pool.map(open_one, places))
+        with ThreadPoolExecutor(max_workers=min(settings().open_jobs, len(places)), thread_name_prefix="lcarchive-open") as pool:
+            list(pool.map(carry(open_one), places))
 
     def catalog_repository(self) -> ic.Repository:
         """The catalog repository.
@@ -618,7 +614,7 @@ class ArchiveStore:
         """
         array = self._catalog_array(self._open_catalog_session(), name)
         try:
-            with zarr.config.set({"async.concurrency": CATALOG_READS}):
+            with zarr.config.set({"async.concurrency": settings().catalog_reads}):
                 values = array[:] if selection is None else array.get_coordinate_selection(selection)
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
@@ -800,7 +796,7 @@ class ArchiveStore:
         session = self._sessions.get((family, snapshot)) or _SESSIONS.get(self._shared_key(relative, snapshot))
         if session is None:
             # the snapshot's bytes fetched while icechunk opens it: no extra round trip
-            checked = _CHECKS.submit(self.check_snapshot, relative, snapshot, expected)
+            checked = _CHECKS.submit(carry(self.check_snapshot), relative, snapshot, expected)
             try:
                 repo = self.family_repository(family)
                 session = call_retried(lambda: repo.readonly_session(snapshot_id=snapshot))
@@ -850,7 +846,7 @@ class ArchiveStore:
             return None
         snapshot = session.snapshot_id
         if (self.url, relative, snapshot) not in _CHECKED_SNAPSHOTS:
-            self._snapshot_bytes_ahead[(relative, snapshot)] = _CHECKS.submit(self._snapshot_bytes, relative, snapshot)
+            self._snapshot_bytes_ahead[(relative, snapshot)] = _CHECKS.submit(carry(self._snapshot_bytes), relative, snapshot)
         return session
 
     def adopt_session(self, family: str, session: ic.Session) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from lcarchive.config import WithSettings
 from lcarchive.layout import fused
 
 __all__ = ["shard_extent", "write_dataset", "write_regions"]
@@ -84,7 +85,7 @@ def write_regions(session: Any, client: Any, writes: list[tuple[str, int, np.nda
         edges = [start, *range((start // extent + 1) * extent, stop, extent), stop]
         tasks.extend((path, a, values[a - start : b - start]) for a, b in itertools.pairwise(edges) if b > a)
     fork = session.fork()
-    futures = [client.submit(_write_rows, fork, path, a, part, pure=False) for path, a, part in tasks]
+    futures = [client.submit(WithSettings(_write_rows), fork, path, a, part, pure=False) for path, a, part in tasks]
     session.merge(*client.gather(futures))
 
 

@@ -36,6 +36,9 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from lcarchive.config import carry, settings
+from lcarchive.zarr_internals import sync
+
 __all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "all_records", "inspect", "kind_of", "latest_update", "read_record",
            "record_digests", "record_repo_info", "sha256", "unseal"]
 
@@ -66,7 +69,6 @@ def inspect(repo: Any, what: str, *args: str) -> dict:
     Run as its ``_async`` form on zarr's event loop: the blocking form holds the GIL while it
     waits for the store, which starves a store served from the same process (moto in tests).
     """
-    from zarr.core.sync import sync
 
     return sync(getattr(repo, f"inspect_{what}_async")(*args))
 
@@ -190,7 +192,6 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
     snapshot : str
         The snapshot ID.
     """
-    from zarr.core.sync import sync
 
     info = sync(repo.lookup_snapshot_async(snapshot))  # the async forms: see inspect()
     inherited: set[str] = set()  # manifests the parent's snapshot has: recorded with it or before it
@@ -205,8 +206,8 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
             return None
 
     keys = [f"snapshots/{snapshot}", f"transactions/{snapshot}", *(f"manifests/{m}" for m in fresh)]
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="lcarchive-digest") as pool:
-        digests = dict(zip(keys, pool.map(digest, keys), strict=True))
+    with ThreadPoolExecutor(max_workers=settings().digest_jobs, thread_name_prefix="lcarchive-digest") as pool:
+        digests = dict(zip(keys, pool.map(carry(digest), keys), strict=True))
     if info.parent_id is not None and not inherited:  # the repository's first snapshot (Repository.create's)
         try:
             if read_record(objects, info.parent_id) is None and sync(repo.lookup_snapshot_async(info.parent_id)).parent_id is None:

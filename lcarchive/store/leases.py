@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from lcarchive.config import settings
+from lcarchive.config import carry, settings
 from lcarchive.errors import ArchiveBusyError, StoreError
 
 __all__ = ["GATE_FILE", "LEASES_DIR", "LOCK_FILE", "collecting", "writing"]
@@ -175,7 +175,7 @@ class _Leases:
                 with contextlib.suppress(Exception):  # a missed renewal: the next one, or the age bound
                     self.put(name, holder)
 
-        thread = threading.Thread(target=renew, name=f"lcarchive-lease-{name}", daemon=True)
+        thread = threading.Thread(target=carry(renew), name=f"lcarchive-lease-{name}", daemon=True)
         thread.start()
         try:
             yield

@@ -23,16 +23,15 @@ import numpy as np
 import zarr
 import zarr.api.asynchronous as zasync
 from xarray.backends import BackendArray
-from zarr.abc.store import RangeByteRequest, SuffixByteRequest
-from zarr.core.sync import sync
 
 from lcarchive.clients import first_line, get_retrying
 from lcarchive.config import settings
 from lcarchive.errors import DamagedObjectError
 from lcarchive.layout.shards import decode_chunk, decode_index, spec_of
+from lcarchive.zarr_internals import byte_range, last_bytes, path_of, shard_key, store_of, sync
 
 __all__ = ["BulkReader", "GroupReader", "RowArray", "RowBatch", "coalesce", "fetch_index", "forget_readers", "gather", "open_reader",
-           "rows_lazily", "run", "shard_key", "zarr_read"]
+           "rows_lazily", "run", "zarr_read"]
 
 _EMPTY = np.uint64(2**64 - 1)
 
@@ -84,22 +83,12 @@ READ_TOGETHER = ("time", "flux", "flux_err", "quality")
 """Variables a point read through xarray loads in one round when any of them is loaded: what
 ``ds.sel(target=t)[["time", "flux", "flux_err", "quality"]].load()`` asks for, one variable
 after another (xarray's ``load`` is sequential; ``load_async`` is not)."""
-_INDEXES_AHEAD = 16
-"""A group whose ``READ_TOGETHER`` variables have at most this many shards in all (up to 2,048
-targets in shards of 512) has every shard index fetched with its coordinates, in the same
-round: a cold point read then waits on no index after the coordinates, and a warm one on none
-for any target. Larger groups fetch a shard's index on its first read (one round more)."""
 
 
 async def _open_arrays(group: Any, names: list[str]) -> dict[str, Any]:
     """The arrays of a group by name, opened concurrently (a child that is a group is left out)."""
     nodes = await gather(*(group.getitem(n) for n in names))
     return {n: node for n, node in zip(names, nodes, strict=True) if isinstance(node, zasync.AsyncArray)}
-
-
-def shard_key(array: Any, shard: int) -> str:
-    """The store key of a shard of a (target, ...) array."""
-    return f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
 
 
 async def fetch_index(array: Any, spec: Any, key: str, where: str) -> np.ndarray | None:
@@ -111,12 +100,11 @@ async def fetch_index(array: Any, spec: Any, key: str, where: str) -> np.ndarray
         If the index does not match its CRC32C (naming ``where``).
     """
     size = spec.index_size
-    raw = await get_retrying(array.store_path.store, key, RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size))
+    raw = await get_retrying(store_of(array), key, byte_range(0, size) if spec.index_at_start else last_bytes(size))
     return None if raw is None else decode_index(spec, raw.to_bytes(), where)
 
 
 _OPENED: dict[tuple, GroupReader] = {}
-_OPENED_KEPT = 256
 
 
 def forget_readers() -> None:
@@ -136,7 +124,7 @@ async def open_reader(store: Any, path: str, label: str, key: tuple | None = Non
         return _OPENED[key]
     reader = await GroupReader.open(store, path, label)
     if key is not None:
-        if len(_OPENED) >= _OPENED_KEPT:
+        if len(_OPENED) >= settings().readers_kept:
             _OPENED.pop(next(iter(_OPENED)))
         _OPENED[key] = reader
     return reader
@@ -196,12 +184,12 @@ class GroupReader:
             arrays = {name: array async for name, array in group.arrays()}
             names = sorted(arrays)
         else:
-            names = sorted([n async for n in group.store_path.store.list_dir(group.store_path.path) if n != "zarr.json"])
+            names = sorted([n async for n in store_of(group).list_dir(path_of(group)) if n != "zarr.json"])
             arrays = await _open_arrays(group, [n for n in ("cadenceno", "target", *READ_TOGETHER) if n in names])
             names = [n for n in names if n in arrays or n not in ("cadenceno", "target", *READ_TOGETHER)]
         ahead = [(array, spec, shard_key(array, shard)) for name in READ_TOGETHER if (array := arrays.get(name)) is not None
                  and (spec := spec_of(array)) is not None for shard in range(-(-array.shape[0] // spec.shard_rows))]
-        if len(ahead) > _INDEXES_AHEAD:
+        if len(ahead) > settings().indexes_ahead:
             ahead = []
         cadenceno, target, *indexes = await gather(
             zarr_read(arrays["cadenceno"], ..., label), zarr_read(arrays["target"], ..., label),
@@ -247,7 +235,7 @@ class GroupReader:
         if spec is None:  # not a layout this reader decodes itself: let zarr read it
             return await zarr_read(array, (row, *(slice(None),) * (array.ndim - 1)), self.label)
         key = shard_key(array, row // spec.shard_rows)
-        store = array.store_path.store
+        store = store_of(array)
         index = self.shard_indexes.get((array.path, key))
         if index is None:
             index = await fetch_index(array, spec, key, self.where(key))
@@ -257,7 +245,7 @@ class GroupReader:
         offset, nbytes = index[row % spec.shard_rows]
         if offset == _EMPTY:
             return np.full(array.shape[1:], array.metadata.fill_value, dtype=array.dtype)
-        buf = await get_retrying(store, key, RangeByteRequest(int(offset), int(offset + nbytes)))
+        buf = await get_retrying(store, key, byte_range(int(offset), int(offset + nbytes)))
         values = decode_chunk(spec, buf.to_bytes(), array.shape[1:], self.where(key))
         return values if values.dtype == object else values.astype(array.dtype, copy=False)
 
@@ -388,7 +376,7 @@ class BulkReader:
             by_shard.setdefault(row // spec.shard_rows, []).append(position)
 
         async def shard_chunks(shard: int, positions: list[int]) -> None:
-            key = f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
+            key = shard_key(array, shard)
             index = await self._index(array, spec, key)
             if index is None:
                 return
@@ -396,7 +384,7 @@ class BulkReader:
             wanted = [(p, (int(o), int(n))) for p, (o, n) in wanted if o != _EMPTY]
 
             async def fetch(start: int, stop: int, members: list[int]) -> None:
-                data = await self.get(array.store_path.store, key, RangeByteRequest(start, stop))
+                data = await self.get(store_of(array), key, byte_range(start, stop))
                 for m in members:
                     position, (offset, nbytes) = wanted[m]
                     out[position] = data[offset - start : offset - start + nbytes]  # type: ignore[index]  # a range the object holds: bytes
@@ -407,14 +395,14 @@ class BulkReader:
         return out
 
     async def _index(self, array: Any, spec: Any, key: str) -> np.ndarray | None:
-        store = array.store_path.store
+        store = store_of(array)
         cache = self.reader.shard_indexes
         lock = self._index_locks.setdefault(key, asyncio.Lock())
         async with lock:  # one request per shard index, however many batches want it
             index = cache.get((array.path, key))
             if index is None:
                 size = spec.index_size
-                where = RangeByteRequest(0, size) if spec.index_at_start else SuffixByteRequest(size)
+                where = byte_range(0, size) if spec.index_at_start else last_bytes(size)
                 raw = await self.get(store, key, where)
                 if raw is None:
                     return None
@@ -423,17 +411,17 @@ class BulkReader:
 
     async def _read_shard(self, array: Any, spec: Any, shard: int, positions: list[int], rows: list[int], out: np.ndarray) -> set[int]:
         """Fill ``out`` at ``positions`` from one shard; return the positions it filled."""
-        key = f"{array.store_path.path}/{array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))}"
+        key = shard_key(array, shard)
         index = await self._index(array, spec, key)
         if index is None:  # shard never written: all fill
             return set()
         wanted = [(p, index[rows[p] % spec.shard_rows]) for p in positions]
         wanted = [(p, (int(o), int(n))) for p, (o, n) in wanted if o != _EMPTY]
         spans = [span for _, span in wanted]
-        store = array.store_path.store
+        store = store_of(array)
 
         async def fetch(start: int, stop: int, members: list[int]) -> None:
-            data = await self.get(store, key, RangeByteRequest(start, stop))
+            data = await self.get(store, key, byte_range(start, stop))
             for m in members:
                 position, (offset, nbytes) = wanted[m]
                 piece = data[offset - start : offset - start + nbytes]  # type: ignore[index]  # as above
@@ -445,9 +433,6 @@ class BulkReader:
 
 # -- xarray: rows of several variables loaded together -------------------------------------------
 
-_ROWS_AT_ONCE = 64
-"""Row selections up to this many rows are read through :class:`GroupReader` (one range per row
-and variable); larger ones by zarr (whole shards, coalesced)."""
 
 
 class RowBatch:
@@ -506,7 +491,7 @@ class RowArray(BackendArray):
     async def _get(self, key: tuple) -> np.ndarray:
         first, rest = key[0], tuple(key[1:])
         rows = np.arange(self.shape[0])[first]
-        if np.ndim(rows) == 0 or (rows.size <= _ROWS_AT_ONCE and rows.size):
+        if np.ndim(rows) == 0 or (rows.size <= settings().lazy_rows_at_once and rows.size):
             values = await self.batch.rows(self.name, tuple(int(r) for r in np.atleast_1d(rows)))
             values = values[(slice(None), *rest)] if rest else values
             return values[0] if np.ndim(rows) == 0 else values

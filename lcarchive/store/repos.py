@@ -26,7 +26,6 @@ from lcarchive.config import settings
 from lcarchive.errors import StoreAccessError, StoreError
 
 __all__ = [
-    "COMMIT_ATTEMPTS",
     "RepositoryMissing",
     "damage_in",
     "failures",
@@ -55,10 +54,6 @@ def quiet_logs() -> None:
 
 
 quiet_logs()
-
-COMMIT_ATTEMPTS = 50
-"""Times a change is redone on a fresh session when other writers keep committing first."""
-
 
 class RepositoryMissing(LookupError):
     """No icechunk repository at a place of the archive (its bucket exists)."""
@@ -246,9 +241,10 @@ def transaction[T](
     Raises
     ------
     StoreError
-        If the change could not be committed in ``COMMIT_ATTEMPTS`` attempts.
+        If the change could not be committed in ``Settings.commit_attempts`` attempts.
     """
-    for attempt in range(COMMIT_ATTEMPTS):
+    attempts = settings().commit_attempts
+    for attempt in range(attempts):
         session = repo.writable_session("main")
         result = change(session)
         if result is None or not session.has_uncommitted_changes:
@@ -264,8 +260,8 @@ def transaction[T](
             # this session was committed; redo it from a fresh one
             if not isinstance(exc, ic.ConflictError) and exc.kind not in _RACES:
                 raise
-            time.sleep(min(0.05 * (attempt + 1), 1.0))
-    raise StoreError(str(repo.storage), f"other writers kept committing first: gave up after {COMMIT_ATTEMPTS} attempts")
+            time.sleep(min(settings().commit_backoff_seconds * (attempt + 1), 1.0))
+    raise StoreError(str(repo.storage), f"other writers kept committing first: gave up after {attempts} attempts")
 
 
 _DAMAGE = ("data corruption", "unknown frame descriptor", "invalid magic", "invalid icechunk metadata", "checksum",

@@ -124,7 +124,7 @@ def test_a_download_on_a_cluster_writes_the_serial_download(tmp_path, cluster_cl
     assert lcarchive.verify(tmp_path / "dask").ok
 
 
-def test_a_search_of_many_positions_on_a_cluster_finds_the_serial_lines(tmp_path, cluster_client, monkeypatch):
+def test_a_search_of_many_positions_on_a_cluster_finds_the_serial_lines(tmp_path, cluster_client):
     root = tmp_path / "archive"
     assert lcarchive.Archive(str(root)).ingest(FILES, jobs=1).ok
     archive = lcarchive.open_archive(str(root))
@@ -132,9 +132,9 @@ def test_a_search_of_many_positions_on_a_cluster_finds_the_serial_lines(tmp_path
     ra = np.concatenate([index["ra"].to_numpy(), [10.0, 200.0]])  # every star, and two empty positions
     dec = np.concatenate([index["dec"].to_numpy(), [-5.0, 60.0]])
     radius = np.where(np.arange(ra.size) % 2 == 0, 0.5, 5.0)
-    monkeypatch.setattr(lcarchive.search, "SEARCH_PART", 4)  # several tasks of a few positions
     serial = archive.search(cone=(ra, dec, radius), where="magnitude > 0 or magnitude != magnitude")
-    with distributed.get_task_stream(cluster_client) as stream:
+    # several tasks of a few positions: the override reaches the submitter, and its workers
+    with lcarchive.config.override(search_part=4), distributed.get_task_stream(cluster_client) as stream:
         parallel = archive.search(cone=(ra, dec, radius), where="magnitude > 0 or magnitude != magnitude",
                                   client=cluster_client)
     tasks = [t for t in stream.data if "_part_lines" in str(t["key"])]

@@ -15,8 +15,8 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lcarchive.config import override
 from lcarchive.errors import StoreError
-from lcarchive.store import repos
 from lcarchive.store.repos import open_repository, storage_for, transaction
 
 CELLS = 6
@@ -119,11 +119,11 @@ def test_a_change_of_other_chunks_is_rebased_not_redone(tmp_path):
     np.testing.assert_array_equal(_cells(repo), [0, 0, 0, 1, 100, 0])
 
 
-def test_the_retry_limit_is_reported(tmp_path, monkeypatch):
+def test_the_retry_limit_is_reported(tmp_path):
     repo, lock = _new_repository(str(tmp_path))
-    monkeypatch.setattr(repos, "COMMIT_ATTEMPTS", 3)
     change, calls = _racing(repo, 0, 0, times=10**6)
-    with pytest.raises(StoreError, match="other writers kept committing first: gave up after 3 attempts"):
+    with override(commit_attempts=3), \
+            pytest.raises(StoreError, match="other writers kept committing first: gave up after 3 attempts"):
         transaction(repo, change, "mine", lock_path=lock)
     assert len(calls) == 3
     np.testing.assert_array_equal(_cells(repo), [300, 0, 0, 0, 0, 0])  # only the other writer's commits

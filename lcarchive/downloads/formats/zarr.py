@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lcarchive import export
+from lcarchive.config import settings
 from lcarchive.downloads.context import (
     DownloadContext,
     GroupPlan,
@@ -31,6 +32,7 @@ from lcarchive.downloads.manifest import PARTIAL_DIR, crc32c, unit_key, write_at
 from lcarchive.errors import DamagedObjectError
 from lcarchive.search import GroupSelection
 from lcarchive.store import BulkReader, gather
+from lcarchive.zarr_internals import path_of, shard_key, store_of
 
 if TYPE_CHECKING:
     from obstore import Bytes
@@ -84,8 +86,8 @@ def _group_files(root: Path) -> list[tuple[Path, int]]:
 async def mirror(ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: BulkReader,
                  shas: list[str]) -> None:
     """Copy a whole group object by object, undecoded."""
-    store = reader.group.store_path.store
-    prefix = reader.group.store_path.path
+    store = store_of(reader.group)
+    prefix = path_of(reader.group)
     keys = sorted([k async for k in store.list_prefix(prefix)])
     meta = await bulk.get(store, f"{prefix}/zarr.json" if prefix else "zarr.json")
     unit = f"observations/{group.observation}.zarr"
@@ -147,7 +149,7 @@ def _write_plain(path: Path, data: bytes | Bytes) -> str:
 async def _metadata(bulk: BulkReader, reader: Any) -> dict:
     """A group's ``zarr.json`` with every array's metadata consolidated in it (Zarr v3
     consolidated metadata: one request opens the downloaded group), catalog attributes dropped."""
-    store, prefix = reader.group.store_path.store, reader.group.store_path.path
+    store, prefix = store_of(reader.group), path_of(reader.group)
 
     async def load(key: str) -> dict:
         path = f"{prefix}/{key}" if prefix else key
@@ -207,7 +209,7 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
     sharded = list(specs)
     plain = [name for name in keep if name not in specs]
     time_range: list[float] = []
-    arrays_at_once = asyncio.Semaphore(4)  # bounds memory: one array's chunks of every selected row
+    arrays_at_once = asyncio.Semaphore(settings().download_arrays_at_once)  # bounds memory: one array's chunks of every selected row
 
     async def copy_sharded(name: str) -> None:
         async with arrays_at_once:
@@ -220,7 +222,7 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
                     first = shard * spec.shard_rows
                     chunks = {i - first: chunk for i in range(first, min(n, first + spec.shard_rows)) if (chunk := raw[i]) is not None}
                     if chunks:
-                        key = array.metadata.encode_chunk_key((shard, *(0,) * (array.ndim - 1)))
+                        key = shard_key(array, shard, relative=True)
                         put(f"{name}/{key}", encode_shard(spec, chunks))
                 if name == "time":
                     values = [decode_chunk(spec, c, tuple(array.shape[1:])) for c in raw if c is not None]
