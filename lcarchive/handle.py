@@ -40,7 +40,7 @@ from lcarchive.identifiers import check_observation_id
 from lcarchive.layout import open_group
 from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily, run
 
-__all__ = ["ArchiveReads", "ReadHandle", "store_errors"]
+__all__ = ["ArchiveReads", "HasHandle", "ReadHandle", "reads", "store_errors"]
 
 def store_errors[**P, R](method: Callable[P, R]) -> Callable[P, R]:
     """Report the store's failures in a handle's method as one-line :class:`lcarchive.StoreError`
@@ -104,6 +104,20 @@ class ArchiveReads(Protocol):
     def prepare(self, observations: Iterable[str]) -> None: ...
 
     async def reader(self, observation: str) -> GroupReader: ...
+
+
+class HasHandle(Protocol):
+    """What has a read handle: :class:`lcarchive.Archive`."""
+
+    @property
+    def handle(self) -> ReadHandle: ...
+
+
+def reads(archive: ArchiveReads | HasHandle) -> ArchiveReads:
+    """What to read an archive through: an :class:`lcarchive.Archive`'s read handle, or the
+    handle given (the functions of :mod:`lcarchive.search` take either)."""
+    handle = getattr(archive, "handle", None)
+    return handle if isinstance(handle, ReadHandle) else archive  # type: ignore[return-value]  # not a HasHandle: an ArchiveReads
 
 
 class _Lookups:

@@ -26,6 +26,7 @@ from lcarchive.errors import (
     InvalidIdentifierError,
     LcarchiveError,
 )
+from lcarchive.handle import HasHandle, reads
 from lcarchive.identifiers import check_observation_id
 
 if TYPE_CHECKING:
@@ -396,7 +397,7 @@ def _observations(archive: ArchiveReads, selection: Selection) -> tuple[list, li
     return observations, missing_obs, ranges
 
 
-def matching_lines(archive: ArchiveReads, selection: Selection) -> tuple[pd.DataFrame, list, list[int], list[str],
+def matching_lines(archive: ArchiveReads | HasHandle, selection: Selection) -> tuple[pd.DataFrame, list, list[int], list[str],
                                                                  dict[str, tuple[float, float]]]:
     """The target-index lines a selection keeps.
 
@@ -405,7 +406,7 @@ def matching_lines(archive: ArchiveReads, selection: Selection) -> tuple[pd.Data
 
     Parameters
     ----------
-    archive : lcarchive.handle.ArchiveReads
+    archive : lcarchive.Archive or lcarchive.handle.ReadHandle
     selection : Selection
 
     Returns
@@ -423,6 +424,7 @@ def matching_lines(archive: ArchiveReads, selection: Selection) -> tuple[pd.Data
     SelectionError
         For a cone, box or time range that cannot be read.
     """
+    archive = reads(archive)
     from lcarchive.layout.sky import pixels_in_box, pixels_in_cones
 
     cone = cones(selection.cone) if selection.cone is not None else None
@@ -541,7 +543,7 @@ def _part_lines(handle: ArchiveReads, selection: Selection, first: int) -> tuple
     return lines, missing_targets, missing_obs
 
 
-def search(archive: ArchiveReads, selection: Selection, order_by: str | Sequence[str] | None = None, limit: int | None = None,
+def search(archive: ArchiveReads | HasHandle, selection: Selection, order_by: str | Sequence[str] | None = None, limit: int | None = None,
            offset: int = 0, where: str | None = None, client: Any = None) -> pd.DataFrame:
     """The light curves a selection finds: one line per (target, observation); see
     :meth:`lcarchive.Archive.search`.
@@ -559,6 +561,7 @@ def search(archive: ArchiveReads, selection: Selection, order_by: str | Sequence
         For a cone, box or time range that cannot be read, an unknown ``order_by`` column, a
         negative ``limit``/``offset``, or a ``where`` expression that does not evaluate.
     """
+    archive = reads(archive)
     cone = cones(selection.cone) if client is not None and selection.cone is not None else None
     if cone is not None and cone[0].size > 1:
         lines, missing_targets, missing_obs = _lines_on_cluster(archive, selection, cone, client)
@@ -586,12 +589,12 @@ def search(archive: ArchiveReads, selection: Selection, order_by: str | Sequence
     return found
 
 
-def select(archive: ArchiveReads, selection: Selection) -> tuple[list[GroupSelection], list[int], list[str]]:
+def select(archive: ArchiveReads | HasHandle, selection: Selection) -> tuple[list[GroupSelection], list[int], list[str]]:
     """Resolve a selection against an archive's catalog and target index.
 
     Parameters
     ----------
-    archive : lcarchive.handle.ArchiveReads
+    archive : lcarchive.Archive or lcarchive.handle.ReadHandle
     selection : Selection
 
     Returns
@@ -605,6 +608,7 @@ def select(archive: ArchiveReads, selection: Selection) -> tuple[list[GroupSelec
     SelectionError
         For a cone, box or time range that cannot be read.
     """
+    archive = reads(archive)
     lines, observations, missing_targets, missing_obs, ranges = matching_lines(archive, selection)
     if observations is None:
         observations, _, _ = _observations(archive, selection)
