@@ -81,7 +81,8 @@ def test_gc_in_a_loop_beside_concurrent_ingests_loses_nothing(kind, tmp_path, re
                 refused += 1
         time.sleep(0.5)  # room for the writers between two collections
     print(f"gc runs beside the writers: {by_bound} by the bound, {by_lease} by the lease, {refused} refused")
-    assert [w.wait() for w in writers] == [0, 0], [w.stderr.read() for w in writers]
+    errors = [w.communicate()[1] for w in writers]  # waits, reads and closes their pipes
+    assert [w.returncode for w in writers] == [0, 0], errors
     assert by_bound >= 2 and by_lease + refused >= 1
     with override(gc_safety_seconds=0):  # and once more, everything past: nothing a version needs goes
         lcarchive.Archive(url).collect_garbage(dt.timedelta(0))
