@@ -37,6 +37,7 @@ from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, fam
 
 if TYPE_CHECKING:
     from lcarchive.formats.tables import TableMap
+    from lcarchive.store.models import FamilyPin
 
 __all__ = ["Archive", "open_archive"]
 
@@ -319,7 +320,7 @@ class Archive:
         if not isinstance(backend, ArchiveStore):
             return None
         pin = backend.pin(family_of(observation))
-        return None if pin is None else str(pin["snapshot"])
+        return None if pin is None else pin.snapshot
 
     def group_index(self, observation: str) -> pd.DataFrame:
         """The target-index lines of one observation group, read from the group itself (its
@@ -794,15 +795,15 @@ class Archive:
             self._check_observations(backend.pins_of(families), ahead)  # their buckets at once
             for observation, future in opened.items():
                 session, reader = future.result()
-                pin = backend.pin(family_of(observation)) or {}
-                if reader is not None and observation in pin.get("observations", {}) \
+                pin = backend.pin(family_of(observation))
+                if reader is not None and pin is not None and pin.holds(observation) \
                         and backend.adopt_session(family_of(observation), session):
                     self._readers.setdefault(observation, reader)
 
-    def _check_observations(self, pins: dict[str, dict | None], observations: list[str]) -> None:
+    def _check_observations(self, pins: dict[str, FamilyPin | None], observations: list[str]) -> None:
         """Raise ObservationNotFoundError, with the closest IDs, for an observation its family's
         pin (of ``pins``, by family) does not hold."""
-        missing = [o for o in observations if o not in (pins[family_of(o)] or {}).get("observations", {})]
+        missing = [o for o in observations if not ((pin := pins[family_of(o)]) is not None and pin.holds(o))]
         if missing:  # the whole catalog, on this failure only: for "did you mean"
             raise ObservationNotFoundError(missing[0], [o.id for o in self.observations])
 
@@ -833,7 +834,7 @@ class Archive:
             store, path = self.group_store(obs_id)
             key = None
             if isinstance(self._backend(), ArchiveStore):  # a snapshot never changes: its reader is kept
-                key = self._reader_key(obs_id, self._store.pin(family_of(obs_id))["snapshot"])  # type: ignore[index]  # an ArchiveStore has a pin for every family it lists
+                key = self._reader_key(obs_id, self._store.pin(family_of(obs_id)).snapshot)  # type: ignore[union-attr]  # an ArchiveStore has a pin for every family it lists
             reader = self._readers[obs_id] = await open_reader(store, path, self._label(obs_id), key)
         return reader
 

@@ -28,6 +28,7 @@ import numpy as np
 import zarr
 
 from lcarchive.clients import first_line
+from lcarchive.store.models import FamilyPin
 from lcarchive.store.repos import network_trouble, storage_for
 
 __all__ = ["Damage", "IntegrityReport", "check_group", "check_repository", "interrupted", "kind_of_key", "verify_archive"]
@@ -272,7 +273,7 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
     report.damaged.extend(catalog_damage)
     pins_lost = any(d.key.startswith("families/") or d.kind == "group" for d in catalog_damage)
     known: list[str] = []
-    pins: dict[str, dict] = {}
+    pins: dict[str, FamilyPin] = {}
     if not pins_lost:
         try:
             known = archive.group_ids()
@@ -305,9 +306,9 @@ def verify_archive(archive: Any, observations: Iterable[str] | None = None, clie
                 families = sorted(pins)
         places = [("catalog", None), *((f"observations/{f}", pins.get(f)) for f in families)]
 
-        def walk(place: tuple[str, dict | None]) -> tuple[list[Damage], int]:
+        def walk(place: tuple[str, FamilyPin | None]) -> tuple[list[Damage], int]:
             relative, pin = place
-            pinned = {pin["snapshot"]: pin.get("snapshot_sha256")} if pin else {}
+            pinned = {pin.snapshot: pin.snapshot_sha256} if pin is not None else {}
             return check_repository(store, relative, pinned)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
