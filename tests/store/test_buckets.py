@@ -88,7 +88,7 @@ def test_the_index_line_is_the_index_columns():
     for name, value in DEFAULTS.items():
         assert defaults[name] == value or (math.isnan(defaults[name]) and math.isnan(value)), name
     kinds = {int: "int64", str: "string", float: "float64", bool: "bool"}
-    assert {name: kinds[field.annotation] for name, field in IndexLine.model_fields.items()} == COLUMNS  # type: ignore[index]  # a type
+    assert {name: kinds[field.annotation] for name, field in IndexLine.model_fields.items()} == COLUMNS
 
 
 _finite = st.floats(-1e6, 1e6, allow_nan=False)
@@ -199,7 +199,7 @@ def test_upsert_replaces_drops_and_keeps_the_rest(old, new, data):
     assert out == (encode_index(frame_of_lines(expected)) if expected else "")
     gone = sorted((x for x in old if (x.target, x.observation) in replaced or x.observation in dropped),
                   key=lambda x: (x.target, x.observation))  # in the bucket's order
-    assert removed == {k: [v for x in gone for v in _columns([x])[k]] for k in COLUMNS}  # type: ignore[index]  # a line
+    assert removed == {k: [v for x in gone for v in _columns([x])[k]] for k in COLUMNS}
 
 
 def test_upsert_of_nothing_into_nothing_is_empty():

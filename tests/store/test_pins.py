@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,14 +107,27 @@ def _ingest(scenario: str, root: Path) -> ArchiveStore:
     return lcarchive.open_archive(str(root)).repositories
 
 
+@pytest.fixture(scope="module")
+def one_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive of the captured files ingested in one batch (copy it to change it)."""
+    root = tmp_path_factory.mktemp("pins") / "archive"
+    _ingest("one_batch", root)
+    return root
+
+
+def _copy(root: Path, dest: Path) -> ArchiveStore:
+    shutil.copytree(root, dest)
+    return lcarchive.open_archive(str(dest)).repositories
+
+
 def _texts(store: ArchiveStore, name: str) -> dict[str, str]:
     values = zarr.open_array(store.catalog_session().store, path=name, mode="r")[:]
     return {str(i): str(t) for i, t in enumerate(values) if t}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_an_ingest_writes_the_buckets_it_wrote_before(scenario, tmp_path):
-    store = _ingest(scenario, tmp_path / "archive")
+def test_an_ingest_writes_the_buckets_it_wrote_before(scenario, one_batch, tmp_path):
+    store = lcarchive.open_archive(str(one_batch)).repositories if scenario == "one_batch" else _ingest(scenario, tmp_path / "a")
     pins = store.pins()
     for name in ("families", "targets", "sky"):
         written, expected = _texts(store, name), CAPTURED[scenario][name]
@@ -126,10 +140,10 @@ def test_an_ingest_writes_the_buckets_it_wrote_before(scenario, tmp_path):
             assert written[bucket] == text, (name, bucket)
 
 
-def test_pins_of_an_older_lcarchive_read(tmp_path):
+def test_pins_of_an_older_lcarchive_read(one_batch, tmp_path):
     """A catalog whose pins lack the digest (written before digests) reads, and opens the groups."""
     root = tmp_path / "archive"
-    store = _ingest("one_batch", root)
+    store = _copy(one_batch, root)
     old = {f: FamilyPin.from_stored({k: v for k, v in p.stored().items() if k != "snapshot_sha256"})
            for f, p in store.pins().items()}
     store.change_catalog(lambda session: ArchiveStore.update_pins(session, old) or True, "pins of an older lcarchive")
@@ -138,9 +152,9 @@ def test_pins_of_an_older_lcarchive_read(tmp_path):
     assert archive.open_observation("kepler-lc-q05").sizes["target"] == 1
 
 
-def test_a_damaged_pin_is_named(tmp_path):
+def test_a_damaged_pin_is_named(one_batch, tmp_path):
     root = tmp_path / "archive"
-    store = _ingest("one_batch", root)
+    store = _copy(one_batch, root)
     bucket = int(next(iter(CAPTURED["one_batch"]["families"])))
     broken = json.dumps({"kepler-lc-q02": {"observations": {}}})  # no snapshot: no pin
     store.change_catalog(lambda session: ArchiveStore.write_buckets(session, "families", {bucket: broken}) or True, "damage")
