@@ -83,7 +83,6 @@ class CatalogReads(Sessions):
             self._catalog_checked()  # nothing read is used before its snapshot is checked: a damaged one is said first
         return values  # type: ignore[return-value]  # zarr's get returns an ndarray here
 
-
     def bucket_counts(self) -> BucketCounts:
         """The bucket counts of the catalog at this version (its root's attributes, or its arrays'
         shapes in an archive written without them)."""

@@ -136,6 +136,7 @@ class Sessions(Repositories):
 
     def refresh(self) -> None:
         """Forget what was read: the next read sees the latest version (of a store at the latest)."""
+        super().refresh()
         self._catalog_session = None
         self._catalog_check = None
 

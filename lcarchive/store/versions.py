@@ -31,7 +31,7 @@ class Versions(CatalogReads):
     """The versions of the archive at ``url`` (the parameters of
     :class:`~lcarchive.store.repositories.Repositories`)."""
 
-    def at(self, snapshot: str) -> CatalogReads:
+    def at_version(self, snapshot: str) -> CatalogReads:
         """A handle of the same archive at another version (a snapshot of the catalog repository)."""
         return type(self)(self.url, self.storage_options, version=snapshot)
 
@@ -66,7 +66,7 @@ class Versions(CatalogReads):
         with self.writing("tag"):
             repo = self.catalog_repository()
             snapshot = snapshot or repo.lookup_branch("main")
-            at = self.at(snapshot)
+            at = self.at_version(snapshot)
             try:
                 for family, pin in at.pins().items():
                     family_repo = self.family_repository(family)
@@ -80,7 +80,6 @@ class Versions(CatalogReads):
             except ic.IcechunkError as exc:
                 raise self._failure(exc) from exc
         return snapshot
-
 
     def collect_garbage(self, older_than: _dt.datetime, wait: float = 0.0, check_writers: bool = True) -> dict[str, Any]:
         """Expire versions older than ``older_than`` (tags kept) and delete what nothing reaches.
@@ -166,7 +165,7 @@ class Versions(CatalogReads):
             for name in catalog.list_tags():
                 seen.add(catalog.lookup_tag(name))
             for snapshot in seen:
-                for family, pin in self.at(snapshot).pins().items():
+                for family, pin in self.at_version(snapshot).pins().items():
                     kept.setdefault(family, set()).add(pin.snapshot)
             for family in self.families_in_store():
                 repo = self.family_repository(family)
