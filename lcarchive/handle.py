@@ -38,7 +38,18 @@ from lcarchive.conventions import described
 from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, ObservationNotFoundError, UnknownVariableError
 from lcarchive.identifiers import check_observation_id
 from lcarchive.layout import open_group
-from lcarchive.store import ArchiveStore, GroupReader, PlainStore, failures, family_of, gather, open_reader, rows_lazily, run
+from lcarchive.store import (
+    ArchiveStore,
+    FamilyPin,
+    GroupReader,
+    PlainStore,
+    failures,
+    family_of,
+    gather,
+    open_reader,
+    rows_lazily,
+    run,
+)
 
 __all__ = ["ArchiveReads", "HasHandle", "ReadHandle", "reads", "store_errors"]
 
@@ -306,7 +317,7 @@ class ReadHandle:
         if not isinstance(backend, ArchiveStore):
             return None
         pin = backend.pin(family_of(observation))
-        return None if pin is None else str(pin["snapshot"])
+        return None if pin is None else pin.snapshot
 
     @store_errors
     def read_version(self) -> str | None:
@@ -416,15 +427,15 @@ class ReadHandle:
             self._check_observations(backend.pins_of(families), ahead)  # their buckets at once
             for observation, future in opened.items():
                 session, reader = future.result()
-                pin = backend.pin(family_of(observation)) or {}
-                if reader is not None and observation in pin.get("observations", {}) \
+                pin = backend.pin(family_of(observation))
+                if reader is not None and pin is not None and pin.holds(observation) \
                         and backend.adopt_session(family_of(observation), session):
                     lookups.readers.setdefault(observation, reader)
 
-    def _check_observations(self, pins: dict[str, dict | None], observations: list[str]) -> None:
+    def _check_observations(self, pins: dict[str, FamilyPin | None], observations: list[str]) -> None:
         """Raise ObservationNotFoundError, with the closest IDs, for an observation its family's
         pin (of ``pins``, by family) does not hold."""
-        missing = [o for o in observations if o not in (pins[family_of(o)] or {}).get("observations", {})]
+        missing = [o for o in observations if not ((pin := pins[family_of(o)]) is not None and pin.holds(o))]
         if missing:  # the whole catalog, on this failure only: for "did you mean"
             raise ObservationNotFoundError(missing[0], [o.id for o in self.observations])
 
@@ -457,7 +468,7 @@ class ReadHandle:
             key = None
             if isinstance(self.backend(), ArchiveStore):  # a snapshot never changes: its reader is kept
                 pin = self._lookups.store.pin(family_of(observation))
-                key = self._reader_key(observation, str(pin["snapshot"]))  # type: ignore[index]  # an ArchiveStore has a pin for every family it lists
+                key = self._reader_key(observation, pin.snapshot)  # type: ignore[union-attr]  # an ArchiveStore has a pin for every family it lists
             reader = readers[observation] = await open_reader(store, path, self._label(observation), key)
         return reader
 

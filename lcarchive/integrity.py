@@ -30,6 +30,7 @@ import zarr
 
 from lcarchive.clients import first_line
 from lcarchive.config import WithSettings, carry
+from lcarchive.store.models import FamilyPin
 from lcarchive.store.repos import network_trouble, storage_for
 from lcarchive.zarr_internals import sync
 
@@ -277,7 +278,7 @@ def verify_archive(archive: Archive, observations: Iterable[str] | None = None, 
     report.damaged.extend(catalog_damage)
     pins_lost = any(d.key.startswith("families/") or d.kind == "group" for d in catalog_damage)
     known: list[str] = []
-    pins: dict[str, dict] = {}
+    pins: dict[str, FamilyPin] = {}
     if not pins_lost:
         try:
             known = archive.group_ids()
@@ -310,9 +311,9 @@ def verify_archive(archive: Archive, observations: Iterable[str] | None = None, 
                 families = sorted(pins)
         places = [("catalog", None), *((f"observations/{f}", pins.get(f)) for f in families)]
 
-        def walk(place: tuple[str, dict | None]) -> tuple[list[Damage], int]:
+        def walk(place: tuple[str, FamilyPin | None]) -> tuple[list[Damage], int]:
             relative, pin = place
-            pinned = {pin["snapshot"]: pin.get("snapshot_sha256")} if pin else {}
+            pinned = {pin.snapshot: pin.snapshot_sha256} if pin is not None else {}
             return check_repository(store, relative, pinned)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -216,7 +216,7 @@ def rollback_family(archive: Archive, family: str, dry_run: bool = False) -> Rol
     pin = store.pins().get(family)
     if pin is not None:
         old = store.index(None)  # every bucket: a rollback is rare, and its report must be whole
-        old = old[old["observation"].isin(list(pin.get("observations", {})))]
+        old = old[old["observation"].isin(list(pin.observations))]
         _, new = family_pin(store, family, report.kept)
         kept = set(zip(new["target"].tolist(), new["observation"].tolist(), strict=True))
         report.lost_light_curves = sorted({(int(t), str(o)) for t, o in zip(old["target"], old["observation"], strict=True)

@@ -29,9 +29,10 @@ from lcarchive.ingest.inputs import LIGHTCURVE_SUFFIXES, expand_inputs
 from lcarchive.ingest.parse import parsed_batches
 from lcarchive.ingest.plan import ingest_observation
 from lcarchive.layout import open_group
-from lcarchive.store import INDEX_COLUMNS, ArchiveStore
-from lcarchive.store.archive_store import target_bucket
+from lcarchive.store import INDEX_COLUMNS
+from lcarchive.store.buckets import bucket_counts, read_pins, replace_catalog, update_index, update_pins
 from lcarchive.store.family import FamilyView
+from lcarchive.store.models import FamilyPin
 
 if TYPE_CHECKING:
     from lcarchive.store.archive_store import ArchiveStore as _Store
@@ -132,9 +133,10 @@ def _message(sources: list[str], prefix: str = "ingest") -> str:
     return f"{prefix} {len(names)} file(s): {shown}"
 
 
-def family_pin(store: _Store, family: str, snapshot: str) -> tuple[dict, pd.DataFrame]:
-    """A family's pin at ``snapshot`` and every index line of its groups there (read from the
-    groups' attributes and small per-target arrays)."""
+def family_pin(store: _Store, family: str, snapshot: str) -> tuple[FamilyPin, pd.DataFrame]:
+    """A family's pin at ``snapshot`` (without its target buckets and digest: :func:`update_catalog`
+    adds them) and every index line of its groups there (read from the groups' attributes and
+    small per-target arrays)."""
     session = store.family_session(family, snapshot)
     view = FamilyView(session.store)
     observations, datasets, frames = {}, {}, []
@@ -144,17 +146,15 @@ def family_pin(store: _Store, family: str, snapshot: str) -> tuple[dict, pd.Data
         datasets[group_id] = ds.attrs.get("lcarchive_datasets", [])
         frames.append(index_lines(ds, group_id))
     lines = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({k: [] for k in INDEX_COLUMNS})
-    return {"snapshot": snapshot, "observations": observations, "datasets": datasets}, lines
+    return FamilyPin(snapshot=snapshot, observations=observations, datasets=datasets), lines
 
 
-def _seal_pin(store: _Store, family: str, pin: dict) -> None:
-    """Put the SHA-256 of the pinned snapshot's object in the pin (from its digest record), so
-    that a reader opening the family at the pin finds its damage; a snapshot without a record
-    (written before digests) gets none."""
-    pin.pop("snapshot_sha256", None)
-    digest = store.snapshot_digest(f"observations/{family}", pin["snapshot"])
-    if digest is not None:
-        pin["snapshot_sha256"] = digest
+def _sealed(store: _Store, family: str, pin: FamilyPin, buckets: list[int]) -> FamilyPin:
+    """The pin with its target buckets and the SHA-256 of the pinned snapshot's object (from its
+    digest record), so that a reader opening the family at the pin finds its damage; a snapshot
+    without a record (written before digests) gets none."""
+    digest = store.snapshot_digest(f"observations/{family}", pin.snapshot)
+    return pin.model_copy(update={"buckets": buckets, "snapshot_sha256": digest})
 
 
 def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, FamilyOutcome], force: bool = False,
@@ -170,10 +170,7 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
     dropped = sorted(set(drop))
 
     def change(session: Any) -> list[str] | None:
-        import json
-
-        from lcarchive.store.archive_store import family_bucket
-
+        counts = bucket_counts(session.store)
         if force:  # a repair: every pin and index line made again from the families' latest snapshots
             pins, frames = {}, []
             for family in families:
@@ -181,57 +178,52 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
                 if head is None:
                     continue
                 pin, frame = family_pin(store, family, head)
-                pin["buckets"] = sorted({target_bucket(t) for t in frame["target"].tolist()})
-                _seal_pin(store, family, pin)
-                pins[family] = pin
+                pins[family] = _sealed(store, family, pin, counts.targets_of(frame["target"].tolist()))
                 frames.append(frame)
-            ArchiveStore.replace_catalog(session, pins, pd.concat(frames, ignore_index=True) if frames else None)
+            replace_catalog(session, pins, pd.concat(frames, ignore_index=True) if frames else None)
             return sorted(pins)
 
-        buckets = {f: family_bucket(f) for f in [*families, *dropped]}
-        texts = ArchiveStore.read_buckets(session, "families", buckets.values())
-        pins_now: dict[str, dict] = {}
-        for text in texts.values():
-            if text:
-                pins_now.update(json.loads(text))
-        new_pins: dict[str, dict] = {}
-        lines, drop_obs, drop_buckets = [], set(), set()
+        pins_now = read_pins(session, [*families, *dropped], counts)
+        new_pins: dict[str, FamilyPin | None] = {}
+        lines: list[pd.DataFrame] = []
+        drop_obs: set[str] = set()
+        drop_buckets: set[int] = set()
         for family in families:
             head = store.family_head(family)
             old = pins_now.get(family)
-            if head is None or (not force and old is not None and old["snapshot"] == head):
+            if head is None or (not force and old is not None and old.snapshot == head):
                 continue
             outcome = outcomes.get(family)
             fast = (not force and outcome is not None and outcome.snapshot == head and outcome.lines is not None
-                    and ((old is not None and old["snapshot"] == outcome.base)
+                    and ((old is not None and old.snapshot == outcome.base)
                          or (old is None and store.family_repository(family).lookup_snapshot(outcome.base).parent_id is None)))
-            if fast:
-                pin = dict(old) if old is not None else {"observations": {}, "datasets": {}}
-                pin["observations"] = {**pin.get("observations", {}), **{g: e[0] for g, e in outcome.entries.items()}}  # type: ignore[union-attr]  # an outcome for every family that changed
-                pin["datasets"] = {**pin.get("datasets", {}), **{g: e[1] for g, e in outcome.entries.items()}}  # type: ignore[union-attr]  # as above
-                pin["snapshot"] = head
-                frame = outcome.lines  # type: ignore[union-attr]  # as above
+            if fast and outcome is not None and outcome.lines is not None:  # (what fast says, for the types)
+                entries = outcome.entries
+                pin = (old or FamilyPin(snapshot=head, observations={}, datasets={})).model_copy(update={
+                    "snapshot": head,
+                    "observations": {**(old.observations if old else {}), **{g: e[0] for g, e in entries.items()}},
+                    "datasets": {**(old.datasets if old else {}), **{g: e[1] for g, e in entries.items()}}})
+                frame = outcome.lines
+                buckets = sorted(set(old.buckets if old else []) | set(counts.targets_of(frame["target"].tolist())))
             else:
                 pin, frame = family_pin(store, family, head)
                 if old is not None:
-                    drop_obs.update(old.get("observations", {}))
-                    drop_buckets.update(old.get("buckets", []))
-            pin["buckets"] = sorted(set((old or {}).get("buckets", [])) | {target_bucket(t) for t in frame["target"].tolist()}
-                                    if fast else {target_bucket(t) for t in frame["target"].tolist()})
-            _seal_pin(store, family, pin)
-            new_pins[family] = pin
+                    drop_obs.update(old.observations)
+                    drop_buckets.update(old.buckets)
+                buckets = counts.targets_of(frame["target"].tolist())
+            new_pins[family] = _sealed(store, family, pin, buckets)
             lines.append(frame)
         for family in dropped:
             old = pins_now.get(family)
             if old is not None:
-                new_pins[family] = None  # type: ignore[assignment]  # None: the family's pin is removed
-                drop_obs.update(old.get("observations", {}))
-                drop_buckets.update(old.get("buckets", []))
+                new_pins[family] = None  # None: the family's pin is removed
+                drop_obs.update(old.observations)
+                drop_buckets.update(old.buckets)
         if not new_pins:
             return None
-        ArchiveStore.update_pins(session, new_pins)  # type: ignore[arg-type]  # dict[str, dict | None], invariance
+        update_pins(session, new_pins)
         frame = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame({k: [] for k in INDEX_COLUMNS})
-        ArchiveStore.update_index(session, frame, drop_obs, drop_buckets)
+        update_index(session, frame, drop_obs, drop_buckets)
         return sorted(new_pins)
 
     return change

@@ -39,7 +39,7 @@ def test_a_family_committed_ahead_of_its_pin_is_not_read(s3, tmp_path):
 
     store = lcarchive.open_archive(url).handle.repositories
     store.change_family(OBS, zero_flux, "a commit no catalog version pins")
-    assert store.family_head(OBS) != store.pin(OBS)["snapshot"]
+    assert store.family_head(OBS) != store.pin(OBS).snapshot
     for cold in (True, False):
         if cold:
             clear_caches()

@@ -74,7 +74,7 @@ def test_a_damaged_family_is_rolled_back_and_what_is_lost_said(two_versions, tmp
     assert 279741379 not in archive.open_observation(FAMILY)["target"].values
     assert archive.open_observation(FAMILY).sizes["target"] == len(FIRST) - 1
     assert archive.history(limit=1)[0]["message"].startswith(f"rollback observations/{FAMILY} to {parent}")
-    assert archive.handle.repositories.pin(FAMILY)["snapshot"] == parent
+    assert archive.handle.repositories.pin(FAMILY).snapshot == parent
     # and the lost light curve comes back with its file
     assert lcarchive.Archive(str(root)).ingest([str(SECOND)]).ok
     assert 279741379 in lcarchive.open_archive(str(root)).open_observation(FAMILY)["target"].values

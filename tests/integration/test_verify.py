@@ -202,16 +202,17 @@ def test_a_damaged_pinned_snapshot_is_an_error_on_read_never_other_values(clean,
 
 def test_a_pin_without_a_digest_still_reads(clean, tmp_path):
     """Pins written before digests (no snapshot_sha256) read as before."""
-    from lcarchive.store.archive_store import ArchiveStore
+    from lcarchive.store.archive_store import ArchiveStore, FamilyPin
 
     root = _copy(clean, tmp_path / "old-pin")
     store = lcarchive.open_archive(str(root)).handle.repositories
     pins = store.pins()
-    assert all("snapshot_sha256" in p for p in pins.values())
-    old = {f: {k: v for k, v in p.items() if k != "snapshot_sha256"} for f, p in pins.items()}
+    assert all(p.snapshot_sha256 is not None for p in pins.values())
+    old = {f: FamilyPin.from_stored({k: v for k, v in p.stored().items() if k != "snapshot_sha256"}) for f, p in pins.items()}
     store.change_catalog(lambda session: ArchiveStore.update_pins(session, old) or True, "pins of an older lcarchive")
     archive = lcarchive.open_archive(str(root))
-    assert "snapshot_sha256" not in archive.handle.repositories.pin("kepler-lc-q02")
+    pin = archive.handle.repositories.pin("kepler-lc-q02")
+    assert pin is not None and pin.snapshot_sha256 is None and "snapshot_sha256" not in pin.stored()
     assert archive.open_observation("kepler-lc-q02").sizes["target"] == 1
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 
 import lcarchive
-from lcarchive.store import ArchiveStore
+from lcarchive.store import ArchiveStore, FamilyPin
 from tools.bench.latency_proxy import LatencyProxy
 from tools.bench.moto_counter import SubprocessCountingMotoServer
 from tools.bench.run import TEMPLATE, machine
@@ -78,14 +78,15 @@ def build(root: str, lines: pd.DataFrame, sectors: int) -> dict:
     ingest_s = time.perf_counter() - t0
     store = ArchiveStore(root)
     real = store.pin("tess-spoc-2min-s0001")
-    entry = real["observations"]["tess-spoc-2min-s0001"]
+    assert real is not None
+    entry = real.observations["tess-spoc-2min-s0001"]
     counts = lines["observation"].value_counts()
     pins = {}
     for s in range(1, sectors + 1):
         obs = f"tess-spoc-2min-s{s:04d}"
-        pins[obs] = {"snapshot": real["snapshot"], "observations": {obs: {**entry, "id": obs, "segment": s,
-                                                                        "n_targets": int(counts.get(obs, 0))}},
-                     "datasets": {obs: []}, "buckets": []}
+        pins[obs] = FamilyPin(snapshot=real.snapshot, observations={obs: {**entry, "id": obs, "segment": s,
+                                                                         "n_targets": int(counts.get(obs, 0))}},
+                              datasets={obs: []}, buckets=[])
     t0 = time.perf_counter()
     store.change_catalog(lambda session: ArchiveStore.replace_catalog(session, pins, lines) or True,  # True: commit
                          f"bench: {len(lines)} synthetic index lines in {sectors} observations")
