@@ -297,7 +297,7 @@ def test_an_archive_of_other_bucket_counts_ingests_and_reads(tmp_path):
     assert lcarchive.Archive(str(root)).ingest([str(p) for p in files[:2]]).ok
     assert lcarchive.Archive(str(root)).ingest([str(p) for p in files[2:4]]).ok
     archive = lcarchive.open_archive(str(root))
-    reads = archive.repositories
+    reads = archive.handle.repositories
     assert reads.bucket_counts() == BucketCounts(3, 5)
     families = reads.pins()
     assert sorted(families) == ["kepler-lc-q02", "kepler-lc-q03", "kepler-lc-q04", "kepler-lc-q05"]

@@ -104,7 +104,7 @@ def _ingest(scenario: str, root: Path) -> ArchiveStore:
     for batch in CAPTURED[scenario]["files"]:
         report = lcarchive.Archive(str(root)).ingest([str(DATA / "kepler" / name) for name in batch])
         assert report.ok, report.skipped
-    return lcarchive.open_archive(str(root)).repositories
+    return lcarchive.open_archive(str(root)).handle.repositories
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def one_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _copy(root: Path, dest: Path) -> ArchiveStore:
     shutil.copytree(root, dest)
-    return lcarchive.open_archive(str(dest)).repositories
+    return lcarchive.open_archive(str(dest)).handle.repositories
 
 
 def _texts(store: ArchiveStore, name: str) -> dict[str, str]:
@@ -127,7 +127,7 @@ def _texts(store: ArchiveStore, name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_an_ingest_writes_the_buckets_it_wrote_before(scenario, one_batch, tmp_path):
-    store = lcarchive.open_archive(str(one_batch)).repositories if scenario == "one_batch" else _ingest(scenario, tmp_path / "a")
+    store = lcarchive.open_archive(str(one_batch)).handle.repositories if scenario == "one_batch" else _ingest(scenario, tmp_path / "a")
     pins = store.pins()
     for name in ("families", "targets", "sky"):
         written, expected = _texts(store, name), CAPTURED[scenario][name]
@@ -148,7 +148,7 @@ def test_pins_of_an_older_lcarchive_read(one_batch, tmp_path):
            for f, p in store.pins().items()}
     store.change_catalog(lambda session: ArchiveStore.update_pins(session, old) or True, "pins of an older lcarchive")
     archive = lcarchive.open_archive(str(root))
-    assert all(p.snapshot_sha256 is None for p in archive.repositories.pins().values())
+    assert all(p.snapshot_sha256 is None for p in archive.handle.repositories.pins().values())
     assert archive.open_observation("kepler-lc-q05").sizes["target"] == 1
 
 
