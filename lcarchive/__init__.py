@@ -51,10 +51,27 @@ if TYPE_CHECKING:  # the names the module attributes below import on first use
 
 __version__ = "0.1.0"
 
-_ERRORS = ("ArchiveBusyError", "ArchiveNotFoundError", "BadInputError", "CorruptFileError", "DamagedArchiveError",
-           "DamagedObjectError", "DestinationError", "ExportError", "InvalidIdentifierError", "InvalidTargetError",
-           "LcarchiveError", "MixedProductsError", "ObservationNotFoundError", "StoreAccessError", "StoreError",
-           "TargetNotFoundError", "UnknownProductError", "UnknownVariableError", "UnrecognizedProductError")
+_ERRORS = (
+    "ArchiveBusyError",
+    "ArchiveNotFoundError",
+    "BadInputError",
+    "CorruptFileError",
+    "DamagedArchiveError",
+    "DamagedObjectError",
+    "DestinationError",
+    "ExportError",
+    "InvalidIdentifierError",
+    "InvalidTargetError",
+    "LcarchiveError",
+    "MixedProductsError",
+    "ObservationNotFoundError",
+    "StoreAccessError",
+    "StoreError",
+    "TargetNotFoundError",
+    "UnknownProductError",
+    "UnknownVariableError",
+    "UnrecognizedProductError",
+)
 
 _WHERE = {
     "Archive": "lcarchive.archive",

@@ -53,15 +53,19 @@ class LightCurveAccessor:
         ds = self._ds
         if "cadence_observation" in ds.coords:  # one target's light curve
             ids = [str(o) for o in ds["observation"].values]
-            info = {obs: {name: ds[name].values[i] for name in ("product", "segment", "quality_flags") if name in ds.coords}
-                    for i, obs in enumerate(ids)}
+            info = {
+                obs: {name: ds[name].values[i] for name in ("product", "segment", "quality_flags") if name in ds.coords}
+                for i, obs in enumerate(ids)
+            }
             index = pd.Index(ids).get_indexer(ds["cadence_observation"].values.astype(str)).astype(np.int64)
             if index.size and index.min() < 0:
                 raise LcarchiveError("this dataset has cadences of an observation its 'observation' coordinate lacks")
             return index, info
         obs = str(ds.attrs.get("observation", ""))
-        return (np.zeros(ds.sizes["cadence"], dtype=np.int64),
-                {obs: {k: ds.attrs.get(k) for k in ("product", "segment", "quality_flags")}})
+        return (
+            np.zeros(ds.sizes["cadence"], dtype=np.int64),
+            {obs: {k: ds.attrs.get(k) for k in ("product", "segment", "quality_flags")}},
+        )
 
     @staticmethod
     def _segment(meta: dict) -> int | None:
@@ -115,8 +119,13 @@ class LightCurveAccessor:
                 else:
                     ok = _quality.good_cadences(values[..., cadences], table, bitmask, self._segment(meta))  # type: ignore[arg-type]  # a table name the catalog gives, not a Literal
             good[..., cadences] = ok
-        return xr.DataArray(good, dims=q.dims, coords=q.coords, name="quality_mask",
-                            attrs={"description": f"cadences passing the {bitmask!r} quality mask"})
+        return xr.DataArray(
+            good,
+            dims=q.dims,
+            coords=q.coords,
+            name="quality_mask",
+            attrs={"description": f"cadences passing the {bitmask!r} quality mask"},
+        )
 
     def good(self, bitmask: str | int = "default") -> xr.Dataset:
         """The cadences that pass :meth:`quality_mask` (lightkurve's ``read(quality_bitmask=...)``).
@@ -297,12 +306,18 @@ class LightCurveAccessor:
             columns, _ = part.lc._table()
             lc = cls(time=part.lc.time, data=columns)
             target = int(ds.attrs.get("target", 0))
-            lc.meta.update({
-                id_key: target, "TARGETID": target, segment_key: self._segment(meta), "MISSION": mission.upper() if mission != "k2" else "K2",
-                "FLUX_ORIGIN": str(ds["flux"].attrs.get("source_column", "flux")).lower(),
-                "QUALITY_BITMASK": ds.attrs.get("quality_bitmask", "none"), "OBSERVATION": obs,
-                "PRODUCT": meta.get("product"),
-            })
+            lc.meta.update(
+                {
+                    id_key: target,
+                    "TARGETID": target,
+                    segment_key: self._segment(meta),
+                    "MISSION": mission.upper() if mission != "k2" else "K2",
+                    "FLUX_ORIGIN": str(ds["flux"].attrs.get("source_column", "flux")).lower(),
+                    "QUALITY_BITMASK": ds.attrs.get("quality_bitmask", "none"),
+                    "OBSERVATION": obs,
+                    "PRODUCT": meta.get("product"),
+                }
+            )
             out.append(lc)
         return out[0] if len(out) == 1 else lk.LightCurveCollection(out)
 
@@ -368,16 +383,30 @@ def from_lightkurve(lc: Any) -> xr.Dataset:
     segment = int(meta.get(segment_key) if meta.get(segment_key) is not None else -1)  # type: ignore[arg-type]  # not None: tested in the same expression
     table = "spoc" if mission == "tess" else "kepler"
     time_format = "BTJD" if mission == "tess" else "BKJD"
-    data_vars["time"] = ("cadence", t, {"units": "d", "time_format": time_format, "time_scale": "tdb",
-                                        "reference_epoch_jd": epoch})
+    data_vars["time"] = (
+        "cadence",
+        t,
+        {"units": "d", "time_format": time_format, "time_scale": "tdb", "reference_epoch_jd": epoch},
+    )
     n = len(t)
-    coords = {"observation": ("observation", np.array(["lightkurve"], dtype=object)),
-              "product": ("observation", np.array([str(meta.get("AUTHOR", "lightkurve"))], dtype=object)),
-              "segment": ("observation", np.array([segment], dtype=np.int64)),
-              "quality_flags": ("observation", np.array([table], dtype=object)),
-              "cadence_observation": ("cadence", np.full(n, "lightkurve", dtype=object)),
-              "target": target}
+    coords = {
+        "observation": ("observation", np.array(["lightkurve"], dtype=object)),
+        "product": ("observation", np.array([str(meta.get("AUTHOR", "lightkurve"))], dtype=object)),
+        "segment": ("observation", np.array([segment], dtype=np.int64)),
+        "quality_flags": ("observation", np.array([table], dtype=object)),
+        "cadence_observation": ("cadence", np.full(n, "lightkurve", dtype=object)),
+        "target": target,
+    }
     if "cadenceno" in data_vars:
         coords["cadenceno"] = data_vars.pop("cadenceno")
-    return xr.Dataset(data_vars, coords=coords, attrs={"target": target, "mission": mission, "time_format": time_format,
-                                                       "time_reference_epoch_jd": epoch, "time_scale": "tdb"})
+    return xr.Dataset(
+        data_vars,
+        coords=coords,
+        attrs={
+            "target": target,
+            "mission": mission,
+            "time_format": time_format,
+            "time_reference_epoch_jd": epoch,
+            "time_scale": "tdb",
+        },
+    )

@@ -49,8 +49,9 @@ class Archive:
         Read the archive as it was at this time (UTC if naive).
     """
 
-    def __init__(self, url: str, storage_options: dict | None = None, version: str | None = None,
-                 as_of: _dt.datetime | None = None) -> None:
+    def __init__(
+        self, url: str, storage_options: dict | None = None, version: str | None = None, as_of: _dt.datetime | None = None
+    ) -> None:
         self.handle = ReadHandle(str(url), storage_options or {}, version, as_of)
         """The :class:`lcarchive.handle.ReadHandle` this archive reads through (picklable: what a
         Dask task is given, after :meth:`~lcarchive.handle.ReadHandle.resolved`)."""
@@ -372,8 +373,18 @@ class Archive:
         ValueError
             If ``target`` is no target ID, or ``products`` is not ``"all"``.
         """
-        return stars.light_curve(self.handle, target, observation, variables, include_superseded, product, quality_bitmask,
-                                 normalize, observations, products)
+        return stars.light_curve(
+            self.handle,
+            target,
+            observation,
+            variables,
+            include_superseded,
+            product,
+            quality_bitmask,
+            normalize,
+            observations,
+            products,
+        )
 
     @store_errors
     def light_curves(
@@ -414,8 +425,9 @@ class Archive:
         MixedProductsError, UnknownProductError, UnknownVariableError, DamagedObjectError
             As for :meth:`light_curve`.
         """
-        return stars.light_curves(self.handle, targets, variables, include_superseded, product, quality_bitmask, normalize,
-                                  missing)
+        return stars.light_curves(
+            self.handle, targets, variables, include_superseded, product, quality_bitmask, normalize, missing
+        )
 
     @store_errors
     def search(
@@ -509,9 +521,19 @@ class Archive:
                 return None
             return [value] if isinstance(value, str | int | np.integer) else list(value)
 
-        filters = {"cone": cone, "box": box, "targets": many(targets), "observations": many(observation),
-                   "missions": many(mission), "products": many(product), "segments": many(segment),
-                   "cameras": many(camera), "ccds": many(ccd), "magnitude": magnitude, "time": time}
+        filters = {
+            "cone": cone,
+            "box": box,
+            "targets": many(targets),
+            "observations": many(observation),
+            "missions": many(mission),
+            "products": many(product),
+            "segments": many(segment),
+            "cameras": many(camera),
+            "ccds": many(ccd),
+            "magnitude": magnitude,
+            "time": time,
+        }
         if selection is not None:
             if any(v is not None for v in filters.values()) or include_superseded:
                 raise TypeError("search: give a selection or filters, not both")
@@ -616,8 +638,10 @@ class Archive:
     # -- writing -----------------------------------------------------------------------------------
     def _writable(self) -> None:
         if self.handle.read_only:
-            raise LcarchiveError(f"{self.url}: a read-only folder of plain Zarr groups (store format v1 or a "
-                                 f"download); convert a v1 archive with: lcarchive migrate {self.url} NEW")
+            raise LcarchiveError(
+                f"{self.url}: a read-only folder of plain Zarr groups (store format v1 or a "
+                f"download); convert a v1 archive with: lcarchive migrate {self.url} NEW"
+            )
 
     @store_errors
     def ingest(
@@ -701,14 +725,17 @@ class Archive:
             pass  # a new archive
         self.refresh()
         try:
-            return ingest_files(self.handle.repositories, inputs, input_storage_options, progress, jobs, mapping, client, committed)
+            return ingest_files(
+                self.handle.repositories, inputs, input_storage_options, progress, jobs, mapping, client, committed
+            )
         finally:
             self.handle.forget_kind()
             self.refresh()
 
 
-def open_archive(url: str, storage_options: dict | None = None, version: str | None = None,
-                 as_of: _dt.datetime | None = None) -> Archive:
+def open_archive(
+    url: str, storage_options: dict | None = None, version: str | None = None, as_of: _dt.datetime | None = None
+) -> Archive:
     """Open the archive at ``url``.
 
     Nothing is read from the store yet: the catalog, the target index and each group are read

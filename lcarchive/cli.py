@@ -29,8 +29,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # click's plain help: real metavars (TEXT, INTEGER), paragraphs re-wrapped to the terminal
 )
-catalog_app = typer.Typer(help="Show, rebuild or describe the archive's JSON catalog.", no_args_is_help=True,
-                          rich_markup_mode=None)
+catalog_app = typer.Typer(
+    help="Show, rebuild or describe the archive's JSON catalog.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(catalog_app, name="catalog")
 
 
@@ -43,12 +44,16 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
-def _top(version: Annotated[bool, typer.Option("--version", help="Print lcarchive's version and exit.", is_eager=True,
-                                               callback=_show_version)] = False) -> None:
+def _top(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print lcarchive's version and exit.", is_eager=True, callback=_show_version)
+    ] = False,
+) -> None:
     """lcarchive: a Zarr archive of TESS, Kepler and K2 light curves, one group per observation.
 
     Start with `lcarchive ingest ARCHIVE FILES...`, then `lcarchive ls ARCHIVE` and
     `lcarchive search ARCHIVE --target 'TIC 261136679'`; `lcarchive COMMAND --help` explains each."""
+
 
 # output piped to another program is never cut (rich would fit it to 80 columns): tables take the
 # width their cells need
@@ -69,10 +74,20 @@ StorageOpt = Annotated[
 
 
 AnonOpt = Annotated[bool, typer.Option("--anon", help="Read a public bucket without credentials (unsigned requests).")]
-VersionOpt = Annotated[str | None, typer.Option("--version", help="Read the archive at this version: a tag (e.g. a data "
-                                                  "release), a branch or a snapshot ID from `lcarchive history`.")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Read the archive as it was at this date or time "
-                                               "(ISO 8601, UTC unless it says otherwise), e.g. 2026-11-30T12:00.")]
+VersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--version",
+        help="Read the archive at this version: a tag (e.g. a data release), a branch or a snapshot ID from `lcarchive history`.",
+    ),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Read the archive as it was at this date or time (ISO 8601, UTC unless it says otherwise), e.g. 2026-11-30T12:00.",
+    ),
+]
 
 
 TargetOpt = Annotated[
@@ -81,14 +96,28 @@ TargetOpt = Annotated[
 ]
 TargetsFileOpt = Annotated[Path | None, typer.Option("--targets-file", help="File of IDs: one per line, or a CSV/Parquet table.")]
 TargetsColumnOpt = Annotated[str | None, typer.Option("--targets-column", help="Column of --targets-file holding the IDs.")]
-ObservationOpt = Annotated[list[str] | None, typer.Option("--observation", help="Observation ID, e.g. tess-spoc-2min-s0001 (repeatable).")]
+ObservationOpt = Annotated[
+    list[str] | None, typer.Option("--observation", help="Observation ID, e.g. tess-spoc-2min-s0001 (repeatable).")
+]
 MissionOpt = Annotated[list[str] | None, typer.Option("--mission", help="tess, kepler or k2 (repeatable).")]
 ProductOpt = Annotated[list[str] | None, typer.Option("--product", help="Product, e.g. spoc-2min, qlp, kepler-lc (repeatable).")]
-SegmentOpt = Annotated[list[int] | None, typer.Option("--sector", "--quarter", "--campaign", help="Sector, quarter or campaign (repeatable).")]
-ConeOpt = Annotated[tuple[float, float, float] | None, typer.Option("--cone", help="RA DEC RADIUS, degrees (ICRS).", show_default=False)]
-PositionsOpt = Annotated[Path | None, typer.Option("--positions", help="CSV/Parquet table of positions (columns ra, dec and radius, "
-                                                   "degrees; or give --radius): a cone search around each.", show_default=False)]
-RadiusOpt = Annotated[float | None, typer.Option("--radius", help="Radius of the --positions cones, degrees.", show_default=False)]
+SegmentOpt = Annotated[
+    list[int] | None, typer.Option("--sector", "--quarter", "--campaign", help="Sector, quarter or campaign (repeatable).")
+]
+ConeOpt = Annotated[
+    tuple[float, float, float] | None, typer.Option("--cone", help="RA DEC RADIUS, degrees (ICRS).", show_default=False)
+]
+PositionsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--positions",
+        help="CSV/Parquet table of positions (columns ra, dec and radius, degrees; or give --radius): a cone search around each.",
+        show_default=False,
+    ),
+]
+RadiusOpt = Annotated[
+    float | None, typer.Option("--radius", help="Radius of the --positions cones, degrees.", show_default=False)
+]
 BoxOpt = Annotated[
     tuple[float, float, float, float] | None,
     typer.Option(
@@ -99,7 +128,9 @@ BoxOpt = Annotated[
 ]
 CameraOpt = Annotated[list[int] | None, typer.Option("--camera", help="TESS camera (repeatable).")]
 CcdOpt = Annotated[list[int] | None, typer.Option("--ccd", help="TESS CCD (repeatable).")]
-MagnitudeOpt = Annotated[tuple[float, float] | None, typer.Option("--magnitude", help="LOW HIGH: TESSMAG or KEPMAG range, mag.", show_default=False)]
+MagnitudeOpt = Annotated[
+    tuple[float, float] | None, typer.Option("--magnitude", help="LOW HIGH: TESSMAG or KEPMAG range, mag.", show_default=False)
+]
 TimeOpt = Annotated[
     tuple[str, str] | None,
     typer.Option(
@@ -111,12 +142,25 @@ TimeOpt = Annotated[
 SupersededOpt = Annotated[bool, typer.Option("--include-superseded", help="Also take groups of older releases.")]
 
 
-def _selection(target: list[str] | None, targets_file: Path | None, targets_column: str | None, observation: list[str] | None,
-               mission: list[str] | None, product: list[str] | None, segment: list[int] | None,
-               cone: tuple[float, float, float] | None, positions: Path | None, radius: float | None,
-               box: tuple[float, float, float, float] | None, camera: list[int] | None, ccd: list[int] | None,
-               magnitude: tuple[float, float] | None, time_range: tuple[str, str] | None, include_superseded: bool,
-               columns: list[str] | None = None):
+def _selection(
+    target: list[str] | None,
+    targets_file: Path | None,
+    targets_column: str | None,
+    observation: list[str] | None,
+    mission: list[str] | None,
+    product: list[str] | None,
+    segment: list[int] | None,
+    cone: tuple[float, float, float] | None,
+    positions: Path | None,
+    radius: float | None,
+    box: tuple[float, float, float, float] | None,
+    camera: list[int] | None,
+    ccd: list[int] | None,
+    magnitude: tuple[float, float] | None,
+    time_range: tuple[str, str] | None,
+    include_superseded: bool,
+    columns: list[str] | None = None,
+):
     """The :class:`lcarchive.Selection` of the selection options (``download``, ``search``)."""
     from lcarchive.search import Selection, read_positions_file, read_targets_file
 
@@ -153,13 +197,15 @@ def _as_of(text: str | None):
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is no ISO 8601 date or time (e.g. 2026-11-30 or 2026-11-30T12:00)",
-                                 param_hint="--as-of") from None
+        raise typer.BadParameter(
+            f"{text!r} is no ISO 8601 date or time (e.g. 2026-11-30 or 2026-11-30T12:00)", param_hint="--as-of"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _open(archive: str, storage_option: list[str] | None, anon: bool = False, version: str | None = None,
-          as_of: str | None = None) -> Archive:
+def _open(
+    archive: str, storage_option: list[str] | None, anon: bool = False, version: str | None = None, as_of: str | None = None
+) -> Archive:
     if version is not None and as_of is not None:
         raise typer.BadParameter("give --version or --as-of, not both", param_hint="--version/--as-of")
     from lcarchive.archive import open_archive
@@ -201,7 +247,7 @@ def ingest(
         typer.Option(
             "--table-map",
             help="How CSV/Parquet inputs give light curves: a JSON file, or inline JSON, e.g. "
-            "'{\"mission\": \"tess\", \"target\": \"tic\", \"segment\": 14, \"time\": \"btjd\", \"flux\": \"flux\"}'. "
+            '\'{"mission": "tess", "target": "tic", "segment": 14, "time": "btjd", "flux": "flux"}\'. '
             "Keys: mission, label, target or target_id, segment or segment_column, time, time_format "
             "(btjd/bkjd, bjd, mjd), cadenceno, flux, flux_err, quality, units.",
             show_default=False,
@@ -213,7 +259,8 @@ def ingest(
         typer.Option("--input-option", "-i", help="fsspec option KEY=VALUE for reading the inputs' URLs (repeatable)."),
     ] = None,
     anon: Annotated[
-        bool, typer.Option("--anon", help="Read the inputs' URLs without credentials (a public bucket such as MAST's s3://stpubdata).")
+        bool,
+        typer.Option("--anon", help="Read the inputs' URLs without credentials (a public bucket such as MAST's s3://stpubdata)."),
     ] = False,
     workers: Annotated[
         int | None,
@@ -243,7 +290,11 @@ def ingest(
     """
     from lcarchive.formats.tables import load_table_map
 
-    named = "--table-map (inline JSON)" if table_map is not None and table_map.lstrip().startswith("{") else f"--table-map {table_map}"
+    named = (
+        "--table-map (inline JSON)"
+        if table_map is not None and table_map.lstrip().startswith("{")
+        else f"--table-map {table_map}"
+    )
     mapping = None if table_map is None else load_table_map(table_map, named)
     absent = [i for i in inputs if "://" not in i and not any(c in i for c in "*?[") and not os.path.exists(i)]
     if absent:  # a mistyped path: nothing is written, and the exit code is not "some files skipped"
@@ -262,17 +313,22 @@ def ingest(
     started = time.perf_counter()
     committed: list[tuple[str, int]] = []  # (archive version, light curves stored) per batch committed
     try:
-        report = _ingest_with_progress(store, files, input_options, mapping, workers, scheduler,
-                                       lambda version, stored: committed.append((version, stored)))
+        report = _ingest_with_progress(
+            store, files, input_options, mapping, workers, scheduler, lambda version, stored: committed.append((version, stored))
+        )
     except KeyboardInterrupt:
         # (an interrupt between a commit and its report undercounts by that one batch: "at least")
         if committed:
-            said = (f"lcarchive: interrupted. At least {len(committed)} batch(es) of this ingest were committed "
-                    f"({sum(n for _, n in committed)} light curve(s) stored, the last as archive version {committed[-1][0]}); "
-                    "nothing half-written is visible; running the same command again completes the rest.")
+            said = (
+                f"lcarchive: interrupted. At least {len(committed)} batch(es) of this ingest were committed "
+                f"({sum(n for _, n in committed)} light curve(s) stored, the last as archive version {committed[-1][0]}); "
+                "nothing half-written is visible; running the same command again completes the rest."
+            )
         else:
-            said = ("lcarchive: interrupted before its first batch was committed (or while it was); nothing half-written "
-                    "is visible; running the same command again completes the rest.")
+            said = (
+                "lcarchive: interrupted before its first batch was committed (or while it was); nothing half-written "
+                "is visible; running the same command again completes the rest."
+            )
         err.print(said, highlight=False, markup=False)
         raise SystemExit(_failed(130)) from None
     seconds = time.perf_counter() - started
@@ -286,20 +342,31 @@ def ingest(
     )
     if report.ignored:
         kinds = sorted({what for _, what in report.ignored})
-        out.print(f"  {len(report.ignored)} file(s) of the folders given are no light curves by their names, not read: "
-                  f"{'; '.join(kinds)}", highlight=False, markup=False)
+        out.print(
+            f"  {len(report.ignored)} file(s) of the folders given are no light curves by their names, not read: "
+            f"{'; '.join(kinds)}",
+            highlight=False,
+            markup=False,
+        )
     counts = report.integrity_counts()
     if counts:
-        out.print("  integrity (DATASUM/CHECKSUM on the raw bytes): "
-                  + ", ".join(f"{counts[s]} {s}" for s in ("sound", "no-checksums", "stale-cards", "damaged") if s in counts),
-                  highlight=False, markup=False)
+        out.print(
+            "  integrity (DATASUM/CHECKSUM on the raw bytes): "
+            + ", ".join(f"{counts[s]} {s}" for s in ("sound", "no-checksums", "stale-cards", "damaged") if s in counts),
+            highlight=False,
+            markup=False,
+        )
     for source, _obs, target, group in report.superseded:
         flag = " (possibly damaged: its checksum cards fail)" if report.integrity.get(source) == "damaged" else ""
         out.print(f"  other version kept in {group}: target {target} from {source}{flag}", highlight=False, markup=False)
     for source, obs, target in report.added:
         if report.integrity.get(source) == "damaged":
-            out.print(f"  stored possibly damaged (its checksum cards fail, no sound copy stored): target {target} "
-                      f"in {obs} from {source}", highlight=False, markup=False)
+            out.print(
+                f"  stored possibly damaged (its checksum cards fail, no sound copy stored): target {target} "
+                f"in {obs} from {source}",
+                highlight=False,
+                markup=False,
+            )
     for source, warning in report.warnings:
         out.print(f"  warning: {source}: {warning}", highlight=False, markup=False)
     if report.skipped:
@@ -309,26 +376,37 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _ingest_with_progress(store: Archive, files: list[str], input_options: dict | None, mapping: Any,
-                          workers: int | None, scheduler: str | None, committed: Any) -> Any:
+def _ingest_with_progress(
+    store: Archive,
+    files: list[str],
+    input_options: dict | None,
+    mapping: Any,
+    workers: int | None,
+    scheduler: str | None,
+    committed: Any,
+) -> Any:
     """``store.ingest`` with a progress bar on a terminal (a file per step)."""
-    with _cluster(workers, scheduler) as client, Progress(
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=err,
-        disable=not err.is_terminal,
-        transient=True,
-    ) as progress:
+    with (
+        _cluster(workers, scheduler) as client,
+        Progress(
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            disable=not err.is_terminal,
+            transient=True,
+        ) as progress,
+    ):
         task = progress.add_task("", total=len(files))
 
         def step(name: str) -> None:
             progress.update(task, advance=1, description=name.rsplit("/", 1)[-1])
 
-        return store.ingest(files, input_storage_options=input_options, progress=step, table_map=mapping, client=client,
-                            committed=committed)
+        return store.ingest(
+            files, input_storage_options=input_options, progress=step, table_map=mapping, client=client, committed=committed
+        )
 
 
 @app.command("download")
@@ -340,7 +418,9 @@ def download_command(
             show_default=False,
         ),
     ] = None,
-    dest: Annotated[str | None, typer.Argument(help="Local folder to write into (created if absent); not with --verify.", show_default=False)] = None,
+    dest: Annotated[
+        str | None, typer.Argument(help="Local folder to write into (created if absent); not with --verify.", show_default=False)
+    ] = None,
     target: TargetOpt = None,
     targets_file: TargetsFileOpt = None,
     targets_column: TargetsColumnOpt = None,
@@ -365,9 +445,13 @@ def download_command(
         ),
     ] = None,
     include_superseded: SupersededOpt = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="The output format (listed by: lcarchive download --help).")] = "zarr",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="The output format (listed by: lcarchive download --help).")
+    ] = "zarr",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
-    verify_only: Annotated[bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")] = False,
+    verify_only: Annotated[
+        bool, typer.Option("--verify", help="Re-check a finished download folder against its manifest.")
+    ] = False,
     workers: Annotated[
         int | None,
         typer.Option("--workers", help="Download on a Dask LocalCluster of this many worker processes.", show_default=False),
@@ -403,20 +487,39 @@ def download_command(
         return
     if archive is None or dest is None:
         raise typer.BadParameter("ARCHIVE and DEST are required", param_hint="ARCHIVE DEST")
-    selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, positions,
-                           radius, box, camera, ccd, magnitude, time_range, include_superseded,
-                           [c.strip() for c in columns.split(",") if c.strip()] if columns else None)
+    selection = _selection(
+        target,
+        targets_file,
+        targets_column,
+        observation,
+        mission,
+        product,
+        segment,
+        cone,
+        positions,
+        radius,
+        box,
+        camera,
+        ccd,
+        magnitude,
+        time_range,
+        include_superseded,
+        [c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+    )
     store = _open(archive, storage_option, anon, version, as_of)
-    with _cluster(workers, scheduler) as client, Progress(
-        TextColumn("[bold]download"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not err.is_terminal,
-        transient=True,
-    ) as progress:
+    with (
+        _cluster(workers, scheduler) as client,
+        Progress(
+            TextColumn("[bold]download"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+            transient=True,
+        ) as progress,
+    ):
         task = progress.add_task("", total=None, rate="")
         started = time.perf_counter()
 
@@ -512,8 +615,24 @@ def search_command(
     """
     from lcarchive.search import search
 
-    selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, positions,
-                           radius, box, camera, ccd, magnitude, time_range, include_superseded)
+    selection = _selection(
+        target,
+        targets_file,
+        targets_column,
+        observation,
+        mission,
+        product,
+        segment,
+        cone,
+        positions,
+        radius,
+        box,
+        camera,
+        ccd,
+        magnitude,
+        time_range,
+        include_superseded,
+    )
     store = _open(archive, storage_option, anon, version, as_of)
     with _cluster(workers, scheduler) as client:
         found = search(store.handle, selection, order_by=order_by or None, limit=limit, offset=offset, where=where, client=client)
@@ -523,9 +642,23 @@ def search_command(
         print(json.dumps(records, indent=1))
     else:
         table = Table(box=None, pad_edge=False)
-        shown = [c for c in ("position", "target", "observation", "ra", "dec", "magnitude", "n_cadences", "coverage", "separation",
-                             *(c for c in found.columns if c.startswith(("bls_", "lombscargle_"))), "url")
-                 if c in found]
+        shown = [
+            c
+            for c in (
+                "position",
+                "target",
+                "observation",
+                "ra",
+                "dec",
+                "magnitude",
+                "n_cadences",
+                "coverage",
+                "separation",
+                *(c for c in found.columns if c.startswith(("bls_", "lombscargle_"))),
+                "url",
+            )
+            if c in found
+        ]
         for name in shown:
             table.add_column(name, justify="right" if name not in ("observation", "url") else "left")
         for row in found[shown].itertuples(index=False):
@@ -575,24 +708,47 @@ def verify_command(
     from lcarchive.integrity import verify_archive
 
     store = _open(archive, storage_option, anon, version, as_of)
-    with _cluster(workers, scheduler) as client, Progress(
-        TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, disable=not err.is_terminal, transient=True,
-    ) as progress:
+    with (
+        _cluster(workers, scheduler) as client,
+        Progress(
+            TextColumn("[bold]verify"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+            transient=True,
+        ) as progress,
+    ):
         task = progress.add_task("", total=None)
-        report = verify_archive(store, observation or None, client=client, jobs=jobs,
-                                progress=lambda done, total: progress.update(task, completed=done, total=total))
+        report = verify_archive(
+            store,
+            observation or None,
+            client=client,
+            jobs=jobs,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if as_json:
-        print(json.dumps([{"where": d.where, "key": d.key, "kind": d.kind, "reason": d.reason, "network": d.network}
-                          for d in report.damaged], indent=1))
+        print(
+            json.dumps(
+                [
+                    {"where": d.where, "key": d.key, "kind": d.kind, "reason": d.reason, "network": d.network}
+                    for d in report.damaged
+                ],
+                indent=1,
+            )
+        )
     else:
         for damage in report.damaged:
             out.print(f"{'unreadable' if damage.network else 'damaged'}: {damage}", highlight=False, markup=False)
     rate = report.bytes / 1e6 / report.seconds if report.seconds else 0.0
-    err.print(f"{report.repositories} repositories, {report.objects} metadata object(s), "
-              f"{len(report.observations)} group(s), {report.chunks} chunk(s), {report.bytes / 1e6:.1f} MB decoded in "
-              f"{report.seconds:.1f} s ({rate:.0f} MB/s): "
-              + ("no damaged object" if report.ok else f"{len(report.damaged)} damaged object(s)"), highlight=False)
+    err.print(
+        f"{report.repositories} repositories, {report.objects} metadata object(s), "
+        f"{len(report.observations)} group(s), {report.chunks} chunk(s), {report.bytes / 1e6:.1f} MB decoded in "
+        f"{report.seconds:.1f} s ({rate:.0f} MB/s): "
+        + ("no damaged object" if report.ok else f"{len(report.damaged)} damaged object(s)"),
+        highlight=False,
+    )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -600,8 +756,12 @@ def verify_command(
 @app.command("rollback")
 def rollback_command(
     archive: ArchiveArg,
-    family: Annotated[str | None, typer.Argument(help="The observation family to roll back (e.g. tess-spoc-2min-s0001).", show_default=False)] = None,
-    catalog: Annotated[bool, typer.Option("--catalog", help="Roll the catalog repository back (the archive's versions) instead.")] = False,
+    family: Annotated[
+        str | None, typer.Argument(help="The observation family to roll back (e.g. tess-spoc-2min-s0001).", show_default=False)
+    ] = None,
+    catalog: Annotated[
+        bool, typer.Option("--catalog", help="Roll the catalog repository back (the archive's versions) instead.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be kept and lost.")] = False,
     storage_option: StorageOpt = None,
 ) -> None:
@@ -625,8 +785,11 @@ def rollback_command(
     verb = "would roll back" if dry_run else "rolled back"
     out.print(f"{verb} {report.repository} from {report.head} to {report.kept}", highlight=False)
     for commit in report.lost_commits:
-        out.print(f"lost commit {commit['snapshot']} ({commit['time']:%Y-%m-%d %H:%M:%S}): {commit['message']}",
-                  highlight=False, markup=False)
+        out.print(
+            f"lost commit {commit['snapshot']} ({commit['time']:%Y-%m-%d %H:%M:%S}): {commit['message']}",
+            highlight=False,
+            markup=False,
+        )
     for target, observation in report.lost_light_curves:
         out.print(f"lost light curve: target {target} of {observation}", highlight=False)
     if catalog and report.lost_commits:
@@ -710,7 +873,9 @@ def compute_command(
         str,
         typer.Option("--quality-bitmask", metavar="default|hard|hardest", help="Quality mask first (lightkurve's)."),
     ] = "default",
-    keep_periodogram: Annotated[bool, typer.Option("--periodogram", help="Also store each periodogram's power on the grid.")] = False,
+    keep_periodogram: Annotated[
+        bool, typer.Option("--periodogram", help="Also store each periodogram's power on the grid.")
+    ] = False,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -748,47 +913,99 @@ def compute_command(
 
     if quality_bitmask not in ("default", "hard", "hardest"):
         raise typer.BadParameter(f"{quality_bitmask!r}: default, hard or hardest", param_hint="--quality-bitmask")
-    params = Parameters(method=method, period_min=period_min, period_max=period_max,
-                        durations=tuple(duration) if duration else Parameters.durations, frequency_factor=frequency_factor,
-                        quality_bitmask=quality_bitmask, keep_periodogram=keep_periodogram, per=per, flatten=flatten,
-                        flatten_window=flatten_window, max_periods=max_periods)
+    params = Parameters(
+        method=method,
+        period_min=period_min,
+        period_max=period_max,
+        durations=tuple(duration) if duration else Parameters.durations,
+        frequency_factor=frequency_factor,
+        quality_bitmask=quality_bitmask,
+        keep_periodogram=keep_periodogram,
+        per=per,
+        flatten=flatten,
+        flatten_window=flatten_window,
+        max_periods=max_periods,
+    )
     params.check()
-    selection = _selection(target, targets_file, targets_column, observation, mission, product, segment, cone, None, None,
-                           box, camera, ccd, magnitude, None, False)
+    selection = _selection(
+        target,
+        targets_file,
+        targets_column,
+        observation,
+        mission,
+        product,
+        segment,
+        cone,
+        None,
+        None,
+        box,
+        camera,
+        ccd,
+        magnitude,
+        None,
+        False,
+    )
     store = _open(archive, storage_option)
 
     def planned(n_periodograms, n_light_curves, grid):
         what = "each star's observations of one product stitched" if per == "target" else "one per light curve"
         window = params.window
-        err.print(f"{method}: {n_periodograms} periodogram(s) of {n_light_curves} light curve(s), {what}; "
-                  + (f"flattened with a {window:g} d window; " if window is not None else "not flattened; ")
-                  + f"period grid: {grid.describe()}", highlight=False, markup=False)
+        err.print(
+            f"{method}: {n_periodograms} periodogram(s) of {n_light_curves} light curve(s), {what}; "
+            + (f"flattened with a {window:g} d window; " if window is not None else "not flattened; ")
+            + f"period grid: {grid.describe()}",
+            highlight=False,
+            markup=False,
+        )
 
-    with _cluster(workers, scheduler) as client, Progress(
-        TextColumn(f"[bold]{method}"), BarColumn(), MofNCompleteColumn(), TextColumn("periodograms"), TimeRemainingColumn(),
-        console=err, disable=not err.is_terminal, transient=True,
-    ) as progress:
+    with (
+        _cluster(workers, scheduler) as client,
+        Progress(
+            TextColumn(f"[bold]{method}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("periodograms"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+            transient=True,
+        ) as progress,
+    ):
         task = progress.add_task("", total=None)
-        report = compute(store, selection, params, client=client, planned=planned,
-                         progress=lambda done, total: progress.update(task, completed=done, total=total))
+        report = compute(
+            store,
+            selection,
+            params,
+            client=client,
+            planned=planned,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     frame = report.results
     values = ["period", "power", *(["depth", "duration", "t0", "snr"] if method == "bls" else []), "n_cadences"]
     if as_json:
-        print(json.dumps(json.loads(frame[["target", "observations", *values]].to_json(orient="records", double_precision=15)),
-                         indent=1))
+        print(
+            json.dumps(
+                json.loads(frame[["target", "observations", *values]].to_json(orient="records", double_precision=15)), indent=1
+            )
+        )
     else:
         table = Table(box=None, pad_edge=False)
         for name in ("target", "observations", *values):
-            table.add_column(name, justify="left" if name == "observations" else "right",
-                             overflow="fold" if name == "observations" else "ellipsis")
+            table.add_column(
+                name,
+                justify="left" if name == "observations" else "right",
+                overflow="fold" if name == "observations" else "ellipsis",
+            )
         for row in frame[["target", "observations", *values]].itertuples(index=False):
             table.add_row(_cell(row[0]), " ".join(row[1]), *(_cell(v) for v in row[2:]))
         out.print(table)
     rate = len(frame) / report.seconds if report.seconds else 0.0
     what = "already stored, nothing written" if report.unchanged else f"stored as version {report.version}"
-    err.print(f"{report.analysis.id}: {len(frame)} periodogram(s) in {report.seconds:.1f} s ({rate:.2f}/s), {what}"
-              + (f"; {len(report.skipped)} light curve(s) skipped (too few good cadences)" if report.skipped else ""),
-              highlight=False)
+    err.print(
+        f"{report.analysis.id}: {len(frame)} periodogram(s) in {report.seconds:.1f} s ({rate:.2f}/s), {what}"
+        + (f"; {len(report.skipped)} light curve(s) skipped (too few good cadences)" if report.skipped else ""),
+        highlight=False,
+    )
 
 
 def _cluster(workers: int | None, scheduler: str | None):
@@ -819,8 +1036,10 @@ def _cluster(workers: int | None, scheduler: str | None):
 
                 raise LcarchiveError(f"Dask scheduler {scheduler}: unreachable ({first_line(str(exc))})") from None
             return
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as c:
+        with (
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            Client(cluster) as c,
+        ):
             yield c
 
     return client()
@@ -836,10 +1055,14 @@ def _cell(value: object) -> str:
 def export_command(
     archive: ArchiveArg,
     dest: Annotated[str, typer.Argument(help="Local folder to write into (created if absent).")],
-    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679'.")] = None,
+    target: Annotated[
+        list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679'.")
+    ] = None,
     observation: Annotated[list[str] | None, typer.Option("--observation", help="Observation ID (repeatable).")] = None,
     include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Also the groups of older releases.")] = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="fits (each light curve in its source format), or any download format.")] = "fits",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="fits (each light curve in its source format), or any download format.")
+    ] = "fits",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Requests in flight at once.")] = 16,
     storage_option: StorageOpt = None,
     anon: AnonOpt = False,
@@ -853,10 +1076,32 @@ def export_command(
     for every selection option.
     """
     download_command(
-        archive, dest, target=target, targets_file=None, targets_column=None, observation=observation, mission=None,
-        product=None, segment=None, cone=None, positions=None, radius=None, box=None, camera=None, ccd=None, magnitude=None,
-        time_range=None, columns=None, include_superseded=include_superseded,
-        fmt=fmt, jobs=jobs, verify_only=False, storage_option=storage_option, anon=anon, version=version, as_of=as_of,
+        archive,
+        dest,
+        target=target,
+        targets_file=None,
+        targets_column=None,
+        observation=observation,
+        mission=None,
+        product=None,
+        segment=None,
+        cone=None,
+        positions=None,
+        radius=None,
+        box=None,
+        camera=None,
+        ccd=None,
+        magnitude=None,
+        time_range=None,
+        columns=None,
+        include_superseded=include_superseded,
+        fmt=fmt,
+        jobs=jobs,
+        verify_only=False,
+        storage_option=storage_option,
+        anon=anon,
+        version=version,
+        as_of=as_of,
     )
 
 
@@ -865,13 +1110,19 @@ def _verify(folder: str) -> None:
 
     report = verify(folder)
     if report.ok:
-        out.print(f"verified {report.checked} file(s) in {report.dest}: all match the manifest, none of what it promises is missing")
+        out.print(
+            f"verified {report.checked} file(s) in {report.dest}: all match the manifest, none of what it promises is missing"
+        )
     else:
         damaged = len(report.problems) - len(report.missing)
         parts = [f"{len(report.missing)} missing" if report.missing else "", f"{damaged} damaged" if damaged else ""]
-        err.print(f"lcarchive: {report.dest}: {' and '.join(p for p in parts if p)} of the {report.promised} output(s) the "
-                  f"manifest promises ({report.checked} file(s) re-hashed)"
-                  + ("; run the same download again to complete it" if report.missing else ""), highlight=False, markup=False)
+        err.print(
+            f"lcarchive: {report.dest}: {' and '.join(p for p in parts if p)} of the {report.promised} output(s) the "
+            f"manifest promises ({report.checked} file(s) re-hashed)"
+            + ("; run the same download again to complete it" if report.missing else ""),
+            highlight=False,
+            markup=False,
+        )
     for path, problem in report.problems[:50]:
         err.print(f"  {path}: {problem}", highlight=False, markup=False)
     if len(report.problems) > 50:
@@ -884,8 +1135,12 @@ def _verify(folder: str) -> None:
 
 TargetText = Annotated[
     str | None,
-    typer.Option("--target", "-t", help="Only observations holding this target: 261136679, 'TIC 261136679', "
-                 "'KIC 11442793' or 'EPIC 211436265' (a prefix keeps that catalog's missions only)."),
+    typer.Option(
+        "--target",
+        "-t",
+        help="Only observations holding this target: 261136679, 'TIC 261136679', "
+        "'KIC 11442793' or 'EPIC 211436265' (a prefix keeps that catalog's missions only).",
+    ),
 ]
 
 
@@ -928,8 +1183,10 @@ def ls(
     held = None
     if target is not None:
         number, lines = _target_lines(store, target)
-        held = {str(o): (int(n), float(c), str(i)) for o, n, c, i in
-                zip(lines["observation"], lines["n_cadences"], lines["coverage"], lines["integrity"], strict=True)}
+        held = {
+            str(o): (int(n), float(c), str(i))
+            for o, n, c, i in zip(lines["observation"], lines["n_cadences"], lines["coverage"], lines["integrity"], strict=True)
+        }
         observations = [o for o in observations if o.id in held]
     rows = []
     for o in observations:
@@ -954,9 +1211,14 @@ def ls(
         }
         if held is not None:
             n, c, state = held[o.id]
-            row.update({"target": number, "target_n_cadences": None if n < 0 else n,
-                        "target_coverage": None if c != c else round(c, 6),
-                        "target_integrity": state.replace("\n", ", ") or None})
+            row.update(
+                {
+                    "target": number,
+                    "target_n_cadences": None if n < 0 else n,
+                    "target_coverage": None if c != c else round(c, 6),
+                    "target_integrity": state.replace("\n", ", ") or None,
+                }
+            )
         rows.append(row)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
@@ -991,12 +1253,21 @@ def _print_observations(rows: list[dict], observations: list, of_target: bool = 
     table = Table(*columns, box=None)
     for r, o in zip(rows, observations, strict=True):
         span = f"{o.time_min:.3f}..{o.time_max:.3f} {o.time_format}" if o.time_min is not None else "-"
-        name = r["id"] + (" (other version)" if o.superseded_release else "") + (
-            f" (derived from {o.derived_from})" if o.derived_from else "")
+        name = (
+            r["id"]
+            + (" (other version)" if o.superseded_release else "")
+            + (f" (derived from {o.derived_from})" if o.derived_from else "")
+        )
         if of_target:
             n, c = r["target_n_cadences"], r["target_coverage"]
-            table.add_row(name, "-" if n is None else str(n), "-" if c is None else f"{c:.1%}",
-                          r["target_integrity"] or "-", span, r["group"])
+            table.add_row(
+                name,
+                "-" if n is None else str(n),
+                "-" if c is None else f"{c:.1%}",
+                r["target_integrity"] or "-",
+                span,
+                r["group"],
+            )
         else:
             table.add_row(name, str(o.n_targets), str(o.n_cadences), span, r["group"])
     out.print(table)
@@ -1074,8 +1345,10 @@ def history_command(
     store = _open(archive, storage_option, anon)
     versions = store.history(limit)
     if as_json:
-        rows = [{**v, "time": v["time"].isoformat(), "metadata": {k: x for k, x in v["metadata"].items() if not k.startswith("__")}}
-                for v in versions]
+        rows = [
+            {**v, "time": v["time"].isoformat(), "metadata": {k: x for k, x in v["metadata"].items() if not k.startswith("__")}}
+            for v in versions
+        ]
         sys.stdout.write(json.dumps(rows, indent=1, default=str) + "\n")
         return
     table = Table("version", "time (UTC)", "tags", "message", box=None)
@@ -1088,7 +1361,9 @@ def history_command(
 def tag_command(
     archive: ArchiveArg,
     name: Annotated[str, typer.Argument(help="The tag, e.g. dr1: `--version dr1` reads the archive as it is now.")],
-    version: Annotated[str | None, typer.Option("--version", help="Tag this version (a snapshot ID) instead of the latest.")] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Tag this version (a snapshot ID) instead of the latest.")
+    ] = None,
     storage_option: StorageOpt = None,
 ) -> None:
     """Name a version of ARCHIVE (the latest by default), e.g. a data release. A tagged version
@@ -1110,7 +1385,9 @@ def gc_command(
             show_default=False,
         ),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the versions --older-than would expire; delete nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the versions --older-than would expire; delete nothing.")
+    ] = False,
     wait: Annotated[
         float,
         typer.Option(
@@ -1135,23 +1412,33 @@ def gc_command(
         versions = store.history()
         now = dt.datetime.now(dt.UTC)
         ages = [(now - v["time"]).total_seconds() / 86400 for v in versions]
-        out.print(f"{store.url}: {len(versions)} version(s), {min(ages, default=0):.1f} to {max(ages, default=0):.1f} days "
-                  f"old; {sum(1 for v in versions if v['tags'])} tagged (always kept)", highlight=False)
+        out.print(
+            f"{store.url}: {len(versions)} version(s), {min(ages, default=0):.1f} to {max(ages, default=0):.1f} days "
+            f"old; {sum(1 for v in versions if v['tags'])} tagged (always kept)",
+            highlight=False,
+        )
         if older_than is None:
-            out.print("nothing deleted: --older-than DAYS expires the untagged versions older than DAYS days "
-                      "(--dry-run first shows which)", highlight=False)
+            out.print(
+                "nothing deleted: --older-than DAYS expires the untagged versions older than DAYS days "
+                "(--dry-run first shows which)",
+                highlight=False,
+            )
             return
         bound, expiring = store.expiring_versions(dt.timedelta(days=older_than))
-        out.print(f"--older-than {older_than:g} would expire {len(expiring)} version(s) "
-                  f"(older than {bound:%Y-%m-%d %H:%M:%S} UTC) and delete the objects only they reach; nothing deleted",
-                  highlight=False)
+        out.print(
+            f"--older-than {older_than:g} would expire {len(expiring)} version(s) "
+            f"(older than {bound:%Y-%m-%d %H:%M:%S} UTC) and delete the objects only they reach; nothing deleted",
+            highlight=False,
+        )
         for v in expiring[:20]:
             out.print(f"  {v['snapshot']}  {v['time']:%Y-%m-%d %H:%M:%S}  {v['message'][:80]}", highlight=False, markup=False)
         return
     stats = store.collect_garbage(dt.timedelta(days=older_than), wait=wait)
-    out.print(f"{stats['versions_expired']} version(s) and {stats['snapshots_expired']} group snapshot(s) expired; "
-              f"{stats['objects_deleted']} object(s), {stats['bytes_deleted'] / 1e6:.1f} MB deleted from {store.url} "
-              f"(everything since {stats['kept_after']:%Y-%m-%d %H:%M:%S} UTC kept)")
+    out.print(
+        f"{stats['versions_expired']} version(s) and {stats['snapshots_expired']} group snapshot(s) expired; "
+        f"{stats['objects_deleted']} object(s), {stats['bytes_deleted'] / 1e6:.1f} MB deleted from {store.url} "
+        f"(everything since {stats['kept_after']:%Y-%m-%d %H:%M:%S} UTC kept)"
+    )
 
 
 @app.command("migrate")
@@ -1167,8 +1454,10 @@ def migrate_command(
 
     options = _storage_options(storage_option)
     report = migrate(old, new, options, options)
-    out.print(f"migrated {report.groups} group(s), {report.light_curves} light curve(s) from {old} to {new}"
-              + (f" ({report.already} already there)" if report.already else ""))
+    out.print(
+        f"migrated {report.groups} group(s), {report.light_curves} light curve(s) from {old} to {new}"
+        + (f" ({report.already} already there)" if report.already else "")
+    )
 
 
 @catalog_app.command("schema")
@@ -1179,8 +1468,10 @@ def catalog_schema() -> None:
     sys.stdout.write(schema_json())
 
 
-_INTERRUPTED = ("lcarchive: interrupted. What was committed before it stays (each ingest batch is one commit; "
-                "nothing half-written is visible); running the same command again completes the rest.")
+_INTERRUPTED = (
+    "lcarchive: interrupted. What was committed before it stays (each ingest batch is one commit; "
+    "nothing half-written is visible); running the same command again completes the rest."
+)
 
 
 def _failed(code: int) -> int:
@@ -1200,17 +1491,22 @@ _METAVARS = {"str": "TEXT", "int": "N", "float": "NUMBER", "path": "PATH", "date
 _USAGE = {"download": "[OPTIONS] ARCHIVE DEST | --verify DEST"}
 """Usage lines that click cannot derive (arguments that are required but for one option)."""
 _EXAMPLES = {
-    "ingest": ["lcarchive ingest ./archive ../shared/data/lightcurves/spoc-2min 'more/*.fits'",
-               "lcarchive ingest s3://bucket/archive s3://stpubdata/tess/public/tid/s0001/... --anon"],
-    "download": ["lcarchive download ./archive ./tois -t 'TIC 261136679' --format parquet",
-                 "lcarchive download s3://bucket/archive ./s14 --product spoc-2min --sector 14",
-                 "lcarchive download --verify ./tois"],
-    "search": ["lcarchive search ./archive --cone 84.29 -80.47 0.5",
-               "lcarchive search ./archive -t 'TIC 261136679' --json"],
+    "ingest": [
+        "lcarchive ingest ./archive ../shared/data/lightcurves/spoc-2min 'more/*.fits'",
+        "lcarchive ingest s3://bucket/archive s3://stpubdata/tess/public/tid/s0001/... --anon",
+    ],
+    "download": [
+        "lcarchive download ./archive ./tois -t 'TIC 261136679' --format parquet",
+        "lcarchive download s3://bucket/archive ./s14 --product spoc-2min --sector 14",
+        "lcarchive download --verify ./tois",
+    ],
+    "search": ["lcarchive search ./archive --cone 84.29 -80.47 0.5", "lcarchive search ./archive -t 'TIC 261136679' --json"],
     "verify": ["lcarchive verify ./archive --observation tess-spoc-2min-s0001"],
     "rollback": ["lcarchive rollback ./archive tess-spoc-2min-s0001 --dry-run"],
-    "compute": ["lcarchive compute ./archive --method bls --target 'TIC 39903405'",
-                "lcarchive compute ./archive --method lombscargle --sector 1 --per observation --workers 2"],
+    "compute": [
+        "lcarchive compute ./archive --method bls --target 'TIC 39903405'",
+        "lcarchive compute ./archive --method lombscargle --sector 1 --per observation --workers 2",
+    ],
     "export": ["lcarchive export ./archive ./fits -t 'TIC 261136679'"],
     "ls": ["lcarchive ls ./archive", "lcarchive ls ./archive --target 'TIC 261136679' --json"],
     "show": ["lcarchive catalog show ./archive --json"],
@@ -1236,8 +1532,9 @@ def _plain_metavars(command: Any) -> Any:
             param.metavar = param.name.upper()
             param.display_type = lambda ctx: ""  # the name says it: no "<str>" beside it
             shown = param.metavar + ("..." if param.nargs == -1 else "")
-            param.get_usage_pieces = (lambda ctx, shown=shown, required=param.required:  # ARCHIVE, not {ARCHIVE}
-                                      [shown if required else f"[{shown}]"])
+            param.get_usage_pieces = lambda ctx, shown=shown, required=param.required: (  # ARCHIVE, not {ARCHIVE}
+                [shown if required else f"[{shown}]"]
+            )
             continue
         label = re.sub(r"^list\[(.*)\]$", r"\1", param.display_type(None).strip("<>"))
         parts = [_METAVARS.get(p, p.upper()) for p in label.split(",")]
@@ -1301,8 +1598,10 @@ def _one_line(exc: BaseException) -> str:
     kind = classify(exc)
     if kind is not None:
         return f"the store failed ({kind}): {first_line(str(exc) or type(exc).__name__)}"
-    return (f"unexpected error {type(exc).__name__}: {first_line(str(exc))} "
-            "(a bug: please report it; LCARCHIVE_DEBUG=1 shows the traceback)")
+    return (
+        f"unexpected error {type(exc).__name__}: {first_line(str(exc))} "
+        "(a bug: please report it; LCARCHIVE_DEBUG=1 shows the traceback)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ number of threads."""
 
 
 def _shared_obstore_s3(url: str, storage_options: dict) -> Any | None:
-    key = json.dumps([url, storage_options, {k: v for k, v in os.environ.items() if k.startswith("AWS_")}],
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        [url, storage_options, {k: v for k, v in os.environ.items() if k.startswith("AWS_")}], sort_keys=True, default=str
+    )
     if key not in _OBSTORES:
         if len(_OBSTORES) >= settings().store_clients_kept:
             _OBSTORES.clear()
@@ -90,8 +91,13 @@ def _obstore_s3(url: str, storage_options: dict) -> Any | None:
         config["skip_signature"] = True
     client_options = {"allow_http": True} if endpoint and endpoint.startswith("http://") else None
     # plain dicts with the keys of obstore's TypedDicts (S3Config, ClientConfig, RetryConfig)
-    store = S3Store(bucket, prefix=prefix or None, config=config or None, client_options=client_options,  # type: ignore[arg-type]
-                    retry_config=obstore_retry_config())  # type: ignore[arg-type]
+    store = S3Store(
+        bucket,
+        prefix=prefix or None,
+        config=config or None,  # type: ignore[arg-type]  # plain dicts of obstore's TypedDicts' keys
+        client_options=client_options,  # type: ignore[arg-type]  # as above
+        retry_config=obstore_retry_config(),  # type: ignore[arg-type]  # as above
+    )
     return ObjectStore(store, read_only=True)
 
 
@@ -104,8 +110,11 @@ def obstore_retry_config() -> dict[str, Any]:
 
     return {
         "max_retries": max(0, settings().store_attempts - 1),
-        "backoff": {"init_backoff": dt.timedelta(milliseconds=100),
-                    "max_backoff": dt.timedelta(milliseconds=settings().store_backoff_max_ms), "base": 2},
+        "backoff": {
+            "init_backoff": dt.timedelta(milliseconds=100),
+            "max_backoff": dt.timedelta(milliseconds=settings().store_backoff_max_ms),
+            "base": 2,
+        },
         "retry_timeout": dt.timedelta(seconds=settings().store_retry_timeout_seconds),
     }
 
@@ -150,10 +159,29 @@ def with_defaults(url: str, storage_options: dict | None) -> dict:
 
 
 _CLIENT_MODULES = frozenset({"botocore", "aiobotocore", "aiohttp", "obstore", "s3fs", "fsspec", "urllib3", "gcsfs", "adlfs"})
-_THROTTLING = frozenset({"slowdown", "throttling", "throttlingexception", "requestlimitexceeded", "toomanyrequests",
-                         "serviceunavailable", "requesttimetooskewed"})
-_DENIED = frozenset({"accessdenied", "forbidden", "invalidaccesskeyid", "signaturedoesnotmatch", "allaccessdisabled",
-                     "accountproblem", "invalidtoken", "expiredtoken"})
+_THROTTLING = frozenset(
+    {
+        "slowdown",
+        "throttling",
+        "throttlingexception",
+        "requestlimitexceeded",
+        "toomanyrequests",
+        "serviceunavailable",
+        "requesttimetooskewed",
+    }
+)
+_DENIED = frozenset(
+    {
+        "accessdenied",
+        "forbidden",
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "allaccessdisabled",
+        "accountproblem",
+        "invalidtoken",
+        "expiredtoken",
+    }
+)
 
 
 def first_line(text: str, limit: int = 240) -> str:
@@ -179,13 +207,28 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
     return out
 
 
-_RESET_TEXT = ("connection reset", "connection closed before message completed", "incompletemessage",
-               "connection was closed before we received", "server disconnected", "broken pipe", "connection aborted")
+_RESET_TEXT = (
+    "connection reset",
+    "connection closed before message completed",
+    "incompletemessage",
+    "connection was closed before we received",
+    "server disconnected",
+    "broken pipe",
+    "connection aborted",
+)
 """What the Rust clients (icechunk's AWS SDK, obstore's reqwest/hyper) and aiohttp say of a connection the
 peer reset or dropped before answering."""
 
-_CUT_TEXT = ("end of file before message length reached", "error reading a body", "body error", "streaming error",
-             "incomplete", "payload", "content-length", "contentlength")
+_CUT_TEXT = (
+    "end of file before message length reached",
+    "error reading a body",
+    "body error",
+    "streaming error",
+    "incomplete",
+    "payload",
+    "content-length",
+    "contentlength",
+)
 """... and of an answer whose body ended before its announced length."""
 
 
@@ -208,25 +251,39 @@ def classify(exc: BaseException) -> str | None:
     rust = bool(modules & {"obstore", "icechunk"})
     if codes & {"nosuchbucket"} or "specified bucket does not exist" in text or "nosuchbucket" in text:
         return "no such bucket"
-    if (codes & _DENIED or names & {"PermissionDeniedError", "UnauthenticatedError"}
-            or any(isinstance(e, PermissionError) for e in chain)):
+    if (
+        codes & _DENIED
+        or names & {"PermissionDeniedError", "UnauthenticatedError"}
+        or any(isinstance(e, PermissionError) for e in chain)
+    ):
         return "access denied"
     if codes & _THROTTLING or "slowdown" in text or "throttl" in text or "503 service unavailable" in text:
         return "throttled"
-    if (names & {"EndpointConnectionError", "ClientConnectorError", "ConnectTimeoutError"}
-            or any(isinstance(e, ConnectionRefusedError) for e in chain)
-            or "connection refused" in text or "dns error" in text or "failed to lookup address" in text):
+    if (
+        names & {"EndpointConnectionError", "ClientConnectorError", "ConnectTimeoutError"}
+        or any(isinstance(e, ConnectionRefusedError) for e in chain)
+        or "connection refused" in text
+        or "dns error" in text
+        or "failed to lookup address" in text
+    ):
         return "unreachable"
-    if (names & {"ClientPayloadError", "IncompleteRead", "ContentLengthError", "ResponseStreamingError"}
-            or (rust and any(t in text for t in _CUT_TEXT) and "incompletemessage" not in text)
-            or (not rust and ("body error" in text or "incomplete" in text or "payload" in text))):
+    if (
+        names & {"ClientPayloadError", "IncompleteRead", "ContentLengthError", "ResponseStreamingError"}
+        or (rust and any(t in text for t in _CUT_TEXT) and "incompletemessage" not in text)
+        or (not rust and ("body error" in text or "incomplete" in text or "payload" in text))
+    ):
         return "cut off"
-    if (names & {"ConnectionClosedError", "ServerDisconnectedError"}
-            or any(isinstance(e, ConnectionResetError | ConnectionAbortedError | BrokenPipeError) for e in chain)
-            or any(t in text for t in _RESET_TEXT)):
+    if (
+        names & {"ConnectionClosedError", "ServerDisconnectedError"}
+        or any(isinstance(e, ConnectionResetError | ConnectionAbortedError | BrokenPipeError) for e in chain)
+        or any(t in text for t in _RESET_TEXT)
+    ):
         return "reset"
-    if (names & {"ReadTimeoutError"} or any(isinstance(e, ConnectionError | TimeoutError) for e in chain)
-            or (rust and ("connect" in text or "timed out" in text or "dispatch failure" in text))):
+    if (
+        names & {"ReadTimeoutError"}
+        or any(isinstance(e, ConnectionError | TimeoutError) for e in chain)
+        or (rust and ("connect" in text or "timed out" in text or "dispatch failure" in text))
+    ):
         return "unreachable"
     if any(isinstance(e, FileNotFoundError) for e in chain) or names & {"NotFoundError"} or codes & {"nosuchkey", "404"}:
         return "not found"
@@ -243,7 +300,6 @@ _HINTS = {
     "throttled": "throttled: the store kept refusing requests (503 SlowDown) after the retries with back-off",
     "cut off": "responses cut off: the store's answers kept ending before their announced length, after the retries",
 }
-
 
 
 _RETRIED = ("cut off", "reset")
@@ -384,8 +440,10 @@ def store_error(url: str, exc: BaseException, anon: bool = False) -> StoreError 
         return None
     detail = first_line(str(exc) or type(exc).__name__)
     if kind == "no such bucket" and url.startswith("s3://"):
-        return StoreError(url, f"no such bucket {url.removeprefix('s3://').split('/', 1)[0]!r}: create it first "
-                          "(lcarchive never creates buckets)")
+        return StoreError(
+            url,
+            f"no such bucket {url.removeprefix('s3://').split('/', 1)[0]!r}: create it first (lcarchive never creates buckets)",
+        )
     if kind == "access denied":
         hint = _HINTS[kind] + ("; --anon sends unsigned requests, which only public buckets answer" if anon else "")
         return StoreAccessError(url, f"{hint} ({detail})")

@@ -124,8 +124,9 @@ class Parameters:
         if not (0 < self.period_min < self.period_max):
             raise LcarchiveError(f"periods {self.period_min} .. {self.period_max} d: need 0 < min < max")
         if self.method == "bls" and (not self.durations or max(self.durations) >= self.period_min):
-            raise LcarchiveError(f"BLS durations {list(self.durations)} d: each must be shorter than the shortest period "
-                                 f"({self.period_min} d)")
+            raise LcarchiveError(
+                f"BLS durations {list(self.durations)} d: each must be shorter than the shortest period ({self.period_min} d)"
+            )
         if self.per not in PER:
             raise LcarchiveError(f"per {self.per!r}: one of {', '.join(PER)}")
         if self.flatten_window is not None and not self.flatten_window > 0:
@@ -142,8 +143,12 @@ class Parameters:
 
     def describe(self) -> dict[str, Any]:
         """The parameters that shape the results (recorded in the catalog)."""
-        out: dict[str, Any] = {"period_min": self.period_min, "period_max": self.period_max, "per": self.per,
-                               "flatten_window": self.window if self.window is not None else "none"}
+        out: dict[str, Any] = {
+            "period_min": self.period_min,
+            "period_max": self.period_max,
+            "per": self.per,
+            "flatten_window": self.window if self.window is not None else "none",
+        }
         if self.method == "bls":
             out.update(durations=list(self.durations), frequency_factor=self.frequency_factor, objective="likelihood")
         else:
@@ -178,8 +183,10 @@ class Grid:
 
     def describe(self) -> str:
         """One line for people: how many periods, their range and spacing."""
-        text = (f"{self.periods.size:,} periods from {self.periods[0]:g} to {self.periods[-1]:g} d, evenly spaced in "
-                f"frequency (step {self.step:.3g} / d, for the longest baseline, {self.baseline:.1f} d)")
+        text = (
+            f"{self.periods.size:,} periods from {self.periods[0]:g} to {self.periods[-1]:g} d, evenly spaced in "
+            f"frequency (step {self.step:.3g} / d, for the longest baseline, {self.baseline:.1f} d)"
+        )
         return text + ("; capped at --max-periods: coarser than the method's own spacing" if self.capped else "")
 
 
@@ -242,8 +249,9 @@ class ComputeReport:
     seconds: float = 0.0
 
 
-def periodogram(time: np.ndarray, flux: np.ndarray, flux_err: np.ndarray | None, params: Parameters,
-                grid: np.ndarray | None = None) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+def periodogram(
+    time: np.ndarray, flux: np.ndarray, flux_err: np.ndarray | None, params: Parameters, grid: np.ndarray | None = None
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """One light curve's periodogram and its best peak.
 
     Parameters
@@ -268,23 +276,37 @@ def periodogram(time: np.ndarray, flux: np.ndarray, flux_err: np.ndarray | None,
     if params.method == "bls":
         model = BoxLeastSquares(time * u.day, flux, dy=flux_err)
         durations = np.asarray(params.durations) * u.day
-        periods = grid * u.day if grid is not None else model.autoperiod(
-            durations, minimum_period=params.period_min * u.day, maximum_period=params.period_max * u.day,
-            frequency_factor=params.frequency_factor)
+        periods = (
+            grid * u.day
+            if grid is not None
+            else model.autoperiod(
+                durations,
+                minimum_period=params.period_min * u.day,
+                maximum_period=params.period_max * u.day,
+                frequency_factor=params.frequency_factor,
+            )
+        )
         result = model.power(periods, durations, objective="likelihood")
         i = int(np.nanargmax(result.power))
-        best = {"period": float(result.period[i].value), "power": float(result.power[i]),
-                "depth": float(result.depth[i]), "duration": float(result.duration[i].value),
-                "t0": float(result.transit_time[i].value), "snr": float(result.depth_snr[i])}
+        best = {
+            "period": float(result.period[i].value),
+            "power": float(result.power[i]),
+            "depth": float(result.depth[i]),
+            "duration": float(result.duration[i].value),
+            "t0": float(result.transit_time[i].value),
+            "snr": float(result.depth_snr[i]),
+        }
         return best, np.asarray(result.period.value), np.asarray(result.power)  # grid order: as given
     model = LombScargle(time, flux, flux_err)
     if grid is not None:  # the grid's frequencies, evenly spaced (what the fast method needs), ascending
         frequency = np.linspace(1.0 / grid.max(), 1.0 / grid.min(), grid.size)
         power = model.power(frequency)
     else:
-        frequency, power = model.autopower(minimum_frequency=1.0 / params.period_max,
-                                           maximum_frequency=1.0 / params.period_min,
-                                           samples_per_peak=params.samples_per_peak)
+        frequency, power = model.autopower(
+            minimum_frequency=1.0 / params.period_max,
+            maximum_frequency=1.0 / params.period_min,
+            samples_per_peak=params.samples_per_peak,
+        )
     i = int(np.nanargmax(power))
     return {"period": float(1.0 / frequency[i]), "power": float(power[i])}, 1.0 / np.asarray(frequency), np.asarray(power)
 
@@ -317,7 +339,8 @@ def _clean(t: np.ndarray, f: np.ndarray, e: np.ndarray, window: float | None) ->
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # lightkurve's notes on time formats
                 flat = lk.LightCurve(time=t, flux=y, flux_err=err if has_errors else None).flatten(
-                    window_length=length, polyorder=2, break_tolerance=5, niters=3, sigma=3)
+                    window_length=length, polyorder=2, break_tolerance=5, niters=3, sigma=3
+                )
             y = np.asarray(flat.flux.value, dtype=np.float64)
             if has_errors:
                 err = np.asarray(flat.flux_err.value, dtype=np.float64)
@@ -328,8 +351,9 @@ def _clean(t: np.ndarray, f: np.ndarray, e: np.ndarray, window: float | None) ->
     return t, y, err
 
 
-def _block(archive: ArchiveReads, stars: list[Star], params: Parameters,
-           grid: np.ndarray) -> tuple[list[dict], list[tuple[int, str, str]], list[np.ndarray]]:
+def _block(
+    archive: ArchiveReads, stars: list[Star], params: Parameters, grid: np.ndarray
+) -> tuple[list[dict], list[tuple[int, str, str]], list[np.ndarray]]:
     """The periodograms of some stars (run where the work is: here, or on a Dask worker given a
     resolved handle): each group's rows of them read in one pass."""
     from lcarchive.accessor import LightCurveAccessor
@@ -347,8 +371,13 @@ def _block(archive: ArchiveReads, stars: list[Star], params: Parameters,
             part["flux_err"] = part["flux"] * np.nan
         part = LightCurveAccessor(part).good(params.quality_bitmask)  # failing cadences become NaN
         for k, row in enumerate(rows):
-            curves[(observation, row)] = _clean(*(np.asarray(part[n].values[k], dtype=np.float64)  # type: ignore[arg-type,call-arg]  # three arrays then the window
-                                                  for n in ("time", "flux", "flux_err")), params.window)
+            curves[(observation, row)] = _clean(
+                *(
+                    np.asarray(part[n].values[k], dtype=np.float64)  # type: ignore[arg-type,call-arg]  # three arrays then the window
+                    for n in ("time", "flux", "flux_err")
+                ),
+                params.window,
+            )
     results, skipped, powers = [], [], []  # type: ignore[var-annotated]  # lists filled below
     for target, pieces in stars:
         used = [(o, curves[(o, r)]) for o, r in pieces if not isinstance(curves[(o, r)], str)]
@@ -394,8 +423,16 @@ def _baseline(archive: ArchiveReads, stars: list[Star]) -> float:
 
 
 def _analysis_id(params: Parameters, inputs: dict[str, str], stars: list[Star]) -> str:
-    text = json.dumps({"method": params.method, "parameters": params.describe(), "mask": params.quality_bitmask,
-                       "inputs": inputs, "stars": [[t, [list(p) for p in pieces]] for t, pieces in stars]}, sort_keys=True)
+    text = json.dumps(
+        {
+            "method": params.method,
+            "parameters": params.describe(),
+            "mask": params.quality_bitmask,
+            "inputs": inputs,
+            "stars": [[t, [list(p) for p in pieces]] for t, pieces in stars],
+        },
+        sort_keys=True,
+    )
     return f"{params.method}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
@@ -423,9 +460,14 @@ def plan(archive: ArchiveReads, selection: Any, params: Parameters) -> tuple[lis
     return stars, period_grid(params, _baseline(archive, stars))
 
 
-def compute(archive: Archive, selection: Any, params: Parameters, client: Any = None,
-            progress: Callable[[int, int], None] | None = None,
-            planned: Callable[[int, int, Grid], None] | None = None) -> ComputeReport:
+def compute(
+    archive: Archive,
+    selection: Any,
+    params: Parameters,
+    client: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    planned: Callable[[int, int, Grid], None] | None = None,
+) -> ComputeReport:
     """Run a periodogram on every selected star (or light curve) and store the results with their
     lineage (see the module).
 
@@ -469,21 +511,23 @@ def compute(archive: Archive, selection: Any, params: Parameters, client: Any = 
     analysis_id = _analysis_id(params, inputs, stars)
     existing = [a for a in archive.analyses() if a.id == analysis_id]
     if existing:
-        return ComputeReport(_per_periodogram(archive.analysis(analysis_id)), existing[0], None, None, True, [],
-                             time.perf_counter() - started)
+        return ComputeReport(
+            _per_periodogram(archive.analysis(analysis_id)), existing[0], None, None, True, [], time.perf_counter() - started
+        )
 
     if planned:
         planned(len(stars), sum(len(pieces) for _, pieces in stars), grid)
     block = settings().compute_block
-    units = [stars[i:i + block] for i in range(0, len(stars), block)]
+    units = [stars[i : i + block] for i in range(0, len(stars), block)]
     if progress:
         progress(0, len(stars))
     done = 0
     if client is not None:
         from dask.distributed import as_completed
 
-        futures = {client.submit(WithSettings(_block), handle, unit, params, grid.periods, pure=False): k
-                   for k, unit in enumerate(units)}
+        futures = {
+            client.submit(WithSettings(_block), handle, unit, params, grid.periods, pure=False): k for k, unit in enumerate(units)
+        }
         by_unit: dict[int, tuple] = {}
         for future in as_completed(futures):
             by_unit[futures[future]] = future.result()
@@ -499,33 +543,47 @@ def compute(archive: Archive, selection: Any, params: Parameters, client: Any = 
             if progress:
                 progress(done, len(stars))
     names = BLS_COLUMNS if params.method == "bls" else LS_COLUMNS
-    frame = pd.DataFrame([r for results, _, _ in outcomes for r in results],
-                         columns=["target", "observations", *names, "n_cadences"])
+    frame = pd.DataFrame(
+        [r for results, _, _ in outcomes for r in results], columns=["target", "observations", *names, "n_cadences"]
+    )
     skipped = [item for _, block_skipped, _ in outcomes for item in block_skipped]
     # stored per light curve: a star's result on each of its light curves (searches and downloads join on them)
     counts = frame["observations"].map(len)
     stored = frame.explode("observations").rename(columns={"observations": "observation"})
     stored["n_observations"] = counts.loc[stored.index].to_numpy(np.int64)
-    columns: dict[str, np.ndarray] = {"target": stored["target"].to_numpy(np.int64),
-                                      "observation": stored["observation"].to_numpy(object),
-                                      **{n: stored[n].to_numpy(np.float64) for n in names},
-                                      "n_cadences": stored["n_cadences"].to_numpy(np.int64),
-                                      "n_observations": stored["n_observations"].to_numpy(np.int64),
-                                      "period_grid": grid.periods}
+    columns: dict[str, np.ndarray] = {
+        "target": stored["target"].to_numpy(np.int64),
+        "observation": stored["observation"].to_numpy(object),
+        **{n: stored[n].to_numpy(np.float64) for n in names},
+        "n_cadences": stored["n_cadences"].to_numpy(np.int64),
+        "n_observations": stored["n_observations"].to_numpy(np.int64),
+        "period_grid": grid.periods,
+    }
     if params.keep_periodogram and len(frame):
         powers = np.stack([p for _, _, block_powers in outcomes for p in block_powers])
         columns["periodogram"] = powers[np.repeat(np.arange(len(frame)), counts.to_numpy())]
     entry = Analysis(
-        id=analysis_id, method=params.method, parameters={**params.describe(), "n_periods": int(grid.periods.size)},
+        id=analysis_id,
+        method=params.method,
+        parameters={**params.describe(), "n_periods": int(grid.periods.size)},
         quality_bitmask=params.quality_bitmask,
-        inputs=sorted(f"{o}/flux" for o in inputs), input_snapshots=inputs, archive_version=version,
-        software={"lcarchive": __version__, "astropy": astropy.__version__, "numpy": np.__version__,
-                  **({"lightkurve": _lightkurve_version()} if params.window is not None else {})},
-        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), n_light_curves=len(stored),
-        variables=[*names, "n_cadences", "n_observations"], group=f"catalog/analyses/{analysis_id}",
+        inputs=sorted(f"{o}/flux" for o in inputs),
+        input_snapshots=inputs,
+        archive_version=version,
+        software={
+            "lcarchive": __version__,
+            "astropy": astropy.__version__,
+            "numpy": np.__version__,
+            **({"lightkurve": _lightkurve_version()} if params.window is not None else {}),
+        },
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        n_light_curves=len(stored),
+        variables=[*names, "n_cadences", "n_observations"],
+        group=f"catalog/analyses/{analysis_id}",
     )
     written = archive.handle.repositories.write_analysis(
-        entry, columns, f"analysis {entry.id}: {entry.method} over {entry.n_light_curves} light curve(s)")
+        entry, columns, f"analysis {entry.id}: {entry.method} over {entry.n_light_curves} light curve(s)"
+    )
     archive.refresh()
     frame.attrs["analysis"] = entry
     return ComputeReport(frame, entry, grid, written, written is None, skipped, time.perf_counter() - started)
@@ -538,8 +596,11 @@ def _per_periodogram(stored: pd.DataFrame) -> pd.DataFrame:
     stored.attrs = {}  # pandas compares attrs when it combines frames: arrays there cannot be compared
     value_columns = [c for c in stored.columns if c not in ("observation", "n_observations")]
     key = stored[value_columns].astype(str).agg("|".join, axis=1)  # a star's light curves share every value
-    frame = stored.groupby(key, sort=False).agg(
-        {**dict.fromkeys(value_columns, "first"), "observation": list}).rename(columns={"observation": "observations"})
+    frame = (
+        stored.groupby(key, sort=False)
+        .agg({**dict.fromkeys(value_columns, "first"), "observation": list})
+        .rename(columns={"observation": "observations"})
+    )
     order = ["target", "observations", *[c for c in value_columns if c != "target"]]
     out = frame[order].reset_index(drop=True)
     out.attrs = attrs

@@ -32,9 +32,27 @@ __all__ = ["CONVENTIONS", "astropy_unit", "described", "plain_attrs", "udunits"]
 
 CONVENTIONS = "CF-1.11"
 
-_UDUNITS = {"electron": "count", "ct": "count", "adu": "count", "pix": "1", "mag": "1", "deg": "degree",
-            "arcsec": "arcsecond", "arcmin": "arcminute", "d": "d", "h": "h", "min": "min", "s": "s", "ppm": "ppm",
-            "percent": "percent", "K": "K", "m": "m", "Jy": "Jy", "W": "W", "rad": "rad"}
+_UDUNITS = {
+    "electron": "count",
+    "ct": "count",
+    "adu": "count",
+    "pix": "1",
+    "mag": "1",
+    "deg": "degree",
+    "arcsec": "arcsecond",
+    "arcmin": "arcminute",
+    "d": "d",
+    "h": "h",
+    "min": "min",
+    "s": "s",
+    "ppm": "ppm",
+    "percent": "percent",
+    "K": "K",
+    "m": "m",
+    "Jy": "Jy",
+    "W": "W",
+    "rad": "rad",
+}
 """UDUNITS-2 names of astropy's base units (``udunits2-common.xml``, ``udunits2-accepted.xml``):
 counted things (electrons, ADU) are ``count``; a pixel position and a magnitude have no
 UDUNITS unit and are ``1``."""
@@ -128,8 +146,11 @@ def described(ds: xr.Dataset) -> xr.Dataset:
             if spelled is not None and spelled != unit:
                 variable.attrs["astropy_unit"] = unit
                 variable.attrs["units"] = spelled
-    tables = {str(t) for t in np.atleast_1d(ds["quality_flags"].values)} if "quality_flags" in ds.coords else \
-        {str(ds.attrs.get("quality_flags", ""))}
+    tables = (
+        {str(t) for t in np.atleast_1d(ds["quality_flags"].values)}
+        if "quality_flags" in ds.coords
+        else {str(ds.attrs.get("quality_flags", ""))}
+    )
     if "quality" in ds and len(tables) == 1 and (name := tables.pop()):
         meanings: dict[int, list[str]] = {}
         for flag in flag_table(name).flags:  # a bit whose meaning changed between segments: both names

@@ -100,9 +100,7 @@ class DamagedArchiveError(LcarchiveError, ValueError):
     def __init__(self, url: str, name: str, problem: str) -> None:
         self.url = url
         self.name = name
-        super().__init__(
-            f"{url}/{name} is damaged ({problem}); rebuild it from the groups with: lcarchive catalog build {url}"
-        )
+        super().__init__(f"{url}/{name} is damaged ({problem}); rebuild it from the groups with: lcarchive catalog build {url}")
 
 
 class InvalidIdentifierError(LcarchiveError, ValueError):
@@ -110,9 +108,7 @@ class InvalidIdentifierError(LcarchiveError, ValueError):
 
     def __init__(self, value: str, what: str = "observation ID") -> None:
         self.value = value
-        super().__init__(
-            f"{value!r} is not a valid {what} (lower-case letters, digits, '_' and '-', e.g. tess-spoc-2min-s0001)"
-        )
+        super().__init__(f"{value!r} is not a valid {what} (lower-case letters, digits, '_' and '-', e.g. tess-spoc-2min-s0001)")
 
 
 class DamagedObjectError(LcarchiveError, ValueError):
@@ -155,8 +151,9 @@ class UnknownVariableError(LcarchiveError, KeyError):
         self.names = names
         close = sorted({m for n in names for m in closest(n, known)})
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        super().__init__(f"no variable {', '.join(map(repr, names))} in the observations read{hint}; they have: "
-                         f"{', '.join(sorted(known))}")
+        super().__init__(
+            f"no variable {', '.join(map(repr, names))} in the observations read{hint}; they have: {', '.join(sorted(known))}"
+        )
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -173,11 +170,12 @@ class MixedProductsError(LcarchiveError, ValueError):
         listed = "; ".join(f"{p}: {', '.join(obs)}" for p, obs in sorted(products.items()))
         if catalogs:
             named = " or ".join(f"'{c} {target}'" for c in catalogs)
-            super().__init__(f"target {target} is a star of several catalogs here ({listed}); name one: {named} "
-                             f"(or product=...)")
+            super().__init__(f"target {target} is a star of several catalogs here ({listed}); name one: {named} (or product=...)")
         else:
-            super().__init__(f"target {target} has light curves of {len(products)} products ({listed}); "
-                             f"choose one with product=... (or observation=...)")
+            super().__init__(
+                f"target {target} has light curves of {len(products)} products ({listed}); "
+                f"choose one with product=... (or observation=...)"
+            )
 
 
 class UnknownProductError(LcarchiveError, ValueError):

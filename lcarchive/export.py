@@ -83,8 +83,24 @@ def _headers(values: dict[str, Any], attrs: dict[str, dict]) -> list[tuple[str, 
     return sorted(found, key=order)
 
 
-_STRUCTURE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTNAME", "TFIELDS", "BZERO", "BSCALE", "TTYPE", "TFORM", "TDIM",
-              "TUNIT", "TDISP", "TNULL", "PCOUNT", "GCOUNT")
+_STRUCTURE = (
+    "SIMPLE",
+    "XTENSION",
+    "BITPIX",
+    "NAXIS",
+    "EXTNAME",
+    "TFIELDS",
+    "BZERO",
+    "BSCALE",
+    "TTYPE",
+    "TFORM",
+    "TDIM",
+    "TUNIT",
+    "TDISP",
+    "TNULL",
+    "PCOUNT",
+    "GCOUNT",
+)
 
 
 def _cards(text: str, whole: bool = False) -> Any:
@@ -244,7 +260,9 @@ def fits_bytes(
     pieces = [(name, split_segments(text)) for name, text in headers]
     n_files = max(len(p) for _, p in pieces)
     raw = [_hdu_name(name, _cards(texts[0]), attrs) for name, texts in pieces]
-    labels = [r if raw.count(r) == 1 else str(attrs.get(name, {}).get("hdu_index", r)) for r, (name, _) in zip(raw, pieces, strict=True)]
+    labels = [
+        r if raw.count(r) == 1 else str(attrs.get(name, {}).get("hdu_index", r)) for r, (name, _) in zip(raw, pieces, strict=True)
+    ]
     rows = np.flatnonzero(mask)
     files = []
     start = 0
@@ -334,8 +352,9 @@ class _Sources:
         name = self.series.get((hdu, key))
         if name is None and (hdu, key) in self.arrays:  # a vector column kept per target, in the file's row order
             if not whole:
-                raise ExportError(f"vector column {ttype} of table {hdu} is kept in the file's row order: "
-                                  "it cannot be cut by time")
+                raise ExportError(
+                    f"vector column {ttype} of table {hdu} is kept in the file's row order: it cannot be cut by time"
+                )
             return np.asarray(self.values[self.arrays[(hdu, key)]])[: rows.size]
         if name is None and (hdu, key) in self.vectors:
             elements = self.vectors[(hdu, key)]
@@ -376,8 +395,13 @@ def _table(header: Any, hdu: str, rows: np.ndarray | None, source: _Sources, kee
     for n in range(1, int(header["TFIELDS"]) + 1):
         ttype = str(header[f"TTYPE{n}"])
         variable = source.variable(hdu, ttype)
-        if keep is not None and variable not in CORE_COLUMNS and ttype.upper() != "CADENCENO" \
-                and ttype.upper() not in keep and (variable or "").upper() not in keep:
+        if (
+            keep is not None
+            and variable not in CORE_COLUMNS
+            and ttype.upper() != "CADENCENO"
+            and ttype.upper() not in keep
+            and (variable or "").upper() not in keep
+        ):
             continue
         data = source.column(hdu, ttype, rows, rows is None or rows.size == int(header["NAXIS2"]))
         if data is None:
@@ -439,7 +463,10 @@ def _write_astropy(hdus: list[tuple[str, Any, Any]]) -> bytes:
             columns = []
             for name in data.dtype.names:
                 n = next(i for i in range(1, int(header["TFIELDS"]) + 1) if header[f"TTYPE{i}"] == name)
-                keywords = {k: header.get(f"{key}{n}") for k, key in (("format", "TFORM"), ("unit", "TUNIT"), ("disp", "TDISP"), ("null", "TNULL"))}
+                keywords = {
+                    k: header.get(f"{key}{n}")
+                    for k, key in (("format", "TFORM"), ("unit", "TUNIT"), ("disp", "TDISP"), ("null", "TNULL"))
+                }
                 columns.append(fits.Column(name=name, array=data[name], **{k: v for k, v in keywords.items() if v is not None}))
             for key in list(header):
                 if key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDISP", "TNULL") or key[:4] == "TDIM":
@@ -497,15 +524,26 @@ def tidy_table(
     fields, arrays = [], []
 
     def add(name: str, array: Any, meta: dict | None = None) -> None:
-        meta = {k: str(v) for k, v in (meta or {}).items() if k in ("units", "description", "source_column", "time_format", "time_scale") and v != ""}
+        meta = {
+            k: str(v)
+            for k, v in (meta or {}).items()
+            if k in ("units", "description", "source_column", "time_format", "time_scale") and v != ""
+        }
         arrays.append(array)
         fields.append(pa.field(name, array.type, metadata=meta or None))
 
     add("target", pa.array(np.repeat(targets.astype(np.int64), counts)), {"description": "TIC, KIC or EPIC ID"})
     # plain strings (the Parquet writer dictionary-encodes them on disk): astropy reads no Arrow dictionary type
-    add("observation", pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([observation]))
-        .cast(pa.string()), {"description": "observation ID"})
-    add("cadenceno", pa.array(np.broadcast_to(cadenceno, mask.shape)[mask].astype(np.int64)), {"description": "cadence number (CADENCENO)"})
+    add(
+        "observation",
+        pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([observation])).cast(pa.string()),
+        {"description": "observation ID"},
+    )
+    add(
+        "cadenceno",
+        pa.array(np.broadcast_to(cadenceno, mask.shape)[mask].astype(np.int64)),
+        {"description": "cadence number (CADENCENO)"},
+    )
     for name in [*CORE_COLUMNS, *extra]:
         if name in values:
             add(name, pa.array(values[name][mask]), attrs.get(name))
@@ -552,9 +590,11 @@ def parquet_schema_metadata(schema: Any, string_lengths: dict[str, int] | None =
         dtype = np.dtype(str) if text else field.type.to_pandas_dtype()
         columns.append(Column(np.empty(0, dtype=dtype), name=field.name, unit=unit, description=meta.get("description")))
     yaml = "\n".join(get_yaml_from_table(Table(columns)))
-    return {b"table_meta_yaml": yaml.encode(),
-            b"PANDAS_ATTRS": json.dumps({"units": units, "descriptions": descriptions}).encode(),
-            **{f"table::len::{name}".encode(): str(n).encode() for name, n in (string_lengths or {}).items()}}
+    return {
+        b"table_meta_yaml": yaml.encode(),
+        b"PANDAS_ATTRS": json.dumps({"units": units, "descriptions": descriptions}).encode(),
+        **{f"table::len::{name}".encode(): str(n).encode() for name, n in (string_lengths or {}).items()},
+    }
 
 
 # -- SkyPortal photometric series ---------------------------------------------------------------
@@ -686,11 +726,14 @@ def _correction_note(how: np.ndarray, mission: str) -> str:
     if counts[0]:
         parts.append(f"{counts[0]} of {n} time stamps: TIMECORR of the light curve")
     if counts[1]:
-        parts.append(f"{counts[1]} of {n}: no TIMECORR, computed for the Earth's centre from ra/dec (astropy), "
-                     f"error {GEOCENTRIC_ERROR.get(mission, 'the spacecraft-Earth light time')}")
+        parts.append(
+            f"{counts[1]} of {n}: no TIMECORR, computed for the Earth's centre from ra/dec (astropy), "
+            f"error {GEOCENTRIC_ERROR.get(mission, 'the spacecraft-Earth light time')}"
+        )
     if counts[2]:
-        parts.append(f"{counts[2]} of {n}: no TIMECORR and no ra/dec, none: mjd is the barycentric time in UTC, "
-                     "off by up to 8.3 min")
+        parts.append(
+            f"{counts[2]} of {n}: no TIMECORR and no ra/dec, none: mjd is the barycentric time in UTC, off by up to 8.3 min"
+        )
     return "; ".join(parts) or "no time stamps"
 
 
@@ -699,9 +742,10 @@ def skyportal_hdf5_bytes(frame: Any, metadata: dict[str, Any], key: str = "phot_
     import pandas as pd
 
     # HDF5 is not thread-safe, and PyTables refuses a second open file of the same name
-    with _HDF5_LOCK, pd.HDFStore(
-        f"series-{uuid.uuid4().hex}.h5", mode="w", driver="H5FD_CORE", driver_core_backing_store=0
-    ) as store:
+    with (
+        _HDF5_LOCK,
+        pd.HDFStore(f"series-{uuid.uuid4().hex}.h5", mode="w", driver="H5FD_CORE", driver_core_backing_store=0) as store,
+    ):
         store.put(key, frame, format="table", index=None, track_times=False)
         store.get_storer(key).attrs.metadata = metadata
         # the in-memory file's image, asked of its PyTables File: HDFStore.root is pandas' public root node,

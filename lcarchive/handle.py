@@ -53,6 +53,7 @@ from lcarchive.store import (
 
 __all__ = ["ArchiveReads", "HasHandle", "ReadHandle", "reads", "store_errors"]
 
+
 def store_errors[**P, R](method: Callable[P, R]) -> Callable[P, R]:
     """Report the store's failures in a handle's method as one-line :class:`lcarchive.StoreError`
     naming the archive (:func:`lcarchive.store.failures`)."""
@@ -198,8 +199,9 @@ class ReadHandle:
                 plain = PlainStore(self.url, self.storage_options)
                 if plain.exists():
                     if self.version is not None or self.as_of is not None:
-                        raise LcarchiveError(f"{self.url}: a folder of plain Zarr groups (store format v1 or a "
-                                             "download) has no versions")
+                        raise LcarchiveError(
+                            f"{self.url}: a folder of plain Zarr groups (store format v1 or a download) has no versions"
+                        )
                     lookups.plain, lookups.kind = plain, "plain"
                 else:
                     lookups.store.catalog_repository()  # raises ArchiveNotFoundError, saying why,
@@ -348,7 +350,9 @@ class ReadHandle:
         store, path = self.group_store(observation)
         if not kwargs:  # the coordinates as read already; a few targets' core variables loaded together
             reader = run(self._reader(observation))
-            return described(rows_lazily(open_group(store, path, {"target": reader.target, "cadenceno": reader.cadenceno}), reader))
+            return described(
+                rows_lazily(open_group(store, path, {"target": reader.target, "cadenceno": reader.cadenceno}), reader)
+            )
         return described(xr.open_dataset(store, group=path or None, engine="zarr", consolidated=False, **kwargs))
 
     def group_index(self, observation: str) -> pd.DataFrame:
@@ -374,8 +378,10 @@ class ReadHandle:
         rows = []
         for obs_id in [observation] if observation is not None else self.group_ids():
             with self.open_observation(obs_id) as ds:
-                values = {n: ds[n].values for n in ("target", "source_file", "source_sha256", "source_size",
-                                                     "data_release", "pipeline_version")}
+                values = {
+                    n: ds[n].values
+                    for n in ("target", "source_file", "source_sha256", "source_size", "data_release", "pipeline_version")
+                }
                 count = values["target"].size
                 for name in ("integrity", "integrity_hdus", "input_warnings"):
                     values[name] = ds[name].values if name in ds else np.full(count, "", dtype=object)
@@ -383,14 +389,38 @@ class ReadHandle:
                 names, digests = str(values["source_file"][i]).split("\n"), str(values["source_sha256"][i]).split("\n")
                 per_file = {n: str(values[n][i]).split("\n") for n in ("integrity", "integrity_hdus", "input_warnings")}
                 for k, (name, digest) in enumerate(zip(names, digests, strict=True)):
-                    state, hdus, warned = (per_file[n][k] if k < len(per_file[n]) else ""
-                                           for n in ("integrity", "integrity_hdus", "input_warnings"))
-                    rows.append((obs_id, int(values["target"][i]), name, digest,
-                                 int(values["source_size"][i]) if len(names) == 1 else -1,
-                                 int(values["data_release"][i]), str(values["pipeline_version"][i]), state,
-                                 hdus or "[]", json.loads(warned) if warned else []))
-        frame = pd.DataFrame(rows, columns=["observation", "target", "name", "sha256", "size", "data_release",
-                                            "pipeline_version", "integrity", "integrity_hdus", "warnings"])
+                    state, hdus, warned = (
+                        per_file[n][k] if k < len(per_file[n]) else "" for n in ("integrity", "integrity_hdus", "input_warnings")
+                    )
+                    rows.append(
+                        (
+                            obs_id,
+                            int(values["target"][i]),
+                            name,
+                            digest,
+                            int(values["source_size"][i]) if len(names) == 1 else -1,
+                            int(values["data_release"][i]),
+                            str(values["pipeline_version"][i]),
+                            state,
+                            hdus or "[]",
+                            json.loads(warned) if warned else [],
+                        )
+                    )
+        frame = pd.DataFrame(
+            rows,
+            columns=[
+                "observation",
+                "target",
+                "name",
+                "sha256",
+                "size",
+                "data_release",
+                "pipeline_version",
+                "integrity",
+                "integrity_hdus",
+                "warnings",
+            ],
+        )
         if integrity is not None:
             frame = frame[frame["integrity"] == integrity].reset_index(drop=True)
         return frame
@@ -428,8 +458,12 @@ class ReadHandle:
             for observation, future in opened.items():
                 session, reader = future.result()
                 pin = backend.pin(family_of(observation))
-                if reader is not None and pin is not None and pin.holds(observation) \
-                        and backend.adopt_session(family_of(observation), session):
+                if (
+                    reader is not None
+                    and pin is not None
+                    and pin.holds(observation)
+                    and backend.adopt_session(family_of(observation), session)
+                ):
                     lookups.readers.setdefault(observation, reader)
 
     def _check_observations(self, pins: dict[str, FamilyPin | None], observations: list[str]) -> None:
@@ -446,8 +480,14 @@ class ReadHandle:
         if session is None:
             return None, None
         try:
-            reader = run(open_reader(RetryingStore(session.store, self.url), observation, self._label(observation),
-                                     self._reader_key(observation, session.snapshot_id)))
+            reader = run(
+                open_reader(
+                    RetryingStore(session.store, self.url),
+                    observation,
+                    self._label(observation),
+                    self._reader_key(observation, session.snapshot_id),
+                )
+            )
         except Exception:  # noqa: BLE001 - a guess that failed: the read at the pin says what is wrong
             return None, None
         return session, reader
@@ -489,8 +529,9 @@ class ReadHandle:
         await reader.ensure()  # bulk readers look at every array's metadata
         return reader
 
-    async def read_rows(self, pairs: list[tuple[str, int]], wanted: list[str] | None,
-                        limit: int | None = None) -> list[dict[str, np.ndarray]]:
+    async def read_rows(
+        self, pairs: list[tuple[str, int]], wanted: list[str] | None, limit: int | None = None
+    ) -> list[dict[str, np.ndarray]]:
         """The values of some (observation, row) pairs: of the ``wanted`` variables (default every
         one), up to ``limit`` rows read at once; call :meth:`prepare` first.
 

@@ -118,8 +118,10 @@ def _manifest_reason(exc: BaseException) -> str:
 
     text = first_line(str(exc), 160)
     named = re.search(r"manifest_id=([0-9A-Z]{20})", str(exc))
-    return (f"{'could not be read: network trouble, not damage' if network_trouble(exc) else 'does not decode'}"
-            f"{f' (manifests/{named.group(1)})' if named else ''}: {text}")
+    return (
+        f"{'could not be read: network trouble, not damage' if network_trouble(exc) else 'does not decode'}"
+        f"{f' (manifests/{named.group(1)})' if named else ''}: {text}"
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -197,11 +199,23 @@ def _check_observation(archive: ArchiveReads, observation: str) -> tuple[list[Da
         from lcarchive.store.repos import network_trouble
 
         if isinstance(exc, DamagedObjectError) and exc.key.startswith(where):
-            key = exc.key[len(where) + 1:]
+            key = exc.key[len(where) + 1 :]
             return [Damage(where, key, exc.reason.split(": ", 1)[-1], kind_of_key(key))], 0, 0
         text = first_line(str(exc), 200)
-        return [Damage(where, observation, f"{'could not be read: network trouble, not damage' if network_trouble(exc) else 'cannot be opened'} "
-                       f"({text})", "group", network_trouble(exc))], 0, 0
+        return (
+            [
+                Damage(
+                    where,
+                    observation,
+                    f"{'could not be read: network trouble, not damage' if network_trouble(exc) else 'cannot be opened'} "
+                    f"({text})",
+                    "group",
+                    network_trouble(exc),
+                )
+            ],
+            0,
+            0,
+        )
     return check_group(store, path, where)
 
 
@@ -235,8 +249,13 @@ def _plain(archive: ArchiveReads) -> bool:
         return False
 
 
-def verify_archive(archive: Archive, observations: Iterable[str] | None = None, client: Any = None,
-                   jobs: int = 4, progress: Callable[[int, int], None] | None = None) -> IntegrityReport:
+def verify_archive(
+    archive: Archive,
+    observations: Iterable[str] | None = None,
+    client: Any = None,
+    jobs: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> IntegrityReport:
     """Check every object of an archive's repositories, and read and decode every stored chunk
     of some observation groups and of the catalog.
 
@@ -344,6 +363,7 @@ def verify_archive(archive: Archive, observations: Iterable[str] | None = None, 
             if progress:
                 progress(done, len(ids))
     else:
+
         def one(obs: str) -> tuple[list[Damage], int, int]:  # a handle of its own per group, as on a cluster
             return _check_observation(dataclasses.replace(handle), obs)
 
@@ -366,6 +386,7 @@ def verify_archive(archive: Archive, observations: Iterable[str] | None = None, 
 
 
 # -- every object of a repository -------------------------------------------------------------
+
 
 def _object_damage(where: str, key: str, exc: BaseException) -> Damage:
     from lcarchive.store.digests import kind_of
@@ -428,14 +449,23 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
         try:
             record = unseal(data)
         except (ValueError, KeyError, TypeError) as exc:
-            damaged.append(Damage(where, key, f"does not match its own SHA-256 or does not decode ({first_line(str(exc), 80)})",
-                                  "digest record"))
+            damaged.append(
+                Damage(
+                    where, key, f"does not match its own SHA-256 or does not decode ({first_line(str(exc), 80)})", "digest record"
+                )
+            )
             continue
         records[key.split("/", 1)[1]] = record
     manifest_digests = {m: d for r in records.values() for m, d in r.get("manifests", {}).items()}
     if "repo" not in stored and not any(k.startswith("refs/") for k in keys):
-        damaged.append(Damage(where, "repo", "missing: the repository's info object (its branches, tags and snapshot list) "
-                              "is gone", "repository info"))
+        damaged.append(
+            Damage(
+                where,
+                "repo",
+                "missing: the repository's info object (its branches, tags and snapshot list) is gone",
+                "repository info",
+            )
+        )
     try:
         repo = ic.Repository.open(storage_for(store.url, relative, store.storage_options))
     except BaseException as exc:
@@ -454,8 +484,7 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
             expected = pinned.get(name) or records.get(name, {}).get("sha256")
             if expected is not None:
                 if sha256(data) != expected:
-                    damaged.append(Damage(where, key, "does not match the SHA-256 recorded when it was written",
-                                          "snapshot"))
+                    damaged.append(Damage(where, key, "does not match the SHA-256 recorded when it was written", "snapshot"))
                 else:
                     good_snapshots.add(name)
                 continue
@@ -471,11 +500,12 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
             data = get(key)
             if data is None:
                 continue
-            expected = (manifest_digests.get(name) if kind == "manifests"
-                        else records.get(name, {}).get("transaction_sha256"))
+            expected = manifest_digests.get(name) if kind == "manifests" else records.get(name, {}).get("transaction_sha256")
             if expected is not None:
                 if sha256(data) != expected:
-                    damaged.append(Damage(where, key, "does not match the SHA-256 recorded when it was written", kind_of_key(key)))
+                    damaged.append(
+                        Damage(where, key, "does not match the SHA-256 recorded when it was written", kind_of_key(key))
+                    )
                 continue
             if repo is not None:
                 try:
@@ -496,7 +526,9 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                     raise ValueError(f"names snapshot {target}, which is not stored")
             except BaseException as exc:
                 interrupted(exc)
-                damaged.append(Damage(where, key, f"does not decode or names no stored snapshot ({first_line(str(exc), 80)})", "ref"))
+                damaged.append(
+                    Damage(where, key, f"does not decode or names no stored snapshot ({first_line(str(exc), 80)})", "ref")
+                )
     if repo is not None and "repo" in stored:  # the repository info: its refs and snapshot list against the snapshots
         checked += 1
         try:
@@ -509,8 +541,9 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
         if info is not None and recorded is not None and recorded.get("latest_update") == latest_update(info):
             data = get("repo")  # unchanged since lcarchive recorded it: its bytes must match
             if data is not None and sha256(data) != recorded.get("sha256"):
-                damaged.append(Damage(where, "repo", "does not match the SHA-256 recorded after its last update",
-                                      "repository info"))
+                damaged.append(
+                    Damage(where, "repo", "does not match the SHA-256 recorded after its last update", "repository info")
+                )
         if info is not None:
             listed = {e.get("id") for e in info.get("snapshots") or []}
             for entry in info.get("snapshots") or []:  # each snapshot's parent as its digest record has it
@@ -518,13 +551,26 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                 parent = records.get(sid, {}).get("parent", entry.get("parent_id"))
                 # (an expired parent, gone from the list, is replaced by the repository's first snapshot)
                 if sid in records and parent != entry.get("parent_id") and parent in listed:
-                    damaged.append(Damage(where, "repo", f"its entry of snapshot {sid} names another parent than "
-                                          "the snapshot was committed on", "repository info"))
+                    damaged.append(
+                        Damage(
+                            where,
+                            "repo",
+                            f"its entry of snapshot {sid} names another parent than the snapshot was committed on",
+                            "repository info",
+                        )
+                    )
             for what in ("branches", "tags"):
                 for name, target in sorted((info.get(what) or {}).items()):
                     if f"snapshots/{target}" not in stored:
-                        damaged.append(Damage(where, "repo", f"{what[:-2] if what == 'branches' else 'tag'} {name!r} "
-                                              f"names snapshot {target}, which is not stored", "ref"))
+                        damaged.append(
+                            Damage(
+                                where,
+                                "repo",
+                                f"{what[:-2] if what == 'branches' else 'tag'} {name!r} "
+                                f"names snapshot {target}, which is not stored",
+                                "ref",
+                            )
+                        )
             for entry in info.get("snapshots") or []:
                 sid = entry.get("id")
                 if sid not in good_snapshots:
@@ -536,10 +582,19 @@ def check_repository(store: Any, relative: str, pinned: dict[str, str | None] | 
                 except BaseException as exc:
                     interrupted(exc)
                     continue
-                if (snap.get("commit_message") != entry.get("message") or snap.get("metadata") != entry.get("metadata")
-                        or str(snap.get("flushed_at")) != str(entry.get("flushed_at"))):
-                    damaged.append(Damage(where, "repo", f"its entry of snapshot {sid} differs from the snapshot "
-                                          "(message, time or metadata changed)", "repository info"))
+                if (
+                    snap.get("commit_message") != entry.get("message")
+                    or snap.get("metadata") != entry.get("metadata")
+                    or str(snap.get("flushed_at")) != str(entry.get("flushed_at"))
+                ):
+                    damaged.append(
+                        Damage(
+                            where,
+                            "repo",
+                            f"its entry of snapshot {sid} differs from the snapshot (message, time or metadata changed)",
+                            "repository info",
+                        )
+                    )
     return damaged, checked
 
 

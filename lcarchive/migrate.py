@@ -46,8 +46,13 @@ class MigrateReport:
     versions: list[str] = field(default_factory=list)
 
 
-def migrate(old: str, new: str, old_options: dict | None = None, new_options: dict | None = None,
-            progress: Callable[[str], None] | None = None) -> MigrateReport:
+def migrate(
+    old: str,
+    new: str,
+    old_options: dict | None = None,
+    new_options: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> MigrateReport:
     """Convert the v1 archive at ``old`` into a v2 archive at ``new``.
 
     Parameters
@@ -88,8 +93,9 @@ def migrate(old: str, new: str, old_options: dict | None = None, new_options: di
         for group_id in source.group_ids():
             by_family[family_of(group_id)].append(group_id)
         for family, groups in sorted(by_family.items()):
-            _, done = store.change_family(family, _copy_groups(source, family, groups, progress),
-                                          f"migrate {len(groups)} group(s) of {family} from {old}")
+            _, done = store.change_family(
+                family, _copy_groups(source, family, groups, progress), f"migrate {len(groups)} group(s) of {family} from {old}"
+            )
             written, already, rows = done
             report.groups += written
             report.already += already
@@ -100,8 +106,9 @@ def migrate(old: str, new: str, old_options: dict | None = None, new_options: di
     return report
 
 
-def _copy_groups(source: PlainStore, family: str, groups: list[str],
-                 progress: Callable[[str], None] | None) -> Callable[[Any], tuple[int, int, int]]:
+def _copy_groups(
+    source: PlainStore, family: str, groups: list[str], progress: Callable[[str], None] | None
+) -> Callable[[Any], tuple[int, int, int]]:
     def change(session: Any) -> tuple[int, int, int]:
         view = FamilyView(session.store)
         present = view.group_ids()

@@ -95,11 +95,7 @@ def _flags(table: QualityFlagTable, segment: int | None) -> list[QualityFlag]:
 
     def applies(f: QualityFlag) -> bool:
         s = f.segments
-        return (
-            segment is None
-            or s is None
-            or ((s.min is None or segment >= s.min) and (s.max is None or segment <= s.max))
-        )
+        return segment is None or s is None or ((s.min is None or segment >= s.min) and (s.max is None or segment <= s.max))
 
     return [f for f in table.flags if applies(f)]
 
@@ -162,9 +158,7 @@ def _is_padding(quality: np.ndarray) -> np.ndarray:
     return np.zeros(quality.shape, dtype=bool)
 
 
-def decode(
-    values: npt.ArrayLike, table: str | QualityFlagTable, segment: int | None = None
-) -> dict[int, list[str]]:
+def decode(values: npt.ArrayLike, table: str | QualityFlagTable, segment: int | None = None) -> dict[int, list[str]]:
     """Name the flags set in quality values.
 
     Quality columns hold few distinct values, so the result is keyed by value; the

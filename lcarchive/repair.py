@@ -151,6 +151,7 @@ def snapshot_damage(store: Any, relative: str, repo: Any, snapshot: str, records
 def _walk_back(store: Any, relative: str, repo: Any, report: RollbackReport) -> list[Any]:
     """Find the newest sound snapshot along ``main``; fill ``kept``, ``damage`` and
     ``lost_commits``; return the ancestry (newest first)."""
+
     async def ancestry() -> list[Any]:
         return [info async for info in repo.async_ancestry(branch="main")]
 
@@ -171,8 +172,10 @@ def _repository(open_: Any, url: str) -> Any:
         return open_()
     except BaseException as exc:
         interrupted(exc)
-        raise LcarchiveError(f"{url}: its repository info cannot be read ({str(exc).splitlines()[0][:160]}): "
-                             "rollback needs it (lcarchive verify names the damage)") from exc
+        raise LcarchiveError(
+            f"{url}: its repository info cannot be read ({str(exc).splitlines()[0][:160]}): "
+            "rollback needs it (lcarchive verify names the damage)"
+        ) from exc
 
 
 def rollback_family(archive: Archive, family: str, dry_run: bool = False) -> RollbackReport:
@@ -211,16 +214,18 @@ def rollback_family(archive: Archive, family: str, dry_run: bool = False) -> Rol
     report = RollbackReport(url, head)
     _walk_back(store, relative, repo, report)
     if report.kept is None:
-        raise LcarchiveError(f"{url}: no snapshot of it is undamaged ({len(report.damage)} damaged object(s)); "
-                             "re-ingest its files")
+        raise LcarchiveError(
+            f"{url}: no snapshot of it is undamaged ({len(report.damage)} damaged object(s)); re-ingest its files"
+        )
     pin = store.pins().get(family)
     if pin is not None:
         old = store.index(None)  # every bucket: a rollback is rare, and its report must be whole
         old = old[old["observation"].isin(list(pin.observations))]
         _, new = family_pin(store, family, report.kept)
         kept = set(zip(new["target"].tolist(), new["observation"].tolist(), strict=True))
-        report.lost_light_curves = sorted({(int(t), str(o)) for t, o in zip(old["target"], old["observation"], strict=True)
-                                           if (t, o) not in kept})
+        report.lost_light_curves = sorted(
+            {(int(t), str(o)) for t, o in zip(old["target"], old["observation"], strict=True) if (t, o) not in kept}
+        )
     if dry_run or report.kept == head:
         return report
     with store.writing("rollback"):  # a writer like any other: gc does not run beside it

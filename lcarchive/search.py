@@ -32,8 +32,18 @@ from lcarchive.identifiers import check_observation_id
 if TYPE_CHECKING:
     from lcarchive.handle import ArchiveReads
 
-__all__ = ["SEARCH_COLUMNS", "GroupSelection", "Selection", "SelectionError", "matching_lines", "read_positions_file",
-           "read_targets_file", "search", "select", "with_analyses"]
+__all__ = [
+    "SEARCH_COLUMNS",
+    "GroupSelection",
+    "Selection",
+    "SelectionError",
+    "matching_lines",
+    "read_positions_file",
+    "read_targets_file",
+    "search",
+    "select",
+    "with_analyses",
+]
 
 
 _TARGET_COLUMNS = ("target", "tic", "tic_id", "ticid", "kic", "kic_id", "kepid", "keplerid", "epic", "epic_id", "epicid", "id")
@@ -106,8 +116,19 @@ class Selection:
     def describe(self) -> dict[str, Any]:
         """The selection as JSON-able values (recorded in the manifest)."""
         out: dict[str, Any] = {}
-        for name in ("observations", "missions", "products", "segments", "box", "cameras", "ccds", "magnitude", "time",
-                     "columns", "integrity"):
+        for name in (
+            "observations",
+            "missions",
+            "products",
+            "segments",
+            "box",
+            "cameras",
+            "ccds",
+            "magnitude",
+            "time",
+            "columns",
+            "integrity",
+        ):
             value = getattr(self, name)
             if value is not None:
                 out[name] = list(value)
@@ -228,8 +249,11 @@ def read_positions_file(path: str | os.PathLike, radius: float | None = None) ->
     needed = ["ra", "dec"] + ([] if radius is not None else ["radius"])
     missing = [n for n in needed if n not in lowered]
     if missing:
-        raise BadInputError(name, f"no column {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))})"
-                            + ("; or give a radius (--radius)" if missing == ["radius"] else ""))
+        raise BadInputError(
+            name,
+            f"no column {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))})"
+            + ("; or give a radius (--radius)" if missing == ["radius"] else ""),
+        )
     out = {}
     for column in needed:
         values = pd.to_numeric(frame[lowered[column]], errors="coerce")
@@ -304,8 +328,24 @@ def _time_value(value: Any, epoch_jd: float) -> float:
         raise SelectionError(f"time {text!r}: neither a number nor an ISO 8601 date ({exc})") from None
 
 
-SEARCH_COLUMNS = ["target", "observation", "ra", "dec", "magnitude", "n_cadences", "coverage", "url", "mission", "product",
-                  "segment", "camera", "ccd", "current", "row", "integrity"]
+SEARCH_COLUMNS = [
+    "target",
+    "observation",
+    "ra",
+    "dec",
+    "magnitude",
+    "n_cadences",
+    "coverage",
+    "url",
+    "mission",
+    "product",
+    "segment",
+    "camera",
+    "ccd",
+    "current",
+    "row",
+    "integrity",
+]
 """Columns of :func:`search`'s table, in order (``position`` and ``separation`` follow for a cone)."""
 
 
@@ -342,8 +382,9 @@ def cones(cone: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         where = "cone" if ra.size == 1 else f"position {k}"
-        raise SelectionError(f"{where} {ra[k]} {dec[k]} {radius[k]}: Dec must be within [-90, 90] and the radius a "
-                             "number not below 0 (degrees)")
+        raise SelectionError(
+            f"{where} {ra[k]} {dec[k]} {radius[k]}: Dec must be within [-90, 90] and the radius a number not below 0 (degrees)"
+        )
     return ra, dec, radius
 
 
@@ -397,8 +438,9 @@ def _observations(archive: ArchiveReads, selection: Selection) -> tuple[list, li
     return observations, missing_obs, ranges
 
 
-def matching_lines(archive: ArchiveReads | HasHandle, selection: Selection) -> tuple[pd.DataFrame, list, list[int], list[str],
-                                                                 dict[str, tuple[float, float]]]:
+def matching_lines(
+    archive: ArchiveReads | HasHandle, selection: Selection
+) -> tuple[pd.DataFrame, list, list[int], list[str], dict[str, tuple[float, float]]]:
     """The target-index lines a selection keeps.
 
     Only the index buckets the selection needs are read: the targets' buckets when targets are
@@ -429,8 +471,11 @@ def matching_lines(archive: ArchiveReads | HasHandle, selection: Selection) -> t
 
     cone = cones(selection.cone) if selection.cone is not None else None
     box = _box(selection.box) if selection.box is not None else None
-    by_lines = selection.time is None and not selection.observations and (
-        selection.targets is not None or cone is not None or box is not None)
+    by_lines = (
+        selection.time is None
+        and not selection.observations
+        and (selection.targets is not None or cone is not None or box is not None)
+    )
     missing_obs: list[str]
     ranges: dict[str, tuple[float, float]]
     if by_lines:  # the index lines carry mission, product, segment and release: the catalog is not read
@@ -457,15 +502,20 @@ def matching_lines(archive: ArchiveReads | HasHandle, selection: Selection) -> t
         lines = lines[lines["observation"].isin([o.id for o in observations])]
     else:
         keep = np.ones(len(lines), dtype=bool) if selection.include_superseded else lines["current"].to_numpy(bool, copy=True)
-        for column, values in (("mission", selection.missions), ("product", selection.products),
-                               ("segment", [int(v) for v in selection.segments or []] or None)):
+        for column, values in (
+            ("mission", selection.missions),
+            ("product", selection.products),
+            ("segment", [int(v) for v in selection.segments or []] or None),
+        ):
             if values:
                 keep &= lines[column].isin(list(values)).to_numpy()
         lines = lines[keep]
     prefixed = {t: c for c, t in wanted if c is not None}
     if prefixed:  # 'KIC 123' keeps the lines of the missions named by KIC IDs only
         catalogs = {m.name: m.target_catalog for m in archive.catalog.missions}
-        keep = [prefixed.get(int(t)) in (None, catalogs.get(str(m))) for t, m in zip(lines["target"], lines["mission"], strict=True)]
+        keep = [
+            prefixed.get(int(t)) in (None, catalogs.get(str(m))) for t, m in zip(lines["target"], lines["mission"], strict=True)
+        ]
         lines = lines[np.asarray(keep, dtype=bool)]
     if selection.cameras:
         lines = lines[lines["camera"].isin([int(c) for c in selection.cameras])]
@@ -516,19 +566,25 @@ def _where(lines: pd.DataFrame, where: str) -> pd.DataFrame:
         raise SelectionError(f"where {where!r}: {name} (columns: {', '.join(map(str, lines.columns))})") from None
 
 
-
-
-def _lines_on_cluster(archive: ArchiveReads, selection: Selection, cone: tuple[np.ndarray, np.ndarray, np.ndarray],
-                      client: Any) -> tuple[pd.DataFrame, list[int], list[str]]:
+def _lines_on_cluster(
+    archive: ArchiveReads, selection: Selection, cone: tuple[np.ndarray, np.ndarray, np.ndarray], client: Any
+) -> tuple[pd.DataFrame, list[int], list[str]]:
     """:func:`matching_lines` of a many-position cone (the selection's, as :func:`cones` reads
     it), ``Settings.search_part`` positions per task on ``client``'s workers, each reading the archive at
     this handle's version."""
     ra, dec, radius = cone
     handle = archive.resolved()  # every task reads this version
     part = settings().search_part
-    futures = [client.submit(WithSettings(_part_lines), handle, replace(
-        selection, cone=(ra[a:a + part], dec[a:a + part], radius[a:a + part])), a, pure=False)
-        for a in range(0, ra.size, part)]
+    futures = [
+        client.submit(
+            WithSettings(_part_lines),
+            handle,
+            replace(selection, cone=(ra[a : a + part], dec[a : a + part], radius[a : a + part])),
+            a,
+            pure=False,
+        )
+        for a in range(0, ra.size, part)
+    ]
     parts = client.gather(futures)
     lines = pd.concat([p[0] for p in parts], ignore_index=True)
     missing = set.intersection(*(set(p[1]) for p in parts))  # found by no part
@@ -543,8 +599,15 @@ def _part_lines(handle: ArchiveReads, selection: Selection, first: int) -> tuple
     return lines, missing_targets, missing_obs
 
 
-def search(archive: ArchiveReads | HasHandle, selection: Selection, order_by: str | Sequence[str] | None = None, limit: int | None = None,
-           offset: int = 0, where: str | None = None, client: Any = None) -> pd.DataFrame:
+def search(
+    archive: ArchiveReads | HasHandle,
+    selection: Selection,
+    order_by: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    where: str | None = None,
+    client: Any = None,
+) -> pd.DataFrame:
     """The light curves a selection finds: one line per (target, observation); see
     :meth:`lcarchive.Archive.search`.
 
@@ -614,9 +677,11 @@ def select(archive: ArchiveReads | HasHandle, selection: Selection) -> tuple[lis
         observations, _, _ = _observations(archive, selection)
     if "position" in lines:  # a target near several positions is read once
         lines = lines.drop_duplicates(["target", "observation"])
-    narrowed = any(v is not None for v in (selection.targets, selection.cone, selection.box, selection.magnitude,
-                                           selection.integrity)) \
-        or bool(selection.cameras) or bool(selection.ccds)
+    narrowed = (
+        any(v is not None for v in (selection.targets, selection.cone, selection.box, selection.magnitude, selection.integrity))
+        or bool(selection.cameras)
+        or bool(selection.ccds)
+    )
     cut = selection.time is not None or selection.columns is not None
     groups = []
     for o in observations:

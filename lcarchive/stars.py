@@ -31,10 +31,19 @@ from lcarchive.store import GroupReader, run
 
 __all__ = ["light_curve", "light_curves", "plan"]
 
-def light_curve(handle: ReadHandle, target: int | str, observation: str | None = None, variables: Iterable[str] | None = None,
-                include_superseded: bool = False, product: str | None = None, quality_bitmask: str | int | None = "default",
-                normalize: bool = False, observations: Iterable[str] | None = None,
-                products: str | None = None) -> xr.Dataset | dict[str, xr.Dataset]:
+
+def light_curve(
+    handle: ReadHandle,
+    target: int | str,
+    observation: str | None = None,
+    variables: Iterable[str] | None = None,
+    include_superseded: bool = False,
+    product: str | None = None,
+    quality_bitmask: str | int | None = "default",
+    normalize: bool = False,
+    observations: Iterable[str] | None = None,
+    products: str | None = None,
+) -> xr.Dataset | dict[str, xr.Dataset]:
     """One target's light curve: :meth:`lcarchive.Archive.light_curve`."""
     number, missions = target_of(target)
     check_product(product)
@@ -51,14 +60,32 @@ def light_curve(handle: ReadHandle, target: int | str, observation: str | None =
         return _read_star(handle, number, pairs, others, wanted, quality_bitmask, normalize, _where(handle, None, product))
     if lines.empty:
         raise TargetNotFoundError(number, _where(handle, observation, product))
-    return {str(p): _read_star(handle, number, plan(number, lines, str(p))[0], {}, wanted, quality_bitmask, normalize,
-                               _where(handle, observation, str(p)))
-            for p in sorted(set(lines["product"])) if product is None or p == product}
+    return {
+        str(p): _read_star(
+            handle,
+            number,
+            plan(number, lines, str(p))[0],
+            {},
+            wanted,
+            quality_bitmask,
+            normalize,
+            _where(handle, observation, str(p)),
+        )
+        for p in sorted(set(lines["product"]))
+        if product is None or p == product
+    }
 
-def light_curves(handle: ReadHandle, targets: Iterable[int | str], variables: Iterable[str] | None = None,
-                 include_superseded: bool = False, product: str | None = None,
-                 quality_bitmask: str | int | None = "default", normalize: bool = False,
-                 missing: str = "raise") -> dict[int, xr.Dataset]:
+
+def light_curves(
+    handle: ReadHandle,
+    targets: Iterable[int | str],
+    variables: Iterable[str] | None = None,
+    include_superseded: bool = False,
+    product: str | None = None,
+    quality_bitmask: str | int | None = "default",
+    normalize: bool = False,
+    missing: str = "raise",
+) -> dict[int, xr.Dataset]:
     """Many targets' light curves, read concurrently: :meth:`lcarchive.Archive.light_curves`."""
     if missing not in ("raise", "skip"):
         raise ValueError(f"missing={missing!r}: 'raise' or 'skip'")
@@ -69,8 +96,7 @@ def light_curves(handle: ReadHandle, targets: Iterable[int | str], variables: It
     index = handle.target_index(ids)
     if not include_superseded:
         index = index[index["current"]]
-    lines_of = {t: lines if named[t] is None else lines[lines["mission"].isin(named[t])]
-                for t, lines in index.groupby("target")}
+    lines_of = {t: lines if named[t] is None else lines[lines["mission"].isin(named[t])] for t, lines in index.groupby("target")}
     planned = {t: plan(t, lines_of[t], product) if t in lines_of else ([], {}) for t in ids}
     absent = [t for t, (pairs, _) in planned.items() if not pairs]
     if absent and missing == "raise":
@@ -82,9 +108,14 @@ def light_curves(handle: ReadHandle, targets: Iterable[int | str], variables: It
     read: dict[int, list] = {}
     for (t, pair), values in zip(pairs, results, strict=True):  # one pass, not one per target
         read.setdefault(t, []).append((pair, values))
-    return {t: _note_others(_finish(handle, t, [p for p, _ in read[t]], [v for _, v in read[t]], quality_bitmask, normalize),
-                            planned[t][1])
-            for t in ids if t in read}
+    return {
+        t: _note_others(
+            _finish(handle, t, [p for p, _ in read[t]], [v for _, v in read[t]], quality_bitmask, normalize), planned[t][1]
+        )
+        for t in ids
+        if t in read
+    }
+
 
 def plan(target: int, lines: pd.DataFrame, product: str | None) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
     """The (observation, row) pairs of a target's light curve from its index lines: of
@@ -110,6 +141,7 @@ def plan(target: int, lines: pd.DataFrame, product: str | None) -> tuple[list[tu
         lines = lines[lines["product"] == chosen]
     return [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)], others
 
+
 def check_product(product: str | None) -> None:
     """Raise UnknownProductError for a product name no product definition has."""
     if product is None:
@@ -118,8 +150,17 @@ def check_product(product: str | None) -> None:
     if product not in known:
         raise UnknownProductError(product, sorted(known))
 
-def _read_star(handle: ReadHandle, target: int, pairs: list[tuple[str, int]], others: dict[str, list[str]],
-               wanted: list[str] | None, quality_bitmask: str | int | None, normalize: bool, where: str) -> xr.Dataset:
+
+def _read_star(
+    handle: ReadHandle,
+    target: int,
+    pairs: list[tuple[str, int]],
+    others: dict[str, list[str]],
+    wanted: list[str] | None,
+    quality_bitmask: str | int | None,
+    normalize: bool,
+    where: str,
+) -> xr.Dataset:
     """A target's light curve from its (observation, row) pairs, naming the other products."""
     if not pairs:
         raise TargetNotFoundError(target, where)
@@ -127,8 +168,15 @@ def _read_star(handle: ReadHandle, target: int, pairs: list[tuple[str, int]], ot
     results = run(handle.read_rows(pairs, wanted))
     return _note_others(_finish(handle, target, pairs, results, quality_bitmask, normalize), others)
 
-def _lines_of(handle: ReadHandle, target: int, missions: set[str] | None, observation: str | None,
-              observations: Iterable[str] | None, include_superseded: bool) -> pd.DataFrame:
+
+def _lines_of(
+    handle: ReadHandle,
+    target: int,
+    missions: set[str] | None,
+    observation: str | None,
+    observations: Iterable[str] | None,
+    include_superseded: bool,
+) -> pd.DataFrame:
     """A target's index lines: of its catalog's missions, of the observations asked for
     (every release of those), else of the current releases unless ``include_superseded``."""
     lines = handle.target_index([target])
@@ -143,18 +191,27 @@ def _lines_of(handle: ReadHandle, target: int, missions: set[str] | None, observ
         lines = lines[lines["current"]]
     return lines
 
+
 def _where(handle: ReadHandle, observation: str | None, product: str | None) -> str:
     if observation:
         return f"observation {observation}"
     return f"product {product} of archive {handle.url}" if product else f"archive {handle.url}"
 
-def _finish(handle: ReadHandle, target: int, pairs: list[tuple[str, int]], results: list[dict[str, np.ndarray]],
-            quality_bitmask: str | int | None, normalize: bool) -> xr.Dataset:
+
+def _finish(
+    handle: ReadHandle,
+    target: int,
+    pairs: list[tuple[str, int]],
+    results: list[dict[str, np.ndarray]],
+    quality_bitmask: str | int | None,
+    normalize: bool,
+) -> xr.Dataset:
     parts = [(obs_id, handle.opened_reader(obs_id), values) for (obs_id, _), values in zip(pairs, results, strict=True)]
     lc = described(_assemble(target, parts))
     if quality_bitmask is not None and quality_bitmask != "none":  # "none": every stored cadence, as stored
         lc = LightCurveAccessor(lc).good(quality_bitmask)
     return LightCurveAccessor(lc).normalize() if normalize else lc
+
 
 _OBSERVATION_COORDS = (
     ("product", "product", "", str, "product of each observation (catalog name)"),
@@ -163,6 +220,7 @@ _OBSERVATION_COORDS = (
 )
 """Coordinates on ``observation`` of a target's light curve, from each group's attributes: what
 ``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
+
 
 def target_of(target: Any) -> tuple[int, set[str] | None]:
     """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``) as its
@@ -178,11 +236,13 @@ def target_of(target: Any) -> tuple[int, set[str] | None]:
         return number, None
     return number, {m.name for m in static_catalog().missions if m.target_catalog == prefix}
 
+
 def _default_rank(product: str) -> int:
     try:
         return static_catalog().product(product).default_rank
     except KeyError:  # a product this version of lcarchive does not define: after every known one
         return 1_000
+
 
 def _note_others(lc: xr.Dataset, others: dict[str, list[str]]) -> xr.Dataset:
     """Say on a light curve which other products the archive has of its target."""
@@ -190,9 +250,12 @@ def _note_others(lc: xr.Dataset, others: dict[str, list[str]]) -> xr.Dataset:
         product = str(lc["product"].values[0])
         listed = ", ".join(f"{p} ({len(obs)} observation{'s' if len(obs) > 1 else ''})" for p, obs in sorted(others.items()))
         lc.attrs["other_products"] = ", ".join(sorted(others))
-        lc.attrs["note"] = (f"{product}, the mission's default product, is read; this archive also has {listed}: "
-                            f"product=... reads one, products='all' every one")
+        lc.attrs["note"] = (
+            f"{product}, the mission's default product, is read; this archive also has {listed}: "
+            f"product=... reads one, products='all' every one"
+        )
     return lc
+
 
 def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]]) -> xr.Dataset:
     """Build one target's light curve from the rows read in each observation group.
@@ -239,12 +302,18 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
             "cadenceno": ("cadence", cadenceno, {"description": "cadence number (CADENCENO)"}),
             "cadence_observation": ("cadence", observation, {"description": "observation of each cadence"}),
             "observation": ("observation", np.array([o for o, _, _ in parts], dtype=str)),
-            **{name: ("observation", np.array([reader.attrs.get(key, default) for _, reader, _ in parts], dtype=dtype),
-                      {"description": text})
-               for name, key, default, dtype, text in _OBSERVATION_COORDS},
+            **{
+                name: (
+                    "observation",
+                    np.array([reader.attrs.get(key, default) for _, reader, _ in parts], dtype=dtype),
+                    {"description": text},
+                )
+                for name, key, default, dtype, text in _OBSERVATION_COORDS
+            },
             "target": target,
         },
-        attrs={"target": target, **{k: first[k] for k in ("mission", "time_format", "time_reference_epoch_jd", "time_scale")
-                                    if k in first}},
+        attrs={
+            "target": target,
+            **{k: first[k] for k in ("mission", "time_format", "time_reference_epoch_jd", "time_scale") if k in first},
+        },
     )
-

@@ -31,9 +31,24 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
 
     description = "Open light curves of an lcarchive archive (a group by observation ID, or one target)"
     url = "https://lcarchive.readthedocs.io/en/latest/format/"
-    open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "target", "version", "as_of",
-                               "storage_options", "variables", "include_superseded", "product", "mask_and_scale",
-                               "decode_times", "decode_timedelta", "use_cftime", "concat_characters", "decode_coords")
+    open_dataset_parameters = (
+        "filename_or_obj",
+        "drop_variables",
+        "group",
+        "target",
+        "version",
+        "as_of",
+        "storage_options",
+        "variables",
+        "include_superseded",
+        "product",
+        "mask_and_scale",
+        "decode_times",
+        "decode_timedelta",
+        "use_cftime",
+        "concat_characters",
+        "decode_coords",
+    )
 
     def open_dataset(  # type: ignore[override]
         self,
@@ -99,8 +114,14 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
             raise ValueError("engine='lcarchive' opens a group (group='tess-spoc-2min-s0001') or a target (target=TIC ID)")
         archive = open_archive(os.fspath(filename_or_obj), storage_options, version=version, as_of=as_of)
         if target is not None:
-            ds = archive.light_curve(target, observation=group, variables=variables,
-                                     include_superseded=include_superseded, product=product, quality_bitmask=None)
+            ds = archive.light_curve(
+                target,
+                observation=group,
+                variables=variables,
+                include_superseded=include_superseded,
+                product=product,
+                quality_bitmask=None,
+            )
         else:
             ds = archive.open_observation(group)  # type: ignore[arg-type]
         if drop_variables is not None:

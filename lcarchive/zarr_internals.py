@@ -31,8 +31,19 @@ from zarr.abc.store import ByteRequest, RangeByteRequest, Store, SuffixByteReque
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.sync import sync as _zarr_sync
 
-__all__ = ["FUSED_CODEC_PIPELINE", "Buffer", "ByteRequest", "Store", "byte_range", "get_bytes", "last_bytes", "path_of",
-           "shard_key", "store_of", "sync"]
+__all__ = [
+    "FUSED_CODEC_PIPELINE",
+    "Buffer",
+    "ByteRequest",
+    "Store",
+    "byte_range",
+    "get_bytes",
+    "last_bytes",
+    "path_of",
+    "shard_key",
+    "store_of",
+    "sync",
+]
 
 FUSED_CODEC_PIPELINE = "zarr.core.codec_pipeline.FusedCodecPipeline"
 """zarr's codec pipeline that decodes a chunk in one step (fewer copies than the batched one)."""

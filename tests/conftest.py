@@ -25,10 +25,12 @@ IN_SCOPE = ("spoc-2min", "spoc-2min-release0", "tess-spoc", "qlp", "kepler", "k2
 # and property tests together run in seconds; HYPOTHESIS_PROFILE=thorough runs many more. No
 # example database (no .hypothesis/ folder in the checkout) and no deadline (zarr and icechunk
 # calls vary in time with the machine's load).
-hypothesis_settings.register_profile("default", max_examples=20, deadline=None, database=None,
-                                     suppress_health_check=[HealthCheck.too_slow])
-hypothesis_settings.register_profile("thorough", max_examples=500, deadline=None, database=None,
-                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "default", max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile(
+    "thorough", max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
@@ -169,9 +171,17 @@ class FaultProxy:
     ``counts["cut"]``.
     """
 
-    def __init__(self, upstream: str, rate: float, faults: tuple[str, ...] = ("503", "reset", "cut", "stall"),
-                 stall: float = 1.0, seed: int = 18, max_connections: int = 256,
-                 where: Callable[[str, str], bool] | None = None, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        rate: float,
+        faults: tuple[str, ...] = ("503", "reset", "cut", "stall"),
+        stall: float = 1.0,
+        seed: int = 18,
+        max_connections: int = 256,
+        where: Callable[[str, str], bool] | None = None,
+        limit: int | None = None,
+    ) -> None:
         import http.client
         import http.server
         import random
@@ -229,8 +239,10 @@ class FaultProxy:
                 if fault == "reset":
                     return self._reset()
                 if fault == "503":
-                    data = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
-                            b"<Message>Please reduce your request rate.</Message></Error>")
+                    data = (
+                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                        b"<Message>Please reduce your request rate.</Message></Error>"
+                    )
                     self.send_response(503)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(data)))

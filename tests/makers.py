@@ -70,10 +70,12 @@ def kepcotrend_files(dest: Path, n: int = 4) -> list[Path]:
             model = basis @ coeffs
             model[~good] = np.nan
             flux = sap - model * median
-            columns = table.columns + fits.ColDefs([
-                fits.Column("CBVSAP_MODL", "D", "e-/s", array=model),
-                fits.Column("CBVSAP_FLUX", "D", "e-/s", array=flux),
-            ])
+            columns = table.columns + fits.ColDefs(
+                [
+                    fits.Column("CBVSAP_MODL", "D", "e-/s", array=model),
+                    fits.Column("CBVSAP_FLUX", "D", "e-/s", array=flux),
+                ]
+            )
             new = fits.BinTableHDU.from_columns(columns, header=hdul[1].header)
             path = dest / f"kplr011442793-2009350155506_llc-kepcotrend-fit{k}.fits"
             fits.HDUList([hdul[0].copy(), new, *[h.copy() for h in hdul[2:]]]).writeto(path, overwrite=True)
@@ -87,20 +89,25 @@ def kepflatten_file(dest: Path) -> Path:
         table = hdul[1].data
         flux = np.asarray(table["PDCSAP_FLUX"], dtype=np.float64)
         trend = np.convolve(np.nan_to_num(flux, nan=np.nanmedian(flux)), np.ones(49) / 49, mode="same")
-        columns = table.columns + fits.ColDefs([
-            fits.Column("DETSAP_FLUX", "E", array=(flux / trend).astype(np.float32)),
-            fits.Column("DETSAP_FLUX_ERR", "E", array=(np.asarray(table["PDCSAP_FLUX_ERR"]) / trend).astype(np.float32)),
-        ])
+        columns = table.columns + fits.ColDefs(
+            [
+                fits.Column("DETSAP_FLUX", "E", array=(flux / trend).astype(np.float32)),
+                fits.Column("DETSAP_FLUX_ERR", "E", array=(np.asarray(table["PDCSAP_FLUX_ERR"]) / trend).astype(np.float32)),
+            ]
+        )
         primary = hdul[0].copy()
-        call = ("KEPFLATTEN -- infile=kplr011442793-2009350155506_llc.fits outfile=flat.fits datacol=PDCSAP_FLUX "
-                "errcol=PDCSAP_FLUX_ERR nsig=3.0 stepsize=0.5 winsize=5.0 npoly=3 niter=10 ranges=0,0 plot=False "
-                "overwrite=True verbose=False logfile=kepflatten.log")
+        call = (
+            "KEPFLATTEN -- infile=kplr011442793-2009350155506_llc.fits outfile=flat.fits datacol=PDCSAP_FLUX "
+            "errcol=PDCSAP_FLUX_ERR nsig=3.0 stepsize=0.5 winsize=5.0 npoly=3 niter=10 ranges=0,0 plot=False "
+            "overwrite=True verbose=False logfile=kepflatten.log"
+        )
         for _ in range(2):
             for i in range(0, len(call), 72):
-                primary.header.add_history(call[i:i + 72])
+                primary.header.add_history(call[i : i + 72])
         path = dest / "kplr011442793-2009350155506_llc-flat.fits"
-        fits.HDUList([primary, fits.BinTableHDU.from_columns(columns, header=hdul[1].header),
-                      *[h.copy() for h in hdul[2:]]]).writeto(path, overwrite=True)
+        fits.HDUList(
+            [primary, fits.BinTableHDU.from_columns(columns, header=hdul[1].header), *[h.copy() for h in hdul[2:]]]
+        ).writeto(path, overwrite=True)
     return path
 
 

@@ -45,8 +45,11 @@ def test_carried_function_runs_in_several_threads_at_once() -> None:
 def test_override_is_seen_by_a_coroutine_on_zarrs_loop_and_by_off_loop() -> None:
     async def on_loop() -> tuple[int, int, str]:
         # off_loop: the download's own threads, entered from zarr's event loop
-        return settings().coalesce_gap_bytes, await off_loop(lambda: settings().coalesce_gap_bytes), \
-            threading.current_thread().name
+        return (
+            settings().coalesce_gap_bytes,
+            await off_loop(lambda: settings().coalesce_gap_bytes),
+            threading.current_thread().name,
+        )
 
     with override(coalesce_gap_bytes=17):
         in_coroutine, in_writer, thread = sync(on_loop())
@@ -111,8 +114,9 @@ def test_unknown_setting_is_refused() -> None:
 def _read_in_child(env: dict[str, str]) -> subprocess.CompletedProcess:
     code = "import dataclasses, lcarchive.config as c; print(dataclasses.asdict(c.settings()))"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LCARCHIVE_")}
-    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 _FLOAT = next(f.name for f in dataclasses.fields(Settings) if f.type == "float")

@@ -65,8 +65,9 @@ def test_every_module_has_a_layer():
 
 
 def test_imports_go_down_the_layers():
-    upward = sorted((room, target) for room, targets in _edges().items() for target in targets
-                    if RANK.get(target, 99) > RANK[room])
+    upward = sorted(
+        (room, target) for room, targets in _edges().items() for target in targets if RANK.get(target, 99) > RANK[room]
+    )
     assert not upward, f"imports of a higher layer: {upward}"
 
 

@@ -144,9 +144,14 @@ def download(
         return _run_download(handle, dest, selection, fmt, jobs, progress, started, client)
 
 
-_DESTINATION_ERRNOS = {errno.ENOSPC: "no room left on the device", errno.EDQUOT: "disk quota exceeded",
-                       errno.EROFS: "read-only file system", errno.EFBIG: "file too large for the destination",
-                       errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}
+_DESTINATION_ERRNOS = {
+    errno.ENOSPC: "no room left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EFBIG: "file too large for the destination",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
 """Errors of a local write that are the destination's problem, and how they are named."""
 
 
@@ -176,11 +181,12 @@ def _raise_if_destination(dest: Path, exc: OSError) -> None:
     if filename and filename != root and not filename.startswith(root + os.sep):
         return  # another file's (a local archive's): its own message
     where = f" (writing {os.path.relpath(filename, root)})" if filename and filename != root else ""
-    advice = ("free some room, then run the same download again: what is complete is kept and skipped"
-              if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else
-              "make it writable, then run the same download again: what is complete is kept and skipped")
-    raise DestinationError(str(dest), f"cannot write the download here: {_DESTINATION_ERRNOS[code]}{where}; "
-                           f"{advice}") from exc
+    advice = (
+        "free some room, then run the same download again: what is complete is kept and skipped"
+        if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        else "make it writable, then run the same download again: what is complete is kept and skipped"
+    )
+    raise DestinationError(str(dest), f"cannot write the download here: {_DESTINATION_ERRNOS[code]}{where}; {advice}") from exc
 
 
 def _writable(dest: Path) -> Path:
@@ -201,8 +207,16 @@ def _writable(dest: Path) -> Path:
     return dest
 
 
-def _run_download(archive: ArchiveReads, dest: Path, selection: Selection, fmt: OutputFormat, jobs: int,
-                  progress: Callable[[int, int], None] | None, started: float, client: Any = None) -> DownloadReport:
+def _run_download(
+    archive: ArchiveReads,
+    dest: Path,
+    selection: Selection,
+    fmt: OutputFormat,
+    jobs: int,
+    progress: Callable[[int, int], None] | None,
+    started: float,
+    client: Any = None,
+) -> DownloadReport:
     columns, analyses = split_columns(archive, selection.columns)
     selection = dataclasses.replace(selection, columns=columns)
     groups, missing_targets, missing_obs = select(archive, selection)
@@ -215,7 +229,10 @@ def _run_download(archive: ArchiveReads, dest: Path, selection: Selection, fmt: 
         "units": [*analysis_outputs(fmt, analyses), *fmt.planned_outputs()],
     }
     record.manifest.start(
-        planned, source=archive.url, format=fmt.name, selection=selection.describe(),
+        planned,
+        source=archive.url,
+        format=fmt.name,
+        selection=selection.describe(),
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     if client is not None:
@@ -271,8 +288,9 @@ def _download_on_cluster(client: Any, ctx: DownloadContext, record: RunRecord, g
         record.advance(done.n_targets)
 
 
-def _download_part(archive: ArchiveReads, dest: str, fmt: str, selection: Selection, jobs: int, run_id: str | None,
-                   groups: list[GroupSelection]) -> tuple[DownloadReport, list[dict]]:
+def _download_part(
+    archive: ArchiveReads, dest: str, fmt: str, selection: Selection, jobs: int, run_id: str | None, groups: list[GroupSelection]
+) -> tuple[DownloadReport, list[dict]]:
     """One part of a download, on a worker (``archive`` a resolved handle, read at the download's
     version): its report and the manifest entries of its outputs."""
     report = DownloadReport(dest, fmt, n_targets=int(sum(g.rows.size for g in groups)))
@@ -330,8 +348,9 @@ def _attrs(reader: Any) -> dict[str, dict]:
     }
 
 
-async def _download_group(ctx: DownloadContext, record: RunRecord, group: GroupSelection, limit: asyncio.Semaphore,
-                          units_in_flight: asyncio.Semaphore) -> None:
+async def _download_group(
+    ctx: DownloadContext, record: RunRecord, group: GroupSelection, limit: asyncio.Semaphore, units_in_flight: asyncio.Semaphore
+) -> None:
     fmt = ctx.format
     reader = await ctx.archive.reader(group.observation)
     bulk = BulkReader(reader, limit)

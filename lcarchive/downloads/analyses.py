@@ -81,10 +81,12 @@ def write_analyses(ctx: DownloadContext, record: RunRecord, groups: list[GroupSe
     """Write the table of each picked analysis for the selected light curves (see the module)."""
     if not picked:
         return
-    selected = pd.DataFrame({
-        "target": np.concatenate([g.targets for g in groups]) if groups else np.empty(0, np.int64),
-        "observation": [g.observation for g in groups for _ in range(g.targets.size)],
-    })
+    selected = pd.DataFrame(
+        {
+            "target": np.concatenate([g.targets for g in groups]) if groups else np.empty(0, np.int64),
+            "observation": [g.observation for g in groups for _ in range(g.targets.size)],
+        }
+    )
     for method, variables in sorted(picked.items()):
         results = ctx.archive.analysis(method)
         entry = results.attrs["analysis"]

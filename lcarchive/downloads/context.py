@@ -26,8 +26,19 @@ if TYPE_CHECKING:
 
     from lcarchive.handle import ArchiveReads
 
-__all__ = ["DownloadContext", "DownloadReport", "GroupPlan", "OutputFormat", "RunRecord", "Unit", "off_loop", "per_target_names", "series_names",
-           "shard_rows", "with_aliases"]
+__all__ = [
+    "DownloadContext",
+    "DownloadReport",
+    "GroupPlan",
+    "OutputFormat",
+    "RunRecord",
+    "Unit",
+    "off_loop",
+    "per_target_names",
+    "series_names",
+    "shard_rows",
+    "with_aliases",
+]
 
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lcarchive-download")
 """The download's own threads for blocking work (see :func:`off_loop`)."""
@@ -156,8 +167,9 @@ class RunRecord:
     its progress and the readers whose requests it counts. Writers add to it; nothing else changes.
     """
 
-    def __init__(self, report: DownloadReport, manifest: Manifest, progress: Callable[[int, int], None] | None = None,
-                 total: int = 0) -> None:
+    def __init__(
+        self, report: DownloadReport, manifest: Manifest, progress: Callable[[int, int], None] | None = None, total: int = 0
+    ) -> None:
         self.report = report
         self.manifest = manifest
         self.progress = progress
@@ -222,8 +234,11 @@ def with_aliases(values: dict[str, np.ndarray], aliases: dict[str, str]) -> dict
 def per_target_names(reader: Any) -> list[str]:
     """Names of a group's variables with one value (or image) per target, ``target`` aside."""
     return [
-        n for n, a in reader.arrays.items()
-        if n != "target" and tuple(a.metadata.dimension_names or ())[:1] == ("target",) and "cadence" not in (a.metadata.dimension_names or ())
+        n
+        for n, a in reader.arrays.items()
+        if n != "target"
+        and tuple(a.metadata.dimension_names or ())[:1] == ("target",)
+        and "cadence" not in (a.metadata.dimension_names or ())
     ]
 
 
@@ -276,8 +291,9 @@ class OutputFormat:
         """The output units of a group's selected rows (``plan_spec`` goes into their keys)."""
         raise NotImplementedError
 
-    async def write(self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit],
-                    units_in_flight: asyncio.Semaphore) -> None:
+    async def write(
+        self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit], units_in_flight: asyncio.Semaphore
+    ) -> None:
         """Write the units ``todo`` of a group (the others are complete from an earlier run)."""
         raise NotImplementedError
 
@@ -288,8 +304,9 @@ class OutputFormat:
     # only ``zarr`` has these: whole groups copied object by object, then a catalog of the folder
     mirrors_whole_groups: ClassVar[bool] = False
 
-    async def mirror(self, ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: Any,
-                     shas: list[str]) -> None:
+    async def mirror(
+        self, ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: Any, shas: list[str]
+    ) -> None:
         raise NotImplementedError
 
     def planned_outputs(self) -> list[str]:

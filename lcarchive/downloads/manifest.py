@@ -15,7 +15,18 @@ from typing import Any
 
 from lcarchive.errors import BadInputError
 
-__all__ = ["MANIFEST_NAME", "PARTIAL_DIR", "Manifest", "VerifyReport", "crc32c", "file_digest", "sha256_file", "unit_key", "verify", "write_atomic"]
+__all__ = [
+    "MANIFEST_NAME",
+    "PARTIAL_DIR",
+    "Manifest",
+    "VerifyReport",
+    "crc32c",
+    "file_digest",
+    "sha256_file",
+    "unit_key",
+    "verify",
+    "write_atomic",
+]
 
 
 MANIFEST_NAME = "_lcarchive_manifest.jsonl"
@@ -82,7 +93,8 @@ class Manifest:
             self.units[entry["unit"]] = entry
         elif "plan" in entry:
             self.plans.setdefault(str(entry["plan"]), {}).setdefault(str(entry.get("observation", "")), {}).update(
-                entry.get("units") or {})
+                entry.get("units") or {}
+            )
         elif "nothing" in entry:
             self.nothing.add(str(entry["nothing"]))
 
@@ -247,18 +259,25 @@ def _never_written(manifest: Manifest) -> list[tuple[str, str]]:
         plans = manifest.plans.get(str(run_id), {})
         for obs, count in sorted((planned.get("observations") or {}).items()):
             if obs not in plans:
-                out.setdefault(f"{obs}/", f"never written: none of the {count} light curve(s) of {obs} the download of "
-                                         f"{started} selected was downloaded (run the same download again)")
+                out.setdefault(
+                    f"{obs}/",
+                    f"never written: none of the {count} light curve(s) of {obs} the download of "
+                    f"{started} selected was downloaded (run the same download again)",
+                )
         for _obs, units in sorted(plans.items()):
             for unit, paths in sorted(units.items()):
                 if unit not in manifest.units and unit not in manifest.nothing:
                     for path in paths or [unit]:
-                        out.setdefault(path, f"never written: the download of {started} planned it and did not "
-                                             "finish (run the same download again)")
+                        out.setdefault(
+                            path,
+                            f"never written: the download of {started} planned it and did not "
+                            "finish (run the same download again)",
+                        )
         for unit in planned.get("units") or []:
             if unit not in manifest.units and unit not in manifest.nothing:
-                out.setdefault(unit, f"never written: the download of {started} planned it and did not finish "
-                                     "(run the same download again)")
+                out.setdefault(
+                    unit, f"never written: the download of {started} planned it and did not finish (run the same download again)"
+                )
     return sorted(out.items())
 
 
@@ -303,7 +322,9 @@ def verify(dest: str | os.PathLike, progress: Callable[[int, int], None] | None 
         else:
             algorithm = "crc32c" if "crc32c" in f else "sha256"
             if file_digest(path, algorithm) != f[algorithm]:
-                report.problems.append((f["path"], f"{'CRC32C' if algorithm == 'crc32c' else 'SHA-256'} differs from the recorded one"))
+                report.problems.append(
+                    (f["path"], f"{'CRC32C' if algorithm == 'crc32c' else 'SHA-256'} differs from the recorded one")
+                )
         report.checked += 1
         if progress is not None:
             progress(i + 1, len(recorded))

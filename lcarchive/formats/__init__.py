@@ -164,7 +164,8 @@ def read_lightcurves(source: str, storage_options: dict | None = None, table_map
     if is_table(source):
         if table_map is None:
             raise UnrecognizedProductError(
-                source, "a CSV/Parquet table needs a column mapping: give --table-map (Archive.ingest(table_map=...))")
+                source, "a CSV/Parquet table needs a column mapping: give --table-map (Archive.ingest(table_map=...))"
+            )
         return read_table(source, table_map, storage_options)  # type: ignore[arg-type]  # a TableMap, typed object to keep formats.tables lazy
     return parse_lightcurves(read_source(source, storage_options), source)
 
@@ -186,10 +187,9 @@ def _parse_fits(data: bytes, source: str) -> list[LightCurveFile]:
         except (fits.VerifyError, KeyError, AttributeError, ValueError, TypeError, IndexError) as exc:
             # astropy meets a header it cannot use (an unparsable card, a bad TFORMn, a missing TFIELDS)
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise CorruptFileError(source, f"damaged FITS header or table: {type(exc).__name__}"
-                                   f"{': ' + text if text else ''}") from exc
-
-
+            raise CorruptFileError(
+                source, f"damaged FITS header or table: {type(exc).__name__}{': ' + text if text else ''}"
+            ) from exc
 
 
 def _parse_gzip(data: bytes, source: str) -> list[LightCurveFile]:
@@ -213,9 +213,12 @@ def _parse_gzip(data: bytes, source: str) -> list[LightCurveFile]:
             parts.append(part)
             total += len(part)
             if total > limit:
-                raise InputTooLargeError(source, f"gzip stream inflates beyond {limit} bytes (Settings.max_decompressed_bytes, "
-                                         f"LCARCHIVE_MAX_DECOMPRESSED_BYTES) from {len(data)}: a gzip bomb or no "
-                                         "light-curve file; refused")
+                raise InputTooLargeError(
+                    source,
+                    f"gzip stream inflates beyond {limit} bytes (Settings.max_decompressed_bytes, "
+                    f"LCARCHIVE_MAX_DECOMPRESSED_BYTES) from {len(data)}: a gzip bomb or no "
+                    "light-curve file; refused",
+                )
             if not part and not pending:
                 break
     except zlib.error as exc:
@@ -228,8 +231,9 @@ def _parse_gzip(data: bytes, source: str) -> list[LightCurveFile]:
         raise UnrecognizedProductError(source, "gzip inside gzip: decompress it first")
     found = parse_lightcurves(inner, source)
     for lc in found:
-        lc.notes["compression"] = (f"gzip: read decompressed; the compressed file is {len(data)} bytes, SHA-256 "
-                                   f"{hashlib.sha256(data).hexdigest()}")
+        lc.notes["compression"] = (
+            f"gzip: read decompressed; the compressed file is {len(data)} bytes, SHA-256 {hashlib.sha256(data).hexdigest()}"
+        )
     return found
 
 
@@ -248,5 +252,6 @@ def _parse_json(data: bytes, source: str) -> list[LightCurveFile]:
 register_format(Format("fits", lambda data: data.startswith(b"SIMPLE  ="), _parse_fits))
 register_format(Format("gzip", lambda data: data.startswith(b"\x1f\x8b"), _parse_gzip))
 register_format(Format("hdf5", lambda data: data.startswith(b"\x89HDF"), _parse_hdf5))
-register_format(Format("skyportal-json", lambda data: data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{",
-                       _parse_json))
+register_format(
+    Format("skyportal-json", lambda data: data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{", _parse_json)
+)

@@ -34,11 +34,14 @@ def cadence_numbers(columns: dict[str, Column], source: str = "", damaged: bool 
             return values, None
         if damaged and values.size > 1 and bool(np.all(np.diff(values) > 0)):  # increasing row by row: the time is wrong
             wrong = int(np.count_nonzero(np.diff(time[order][finite]) <= 0))
-            return values, (f"read from {column.source}, kept although TIME does not increase with it at {wrong} "
-                            "row(s): the file's checksum cards fail (damaged time stamps)")
+            return values, (
+                f"read from {column.source}, kept although TIME does not increase with it at {wrong} "
+                "row(s): the file's checksum cards fail (damaged time stamps)"
+            )
         name = column.source.lower() if column.source.lower() not in CORE_VARIABLES else f"{column.source.lower()}_column"
-        columns[name] = Column(name, column.source, column.data, column.units, column.fits_unit, column.description,
-                               column.hdu, column.fits_format)
+        columns[name] = Column(
+            name, column.source, column.data, column.units, column.fits_unit, column.description, column.hdu, column.fits_format
+        )
         del columns["cadenceno"]
     derived, how = derive_cadences(columns["time"].data, source)
     return derived, how
@@ -88,8 +91,9 @@ def derive_cadences(time: np.ndarray, source: str) -> tuple[np.ndarray, str]:
     in_order = bool(np.all(np.diff(t) > 0))
     if not in_order and timed.size < n:
         raise UnrecognizedProductError(
-            source, f"{n - timed.size} row(s) have no time stamp and the rows are not in time order: "
-            "nothing places them on the cadence axis"
+            source,
+            f"{n - timed.size} row(s) have no time stamp and the rows are not in time order: "
+            "nothing places them on the cadence axis",
         )
     step = float(np.median(steps)) if steps.size else 0.0
     seconds = round(step * 86400.0)  # TESS FFIs: 1800, 600, 200 s; time stamps drift by ppm from exact steps
@@ -104,8 +108,10 @@ def derive_cadences(time: np.ndarray, source: str) -> tuple[np.ndarray, str]:
         if in_order:
             gaps = np.maximum(gaps, np.diff(timed))
         cadenceno[timed[order]] = int(np.rint(t[order][0] / step)) + np.concatenate([[0], np.cumsum(gaps)])
-        how = (f"derived from the time stamps (no cadence numbers in the input): round(first time / {step * 86400.0:.6g} s, "
-               "the median step), then each next row + round(its time step / median step), at least 1")
+        how = (
+            f"derived from the time stamps (no cadence numbers in the input): round(first time / {step * 86400.0:.6g} s, "
+            "the median step), then each next row + round(its time step / median step), at least 1"
+        )
     if timed.size < n:
         rows = np.arange(n)
         previous = np.maximum.accumulate(np.where(finite, rows, -1))

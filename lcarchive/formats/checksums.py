@@ -32,9 +32,9 @@ STATES = {
     "sound": "every DATASUM and CHECKSUM card of the file matches its bytes",
     "no-checksums": "the file carries no DATASUM or CHECKSUM card (or is no FITS file): nothing to check",
     "stale-cards": "some cards do not match, but the file was rewritten by a tool that kept the old cards, "
-                   "or only its writer's DATASUM is wrong while CHECKSUM vouches for the bytes: recorded, not refused",
+    "or only its writer's DATASUM is wrong while CHECKSUM vouches for the bytes: recorded, not refused",
     "damaged": "some cards do not match and nothing explains it: the bytes changed after they were written "
-               "(possibly damaged); stored flagged, never ranked at or above a sound copy",
+    "(possibly damaged); stored flagged, never ranked at or above a sound copy",
 }
 """The integrity states of an input, and what each means."""
 
@@ -64,7 +64,7 @@ def ones_complement_sum(data: bytes | memoryview, start: int = 0, stop: int | No
     total = 0
     step = 1 << 30  # at most 2**30 words per uint64 sum: it cannot overflow
     for k in range(0, words.size, step):
-        total += int(words[k:k + step].sum(dtype=np.uint64))
+        total += int(words[k : k + step].sum(dtype=np.uint64))
     if whole < len(view):
         total += int.from_bytes(bytes(view[whole:]).ljust(4, b"\0"), "big")
     while total >> 32:
@@ -154,7 +154,7 @@ def hdu_checks(hdul: fits.HDUList, data: bytes) -> list[HduCheck]:
         head, body = starts[i]
         if not isinstance(head, int) or not isinstance(body, int):
             continue
-        end = next((s[0] for s in starts[i + 1:] if isinstance(s[0], int)), len(data))
+        end = next((s[0] for s in starts[i + 1 :] if isinstance(s[0], int)), len(data))
         size = getattr(hdu, "_data_size", None)
         if isinstance(size, int) and size >= 0:
             end = min(end, body + -(-size // BLOCK) * BLOCK)
@@ -198,15 +198,23 @@ def integrity(checks: list[HduCheck], mission_product: bool, rewritten: str | No
         return Integrity("no-checksums", "", checks)
     if not failed:
         return Integrity("sound", "", checks)
-    where = ", ".join(f"HDU {c.index}{f' ({c.name})' if c.name else ''}: "
-                      + " and ".join(k for k, v in (("DATASUM", c.datasum), ("CHECKSUM", c.checksum)) if v == "fail")
-                      for c in failed)
+    where = ", ".join(
+        f"HDU {c.index}{f' ({c.name})' if c.name else ''}: "
+        + " and ".join(k for k, v in (("DATASUM", c.datasum), ("CHECKSUM", c.checksum)) if v == "fail")
+        for c in failed
+    )
     if rewritten is not None:
         return Integrity("stale-cards", f"cards fail on the raw bytes ({where}); {rewritten}", checks)
     if all(c.checksum == "ok" for c in failed):
-        return Integrity("stale-cards", f"DATASUM fails but CHECKSUM holds ({where}): the writer's DATASUM card is "
-                         "wrong, the bytes are as written", checks)
+        return Integrity(
+            "stale-cards",
+            f"DATASUM fails but CHECKSUM holds ({where}): the writer's DATASUM card is wrong, the bytes are as written",
+            checks,
+        )
     if not mission_product and all(c.checksum == "absent" for c in failed):
-        return Integrity("stale-cards", f"DATASUM fails and no CHECKSUM ({where}) on a file of no mission product: "
-                         "recorded as its publisher wrote it", checks)
+        return Integrity(
+            "stale-cards",
+            f"DATASUM fails and no CHECKSUM ({where}) on a file of no mission product: recorded as its publisher wrote it",
+            checks,
+        )
     return Integrity("damaged", f"cards fail on the raw bytes ({where}): possibly damaged", checks)

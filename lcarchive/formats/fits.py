@@ -126,8 +126,9 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
             raise CorruptFileError(source, f"HDU {lc_hdu} ({hdul[lc_hdu].name}) holds no rows: no light curve")
         labels = hdu_labels(hdul)
         vectors: dict[str, tuple[np.ndarray, dict]] = {}
-        columns, dropped = _columns(hdul[lc_hdu], table, product, -1 if segment is None else segment, source,
-                                    labels[lc_hdu], vectors)
+        columns, dropped = _columns(
+            hdul[lc_hdu], table, product, -1 if segment is None else segment, source, labels[lc_hdu], vectors
+        )
         extra_series, table_arrays, dropped_elsewhere = _other_tables(hdul, lc_hdu, table, product.columns.cadenceno, labels)
         table_arrays.update(vectors)
     except (CorruptFileError, UnrecognizedProductError):
@@ -135,8 +136,13 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
     except Exception as exc:
         raise CorruptFileError(source, f"table in HDU {lc_hdu} unreadable: {exc}") from exc
     offset = product.columns.time_offset
-    converted, how = (mission_time_of(hdul, lc_hdu, product.columns.time, mission, source) if product.generic_columns
-                      else (columns["time"].data - offset, f"{columns['time'].source} - {offset}") if offset else (None, None))
+    converted, how = (
+        mission_time_of(hdul, lc_hdu, product.columns.time, mission, source)
+        if product.generic_columns
+        else (columns["time"].data - offset, f"{columns['time'].source} - {offset}")
+        if offset
+        else (None, None)
+    )
     if how is not None:  # the mission time made from the column, which is kept as it is
         kept = columns["time"]
         if kept.vector_index is None:
@@ -156,8 +162,10 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
             raise bad_segment
         if segment is None:
             segment = UNKNOWN_SEGMENT
-            notes["segment"] = (f"no {mission.segment_keyword} keyword and its time stamps fall in no known "
-                                f"{mission.segment_kind}: stored as {mission.segment_kind} {UNKNOWN_SEGMENT} (unknown)")
+            notes["segment"] = (
+                f"no {mission.segment_keyword} keyword and its time stamps fall in no known "
+                f"{mission.segment_kind}: stored as {mission.segment_kind} {UNKNOWN_SEGMENT} (unknown)"
+            )
         else:
             why = bad_segment.reason if bad_segment is not None else f"no {mission.segment_keyword} keyword"
             notes["segment"] = f"{why}: {mission.segment_kind} {segment} told by its time stamps"
@@ -165,15 +173,24 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
     if (how_derived := derivation(hdul, lc_hdu, product)) is not None:
         label, processing = how_derived.label, how_derived.tools
         derived_from = observation_id(mission, product, segment)
-        notes["derived"] = json.dumps({"tools": how_derived.tools, "added_columns": how_derived.added_columns,
-                                       "history": how_derived.calls, "parameters": how_derived.parameters}, sort_keys=True)
+        notes["derived"] = json.dumps(
+            {
+                "tools": how_derived.tools,
+                "added_columns": how_derived.added_columns,
+                "history": how_derived.calls,
+                "parameters": how_derived.parameters,
+            },
+            sort_keys=True,
+        )
     target_values = {}
     for var, keyword in product.target_keywords.items():
         found = header_keyword(hdul, keyword, tuple(dict.fromkeys((0, lc_hdu))))
         value, comment = found if found is not None else (None, "")
         target_values[var] = (value, {"source_keyword": keyword, "description": comment})
-    headers = {f"header_{label.lower() if not label.isdigit() else f'hdu{label}'}": _header_text(h, data)
-               for label, h in zip(labels, hdul, strict=True)}
+    headers = {
+        f"header_{label.lower() if not label.isdigit() else f'hdu{label}'}": _header_text(h, data)
+        for label, h in zip(labels, hdul, strict=True)
+    }
     images = dict(table_arrays)
     for i, h in enumerate(hdul):
         if not isinstance(h, fits.ImageHDU | fits.PrimaryHDU) or h.data is None or h.data.ndim < 1:
@@ -184,8 +201,11 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         pixels = h.data.astype(h.data.dtype.newbyteorder("="), copy=True)
         images[name] = (
             pixels,
-            {"description": f"data of the {h.name or f'HDU {i}'} HDU, shape (NAXISn, ..., NAXIS1) of its header; "
-             "padded to the largest of the group", "source_hdu": labels[i]},
+            {
+                "description": f"data of the {h.name or f'HDU {i}'} HDU, shape (NAXISn, ..., NAXIS1) of its header; "
+                "padded to the largest of the group",
+                "source_hdu": labels[i],
+            },
         )
     if derived:
         notes["cadenceno"] = derived
@@ -224,8 +244,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         # a generic file's time is converted by its own keywords (mission_time_of); a product whose time
         # column is full BJD (CDIPS's TMID_BJD) does not use BJDREFI for it
         lc.warnings.extend(_time_system_warnings(hdul, lc_hdu, mission))
-    lc.integrity = integrity(checks, bool(product.standard_columns),
-                             _rewritten(hdul, lc_hdu, lc, how_derived, product))
+    lc.integrity = integrity(checks, bool(product.standard_columns), _rewritten(hdul, lc_hdu, lc, how_derived, product))
     if lc.integrity.reason:
         notes["integrity"] = f"{lc.integrity.state}: {lc.integrity.reason}"
     return lc
@@ -281,8 +300,10 @@ def _time_system_warnings(hdul: fits.HDUList, lc_hdu: int, mission: Mission) -> 
     found = {k: header_keyword(hdul, k, hdus) for k in ("BJDREFI", "BJDREFF", "TIMESYS", "TIMEREF")}
     value = {k: None if v is None else v[0] for k, v in found.items()}
     out = []
-    keep = ("TIME stored as the file gives it (not relabelled); the group's "
-            f"{system.format_name} reference does not apply to this light curve")
+    keep = (
+        "TIME stored as the file gives it (not relabelled); the group's "
+        f"{system.format_name} reference does not apply to this light curve"
+    )
     integer, fraction = value["BJDREFI"], value["BJDREFF"]
     if integer is not None or fraction is not None:
         numbers = [v for v in (integer, fraction) if v is not None]
@@ -290,16 +311,22 @@ def _time_system_warnings(hdul: fits.HDUList, lc_hdu: int, mission: Mission) -> 
             reference = float(integer or 0) + float(fraction or 0)
             expected = system.reference_epoch
             if not math.isclose(reference, expected, rel_tol=0, abs_tol=1e-9):
-                out.append(f"BJDREFI = {integer!r}, BJDREFF = {fraction!r} (reference BJD {reference!r}) contradict "
-                           f"{mission.name.upper()}'s {system.format_name} reference BJD {expected!r}: {keep}")
+                out.append(
+                    f"BJDREFI = {integer!r}, BJDREFF = {fraction!r} (reference BJD {reference!r}) contradict "
+                    f"{mission.name.upper()}'s {system.format_name} reference BJD {expected!r}: {keep}"
+                )
         else:
             out.append(f"BJDREFI = {integer!r}, BJDREFF = {fraction!r} are no numbers: {keep}")
     if value["TIMESYS"] is not None and str(value["TIMESYS"]).strip().lower() != system.scale.lower():
-        out.append(f"TIMESYS = {value['TIMESYS']!r} contradicts {mission.name.upper()}'s time scale {system.scale.upper()}: {keep}")
+        out.append(
+            f"TIMESYS = {value['TIMESYS']!r} contradicts {mission.name.upper()}'s time scale {system.scale.upper()}: {keep}"
+        )
     expected_ref = {"barycenter": "SOLARSYSTEM"}.get(system.reference_position, system.reference_position).upper()
     if value["TIMEREF"] is not None and str(value["TIMEREF"]).strip().upper() != expected_ref:
-        out.append(f"TIMEREF = {value['TIMEREF']!r} contradicts {mission.name.upper()}'s {expected_ref} (barycentric) "
-                   f"time stamps: {keep}")
+        out.append(
+            f"TIMEREF = {value['TIMEREF']!r} contradicts {mission.name.upper()}'s {expected_ref} (barycentric) "
+            f"time stamps: {keep}"
+        )
     return out
 
 
@@ -340,8 +367,11 @@ def open_fits(data: bytes, source: str) -> fits.HDUList:
             for count, _ in enumerate(hdul, start=1):  # reads the headers one by one; stops past the limit
                 if count > settings().max_hdus:
                     hdul.close()
-                    raise CorruptFileError(source, f"more than {settings().max_hdus} HDUs: no light-curve product has so many "
-                                           f"(lcarchive reads at most {settings().max_hdus})")
+                    raise CorruptFileError(
+                        source,
+                        f"more than {settings().max_hdus} HDUs: no light-curve product has so many "
+                        f"(lcarchive reads at most {settings().max_hdus})",
+                    )
             hdul.readall()
         except CorruptFileError:
             raise
@@ -353,8 +383,9 @@ def open_fits(data: bytes, source: str) -> fits.HDUList:
         raise CorruptFileError(source, truncated[0])
     cut = [m for m in messages if "Header size is not multiple of 2880" in m and "HDU #0" not in m]
     if cut:
-        raise CorruptFileError(source, f"truncated: the file ends inside the header of an extension "
-                               f"({cut[0].splitlines()[0].strip()})")
+        raise CorruptFileError(
+            source, f"truncated: the file ends inside the header of an extension ({cut[0].splitlines()[0].strip()})"
+        )
     return hdul
 
 
@@ -407,7 +438,12 @@ def _description(header: fits.Header, i: int) -> str:
 
 
 def _columns(
-    hdu: fits.BinTableHDU, table: fits.FITS_rec, product: Product, segment: int, source: str, hdu_name: str,
+    hdu: fits.BinTableHDU,
+    table: fits.FITS_rec,
+    product: Product,
+    segment: int,
+    source: str,
+    hdu_name: str,
     arrays: dict[str, tuple[np.ndarray, dict]] | None = None,
 ) -> tuple[dict[str, Column], list[str]]:
     """The light-curve table's columns by variable name, and the names of columns not kept.
@@ -449,28 +485,59 @@ def _columns(
         if values is None:
             raw = np.asarray(table.field(col.name))
             if var in by_source.values() and not (var == "time" and product.generic_columns and _is_vector(raw)):
-                what = "complex numbers" if raw.dtype.kind == "c" else "text" if raw.dtype.kind in "SU" else \
-                    f"{raw.dtype} values of shape {raw.shape[1:]} per row"
+                what = (
+                    "complex numbers"
+                    if raw.dtype.kind == "c"
+                    else "text"
+                    if raw.dtype.kind in "SU"
+                    else f"{raw.dtype} values of shape {raw.shape[1:]} per row"
+                )
                 raise UnrecognizedProductError(
-                    source, f"the {var} column {col.name} (TFORM {col.format}) holds {what}, not one number per cadence: "
-                    "no light curve lcarchive can store")
+                    source,
+                    f"the {var} column {col.name} (TFORM {col.format}) holds {what}, not one number per cadence: "
+                    "no light curve lcarchive can store",
+                )
             if _is_vector(raw):  # one variable per element (astropy's jd1, jd2 Time columns)
                 base = var if var not in CORE_VARIABLES else f"{col.name.lower()}_column"
                 for k in range(raw.shape[1]):
                     element = raw[:, k].astype(raw.dtype.newbyteorder("="), copy=True)
-                    out[f"{base}_{k}"] = Column(f"{base}_{k}", col.name, element, astropy_unit(col.unit), col.unit or None,
-                                                _description(header, i), hdu_name, None, k)
+                    out[f"{base}_{k}"] = Column(
+                        f"{base}_{k}",
+                        col.name,
+                        element,
+                        astropy_unit(col.unit),
+                        col.unit or None,
+                        _description(header, i),
+                        hdu_name,
+                        None,
+                        k,
+                    )
                 if var == "time":
-                    out["time"] = Column("time", col.name, raw[:, 0].astype(np.float64), None, col.unit or None,
-                                         _description(header, i), hdu_name, None, 0)
+                    out["time"] = Column(
+                        "time",
+                        col.name,
+                        raw[:, 0].astype(np.float64),
+                        None,
+                        col.unit or None,
+                        _description(header, i),
+                        hdu_name,
+                        None,
+                        0,
+                    )
                 continue
             if raw.dtype.kind in "iuf" and raw.ndim > 1 and arrays is not None:  # pixel stamps: kept per target
                 arrays[var if var not in CORE_VARIABLES else f"{var}_column"] = (
                     raw.astype(raw.dtype.newbyteorder("="), copy=True),
-                    {"description": f"vector column {col.name} of the light-curve table, one element of shape "
-                     f"{raw.shape[1:]} per row of the file, in the file's row order; padded to the largest of the group",
-                     "source_hdu": hdu_name, "source_column": col.name, "units": astropy_unit(col.unit) or "",
-                     "fits_unit": col.unit or "", "vector_column": 1})
+                    {
+                        "description": f"vector column {col.name} of the light-curve table, one element of shape "
+                        f"{raw.shape[1:]} per row of the file, in the file's row order; padded to the largest of the group",
+                        "source_hdu": hdu_name,
+                        "source_column": col.name,
+                        "units": astropy_unit(col.unit) or "",
+                        "fits_unit": col.unit or "",
+                        "vector_column": 1,
+                    },
+                )
                 continue
             dropped.append(col.name)
             continue
@@ -478,28 +545,48 @@ def _columns(
             if values.dtype.kind == "i" and values.dtype.itemsize < 4:
                 values = values.view(f"u{values.dtype.itemsize}")
             if values.dtype.kind not in "iu":
-                raise UnrecognizedProductError(source, f"the quality column {col.name} holds {values.dtype} values, "
-                                               "not integer bit masks")
+                raise UnrecognizedProductError(
+                    source, f"the quality column {col.name} holds {values.dtype} values, not integer bit masks"
+                )
             values = values.astype(np.int32)
         if var in ("time", "flux") and values.dtype.kind not in "f" and fits_format is not None:
             raise UnrecognizedProductError(source, f"the {var} column {col.name} (TFORM {col.format}) holds no numbers")
-        out[var] = Column(var, col.name, values, astropy_unit(col.unit), col.unit or None, _description(header, i),
-                          hdu_name, fits_format)
+        out[var] = Column(
+            var, col.name, values, astropy_unit(col.unit), col.unit or None, _description(header, i), hdu_name, fits_format
+        )
     if flux_err is not None and cmap.flux_err_scale is not None:
         numerator, denominator = (out[variable(c)].data for c in cmap.flux_err_scale)
         with np.errstate(invalid="ignore", divide="ignore"):
             scaled = (out[variable(flux_err)].data * numerator / denominator).astype(out["flux"].data.dtype)
         out["flux_err"] = Column(
-            "flux_err", "", scaled, out["flux"].units, None,
+            "flux_err",
+            "",
+            scaled,
+            out["flux"].units,
+            None,
             f"{flux_err} x {cmap.flux_err_scale[0]} / {cmap.flux_err_scale[1]}: the error scaled to the flux, as lightkurve does",
             hdu_name,
         )
     if "flux_err" not in out:
-        out["flux_err"] = Column("flux_err", "", np.full(len(table), np.nan, dtype=out["flux"].data.dtype), out["flux"].units,
-                                 None, "no error column in this product", hdu_name)
+        out["flux_err"] = Column(
+            "flux_err",
+            "",
+            np.full(len(table), np.nan, dtype=out["flux"].data.dtype),
+            out["flux"].units,
+            None,
+            "no error column in this product",
+            hdu_name,
+        )
     if "quality" not in out:
-        out["quality"] = Column("quality", "", np.zeros(len(table), dtype=np.int32), None, None,
-                                "no quality column in this product: 0 (no flag) on every cadence", hdu_name)
+        out["quality"] = Column(
+            "quality",
+            "",
+            np.zeros(len(table), dtype=np.int32),
+            None,
+            None,
+            "no quality column in this product: 0 (no flag) on every cadence",
+            hdu_name,
+        )
     return out, dropped
 
 
@@ -532,8 +619,16 @@ def _other_tables(
             name = f"{prefix}_{col.name.lower()}"
             values, fits_format = _column_values(table, col.name) if aligned else (None, None)
             if values is not None:
-                series[name] = Column(name, col.name, values, astropy_unit(col.unit), col.unit or None,
-                                      _description(h.header, k), labels[i], fits_format)
+                series[name] = Column(
+                    name,
+                    col.name,
+                    values,
+                    astropy_unit(col.unit),
+                    col.unit or None,
+                    _description(h.header, k),
+                    labels[i],
+                    fits_format,
+                )
                 continue
             raw = np.asarray(table.field(col.name))
             if raw.dtype.kind == "b":
@@ -543,10 +638,15 @@ def _other_tables(
                 continue
             arrays[name] = (
                 raw.astype(raw.dtype.newbyteorder("="), copy=True),
-                {"description": f"column {col.name} of table {h.name or f'HDU {i}'} ({len(table)} rows), "
-                 "shape (rows, ...) of the table; padded to the largest of the group",
-                 "source_hdu": labels[i], "source_column": col.name, "units": astropy_unit(col.unit) or "",
-                 "fits_unit": col.unit or "", **({"fits_format": fits_format} if fits_format else {})},
+                {
+                    "description": f"column {col.name} of table {h.name or f'HDU {i}'} ({len(table)} rows), "
+                    "shape (rows, ...) of the table; padded to the largest of the group",
+                    "source_hdu": labels[i],
+                    "source_column": col.name,
+                    "units": astropy_unit(col.unit) or "",
+                    "fits_unit": col.unit or "",
+                    **({"fits_format": fits_format} if fits_format else {}),
+                },
             )
     return series, arrays, dropped
 
@@ -557,7 +657,12 @@ def header_span(hdul: fits.HDUList, lc_hdu: int) -> tuple[float, float] | None:
     if found[0] is None or found[1] is None:
         return None
     tstart, tstop = found[0][0], found[1][0]
-    if isinstance(tstart, bool) or isinstance(tstop, bool) or not isinstance(tstart, float | int) or not isinstance(tstop, float | int):
+    if (
+        isinstance(tstart, bool)
+        or isinstance(tstop, bool)
+        or not isinstance(tstart, float | int)
+        or not isinstance(tstop, float | int)
+    ):
         return None
     if not (math.isfinite(tstart) and math.isfinite(tstop) and tstop > tstart):
         return None

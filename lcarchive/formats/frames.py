@@ -26,10 +26,26 @@ __all__ = ["MJD_ZERO_JD", "FrameLightCurve", "build_light_curve", "mission_time"
 MJD_ZERO_JD = 2400000.5
 """Julian date of MJD 0."""
 
-RESERVED = frozenset({"target", "cadenceno", "source_file", "source_sha256", "source_size", "data_release",
-                      "pipeline_version", "file_date", "ingest_notes", "n_rows", "tstart", "tstop", "product_version",
-                      "coverage"})
+RESERVED = frozenset(
+    {
+        "target",
+        "cadenceno",
+        "source_file",
+        "source_sha256",
+        "source_size",
+        "data_release",
+        "pipeline_version",
+        "file_date",
+        "ingest_notes",
+        "n_rows",
+        "tstart",
+        "tstop",
+        "product_version",
+        "coverage",
+    }
+)
 """Names a table column cannot take as a variable (coordinates and provenance of a group)."""
+
 
 def target_id(raw: Any, catalog: MissionCatalog, source: str, what: str) -> int:
     """See :func:`lcarchive.identifiers.parse_target`."""
@@ -162,8 +178,9 @@ def _integers(values: np.ndarray, what: str, source: str, dtype: type = np.int64
         return values.astype(dtype)
     bad = ~np.isfinite(values) | (values != np.round(values))
     if np.any(bad):
-        raise UnrecognizedProductError(source, f"{what} holds {int(np.count_nonzero(bad))} value(s) that are not integers "
-                                       "(missing or fractional)")
+        raise UnrecognizedProductError(
+            source, f"{what} holds {int(np.count_nonzero(bad))} value(s) that are not integers (missing or fractional)"
+        )
     return values.astype(dtype)
 
 
@@ -208,13 +225,26 @@ def build_light_curve(lc: FrameLightCurve) -> LightCurveFile:
             if how is None:
                 columns["time"] = Column("time", name, values, "d", None, description)
                 continue
-            columns["time"] = Column("time", "", converted, "d", None,
-                                     f"{description}, {lc.time_format.upper()} converted to "
-                                     f"{lc.mission.time_system.format_name}: {how}")
+            columns["time"] = Column(
+                "time",
+                "",
+                converted,
+                "d",
+                None,
+                f"{description}, {lc.time_format.upper()} converted to {lc.mission.time_system.format_name}: {how}",
+            )
             var = None  # and the column itself below, under its own name
         elif var == "quality":
-            columns["quality"] = Column("quality", name, _integers(values, f"quality column {name!r}", source, np.int32),
-                                        unit, None, description, "", fits_format)
+            columns["quality"] = Column(
+                "quality",
+                name,
+                _integers(values, f"quality column {name!r}", source, np.int32),
+                unit,
+                None,
+                description,
+                "",
+                fits_format,
+            )
             continue
         elif var is not None:
             columns[var] = Column(var, name, values, unit, None, description, "", fits_format)
@@ -230,12 +260,18 @@ def build_light_curve(lc: FrameLightCurve) -> LightCurveFile:
         raise UnrecognizedProductError(source, f"no {' and no '.join(missing)} column")
     flux = columns["flux"]
     if "flux_err" not in columns:
-        columns["flux_err"] = Column("flux_err", "", np.full(n, np.nan, dtype=flux.data.dtype if flux.data.dtype.kind == "f"
-                                                              else np.float64), flux.units, None,
-                                     "no error column in the input: NaN")
+        columns["flux_err"] = Column(
+            "flux_err",
+            "",
+            np.full(n, np.nan, dtype=flux.data.dtype if flux.data.dtype.kind == "f" else np.float64),
+            flux.units,
+            None,
+            "no error column in the input: NaN",
+        )
     if "quality" not in columns:
-        columns["quality"] = Column("quality", "", np.zeros(n, dtype=np.int32), None, None,
-                                    "no quality column in the input: 0 (no flag) on every cadence")
+        columns["quality"] = Column(
+            "quality", "", np.zeros(n, dtype=np.int32), None, None, "no quality column in the input: 0 (no flag) on every cadence"
+        )
     time = columns["time"].data
     cadence = columns.pop("cadenceno", None)
     notes = dict(lc.notes)

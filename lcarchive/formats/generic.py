@@ -122,19 +122,27 @@ def _refuse(hdul: fits.HDUList, source: str, candidates: Any) -> NoReturn:
         announced = _value(head, "NEXTEND")
         if isinstance(announced, int) and announced > len(hdul) - 1 and head.get("NAXIS", 0) == 0:
             raise UnrecognizedProductError(
-                source, f"truncated or no light curve: the file ends after {len(hdul)} HDU(s) and holds no table, "
-                f"though its primary header announces {announced} extension(s) (NEXTEND)")
-        raise UnrecognizedProductError(source, f"no light curve: the file holds no binary table ({shown or 'no identifying keywords'})")
+                source,
+                f"truncated or no light curve: the file ends after {len(hdul)} HDU(s) and holds no table, "
+                f"though its primary header announces {announced} extension(s) (NEXTEND)",
+            )
+        raise UnrecognizedProductError(
+            source, f"no light curve: the file holds no binary table ({shown or 'no identifying keywords'})"
+        )
     for i, h in tables:
         names = {n.upper(): n for n in h.columns.names}
         flux = _first(names, candidates.flux)
         if flux is not None and np.asarray(h.data.field(flux)).ndim > 2:
-            raise UnrecognizedProductError(source, f"a target pixel file, not a light curve (HDU {i} column {flux} holds "
-                                           "images: ingest the light-curve file made from it)")
+            raise UnrecognizedProductError(
+                source,
+                f"a target pixel file, not a light curve (HDU {i} column {flux} holds "
+                "images: ingest the light-curve file made from it)",
+            )
     listed = "; ".join(f"HDU {i} ({h.name or 'unnamed'}): {', '.join(h.columns.names[:12])}" for i, h in tables[:3])
     raise UnrecognizedProductError(
-        source, f"no light curve lcarchive can read: no table has both a time column ({', '.join(candidates.time[:4])}...) "
-        f"and a flux column ({', '.join(candidates.flux[:4])}...) [{listed}]; {shown or 'no identifying keywords'}"
+        source,
+        f"no light curve lcarchive can read: no table has both a time column ({', '.join(candidates.time[:4])}...) "
+        f"and a flux column ({', '.join(candidates.flux[:4])}...) [{listed}]; {shown or 'no identifying keywords'}",
     )
 
 
@@ -184,10 +192,13 @@ def _mission(keywords: _Keywords, time_unit: str, source: str) -> Mission:
         return static_catalog().mission(next(iter(told)))
     if not told:
         raise UnrecognizedProductError(
-            source, "a light curve of no mission lcarchive holds: nothing tells TESS, Kepler or K2 "
-            "(no TELESCOP/MISSION, TICID/KEPLERID, SECTOR/QUARTER/CAMPAIGN or TIC/KIC/EPIC name in OBJECT)")
+            source,
+            "a light curve of no mission lcarchive holds: nothing tells TESS, Kepler or K2 "
+            "(no TELESCOP/MISSION, TICID/KEPLERID, SECTOR/QUARTER/CAMPAIGN or TIC/KIC/EPIC name in OBJECT)",
+        )
     raise UnrecognizedProductError(
-        source, "contradicting missions: " + "; ".join(f"{m} ({why})" for m, why in sorted(told.items())))
+        source, "contradicting missions: " + "; ".join(f"{m} ({why})" for m, why in sorted(told.items()))
+    )
 
 
 def _target(keywords: _Keywords, catalog: MissionCatalog, source: str) -> tuple[int, str]:
@@ -204,8 +215,10 @@ def _target(keywords: _Keywords, catalog: MissionCatalog, source: str) -> tuple[
             if key == "TARGETID":
                 raise
     raise InvalidTargetError(
-        source, f"names no {catalog.name} target: no {catalog.id_keyword} or TARGETID keyword, and OBJECT/LABEL "
-        f"is not a {catalog.name} ID (e.g. '{catalog.name} 123456789')")
+        source,
+        f"names no {catalog.name} target: no {catalog.id_keyword} or TARGETID keyword, and OBJECT/LABEL "
+        f"is not a {catalog.name} ID (e.g. '{catalog.name} 123456789')",
+    )
 
 
 def generic_layout(hdul: fits.HDUList, source: str) -> GenericLayout:
@@ -255,24 +268,27 @@ def generic_layout(hdul: fits.HDUList, source: str) -> GenericLayout:
     flux_err = _first(numeric, own.flux_err, flux_column)  # type: ignore[union-attr]  # the product found has generic_columns
     quality = _first(numeric, own.quality)  # type: ignore[union-attr]  # as above
     cadenceno = _first(numeric, own.cadenceno)  # type: ignore[union-attr]  # as above
-    columns = ColumnMap(time=time_column, flux=flux_column, flux_err=[flux_err] if flux_err else [],
-                        quality=quality, cadenceno=cadenceno)
+    columns = ColumnMap(
+        time=time_column, flux=flux_column, flux_err=[flux_err] if flux_err else [], quality=quality, cadenceno=cadenceno
+    )
     datasets = [d.model_copy(update={"column": flux_column}) for d in product.datasets]
-    read_as = product.model_copy(update={"columns": columns, "lightcurve_hdu": lc_hdu, "datasets": datasets,
-                                         "target_keyword": target_keyword})
-    notes = {"generic": (
-        f"no product definition matched: read generically as {product.name} from HDU {lc_hdu} "
-        f"({table.name or 'unnamed'}): time {time_column}, flux {flux_column}"
-        + (f", flux_err {flux_err}" if flux_err else ", no flux error")
-        + (f", quality {quality}" if quality else ", no quality column")
-        + f"; target from {target_keyword}")}
+    read_as = product.model_copy(
+        update={"columns": columns, "lightcurve_hdu": lc_hdu, "datasets": datasets, "target_keyword": target_keyword}
+    )
+    notes = {
+        "generic": (
+            f"no product definition matched: read generically as {product.name} from HDU {lc_hdu} "
+            f"({table.name or 'unnamed'}): time {time_column}, flux {flux_column}"
+            + (f", flux_err {flux_err}" if flux_err else ", no flux error")
+            + (f", quality {quality}" if quality else ", no quality column")
+            + f"; target from {target_keyword}"
+        )
+    }
     segment = keywords.get(mission.segment_keyword)
     return GenericLayout(read_as, mission, target_catalog, lc_hdu, target, segment, mission.segment_keyword, notes)
 
 
-def mission_time_of(
-    hdul: fits.HDUList, lc_hdu: int, column: str, mission: Mission, source: str
-) -> tuple[np.ndarray, str | None]:
+def mission_time_of(hdul: fits.HDUList, lc_hdu: int, column: str, mission: Mission, source: str) -> tuple[np.ndarray, str | None]:
     """A generic file's time column in the mission's time system (BTJD, BKJD: TDB, days).
 
     The column is read as the file says: an astropy ``Time`` column (``TCTYPn`` scale, two
@@ -302,8 +318,9 @@ def mission_time_of(
     scale = str(_value(head, f"TCTYP{k}") or keywords.get("TIMESYS") or "TDB").strip().lower()
     position = str(keywords.get("TIMEREF") or _value(head, f"TRPOS{k}") or keywords.get("TREFPOS") or "").strip().upper()
     if values.ndim == 2:  # an astropy Time column: jd1, jd2
-        reference = float(keywords.get("JDREF") or 0.0) + (float(keywords.get("MJDREF") or 0.0) + 2400000.5
-                                                            if keywords.get("MJDREF") else 0.0)
+        reference = float(keywords.get("JDREF") or 0.0) + (
+            float(keywords.get("MJDREF") or 0.0) + 2400000.5 if keywords.get("MJDREF") else 0.0
+        )
         jd1, jd2 = values[:, 0] + reference, values[:, 1]
         how = f"astropy Time column {column} (jd1 + jd2, scale {scale.upper()})"
     else:
@@ -313,8 +330,11 @@ def mission_time_of(
             reference = float(keywords.get("BJDREFI") or 0) + float(keywords.get("BJDREFF") or keywords.get("BJDREFR") or 0)
             how = "BJDREFI + BJDREFF"
         elif keywords.get("MJDREFI") is not None or keywords.get("MJDREF") is not None:
-            mjd = float(keywords.get("MJDREFI") or 0) + float(keywords.get("MJDREFF") or 0) if keywords.get("MJDREFI") is not None \
+            mjd = (
+                float(keywords.get("MJDREFI") or 0) + float(keywords.get("MJDREFF") or 0)
+                if keywords.get("MJDREFI") is not None
                 else float(keywords.get("MJDREF"))
+            )
             reference, how = mjd + 2400000.5, "MJDREF + 2400000.5"
         elif keywords.get("JDREF") is not None:
             reference, how = float(keywords.get("JDREF")), "JDREF"

@@ -60,15 +60,17 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         def holds(rule: DetectionRule) -> bool:
             return rule.column in h5 if rule.column is not None else value_rule_holds(rule, root)
 
-        product = choose_product([p for p in static_catalog().products if p.format == "hdf5" and all(holds(r) for r in p.detect)],
-                                 source)
+        product = choose_product(
+            [p for p in static_catalog().products if p.format == "hdf5" and all(holds(r) for r in p.detect)], source
+        )
         if product is None:
             if _is_pandas_store(h5):  # a SkyPortal photometric series?
                 from lcarchive.formats.skyportal import parse_skyportal_hdf5
 
                 return parse_skyportal_hdf5(data, source)
             raise UnrecognizedProductError(
-                source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})")
+                source, f"an HDF5 file of no light-curve product lcarchive knows (root attributes: {', '.join(root) or 'none'})"
+            )
         catalog = static_catalog()
         mission = catalog.mission(product.mission)
         target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
@@ -127,22 +129,44 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
                 units = "mag" if "magnitude" in name.lower() and "error" not in name.lower() else None
                 core_var = by_path.get(name)
                 if core_var in ("time", "cadenceno"):
-                    columns[core_var] = Column(core_var, name, values, "d" if core_var == "time" else None, None,
-                                               f"HDF5 dataset {name}", "")
+                    columns[core_var] = Column(
+                        core_var, name, values, "d" if core_var == "time" else None, None, f"HDF5 dataset {name}", ""
+                    )
                     continue
                 columns[var] = Column(var, name, values, units, None, f"HDF5 dataset {name}", "")
                 if core_var is not None:  # flux, flux_err, quality: a copy, since the dataset differs per target
                     copy = values.astype(np.int32) if core_var == "quality" else values
-                    columns[core_var] = Column(core_var, "", copy, units, None,
-                                               f"the target's {core_var} dataset (named by the per-target {core_var}_source)", "")
+                    columns[core_var] = Column(
+                        core_var,
+                        "",
+                        copy,
+                        units,
+                        None,
+                        f"the target's {core_var} dataset (named by the per-target {core_var}_source)",
+                        "",
+                    )
             else:
                 images[_h5_variable(name)] = (values, {"description": f"HDF5 dataset {name}", "source_column": name})
         if "flux_err" not in columns:
-            columns["flux_err"] = Column("flux_err", "", np.full(n, np.nan, dtype=columns["flux"].data.dtype),
-                                         columns["flux"].units, None, "no error dataset for the default flux", "")
+            columns["flux_err"] = Column(
+                "flux_err",
+                "",
+                np.full(n, np.nan, dtype=columns["flux"].data.dtype),
+                columns["flux"].units,
+                None,
+                "no error dataset for the default flux",
+                "",
+            )
         if "quality" not in columns:
-            columns["quality"] = Column("quality", "", np.zeros(n, dtype=np.int32), None, None,
-                                        "no quality flags in this file: 0 (no flag) on every cadence", "")
+            columns["quality"] = Column(
+                "quality",
+                "",
+                np.zeros(n, dtype=np.int32),
+                None,
+                None,
+                "no quality flags in this file: 0 (no flag) on every cadence",
+                "",
+            )
         cadenceno, derived = cadence_numbers(columns, source)
         columns.pop("cadenceno", None)
         check_rows(columns["time"].data, cadenceno, source)
@@ -157,7 +181,11 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
         if dropped:
             notes["dropped_columns"] = ", ".join(dropped)
         instruments = []
-        if "camera" in target_values and "ccd" in target_values and None not in (target_values["camera"][0], target_values["ccd"][0]):
+        if (
+            "camera" in target_values
+            and "ccd" in target_values
+            and None not in (target_values["camera"][0], target_values["ccd"][0])
+        ):
             instruments = [f"tess/camera{target_values['camera'][0]}/ccd{target_values['ccd'][0]}"]
         return LightCurveFile(
             source=source,

@@ -19,7 +19,15 @@ from lcarchive.catalog.content import static_catalog, unit_aliases
 from lcarchive.catalog.models import DetectionRule, Product
 from lcarchive.errors import UnrecognizedProductError
 
-__all__ = ["astropy_unit", "choose_product", "detect_product", "header_keyword", "header_value", "product_version", "value_rule_holds"]
+__all__ = [
+    "astropy_unit",
+    "choose_product",
+    "detect_product",
+    "header_keyword",
+    "header_value",
+    "product_version",
+    "value_rule_holds",
+]
 
 
 def header_value(value: Any) -> Any:
@@ -79,8 +87,14 @@ def detect_product(hdul: fits.HDUList, source: str = "") -> Product | None:
         If the rules of several products hold and their ``priority`` does not settle it (the
         definitions overlap: a fault of the catalog's data, named in the message).
     """
-    return choose_product([p for p in static_catalog().products
-                           if p.format == "fits" and p.detect and all(_rule_holds(rule, hdul) for rule in p.detect)], source)
+    return choose_product(
+        [
+            p
+            for p in static_catalog().products
+            if p.format == "fits" and p.detect and all(_rule_holds(rule, hdul) for rule in p.detect)
+        ],
+        source,
+    )
 
 
 def choose_product(matches: list[Product], source: str) -> Product | None:
@@ -97,8 +111,10 @@ def choose_product(matches: list[Product], source: str) -> Product | None:
     top = [p for p in matches if p.priority == best]
     if len(top) > 1:
         raise UnrecognizedProductError(
-            source, f"ambiguous: the detection rules of products {', '.join(p.name for p in top)} all hold "
-            "(catalog/products: give one a higher priority or a rule the others fail)")
+            source,
+            f"ambiguous: the detection rules of products {', '.join(p.name for p in top)} all hold "
+            "(catalog/products: give one a higher priority or a rule the others fail)",
+        )
     return top[0]
 
 

@@ -80,16 +80,23 @@ FLOAT_KEYS = frozenset({"ra", "dec", "exp_time", "magref", "magref_unc", "ra_unc
 
 _HDF5_LOCK = threading.Lock()  # HDF5 is not thread-safe; PyTables refuses two open files of one name
 
-_SAFE_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
-    ("_codecs", "encode"),
-})
+_SAFE_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("_codecs", "encode"),
+    }
+)
 """What a pickled attribute may import: numpy scalars and arrays, and bytes (protocol 2)."""
 
 _UNSAFE_OPCODES = frozenset({"INST", "OBJ", "PERSID", "BINPERSID", "EXT1", "EXT2", "EXT4"})
-_STRING_OPCODES = frozenset({"UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING",
-                             "SHORT_BINSTRING"})
+_STRING_OPCODES = frozenset(
+    {"UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING", "SHORT_BINSTRING"}
+)
 _MEMO_OPCODES = frozenset({"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"})
 
 
@@ -179,15 +186,22 @@ def parse_skyportal_hdf5(data: bytes, source: str) -> LightCurveFile:
 
     _check_attributes(data, source)
     try:
-        with _HDF5_LOCK, pd.HDFStore(
-            f"series-{uuid.uuid4().hex}.h5", mode="r", driver="H5FD_CORE", driver_core_backing_store=0,
-            driver_core_image=data,
-        ) as store:
+        with (
+            _HDF5_LOCK,
+            pd.HDFStore(
+                f"series-{uuid.uuid4().hex}.h5",
+                mode="r",
+                driver="H5FD_CORE",
+                driver_core_backing_store=0,
+                driver_core_image=data,
+            ) as store,
+        ):
             keys = store.keys()
             if len(keys) != 1 and "/phot_series" not in keys:
                 raise UnrecognizedProductError(
-                    source, f"a pandas HDF5 file with {len(keys)} tables ({', '.join(keys) or 'none'}): a SkyPortal "
-                    "series holds one (or one named phot_series)"
+                    source,
+                    f"a pandas HDF5 file with {len(keys)} tables ({', '.join(keys) or 'none'}): a SkyPortal "
+                    "series holds one (or one named phot_series)",
                 )
             key = keys[0] if len(keys) == 1 else "/phot_series"
             frame = store[key]
@@ -251,7 +265,9 @@ def parse_skyportal_json(data: bytes, source: str) -> LightCurveFile:
         )
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
-        raise CorruptFileError(source, f"columns of different lengths ({', '.join(f'{k}: {len(v)}' for k, v in columns.items())})")
+        raise CorruptFileError(
+            source, f"columns of different lengths ({', '.join(f'{k}: {len(v)}' for k, v in columns.items())})"
+        )
     try:
         frame = pd.DataFrame({k: _json_column(v) for k, v in columns.items()})
     except (TypeError, ValueError) as exc:
@@ -286,8 +302,9 @@ def _names(metadata: dict[str, Any], mission: Mission, target_catalog: MissionCa
     words = re.split(r"[^0-9a-z]+", str(metadata.get("series_name") or "").lower())
     if mission.name in words:
         return True
-    return any(str(metadata.get(k) or "").strip().upper().startswith(target_catalog.name.upper())
-               for k in ("obj_id", "series_obj_id"))
+    return any(
+        str(metadata.get(k) or "").strip().upper().startswith(target_catalog.name.upper()) for k in ("obj_id", "series_obj_id")
+    )
 
 
 def _raw_id(metadata: dict[str, Any]) -> tuple[Any, str]:
@@ -310,8 +327,9 @@ def _product(metadata: dict[str, Any], columns: set[str], source: str) -> Produc
                 source, f"a SkyPortal series without a filter in its metadata: lcarchive needs one of {', '.join(filters)}"
             )
         raise UnrecognizedProductError(
-            source, f"a SkyPortal series in filter {metadata['filter']!r}: lcarchive holds TESS, Kepler and K2 light "
-            f"curves only (filters {', '.join(filters)})"
+            source,
+            f"a SkyPortal series in filter {metadata['filter']!r}: lcarchive holds TESS, Kepler and K2 light "
+            f"curves only (filters {', '.join(filters)})",
         )
     if len(candidates) == 1:
         return candidates[0]
@@ -347,8 +365,9 @@ def _segment(metadata: dict[str, Any], mission: Mission, source: str) -> int:
     if found:
         raise UnrecognizedProductError(source, f"series_name {name!r} names several {kind}s ({', '.join(map(str, found))})")
     raise UnrecognizedProductError(
-        source, f"no {kind}: neither a metadata key {kind!r} nor a {kind} in series_name {name!r} "
-        f"(e.g. '{mission.name}-...-{kind[0]}{'0014' if kind == 'sector' else '05'}', '{kind} 5')"
+        source,
+        f"no {kind}: neither a metadata key {kind!r} nor a {kind} in series_name {name!r} "
+        f"(e.g. '{mission.name}-...-{kind[0]}{'0014' if kind == 'sector' else '05'}', '{kind} 5')",
     )
 
 
@@ -447,8 +466,9 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
     flux = flux or _first(names, MAG_COLUMNS)
     if mjd is None or flux is None:
         raise UnrecognizedProductError(
-            source, f"not a SkyPortal photometric series: no {'mjd' if mjd is None else 'flux or mag'} column "
-            f"(columns: {', '.join(names) or 'none'})"
+            source,
+            f"not a SkyPortal photometric series: no {'mjd' if mjd is None else 'flux or mag'} column "
+            f"(columns: {', '.join(names) or 'none'})",
         )
     product = _product(metadata, set(names), source)
     mission, target_catalog = _mission_of(product)
@@ -462,8 +482,10 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
         mjd_description = f"the series' {mjd} column: MJD (UTC) as observed"
     elif _barycentric_mjd(metadata):
         barycentric = mjd
-        mjd_description = (f"the series' {mjd} column: BJD_TDB - 2400000.5, as altdata.time_system says (lcarchive's "
-                           "earlier exports wrote barycentric times under this name)")
+        mjd_description = (
+            f"the series' {mjd} column: BJD_TDB - 2400000.5, as altdata.time_system says (lcarchive's "
+            "earlier exports wrote barycentric times under this name)"
+        )
     else:
         try:
             observed = frame[mjd].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -476,12 +498,16 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
         names.append(computed)
         mjd_description = f"the series' {mjd} column: MJD (UTC) as observed (SkyPortal's convention)"
         if corrected:
-            how = (f"computed from {mjd} (UTC -> TDB, astropy) plus the barycentric correction for the Earth's centre "
-                   f"towards the metadata's ra/dec: for data taken in space, error "
-                   f"{GEOCENTRIC_ERROR.get(mission.name, 'the spacecraft-Earth light time')}")
+            how = (
+                f"computed from {mjd} (UTC -> TDB, astropy) plus the barycentric correction for the Earth's centre "
+                f"towards the metadata's ra/dec: for data taken in space, error "
+                f"{GEOCENTRIC_ERROR.get(mission.name, 'the spacecraft-Earth light time')}"
+            )
         else:
-            how = (f"computed from {mjd} (UTC -> TDB, astropy) without barycentric correction (no ra/dec in the "
-                   "series metadata): off the barycentric time by up to 8.3 min")
+            how = (
+                f"computed from {mjd} (UTC -> TDB, astropy) without barycentric correction (no ra/dec in the "
+                "series metadata): off the barycentric time by up to 8.3 min"
+            )
         notes["time"] = f"the series has no barycentric time column: BJD_TDB - 2400000.5 {how}"
     core = {"time": barycentric, "flux": flux}
     error = _first(names, ("magerr",) if magnitudes else ("fluxerr",))
@@ -494,20 +520,26 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
     units = {c: "mag" for c in (flux, error) if magnitudes and c is not None}
     units[mjd] = units[barycentric] = "d"
     descriptions = {
-        barycentric: (f"not a column of the series: BJD_TDB - 2400000.5 {how}" if computed else
-                      f"the series' {barycentric} column: BJD_TDB - 2400000.5 (barycentric, TDB)"),
+        barycentric: (
+            f"not a column of the series: BJD_TDB - 2400000.5 {how}"
+            if computed
+            else f"the series' {barycentric} column: BJD_TDB - 2400000.5 (barycentric, TDB)"
+        ),
         mjd: mjd_description,
         flux: f"the series' {flux} column" + (" (magnitudes)" if magnitudes else ""),
     }
     if error is not None:
         descriptions[error] = f"the series' {error} column"
     if "quality" in core:
-        descriptions[core["quality"]] = ("the series' quality column: bits of the series' source pipeline "
-                                         "(altdata.product of lcarchive's exports)")
+        descriptions[core["quality"]] = (
+            "the series' quality column: bits of the series' source pipeline (altdata.product of lcarchive's exports)"
+        )
     values: dict[str, tuple[Any, dict[str, Any]]] = {}
     for var, meta_key in product.target_keywords.items():
-        values[var] = (_value(meta_key, metadata.get(meta_key)),
-                       {"source_keyword": meta_key, "description": f"series metadata {meta_key!r}"})
+        values[var] = (
+            _value(meta_key, metadata.get(meta_key)),
+            {"source_keyword": meta_key, "description": f"series metadata {meta_key!r}"},
+        )
     extra, instruments = _instruments(metadata.get("channel"), mission)
     for var, number in extra.items():
         values[var] = (number, {"description": f"from the series' channel {metadata.get('channel')!r} (A_B: {var})"})
@@ -516,24 +548,26 @@ def series_light_curve(frame: Any, metadata: dict[str, Any], data: bytes, source
         {"description": "the whole series metadata as JSON (SkyPortal PhotometricSeries attributes)"},
     )
     origin = metadata.get("origin")
-    lc = build_light_curve(FrameLightCurve(
-        source=source,
-        data=data,
-        product=product,
-        mission=mission,
-        target_catalog=target_catalog,
-        target=target,
-        segment=segment,
-        frame=frame,
-        core=core,
-        time_format="mjd",
-        units=units,
-        descriptions=descriptions,
-        target_values=values,
-        notes=notes,
-        pipeline_version=str(origin) if origin not in (None, "") else None,
-        instruments=instruments,
-    ))
+    lc = build_light_curve(
+        FrameLightCurve(
+            source=source,
+            data=data,
+            product=product,
+            mission=mission,
+            target_catalog=target_catalog,
+            target=target,
+            segment=segment,
+            frame=frame,
+            core=core,
+            time_format="mjd",
+            units=units,
+            descriptions=descriptions,
+            target_values=values,
+            notes=notes,
+            pipeline_version=str(origin) if origin not in (None, "") else None,
+            instruments=instruments,
+        )
+    )
     if computed is not None:  # not a column of the file
         lc.columns[computed] = replace(lc.columns[computed], source="")
     return lc

@@ -29,12 +29,16 @@ def read_source(source: str, storage_options: dict | None = None, table: bool = 
 
     if table:
         limit = settings().max_table_bytes
-        too_large = (f"larger than {limit} bytes (Settings.max_table_bytes): refused unread; split the table, or "
-                     "raise LCARCHIVE_MAX_TABLE_BYTES")
+        too_large = (
+            f"larger than {limit} bytes (Settings.max_table_bytes): refused unread; split the table, or "
+            "raise LCARCHIVE_MAX_TABLE_BYTES"
+        )
     else:
         limit = settings().max_input_bytes
-        too_large = (f"larger than {limit} bytes (Settings.max_input_bytes): no light-curve file is so large; refused "
-                     "unread (LCARCHIVE_MAX_INPUT_BYTES raises the limit)")
+        too_large = (
+            f"larger than {limit} bytes (Settings.max_input_bytes): no light-curve file is so large; refused "
+            "unread (LCARCHIVE_MAX_INPUT_BYTES raises the limit)"
+        )
     try:
         if "://" not in source or source.startswith("file://"):
             with open(source.removeprefix("file://"), "rb") as f:

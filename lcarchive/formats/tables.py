@@ -89,8 +89,9 @@ class TableMap(BaseModel):
             raise ValueError(f"mission {self.mission!r} is not one of {', '.join(missions)}")
         mission = catalog.mission(self.mission)
         if self.label and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", self.label):
-            raise ValueError(f"label {self.label!r}: up to 40 lower-case letters, digits, '_' and '-', starting with a "
-                             "letter or digit")
+            raise ValueError(
+                f"label {self.label!r}: up to 40 lower-case letters, digits, '_' and '-', starting with a letter or digit"
+            )
         if (self.target is None) == (self.target_id is None):
             raise ValueError("give either target (a column of IDs) or target_id (one ID for the file)")
         if (self.segment is None) == (self.segment_column is None):
@@ -314,8 +315,11 @@ def parse_table(data: bytes, source: str, table_map: TableMap) -> list[LightCurv
         skip.append(column)
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
         if np.any(codes < 0):
-            raise InvalidTargetError(source, f"target column {column!r} is empty on {int(np.sum(codes < 0))} row(s) "
-                                     f"(row {int(np.flatnonzero(codes < 0)[0]) + 1} first)")
+            raise InvalidTargetError(
+                source,
+                f"target column {column!r} is empty on {int(np.sum(codes < 0))} row(s) "
+                f"(row {int(np.flatnonzero(codes < 0)[0]) + 1} first)",
+            )
         ids = np.array([target_id(v, target_catalog, source, f"target column {column!r}") for v in uniques], dtype=np.int64)
         targets = ids[codes]
     else:
@@ -332,8 +336,9 @@ def parse_table(data: bytes, source: str, table_map: TableMap) -> list[LightCurv
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise UnrecognizedProductError(
-                source, f"segment column {column!r}: {int(bad.sum())} value(s) are not a {mission.segment_kind} "
-                f"(row {row + 1}: {values[row]!r})"
+                source,
+                f"segment column {column!r}: {int(bad.sum())} value(s) are not a {mission.segment_kind} "
+                f"(row {row + 1}: {values[row]!r})",
             )
         for value in np.unique(segments):  # before the cast: 1e19 would wrap in int64
             check_segment(float(value), mission, source, f"segment column {column!r}")
@@ -346,7 +351,9 @@ def parse_table(data: bytes, source: str, table_map: TableMap) -> list[LightCurv
         raise UnrecognizedProductError(source, f"the table map gives column(s) {', '.join(repeated)} more than one role")
     if set(skip) & set(core.values()):
         clash = sorted(set(skip) & set(core.values()))
-        raise UnrecognizedProductError(source, f"column(s) {', '.join(clash)} cannot be both the target/segment and a light-curve column")
+        raise UnrecognizedProductError(
+            source, f"column(s) {', '.join(clash)} cannot be both the target/segment and a light-curve column"
+        )
     from astropy import units as u
 
     units = {_column(names, c, f"units[{c!r}]", source): u.Unit(unit).to_string() for c, unit in table_map.units.items()}

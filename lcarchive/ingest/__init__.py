@@ -157,8 +157,9 @@ def _sealed(store: _Store, family: str, pin: FamilyPin, buckets: list[int]) -> F
     return pin.model_copy(update={"buckets": buckets, "snapshot_sha256": digest})
 
 
-def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, FamilyOutcome], force: bool = False,
-                   drop: Iterable[str] = ()) -> Callable[[Any], Any]:
+def update_catalog(
+    store: _Store, families: Iterable[str], outcomes: dict[str, FamilyOutcome], force: bool = False, drop: Iterable[str] = ()
+) -> Callable[[Any], Any]:
     """The catalog change of a batch: pin each family at its latest snapshot, and add its index lines.
 
     A family whose only change since its pin is this batch's commit gets that commit's lines;
@@ -194,15 +195,25 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
             if head is None or (not force and old is not None and old.snapshot == head):
                 continue
             outcome = outcomes.get(family)
-            fast = (not force and outcome is not None and outcome.snapshot == head and outcome.lines is not None
-                    and ((old is not None and old.snapshot == outcome.base)
-                         or (old is None and store.family_repository(family).lookup_snapshot(outcome.base).parent_id is None)))
+            fast = (
+                not force
+                and outcome is not None
+                and outcome.snapshot == head
+                and outcome.lines is not None
+                and (
+                    (old is not None and old.snapshot == outcome.base)
+                    or (old is None and store.family_repository(family).lookup_snapshot(outcome.base).parent_id is None)
+                )
+            )
             if fast and outcome is not None and outcome.lines is not None:  # (what fast says, for the types)
                 entries = outcome.entries
-                pin = (old or FamilyPin(snapshot=head, observations={}, datasets={})).model_copy(update={
-                    "snapshot": head,
-                    "observations": {**(old.observations if old else {}), **{g: e[0] for g, e in entries.items()}},
-                    "datasets": {**(old.datasets if old else {}), **{g: e[1] for g, e in entries.items()}}})
+                pin = (old or FamilyPin(snapshot=head, observations={}, datasets={})).model_copy(
+                    update={
+                        "snapshot": head,
+                        "observations": {**(old.observations if old else {}), **{g: e[0] for g, e in entries.items()}},
+                        "datasets": {**(old.datasets if old else {}), **{g: e[1] for g, e in entries.items()}},
+                    }
+                )
                 frame = outcome.lines
                 buckets = sorted(set(old.buckets if old else []) | set(counts.targets_of(frame["target"].tolist())))
             else:
@@ -229,8 +240,9 @@ def update_catalog(store: _Store, families: Iterable[str], outcomes: dict[str, F
     return change
 
 
-def reindex_families(store: _Store, families: Iterable[str], message: str, force: bool = False,
-                     drop: Iterable[str] = ()) -> str | None:
+def reindex_families(
+    store: _Store, families: Iterable[str], message: str, force: bool = False, drop: Iterable[str] = ()
+) -> str | None:
     """Pin families at their latest snapshots and rebuild their index lines (a repair: ``catalog
     build``), in one catalog commit; return its snapshot (None if nothing changed)."""
     return store.change_catalog(update_catalog(store, families, {}, force, drop), message)[0]
@@ -256,9 +268,17 @@ def ingest_files(
     return report
 
 
-def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, storage_options: dict | None,
-                    progress: Callable[[str], None] | None, jobs: int | None, table_map: TableMap | None,
-                    client: Any, committed: Callable[[str, int], None] | None = None) -> None:
+def _ingest_batches(
+    store: _Store,
+    sources: list[str],
+    report: IngestReport,
+    storage_options: dict | None,
+    progress: Callable[[str], None] | None,
+    jobs: int | None,
+    table_map: TableMap | None,
+    client: Any,
+    committed: Callable[[str, int], None] | None = None,
+) -> None:
     if not store.exists(cached=False):
         store.create()
     touched: set[str] = set()
@@ -273,10 +293,12 @@ def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, sto
                 report.skipped.append(item)
         outcomes: dict[str, FamilyOutcome] = {}
         for family, files in sorted(by_family.items()):
-            snapshot, outcome = store.change_family(family, _change_family(family, files, client),
-                                                    _message([f.source for f in files], f"ingest into {family}"),
-                                                    metadata={"inputs": [{"name": f.name, "sha256": f.sha256, "target": f.target}
-                                                                         for f in files]})
+            snapshot, outcome = store.change_family(
+                family,
+                _change_family(family, files, client),
+                _message([f.source for f in files], f"ingest into {family}"),
+                metadata={"inputs": [{"name": f.name, "sha256": f.sha256, "target": f.target} for f in files]},
+            )
             outcome.snapshot = snapshot
             outcomes[family] = outcome
             for part in ("added", "unchanged", "superseded"):
@@ -286,8 +308,13 @@ def _ingest_batches(store: _Store, sources: list[str], report: IngestReport, sto
             version, _ = store.change_catalog(
                 update_catalog(store, by_family, outcomes),
                 _message([f.source for files in by_family.values() for f in files]),
-                metadata={"inputs": [{"name": f.name, "sha256": f.sha256, "observation": f.observation_id, "target": f.target}
-                                     for files in by_family.values() for f in files]},
+                metadata={
+                    "inputs": [
+                        {"name": f.name, "sha256": f.sha256, "observation": f.observation_id, "target": f.target}
+                        for files in by_family.values()
+                        for f in files
+                    ]
+                },
             )
             if version is not None:
                 report.versions.append(version)

@@ -32,7 +32,7 @@ def group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
         "lcarchive_format_version": FORMAT_VERSION,
         "observation": obs_id,
         "title": f"{lc.product.title}{f' ({lc.label})' if lc.label else ''}, {lc.mission.segment_kind} "
-                 f"{lc.mission.segment_name(lc.segment) or lc.segment}",
+        f"{lc.mission.segment_name(lc.segment) or lc.segment}",
         "mission": lc.mission.name,
         "product": lc.product.name,
         "pipeline": lc.product.pipeline,

@@ -19,7 +19,9 @@ tables need a table map and are read only when named."""
 
 
 def expand_inputs(
-    inputs: Iterable[str], storage_options: dict | None = None, empty: list[tuple[str, str]] | None = None,
+    inputs: Iterable[str],
+    storage_options: dict | None = None,
+    empty: list[tuple[str, str]] | None = None,
     ignored: list[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Expand folders (recursively), object-store prefixes and globs into files.

@@ -81,16 +81,19 @@ def parsed_batches(
         yield from _ahead(pool, batches, storage_options, progress, table_map)
 
 
-def _ahead(pool: Any, batches: list[list[str]], storage_options: dict | None, progress: Callable[[str], None] | None,
-           table_map: TableMap | None) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
+def _ahead(
+    pool: Any,
+    batches: list[list[str]],
+    storage_options: dict | None,
+    progress: Callable[[str], None] | None,
+    table_map: TableMap | None,
+) -> Iterator[list[LightCurveFile | tuple[str, str]]]:
     """Batches parsed by an executor (processes, or a Dask cluster's), at most three batches ahead.
 
     Each file is parsed with this process's settings (an override included), passed to the worker.
     """
     parse = WithSettings(_parse_one)
-    pending = deque(
-        [(s, pool.submit(parse, s, storage_options, table_map)) for s in batch] for batch in batches[:3]
-    )
+    pending = deque([(s, pool.submit(parse, s, storage_options, table_map)) for s in batch] for batch in batches[:3])
     next_batch = 3
     while pending:
         futures = pending.popleft()

@@ -64,8 +64,12 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
     current: dict[int, Entry] = {}
     if state is not None:
         for i, t in enumerate(state.target):
-            current[int(t)] = Entry(None, rank(state.release_keys[i], state.n_rows[i], damaged(state.integrity[i])),
-                                    state.sha256[i], state.source_file[i])
+            current[int(t)] = Entry(
+                None,
+                rank(state.release_keys[i], state.n_rows[i], damaged(state.integrity[i])),
+                state.sha256[i],
+                state.source_file[i],
+            )
     others: dict[str, list[tuple[Block | int, str]]] = defaultdict(list)  # label -> (block or stored row, source)
     for lc in files:
         if (lc.target, lc.sha256) in stored:
@@ -82,9 +86,13 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
             held = entry.block if entry.block is not None else view.read_rows(obs_id, [state.row(lc.target)])  # type: ignore[assignment,list-item,union-attr]  # state is known when entry.block is None
             if _disjoint(held, block):  # type: ignore[arg-type]  # a Block (above); another segment of the same light curve (Kepler SC months)
                 combined = _combine_segments(held, block)  # type: ignore[arg-type]  # a Block (above)
-                current[lc.target] = Entry(combined, rank(release_key(combined), n_rows(combined), _damaged_block(combined)),
-                                            str(combined.per_target["source_sha256"][0]),
-                                            str(combined.per_target["source_file"][0]), [*entry.new, lc.source])
+                current[lc.target] = Entry(
+                    combined,
+                    rank(release_key(combined), n_rows(combined), _damaged_block(combined)),
+                    str(combined.per_target["source_sha256"][0]),
+                    str(combined.per_target["source_file"][0]),
+                    [*entry.new, lc.source],
+                )
                 continue
         if entry.rank[-1] < 0:  # a stored row of a group written before n_rows was recorded
             entry.rank = (*entry.rank[:-1], n_rows(view.read_rows(obs_id, [state.row(lc.target)])))  # type: ignore[list-item,union-attr]  # as above
@@ -100,7 +108,9 @@ def ingest_observation(view: FamilyView, obs_id: str, files: list[LightCurveFile
         blocks = [e if isinstance(e, Block) else view.read_rows(obs_id, [e]) for e, _ in entries]
         rel_id = f"{obs_id}.{label}"
         rel_attrs = group_attrs(first, rel_id, superseded_release=label, current_observation=obs_id)
-        written.extend(store_release(view, rel_id, list(zip(blocks, [s for _, s in entries], strict=True)), obs_id, rel_attrs, report))
+        written.extend(
+            store_release(view, rel_id, list(zip(blocks, [s for _, s in entries], strict=True)), obs_id, rel_attrs, report)
+        )
     held_targets = set() if state is None else {int(t) for t in state.target}
     added = [e.block for t, e in current.items() if t not in held_targets and e.block is not None]
     replaced = {state.row(t): e.block for t, e in current.items() if t in held_targets and e.block is not None} if state else {}
@@ -198,7 +208,9 @@ def _next_label(label: str) -> str:
     return f"{head}-alt{k}" if head else f"alt{k}"
 
 
-def store_release(view: FamilyView, rel_id: str, blocks: list[tuple[Block, str]], obs_id: str, attrs: dict, report: Any) -> list[str]:
+def store_release(
+    view: FamilyView, rel_id: str, blocks: list[tuple[Block, str]], obs_id: str, attrs: dict, report: Any
+) -> list[str]:
     """Store light curves that are not current in the release group ``rel_id``; return the groups written.
 
     A target the group already holds (another file of the same release label) goes to the next
@@ -222,6 +234,7 @@ def store_release(view: FamilyView, rel_id: str, blocks: list[tuple[Block, str]]
     if elsewhere:
         label = _next_label(rel_id.split(".", 1)[1])
         alt = f"{obs_id}.{label}"
-        written.extend(store_release(view, alt, elsewhere, obs_id, {**attrs, "observation": alt, "superseded_release": label},
-                                     report))
+        written.extend(
+            store_release(view, alt, elsewhere, obs_id, {**attrs, "observation": alt, "superseded_release": label}, report)
+        )
     return written

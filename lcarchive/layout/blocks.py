@@ -37,7 +37,6 @@ INT_FILL = {np.dtype(t): np.iinfo(t).min for t in ("int8", "int16", "int32", "in
 minimum (-2147483648 for int32 ``quality``), never a real quality bitmask."""
 
 
-
 def fill_value(dtype: np.dtype) -> Any:
     """Return the documented fill of a dtype: NaN for floats, the minimum for signed and the maximum for unsigned ints, "" for strings."""
     dtype = np.dtype(dtype)
@@ -150,7 +149,9 @@ def block_from_file(lc: LightCurveFile) -> Block:
                 "hdu_index": index,
             }
         else:  # hdf5_attributes
-            attrs[name] = {"description": "every attribute of the HDF5 file's root, groups and datasets: JSON {path: {name: value}}"}
+            attrs[name] = {
+                "description": "every attribute of the HDF5 file's root, groups and datasets: JSON {path: {name: value}}"
+            }
     provenance = {
         "source_file": (lc.name, "name of the ingested file"),
         "source_sha256": (lc.sha256, "SHA-256 of the ingested file"),
@@ -158,30 +159,48 @@ def block_from_file(lc: LightCurveFile) -> Block:
         "data_release": (-1 if lc.data_release is None else lc.data_release, "DATA_REL keyword; -1: none"),
         "pipeline_version": (lc.pipeline_version or "", "PROCVER keyword"),
         "file_date": (lc.file_date or "", "DATE keyword: file creation date"),
-        "product_version": (lc.product_version, "version of the product (an HLSP's release, e.g. v01) told by the "
-                            "product's version_rules; \"\" when none"),
+        "product_version": (
+            lc.product_version,
+            "version of the product (an HLSP's release, e.g. v01) told by the product's version_rules; \"\" when none",
+        ),
         "n_rows": (lc.n_rows, "rows of the file's light-curve table: the cadences it has"),
-        "tstart": (math.nan if lc.span is None else lc.span[0],
-                   "TSTART of the file's header (mission time, d): start of the segment it was cut from; NaN: none"),
-        "tstop": (math.nan if lc.span is None else lc.span[1],
-                  "TSTOP of the file's header (mission time, d): end of the segment it was cut from; NaN: none"),
-        "coverage": (lc.coverage, "fraction of TSTART..TSTOP spanned by the file's finite time stamps (0..1; NaN: "
-                     "the file gives no TSTART/TSTOP)"),
+        "tstart": (
+            math.nan if lc.span is None else lc.span[0],
+            "TSTART of the file's header (mission time, d): start of the segment it was cut from; NaN: none",
+        ),
+        "tstop": (
+            math.nan if lc.span is None else lc.span[1],
+            "TSTOP of the file's header (mission time, d): end of the segment it was cut from; NaN: none",
+        ),
+        "coverage": (
+            lc.coverage,
+            "fraction of TSTART..TSTOP spanned by the file's finite time stamps (0..1; NaN: the file gives no TSTART/TSTOP)",
+        ),
     }
-    provenance["integrity"] = (lc.integrity.state, "integrity of the ingested file: sound, no-checksums, stale-cards or "
-                               "damaged (its DATASUM/CHECKSUM cards checked on its raw bytes; lcarchive.formats.checksums)")
-    provenance["integrity_hdus"] = (lc.integrity.detail, "per HDU, its DATASUM and CHECKSUM cards against its raw bytes: "
-                                    "JSON [{hdu, name, DATASUM, CHECKSUM}], each ok, fail or absent")
-    provenance["input_warnings"] = (json.dumps(lc.warnings), "values kept as the file gives them although they contradict "
-                                    "its mission or are out of range (time-system keywords, coordinates): JSON list")
+    provenance["integrity"] = (
+        lc.integrity.state,
+        "integrity of the ingested file: sound, no-checksums, stale-cards or "
+        "damaged (its DATASUM/CHECKSUM cards checked on its raw bytes; lcarchive.formats.checksums)",
+    )
+    provenance["integrity_hdus"] = (
+        lc.integrity.detail,
+        "per HDU, its DATASUM and CHECKSUM cards against its raw bytes: "
+        "JSON [{hdu, name, DATASUM, CHECKSUM}], each ok, fail or absent",
+    )
+    provenance["input_warnings"] = (
+        json.dumps(lc.warnings),
+        "values kept as the file gives them although they contradict "
+        "its mission or are out of range (time-system keywords, coordinates): JSON list",
+    )
     if lc.notes:
-        provenance["ingest_notes"] = (json.dumps(lc.notes, sort_keys=True), "how the file departs from its product's usual form (JSON)")
+        provenance["ingest_notes"] = (
+            json.dumps(lc.notes, sort_keys=True),
+            "how the file departs from its product's usual form (JSON)",
+        )
     for name, (value, desc) in provenance.items():
         per_target[name] = _per_target_array(value)
         attrs[name] = {"description": desc}
-    return Block(
-        np.array([lc.target], dtype=np.int64), lc.cadenceno[order].astype(np.int64), series, per_target, attrs
-    )
+    return Block(np.array([lc.target], dtype=np.int64), lc.cadenceno[order].astype(np.int64), series, per_target, attrs)
 
 
 def block_from_dataset(ds: xr.Dataset) -> Block:
@@ -198,7 +217,11 @@ def block_from_dataset(ds: xr.Dataset) -> Block:
             per_target[name] = values
     attrs["cadenceno"] = dict(ds["cadenceno"].attrs)
     return Block(
-        ds["target"].values.astype(np.int64), ds["cadenceno"].values.astype(np.int64), series, per_target, attrs  # type: ignore[arg-type]  # xarray's names are Hashable; ours are str
+        ds["target"].values.astype(np.int64),
+        ds["cadenceno"].values.astype(np.int64),
+        series,  # type: ignore[arg-type]  # xarray's names are Hashable; ours are str
+        per_target,  # type: ignore[arg-type]  # as above
+        attrs,  # type: ignore[arg-type]  # as above
     )
 
 
@@ -281,7 +304,8 @@ def to_dataset(block: Block, attrs: dict[str, Any]) -> xr.Dataset:
     coords = {
         "target": xr.Variable(("target",), block.target, attrs={"description": "TIC, KIC or EPIC ID"}),
         "cadenceno": xr.Variable(
-            ("cadence",), block.cadenceno,
+            ("cadence",),
+            block.cadenceno,
             attrs=block.attrs.get("cadenceno", {"description": "cadence number (CADENCENO), union over targets"}),
         ),
     }

@@ -35,7 +35,6 @@ FORMAT_VERSION = "2"
 """Version of the store layout (``docs/format.md``)."""
 
 
-
 @contextlib.contextmanager
 def fused() -> Iterator[None]:
     """Open zarr arrays inside this block with zarr's fused codec pipeline.
@@ -68,12 +67,19 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
         text = dtype.kind in "OTU"
         if var.dims[:1] == ("target",) and len(var.dims) >= 2:
             inner = (1, *var.shape[1:]) if var.dims[1] != "cadence" else (1, n_cad)
-            enc[name] = {"chunks": inner, "shards": {"shape": (per_shard, *inner[1:]), **shards},  # type: ignore[index]  # xarray's names are Hashable; ours are str
-                         "compressors": [_blosc(dtype), Crc32cCodec()], "fill_value": fill_value(dtype)}
+            enc[name] = {  # type: ignore[index]  # xarray's names are Hashable; ours are str
+                "chunks": inner,
+                "shards": {"shape": (per_shard, *inner[1:]), **shards},
+                "compressors": [_blosc(dtype), Crc32cCodec()],
+                "fill_value": fill_value(dtype),
+            }
         elif var.dims == ("target",) and text:
             if is_header(str(name)):
-                enc[name] = {"chunks": (1,), "shards": {"shape": (per_shard,), **shards},  # type: ignore[index]  # as above
-                             "compressors": [ZstdCodec(level=3), Crc32cCodec()]}
+                enc[name] = {  # type: ignore[index]  # as above
+                    "chunks": (1,),
+                    "shards": {"shape": (per_shard,), **shards},
+                    "compressors": [ZstdCodec(level=3), Crc32cCodec()],
+                }
             else:
                 enc[name] = {"chunks": (per_shard,), "compressors": [ZstdCodec(level=3), Crc32cCodec()]}  # type: ignore[index]  # as above
         elif var.dims == ("target",):
@@ -97,9 +103,14 @@ def open_group(store: Any, path: str = "", coordinates: dict[str, Any] | None = 
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # zarr's notes on string dtypes, consolidated metadata
-        ds = xr.open_dataset(store, group=path or None, engine="zarr", chunks=None,
-                             consolidated=None if isinstance(store, zarr.storage.LocalStore | zarr.storage.FsspecStore) else False,
-                             create_default_indexes=not coordinates)
+        ds = xr.open_dataset(
+            store,
+            group=path or None,
+            engine="zarr",
+            chunks=None,
+            consolidated=None if isinstance(store, zarr.storage.LocalStore | zarr.storage.FsspecStore) else False,
+            create_default_indexes=not coordinates,
+        )
     for name, values in (coordinates or {}).items():
         known = ds[name].variable
         ds = ds.assign_coords({name: xr.Variable(known.dims, values, known.attrs, known.encoding)})

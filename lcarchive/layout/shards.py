@@ -54,7 +54,14 @@ class ShardSpec:
     """
 
     def __init__(
-        self, shard_rows: int, cname: str, clevel: int, shuffle: int, index_at_start: bool, dtype: np.dtype, kind: str = "blosc",
+        self,
+        shard_rows: int,
+        cname: str,
+        clevel: int,
+        shuffle: int,
+        index_at_start: bool,
+        dtype: np.dtype,
+        kind: str = "blosc",
         crc: bool = False,
     ) -> None:
         self.kind = kind  # "blosc" (bytes + blosc) or "vlen-zstd" (vlen-utf8 + zstd, strings)
@@ -89,8 +96,9 @@ def spec_of(array: Any) -> ShardSpec | None:
     if array.ndim == 1 and len(inner) == 2 and isinstance(inner[0], VLenUTF8Codec) and isinstance(inner[1], ZstdCodec):
         if inner[1].checksum:
             return None
-        return ShardSpec(array.shards[0], "zstd", inner[1].level, 0, location == "start", np.dtype(object), kind="vlen-zstd",
-                         crc=crc)
+        return ShardSpec(
+            array.shards[0], "zstd", inner[1].level, 0, location == "start", np.dtype(object), kind="vlen-zstd", crc=crc
+        )
     if len(inner) != 2 or not isinstance(inner[0], BytesCodec) or not isinstance(inner[1], BloscCodec):
         return None
     if str(getattr(inner[0].endian, "value", inner[0].endian)) not in ("little", "None"):
@@ -98,8 +106,13 @@ def spec_of(array: Any) -> ShardSpec | None:
     blosc_codec = inner[1]
     shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[str(getattr(blosc_codec.shuffle, "value", blosc_codec.shuffle))]
     return ShardSpec(
-        array.shards[0], str(getattr(blosc_codec.cname, "value", blosc_codec.cname)), blosc_codec.clevel, shuffle,
-        location == "start", array.dtype, crc=crc,
+        array.shards[0],
+        str(getattr(blosc_codec.cname, "value", blosc_codec.cname)),
+        blosc_codec.clevel,
+        shuffle,
+        location == "start",
+        array.dtype,
+        crc=crc,
     )
 
 
@@ -164,8 +177,10 @@ def _decode(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     # numcodecs' blosc.decompress trusts the compressed size in the chunk's header and reads past
     # the end of a shorter buffer (a chunk cut off, with no CRC32C to tell: format v1): check it
     if len(data) < 16 or struct.unpack_from("<I", data, 12)[0] != len(data):
-        raise ValueError(f"the chunk's blosc header says {struct.unpack_from('<I', data, 12)[0] if len(data) >= 16 else '?'} "
-                         f"bytes, it has {len(data)}")
+        raise ValueError(
+            f"the chunk's blosc header says {struct.unpack_from('<I', data, 12)[0] if len(data) >= 16 else '?'} "
+            f"bytes, it has {len(data)}"
+        )
     return np.frombuffer(blosc.decompress(data), dtype=spec.dtype).reshape(shape)
 
 

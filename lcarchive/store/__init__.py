@@ -15,5 +15,20 @@ from lcarchive.store.plain import PlainStore
 from lcarchive.store.reader import BulkReader, GroupReader, gather, open_reader, rows_lazily, run
 from lcarchive.store.repos import failures
 
-__all__ = ["FORMAT_VERSION", "INDEX_COLUMNS", "ArchiveStore", "BulkReader", "FamilyPin", "GroupReader", "IndexLine", "PlainStore",
-           "clear_caches", "failures", "family_of", "gather", "open_reader", "rows_lazily", "run"]
+__all__ = [
+    "FORMAT_VERSION",
+    "INDEX_COLUMNS",
+    "ArchiveStore",
+    "BulkReader",
+    "FamilyPin",
+    "GroupReader",
+    "IndexLine",
+    "PlainStore",
+    "clear_caches",
+    "failures",
+    "family_of",
+    "gather",
+    "open_reader",
+    "rows_lazily",
+    "run",
+]

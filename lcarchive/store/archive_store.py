@@ -45,9 +45,21 @@ from lcarchive.store.models import FamilyPin, IndexLine
 from lcarchive.store.repositories import CATALOG_REPO, FAMILIES_DIR, FORMAT_VERSION, clear_caches, family_of
 from lcarchive.store.versions import Versions
 
-__all__ = ["CATALOG_REPO", "FAMILIES_DIR", "FAMILY_BUCKETS", "FORMAT_VERSION", "INDEX_COLUMNS",
-           "TARGET_BUCKETS", "ArchiveStore", "FamilyPin", "IndexLine", "clear_caches", "family_bucket", "family_of",
-           "target_bucket"]
+__all__ = [
+    "CATALOG_REPO",
+    "FAMILIES_DIR",
+    "FAMILY_BUCKETS",
+    "FORMAT_VERSION",
+    "INDEX_COLUMNS",
+    "TARGET_BUCKETS",
+    "ArchiveStore",
+    "FamilyPin",
+    "IndexLine",
+    "clear_caches",
+    "family_bucket",
+    "family_of",
+    "target_bucket",
+]
 
 
 class ArchiveStore(Versions):
@@ -84,8 +96,9 @@ class ArchiveStore(Versions):
         _buckets.update_pins(session, pins)
 
     @staticmethod
-    def update_index(session: ic.Session, lines: pd.DataFrame, drop_observations: Iterable[str] = (),
-                     drop_buckets: Iterable[int] = ()) -> list[int]:
+    def update_index(
+        session: ic.Session, lines: pd.DataFrame, drop_observations: Iterable[str] = (), drop_buckets: Iterable[int] = ()
+    ) -> list[int]:
         """Upsert index lines in a writable catalog session; return the target buckets written
         (:func:`lcarchive.store.buckets.update_index`)."""
         return _buckets.update_index(session, lines, drop_observations, drop_buckets)

@@ -36,10 +36,29 @@ from lcarchive.clients import RetryingStore
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
 from lcarchive.store.models import FamilyPin
 
-__all__ = ["FAMILY_BUCKETS", "INDEX_COLUMNS", "TARGET_BUCKETS", "BucketCounts", "bucket_counts", "create_catalog_arrays",
-           "decode_index", "decode_pins", "empty_index", "encode_index", "encode_pins", "family_bucket", "index_columns",
-           "read_buckets", "read_pins", "replace_catalog", "target_bucket", "update_index", "update_pins", "upsert",
-           "write_buckets"]
+__all__ = [
+    "FAMILY_BUCKETS",
+    "INDEX_COLUMNS",
+    "TARGET_BUCKETS",
+    "BucketCounts",
+    "bucket_counts",
+    "create_catalog_arrays",
+    "decode_index",
+    "decode_pins",
+    "empty_index",
+    "encode_index",
+    "encode_pins",
+    "family_bucket",
+    "index_columns",
+    "read_buckets",
+    "read_pins",
+    "replace_catalog",
+    "target_bucket",
+    "update_index",
+    "update_pins",
+    "upsert",
+    "write_buckets",
+]
 
 FAMILY_BUCKETS = 256
 """Buckets of the pins of a new archive (an archive's own count: :func:`bucket_counts`)."""
@@ -104,8 +123,9 @@ def create_catalog_arrays(root: zarr.Group, counts: BucketCounts) -> None:
 
 def create_sky(root: zarr.Group) -> zarr.Array:
     """Make the catalog's ``sky`` array anew (empty)."""
-    array = root.create_array("sky", shape=(SKY_PIXELS,), chunks=(1,), dtype=str, fill_value="", compressors=CHECKED,
-                              overwrite=True)
+    array = root.create_array(
+        "sky", shape=(SKY_PIXELS,), chunks=(1,), dtype=str, fill_value="", compressors=CHECKED, overwrite=True
+    )
     array.attrs.update({"healpix_order": SKY_ORDER, "healpix_numbering": "nested", "frame": "icrs"})
     return array
 
@@ -274,8 +294,9 @@ def update_pins(session: Any, pins: Mapping[str, FamilyPin | None]) -> None:
     write_buckets(session, "families", out)
 
 
-def update_index(session: Any, lines: pd.DataFrame, drop_observations: Iterable[str] = (),
-                 drop_buckets: Iterable[int] = ()) -> list[int]:
+def update_index(
+    session: Any, lines: pd.DataFrame, drop_observations: Iterable[str] = (), drop_buckets: Iterable[int] = ()
+) -> list[int]:
     """Upsert index lines (key: target, observation) in a writable catalog session, first removing
     every line of ``drop_observations`` from ``drop_buckets``; return the target buckets written.
 

@@ -212,6 +212,7 @@ class CatalogReads(Sessions):
     def write_analysis(self, entry: Analysis, columns: dict[str, np.ndarray], message: str) -> str | None:
         """Store an analysis in one catalog commit (its group and its entry); nothing is written if an
         analysis of this ID is there already. Return the new version's snapshot, or None."""
+
         def change(session: ic.Session) -> bool | None:
             root = zarr.open_group(session.store, mode="r+")
             entries = dict(root.attrs.get("analyses", {}))  # type: ignore[arg-type]  # as above
@@ -221,9 +222,15 @@ class CatalogReads(Sessions):
             for name, values in columns.items():
                 values = np.asarray(values)
                 dtype = str if values.dtype.kind in "OUT" else values.dtype
-                array = group.create_array(name, shape=values.shape, dtype=dtype, compressors=CHECKED, overwrite=True,
-                                           chunks=(max(1, min(values.shape[0], 65536)), *values.shape[1:]) if values.ndim else (),
-                                           fill_value="" if dtype is str else None)
+                array = group.create_array(
+                    name,
+                    shape=values.shape,
+                    dtype=dtype,
+                    compressors=CHECKED,
+                    overwrite=True,
+                    chunks=(max(1, min(values.shape[0], 65536)), *values.shape[1:]) if values.ndim else (),
+                    fill_value="" if dtype is str else None,
+                )
                 array[...] = values.astype(object) if dtype is str else values
             group.attrs.update(entry.model_dump(mode="json"))
             entries[entry.id] = entry.model_dump(mode="json")
@@ -250,4 +257,3 @@ class CatalogReads(Sessions):
         if pin is None or not pin.holds(observation):
             raise KeyError(observation)
         return RetryingStore(self.family_session(family).store, self.url), observation
-

@@ -55,8 +55,7 @@ def write_dataset(session: Any, client: Any, ds: xr.Dataset, group: str, encodin
     """
     from icechunk.xarray import to_icechunk
 
-    sharded = {name: int(enc["shards"]["shape"][0]) for name, enc in encoding.items()
-               if "shards" in enc and name in ds.data_vars}
+    sharded = {name: int(enc["shards"]["shape"][0]) for name, enc in encoding.items() if "shards" in enc and name in ds.data_vars}
     lazy = ds.assign({name: ds[name].chunk({"target": extent}) for name, extent in sharded.items()})
     with dask.config.set(scheduler=client), fused(), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)

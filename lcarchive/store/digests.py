@@ -39,8 +39,21 @@ from typing import Any
 from lcarchive.config import carry, settings
 from lcarchive.zarr_internals import sync
 
-__all__ = ["DIGESTS_DIR", "OBJECT_KINDS", "REPO_RECORD", "Objects", "all_records", "inspect", "kind_of", "latest_update", "read_record",
-           "record_digests", "record_repo_info", "sha256", "unseal"]
+__all__ = [
+    "DIGESTS_DIR",
+    "OBJECT_KINDS",
+    "REPO_RECORD",
+    "Objects",
+    "all_records",
+    "inspect",
+    "kind_of",
+    "latest_update",
+    "read_record",
+    "record_digests",
+    "record_repo_info",
+    "sha256",
+    "unseal",
+]
 
 DIGESTS_DIR = "lcarchive-digests"
 """Folder of the digest records in each repository."""
@@ -140,7 +153,7 @@ class Objects:
     def keys(self) -> list[str]:
         """Every object's key, relative to the repository, sorted."""
         found = self.fs.find(self.path)
-        return sorted(p[len(self.path) + 1:] for p in found if p.startswith(self.path + "/"))
+        return sorted(p[len(self.path) + 1 :] for p in found if p.startswith(self.path + "/"))
 
 
 def _seal(record: dict) -> bytes:
@@ -210,13 +223,20 @@ def record_digests(objects: Objects, repo: Any, snapshot: str) -> dict:
         digests = dict(zip(keys, pool.map(carry(digest), keys), strict=True))
     if info.parent_id is not None and not inherited:  # the repository's first snapshot (Repository.create's)
         try:
-            if read_record(objects, info.parent_id) is None and sync(repo.lookup_snapshot_async(info.parent_id)).parent_id is None:
+            if (
+                read_record(objects, info.parent_id) is None
+                and sync(repo.lookup_snapshot_async(info.parent_id)).parent_id is None
+            ):
                 record_digests(objects, repo, info.parent_id)
         except ValueError:
             pass
-    record = {"snapshot": snapshot, "parent": info.parent_id, "sha256": digests[f"snapshots/{snapshot}"],
-              "transaction_sha256": digests[f"transactions/{snapshot}"],
-              "manifests": {m: digests[f"manifests/{m}"] for m in fresh if digests[f"manifests/{m}"] is not None}}
+    record = {
+        "snapshot": snapshot,
+        "parent": info.parent_id,
+        "sha256": digests[f"snapshots/{snapshot}"],
+        "transaction_sha256": digests[f"transactions/{snapshot}"],
+        "manifests": {m: digests[f"manifests/{m}"] for m in fresh if digests[f"manifests/{m}"] is not None},
+    }
     objects.put(f"{DIGESTS_DIR}/{snapshot}", _seal(record))
     return record
 

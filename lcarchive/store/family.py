@@ -89,12 +89,28 @@ class FamilyView:
             return None
         ds = open_group(self.store, group_id)
         series = {n: np.empty((0, ds.sizes["cadence"]), v.dtype) for n, v in ds.data_vars.items() if "cadence" in v.dims}
-        per_target = {n: np.empty((0, *v.shape[1:]), object if v.dtype.kind == "T" else v.dtype)
-                      for n, v in ds.data_vars.items() if "cadence" not in v.dims}
+        per_target = {
+            n: np.empty((0, *v.shape[1:]), object if v.dtype.kind == "T" else v.dtype)
+            for n, v in ds.data_vars.items()
+            if "cadence" not in v.dims
+        }
         attrs = {n: dict(v.attrs) for n, v in ds.data_vars.items()}
-        values = {n: ds[n].values for n in ("target", "cadenceno", "source_sha256", "source_file", "data_release",
-                                             "file_date", "pipeline_version", "product_version", "n_rows", "integrity")
-                  if n in ds}
+        values = {
+            n: ds[n].values
+            for n in (
+                "target",
+                "cadenceno",
+                "source_sha256",
+                "source_file",
+                "data_release",
+                "file_date",
+                "pipeline_version",
+                "product_version",
+                "n_rows",
+                "integrity",
+            )
+            if n in ds
+        }
         count = ds.sizes["target"]
         products = [str(x) for x in values["product_version"]] if "product_version" in values else [""] * count
         rows: list[int | None] = [int(x) for x in values["n_rows"]] if "n_rows" in values else [None] * count
@@ -103,8 +119,12 @@ class FamilyView:
             cadenceno=values["cadenceno"].astype(np.int64),
             sha256=[str(x) for x in values["source_sha256"]],
             source_file=[str(x) for x in values["source_file"]],
-            release_keys=[(version(p), int(r), str(d), str(v)) for p, r, d, v in
-                          zip(products, values["data_release"], values["file_date"], values["pipeline_version"], strict=True)],
+            release_keys=[
+                (version(p), int(r), str(d), str(v))
+                for p, r, d, v in zip(
+                    products, values["data_release"], values["file_date"], values["pipeline_version"], strict=True
+                )
+            ],
             n_rows=rows,
             integrity=[str(x) for x in values["integrity"]] if "integrity" in values else [""] * count,
             template=Block(np.empty(0, np.int64), values["cadenceno"].astype(np.int64), series, per_target, attrs),  # type: ignore[arg-type]  # xarray's names are Hashable; ours are str

@@ -60,8 +60,10 @@ def _holder(kind: str) -> dict[str, Any]:
 
 
 def _describe(holders: list[dict]) -> str:
-    parts = [f"{h.get('kind', 'writer')} on {h.get('host', '?')} pid {h.get('pid', '?')} since {h.get('since', '?')}"
-             for h in holders[:3]]
+    parts = [
+        f"{h.get('kind', 'writer')} on {h.get('host', '?')} pid {h.get('pid', '?')} since {h.get('since', '?')}"
+        for h in holders[:3]
+    ]
     more = f" and {len(holders) - 3} more" if len(holders) > 3 else ""
     return "; ".join(parts) + more
 
@@ -205,8 +207,7 @@ def _lease(url: str, storage_options: dict | None, exclusive: bool, wait: float 
         yield
 
 
-def _acquire(leases: _Leases, name: str, holder: dict, theirs: str, exclusive: bool, deadline: float | None,
-             url: str) -> None:
+def _acquire(leases: _Leases, name: str, holder: dict, theirs: str, exclusive: bool, deadline: float | None, url: str) -> None:
     """Write lease ``name`` and wait until no lease of the other side (``theirs``) is live; gc
     also waits for another gc (both step back, then try again after a random pause)."""
     import random

@@ -85,8 +85,9 @@ class PlainStore:
             except FileNotFoundError:
                 return []
         names = [p.rstrip("/").rsplit("/", 1)[-1] for p in listing]
-        return sorted(n.removesuffix(".zarr") for n in names
-                      if n.endswith(".zarr") and OBSERVATION_ID.fullmatch(n.removesuffix(".zarr")))
+        return sorted(
+            n.removesuffix(".zarr") for n in names if n.endswith(".zarr") and OBSERVATION_ID.fullmatch(n.removesuffix(".zarr"))
+        )
 
     def group_store(self, observation: str) -> tuple[object, str]:
         """(zarr store, path) of a group, for :class:`lcarchive.store.reader.GroupReader` and xarray.
@@ -103,8 +104,11 @@ class PlainStore:
                 raise KeyError(observation)
         store = read_store(url, self.storage_options)
         if isinstance(store, str):
-            store = zarr.storage.FsspecStore.from_url(store, storage_options=self.storage_options, read_only=True) \
-                if "://" in store else zarr.storage.LocalStore(store, read_only=True)
+            store = (
+                zarr.storage.FsspecStore.from_url(store, storage_options=self.storage_options, read_only=True)
+                if "://" in store
+                else zarr.storage.LocalStore(store, read_only=True)
+            )
         return store, ""
 
     def index(self, targets: list[int] | None = None) -> pd.DataFrame:

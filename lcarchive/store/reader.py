@@ -30,8 +30,20 @@ from lcarchive.errors import DamagedObjectError
 from lcarchive.layout.shards import decode_chunk, decode_index, spec_of
 from lcarchive.zarr_internals import byte_range, last_bytes, path_of, shard_key, store_of, sync
 
-__all__ = ["BulkReader", "GroupReader", "RowArray", "RowBatch", "coalesce", "fetch_index", "forget_readers", "gather", "open_reader",
-           "rows_lazily", "run", "zarr_read"]
+__all__ = [
+    "BulkReader",
+    "GroupReader",
+    "RowArray",
+    "RowBatch",
+    "coalesce",
+    "fetch_index",
+    "forget_readers",
+    "gather",
+    "open_reader",
+    "rows_lazily",
+    "run",
+    "zarr_read",
+]
 
 _EMPTY = np.uint64(2**64 - 1)
 
@@ -153,8 +165,15 @@ class GroupReader:
     target : numpy.ndarray, shape (n_targets,), int64
     """
 
-    def __init__(self, group: zasync.AsyncGroup, arrays: dict[str, Any], cadenceno: np.ndarray, target: np.ndarray,
-                 label: str = "", names: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        group: zasync.AsyncGroup,
+        arrays: dict[str, Any],
+        cadenceno: np.ndarray,
+        target: np.ndarray,
+        label: str = "",
+        names: list[str] | None = None,
+    ) -> None:
         self.group = group
         self.label = label
         self.attrs = dict(group.attrs)
@@ -187,13 +206,19 @@ class GroupReader:
             names = sorted([n async for n in store_of(group).list_dir(path_of(group)) if n != "zarr.json"])
             arrays = await _open_arrays(group, [n for n in ("cadenceno", "target", *READ_TOGETHER) if n in names])
             names = [n for n in names if n in arrays or n not in ("cadenceno", "target", *READ_TOGETHER)]
-        ahead = [(array, spec, shard_key(array, shard)) for name in READ_TOGETHER if (array := arrays.get(name)) is not None
-                 and (spec := spec_of(array)) is not None for shard in range(-(-array.shape[0] // spec.shard_rows))]
+        ahead = [
+            (array, spec, shard_key(array, shard))
+            for name in READ_TOGETHER
+            if (array := arrays.get(name)) is not None and (spec := spec_of(array)) is not None
+            for shard in range(-(-array.shape[0] // spec.shard_rows))
+        ]
         if len(ahead) > settings().indexes_ahead:
             ahead = []
         cadenceno, target, *indexes = await gather(
-            zarr_read(arrays["cadenceno"], ..., label), zarr_read(arrays["target"], ..., label),
-            *(fetch_index(array, spec, key, f"{label}: {key}" if label else key) for array, spec, key in ahead))
+            zarr_read(arrays["cadenceno"], ..., label),
+            zarr_read(arrays["target"], ..., label),
+            *(fetch_index(array, spec, key, f"{label}: {key}" if label else key) for array, spec, key in ahead),
+        )
         reader = cls(group, arrays, np.asarray(cadenceno), np.asarray(target), label, names)
         for (array, _, key), index in zip(ahead, indexes, strict=True):
             if index is not None:
@@ -252,7 +277,10 @@ class GroupReader:
 
 # -- bulk reads ------------------------------------------------------------------------------
 
-def coalesce(spans: list[tuple[int, int]], gap: int | None = None, largest: int | None = None) -> list[tuple[int, int, list[int]]]:
+
+def coalesce(
+    spans: list[tuple[int, int]], gap: int | None = None, largest: int | None = None
+) -> list[tuple[int, int, list[int]]]:
     """Group byte spans into range requests.
 
     Parameters
@@ -352,7 +380,12 @@ class BulkReader:
         filled = await gather(
             *(self._read_shard(array, spec, shard, positions, rows, out) for shard, positions in by_shard.items())
         )
-        missing = [p for shard_filled, (_, positions) in zip(filled, by_shard.items(), strict=True) for p in positions if p not in shard_filled]
+        missing = [
+            p
+            for shard_filled, (_, positions) in zip(filled, by_shard.items(), strict=True)
+            for p in positions
+            if p not in shard_filled
+        ]
         if missing:  # rows never written (all fill)
             out[missing] = fill
         return out
@@ -409,7 +442,9 @@ class BulkReader:
                 index = cache[(array.path, key)] = decode_index(spec, raw, self.reader.where(key))
         return index
 
-    async def _read_shard(self, array: Any, spec: Any, shard: int, positions: list[int], rows: list[int], out: np.ndarray) -> set[int]:
+    async def _read_shard(
+        self, array: Any, spec: Any, shard: int, positions: list[int], rows: list[int], out: np.ndarray
+    ) -> set[int]:
         """Fill ``out`` at ``positions`` from one shard; return the positions it filled."""
         key = shard_key(array, shard)
         index = await self._index(array, spec, key)
@@ -432,7 +467,6 @@ class BulkReader:
 
 
 # -- xarray: rows of several variables loaded together -------------------------------------------
-
 
 
 class RowBatch:
@@ -480,8 +514,7 @@ class RowArray(BackendArray):
     def __getitem__(self, key: Any) -> np.ndarray:
         from xarray.core import indexing
 
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER,
-                                                  lambda k: run(self._get(k)))
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, lambda k: run(self._get(k)))
 
     async def async_getitem(self, key: Any) -> np.ndarray:
         from xarray.core import indexing
@@ -525,8 +558,13 @@ def rows_lazily(ds: Any, reader: GroupReader, together: tuple[str, ...] | list[s
         fill = encoding.get("_FillValue")
         plain = fill is None or (isinstance(fill, float) and np.isnan(fill))
         stored = np.dtype(encoding.get("dtype", variable.dtype))
-        if not plain or "scale_factor" in encoding or "add_offset" in encoding or variable.dtype != stored \
-                or variable.dtype.kind not in "biuf":
+        if (
+            not plain
+            or "scale_factor" in encoding
+            or "add_offset" in encoding
+            or variable.dtype != stored
+            or variable.dtype.kind not in "biuf"
+        ):
             continue
         data = indexing.LazilyIndexedArray(RowArray(batch, name, variable.shape, variable.dtype))
         replaced[name] = xr.Variable(variable.dims, data, attrs=variable.attrs, encoding=variable.encoding)

@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 
-
 def quiet_logs() -> None:
     """Keep icechunk's log lines (Rust tracing, to stderr, in terminal colours) off the user's
     terminal: lcarchive reports a failure in its own one line. ``ICECHUNK_LOG`` (icechunk's
@@ -54,6 +53,7 @@ def quiet_logs() -> None:
 
 
 quiet_logs()
+
 
 class RepositoryMissing(LookupError):
     """No icechunk repository at a place of the archive (its bucket exists)."""
@@ -71,8 +71,11 @@ def _s3_options(url: str, storage_options: dict) -> dict[str, Any]:
     if storage_options.get("anon"):
         options["anonymous"] = True
     elif storage_options.get("key"):
-        options.update(access_key_id=storage_options["key"], secret_access_key=storage_options.get("secret", ""),
-                       session_token=storage_options.get("token"))
+        options.update(
+            access_key_id=storage_options["key"],
+            secret_access_key=storage_options.get("secret", ""),
+            session_token=storage_options.get("token"),
+        )
     else:
         options["from_env"] = True
     return options
@@ -127,17 +130,21 @@ def repository_config(inline: bool = True) -> ic.RepositoryConfig:
     its CRC32C (icechunk keeps chunks under 512 bytes inside the manifest otherwise). Failed
     requests are retried ``settings().store_attempts`` times (:mod:`lcarchive.config`).
     """
-    retries = ic.StorageRetriesSettings(max_tries=settings().store_attempts, initial_backoff_ms=100,
-                                        max_backoff_ms=settings().store_backoff_max_ms)
+    retries = ic.StorageRetriesSettings(
+        max_tries=settings().store_attempts, initial_backoff_ms=100, max_backoff_ms=settings().store_backoff_max_ms
+    )
     return ic.RepositoryConfig(
         storage=ic.StorageSettings(retries=retries),
         inline_chunk_threshold_bytes=None if inline else 0,
         manifest=ic.ManifestConfig(
             # every array of a snapshot is scanned for the names (icechunk scans 50 by default, and
             # a SPOC group has more: a core variable's manifest was then fetched on first read)
-            preload=ic.ManifestPreloadConfig(preload_if=ic.ManifestPreloadCondition.false() if not inline else
-                                             ic.ManifestPreloadCondition.name_matches(PRELOADED),
-                                             max_arrays_to_scan=1_000_000),
+            preload=ic.ManifestPreloadConfig(
+                preload_if=ic.ManifestPreloadCondition.false()
+                if not inline
+                else ic.ManifestPreloadCondition.name_matches(PRELOADED),
+                max_arrays_to_scan=1_000_000,
+            ),
             splitting=ic.ManifestSplittingConfig.from_dict(
                 {ic.ManifestSplitCondition.AnyArray(): {ic.ManifestSplitDimCondition.Any(): 64}}
             ),
@@ -199,8 +206,12 @@ def _commit_lock(lock_path: str | None) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-_RACES = {ic.ErrorKind.REPO_INFO_UPDATED, ic.ErrorKind.UPDATE_ATTEMPTS_EXHAUSTED, ic.ErrorKind.BRANCH_UPDATE_CONFLICT,
-          ic.ErrorKind.CONFIG_UPDATED}
+_RACES = {
+    ic.ErrorKind.REPO_INFO_UPDATED,
+    ic.ErrorKind.UPDATE_ATTEMPTS_EXHAUSTED,
+    ic.ErrorKind.BRANCH_UPDATE_CONFLICT,
+    ic.ErrorKind.CONFIG_UPDATED,
+}
 """icechunk's error kinds of a commit that lost a race with another writer's commit (not a conflict
 of their changes): the session is redone."""
 
@@ -264,12 +275,41 @@ def transaction[T](
     raise StoreError(str(repo.storage), f"other writers kept committing first: gave up after {attempts} attempts")
 
 
-_DAMAGE = ("data corruption", "unknown frame descriptor", "invalid magic", "invalid icechunk metadata", "checksum",
-           "destination buffer is too small", "out of bounds", "unaligned", "deserializ", "invalid file format",
-           "invalid-file-format", "invalid object size", "src size is incorrect", "corrupt", "does not decode",
-           "unexpected end of", "not of icechunk's format", "restored data")
-_NETWORK = ("dispatch failure", "error sending request", "connection", "timed out", "timeout", "throttl", "slowdown",
-            "service unavailable", "dns error", "broken pipe", "reset by peer", "body error", "incomplete")
+_DAMAGE = (
+    "data corruption",
+    "unknown frame descriptor",
+    "invalid magic",
+    "invalid icechunk metadata",
+    "checksum",
+    "destination buffer is too small",
+    "out of bounds",
+    "unaligned",
+    "deserializ",
+    "invalid file format",
+    "invalid-file-format",
+    "invalid object size",
+    "src size is incorrect",
+    "corrupt",
+    "does not decode",
+    "unexpected end of",
+    "not of icechunk's format",
+    "restored data",
+)
+_NETWORK = (
+    "dispatch failure",
+    "error sending request",
+    "connection",
+    "timed out",
+    "timeout",
+    "throttl",
+    "slowdown",
+    "service unavailable",
+    "dns error",
+    "broken pipe",
+    "reset by peer",
+    "body error",
+    "incomplete",
+)
 
 
 def damage_in(text: str) -> bool:
@@ -320,8 +360,11 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
         from lcarchive.clients import bucket_exists
 
         bucket = url.removeprefix("s3://").split("/", 1)[0]
-        options = {**(storage_options or {}), "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 5},
-                   "skip_instance_cache": True}
+        options = {
+            **(storage_options or {}),
+            "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 5},
+            "skip_instance_cache": True,
+        }
         try:
             fs = fsspec.filesystem("s3", **options)
             if not bucket_exists(fs, bucket):
@@ -339,9 +382,12 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
 
         named = re.search(r"(manifest|snapshot)_id=([0-9A-Z]{20})", str(exc))
         what = f"{named.group(1)} {named.group(2)}" if named else "a metadata object"
-        return StoreError(url, f"{what} of the archive is damaged in the store, not a network failure ({text}); "
-                          "lcarchive verify names every damaged object, lcarchive rollback returns to the newest "
-                          "undamaged version")
+        return StoreError(
+            url,
+            f"{what} of the archive is damaged in the store, not a network failure ({text}); "
+            "lcarchive verify names every damaged object, lcarchive rollback returns to the newest "
+            "undamaged version",
+        )
     hint = _KINDS.get(kind)
     if hint is not None:
         return StoreError(url, f"{hint} ({text})")
@@ -353,7 +399,7 @@ def store_failure(url: str, exc: BaseException, storage_options: dict | None = N
 _KINDS = {
     "object-not-found": "an object of the archive is missing",
     "io": "responses cut off: the store's answers kept ending before their announced length, or the connection "
-          "dropped, after the retries",
+    "dropped, after the retries",
     "throttled": "throttled: the store kept refusing requests (503 SlowDown) after the retries with back-off",
     "deserialization": "a metadata object of the archive is damaged (it does not decode)",
     "invalid-file-format": "a metadata object of the archive is damaged (not of icechunk's format)",

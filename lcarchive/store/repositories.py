@@ -30,16 +30,30 @@ from lcarchive.store.digests import DIGESTS_DIR, Objects, read_record, record_di
 from lcarchive.store.leases import writing
 from lcarchive.store.repos import RepositoryMissing, open_repository, storage_for, store_failure, transaction
 
-__all__ = ["CATALOG_REPO", "CHECKED_SNAPSHOTS", "CHECKS", "DAMAGED_SNAPSHOT", "FAMILIES_DIR", "FORMAT_VERSION", "REPOS",
-           "SESSIONS", "Repositories", "clear_caches", "family_of", "remember"]
+__all__ = [
+    "CATALOG_REPO",
+    "CHECKED_SNAPSHOTS",
+    "CHECKS",
+    "DAMAGED_SNAPSHOT",
+    "FAMILIES_DIR",
+    "FORMAT_VERSION",
+    "REPOS",
+    "SESSIONS",
+    "Repositories",
+    "clear_caches",
+    "family_of",
+    "remember",
+]
 
 FORMAT_VERSION = "2"
 CATALOG_REPO = "catalog"
 FAMILIES_DIR = "observations"
 
-DAMAGED_SNAPSHOT = ("snapshot: does not match the SHA-256 recorded when it was written (damaged in the store, not "
-                    "a network failure); lcarchive verify lists every damaged object, lcarchive rollback returns to "
-                    "the newest undamaged version")
+DAMAGED_SNAPSHOT = (
+    "snapshot: does not match the SHA-256 recorded when it was written (damaged in the store, not "
+    "a network failure); lcarchive verify lists every damaged object, lcarchive rollback returns to "
+    "the newest undamaged version"
+)
 CHECKED_SNAPSHOTS: set[tuple[str, str, str]] = set()
 """Snapshots whose bytes matched their digest in this process (checked once each)."""
 
@@ -101,8 +115,9 @@ class Repositories:
         Read the archive as it was at this time (UTC if naive).
     """
 
-    def __init__(self, url: str, storage_options: dict | None = None, version: str | None = None,
-                 as_of: _dt.datetime | None = None) -> None:
+    def __init__(
+        self, url: str, storage_options: dict | None = None, version: str | None = None, as_of: _dt.datetime | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.storage_options = dict(storage_options or {})
         self.local = "://" not in url or url.startswith("file://")
@@ -146,8 +161,9 @@ class Repositories:
             return repo
         REPOS.pop(shared, None)
         try:
-            repo = open_repository(storage_for(self.url, relative, self.storage_options), create=create,
-                                   inline=relative != CATALOG_REPO)
+            repo = open_repository(
+                storage_for(self.url, relative, self.storage_options), create=create, inline=relative != CATALOG_REPO
+            )
         except RepositoryMissing:
             raise
         except ic.IcechunkError as exc:
@@ -163,8 +179,17 @@ class Repositories:
         if relative not in self._from_cache or not isinstance(exc, ic.IcechunkError):
             return False
         kind = getattr(exc, "kind", None)
-        if kind not in (ic.ErrorKind.OBJECT_NOT_FOUND, ic.ErrorKind.REPOSITORY_NOT_FOUND, ic.ErrorKind.REF_NOT_FOUND,
-                        ic.ErrorKind.BRANCH_NOT_FOUND, ic.ErrorKind.SNAPSHOT_NOT_FOUND) and "not found" not in str(exc).lower():
+        if (
+            kind
+            not in (
+                ic.ErrorKind.OBJECT_NOT_FOUND,
+                ic.ErrorKind.REPOSITORY_NOT_FOUND,
+                ic.ErrorKind.REF_NOT_FOUND,
+                ic.ErrorKind.BRANCH_NOT_FOUND,
+                ic.ErrorKind.SNAPSHOT_NOT_FOUND,
+            )
+            and "not found" not in str(exc).lower()
+        ):
             return False
         self._from_cache.discard(relative)
         self._repos.pop(relative, None)
@@ -263,8 +288,9 @@ class Repositories:
             with store_errors(self.url, bool(self.storage_options.get("anon"))):
                 return self.objects(relative).get(f"snapshots/{snapshot}")
         except FileNotFoundError:
-            raise DamagedObjectError(f"{self.url}/{relative}/snapshots/{snapshot}",
-                                     "snapshot: missing (the archive's version names it)") from None
+            raise DamagedObjectError(
+                f"{self.url}/{relative}/snapshots/{snapshot}", "snapshot: missing (the archive's version names it)"
+            ) from None
 
     def _compare(self, relative: str, snapshot: str, expected: str | None, data: bytes) -> None:
         if expected is not None and sha256(data) != expected:
@@ -321,17 +347,20 @@ class Repositories:
             from lcarchive.clients import missing_reason
 
             if self.local and os.path.isfile(os.path.join(self.url.removeprefix("file://"), "catalog.json")):
-                raise ArchiveNotFoundError(self.url, "an archive of store format v1: convert it with "
-                                           f"lcarchive migrate {self.url} NEW") from None
+                raise ArchiveNotFoundError(
+                    self.url, f"an archive of store format v1: convert it with lcarchive migrate {self.url} NEW"
+                ) from None
             import fsspec
 
             fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
             reason = missing_reason(fs, self.url, root)
             families = self.families_in_store() if reason.startswith("no lcarchive archive") else []
             if families:
-                reason = (f"the catalog repository's info object ({CATALOG_REPO}/repo) is missing though {len(families)} "
-                          f"observation families are stored: the archive is damaged (lcarchive verify names what is "
-                          "damaged)")
+                reason = (
+                    f"the catalog repository's info object ({CATALOG_REPO}/repo) is missing though {len(families)} "
+                    f"observation families are stored: the archive is damaged (lcarchive verify names what is "
+                    "damaged)"
+                )
             raise ArchiveNotFoundError(self.url, reason) from None
 
     def create(self) -> None:
@@ -382,4 +411,3 @@ class Repositories:
         ``lcarchive gc`` does not run beside it (:mod:`lcarchive.store.leases`); waits while gc
         runs. Every commit holds it; an ingest holds it from its first write to its last commit."""
         return writing(self.url, self.storage_options, self.local, kind)
-

@@ -41,8 +41,18 @@ _SNAPSHOT_ID = re.compile(r"[0-9A-Z]{20}")
 """What an icechunk snapshot ID looks like (20 characters of Crockford's base 32)."""
 
 
-_NO_SUCH_VERSION = {getattr(ic.ErrorKind, k) for k in ("REF_NOT_FOUND", "TAG_NOT_FOUND", "BRANCH_NOT_FOUND", "SNAPSHOT_NOT_FOUND",
-                                                      "INVALID_SNAPSHOT_ID", "INVALID_REF_NAME", "OBJECT_NOT_FOUND")}
+_NO_SUCH_VERSION = {
+    getattr(ic.ErrorKind, k)
+    for k in (
+        "REF_NOT_FOUND",
+        "TAG_NOT_FOUND",
+        "BRANCH_NOT_FOUND",
+        "SNAPSHOT_NOT_FOUND",
+        "INVALID_SNAPSHOT_ID",
+        "INVALID_REF_NAME",
+        "OBJECT_NOT_FOUND",
+    )
+}
 """icechunk's error kinds of a version name that is not of the kind tried."""
 
 
@@ -67,8 +77,11 @@ class Sessions(Repositories):
         read (:meth:`_catalog_checked` compares them)."""
         if (self.url, CATALOG_REPO, snapshot) in CHECKED_SNAPSHOTS:
             return None
-        return (snapshot, CHECKS.submit(carry(self.snapshot_digest), CATALOG_REPO, snapshot),
-                CHECKS.submit(carry(self._snapshot_bytes), CATALOG_REPO, snapshot))
+        return (
+            snapshot,
+            CHECKS.submit(carry(self.snapshot_digest), CATALOG_REPO, snapshot),
+            CHECKS.submit(carry(self._snapshot_bytes), CATALOG_REPO, snapshot),
+        )
 
     def _catalog_checked(self) -> None:
         """Finish the damage check of the catalog's snapshot started when its session opened.
@@ -113,8 +126,9 @@ class Sessions(Repositories):
                     return self._open_catalog_session()
                 explicit = self.version is not None and self.as_of is None
                 if isinstance(exc, ic.NotFoundError) or explicit:  # no such tag, branch or snapshot ID
-                    raise LcarchiveError(f"{self.url}: no version {self.version or self.as_of} "
-                                         "(lcarchive history lists the versions)") from None
+                    raise LcarchiveError(
+                        f"{self.url}: no version {self.version or self.as_of} (lcarchive history lists the versions)"
+                    ) from None
                 raise self._failure(exc) from exc
         return self._catalog_session
 
@@ -248,8 +262,9 @@ class Sessions(Repositories):
         except ic.IcechunkError as exc:
             raise self._failure(exc) from exc
 
-    def change_family(self, family: str, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str],
-                      metadata: dict | None = None) -> tuple[str | None, Any]:
+    def change_family(
+        self, family: str, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str], metadata: dict | None = None
+    ) -> tuple[str | None, Any]:
         """Apply ``change`` to a writable session of a family and commit it (see
         :func:`lcarchive.store.repos.transaction`: redone on a fresh session on conflict)."""
         with self.writing():
@@ -261,8 +276,9 @@ class Sessions(Repositories):
                 raise self._failure(exc) from exc
         return result
 
-    def change_catalog(self, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str],
-                       metadata: dict | None = None) -> tuple[str | None, Any]:
+    def change_catalog(
+        self, change: Callable[[ic.Session], Any], message: str | Callable[[Any], str], metadata: dict | None = None
+    ) -> tuple[str | None, Any]:
         """Apply ``change`` to a writable session of the catalog and commit it (redone on conflict)."""
         with self.writing():
             repo = self.catalog_repository()
@@ -278,4 +294,3 @@ class Sessions(Repositories):
                 raise self._failure(exc) from exc
         self.refresh()
         return result
-

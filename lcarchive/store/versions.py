@@ -43,8 +43,15 @@ class Versions(CatalogReads):
             tags.setdefault(repo.lookup_tag(name), []).append(name)
         out = []
         for info in repo.ancestry(branch="main"):
-            out.append({"snapshot": info.id, "time": info.written_at, "message": info.message,
-                        "metadata": dict(info.metadata or {}), "tags": sorted(tags.get(info.id, []))})
+            out.append(
+                {
+                    "snapshot": info.id,
+                    "time": info.written_at,
+                    "message": info.message,
+                    "metadata": dict(info.metadata or {}),
+                    "tags": sorted(tags.get(info.id, [])),
+                }
+            )
             if limit is not None and len(out) >= limit:
                 break
         return out
@@ -136,8 +143,11 @@ class Versions(CatalogReads):
                 if os.path.islink(path):
                     target = os.path.realpath(path)
                     if os.path.commonpath([root, target]) != root:
-                        raise StoreError(self.url, f"gc refused: {os.path.relpath(path, root)} is a symbolic link to "
-                                                   f"{target}, outside the archive (gc never deletes outside its root)")
+                        raise StoreError(
+                            self.url,
+                            f"gc refused: {os.path.relpath(path, root)} is a symbolic link to "
+                            f"{target}, outside the archive (gc never deletes outside its root)",
+                        )
 
     @staticmethod
     def gc_cutoff(older_than: _dt.datetime) -> _dt.datetime:
@@ -149,8 +159,13 @@ class Versions(CatalogReads):
     def _collect(self, older_than: _dt.datetime) -> dict[str, Any]:
         cutoff = self.gc_cutoff(older_than)
         catalog = self.catalog_repository()
-        stats: dict[str, Any] = {"versions_expired": 0, "snapshots_expired": 0, "bytes_deleted": 0,
-                                 "objects_deleted": 0, "kept_after": cutoff}
+        stats: dict[str, Any] = {
+            "versions_expired": 0,
+            "snapshots_expired": 0,
+            "bytes_deleted": 0,
+            "objects_deleted": 0,
+            "kept_after": cutoff,
+        }
         try:
             stats["versions_expired"] = len(catalog.expire_snapshots(older_than=cutoff))
             summary = catalog.garbage_collect(cutoff)

@@ -37,8 +37,12 @@ def test_derived_numbers_are_unique_and_follow_the_time_order_for_rows_in_any_or
     assert "derived from the time stamps" in how or time.size == 1
 
 
-@given(first=st.integers(0, 10**6), gaps=st.lists(st.sampled_from([1, 1, 1, 1, 2, 3, 7, 40]), max_size=80),
-       jitter=st.floats(0, 0.001), seed=st.integers(0, 2**16))
+@given(
+    first=st.integers(0, 10**6),
+    gaps=st.lists(st.sampled_from([1, 1, 1, 1, 2, 3, 7, 40]), max_size=80),
+    jitter=st.floats(0, 0.001),
+    seed=st.integers(0, 2**16),
+)
 def test_a_regular_cadence_with_gaps_is_numbered_as_its_steps(first, gaps, jitter, seed):
     """Time stamps k * step, each off by up to 0.1% of a step (0.12 s: the median step then rounds
     to the 120 s it is, as the drift of real time stamps, ppm, does), get the numbers k: gaps kept."""
@@ -109,9 +113,9 @@ def test_a_damaged_file_keeps_its_increasing_cadences_under_a_wrong_time_stamp()
 
 @given(cadences=st.lists(st.integers(-5, 5), min_size=1, max_size=12), finite=st.lists(st.booleans(), min_size=12, max_size=12))
 def test_check_rows_refuses_repeated_cadences_and_rows_without_time(cadences, finite):
-    time = np.where(finite[:len(cadences)], 1.0, np.nan)
+    time = np.where(finite[: len(cadences)], 1.0, np.nan)
     repeated = len(set(cadences)) != len(cadences)
-    if repeated or not any(finite[:len(cadences)]):
+    if repeated or not any(finite[: len(cadences)]):
         with pytest.raises(CorruptFileError, match="repeated cadence numbers" if repeated else "no finite time stamp"):
             check_rows(time, np.array(cadences), "f.fits")
     else:

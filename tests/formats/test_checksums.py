@@ -20,7 +20,7 @@ def _reference_sum(data: bytes) -> int:
     total = 0
     padded = data + b"\0" * (-len(data) % 4)
     for k in range(0, len(padded), 4):
-        total += int.from_bytes(padded[k:k + 4], "big")
+        total += int.from_bytes(padded[k : k + 4], "big")
         total = (total & 0xFFFFFFFF) + (total >> 32)
     return total
 
@@ -48,8 +48,12 @@ def test_the_carry_folds_back_in():
 def _file(seed: int, checksum: bool = True) -> bytes:
     rng = np.random.default_rng(seed)
     primary = fits.PrimaryHDU(rng.normal(size=(3, 5)).astype(">f4"))
-    table = fits.BinTableHDU.from_columns([fits.Column(name="TIME", format="D", array=rng.normal(size=70)),
-                                           fits.Column(name="QUALITY", format="J", array=rng.integers(0, 9, 70))])
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="TIME", format="D", array=rng.normal(size=70)),
+            fits.Column(name="QUALITY", format="J", array=rng.integers(0, 9, 70)),
+        ]
+    )
     table.name = "LIGHTCURVE"
     out = io.BytesIO()
     fits.HDUList([primary, table]).writeto(out, checksum=checksum)
@@ -64,8 +68,10 @@ def _checks(data: bytes) -> list[HduCheck]:
 @given(seed=st.integers(0, 2**16))
 def test_cards_astropy_writes_pass_on_the_raw_bytes(seed):
     checks = _checks(_file(seed))
-    assert [(c.index, c.name, c.datasum, c.checksum) for c in checks] == [(0, "PRIMARY", "ok", "ok"),
-                                                                          (1, "LIGHTCURVE", "ok", "ok")]
+    assert [(c.index, c.name, c.datasum, c.checksum) for c in checks] == [
+        (0, "PRIMARY", "ok", "ok"),
+        (1, "LIGHTCURVE", "ok", "ok"),
+    ]
     assert integrity(checks, mission_product=True, rewritten=None).state == "sound"
 
 

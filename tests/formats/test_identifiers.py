@@ -44,9 +44,16 @@ def test_target_text_round_trips_with_any_prefix_spelling(name, number, sep, how
     assert parse_target_text(np.int64(number)) == (None, number)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("TIC 261136679", ("TIC", 261136679)), ("KIC 8462852", ("KIC", 8462852)),
-                                                ("EPIC211436265", ("EPIC", 211436265)), ("epic 60021426", ("EPIC", 60021426)),
-                                                ("261136679", (None, 261136679))])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("TIC 261136679", ("TIC", 261136679)),
+        ("KIC 8462852", ("KIC", 8462852)),
+        ("EPIC211436265", ("EPIC", 211436265)),
+        ("epic 60021426", ("EPIC", 60021426)),
+        ("261136679", (None, 261136679)),
+    ],
+)
 def test_the_documented_examples(text, expected):
     assert parse_target_text(text) == expected
 

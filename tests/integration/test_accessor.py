@@ -88,8 +88,11 @@ def test_a_kepler_light_curve_converts_with_keplers_flags_and_bkjd(root):
 def test_quality_masks_are_lightkurves(root, bitmask):
     lc = lcarchive.open_archive(root).light_curve(279741379, quality_bitmask="none")
     ours = lc.lc.quality_mask(bitmask).values
-    expected = np.concatenate([  # on every row of the files (lightkurve's read drops rows without a time)
-        lk.utils.TessQualityFlags.create_quality_mask(fits.getdata(p, 1)["QUALITY"], bitmask) for p in SECTORS])
+    expected = np.concatenate(
+        [  # on every row of the files (lightkurve's read drops rows without a time)
+            lk.utils.TessQualityFlags.create_quality_mask(fits.getdata(p, 1)["QUALITY"], bitmask) for p in SECTORS
+        ]
+    )
     np.testing.assert_array_equal(ours, expected)
 
 

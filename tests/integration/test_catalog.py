@@ -52,12 +52,14 @@ def test_static_definitions_are_consistent():
     assert [len(c.children) for c in tess.children] == [4, 4, 4, 4]
     kepler = next(i for i in cat.instruments if i.name == "kepler")
     assert len(kepler.children) == 21 and all(len(m.children) == 4 for m in kepler.children)
-    assert {m.name: m.time_system.reference_epoch for m in cat.missions} == {"tess": 2457000.0, "kepler": 2454833.0, "k2": 2454833.0}
+    assert {m.name: m.time_system.reference_epoch for m in cat.missions} == {
+        "tess": 2457000.0,
+        "kepler": 2454833.0,
+        "k2": 2454833.0,
+    }
 
 
-@pytest.mark.parametrize(
-    ("table", "flags_class"), [("spoc", "TessQualityFlags"), ("kepler", "KeplerQualityFlags")]
-)
+@pytest.mark.parametrize(("table", "flags_class"), [("spoc", "TessQualityFlags"), ("kepler", "KeplerQualityFlags")])
 def test_quality_masks_equal_lightkurve(table, flags_class):
     utils = pytest.importorskip("lightkurve.utils")
     reference = getattr(utils, flags_class)
@@ -82,7 +84,11 @@ def test_archive_catalog_describes_observations_and_lineage(full_archive):
     assert "tess/camera4/ccd2" in obs.instruments
     assert obs.superseded_by_release == ["tess-spoc-2min-s0001.dr0"]
     flux = next(d for d in cat.datasets if d.id == "tess-spoc-2min-s0001/flux")
-    assert (flux.source_column, flux.processing_method, flux.photometric_source) == ("PDCSAP_FLUX", "PDC", "spoc-optimal-aperture")
+    assert (flux.source_column, flux.processing_method, flux.photometric_source) == (
+        "PDCSAP_FLUX",
+        "PDC",
+        "spoc-optimal-aperture",
+    )
     assert flux.derived_from == ["tess-spoc-2min-s0001/sap_flux"]
     assert flux.error_variable == "flux_err" and flux.units == "electron / s"
     assert flux.inputs == []  # provenance is per target, in the group's arrays

@@ -35,8 +35,23 @@ def test_help_explains_each_command(capsys):
     for sub in ("build", "show", "schema"):
         assert sub in run("catalog", "--help").stdout
     # read as a person reads it: real metavars, arguments without braces, an example for each command
-    commands = ["ingest", "download", "search", "verify", "rollback", "compute", "export", "ls", "history", "tag", "gc",
-                "migrate", ["catalog", "show"], ["catalog", "build"], ["catalog", "schema"]]
+    commands = [
+        "ingest",
+        "download",
+        "search",
+        "verify",
+        "rollback",
+        "compute",
+        "export",
+        "ls",
+        "history",
+        "tag",
+        "gc",
+        "migrate",
+        ["catalog", "show"],
+        ["catalog", "build"],
+        ["catalog", "schema"],
+    ]
     from lcarchive.cli import main
 
     for command in commands:  # in this process: 15 interpreters starting would take a minute
@@ -62,7 +77,12 @@ def test_ingest_ls_show_build(tmp_path):
     assert "ingested 7 light curve(s)" in good.stdout
     listing = json.loads(run("ls", root, "--json").stdout)
     assert {o["id"] for o in listing} == {
-        "kepler-lc-q02", "kepler-lc-q03", "kepler-lc-q04", "kepler-lc-q05", "tess-qlp-s0024", "tess-qlp-s0025",
+        "kepler-lc-q02",
+        "kepler-lc-q03",
+        "kepler-lc-q04",
+        "kepler-lc-q05",
+        "tess-qlp-s0024",
+        "tess-qlp-s0025",
     }
     for obs in listing:
         assert {"id", "url", "group", "n_targets", "n_cadences"} <= set(obs)
@@ -130,9 +150,14 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
     inputs = [str(DATA / d) for d in ("spoc-2min", "qlp", "kepler", "tess-spoc")]
     # as a terminal's Ctrl-C: SIGINT with its default disposition (a shell's background job ignores it);
     # batches of 4 files, so that some are committed before it
-    proc = subprocess.Popen([lcarchive_command(), "ingest", str(root), *inputs], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "LCARCHIVE_BATCH_FILES": "4"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 - no threads yet
+    proc = subprocess.Popen(
+        [lcarchive_command(), "ingest", str(root), *inputs],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "LCARCHIVE_BATCH_FILES": "4"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - no threads yet
+    )
     snapshots = root / "catalog" / "snapshots"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (snapshots.exists() and len(list(snapshots.iterdir())) >= 4):
@@ -144,9 +169,12 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
     assert said[0] == f"creating a new archive at {root}" and len(said) == 2, err
     assert "Traceback" not in err and "Task was destroyed" not in err
     # one line: what was committed (as the archive now holds it) and that a re-run completes the rest
-    line = re.fullmatch(r"lcarchive: interrupted\. At least (\d+) batch\(es\) of this ingest were committed \((\d+) light "
-                        r"curve\(s\) stored, the last as archive version (\w+)\); nothing half-written is visible; running the "
-                        r"same command again completes the rest\.", said[1])
+    line = re.fullmatch(
+        r"lcarchive: interrupted\. At least (\d+) batch\(es\) of this ingest were committed \((\d+) light "
+        r"curve\(s\) stored, the last as archive version (\w+)\); nothing half-written is visible; running the "
+        r"same command again completes the rest\.",
+        said[1],
+    )
     assert line, said[1]
     archive = lcarchive.open_archive(str(root))
     versions = [h["snapshot"] for h in archive.history()]  # newest first
@@ -155,12 +183,14 @@ def test_ctrl_c_during_an_ingest_ends_with_one_calm_line_and_a_rerun_completes(t
     assert versions.index(line[3]) <= 1 and 0 < int(line[2]) <= len(archive.search(include_superseded=True))
     rerun = subprocess.run([lcarchive_command(), "ingest", str(root), *inputs], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    listing = json.loads(subprocess.run([lcarchive_command(), "ls", str(root), "--json"], capture_output=True, text=True,
-                                        check=True).stdout)
+    listing = json.loads(
+        subprocess.run([lcarchive_command(), "ls", str(root), "--json"], capture_output=True, text=True, check=True).stdout
+    )
     whole = tmp_path / "whole"
     subprocess.run([lcarchive_command(), "ingest", str(whole), *inputs], capture_output=True, text=True, timeout=600, check=True)
-    expected = json.loads(subprocess.run([lcarchive_command(), "ls", str(whole), "--json"], capture_output=True, text=True,
-                                         check=True).stdout)
+    expected = json.loads(
+        subprocess.run([lcarchive_command(), "ls", str(whole), "--json"], capture_output=True, text=True, check=True).stdout
+    )
     assert [(o["id"], o["n_targets"]) for o in listing] == [(o["id"], o["n_targets"]) for o in expected]
 
 

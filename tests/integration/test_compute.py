@@ -70,8 +70,11 @@ def test_bls_finds_known_planets_and_stores_them_with_lineage(root):
 
 def test_results_are_searchable_and_lombscargle_runs(root):
     archive = lcarchive.Archive(str(root))
-    report = compute(archive, lcarchive.Selection(observations=["tess-spoc-2min-s0001"]),
-                     Parameters("lombscargle", period_min=0.2, period_max=10))
+    report = compute(
+        archive,
+        lcarchive.Selection(observations=["tess-spoc-2min-s0001"]),
+        Parameters("lombscargle", period_min=0.2, period_max=10),
+    )
     n_targets = archive.catalog.observation("tess-spoc-2min-s0001").n_targets
     assert not report.unchanged and len(report.results) == n_targets == len(SECTOR1) + 1
     assert np.all((report.results["period"] >= 0.2) & (report.results["period"] <= 10))
@@ -84,8 +87,12 @@ def test_results_are_searchable_and_lombscargle_runs(root):
     assert set(found["target"]) == {261136679} and "bls_snr" in found and "lombscargle_period" in found
     everything = archive.search(mission="tess", where="lombscargle_power > 0")
     assert len(everything) == n_targets
-    result = subprocess.run([lcarchive_command(), "search", str(root), "--where", "bls_period between 3 and 3.5", "--json"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [lcarchive_command(), "search", str(root), "--where", "bls_period between 3 and 3.5", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and {r["target"] for r in json.loads(result.stdout)} == {25155310}
     with pytest.raises(lcarchive.SelectionError, match="blsperiod"):
         archive.search(where="blsperiod > 1")
@@ -114,12 +121,15 @@ def test_a_star_across_sectors_is_one_stitched_periodogram_finding_its_planet(st
     # the grid: printed before the run, stored with the results, the step set for the two sectors' baseline
     stored = archive.analysis("bls")
     entry, grid = stored.attrs["analysis"], stored.attrs["period_grid"]
-    assert f"period grid: {grid.size:,} periods from 2 to 8 d" in result.stderr and "flattened with a 0.72 d window" in result.stderr
+    assert (
+        f"period grid: {grid.size:,} periods from 2 to 8 d" in result.stderr and "flattened with a 0.72 d window" in result.stderr
+    )
     assert "1 periodogram(s) of 2 light curve(s)" in result.stderr
     assert entry.parameters["n_periods"] == grid.size and entry.parameters["per"] == "target"
     assert grid[0] == pytest.approx(2) and grid[-1] == pytest.approx(8) and np.all(np.diff(grid) > 0)
-    baseline = max(archive.catalog.observation(o).time_max for o in record["observations"]) - \
-        min(archive.catalog.observation(o).time_min for o in record["observations"])
+    baseline = max(archive.catalog.observation(o).time_max for o in record["observations"]) - min(
+        archive.catalog.observation(o).time_min for o in record["observations"]
+    )
     assert np.diff(1 / grid[::-1]).mean() == pytest.approx(min(Parameters.durations) / baseline**2, rel=0.01)
     # stored per light curve: the star's result on each of its two, which a search finds by it
     assert list(stored["observation"]) == record["observations"] and list(stored["n_observations"]) == [2, 2]
@@ -127,9 +137,12 @@ def test_a_star_across_sectors_is_one_stitched_periodogram_finding_its_planet(st
     assert set(archive.search(where="bls_period between 5.6 and 5.7")["observation"]) == set(record["observations"])
     # per observation: one periodogram per sector
     progress = []
-    report = compute(lcarchive.Archive(str(stars)), lcarchive.Selection(targets=[39903405]),
-                     Parameters("bls", period_min=2, period_max=8, per="observation"),
-                     progress=lambda done, total: progress.append((done, total)))
+    report = compute(
+        lcarchive.Archive(str(stars)),
+        lcarchive.Selection(targets=[39903405]),
+        Parameters("bls", period_min=2, period_max=8, per="observation"),
+        progress=lambda done, total: progress.append((done, total)),
+    )
     assert list(report.results["observations"]) == [["tess-spoc-2min-s0024"], ["tess-spoc-2min-s0025"]]
     assert np.all(np.abs(report.results["period"] - 5.63341) < 0.01)
     assert progress[0] == (0, 2) and progress[-1] == (2, 2)  # the true total from the start
@@ -154,8 +167,10 @@ def test_a_dask_local_cluster_gives_the_serial_results(root, tmp_path):
     selection = lcarchive.Selection(observations=["tess-spoc-2min-s0001"])
     params = Parameters("lombscargle", period_min=0.3, period_max=12, samples_per_peak=5, keep_periodogram=True)
     serial = compute(lcarchive.Archive(str(root)), selection, params)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         parallel = compute(lcarchive.Archive(str(copy)), selection, params, client=client)
     assert parallel.analysis.id == serial.analysis.id and not parallel.unchanged
     # the same light curves and peaks; powers to 1e-10 (a worker's BLAS runs on one thread: sums in another order;
@@ -167,12 +182,14 @@ def test_a_dask_local_cluster_gives_the_serial_results(root, tmp_path):
 
 
 def test_bad_parameters_are_one_line(root):
-    for args, reason in [(["--method", "fourier"], "one of bls, lombscargle"),
-                         (["--method", "bls", "--period-min", "0.1"], "shorter than the shortest period"),
-                         (["--method", "bls", "--period-min", "5", "--period-max", "2"], "need 0 < min < max"),
-                         (["--method", "bls", "--target", "1"], "no light curve"),
-                         (["--method", "bls", "--per", "sector"], "one of target, observation"),
-                         (["--method", "bls", "--flatten-window", "0"], "must be positive")]:
+    for args, reason in [
+        (["--method", "fourier"], "one of bls, lombscargle"),
+        (["--method", "bls", "--period-min", "0.1"], "shorter than the shortest period"),
+        (["--method", "bls", "--period-min", "5", "--period-max", "2"], "need 0 < min < max"),
+        (["--method", "bls", "--target", "1"], "no light curve"),
+        (["--method", "bls", "--per", "sector"], "one of target, observation"),
+        (["--method", "bls", "--flatten-window", "0"], "must be positive"),
+    ]:
         result = _compute(root, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
@@ -188,8 +205,22 @@ def test_results_download_like_other_columns(root, tmp_path, fmt):
         archive = lcarchive.open_archive(str(root))
     stored = archive.analysis("bls").set_index("target")
     dest = tmp_path / fmt
-    args = [lcarchive_command(), "download", str(root), str(dest), "--target", "261136679", "--target", "25155310",
-            "--target", "358108509", "--columns", "bls_period,bls_snr,sap_flux", "--format", fmt]
+    args = [
+        lcarchive_command(),
+        "download",
+        str(root),
+        str(dest),
+        "--target",
+        "261136679",
+        "--target",
+        "25155310",
+        "--target",
+        "358108509",
+        "--columns",
+        "bls_period,bls_snr,sap_flux",
+        "--format",
+        fmt,
+    ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     ext = {"hdf5": "h5", "zarr": "parquet"}.get(fmt, fmt)
@@ -197,6 +228,7 @@ def test_results_download_like_other_columns(root, tmp_path, fmt):
     if fmt in ("parquet", "zarr"):
         table = pd.read_parquet(path)
         import pyarrow.parquet as pq
+
         lineage = json.loads(pq.read_schema(path).metadata[b"lcarchive_analysis"])
         assert lineage["id"] == stored.attrs["analysis"].id and lineage["inputs"] == ["tess-spoc-2min-s0001/flux"]
     elif fmt == "csv":
@@ -212,8 +244,10 @@ def test_results_download_like_other_columns(root, tmp_path, fmt):
     for _, line in table.iterrows():
         assert line["period"] == stored.loc[line["target"], "period"] and line["snr"] == stored.loc[line["target"], "snr"]
     # the light curves themselves came too, and a second run skips everything
-    assert any(p.suffix in (".parquet", ".fits", ".h5", ".csv", ".zarr") for p in (dest / "tess-spoc-2min-s0001").glob("*")) \
+    assert (
+        any(p.suffix in (".parquet", ".fits", ".h5", ".csv", ".zarr") for p in (dest / "tess-spoc-2min-s0001").glob("*"))
         or (dest / "observations").exists()
+    )
     if fmt != "parquet":  # resuming and verifying do not depend on the format: checked once
         return
     again = subprocess.run(args, capture_output=True, text=True, timeout=300)

@@ -20,8 +20,9 @@ def test_an_observation_round_trips_through_netcdf_and_zarr(full_archive, tmp_pa
     xr.testing.assert_identical(xr.open_zarr(tmp_path / "obs.zarr").load(), ds.load())
     entry = json.loads(ds.attrs["lcarchive_observation"])  # the group's catalog entry, as JSON text
     catalog = full_archive.catalog.observation("tess-spoc-2min-s0001").model_dump(mode="json")
-    assert {k: entry[k] for k in ("id", "product", "segment", "n_targets", "time_min", "instruments")} == \
-        {k: catalog[k] for k in ("id", "product", "segment", "n_targets", "time_min", "instruments")}
+    assert {k: entry[k] for k in ("id", "product", "segment", "n_targets", "time_min", "instruments")} == {
+        k: catalog[k] for k in ("id", "product", "segment", "n_targets", "time_min", "instruments")
+    }
     assert ds["flux"].attrs["long_name"] == ds["flux"].attrs["description"]
 
 

@@ -58,11 +58,17 @@ def bucket(moto_server: str, demo: Path):
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     environ = aws_environ(moto_server)
-    boto3.client("s3", endpoint_url=moto_server, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="bucket", ACL="public-read")
-    fs = fsspec.filesystem("s3", key="testing", secret="testing", skip_instance_cache=True,
-                           client_kwargs={"endpoint_url": moto_server, "region_name": "us-east-1"},
-                           s3_additional_kwargs={"ACL": "public-read"})  # the examples read it with {"anon": True} too
+    boto3.client(
+        "s3", endpoint_url=moto_server, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).create_bucket(Bucket="bucket", ACL="public-read")
+    fs = fsspec.filesystem(
+        "s3",
+        key="testing",
+        secret="testing",
+        skip_instance_cache=True,
+        client_kwargs={"endpoint_url": moto_server, "region_name": "us-east-1"},
+        s3_additional_kwargs={"ACL": "public-read"},
+    )  # the examples read it with {"anon": True} too
     done: set[str] = set()
 
     def put(prefix: str) -> None:

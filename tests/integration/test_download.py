@@ -120,7 +120,9 @@ def test_fits_download_reproduces_the_source_files(s3_archive, tmp_path):
 
 
 def test_fits_with_columns_and_time_range_reads_back(s3_archive, tmp_path):
-    selection = lcarchive.Selection(targets=[PI_MEN], observations=["tess-spoc-2min-s0001"], columns=["sap_flux"], time=(1330.0, 1335.0))
+    selection = lcarchive.Selection(
+        targets=[PI_MEN], observations=["tess-spoc-2min-s0001"], columns=["sap_flux"], time=(1330.0, 1335.0)
+    )
     lcarchive.download(s3_archive, tmp_path, selection, format="fits")
     [out] = list(tmp_path.rglob("*.fits"))
     expected, _head0, head1 = source_table(SPOC_S1)
@@ -172,7 +174,9 @@ def test_parquet_download_equals_the_source_columns(s3_archive, tmp_path):
         for name in ("cadenceno", "time", "flux", "flux_err", "quality"):
             assert_bit_equal(got[name].to_numpy(), want[name].to_numpy(), f"{source.name} {name}")
         sap = source_table(source)[0]["SAP_FLUX"]
-        assert_bit_equal(got["sap_flux"].to_numpy(), sap[np.argsort(source_table(source)[0]["CADENCENO"], kind="stable")], "sap_flux")
+        assert_bit_equal(
+            got["sap_flux"].to_numpy(), sap[np.argsort(source_table(source)[0]["CADENCENO"], kind="stable")], "sap_flux"
+        )
     import pyarrow.parquet as pq
 
     part = next(tmp_path.glob("tess-spoc-2min-s0001/*.parquet"))
@@ -275,8 +279,12 @@ def test_a_zarr_subset_of_many_groups_at_once_completes(full_archive, tmp_path):
     """A few columns of every group of the archive (27 groups): the writers once filled zarr's own
     threads with synchronous zarr calls waiting on I/O that needed those threads, and it hung."""
     dest = tmp_path / "many"
-    result = subprocess.run([lcarchive_command(), "download", full_archive.url, str(dest), "--format", "zarr",
-                             "--columns", "time,flux"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [lcarchive_command(), "download", full_archive.url, str(dest), "--format", "zarr", "--columns", "time,flux"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     groups = {p.name.removesuffix(".zarr") for p in (dest / "observations").glob("*.zarr")}
     assert len(groups) >= 9 and groups == set(full_archive.search()["observation"])
@@ -411,15 +419,30 @@ def test_a_full_destination_is_named_and_the_rerun_completes(s3_archive, tiny_di
 def test_unknown_target_is_named_and_the_rest_downloaded(s3_archive, tmp_path):
     env = dict(os.environ)
     out = subprocess.run(
-        [lcarchive_command(), "download", s3_archive, str(tmp_path), "--target", str(PI_MEN), "--target", "123456789", "--format", "parquet"],
-        capture_output=True, text=True, env=env,
+        [
+            lcarchive_command(),
+            "download",
+            s3_archive,
+            str(tmp_path),
+            "--target",
+            str(PI_MEN),
+            "--target",
+            "123456789",
+            "--format",
+            "parquet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert out.returncode == 1, out.stderr
     assert "123456789" in out.stderr and "Traceback" not in out.stderr
     assert set(pd.read_parquet(tmp_path)["target"]) == {PI_MEN}
     out = subprocess.run(
         [lcarchive_command(), "download", s3_archive, str(tmp_path / "x"), "--observation", "tess-spoc-2min-s0099"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert out.returncode == 1 and "tess-spoc-2min-s0099" in out.stderr
     verify = subprocess.run([lcarchive_command(), "download", "--verify", str(tmp_path)], capture_output=True, text=True)
@@ -485,13 +508,41 @@ def test_command_line_selection_options(s3_archive, tmp_path):
     targets = tmp_path / "targets.csv"
     pd.DataFrame({"name": ["pi Men", "other"], "tic": [PI_MEN, 358108509]}).to_csv(targets, index=False)
     out = subprocess.run(
-        [lcarchive_command(), "download", s3_archive, str(tmp_path / "out"), "--targets-file", str(targets),
-         "--sector", "1", "--mission", "tess", "--columns", "sap_flux,mom_centr1", "--time", "1330", "1335", "--format", "csv"],
-        capture_output=True, text=True,
+        [
+            lcarchive_command(),
+            "download",
+            s3_archive,
+            str(tmp_path / "out"),
+            "--targets-file",
+            str(targets),
+            "--sector",
+            "1",
+            "--mission",
+            "tess",
+            "--columns",
+            "sap_flux,mom_centr1",
+            "--time",
+            "1330",
+            "1335",
+            "--format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     assert "2 light curve(s) selected" in out.stdout
     table = pd.concat(pd.read_csv(p) for p in (tmp_path / "out").rglob("*.csv"))
-    assert list(table.columns) == ["target", "observation", "cadenceno", "time", "flux", "flux_err", "quality", "sap_flux", "mom_centr1"]
+    assert list(table.columns) == [
+        "target",
+        "observation",
+        "cadenceno",
+        "time",
+        "flux",
+        "flux_err",
+        "quality",
+        "sap_flux",
+        "mom_centr1",
+    ]
     assert set(table["target"]) == {PI_MEN, 358108509} and set(table["observation"]) == {"tess-spoc-2min-s0001"}
     assert table["time"].between(1330, 1335).all()

@@ -90,14 +90,19 @@ def test_kill_9_at_random_moments_leaves_the_previous_version_and_a_rerun_comple
     files += [str(p) for p in retargeted(SECTOR[1], tmp_path / "in1", list(range(7100, 7108)))]
     clean_root = str(tmp_path / "clean")
     started = time.perf_counter()
-    subprocess.run([lcarchive_command(), "ingest", clean_root, *[str(p) for p in SECTOR1], *files], env=_env(), check=True,
-                   capture_output=True)
+    subprocess.run(
+        [lcarchive_command(), "ingest", clean_root, *[str(p) for p in SECTOR1], *files],
+        env=_env(),
+        check=True,
+        capture_output=True,
+    )
     span = time.perf_counter() - started
     rng = random.Random(20261201)
     versions = []
     for _ in range(trials):
-        proc = subprocess.Popen([lcarchive_command(), "ingest", url, *files], env=_env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [lcarchive_command(), "ingest", url, *files], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.2, 0.9) * span)
         proc.kill()
         proc.wait()
@@ -129,9 +134,16 @@ def test_four_concurrent_ingests_two_into_one_observation_lose_nothing(kind, tmp
         "b": (retargeted(SECTOR[2], tmp_path / "b", list(range(3000, 3010))), "tess-spoc-2min-s0002"),
         "c": (retargeted(SECTOR[3], tmp_path / "c", list(range(4000, 4010))), "tess-spoc-2min-s0003"),
     }
-    procs = {k: subprocess.Popen([lcarchive_command(), "ingest", url, *map(str, files)], env=_env(),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for k, (files, _) in sets.items()}
+    procs = {
+        k: subprocess.Popen(
+            [lcarchive_command(), "ingest", url, *map(str, files)],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k, (files, _) in sets.items()
+    }
     for key, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=600)
         assert proc.returncode == 0, (key, stderr)
@@ -148,14 +160,18 @@ def test_four_concurrent_ingests_two_into_one_observation_lose_nothing(kind, tmp
 
 def test_writers_creating_one_repository_at_once_all_open_it(tmp_path):
     # icechunk tells the losers of a creation race "prefix not clean" or REPO_INFO_UPDATED
-    code = ("import sys, time; from lcarchive.store.repos import open_repository, storage_for; "
-            "s = storage_for(sys.argv[1], 'observations/x', {}); time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
-            "r = open_repository(s, create=True); print(r.lookup_branch('main'))")
+    code = (
+        "import sys, time; from lcarchive.store.repos import open_repository, storage_for; "
+        "s = storage_for(sys.argv[1], 'observations/x', {}); time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+        "r = open_repository(s, create=True); print(r.lookup_branch('main'))"
+    )
     for trial in range(3):
         root = str(tmp_path / f"r{trial}")
         start = str(time.time() + 3)  # all four call create at the same moment, after their imports
-        procs = [subprocess.Popen([sys.executable, "-c", code, root, start], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, root, start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
         results = [p.communicate(timeout=120) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err[-300:] for _, err in results]
         assert len({out.strip() for out, _ in results}) == 1  # one repository, the same first snapshot
@@ -221,8 +237,9 @@ def test_a_flipped_byte_in_any_stored_object_is_an_error_never_wrong_numbers(tmp
                 for name in lc.data_vars:  # whatever reads without an error reads right
                     np.testing.assert_array_equal(lc[name].values, truth[t][name].values)
             reported += errors > 0
-            result = subprocess.run([lcarchive_command(), "export", str(root), str(tmp_path / f"out{at}")],
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                [lcarchive_command(), "export", str(root), str(tmp_path / f"out{at}")], capture_output=True, text=True
+            )
             assert result.returncode == (2 if errors else 0), result.stderr
             if errors:
                 assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
@@ -248,8 +265,11 @@ def test_history_tags_versions_and_as_of(tmp_path):
     assert history[0]["snapshot"] == second.versions[-1] and history[1]["snapshot"] == first.versions[-1]
     assert SECTOR[2].name in history[0]["message"] and history[1]["tags"] == ["dr1"]
     assert {i["name"] for i in history[0]["metadata"]["inputs"]} == {p.name for p in [*SECTOR1[2:], SECTOR[2]]}
-    for old in (lcarchive.open_archive(root, version="dr1"), lcarchive.open_archive(root, as_of=between),
-                lcarchive.open_archive(root, version=first.versions[-1])):
+    for old in (
+        lcarchive.open_archive(root, version="dr1"),
+        lcarchive.open_archive(root, as_of=between),
+        lcarchive.open_archive(root, version=first.versions[-1]),
+    ):
         assert [o.id for o in old.observations] == ["tess-spoc-2min-s0001"]
         assert len(old.targets("tess-spoc-2min-s0001")) == 2
         assert set(old.target_index()["target"]) == set(old.targets("tess-spoc-2min-s0001").tolist())
@@ -274,8 +294,12 @@ def test_gc_deletes_what_no_kept_version_reaches_and_keeps_tags(tmp_path):
     for path in SECTOR1[1:]:  # appends rewrite the partly filled shard: old objects pile up
         archive.ingest([str(path)])
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    result = subprocess.run([lcarchive_command(), "gc", str(root), "--older-than", "0"], capture_output=True, text=True,
-                            env={**os.environ, "LCARCHIVE_GC_SAFETY_SECONDS": "0"})  # (the bound: test_leases.py)
+    result = subprocess.run(
+        [lcarchive_command(), "gc", str(root), "--older-than", "0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LCARCHIVE_GC_SAFETY_SECONDS": "0"},
+    )  # (the bound: test_leases.py)
     assert result.returncode == 0, result.stderr
     after = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     assert after < size
@@ -322,13 +346,21 @@ def v1_archive(tmp_path_factory):
     work = tmp_path_factory.mktemp("v1")
     tree = work / "code"
     tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", V1_COMMIT, "lcarchive", "catalog"], capture_output=True,
-                             check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", V1_COMMIT, "lcarchive", "catalog"], capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
         tar.extractall(tree, filter="data")
     root = work / "archive"
-    files = [str(p) for p in [*SPOC.glob("*.fits"), *(DATA / "spoc-2min-release0").glob("*.fits"),
-                              *sorted((DATA / "kepler").glob("*.fits"))[:3], *sorted((DATA / "qlp").glob("*.fits"))[:3]]]
+    files = [
+        str(p)
+        for p in [
+            *SPOC.glob("*.fits"),
+            *(DATA / "spoc-2min-release0").glob("*.fits"),
+            *sorted((DATA / "kepler").glob("*.fits"))[:3],
+            *sorted((DATA / "qlp").glob("*.fits"))[:3],
+        ]
+    ]
     code = f"import lcarchive, sys; r = lcarchive.Archive({str(root)!r}).ingest({files!r}, jobs=1); sys.exit(bool(r.skipped))"
     subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(tree)}, check=True, cwd=str(tree))
     assert (root / "catalog.json").is_file()
@@ -355,8 +387,9 @@ def test_migrate_converts_a_v1_archive_bit_exact(v1_archive, tmp_path):
                 assert a[name].attrs.keys() == b[name].attrs.keys()
                 for key, value in a[name].attrs.items():  # flag_masks is an array
                     np.testing.assert_array_equal(value, b[name].attrs[key], err_msg=f"{obs.id} {name} {key}")
-            assert {k: v for k, v in a.attrs.items() if k != "lcarchive_format_version"} == \
-                {k: v for k, v in b.attrs.items() if not k.startswith("lcarchive_")}
+            assert {k: v for k, v in a.attrs.items() if k != "lcarchive_format_version"} == {
+                k: v for k, v in b.attrs.items() if not k.startswith("lcarchive_")
+            }
     # the v1 index's columns as they were; the columns added since (magnitude, camera, ccd) come from the groups
     added = ["magnitude", "camera", "ccd"]
     assert old.target_index().drop(columns=added).equals(migrated.target_index().drop(columns=added))
@@ -380,18 +413,23 @@ def test_a_v1_folder_without_its_target_index_has_it_rebuilt_from_the_groups(v1_
     stored = lcarchive.open_archive(str(v1_archive)).target_index()
     columns = ["target", "observation"]
     assert len(rebuilt) == len(stored) > 0
-    assert rebuilt[columns].sort_values(columns).reset_index(drop=True).equals(
-        stored[columns].sort_values(columns).reset_index(drop=True))
+    assert (
+        rebuilt[columns]
+        .sort_values(columns)
+        .reset_index(drop=True)
+        .equals(stored[columns].sort_values(columns).reset_index(drop=True))
+    )
     star = int(stored["target"].iloc[0])
     assert lcarchive.open_archive(str(copy)).light_curve(star, observation=stored["observation"].iloc[0])["flux"].size > 0
 
 
 def test_the_environment_sets_a_setting_for_a_process(tmp_path):
     code = "import lcarchive.config as c; print(c.settings().batch_files)"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "LCARCHIVE_BATCH_FILES": "7"}, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "LCARCHIVE_BATCH_FILES": "7"}, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "7"
-    bad = subprocess.run([sys.executable, "-c", code], env={**os.environ, "LCARCHIVE_BATCH_FILES": "x"}, capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "LCARCHIVE_BATCH_FILES": "x"}, capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "LCARCHIVE_BATCH_FILES='x' is no integer" in bad.stderr
-

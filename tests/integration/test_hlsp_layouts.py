@@ -81,9 +81,27 @@ OBSERVATIONS = {
 LIGHTKURVE_READS = ("tasoc", "everest", "pathos", "cdips")  # lightkurve 2.6 has no K2SC reader
 
 TIME_KEYWORDS = (
-    "TIMEREF", "TASSIGN", "TIMESYS", "BJDREFI", "BJDREFF", "TIMEUNIT", "TELAPSE", "LIVETIME", "TSTART", "TSTOP",
-    "DATE-OBS", "DATE-END", "DEADC", "TIMEPIXR", "TIERRELA", "INT_TIME", "READTIME", "FRAMETIM", "NUM_FRM",
-    "TIMEDEL", "EXPOSURE",
+    "TIMEREF",
+    "TASSIGN",
+    "TIMESYS",
+    "BJDREFI",
+    "BJDREFF",
+    "TIMEUNIT",
+    "TELAPSE",
+    "LIVETIME",
+    "TSTART",
+    "TSTOP",
+    "DATE-OBS",
+    "DATE-END",
+    "DEADC",
+    "TIMEPIXR",
+    "TIERRELA",
+    "INT_TIME",
+    "READTIME",
+    "FRAMETIM",
+    "NUM_FRM",
+    "TIMEDEL",
+    "EXPOSURE",
 )
 TESS_DEFAULT = 1 | 2 | 4 | 8 | 32 | 64 | 128  # tasoc/photometry TESSQualityFlags.DEFAULT_BITMASK (pixel flags)
 KEPLER_DEFAULT = 1130799  # lightkurve KeplerQualityFlags.DEFAULT_BITMASK
@@ -163,8 +181,14 @@ def build_tasoc(dest: Path) -> Path:
         fits.Column("POS_CORR2", "D", "pixels", array=d("POS_CORR2")),
     ]
     primary = _primary(
-        head, remove=("CREATOR",), NEXTEND=2, ORIGIN="TASOC/Aarhus", DATE="2021-03-01", FILEVER="1.4",
-        PROCVER="tasoc-photometry (layout test)", PHOTMET="aperture",
+        head,
+        remove=("CREATOR",),
+        NEXTEND=2,
+        ORIGIN="TASOC/Aarhus",
+        DATE="2021-03-01",
+        FILEVER="1.4",
+        PROCVER="tasoc-photometry (layout test)",
+        PHOTMET="aperture",
     )
     table = _table(columns, "LIGHTCURVE", _time_cards(lc_head))
     path = dest / NAMES["tasoc"]
@@ -237,8 +261,11 @@ def build_cdips(dest: Path) -> Path:
             pca = zero_point - 2.5 * np.log10(pdc * f) + 1e-4 * (c["POS_CORR1"] - np.nanmedian(c["POS_CORR1"]))
             columns.append(fits.Column(f"PCA{k}", "D", "mag", array=pca))
     primary = _primary(
-        head, remove=("CREATOR", "PROCVER", "FILEVER", "DATA_REL"), NEXTEND=1,
-        ORIGIN="CDIPS pipeline (Bouma et al. 2019)", DATE="2019-10-01",
+        head,
+        remove=("CREATOR", "PROCVER", "FILEVER", "DATA_REL"),
+        NEXTEND=1,
+        ORIGIN="CDIPS pipeline (Bouma et al. 2019)",
+        DATE="2019-10-01",
     )
     table = _table(columns, None, [("TIMESYS", "TDB", "time system is Barycentric Dynamical Time")])
     path = dest / NAMES["cdips"]
@@ -246,8 +273,9 @@ def build_cdips(dest: Path) -> Path:
     return path
 
 
-def _k2sc_table(c: dict[str, np.ndarray], flux_column: str, error_column: str, name: str,
-                lc_head: fits.Header) -> fits.BinTableHDU:
+def _k2sc_table(
+    c: dict[str, np.ndarray], flux_column: str, error_column: str, name: str, lc_head: fits.Header
+) -> fits.BinTableHDU:
     """One K2SC v2 table, columns in the real files' order: time, cadence, quality, x, y, flux, error,
     mflags, trtime, trposi; flux = source flux - (trposi - mean) - (trtime - mean), as bin/k2mastify does."""
     f = c[flux_column].astype(np.float64)
@@ -277,9 +305,16 @@ def _k2sc_table(c: dict[str, np.ndarray], flux_column: str, error_column: str, n
     epic = int(lc_head.get("KEPLERID", 211436265))
     cards = [
         *_time_cards(lc_head),
-        ("EPIC", epic, ""), ("SPLITS", "[2344]", ""), ("CDPPR", 40.0, ""), ("CDPPT", 35.0, ""), ("CDPPC", 30.0, ""),
-        ("AP_WARN", False, ""), ("KER_NAME", "QuasiPeriodicKernel", ""),
-        ("ORIGIN", "SPLOX: Stars and Planets at Oxford", ""), ("PROGRAM", "k2SC v0.9", ""), ("DATE", "2016-07-20T00:00:00", ""),
+        ("EPIC", epic, ""),
+        ("SPLITS", "[2344]", ""),
+        ("CDPPR", 40.0, ""),
+        ("CDPPT", 35.0, ""),
+        ("CDPPC", 30.0, ""),
+        ("AP_WARN", False, ""),
+        ("KER_NAME", "QuasiPeriodicKernel", ""),
+        ("ORIGIN", "SPLOX: Stars and Planets at Oxford", ""),
+        ("PROGRAM", "k2SC v0.9", ""),
+        ("DATE", "2016-07-20T00:00:00", ""),
     ]
     return _table(columns, name, cards)
 
@@ -290,11 +325,18 @@ def build_k2sc(dest: Path) -> Path:
     keep = np.isfinite(c["TIME"]) & np.isfinite(c["POS_CORR1"]) & np.isfinite(c["POS_CORR2"])
     c = {k: v[keep] for k, v in c.items()}
     primary = _primary(
-        head, remove=("PROCVER", "FILEVER", "TIMVERSN"), NEXTEND=2,
-        ORIGIN="SPLOX: Stars and Planets at Oxford", DATE="2016-07-20T00:00:00", PROGRAM="k2SC v0.9", CREATOR="k2SC v0.9",
+        head,
+        remove=("PROCVER", "FILEVER", "TIMVERSN"),
+        NEXTEND=2,
+        ORIGIN="SPLOX: Stars and Planets at Oxford",
+        DATE="2016-07-20T00:00:00",
+        PROGRAM="k2SC v0.9",
+        CREATOR="k2SC v0.9",
     )
-    tables = [_k2sc_table(c, "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "PDC", lc_head),
-              _k2sc_table(c, "SAP_FLUX", "SAP_FLUX_ERR", "SAP", lc_head)]
+    tables = [
+        _k2sc_table(c, "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "PDC", lc_head),
+        _k2sc_table(c, "SAP_FLUX", "SAP_FLUX_ERR", "SAP", lc_head),
+    ]
     path = dest / NAMES["k2sc"]
     fits.HDUList([primary, *tables]).writeto(path)
     return path
@@ -348,9 +390,14 @@ def build_everest(dest: Path) -> Path:
     header["MISSION"] = ("k2", "Mission name")
     header["VERSION"] = ("2.0", "EVEREST pipeline version")
     header["DATE"] = ("2018-02-01", "EVEREST file creation date (YYYY-MM-DD)")
-    cards = [*_time_cards(lc_head), *(("COMMENT", t, "") for t in EVEREST_COMMENTS),
-             ("MISSION", "k2", "Mission name"), ("VERSION", "2.0", "EVEREST pipeline version"),
-             ("MODEL", "nPLD", "Name of EVEREST model used"), ("APNAME", "k2sff_15", "Name of aperture used")]
+    cards = [
+        *_time_cards(lc_head),
+        *(("COMMENT", t, "") for t in EVEREST_COMMENTS),
+        ("MISSION", "k2", "Mission name"),
+        ("VERSION", "2.0", "EVEREST pipeline version"),
+        ("MODEL", "nPLD", "Name of EVEREST model used"),
+        ("APNAME", "k2sff_15", "Name of aperture used"),
+    ]
     table = _table(columns, "ARRAYS", cards)
     mask = fits.ImageHDU(data=aperture.data, name="APERTURE MASK")
     for text in EVEREST_COMMENTS:

@@ -24,9 +24,7 @@ BAD = sorted((DATA / "bad").glob("*.fits"))
 
 def snapshot(root: Path) -> dict[str, str]:
     """SHA-256 of every file under an archive root."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_files_of_one_sector_share_a_group(tmp_path):
@@ -111,7 +109,9 @@ def test_empty_unrecognised_and_missing_files(tmp_path):
     text = tmp_path / "notes.fits"
     text.write_text("not a light curve\n")
     other = tmp_path / "image.fits"  # a FITS file, but an image, not a light curve of any product
-    fits.PrimaryHDU(data=np.zeros((4, 4), dtype="f4"), header=fits.Header([("TELESCOP", "JWST"), ("OBJECT", "M31")])).writeto(other)
+    fits.PrimaryHDU(data=np.zeros((4, 4), dtype="f4"), header=fits.Header([("TELESCOP", "JWST"), ("OBJECT", "M31")])).writeto(
+        other
+    )
     report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(empty), str(text), str(other), str(tmp_path / "nope.fits")])
     reasons = dict(report.skipped)
     assert "empty" in reasons[str(empty)]

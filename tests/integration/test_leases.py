@@ -62,9 +62,15 @@ def test_gc_in_a_loop_beside_concurrent_ingests_loses_nothing(kind, tmp_path, re
     assert lcarchive.Archive(url).ingest([str(p) for p in K2[:3]]).ok
     before = {_epic(p): _flux(lcarchive.open_archive(url), _epic(p)) for p in K2[:3]}
     cli = lcarchive_command()
-    writers = [subprocess.Popen(["bash", "-c", " && ".join(f"{cli} ingest {url} {p}" for p in files)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-               for files in (K2[3:5], K2[5:7])]
+    writers = [
+        subprocess.Popen(
+            ["bash", "-c", " && ".join(f"{cli} ingest {url} {p}" for p in files)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for files in (K2[3:5], K2[5:7])
+    ]
     by_bound = by_lease = refused = 0
     while any(w.poll() is None for w in writers):
         if by_bound <= by_lease + refused:
@@ -192,8 +198,12 @@ def test_gc_keeps_what_is_younger_than_the_safety_bound(tmp_path):
     stats = archive.collect_garbage(dt.timedelta(0))  # --older-than 0, within the default bound of a day
     assert stats["objects_deleted"] == 0 and stats["versions_expired"] == 0
     assert files <= {p for p in root.rglob("*") if p.is_file()}  # (pin tags were added)
-    gc = subprocess.run([lcarchive_command(), "gc", str(root), "--older-than", "0"], capture_output=True, text=True,
-                        env={**os.environ, "LCARCHIVE_GC_SAFETY_SECONDS": "0"})
+    gc = subprocess.run(
+        [lcarchive_command(), "gc", str(root), "--older-than", "0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LCARCHIVE_GC_SAFETY_SECONDS": "0"},
+    )
     assert gc.returncode == 0, gc.stderr
     assert len({p for p in root.rglob("*") if p.is_file()}) < len(files)
     after = lcarchive.open_archive(str(root))
@@ -212,8 +222,12 @@ def test_gc_never_follows_a_symlink_out_of_the_archive(tmp_path):
     (family / "chunks").symlink_to(outside, target_is_directory=True)
     (outside / "not-the-archives.txt").write_text("someone else's file")
     kept = sorted(p.name for p in outside.iterdir())
-    gc = subprocess.run([lcarchive_command(), "gc", str(root), "--older-than", "0"], capture_output=True, text=True,
-                        env={**os.environ, "LCARCHIVE_GC_SAFETY_SECONDS": "0"})
+    gc = subprocess.run(
+        [lcarchive_command(), "gc", str(root), "--older-than", "0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LCARCHIVE_GC_SAFETY_SECONDS": "0"},
+    )
     assert gc.returncode == 2 and gc.stderr.count("\n") == 1, gc.stderr
     assert "symbolic link" in gc.stderr and f"observations/{OBS}/chunks" in gc.stderr
     assert sorted(p.name for p in outside.iterdir()) == kept

@@ -68,6 +68,8 @@ def test_zarr_internals_are_used_through_one_module():
     import lcarchive
 
     root = Path(lcarchive.__file__).parent
-    used = re.compile(r"^\s*(from|import)\s+zarr\.(core|abc)\b|zarr\.core\.[\w.]+\(|[\"']zarr\.core\.|\.store_path\b|\.encode_chunk_key\(", re.M)
+    used = re.compile(
+        r"^\s*(from|import)\s+zarr\.(core|abc)\b|zarr\.core\.[\w.]+\(|[\"']zarr\.core\.|\.store_path\b|\.encode_chunk_key\(", re.M
+    )
     found = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if used.search(p.read_text()))
     assert found == ["zarr_internals.py"], found

@@ -29,20 +29,25 @@ def snapshot(root: Path) -> dict[str, str]:
 def _header(key, value, hdu=0):
     def change(hdul):
         hdul[hdu].header[key] = value
+
     return change
 
 
 def _rows(n):
     def change(hdul):
         hdul[1].data = hdul[1].data[:n]
+
     return change
 
 
 def _column(name, fmt, convert):
     def change(hdul):
-        cols = [c if c.name != name else fits.Column(name=name, format=fmt, array=convert(np.asarray(hdul[1].data[name])))
-                for c in hdul[1].columns]
+        cols = [
+            c if c.name != name else fits.Column(name=name, format=fmt, array=convert(np.asarray(hdul[1].data[name])))
+            for c in hdul[1].columns
+        ]
         hdul[1] = fits.BinTableHDU.from_columns(cols, header=hdul[1].header)
+
     return change
 
 
@@ -196,8 +201,14 @@ def test_table_sector_beyond_int64_is_refused_by_name(tmp_path):
 
     with fits.open(SOURCE) as hdul:
         t = hdul[1].data
-        frame = pd.DataFrame({"btjd": t["TIME"][:50].astype("f8"), "flux": t["PDCSAP_FLUX"][:50].astype("f8"),
-                              "sector": [1e19] * 50, "tic": [358108509] * 50})
+        frame = pd.DataFrame(
+            {
+                "btjd": t["TIME"][:50].astype("f8"),
+                "flux": t["PDCSAP_FLUX"][:50].astype("f8"),
+                "sector": [1e19] * 50,
+                "tic": [358108509] * 50,
+            }
+        )
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     mapping = {"mission": "tess", "target": "tic", "segment_column": "sector", "time": "btjd", "flux": "flux"}
@@ -244,8 +255,11 @@ def test_damaged_catalog_buckets_name_themselves_and_the_repair(stored, tmp_path
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         assert "/catalog/families is damaged" in result.stderr and f"lcarchive catalog build {root}" in result.stderr
     subprocess.run([cli, "catalog", "build", str(root)], capture_output=True, text=True, check=True)
-    listed = json.loads(subprocess.run([cli, "ls", str(root), "--target", "279741379", "--json"], capture_output=True,
-                                       text=True, check=True).stdout)
+    listed = json.loads(
+        subprocess.run(
+            [cli, "ls", str(root), "--target", "279741379", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert [o["id"] for o in listed] == ["tess-spoc-2min-s0001"]
 
 
@@ -278,8 +292,9 @@ def test_hostile_catalog_ids_never_leave_dest(stored, tmp_path):
     _tamper_pins(root, evil)
     dest = tmp_path / "dest" / "inner"
     for fmt in ("fits", "zarr", "parquet"):
-        result = subprocess.run([lcarchive_command(), "download", str(root), str(dest), "--format", fmt],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [lcarchive_command(), "download", str(root), str(dest), "--format", fmt], capture_output=True, text=True
+        )
         assert result.returncode == 2 and "'../evil' is not a valid observation ID" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "dest").rglob("*") if p.is_file()) == []
@@ -296,8 +311,12 @@ def test_source_file_names_never_leave_dest(stored, tmp_path):
     """A stored file name of '../../x.fits' (a hostile or damaged group) still writes inside DEST."""
     from lcarchive.export import fits_name
 
-    for stored_name, expected in (("../../x.fits", ["x.fits"]), ("..", ["obs-1.fits"]), (".hidden.fits", ["obs-1.fits"]),
-                                  ("a\\..\\b.fits", ["b.fits"])):
+    for stored_name, expected in (
+        ("../../x.fits", ["x.fits"]),
+        ("..", ["obs-1.fits"]),
+        (".hidden.fits", ["obs-1.fits"]),
+        ("a\\..\\b.fits", ["b.fits"]),
+    ):
         assert fits_name({"source_file": stored_name}, "obs", 1) == expected
 
 
@@ -371,10 +390,15 @@ def test_ingest_summary_and_ls_show_integrity(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "1 sound, 1 damaged" in done.stdout
     assert f"from {flipped} (possibly damaged" in done.stdout
-    rows = json.loads(subprocess.run([cli, "ls", str(root), "--target", "358108509", "--json"], capture_output=True,
-                                     text=True, check=True).stdout)
-    assert {r["id"]: r["target_integrity"] for r in rows} == {"tess-spoc-2min-s0001": "sound",
-                                                              "tess-spoc-2min-s0001.alt2": "damaged"}
+    rows = json.loads(
+        subprocess.run(
+            [cli, "ls", str(root), "--target", "358108509", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert {r["id"]: r["target_integrity"] for r in rows} == {
+        "tess-spoc-2min-s0001": "sound",
+        "tess-spoc-2min-s0001.alt2": "damaged",
+    }
 
 
 CONTRADICTIONS = {  # (HDU, keyword): (value, words of the warning)
@@ -390,6 +414,7 @@ def test_contradicting_keywords_are_kept_with_a_warning_never_relabelled(tmp_pat
     """Time-system keywords contradicting TESS and coordinates out of range: the file is stored with its own
     values (TIME as the file gives it, its header kept, RA_OBJ 999), one one-line warning per value recorded
     with it and in the ingest report; nothing is relabelled with the mission's epoch."""
+
     def change(hdul):
         for (hdu, key), (value, _) in CONTRADICTIONS.items():
             hdul[hdu].header[key] = value

@@ -124,7 +124,11 @@ def test_exported_fits_equals_source(path, exported):
                 for name in b.columns.names:
                     x, y = np.asarray(a.data[name]), np.asarray(b.data[name])
                     if y.dtype.kind in "fiu":
-                        assert_bit_equal(x.astype(y.dtype.newbyteorder("=")), y.astype(y.dtype.newbyteorder("=")), f"{path.name} {b.name}.{name}")
+                        assert_bit_equal(
+                            x.astype(y.dtype.newbyteorder("=")),
+                            y.astype(y.dtype.newbyteorder("=")),
+                            f"{path.name} {b.name}.{name}",
+                        )
                     else:
                         assert np.array_equal(x, y), f"{path.name} {b.name}.{name}"
             elif b.data is not None:
@@ -187,7 +191,9 @@ def test_qlp_hdf5_reading(archive, rows):
             assert np.all(one["quality"].values[present] == 0)  # these files carry no flags
             for k in range(int(photometry.attrs["naps"])):
                 name = f"aperture_{k:03d}_rawmagnitude"
-                assert_bit_equal(one[name].values[present], f[f"LightCurve/AperturePhotometry/Aperture_{k:03d}/RawMagnitude"][()], name)
+                assert_bit_equal(
+                    one[name].values[present], f[f"LightCurve/AperturePhotometry/Aperture_{k:03d}/RawMagnitude"][()], name
+                )
             assert int(one["camera"]) == f.attrs["Camera"] and float(one["ra"]) == f.attrs["RA"]
             assert ds["time"].attrs["time_format"] == "BTJD" and ds["flux"].attrs["astropy_unit"] == "mag"
 
@@ -246,7 +252,8 @@ def test_export_command_writes_source_files(archive, tmp_path):
 
     out = subprocess.run(
         [lcarchive_command(), "export", archive.url, str(tmp_path), "--observation", "k2-k2sff-c92"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     [written] = list(tmp_path.rglob("*.fits"))

@@ -91,7 +91,9 @@ def test_every_table_validates_and_is_loaded():
     assert {t.name for t in static_catalog().quality_flags} == names
 
 
-@pytest.mark.parametrize(("table", "cls"), [("spoc", Tess), ("tglc", Tess), ("eleanor", Tess), ("kepler", Kepler), ("everest", Kepler)])
+@pytest.mark.parametrize(
+    ("table", "cls"), [("spoc", Tess), ("tglc", Tess), ("eleanor", Tess), ("kepler", Kepler), ("everest", Kepler)]
+)
 def test_tables_name_bits_as_lightkurve(table, cls):
     ours = {f.value: f.name for f in flag_table(table).flags}
     theirs = {v: n for n, v in vars(cls).items() if isinstance(v, int) and v in cls.STRINGS}

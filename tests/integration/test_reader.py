@@ -47,8 +47,10 @@ def test_a_family_committed_ahead_of_its_pin_is_not_read(s3, tmp_path):
         lc = archive.light_curve(target, observation=OBS, variables=CORE, quality_bitmask="none")
         np.testing.assert_array_equal(lc["flux"].values, stored["flux"].values)
         with archive.open_observation(OBS) as ds:
-            np.testing.assert_array_equal(ds["flux"].sel(target=target).values[np.isin(ds["cadenceno"].values, lc["cadenceno"].values)],
-                                          stored["flux"].values)
+            np.testing.assert_array_equal(
+                ds["flux"].sel(target=target).values[np.isin(ds["cadenceno"].values, lc["cadenceno"].values)],
+                stored["flux"].values,
+            )
 
 
 def test_readers_of_the_latest_version_see_one_version_while_a_writer_commits(s3, tmp_path):
@@ -106,8 +108,9 @@ def test_xarray_groups_read_through_the_point_reader_equal_zarrs_own(tmp_path):
     for selection in ({"target": 358108509}, {"target": [261136679, 425933644]}, {"target": slice(None)}):
         for name in ("flux", "flux_err", "quality", "time", "sap_flux", "aperture", "tessmag"):
             xr.testing.assert_identical(fast[name].sel(selection).load(), plain[name].sel(selection).load())
-    xr.testing.assert_identical(fast.isel(target=[0, 2], cadence=[5, 7, 100]).load(),
-                                plain.isel(target=[0, 2], cadence=[5, 7, 100]).load())
+    xr.testing.assert_identical(
+        fast.isel(target=[0, 2], cadence=[5, 7, 100]).load(), plain.isel(target=[0, 2], cadence=[5, 7, 100]).load()
+    )
     xr.testing.assert_identical(fast.isel(cadence=slice(10, 20)).load(), plain.isel(cadence=slice(10, 20)).load())
 
     async def load() -> xr.Dataset:

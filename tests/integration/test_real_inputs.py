@@ -120,8 +120,11 @@ def _reference(path: Path, ds: xr.Dataset) -> tuple[str, dict[str, np.ndarray], 
         except Exception:  # lightkurve reads no K2SC, K2SFF (2.5), HDF5, astropy-written or PyKE-extracted file
             lc = None
     if lc is not None:
-        values = {"time": np.asarray(lc.time.value, dtype="f8"), "flux": np.asarray(lc.flux.value),
-                  "flux_err": np.asarray(lc.flux_err.value)}
+        values = {
+            "time": np.asarray(lc.time.value, dtype="f8"),
+            "flux": np.asarray(lc.flux.value),
+            "flux_err": np.asarray(lc.flux_err.value),
+        }
         if "quality" in lc.colnames:  # lightkurve's K2SFF reading has none (lcarchive's is 0 there)
             values["quality"] = np.asarray(lc["quality"])
         cadences = np.asarray(lc["cadenceno"]).astype(np.int64) if "cadenceno" in lc.colnames else None
@@ -252,8 +255,9 @@ def test_several_outputs_of_one_source_stay_distinguishable(made, tmp_path):
         assert dataset.source_column == "CBVSAP_FLUX"
         names.update(archive.inputs(o.id)["name"])
     assert names == {p.name for p in made["kepcotrend"]}
-    listed = json.loads(subprocess.run([lcarchive_command(), "ls", str(root), "--json"], capture_output=True, text=True,
-                                       check=True).stdout)
+    listed = json.loads(
+        subprocess.run([lcarchive_command(), "ls", str(root), "--json"], capture_output=True, text=True, check=True).stdout
+    )
     assert {o["id"] for o in listed} == {o.id for o in family}
     assert all(o["derived_from"] == "kepler-lc-q03" for o in listed)
     with fits.open(made["kepcotrend"][0]) as hdul:  # the added columns, bit for bit
@@ -307,12 +311,21 @@ def test_ls_target_takes_catalog_prefixes_and_shows_coverage(tmp_path):
     cli = lcarchive_command()
     shown = subprocess.run([cli, "ls", str(root), "--target", "TIC 261136679"], capture_output=True, text=True, check=True).stdout
     assert "tess-spoc-2min-s0001" in shown and "100" in shown and "0.5%" in shown
-    rows = json.loads(subprocess.run([cli, "ls", str(root), "--target", "TIC261136679", "--json"], capture_output=True,
-                                     text=True, check=True).stdout)
+    rows = json.loads(
+        subprocess.run(
+            [cli, "ls", str(root), "--target", "TIC261136679", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert [(r["id"], r["target_n_cadences"]) for r in rows] == [("tess-spoc-2min-s0001", 100)]
     assert rows[0]["target_coverage"] == pytest.approx(0.005, abs=0.001)
-    assert json.loads(subprocess.run([cli, "ls", str(root), "-t", "KIC 11442793", "--json"], capture_output=True, text=True,
-                                     check=True).stdout)[0]["id"] == "kepler-lc-q03"
+    assert (
+        json.loads(
+            subprocess.run(
+                [cli, "ls", str(root), "-t", "KIC 11442793", "--json"], capture_output=True, text=True, check=True
+            ).stdout
+        )[0]["id"]
+        == "kepler-lc-q03"
+    )
     wrong = subprocess.run([cli, "ls", str(root), "--target", "KIC 261136679"], capture_output=True, text=True)
     assert wrong.returncode == 1 and "no observation" in wrong.stderr
     bad = subprocess.run([cli, "ls", str(root), "--target", "XYZ 5"], capture_output=True, text=True)
@@ -322,8 +335,9 @@ def test_ls_target_takes_catalog_prefixes_and_shows_coverage(tmp_path):
 def test_download_selects_targets_with_prefixes(tmp_path):
     root = tmp_path / "a"
     lcarchive.Archive(str(root)).ingest([str(DATA / "kepler"), str(DATA / "k2" / "ktwo211436265-c05_llc.fits")])
-    report = lcarchive.download(str(root), tmp_path / "d", lcarchive.Selection(targets=["KIC 11442793", "EPIC211436265"]),
-                                format="parquet")
+    report = lcarchive.download(
+        str(root), tmp_path / "d", lcarchive.Selection(targets=["KIC 11442793", "EPIC211436265"]), format="parquet"
+    )
     assert report.ok and report.n_targets == 4  # three Kepler quarters and one K2 campaign
     report = lcarchive.download(str(root), tmp_path / "e", lcarchive.Selection(targets=["TIC 11442793"]), format="parquet")
     assert report.missing_targets == [11442793]
@@ -331,8 +345,9 @@ def test_download_selects_targets_with_prefixes(tmp_path):
 
 def test_empty_folder_is_reported_not_a_silent_success(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = subprocess.run([lcarchive_command(), "ingest", str(tmp_path / "a"), str(tmp_path / "empty")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [lcarchive_command(), "ingest", str(tmp_path / "a"), str(tmp_path / "empty")], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "no light-curve files in this folder" in result.stderr
 
 
@@ -377,14 +392,18 @@ def test_target_pixel_files_in_a_folder_are_ignored_named_ones_refused(tmp_path)
     with fits.open(lc) as hdul:  # a pixel file: a PIXELS table whose FLUX holds an image per cadence
         n = 10
         images = np.zeros((n, 3, 3), dtype="f4")
-        pixels = fits.BinTableHDU.from_columns([fits.Column("TIME", "D", array=hdul[1].data["TIME"][:n]),
-                                                 fits.Column("FLUX", "9E", dim="(3,3)", array=images)], name="PIXELS")
+        pixels = fits.BinTableHDU.from_columns(
+            [fits.Column("TIME", "D", array=hdul[1].data["TIME"][:n]), fits.Column("FLUX", "9E", dim="(3,3)", array=images)],
+            name="PIXELS",
+        )
         tpf = fits.HDUList([hdul[0].copy(), pixels])
     tp = folder / lc.name.replace("_lc.fits", "_tp.fits")
     tpf.writeto(tp)
     report = lcarchive.Archive(str(tmp_path / "a")).ingest([str(folder)])
     assert report.ok and len(report.added) == 1
-    assert [(p, w) for p, w in report.ignored] == [(str(tp), "TESS target pixel file (SPOC 2-min and 20-s: *-s_tp.fits, *-a_fast-tp.fits)")]
+    assert [(p, w) for p, w in report.ignored] == [
+        (str(tp), "TESS target pixel file (SPOC 2-min and 20-s: *-s_tp.fits, *-a_fast-tp.fits)")
+    ]
     named = lcarchive.Archive(str(tmp_path / "a")).ingest([str(tp)])
     assert [s for s, _ in named.skipped] == [str(tp)] and "a target pixel file, not a light curve" in named.skipped[0][1]
 
@@ -403,8 +422,13 @@ def test_integrity_of_real_files_has_no_false_alarms(made, tmp_path):
     sys.path.insert(0, str(REPO / "tools"))
     import synth
 
-    expected = {"lightkurve": {"sound", "stale-cards"}, "kepcotrend": {"stale-cards"}, "kepflatten": {"stale-cards"},
-                "engineering": {"no-checksums"}, "gzip": {"sound"}}
+    expected = {
+        "lightkurve": {"sound", "stale-cards"},
+        "kepcotrend": {"stale-cards"},
+        "kepflatten": {"stale-cards"},
+        "engineering": {"no-checksums"},
+        "gzip": {"sound"},
+    }
     synthetic = synth.make_observation(DATA / "spoc-2min" / "target_s0001.fits", tmp_path / "synth", 2)
     files = [(p, {"sound", "no-checksums"}) for p in SHARED]
     files += [(p, states) for kind, states in expected.items() for p in made[kind]]

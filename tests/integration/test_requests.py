@@ -126,8 +126,12 @@ def test_cold_point_read_waits_on_six_rounds_warm_on_one(slow):
     _, warm = counted(slow, lambda: archive.light_curve(425933644, observation=OBS, variables=CORE, quality_bitmask="none"))
     assert [len(r) for r in warm] == [4], warm  # one range per variable, together
     # a second handle of the archive in this process: the branches, the pin, the chunks
-    _, again = counted(slow, lambda: lcarchive.open_archive(URL, options).light_curve(
-        358108509, observation=OBS, variables=CORE, quality_bitmask="none"))
+    _, again = counted(
+        slow,
+        lambda: lcarchive.open_archive(URL, options).light_curve(
+            358108509, observation=OBS, variables=CORE, quality_bitmask="none"
+        ),
+    )
     assert len(again) <= 3, again
 
 
@@ -145,8 +149,9 @@ def test_cold_xarray_point_read_loads_the_core_variables_together(slow):
     with lcarchive.open_archive(URL).open_observation(OBS, chunks=None) as plain:
         xr.testing.assert_identical(ds, plain.sel(target=261136679)[CORE].load())
         for name in CORE:
-            assert ds[name].encoding.get("_FillValue") is plain[name].encoding.get("_FillValue") or \
-                np.isnan(ds[name].encoding["_FillValue"]), name
+            assert ds[name].encoding.get("_FillValue") is plain[name].encoding.get("_FillValue") or np.isnan(
+                ds[name].encoding["_FillValue"]
+            ), name
     lc = lcarchive.open_archive(URL).light_curve(261136679, observation=OBS, variables=CORE, quality_bitmask="none")
     has = np.isin(ds["cadenceno"].values, lc["cadenceno"].values)
     for name in CORE:
@@ -160,7 +165,8 @@ def test_tagged_and_dated_versions_are_read_in_as_few_rounds(slow):
     for version, as_of in (("budget-dr1", None), (None, before["time"])):
         clear_caches()
         archive = lcarchive.open_archive(URL, options, version=version, as_of=as_of)
-        _lc, rounds = counted(slow, lambda a=archive: a.light_curve(261136679, observation=OBS, variables=CORE,
-                                                                   quality_bitmask="none"))
+        _lc, rounds = counted(
+            slow, lambda a=archive: a.light_curve(261136679, observation=OBS, variables=CORE, quality_bitmask="none")
+        )
         assert len(rounds) <= 6, (version, as_of, rounds)
         assert archive.read_version() == before["snapshot"]

@@ -38,11 +38,19 @@ def test_ingest_list_and_read_on_s3(s3):
     # icechunk and plain xarray (docs/format.md), credentials from the standard AWS variables
     import icechunk
 
-    storage = icechunk.s3_storage(bucket="lcarchive-test", prefix="archive/observations/tess-spoc-2min-s0001", from_env=True,
-                                  endpoint_url=os.environ["AWS_ENDPOINT_URL"], allow_http=True, force_path_style=True)
+    storage = icechunk.s3_storage(
+        bucket="lcarchive-test",
+        prefix="archive/observations/tess-spoc-2min-s0001",
+        from_env=True,
+        endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        allow_http=True,
+        force_path_style=True,
+    )
     store = icechunk.Repository.open(storage).readonly_session(branch="main").store
-    with xr.open_dataset(store, group="tess-spoc-2min-s0001", engine="zarr", consolidated=False) as ds, \
-            xr.open_dataset(url, engine="lcarchive", group="tess-spoc-2min-s0001") as same:
+    with (
+        xr.open_dataset(store, group="tess-spoc-2min-s0001", engine="zarr", consolidated=False) as ds,
+        xr.open_dataset(url, engine="lcarchive", group="tess-spoc-2min-s0001") as same,
+    ):
         # the same data; lcarchive's engine adds netCDF-ready and CF attributes (lcarchive.conventions)
         assert ds.equals(same) and described(ds.copy()).identical(same)
         for path in FILES[:2]:
@@ -80,8 +88,13 @@ def test_s3_inputs_are_read_through_fsspec(s3, tmp_path):
     limit = FILES[0].stat().st_size - 1
     with lcarchive.config.override(max_input_bytes=limit):
         report = lcarchive.Archive(str(tmp_path / "other")).ingest([f"{s3}/incoming/lc.fits"])
-    assert report.skipped == [(f"{s3}/incoming/lc.fits", f"larger than {limit} bytes (Settings.max_input_bytes): no "
-                               "light-curve file is so large; refused unread (LCARCHIVE_MAX_INPUT_BYTES raises the limit)")]
+    assert report.skipped == [
+        (
+            f"{s3}/incoming/lc.fits",
+            f"larger than {limit} bytes (Settings.max_input_bytes): no "
+            "light-curve file is so large; refused unread (LCARCHIVE_MAX_INPUT_BYTES raises the limit)",
+        )
+    ]
 
 
 def test_store_errors_are_clear_messages(s3, tmp_path):
@@ -100,9 +113,18 @@ def test_store_errors_are_clear_messages(s3, tmp_path):
     with pytest.raises(lcarchive.StoreError, match="unreachable"):
         archive.observations
     result = subprocess.run(
-        [cli, "ls", "s3://lcarchive-test/archive", "-o", f"endpoint_url=http://127.0.0.1:{port}",
-         "-o", 'config_kwargs={"retries": {"max_attempts": 1}}'],
-        capture_output=True, text=True, timeout=300,
+        [
+            cli,
+            "ls",
+            "s3://lcarchive-test/archive",
+            "-o",
+            f"endpoint_url=http://127.0.0.1:{port}",
+            "-o",
+            'config_kwargs={"retries": {"max_attempts": 1}}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2 and "unreachable" in result.stderr and "Traceback" not in result.stderr
 
@@ -115,14 +137,21 @@ def test_anon_reads_a_public_bucket(s3):
     client = boto3.client("s3")
     policy = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
-                       "Resource": ["arn:aws:s3:::lcarchive-test", "arn:aws:s3:::lcarchive-test/*"]}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::lcarchive-test", "arn:aws:s3:::lcarchive-test/*"],
+            }
+        ],
     }
     client.put_bucket_policy(Bucket="lcarchive-test", Policy=json.dumps(policy))
     result = subprocess.run([lcarchive_command(), "ls", url, "--anon", "--json"], capture_output=True, text=True, check=True)
     assert [o["id"] for o in json.loads(result.stdout)] == ["tess-spoc-2min-s0001"]
-    lc = lcarchive.open_archive(url, storage_options={"anon": True}).light_curve(261136679, observation="tess-spoc-2min-s0001",
-                                                                                  quality_bitmask="none")
+    lc = lcarchive.open_archive(url, storage_options={"anon": True}).light_curve(
+        261136679, observation="tess-spoc-2min-s0001", quality_bitmask="none"
+    )
     with fits.open(FILES[0]) as hdul:
         assert_bit_equal(lc["flux"].values, hdul[1].data["PDCSAP_FLUX"].astype("f4"), "flux")
 

@@ -19,7 +19,11 @@ from conftest import DATA, lcarchive_command
 
 distributed = pytest.importorskip("dask.distributed")
 
-FILES = [str(p) for d in ("spoc-2min", "spoc-2min-release0", "kepler", "qlp", "k2", "tess-spoc") for p in sorted((DATA / d).glob("*.fits"))[:3]]
+FILES = [
+    str(p)
+    for d in ("spoc-2min", "spoc-2min-release0", "kepler", "qlp", "k2", "tess-spoc")
+    for p in sorted((DATA / d).glob("*.fits"))[:3]
+]
 
 
 def _stored_objects(archive: lcarchive.Archive, observation: str) -> dict[str, bytes]:
@@ -59,8 +63,10 @@ def test_a_dask_ingest_equals_the_serial_ingest(tmp_path, batch):
     with lcarchive.config.override(batch_files=batch, targets_per_shard=2 if batch == 2 else 512):
         serial = lcarchive.Archive(str(tmp_path / "serial"))
         assert serial.ingest(FILES, jobs=1).ok
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             parallel = lcarchive.Archive(str(tmp_path / "dask"))
             with distributed.get_task_stream(client) as stream:
                 report = parallel.ingest(FILES, client=client)
@@ -79,8 +85,9 @@ def _writes_chunks(key: str) -> bool:
 
 def test_the_ingest_command_on_a_local_cluster(tmp_path):
     root = tmp_path / "cli"
-    result = subprocess.run([lcarchive_command(), "ingest", str(root), *FILES[:8], "--workers", "2"], capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [lcarchive_command(), "ingest", str(root), *FILES[:8], "--workers", "2"], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     assert "(8 file(s) in " in result.stdout
     serial = tmp_path / "serial"
@@ -90,14 +97,19 @@ def test_the_ingest_command_on_a_local_cluster(tmp_path):
 
 @pytest.fixture(scope="module")
 def cluster_client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
 def _files(dest) -> dict[str, bytes]:
-    return {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*"))
-            if p.is_file() and p.name != "_lcarchive_manifest.jsonl"}
+    return {
+        str(p.relative_to(dest)): p.read_bytes()
+        for p in sorted(dest.rglob("*"))
+        if p.is_file() and p.name != "_lcarchive_manifest.jsonl"
+    }
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "fits", "zarr"])
@@ -135,8 +147,7 @@ def test_a_search_of_many_positions_on_a_cluster_finds_the_serial_lines(tmp_path
     serial = archive.search(cone=(ra, dec, radius), where="magnitude > 0 or magnitude != magnitude")
     # several tasks of a few positions: the override reaches the submitter, and its workers
     with lcarchive.config.override(search_part=4), distributed.get_task_stream(cluster_client) as stream:
-        parallel = archive.search(cone=(ra, dec, radius), where="magnitude > 0 or magnitude != magnitude",
-                                  client=cluster_client)
+        parallel = archive.search(cone=(ra, dec, radius), where="magnitude > 0 or magnitude != magnitude", client=cluster_client)
     tasks = [t for t in stream.data if "_part_lines" in str(t["key"])]
     assert len(tasks) == -(-ra.size // 4) and len({t["worker"] for t in tasks}) == 2
     assert len(serial) > ra.size // 2 and set(serial["position"]) >= set(range(len(index)))

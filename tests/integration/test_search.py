@@ -44,10 +44,15 @@ def test_cones_equal_astropy_separation_on_the_archive(full_archive):
     lines = _current(full_archive)
     assert len(lines) > 20 and lines["ra"].notna().all()
     rng = np.random.default_rng(11)
-    cones = [(float(r), float(d), rad) for (r, d) in lines[["ra", "dec"]].drop_duplicates().to_numpy()[:8]
-             for rad in (0.0, 1e-4, 2.0, 30.0)]
-    cones += [(float(rng.uniform(0, 360)), float(np.degrees(np.arcsin(rng.uniform(-1, 1)))), float(rng.uniform(1, 120)))
-              for _ in range(12)]
+    cones = [
+        (float(r), float(d), rad)
+        for (r, d) in lines[["ra", "dec"]].drop_duplicates().to_numpy()[:8]
+        for rad in (0.0, 1e-4, 2.0, 30.0)
+    ]
+    cones += [
+        (float(rng.uniform(0, 360)), float(np.degrees(np.arcsin(rng.uniform(-1, 1)))), float(rng.uniform(1, 120)))
+        for _ in range(12)
+    ]
     cones += [(0.0, 90.0, 50.0), (0.0, -90.0, 50.0), (359.99, -60.0, 40.0)]
     hits = 0
     for ra, dec, radius in cones:
@@ -65,16 +70,18 @@ def test_cones_equal_astropy_separation_on_the_archive(full_archive):
 def test_many_positions_in_one_call(full_archive):
     lines = _current(full_archive)
     stars = lines[["ra", "dec"]].drop_duplicates().reset_index(drop=True)
-    table = pd.DataFrame({"ra": [*stars["ra"], 10.0], "dec": [*stars["dec"], -10.0],
-                          "radius": [0.01] * len(stars) + [0.5]})
+    table = pd.DataFrame({"ra": [*stars["ra"], 10.0], "dec": [*stars["dec"], -10.0], "radius": [0.01] * len(stars) + [0.5]})
     found = full_archive.search(cone=table)
     assert sorted(found["position"].unique().tolist()) == list(range(len(stars)))  # the empty sky has no match
     for k in range(len(table)):
         one = full_archive.search(cone=(table["ra"][k], table["dec"][k], table["radius"][k]))
         mine = found[found["position"] == k]
         assert _keys(mine) == _keys(one)
-        assert np.allclose(mine.sort_values(["target", "observation"])["separation"],
-                           one.sort_values(["target", "observation"])["separation"], atol=1e-9)
+        assert np.allclose(
+            mine.sort_values(["target", "observation"])["separation"],
+            one.sort_values(["target", "observation"])["separation"],
+            atol=1e-9,
+        )
     # arrays and a scalar radius are the same search
     again = full_archive.search(cone=(table["ra"].to_numpy(), table["dec"].to_numpy(), 0.01))
     assert _keys(again) == _keys(found[found["position"] < len(stars)])
@@ -154,11 +161,24 @@ def test_healpix_pixels_cover_every_cone_and_box():
     pixel = pixels_of(ra, dec)
     assert (pixels_of(np.array([np.nan]), np.array([1.0])) == -1).all()
     where = SkyCoord(ra * u.deg, dec * u.deg)
-    for c_ra, c_dec, radius in [(0.0, 0.0, 0.5), (359.9, 10.0, 3.0), (120.0, 89.9, 2.0), (45.0, -89.0, 5.0),
-                                (200.0, 30.0, 0.05), (10.0, 20.0, 45.0), (300.0, -40.0, 95.0)]:
+    for c_ra, c_dec, radius in [
+        (0.0, 0.0, 0.5),
+        (359.9, 10.0, 3.0),
+        (120.0, 89.9, 2.0),
+        (45.0, -89.0, 5.0),
+        (200.0, 30.0, 0.05),
+        (10.0, 20.0, 45.0),
+        (300.0, -40.0, 95.0),
+    ]:
         inside = SkyCoord(c_ra * u.deg, c_dec * u.deg).separation(where).deg <= radius
         assert np.isin(pixel[inside], pixels_in_cones(c_ra, c_dec, radius)).all()
-    for ra_min, ra_max, dec_min, dec_max in [(350, 10, -5, 5), (0, 360, 80, 90), (100, 130, -90, -80), (10, 200, -30, 30), (359, 1, -60, 60)]:
+    for ra_min, ra_max, dec_min, dec_max in [
+        (350, 10, -5, 5),
+        (0, 360, 80, 90),
+        (100, 130, -90, -80),
+        (10, 200, -30, 30),
+        (359, 1, -60, 60),
+    ]:
         in_ra = (ra >= ra_min) & (ra <= ra_max) if ra_min <= ra_max else (ra >= ra_min) | (ra <= ra_max)
         inside = in_ra & (dec >= dec_min) & (dec <= dec_max)
         assert inside.any()
@@ -217,8 +237,9 @@ def test_search_command(full_archive, tmp_path):
     lines = _current(full_archive)
     star = lines[lines["target"] == PI_MEN].iloc[0]
     command = [lcarchive_command(), "search", full_archive.url]
-    result = subprocess.run([*command, "--cone", str(star["ra"]), str(star["dec"]), "0.5", "--json"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*command, "--cone", str(star["ra"]), str(star["dec"]), "0.5", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
     expected = _brute_cone(lines, float(star["ra"]), float(star["dec"]), 0.5)
@@ -230,16 +251,20 @@ def test_search_command(full_archive, tmp_path):
 
     positions = tmp_path / "positions.csv"
     positions.write_text(f"RA,Dec\n{star['ra']},{star['dec']}\n10,-10\n")
-    result = subprocess.run([*command, "--positions", str(positions), "--radius", "0.5"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [*command, "--positions", str(positions), "--radius", "0.5"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert str(PI_MEN) in result.stdout and f"{len(expected)} light curve(s)" in result.stdout
 
     result = subprocess.run([*command, "-t", str(PI_MEN), "-t", "1", "--json"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "target(s) 1" in result.stderr
     assert {r["target"] for r in json.loads(result.stdout)} == {PI_MEN}
-    for bad, reason in [(["--cone", "1", "100", "1"], "Dec must be within"), (["--positions", str(positions)], "no column radius"),
-                        (["--order-by", "nope"], "no such column")]:
+    for bad, reason in [
+        (["--cone", "1", "100", "1"], "Dec must be within"),
+        (["--positions", str(positions)], "no column radius"),
+        (["--order-by", "nope"], "no such column"),
+    ]:
         result = subprocess.run([*command, *bad], capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and reason in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -269,8 +294,12 @@ def test_search_on_s3(s3, moto_server):
     star = lines.iloc[0]
     found = archive.search(cone=(float(star["ra"]), float(star["dec"]), 10.0))
     assert _keys(found) == _keys(_brute_cone(lines, float(star["ra"]), float(star["dec"]), 10.0))
-    result = subprocess.run([lcarchive_command(), "search", url, "--box", "0", "360", "-90", "90", "--json"],
-                            capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
-                                                                               **aws_environ(moto_server)})
+    result = subprocess.run(
+        [lcarchive_command(), "search", url, "--box", "0", "360", "-90", "90", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, **aws_environ(moto_server)},
+    )
     assert result.returncode == 0, result.stderr
     assert {(r["target"], r["observation"]) for r in json.loads(result.stdout)} == _keys(lines)

@@ -25,8 +25,9 @@ FILE = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.
 
 
 def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([lcarchive_command(), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [lcarchive_command(), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def assert_one_line(result: subprocess.CompletedProcess, *words: str) -> None:
@@ -46,8 +47,15 @@ def archive_url(s3):
 
 def test_missing_bucket_is_named_on_every_command(s3, tmp_path):
     url = "s3://no-such-bucket-here/archive"
-    for args in (["ingest", url, str(FILE)], ["ls", url], ["ls", url, "--target", "261136679"], ["catalog", "show", url],
-                 ["catalog", "build", url], ["download", url, str(tmp_path / "d")], ["export", url, str(tmp_path / "e")]):
+    for args in (
+        ["ingest", url, str(FILE)],
+        ["ls", url],
+        ["ls", url, "--target", "261136679"],
+        ["catalog", "show", url],
+        ["catalog", "build", url],
+        ["download", url, str(tmp_path / "d")],
+        ["export", url, str(tmp_path / "e")],
+    ):
         assert_one_line(run(*args), url, "no such bucket 'no-such-bucket-here'")
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
 
@@ -56,7 +64,9 @@ def test_missing_prefix_in_an_existing_bucket_is_no_such_prefix(s3, archive_url,
     url = f"{s3}/nothing-here"
     for args in (["ls", url], ["catalog", "show", url], ["download", url, str(tmp_path / "d")]):
         assert_one_line(run(*args), url, "no such prefix", "'lcarchive-test'")
-    assert_one_line(run("ls", f"{s3}/archive/observations"), "no lcarchive archive under this prefix")  # a prefix that exists, but no archive
+    assert_one_line(
+        run("ls", f"{s3}/archive/observations"), "no lcarchive archive under this prefix"
+    )  # a prefix that exists, but no archive
 
 
 def test_unreachable_endpoint_is_one_line(s3, tmp_path):
@@ -65,14 +75,20 @@ def test_unreachable_endpoint_is_one_line(s3, tmp_path):
         port = sock.getsockname()[1]
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
     few = ["-o", 'config_kwargs={"retries": {"max_attempts": 2}}']  # botocore's back-off, shortened for the test
-    for args in (["ls", f"{s3}/archive"], ["ingest", f"{s3}/archive", str(FILE), *few],
-                 ["download", f"{s3}/archive", str(tmp_path / "d"), *few]):
+    for args in (
+        ["ls", f"{s3}/archive"],
+        ["ingest", f"{s3}/archive", str(FILE), *few],
+        ["download", f"{s3}/archive", str(tmp_path / "d"), *few],
+    ):
         assert_one_line(run(*args, env=env), f"{s3}/archive", "unreachable")
 
 
 def test_anon_on_a_private_bucket_is_access_denied(archive_url, tmp_path):
-    for args in (["ls", archive_url, "--anon"], ["catalog", "show", archive_url, "--anon"],
-                 ["download", archive_url, str(tmp_path / "d"), "--anon"]):
+    for args in (
+        ["ls", archive_url, "--anon"],
+        ["catalog", "show", archive_url, "--anon"],
+        ["download", archive_url, str(tmp_path / "d"), "--anon"],
+    ):
         assert_one_line(run(*args), archive_url, "access denied", "--anon")
 
 
@@ -86,12 +102,15 @@ def test_wrong_credentials_are_access_denied(archive_url):
 
 MAST_KEYS = {  # the layout of MAST's public bucket (s3://stpubdata/tess/public/tid/s<NNNN>/<tic in four-digit groups>/)
     FILE: "tess/public/tid/s0001/0000/0002/6113/6679/tess2018206045859-s0001-0000000261136679-0120-s_lc.fits",
-    DATA / "spoc-2min" / "tess2018206045859-s0001-0000000358108509-0120-s_lc.fits":
-        "tess/public/tid/s0001/0000/0003/5810/8509/tess2018206045859-s0001-0000000358108509-0120-s_lc.fits",
-    DATA / "spoc-2min" / "tess2018206045859-s0001-0000000425933644-0120-s_lc.fits":
-        "tess/public/tid/s0001/0000/0004/2593/3644/tess2018206045859-s0001-0000000425933644-0120-s_lc.fits",
-    DATA / "spoc-2min" / "tess2020106103520-s0024-0000000039903405-0180-s_lc.fits":
-        "tess/public/tid/s0024/0000/0000/3990/3405/tess2020106103520-s0024-0000000039903405-0180-s_lc.fits",
+    DATA
+    / "spoc-2min"
+    / "tess2018206045859-s0001-0000000358108509-0120-s_lc.fits": "tess/public/tid/s0001/0000/0003/5810/8509/tess2018206045859-s0001-0000000358108509-0120-s_lc.fits",  # noqa: E501 - MAST paths
+    DATA
+    / "spoc-2min"
+    / "tess2018206045859-s0001-0000000425933644-0120-s_lc.fits": "tess/public/tid/s0001/0000/0004/2593/3644/tess2018206045859-s0001-0000000425933644-0120-s_lc.fits",  # noqa: E501 - MAST paths
+    DATA
+    / "spoc-2min"
+    / "tess2020106103520-s0024-0000000039903405-0180-s_lc.fits": "tess/public/tid/s0024/0000/0000/3990/3405/tess2020106103520-s0024-0000000039903405-0180-s_lc.fits",  # noqa: E501 - MAST paths
 }
 
 
@@ -105,10 +124,23 @@ def public_bucket(moto_server, s3):
     for path, key in MAST_KEYS.items():
         client.upload_file(str(path), "stpubdata", key)
     client.put_object(Bucket="stpubdata", Key="tess/public/tid/s0001/README.txt", Body=b"not a light curve")
-    client.put_object(Bucket="stpubdata", Key="tess/public/tid/s0001/0000/0002/6113/6679/"  # a target pixel file's name
-                      "tess2018206045859-s0001-0000000261136679-0120-s_tp.fits", Body=b"SIMPLE  = T")
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
-                                                      "Resource": ["arn:aws:s3:::stpubdata", "arn:aws:s3:::stpubdata/*"]}]}
+    client.put_object(
+        Bucket="stpubdata",
+        Key="tess/public/tid/s0001/0000/0002/6113/6679/"  # a target pixel file's name
+        "tess2018206045859-s0001-0000000261136679-0120-s_tp.fits",
+        Body=b"SIMPLE  = T",
+    )
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::stpubdata", "arn:aws:s3:::stpubdata/*"],
+            }
+        ],
+    }
     client.put_bucket_policy(Bucket="stpubdata", Policy=json.dumps(policy))
     return "s3://stpubdata"
 
@@ -128,7 +160,10 @@ def test_an_object_store_prefix_is_ingested_like_a_folder(public_bucket, tmp_pat
     # a glob over sectors, into an archive on the same S3 server (credentials for the archive, --anon for the inputs)
     result = run("ingest", "s3://lcarchive-test/mast", f"{public_bucket}/tess/public/tid/s00*/**/*_lc.fits", "--anon")
     assert result.returncode == 0, result.stderr
-    assert {o.id for o in lcarchive.open_archive("s3://lcarchive-test/mast").observations} == {"tess-spoc-2min-s0001", "tess-spoc-2min-s0024"}
+    assert {o.id for o in lcarchive.open_archive("s3://lcarchive-test/mast").observations} == {
+        "tess-spoc-2min-s0001",
+        "tess-spoc-2min-s0024",
+    }
     # the same prefix again: nothing changes
     again = run("ingest", str(root), f"{public_bucket}/tess/public/tid/s0001", "--anon")
     assert again.returncode == 0 and "3 already stored" in again.stdout
@@ -206,8 +241,7 @@ def pd_read(path):
     return pd.read_parquet(path)
 
 
-@pytest.mark.parametrize(("fault", "cause"), [("reset", "connection reset"), ("503", "throttled"),
-                                              ("cut", "responses cut off")])
+@pytest.mark.parametrize(("fault", "cause"), [("reset", "connection reset"), ("503", "throttled"), ("cut", "responses cut off")])
 def test_reads_that_keep_failing_name_the_true_cause(archive_url, fault_proxy, tmp_path, fault, cause, monkeypatch):
     """Every request failing the same way: one line naming the archive and that cause (a reset is
     no "unreachable"), from the command line and as lcarchive's own error from the Python API."""
@@ -219,7 +253,6 @@ def test_reads_that_keep_failing_name_the_true_cause(archive_url, fault_proxy, t
         assert_one_line(result, archive_url, cause)
         assert "unreachable" not in result.stderr and "\x1b[" not in result.stderr  # no icechunk log line
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    with lcarchive.config.override(store_attempts=2, read_attempts=2), \
-            pytest.raises(lcarchive.StoreError, match=cause) as raised:
+    with lcarchive.config.override(store_attempts=2, read_attempts=2), pytest.raises(lcarchive.StoreError, match=cause) as raised:
         lcarchive.open_archive(archive_url).light_curve(261136679, quality_bitmask="none")
     assert "\n" not in str(raised.value) and str(raised.value).startswith(archive_url)

@@ -26,12 +26,45 @@ KEPLER = DATA / "kepler" / "kplr010002792-2009259160929_llc.fits"  # KIC 1000279
 K2 = sorted((DATA / "k2").glob("ktwo*-c05_llc.fits"))[:2]  # two EPIC targets, C5
 
 MISSIONS = {  # mission -> (group attributes of lcarchive's own groups, flux, flux_err, quality columns)
-    "tess": ({"mission": "tess", "product": "spoc-2min", "time_format": "BTJD", "time_reference_epoch_jd": 2457000.0,
-              "target_catalog": "TIC", "pipeline": "SPOC"}, "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "QUALITY"),
-    "kepler": ({"mission": "kepler", "product": "kepler-lc", "time_format": "BKJD", "time_reference_epoch_jd": 2454833.0,
-                "target_catalog": "KIC", "pipeline": "Kepler SOC"}, "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "SAP_QUALITY"),
-    "k2": ({"mission": "k2", "product": "k2-lc", "time_format": "BKJD", "time_reference_epoch_jd": 2454833.0,
-            "target_catalog": "EPIC", "pipeline": "Kepler SOC"}, "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "SAP_QUALITY"),
+    "tess": (
+        {
+            "mission": "tess",
+            "product": "spoc-2min",
+            "time_format": "BTJD",
+            "time_reference_epoch_jd": 2457000.0,
+            "target_catalog": "TIC",
+            "pipeline": "SPOC",
+        },
+        "PDCSAP_FLUX",
+        "PDCSAP_FLUX_ERR",
+        "QUALITY",
+    ),
+    "kepler": (
+        {
+            "mission": "kepler",
+            "product": "kepler-lc",
+            "time_format": "BKJD",
+            "time_reference_epoch_jd": 2454833.0,
+            "target_catalog": "KIC",
+            "pipeline": "Kepler SOC",
+        },
+        "PDCSAP_FLUX",
+        "PDCSAP_FLUX_ERR",
+        "SAP_QUALITY",
+    ),
+    "k2": (
+        {
+            "mission": "k2",
+            "product": "k2-lc",
+            "time_format": "BKJD",
+            "time_reference_epoch_jd": 2454833.0,
+            "target_catalog": "EPIC",
+            "pipeline": "Kepler SOC",
+        },
+        "PDCSAP_FLUX",
+        "PDCSAP_FLUX_ERR",
+        "SAP_QUALITY",
+    ),
 }
 
 
@@ -41,8 +74,13 @@ def series_of(path: Path, mission: str, observation: str, extra: tuple[str, ...]
     cols, head, _ = source_table(path)
     attrs, flux, flux_err, quality = MISSIONS[mission]
     values = {
-        "time": cols["TIME"], "flux": cols[flux], "flux_err": cols[flux_err], "quality": cols[quality].astype(np.int32),
-        "ra": head["RA_OBJ"], "dec": head["DEC_OBJ"], **{name.lower(): cols[name] for name in extra},
+        "time": cols["TIME"],
+        "flux": cols[flux],
+        "flux_err": cols[flux_err],
+        "quality": cols[quality].astype(np.int32),
+        "ra": head["RA_OBJ"],
+        "dec": head["DEC_OBJ"],
+        **{name.lower(): cols[name] for name in extra},
     }
     if timecorr:
         values["timecorr"] = cols["TIMECORR"]
@@ -201,7 +239,10 @@ def test_exported_mjd_is_utc_at_the_spacecraft_and_bmjd_tdb_is_barycentric():
     altdata = metadata["altdata"]
     n = int(finite.sum())  # cadences without a time stamp have none to correct
     assert altdata["mjd_correction"] == f"{n} of {n} time stamps: TIMECORR of the light curve"
-    assert "mjd: MJD (UTC)" in altdata["time_system"] and "bmjd_tdb: BJD_TDB - 2400000.5 = BTJD + 2457000.0" in altdata["time_system"]
+    assert (
+        "mjd: MJD (UTC)" in altdata["time_system"]
+        and "bmjd_tdb: BJD_TDB - 2400000.5 = BTJD + 2457000.0" in altdata["time_system"]
+    )
 
 
 @pytest.mark.parametrize(("mission", "path", "seconds"), [("tess", SPOC[0], 0.4), ("kepler", KEPLER, 82), ("k2", K2[0], 410)])
@@ -268,8 +309,11 @@ def test_foreign_series_mjd_in_utc_is_made_barycentric(tmp_path):
     assert lc.columns["bmjd_tdb"].source == "" and lc.columns["mjd"].source == "mjd"
     assert "Earth's centre" in lc.notes["time"] and "1.3 s" in lc.notes["time"]
     # without RA/Dec: only UTC -> TDB, so TIME - TIMECORR (to TDB - TT, < 2 ms), and a note
-    path.write_text(json.dumps({**frame[["mjd", "flux"]].to_dict(orient="list"),
-                                **{k: v for k, v in metadata.items() if k not in ("ra", "dec")}}))
+    path.write_text(
+        json.dumps(
+            {**frame[["mjd", "flux"]].to_dict(orient="list"), **{k: v for k, v in metadata.items() if k not in ("ra", "dec")}}
+        )
+    )
     lc = read_lightcurve(str(path))
     local = time[finite] - cols["TIMECORR"][finite]
     assert np.max(np.abs(lc.columns["time"].data[finite] - local)) * 86400.0 < 2e-3
@@ -303,8 +347,12 @@ def _json_series(tmp_path: Path, name: str, **metadata) -> Path:
 
 @pytest.mark.parametrize(
     ("metadata", "segment"),
-    [({"series_name": "sector 14"}, 14), ({"series_name": "S14"}, 14), ({"series_name": "tess_s0007_spoc"}, 7),
-     ({"series_name": "my-series", "sector": 3}, 3)],
+    [
+        ({"series_name": "sector 14"}, 14),
+        ({"series_name": "S14"}, 14),
+        ({"series_name": "tess_s0007_spoc"}, 7),
+        ({"series_name": "my-series", "sector": 3}, 3),
+    ],
 )
 def test_series_segment_from_name_or_metadata(tmp_path, metadata, segment):
     lc = read_lightcurve(str(_json_series(tmp_path, "s.json", **metadata)))
@@ -353,17 +401,37 @@ def spoc_table(time_format: str = "btjd") -> tuple[pd.DataFrame, dict[int, dict]
     for path in SPOC:
         cols, head, _ = source_table(path)
         time = cols["TIME"] + 2457000.0 if time_format == "bjd" else cols["TIME"]
-        parts.append(pd.DataFrame({
-            "tic": f"TIC {head['TICID']}", "sector": head["SECTOR"], "t": time, "cad": cols["CADENCENO"],
-            "pdc": cols["PDCSAP_FLUX"], "pdc_err": cols["PDCSAP_FLUX_ERR"], "q": cols["QUALITY"],
-            "sap_bkg": cols["SAP_BKG"], "note": "x",
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "tic": f"TIC {head['TICID']}",
+                    "sector": head["SECTOR"],
+                    "t": time,
+                    "cad": cols["CADENCENO"],
+                    "pdc": cols["PDCSAP_FLUX"],
+                    "pdc_err": cols["PDCSAP_FLUX_ERR"],
+                    "q": cols["QUALITY"],
+                    "sap_bkg": cols["SAP_BKG"],
+                    "note": "x",
+                }
+            )
+        )
         sources[head["TICID"]] = cols
     return pd.concat(parts, ignore_index=True), sources
 
 
-TABLE_MAP = {"mission": "tess", "label": "mypipe", "target": "tic", "segment_column": "sector", "time": "t",
-             "cadenceno": "cad", "flux": "pdc", "flux_err": "pdc_err", "quality": "q", "units": {"pdc": "electron/s"}}
+TABLE_MAP = {
+    "mission": "tess",
+    "label": "mypipe",
+    "target": "tic",
+    "segment_column": "sector",
+    "time": "t",
+    "cadenceno": "cad",
+    "flux": "pdc",
+    "flux_err": "pdc_err",
+    "quality": "q",
+    "units": {"pdc": "electron/s"},
+}
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
@@ -419,11 +487,22 @@ def test_one_target_table_from_cli_with_map_file(tmp_path):
     table = tmp_path / "kic.csv"
     pd.DataFrame({"time": cols["TIME"] + 2454833.0 - 2400000.5, "flux": cols["SAP_FLUX"]}).to_csv(table, index=False)
     mapping = tmp_path / "map.json"
-    mapping.write_text(json.dumps({"mission": "kepler", "target_id": f"KIC {head['KEPLERID']}", "segment": head["QUARTER"],
-                                   "time": "time", "time_format": "mjd", "flux": "flux"}))
+    mapping.write_text(
+        json.dumps(
+            {
+                "mission": "kepler",
+                "target_id": f"KIC {head['KEPLERID']}",
+                "segment": head["QUARTER"],
+                "time": "time",
+                "time_format": "mjd",
+                "flux": "flux",
+            }
+        )
+    )
     root = str(tmp_path / "a")
-    run = subprocess.run([lcarchive_command(), "ingest", root, str(table), "--table-map", str(mapping)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [lcarchive_command(), "ingest", root, str(table), "--table-map", str(mapping)], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     subprocess.run([lcarchive_command(), "catalog", "build", root], check=True, capture_output=True)
     archive = lcarchive.open_archive(root)
@@ -484,9 +563,13 @@ def test_table_not_matching_its_map_is_skipped_by_name(tmp_path):
 def test_cli_table_map_errors_are_one_line(tmp_path):
     table = tmp_path / "t.csv"
     spoc_table()[0].iloc[:10].to_csv(table, index=False)
-    for value, words in [("{not json", ["--table-map", "JSON"]), (str(tmp_path / "none.json"), ["none.json", "cannot be read"]),
-                         ('{"mission": "tess"}', ["time is required", "flux is required"])]:
-        run = subprocess.run([lcarchive_command(), "ingest", str(tmp_path / "a"), str(table), "--table-map", value],
-                             capture_output=True, text=True)
+    for value, words in [
+        ("{not json", ["--table-map", "JSON"]),
+        (str(tmp_path / "none.json"), ["none.json", "cannot be read"]),
+        ('{"mission": "tess"}', ["time is required", "flux is required"]),
+    ]:
+        run = subprocess.run(
+            [lcarchive_command(), "ingest", str(tmp_path / "a"), str(table), "--table-map", value], capture_output=True, text=True
+        )
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert len(run.stderr.strip().splitlines()) == 1 and all(w in run.stderr for w in words), run.stderr

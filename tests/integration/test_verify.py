@@ -16,8 +16,11 @@ from lcarchive.integrity import verify_archive
 
 from conftest import DATA, lcarchive_command
 
-FILES = [*sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits")), *sorted((DATA / "kepler").glob("*.fits"))[:2],
-         *sorted((DATA / "qlp").glob("*.fits"))[:1]]
+FILES = [
+    *sorted((DATA / "spoc-2min").glob("tess2018206045859-s0001-*.fits")),
+    *sorted((DATA / "kepler").glob("*.fits"))[:2],
+    *sorted((DATA / "qlp").glob("*.fits"))[:1],
+]
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +117,10 @@ def test_verify_on_a_dask_local_cluster(clean, tmp_path):
         path.write_bytes(bytes(data))
     archive = lcarchive.open_archive(str(root))
     here = verify_archive(archive)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         there = verify_archive(archive, client=client)
         assert len(client.scheduler_info()["workers"]) == 2
     assert there.damaged == here.damaged and len(here.damaged) == len(objects[::3])
@@ -132,6 +137,7 @@ def test_bad_requests_are_one_line(clean):
 
 # -- every object kind: snapshots, manifests, transaction logs, repository info, digest records ------------------
 
+
 def _flip(path: Path, where: float = 0.5, bit: int = 0x10) -> None:
     data = bytearray(path.read_bytes())
     data[min(len(data) - 1, max(40, int(len(data) * where)))] ^= bit  # past icechunk's 40-byte header
@@ -147,7 +153,9 @@ def _head(repository: Path) -> str:
 def _manifests(repository: Path, snapshot: str) -> list[str]:
     import icechunk
 
-    return [m.id for m in icechunk.Repository.open(icechunk.local_filesystem_storage(str(repository))).list_manifest_files(snapshot)]
+    return [
+        m.id for m in icechunk.Repository.open(icechunk.local_filesystem_storage(str(repository))).list_manifest_files(snapshot)
+    ]
 
 
 @pytest.mark.parametrize("repository", ["observations/kepler-lc-q02", "catalog"])
@@ -156,8 +164,12 @@ def test_a_flipped_bit_in_each_metadata_object_is_named_with_its_kind(clean, tmp
     repo = root / repository
     head = _head(repo)
     manifest = _manifests(repo, head)[0]
-    flipped = {f"snapshots/{head}": "snapshot", f"manifests/{manifest}": "manifest",
-               f"transactions/{head}": "transaction log", "repo": "repository info"}
+    flipped = {
+        f"snapshots/{head}": "snapshot",
+        f"manifests/{manifest}": "manifest",
+        f"transactions/{head}": "transaction log",
+        "repo": "repository info",
+    }
     for key in flipped:
         _flip(repo / key)
     report = verify_archive(lcarchive.open_archive(str(root)))
@@ -177,8 +189,10 @@ def test_verify_goes_on_past_damaged_snapshots_and_manifests(clean, tmp_path):
     result = _run(str(root), "--json")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     damaged = json.loads(result.stdout)
-    assert {(d["key"], d["kind"]) for d in damaged} >= {(f"snapshots/{_head(spoc)}", "snapshot"),
-                                                        *((f"manifests/{m}", "manifest") for m in broken)}
+    assert {(d["key"], d["kind"]) for d in damaged} >= {
+        (f"snapshots/{_head(spoc)}", "snapshot"),
+        *((f"manifests/{m}", "manifest") for m in broken),
+    }
     assert not any(d["network"] for d in damaged)
     # the other groups were read whole
     archive = lcarchive.open_archive(str(root))

@@ -65,7 +65,9 @@ def test_merged_blocks_keep_every_value_on_the_union_of_cadences_and_fill_the_re
         aperture = merged.per_target["aperture"][row]
         rows, cols = block.per_target["aperture"].shape[1:]
         np.testing.assert_array_equal(aperture[:rows, :cols], block.per_target["aperture"][0])
-        assert (aperture[rows:] == INT_FILL[np.dtype("int32")]).all() and (aperture[:, cols:] == INT_FILL[np.dtype("int32")]).all()
+        assert (aperture[rows:] == INT_FILL[np.dtype("int32")]).all() and (
+            aperture[:, cols:] == INT_FILL[np.dtype("int32")]
+        ).all()
         assert merged.per_target["source_file"][row] == block.per_target["source_file"][0]
 
 
@@ -128,11 +130,16 @@ def test_versions_compare_as_numbers():
     assert version("v10") > version("v9") > version("v1.2") > version("v1")
 
 
-@given(sound=st.tuples(st.lists(st.integers(0, 20), max_size=3).map(tuple), st.integers(-1, 99), st.text(max_size=4),
-                       st.text(max_size=4)),
-       other=st.tuples(st.lists(st.integers(0, 20), max_size=3).map(tuple), st.integers(-1, 99), st.text(max_size=4),
-                       st.text(max_size=4)),
-       rows=st.integers(0, 10**5), other_rows=st.one_of(st.none(), st.integers(0, 10**5)))
+@given(
+    sound=st.tuples(
+        st.lists(st.integers(0, 20), max_size=3).map(tuple), st.integers(-1, 99), st.text(max_size=4), st.text(max_size=4)
+    ),
+    other=st.tuples(
+        st.lists(st.integers(0, 20), max_size=3).map(tuple), st.integers(-1, 99), st.text(max_size=4), st.text(max_size=4)
+    ),
+    rows=st.integers(0, 10**5),
+    other_rows=st.one_of(st.none(), st.integers(0, 10**5)),
+)
 def test_a_damaged_file_ranks_below_every_sound_one_and_releases_order_before_length(sound, other, rows, other_rows):
     assert rank(sound, rows) > rank(other, other_rows, is_damaged=True)
     if sound != other:
@@ -149,8 +156,11 @@ def test_damaged_reads_each_file_of_a_joined_light_curve():
 
 def test_release_key_and_rows_of_a_block():
     block = _block(5, np.arange(8), 3)
-    block.per_target.update(product_version=np.array(["v02"], dtype=object), file_date=np.array(["2020-01-01"], dtype=object),
-                            pipeline_version=np.array(["spoc-4.0"], dtype=object))
+    block.per_target.update(
+        product_version=np.array(["v02"], dtype=object),
+        file_date=np.array(["2020-01-01"], dtype=object),
+        pipeline_version=np.array(["spoc-4.0"], dtype=object),
+    )
     block.series["quality"][0, [1, 4]] = INT_FILL[np.dtype("int32")]
     assert release_key(block) == ((2,), int(block.per_target["data_release"][0]), "2020-01-01", "spoc-4.0")
     assert n_rows(block) == 6

@@ -37,10 +37,19 @@ def _array(store, shape: tuple[int, int], shard_rows: int, dtype: str, at_start:
     compressors = [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=np.dtype(dtype).itemsize)]
     if crc:
         compressors.append(Crc32cCodec())
-    return zarr.create_array(store, name=name, shape=shape, dtype=dtype, fill_value=0, zarr_format=3,
-                             chunks=(shard_rows, shape[1]), compressors=None,
-                             serializer=ShardingCodec(chunk_shape=(1, shape[1]), codecs=[BytesCodec(), *compressors],
-                                                      index_location="start" if at_start else "end"))
+    return zarr.create_array(
+        store,
+        name=name,
+        shape=shape,
+        dtype=dtype,
+        fill_value=0,
+        zarr_format=3,
+        chunks=(shard_rows, shape[1]),
+        compressors=None,
+        serializer=ShardingCodec(
+            chunk_shape=(1, shape[1]), codecs=[BytesCodec(), *compressors], index_location="start" if at_start else "end"
+        ),
+    )
 
 
 def _object(store, key: str) -> bytes | None:
@@ -50,9 +59,16 @@ def _object(store, key: str) -> bytes | None:
     return None if buf is None else buf.to_bytes()
 
 
-@given(n_targets=st.integers(1, 40), shard_rows=st.integers(1, 9), n_cad=st.integers(1, 30),
-       dtype=st.sampled_from(DTYPES), at_start=st.booleans(), crc=st.booleans(), seed=st.integers(0, 2**16),
-       written=st.data())
+@given(
+    n_targets=st.integers(1, 40),
+    shard_rows=st.integers(1, 9),
+    n_cad=st.integers(1, 30),
+    dtype=st.sampled_from(DTYPES),
+    at_start=st.booleans(),
+    crc=st.booleans(),
+    seed=st.integers(0, 2**16),
+    written=st.data(),
+)
 def test_shards_zarr_writes_decode_row_by_row(n_targets, shard_rows, n_cad, dtype, at_start, crc, seed, written):
     store = zarr.storage.MemoryStore()
     array = _array(store, (n_targets, n_cad), shard_rows, dtype, at_start, crc)
@@ -77,12 +93,19 @@ def test_shards_zarr_writes_decode_row_by_row(n_targets, shard_rows, n_cad, dtyp
             if offset == EMPTY:
                 assert row not in rows or np.all(values[row] == 0)  # zarr leaves out a chunk of only the fill
                 continue
-            decoded = decode_chunk(spec, raw[offset:offset + nbytes], (n_cad,), "key")
+            decoded = decode_chunk(spec, raw[offset : offset + nbytes], (n_cad,), "key")
             np.testing.assert_array_equal(decoded.view(f"u{decoded.itemsize}"), expected[row].view(f"u{decoded.itemsize}"))
 
 
-@given(shard_rows=st.integers(1, 9), n_cad=st.integers(1, 20), dtype=st.sampled_from(DTYPES), at_start=st.booleans(),
-       crc=st.booleans(), seed=st.integers(0, 2**16), data=st.data())
+@given(
+    shard_rows=st.integers(1, 9),
+    n_cad=st.integers(1, 20),
+    dtype=st.sampled_from(DTYPES),
+    at_start=st.booleans(),
+    crc=st.booleans(),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
 def test_shards_lcarchive_assembles_read_back_with_zarr(shard_rows, n_cad, dtype, at_start, crc, seed, data):
     n_targets = data.draw(st.integers(1, 3 * shard_rows))
     store = zarr.storage.MemoryStore()
@@ -116,11 +139,11 @@ def test_copied_chunks_are_kept_undecoded():
     one = encode_shard(spec, {0: np.arange(5, dtype="f4"), 2: np.full(5, np.nan, dtype="f4")})
     index = decode_index(spec, one)
     offset, nbytes = (int(v) for v in index[2])
-    copied = one[offset:offset + nbytes]
+    copied = one[offset : offset + nbytes]
     two = encode_shard(spec, {3: copied})
     o, n = (int(v) for v in decode_index(spec, two)[3])
-    assert two[o:o + n] == copied
-    assert np.isnan(decode_chunk(spec, two[o:o + n], (5,))).all()
+    assert two[o : o + n] == copied
+    assert np.isnan(decode_chunk(spec, two[o : o + n], (5,))).all()
     assert [int(v) for v in decode_index(spec, two)[0]] == [EMPTY, EMPTY]
 
 
@@ -129,10 +152,16 @@ def test_string_shards_round_trip_through_zarr(texts, at_start, crc):
     """Per-target strings (FITS headers: vlen-utf8 + zstd) of any text, NUL and astral characters too."""
     store = zarr.storage.MemoryStore()
     codecs = [VLenUTF8Codec(), ZstdCodec(level=3), *([Crc32cCodec()] if crc else [])]
-    array = zarr.create_array(store, name="h", shape=(len(texts),), chunks=(3,), dtype=str, zarr_format=3,
-                              serializer=ShardingCodec(chunk_shape=(1,), codecs=codecs,
-                                                       index_location="start" if at_start else "end"),
-                              compressors=None)
+    array = zarr.create_array(
+        store,
+        name="h",
+        shape=(len(texts),),
+        chunks=(3,),
+        dtype=str,
+        zarr_format=3,
+        serializer=ShardingCodec(chunk_shape=(1,), codecs=codecs, index_location="start" if at_start else "end"),
+        compressors=None,
+    )
     spec = spec_of(array)
     assert spec is not None and spec.kind == "vlen-zstd"
     for shard in range(-(-len(texts) // 3)):
@@ -142,7 +171,7 @@ def test_string_shards_round_trip_through_zarr(texts, at_start, crc):
         index = decode_index(spec, raw)
         for position, value in part.items():
             offset, nbytes = (int(v) for v in index[position])
-            assert decode_chunk(spec, raw[offset:offset + nbytes], ()).item() == value.item()
+            assert decode_chunk(spec, raw[offset : offset + nbytes], ()).item() == value.item()
     assert list(zarr.open_array(store, path="h")[:]) == texts
 
 
@@ -152,7 +181,7 @@ def test_a_flipped_byte_is_a_damaged_object_never_a_wrong_value():
     with pytest.raises(DamagedObjectError, match="shard index"):
         decode_index(spec, bytes(raw[:1] + bytes([raw[1] ^ 1]) + raw[2:]), "obs/flux/c/0/0")
     offset, nbytes = (int(v) for v in decode_index(spec, bytes(raw))[1])
-    chunk = bytearray(raw[offset:offset + nbytes])
+    chunk = bytearray(raw[offset : offset + nbytes])
     chunk[len(chunk) // 2] ^= 0x10
     with pytest.raises(DamagedObjectError, match="CRC32C"):
         decode_chunk(spec, bytes(chunk), (7,), "obs/flux/c/0/0")
@@ -164,7 +193,7 @@ def test_a_flipped_byte_is_a_damaged_object_never_a_wrong_value():
     o, n = (int(v) for v in decode_index(plain, body)[0])
     for cut in (3, 24):  # numcodecs' blosc reads past the end of a cut chunk: its header says its length
         with pytest.raises(DamagedObjectError, match="does not decode"):
-            decode_chunk(plain, body[o:o + n - cut], (7,), "k")
+            decode_chunk(plain, body[o : o + n - cut], (7,), "k")
 
 
 def test_index_size_is_sixteen_bytes_a_row_and_its_crc():

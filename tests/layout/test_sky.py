@@ -39,8 +39,7 @@ def test_positions_that_are_not_finite_are_in_no_pixel():
     assert 0 <= got[4] < SKY_PIXELS
 
 
-@given(ra=RA, dec=st.floats(-89.9, 89.9), radius=st.floats(0.001, 20), bearing=st.floats(0, 360),
-       fraction=st.floats(0, 0.999))
+@given(ra=RA, dec=st.floats(-89.9, 89.9), radius=st.floats(0.001, 20), bearing=st.floats(0, 360), fraction=st.floats(0, 0.999))
 def test_a_cone_holds_the_pixel_of_every_position_in_it(ra, dec, radius, bearing, fraction):
     centre = SkyCoord(ra * u.deg, dec * u.deg)
     inside = centre.directional_offset_by(bearing * u.deg, radius * fraction * u.deg)
@@ -55,8 +54,13 @@ def test_half_the_sky_or_more_is_every_pixel_and_no_cone_none():
     assert pixels_in_cones(np.zeros(0), np.zeros(0), np.zeros(0)).size == 0
 
 
-@given(ra_min=RA, width=st.one_of(st.floats(0.01, 60), st.floats(181, 359)), dec_min=st.floats(-89, 88),
-       height=st.floats(0.01, 30), data=st.data())
+@given(
+    ra_min=RA,
+    width=st.one_of(st.floats(0.01, 60), st.floats(181, 359)),
+    dec_min=st.floats(-89, 88),
+    height=st.floats(0.01, 30),
+    data=st.data(),
+)
 def test_a_box_holds_the_pixel_of_every_position_in_it_wrapping_through_zero(ra_min, width, dec_min, height, data):
     ra_max = (ra_min + width) % 360
     dec_max = min(dec_min + height, 90.0)

@@ -53,7 +53,8 @@ def test_buckets_are_the_ones_archives_already_hold():
     assert family_bucket("kepler-lc-q02", 256) == 123 and family_bucket("kepler-lc-q05", 256) == 216
     assert target_bucket(10002792, 1024) == 360
     assert sorted(int(b) for b in CAPTURED["two_batches"]["families"]) == sorted(
-        family_bucket(f, 256) for text in CAPTURED["two_batches"]["families"].values() for f in json.loads(text))
+        family_bucket(f, 256) for text in CAPTURED["two_batches"]["families"].values() for f in json.loads(text)
+    )
 
 
 @settings(deadline=None, max_examples=50)
@@ -133,6 +134,7 @@ def test_index_lines_round_trip_through_a_bucket_text(lines):
     decoded = decode_index([text])
     pd.testing.assert_frame_equal(decoded, _sorted(frame))
     assert encode_index(decoded) == text  # decoding and encoding again: the same bytes
+
     def no_constant(name: str) -> None:
         raise AssertionError(f"{name} in a bucket's text: no valid JSON")
 
@@ -172,14 +174,36 @@ def test_a_text_written_before_the_newer_columns_reads_with_their_defaults():
 
 
 def test_magnitude_sentinels_read_as_nan():
-    line = IndexLine(target=1, observation="kepler-lc-q02", row=0, ra=1.0, dec=2.0, mission="kepler", product="kepler-lc",
-                     segment=2, current=True, magnitude=99.0)
+    line = IndexLine(
+        target=1,
+        observation="kepler-lc-q02",
+        row=0,
+        ra=1.0,
+        dec=2.0,
+        mission="kepler",
+        product="kepler-lc",
+        segment=2,
+        current=True,
+        magnitude=99.0,
+    )
     assert math.isnan(decode_index([encode_index(frame_of_lines([line]))])["magnitude"][0])
 
 
 def test_null_reads_as_nan_in_a_line():
-    line = IndexLine.model_validate({"target": 1, "observation": "a", "row": 0, "ra": None, "dec": None, "mission": "",
-                                     "product": "", "segment": -1, "current": True, "coverage": None})
+    line = IndexLine.model_validate(
+        {
+            "target": 1,
+            "observation": "a",
+            "row": 0,
+            "ra": None,
+            "dec": None,
+            "mission": "",
+            "product": "",
+            "segment": -1,
+            "current": True,
+            "coverage": None,
+        }
+    )
     assert math.isnan(line.ra) and math.isnan(line.dec) and math.isnan(line.coverage)
 
 
@@ -199,8 +223,10 @@ def test_upsert_replaces_drops_and_keeps_the_rest(old, new, data):
     kept = [x for x in old if (x.target, x.observation) not in replaced and x.observation not in dropped]
     expected = kept + new
     assert out == (encode_index(frame_of_lines(expected)) if expected else "")
-    gone = sorted((x for x in old if (x.target, x.observation) in replaced or x.observation in dropped),
-                  key=lambda x: (x.target, x.observation))  # in the bucket's order
+    gone = sorted(
+        (x for x in old if (x.target, x.observation) in replaced or x.observation in dropped),
+        key=lambda x: (x.target, x.observation),
+    )  # in the bucket's order
     assert removed == {k: [v for x in gone for v in _columns([x])[k]] for k in COLUMNS}
 
 
@@ -261,10 +287,18 @@ def test_pins_go_to_the_catalogs_own_buckets(tmp_path):
 
 def test_index_lines_go_to_the_catalogs_own_buckets_and_the_sky(tmp_path):
     repo = _catalog(tmp_path / "catalog", BucketCounts(4, 16))
-    line = {"observation": "tess-spoc-2min-s0001", "row": 0, "mission": "tess", "product": "tess-spoc-2min", "segment": 1,
-            "current": True}
-    lines = [IndexLine.model_validate({**line, "target": t, "row": i, "ra": 10.0 * i, "dec": 5.0 - i})
-             for i, t in enumerate([3, 19, 35, 4, 100])]
+    line = {
+        "observation": "tess-spoc-2min-s0001",
+        "row": 0,
+        "mission": "tess",
+        "product": "tess-spoc-2min",
+        "segment": 1,
+        "current": True,
+    }
+    lines = [
+        IndexLine.model_validate({**line, "target": t, "row": i, "ra": 10.0 * i, "dec": 5.0 - i})
+        for i, t in enumerate([3, 19, 35, 4, 100])
+    ]
     session = repo.writable_session("main")
     assert update_index(session, frame_of_lines(lines)) == [3, 4]  # 3, 19, 35 in bucket 3 of 16; 4 and 100 in 4
     assert decode_index(read_buckets(session, "targets", [3]).values())["target"].tolist() == [3, 19, 35]
@@ -301,8 +335,10 @@ def test_an_archive_of_other_bucket_counts_ingests_and_reads(tmp_path):
     assert reads.bucket_counts() == BucketCounts(3, 5)
     families = reads.pins()
     assert sorted(families) == ["kepler-lc-q02", "kepler-lc-q03", "kepler-lc-q04", "kepler-lc-q05"]
-    assert all(p.buckets == sorted({t % 5 for t in reads.index()[lambda f, fam=f: f["observation"] == fam]["target"]})
-               for f, p in families.items())
+    assert all(
+        p.buckets == sorted({t % 5 for t in reads.index()[lambda f, fam=f: f["observation"] == fam]["target"]})
+        for f, p in families.items()
+    )
     session = reads.catalog_session()
     assert zarr.open_array(session.store, path="families").shape == (3,)
     texts = read_buckets(session, "targets", range(5))

@@ -77,17 +77,24 @@ def test_no_pin_is_refused():
             FamilyPin.from_stored(bad)
 
 
-_json_leaf = st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-_json = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-                     max_leaves=8)
+_json_leaf = (
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+)
+_json = st.recursive(
+    _json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3), max_leaves=8
+)
 _group = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=24)
 _stored_pin = st.fixed_dictionaries(
     {"snapshot": st.text(alphabet="0123456789ABCDEFGHJKMNPQRSTVWXYZ", min_size=20, max_size=20)},
-    optional={"observations": st.dictionaries(_group, st.dictionaries(st.text(max_size=12), _json, max_size=4), max_size=3),
-              "datasets": st.dictionaries(_group, st.lists(st.dictionaries(st.text(max_size=12), _json, max_size=3), max_size=3),
-                                          max_size=3),
-              "buckets": st.lists(st.integers(0, 1023), unique=True).map(sorted),
-              "snapshot_sha256": st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)})
+    optional={
+        "observations": st.dictionaries(_group, st.dictionaries(st.text(max_size=12), _json, max_size=4), max_size=3),
+        "datasets": st.dictionaries(
+            _group, st.lists(st.dictionaries(st.text(max_size=12), _json, max_size=3), max_size=3), max_size=3
+        ),
+        "buckets": st.lists(st.integers(0, 1023), unique=True).map(sorted),
+        "snapshot_sha256": st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    },
+)
 
 
 @settings(deadline=None, max_examples=50)
@@ -127,7 +134,11 @@ def _texts(store: ArchiveStore, name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_an_ingest_writes_the_buckets_it_wrote_before(scenario, one_batch, tmp_path):
-    store = lcarchive.open_archive(str(one_batch)).handle.repositories if scenario == "one_batch" else _ingest(scenario, tmp_path / "a")
+    store = (
+        lcarchive.open_archive(str(one_batch)).handle.repositories
+        if scenario == "one_batch"
+        else _ingest(scenario, tmp_path / "a")
+    )
     pins = store.pins()
     for name in ("families", "targets", "sky"):
         written, expected = _texts(store, name), CAPTURED[scenario][name]
@@ -144,8 +155,9 @@ def test_pins_of_an_older_lcarchive_read(one_batch, tmp_path):
     """A catalog whose pins lack the digest (written before digests) reads, and opens the groups."""
     root = tmp_path / "archive"
     store = _copy(one_batch, root)
-    old = {f: FamilyPin.from_stored({k: v for k, v in p.stored().items() if k != "snapshot_sha256"})
-           for f, p in store.pins().items()}
+    old = {
+        f: FamilyPin.from_stored({k: v for k, v in p.stored().items() if k != "snapshot_sha256"}) for f, p in store.pins().items()
+    }
     store.change_catalog(lambda session: ArchiveStore.update_pins(session, old) or True, "pins of an older lcarchive")
     archive = lcarchive.open_archive(str(root))
     assert all(p.snapshot_sha256 is None for p in archive.handle.repositories.pins().values())

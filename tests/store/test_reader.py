@@ -37,12 +37,22 @@ def _group() -> xr.Dataset:
         flux = rng.normal(size=cadences.size).astype("f4")
         if i == 4:
             flux[:] = np.nan  # a row of only the fill: zarr writes no chunk for it
-        blocks.append(Block(np.array([1000 + i]), cadences.astype(np.int64),
-                            {"time": (1300.0 + cadences / 720.0)[np.newaxis], "flux": flux[np.newaxis],
-                             "quality": rng.integers(0, 4096, cadences.size).astype("i4")[np.newaxis]},
-                            {"aperture": rng.integers(0, 9, (1, 2, 3)).astype("i4"),
-                             "header_primary": np.array([f"SIMPLE  =  T / target {i} \u00b0"], dtype=object),
-                             "tessmag": np.array([rng.normal()])}))
+        blocks.append(
+            Block(
+                np.array([1000 + i]),
+                cadences.astype(np.int64),
+                {
+                    "time": (1300.0 + cadences / 720.0)[np.newaxis],
+                    "flux": flux[np.newaxis],
+                    "quality": rng.integers(0, 4096, cadences.size).astype("i4")[np.newaxis],
+                },
+                {
+                    "aperture": rng.integers(0, 9, (1, 2, 3)).astype("i4"),
+                    "header_primary": np.array([f"SIMPLE  =  T / target {i} \u00b0"], dtype=object),
+                    "tessmag": np.array([rng.normal()]),
+                },
+            )
+        )
     return to_dataset(merge_blocks(blocks), {})
 
 
@@ -53,10 +63,19 @@ def _write(store) -> None:
     ds.to_zarr(store, group="g", mode="w", encoding=enc, consolidated=False, zarr_format=3)
     # an array with its shard index at the end, of which only some rows were ever written
     shape = (ds.sizes["target"], ds.sizes["cadence"])
-    end = zarr.create_array(store, name="g/flux_end", shape=shape, dtype="f8", fill_value=np.nan, chunks=(PER_SHARD, shape[1]),
-                            compressors=None, serializer=ShardingCodec(chunk_shape=(1, shape[1]), index_location="end",
-                                                                       codecs=[BytesCodec(), BloscCodec(cname="zstd"), Crc32cCodec()]),
-                            dimension_names=["target", "cadence"])
+    end = zarr.create_array(
+        store,
+        name="g/flux_end",
+        shape=shape,
+        dtype="f8",
+        fill_value=np.nan,
+        chunks=(PER_SHARD, shape[1]),
+        compressors=None,
+        serializer=ShardingCodec(
+            chunk_shape=(1, shape[1]), index_location="end", codecs=[BytesCodec(), BloscCodec(cname="zstd"), Crc32cCodec()]
+        ),
+        dimension_names=["target", "cadence"],
+    )
     values = np.arange(shape[0] * shape[1], dtype="f8").reshape(shape)
     for row in (0, 2, 7):  # shards 1 and 3 are never written
         end[row] = values[row]
@@ -144,8 +163,9 @@ def test_one_row_read_through_the_cached_index_equals_zarrs_read(group_store, ro
     values = run(read())
     for name in NAMES:
         expected = _expected(group_store, name, [row])[0]
-        _same(np.asarray(values[name]), np.asarray(expected, dtype=values[name].dtype if name != "header_primary" else object),
-              name)
+        _same(
+            np.asarray(values[name]), np.asarray(expected, dtype=values[name].dtype if name != "header_primary" else object), name
+        )
 
 
 def test_rows_of_one_shard_are_one_request_after_its_index(group_store):

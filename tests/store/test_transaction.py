@@ -122,8 +122,10 @@ def test_a_change_of_other_chunks_is_rebased_not_redone(tmp_path):
 def test_the_retry_limit_is_reported(tmp_path):
     repo, lock = _new_repository(str(tmp_path))
     change, calls = _racing(repo, 0, 0, times=10**6)
-    with override(commit_attempts=3), \
-            pytest.raises(StoreError, match="other writers kept committing first: gave up after 3 attempts"):
+    with (
+        override(commit_attempts=3),
+        pytest.raises(StoreError, match="other writers kept committing first: gave up after 3 attempts"),
+    ):
         transaction(repo, change, "mine", lock_path=lock)
     assert len(calls) == 3
     np.testing.assert_array_equal(_cells(repo), [300, 0, 0, 0, 0, 0])  # only the other writer's commits

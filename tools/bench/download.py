@@ -141,13 +141,21 @@ def measure(args: argparse.Namespace) -> dict:
             mirror: dict = {}
             server.reset_counts()
             s, nbytes = timed_runs(lambda d: s3fs_copy(group_prefix, d, args.jobs), args.repeats, work)
-            mirror["s3fs_copy"] = {"seconds": s, "bytes": nbytes, "mb_per_s": nbytes / s / 1e6,
-                                   "requests": server.total() / args.repeats}
+            mirror["s3fs_copy"] = {
+                "seconds": s,
+                "bytes": nbytes,
+                "mb_per_s": nbytes / s / 1e6,
+                "requests": server.total() / args.repeats,
+            }
             server.reset_counts()
             sel = lcarchive.Selection(observations=[OBS])
             s, rep = timed_runs(lambda d: lcarchive.download(root, d, sel, format="zarr", jobs=args.jobs), args.repeats, work)
-            mirror["lcarchive_zarr_mirror"] = {"seconds": s, "bytes": rep.bytes_read, "mb_per_s": rep.bytes_read / s / 1e6,
-                                               "requests": server.total() / args.repeats}
+            mirror["lcarchive_zarr_mirror"] = {
+                "seconds": s,
+                "bytes": rep.bytes_read,
+                "mb_per_s": rep.bytes_read / s / 1e6,
+                "requests": server.total() / args.repeats,
+            }
             results["mirror"] = mirror
 
             # -- selected targets vs their FITS files
@@ -157,24 +165,42 @@ def measure(args: argparse.Namespace) -> dict:
             selected: dict = {}
             for name, fn in (
                 ("fits_files_s3fs", lambda d: s3fs_files([fits_paths[t] for t in chosen], d, args.jobs)),
-                ("fits_files_obstore", lambda d: obstore_files("bench", [fits_paths[t].removeprefix("bench/") for t in chosen], d, args.jobs)),
+                (
+                    "fits_files_obstore",
+                    lambda d: obstore_files("bench", [fits_paths[t].removeprefix("bench/") for t in chosen], d, args.jobs),
+                ),
             ):
                 server.reset_counts()
                 s, nbytes = timed_runs(fn, args.repeats, work)
-                selected[name] = {"seconds": s, "bytes_written": nbytes, "requests": server.total() / args.repeats,
-                                  "bytes_sent": server.bytes_sent() / args.repeats}
+                selected[name] = {
+                    "seconds": s,
+                    "bytes_written": nbytes,
+                    "requests": server.total() / args.repeats,
+                    "bytes_sent": server.bytes_sent() / args.repeats,
+                }
             for fmt in args.formats:
                 server.reset_counts()
-                s, rep = timed_runs(lambda d, f=fmt: lcarchive.download(root, d, sel, format=f, jobs=args.jobs), args.repeats, work)
-                selected[f"lcarchive_{fmt}"] = {"seconds": s, "bytes_written": rep.bytes_written, "requests": server.total() / args.repeats,
-                                                "bytes_sent": server.bytes_sent() / args.repeats}
+                s, rep = timed_runs(
+                    lambda d, f=fmt: lcarchive.download(root, d, sel, format=f, jobs=args.jobs), args.repeats, work
+                )
+                selected[f"lcarchive_{fmt}"] = {
+                    "seconds": s,
+                    "bytes_written": rep.bytes_written,
+                    "requests": server.total() / args.repeats,
+                    "bytes_sent": server.bytes_sent() / args.repeats,
+                }
             results["selected"] = selected
         finally:
             server.stop()
     base = results["selected"]["fits_files_s3fs"]["seconds"]
     results["ratios"] = {
-        "mirror_throughput_vs_s3fs_copy": results["mirror"]["lcarchive_zarr_mirror"]["mb_per_s"] / results["mirror"]["s3fs_copy"]["mb_per_s"],
-        **{f"selected_{k}_time_vs_fits_download": v["seconds"] / base for k, v in results["selected"].items() if k.startswith("lcarchive_")},
+        "mirror_throughput_vs_s3fs_copy": results["mirror"]["lcarchive_zarr_mirror"]["mb_per_s"]
+        / results["mirror"]["s3fs_copy"]["mb_per_s"],
+        **{
+            f"selected_{k}_time_vs_fits_download": v["seconds"] / base
+            for k, v in results["selected"].items()
+            if k.startswith("lcarchive_")
+        },
         "fits_obstore_vs_fits_s3fs": results["selected"]["fits_files_obstore"]["seconds"] / base,
     }
     return results
@@ -191,12 +217,17 @@ def report(r: dict) -> str:
     ]
     for name, x in r["mirror"].items():
         lines.append(f"| {name} | {x['seconds']:.2f} | {x['mb_per_s']:.0f} | {x['requests']:.0f} |")
-    lines += ["", f"| {cfg['select']} selected targets | s | ratio to FITS (s3fs) | MB written | requests | MB sent by the server |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"| {cfg['select']} selected targets | s | ratio to FITS (s3fs) | MB written | requests | MB sent by the server |",
+        "|---|---|---|---|---|---|",
+    ]
     base = r["selected"]["fits_files_s3fs"]["seconds"]
     for name, x in r["selected"].items():
-        lines.append(f"| {name} | {x['seconds']:.2f} | {x['seconds'] / base:.3f} | {x['bytes_written'] / 1e6:.1f} | {x['requests']:.0f} "
-                     f"| {x['bytes_sent'] / 1e6:.1f} |")
+        lines.append(
+            f"| {name} | {x['seconds']:.2f} | {x['seconds'] / base:.3f} | {x['bytes_written'] / 1e6:.1f} | {x['requests']:.0f} "
+            f"| {x['bytes_sent'] / 1e6:.1f} |"
+        )
     lines += ["", "| goal | target | reached | verdict |", "|---|---|---|---|"]
     mirror = r["ratios"]["mirror_throughput_vs_s3fs_copy"]
     lines.append(f"| mirror throughput vs s3fs copy | >= 0.8 | {mirror:.2f} | {'met' if mirror >= 0.8 else 'MISSED'} |")

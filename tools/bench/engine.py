@@ -41,8 +41,9 @@ FIRST_ID = 3_000_000_000
 
 
 def sector_files(work: Path, sector: int, n: int, first_id: int, seed: int | None = None) -> list[str]:
-    files = make_observation(TEMPLATE, work / f"s{sector:04d}-{first_id}", n, seed=sector if seed is None else seed,
-                             first_id=first_id)
+    files = make_observation(
+        TEMPLATE, work / f"s{sector:04d}-{first_id}", n, seed=sector if seed is None else seed, first_id=first_id
+    )
     for path in files:
         with fits.open(path, mode="update") as hdul:
             hdul[0].header["SECTOR"] = sector
@@ -55,8 +56,13 @@ def counted(server: SubprocessCountingMotoServer, fn) -> dict:
     fn()
     seconds = time.perf_counter() - t0
     counts = server.counts()
-    return {"seconds": round(seconds, 3), "requests": sum(counts.values()), "by_method": counts,
-            "bytes_written": server.bytes_received(), "bytes_read": server.bytes_sent()}
+    return {
+        "seconds": round(seconds, 3),
+        "requests": sum(counts.values()),
+        "by_method": counts,
+        "bytes_written": server.bytes_received(),
+        "bytes_read": server.bytes_sent(),
+    }
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -85,13 +91,20 @@ def measure(args: argparse.Namespace) -> dict:
                     next_id += args.batch
                     row[endpoint] = {
                         "batch_into_existing_observation": counted(
-                            server, lambda: lcarchive.Archive(root, storage_options=options).ingest(into_existing)),
+                            server, lambda: lcarchive.Archive(root, storage_options=options).ingest(into_existing)
+                        ),
                         "batch_into_new_observation": counted(
-                            server, lambda: lcarchive.Archive(root, storage_options=options).ingest(into_new)),
+                            server, lambda: lcarchive.Archive(root, storage_options=options).ingest(into_new)
+                        ),
                         "cold_point_read": counted(
-                            server, lambda: lcarchive.open_archive(root, storage_options=options).light_curve(
-                                FIRST_ID + 1, observation="tess-spoc-2min-s0001", variables=["time", "flux", "flux_err", "quality"],
-                                quality_bitmask="none")),
+                            server,
+                            lambda: lcarchive.open_archive(root, storage_options=options).light_curve(
+                                FIRST_ID + 1,
+                                observation="tess-spoc-2min-s0001",
+                                variables=["time", "flux", "flux_err", "quality"],
+                                quality_bitmask="none",
+                            ),
+                        ),
                     }
                 results["sizes"][n] = row
                 print(f"N={n}: " + json.dumps(row), flush=True)
@@ -102,18 +115,21 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = ["| observations | endpoint | batch into existing: s / requests / kB written / kB read "
-             "| batch into new: s / requests / kB written / kB read | cold point read: s / requests / kB read |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| observations | endpoint | batch into existing: s / requests / kB written / kB read "
+        "| batch into new: s / requests / kB written / kB read | cold point read: s / requests / kB read |",
+        "|---|---|---|---|---|",
+    ]
     for n, row in results["sizes"].items():
         for endpoint, x in row.items():
             if not isinstance(x, dict):
                 continue
             e, w, r = x["batch_into_existing_observation"], x["batch_into_new_observation"], x["cold_point_read"]
             lines.append(
-                f"| {n} | {endpoint} | {e['seconds']:.2f} / {e['requests']} / {e['bytes_written']/1e3:.0f} / {e['bytes_read']/1e3:.0f} "
-                f"| {w['seconds']:.2f} / {w['requests']} / {w['bytes_written']/1e3:.0f} / {w['bytes_read']/1e3:.0f} "
-                f"| {r['seconds']:.3f} / {r['requests']} / {r['bytes_read']/1e3:.0f} |")
+                f"| {n} | {endpoint} | {e['seconds']:.2f} / {e['requests']} / {e['bytes_written'] / 1e3:.0f} / {e['bytes_read'] / 1e3:.0f} "
+                f"| {w['seconds']:.2f} / {w['requests']} / {w['bytes_written'] / 1e3:.0f} / {w['bytes_read'] / 1e3:.0f} "
+                f"| {r['seconds']:.3f} / {r['requests']} / {r['bytes_read'] / 1e3:.0f} |"
+            )
     return "\n".join(lines)
 
 

@@ -106,9 +106,14 @@ def build(root: Path) -> dict:
     seconds = time.perf_counter() - t0
     from lcarchive.store.archive_store import ArchiveStore
 
-    return {"files": sum(map(len, batches)), "ingest_seconds": round(seconds, 1),
-            "groups": len(archive.observations), "repositories": len(ArchiveStore(str(root)).families_in_store()) + 1,
-            "skipped": sum(len(r.skipped) for r in reports), "versions": len(archive.history())}
+    return {
+        "files": sum(map(len, batches)),
+        "ingest_seconds": round(seconds, 1),
+        "groups": len(archive.observations),
+        "repositories": len(ArchiveStore(str(root)).families_in_store()) + 1,
+        "skipped": sum(len(r.skipped) for r in reports),
+        "versions": len(archive.history()),
+    }
 
 
 AWS: dict[str, str] = {}
@@ -159,8 +164,7 @@ def measure(template: Path, work: Path, code: str | None) -> dict:
         copy = copy_of(template, work, f"{how}-{code is not None}")
         for case, safety in (("nothing expires", None), ("expiring", 0), ("again", 0)):
             if how == "cli":
-                out[f"cli, {case}"], text = timed([str(BIN / "lcarchive"), "gc", copy, "--older-than", "0"],
-                                                  env(code, safety))
+                out[f"cli, {case}"], text = timed([str(BIN / "lcarchive"), "gc", copy, "--older-than", "0"], env(code, safety))
                 out[f"cli, {case} [output]"] = text.strip()
             else:
                 _, text = timed([sys.executable, "-c", INPROCESS, copy, "0"], env(code, safety))

@@ -74,8 +74,9 @@ class _CountingMiddleware:
             if environ.get("REQUEST_METHOD") == "POST":
                 self.reset()
             with self.lock:
-                body = json.dumps({"counts": dict(self.by_method), "bytes": self.body_bytes,
-                                   "received": self.received_bytes}).encode()
+                body = json.dumps(
+                    {"counts": dict(self.by_method), "bytes": self.body_bytes, "received": self.received_bytes}
+                ).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if path.startswith("/moto-api"):
@@ -120,9 +121,7 @@ class CountingMotoServer(ThreadedMotoServer):
     # ThreadedMotoServer._server_entry with our middleware around moto's WSGI app
     def _server_entry(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on stderr
-        self._server = make_server(
-            self._ip_address, self._port, self._counter, True, request_handler=MotoRequestHandler
-        )
+        self._server = make_server(self._ip_address, self._port, self._counter, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 

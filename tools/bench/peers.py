@@ -149,8 +149,15 @@ def default_columns(names: Iterable[str], header: fits.Header) -> dict[str, str]
         flux, err = "PDCSAP_FLUX", "PDCSAP_FLUX_ERR"
         x, y = "MOM_CENTR1", "MOM_CENTR2"
     quality = "QUALITY" if "QUALITY" in names else "SAP_QUALITY"
-    wanted = {"time": "TIME", "flux": flux, "flux_err": err, "quality": quality, "cadenceno": "CADENCENO",
-              "x_centroid": x, "y_centroid": y}
+    wanted = {
+        "time": "TIME",
+        "flux": flux,
+        "flux_err": err,
+        "quality": quality,
+        "cadenceno": "CADENCENO",
+        "x_centroid": x,
+        "y_centroid": y,
+    }
     return {k: names[v] for k, v in wanted.items() if v is not None and v in names}
 
 
@@ -202,8 +209,9 @@ def read_fits_lightcurve(source: str | Path | bytes | Any, name: str = "") -> Li
                 "time_unit": str(table.columns[cols["time"]].unit or ""),
                 "columns": cols,
             }
-            return LightCurve(observation_id(h0, h1), int(h0[id_key]), arrays, meta,
-                              name or Path(getattr(source, "name", "") or "").name)
+            return LightCurve(
+                observation_id(h0, h1), int(h0[id_key]), arrays, meta, name or Path(getattr(source, "name", "") or "").name
+            )
 
 
 def _header_pair(fs: fsspec.AbstractFileSystem, path: str) -> tuple[fits.Header, fits.Header]:
@@ -559,8 +567,9 @@ def ensure_postgres_installed() -> Path:
         raise RuntimeError("PostgreSQL is not installed and installing it needs root (apt-get install postgresql)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "postgresql"], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"], check=True, env=env, stdout=subprocess.DEVNULL
+    )
     bindir = find()
     if bindir is None:
         raise RuntimeError("apt-get install postgresql did not provide initdb")
@@ -571,8 +580,7 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                       check=True)
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
         return pwd.getpwnam(name)
 
 
@@ -601,12 +609,35 @@ class PostgresServer:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
             run_as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
         subprocess.run(
-            [str(self.bindir / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",
-             "-E", "UTF8", "--no-locale", "--no-sync"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir, **run_as,
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.dir,
+            **run_as,
         )
-        args = [str(self.bindir / "postgres"), "-D", str(self.data), "-k", str(self.sock),
-                "-h", "127.0.0.1", "-p", str(self.port)]
+        args = [
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.data),
+            "-k",
+            str(self.sock),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         for k, v in (settings or {}).items():
             args += ["-c", f"{k}={v}"]
         self.log = open(self.dir / "postgres.log", "wb")  # noqa: SIM115
@@ -781,8 +812,7 @@ class PostgresPeer(Peer):
 
     def read_target(self, target: int, observation: str) -> dict[str, np.ndarray]:
         with self.conn.cursor(binary=True) as cur:
-            cur.execute(self._SELECT.format(table=self.table) + " WHERE tic_id = %s AND observation = %s",
-                        (target, observation))
+            cur.execute(self._SELECT.format(table=self.table) + " WHERE tic_id = %s AND observation = %s", (target, observation))
             row = cur.fetchone()
         if row is None:
             raise KeyError((target, observation))
@@ -793,8 +823,7 @@ class PostgresPeer(Peer):
         with self.conn.transaction(), self.conn.cursor(name="scan", binary=True) as cur:
             cur.itersize = self.batch  # rows per round trip of the server-side cursor
             cur.execute(
-                "SELECT barycentric_julian_dates, data, errors, quality_flags FROM "
-                f"{self.table} WHERE observation = %s",
+                f"SELECT barycentric_julian_dates, data, errors, quality_flags FROM {self.table} WHERE observation = %s",
                 (observation,),
             )
             for row in cur:

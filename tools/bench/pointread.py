@@ -71,8 +71,11 @@ def lcarchive_reads(options: dict, targets: list[int], warm_target: int) -> list
     def light_curve_warm() -> None:
         holder["archive"].light_curve(warm_target, observation=OBS, variables=CORE, quality_bitmask="none")
 
-    return [("xarray cold", True, xarray_cold), ("light_curve cold", True, light_curve_cold),
-            ("light_curve warm", False, light_curve_warm)]
+    return [
+        ("xarray cold", True, xarray_cold),
+        ("light_curve cold", True, light_curve_cold),
+        ("light_curve warm", False, light_curve_warm),
+    ]
 
 
 def measures(options: dict, targets: list[int], warm_targets: list[int], fits: FitsPeer) -> dict:
@@ -89,8 +92,7 @@ def measures(options: dict, targets: list[int], warm_targets: list[int], fits: F
     return out
 
 
-def star_reads(options: dict, target: int, observations: list[str], fits: FitsPeer,
-               proxy: LatencyProxy | None = None) -> dict:
+def star_reads(options: dict, target: int, observations: list[str], fits: FitsPeer, proxy: LatencyProxy | None = None) -> dict:
     """One star across its observations: lcarchive cold (all its current observations, one
     call), its FITS files one after another and concurrently. Seconds each, and the rounds and
     requests of the lcarchive read when ``proxy`` counts them."""
@@ -163,8 +165,12 @@ def lsdb_reads(url: str, endpoint: str, positions: dict[int, tuple[float, float]
     import lsdb
     from upath import UPath
 
-    path = UPath(url, key=os.environ["AWS_ACCESS_KEY_ID"], secret=os.environ["AWS_SECRET_ACCESS_KEY"],
-                 client_kwargs={"endpoint_url": endpoint})
+    path = UPath(
+        url,
+        key=os.environ["AWS_ACCESS_KEY_ID"],
+        secret=os.environ["AWS_SECRET_ACCESS_KEY"],
+        client_kwargs={"endpoint_url": endpoint},
+    )
     out: dict[str, list[float]] = {"lsdb by ID": [], "lsdb cone, then ID": []}
     for target in targets:
         t0 = time.perf_counter()
@@ -181,8 +187,12 @@ def lsdb_reads(url: str, endpoint: str, positions: dict[int, tuple[float, float]
 
 
 def measure(args: argparse.Namespace) -> dict:
-    results: dict = {"config": {k: v for k, v in vars(args).items() if k != "json"}, "machine": machine(),
-                     "times": {}, "rounds": {}}
+    results: dict = {
+        "config": {k: v for k, v in vars(args).items() if k != "json"},
+        "machine": machine(),
+        "times": {},
+        "rounds": {},
+    }
     server = SubprocessCountingMotoServer()
     server.start()
     import os
@@ -198,7 +208,9 @@ def measure(args: argparse.Namespace) -> dict:
             loader.load(files)
             observations = [OBS]
             for sector in range(2, args.sectors + 1):
-                more = make_observation(TEMPLATE, Path(tmp) / f"s{sector:02d}", args.sector_targets, seed=sector, first_id=FIRST_ID)
+                more = make_observation(
+                    TEMPLATE, Path(tmp) / f"s{sector:02d}", args.sector_targets, seed=sector, first_id=FIRST_ID
+                )
                 set_sector(more, sector)
                 assert lcarchive.Archive(ROOT).ingest([str(f) for f in more]).ok
                 loader.load(more)
@@ -212,21 +224,32 @@ def measure(args: argparse.Namespace) -> dict:
             places = {"moto": {}, **{name: {"endpoint_url": p.url} for name, p in proxies.items()}}
             rng = random.Random(7)
             for where, options in places.items():
-                fits = FitsPeer("s3://points/fits", storage_options={"client_kwargs": {"endpoint_url": options["endpoint_url"]}}
-                                if options else None)
+                fits = FitsPeer(
+                    "s3://points/fits",
+                    storage_options={"client_kwargs": {"endpoint_url": options["endpoint_url"]}} if options else None,
+                )
                 fits.urls = dict(loader.urls)
                 runs = [measures(options, rng.sample(ids, 3), rng.sample(ids, 1), fits) for _ in range(args.repeats)]
                 row = {name: statistics.median(r[name] for r in runs) for name in runs[0]}
                 if args.sectors > 1:
-                    stars = [star_reads(options, t, observations, fits, proxies.get(where))
-                             for t in rng.sample(ids[:args.sector_targets], min(args.repeats, args.sector_targets))]
+                    stars = [
+                        star_reads(options, t, observations, fits, proxies.get(where))
+                        for t in rng.sample(ids[: args.sector_targets], min(args.repeats, args.sector_targets))
+                    ]
                     results.setdefault("stars", {})[where] = {
-                        name: statistics.median(r[name] for r in stars) for name in stars[0] if name != "rounds"}
+                        name: statistics.median(r[name] for r in stars) for name in stars[0] if name != "rounds"
+                    }
                     if where in proxies:
                         results.setdefault("star_rounds", {})[where] = [r["rounds"] for r in stars]
                 if args.lsdb:
-                    row.update(lsdb_reads("s3://points/hats", options.get("endpoint_url", server.endpoint), positions,
-                                          rng.sample(ids, min(args.repeats, 3))))
+                    row.update(
+                        lsdb_reads(
+                            "s3://points/hats",
+                            options.get("endpoint_url", server.endpoint),
+                            positions,
+                            rng.sample(ids, min(args.repeats, 3)),
+                        )
+                    )
                 results["times"][where] = row
                 if where in proxies:
                     results["rounds"][where] = rounds_of(proxies[where], options, *rng.sample(ids, 2))
@@ -253,8 +276,11 @@ def report(results: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {rounds} |")
     if "stars" in results:
         n = results["config"]["sectors"]
-        lines += ["", f"| one star, {n} sectors | " + " | ".join(f"{p} ms" for p in places) + " | rounds (requests) |",
-                  "|---" * (len(places) + 2) + "|"]
+        lines += [
+            "",
+            f"| one star, {n} sectors | " + " | ".join(f"{p} ms" for p in places) + " | rounds (requests) |",
+            "|---" * (len(places) + 2) + "|",
+        ]
         counted = results.get("star_rounds", {}).get(slow[-1], []) if slow else []
         for name in ("star cold", "fits one after another", "fits concurrently"):
             cells = [f"{results['stars'][p][name] * 1e3:.0f}" for p in places]

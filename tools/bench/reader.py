@@ -41,8 +41,10 @@ from tools.bench.run import CORE, FIRST_ID, TEMPLATE, machine
 from tools.synth import make_observation
 
 OBS = "tess-spoc-2min-s0001"
-PIPELINES = {"zarr BatchedCodecPipeline": "zarr.core.codec_pipeline.BatchedCodecPipeline",
-             "zarr FusedCodecPipeline": "zarr.core.codec_pipeline.FusedCodecPipeline"}
+PIPELINES = {
+    "zarr BatchedCodecPipeline": "zarr.core.codec_pipeline.BatchedCodecPipeline",
+    "zarr FusedCodecPipeline": "zarr.core.codec_pipeline.FusedCodecPipeline",
+}
 
 
 def lcarchive_reads(archive: lcarchive.Archive, rows: list[int]) -> list[float]:
@@ -106,9 +108,11 @@ def measure(args: argparse.Namespace) -> dict:
             local = str(Path(tmp) / "archive")
             for root in ("s3://reader/archive", local):
                 assert lcarchive.Archive(root).ingest(files).ok
-            places = {"moto": ("s3://reader/archive", {}),
-                      f"moto+{args.latency * 1e3:.0f}ms": ("s3://reader/archive", {"endpoint_url": proxy.url}),
-                      "local": (local, {})}
+            places = {
+                "moto": ("s3://reader/archive", {}),
+                f"moto+{args.latency * 1e3:.0f}ms": ("s3://reader/archive", {"endpoint_url": proxy.url}),
+                "local": (local, {}),
+            }
             rng = random.Random(3)
             for where, (root, options) in places.items():
                 archive = lcarchive.open_archive(root, options)
@@ -126,12 +130,16 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = ["| store | lcarchive (cached shard index) ms | zarr Batched ms | zarr Fused ms | speed-up vs best zarr |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| store | lcarchive (cached shard index) ms | zarr Batched ms | zarr Fused ms | speed-up vs best zarr |",
+        "|---|---|---|---|---|",
+    ]
     for where, row in results["reads"].items():
         best = min(row[n] for n in PIPELINES)
-        lines.append(f"| {where} | {row['lcarchive']*1e3:.2f} | {row['zarr BatchedCodecPipeline']*1e3:.2f} "
-                     f"| {row['zarr FusedCodecPipeline']*1e3:.2f} | {best / row['lcarchive']:.2f}x |")
+        lines.append(
+            f"| {where} | {row['lcarchive'] * 1e3:.2f} | {row['zarr BatchedCodecPipeline'] * 1e3:.2f} "
+            f"| {row['zarr FusedCodecPipeline'] * 1e3:.2f} | {best / row['lcarchive']:.2f}x |"
+        )
     return "\n".join(lines)
 
 

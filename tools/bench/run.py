@@ -59,7 +59,9 @@ from tools.bench.moto_counter import CountingMotoServer, SubprocessCountingMotoS
 from tools.bench.peers import FitsPeer, HDF5Peer, PostgresPeer  # noqa: E402
 from tools.synth import make_observation  # noqa: E402
 
-TEMPLATE = REPO.parent / "shared" / "data" / "lightcurves" / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
+TEMPLATE = (
+    REPO.parent / "shared" / "data" / "lightcurves" / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
+)
 CORE = ["time", "flux", "flux_err", "quality"]
 FIRST_ID = 3_000_000_000
 GOALS = {
@@ -131,14 +133,22 @@ def real_files_bytes(work: Path) -> dict:
     variables weigh more than in a sector of thousands of targets.
     """
     base = TEMPLATE.parents[1]
-    files = sorted(p for p in base.rglob("*") if p.is_file() and "bad" not in p.relative_to(base).parts
-                   and p.suffix in (".fits", ".gz", ".h5", ".fit", ".fts"))
+    files = sorted(
+        p
+        for p in base.rglob("*")
+        if p.is_file() and "bad" not in p.relative_to(base).parts and p.suffix in (".fits", ".gz", ".h5", ".fit", ".fts")
+    )
     root = work / "real"
     report = lcarchive.Archive(str(root)).ingest([str(p) for p in files])
     source = sum(p.stat().st_size for p in files)
     stored = prefix_bytes(str(root / "observations"))
-    return {"files": len(files), "light_curves": len(report.added), "source_bytes": source, "stored_bytes": stored,
-            "ratio": stored / source}
+    return {
+        "files": len(files),
+        "light_curves": len(report.added),
+        "source_bytes": source,
+        "stored_bytes": stored,
+        "ratio": stored / source,
+    }
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -173,7 +183,7 @@ def measure(args: argparse.Namespace) -> dict:
                 report = lcarchive.Archive(root).ingest([str(p) for p in main])
                 ingest_s = time.perf_counter() - t0
                 assert report.ok and len(report.added) == len(main), report.skipped[:3]
-                lcarchive.Archive(root).ingest([str(p) for p in all_files[len(main):]])
+                lcarchive.Archive(root).ingest([str(p) for p in all_files[len(main) :]])
                 stored = prefix_bytes(f"{root}/observations/{obs}")  # the observation's repository, all of it
                 rows[where] = {"ingest_files_per_s": len(main) / ingest_s, "stored_bytes": stored, "root": root, "options": {}}
             proxy = LatencyProxy(server.endpoint, latency=args.latency)
@@ -212,10 +222,17 @@ def measure(args: argparse.Namespace) -> dict:
                 r = rows[where]
                 root, options = r["root"], r["options"]
                 # cold: nothing of the archive opened in this process (its caches cleared)
-                r["cold_point_read_xarray_s"] = timed(lambda t: (clear_caches(), xarray_point_read(root, obs, t, options)), sample)
+                r["cold_point_read_xarray_s"] = timed(
+                    lambda t: (clear_caches(), xarray_point_read(root, obs, t, options)), sample
+                )
                 r["cold_point_read_light_curve_s"] = timed(
-                    lambda t: (clear_caches(), lcarchive.open_archive(root, options).light_curve(
-                        t, observation=obs, variables=CORE, quality_bitmask="none")), sample
+                    lambda t: (
+                        clear_caches(),
+                        lcarchive.open_archive(root, options).light_curve(
+                            t, observation=obs, variables=CORE, quality_bitmask="none"
+                        ),
+                    ),
+                    sample,
                 )
                 archive = lcarchive.open_archive(root, options)
                 archive.light_curve(targets[0], observation=obs, variables=CORE, quality_bitmask="none")
@@ -224,7 +241,9 @@ def measure(args: argparse.Namespace) -> dict:
                 r["warm_point_read_light_curve_s"] = timed(
                     lambda t: archive.light_curve(t, observation=obs, variables=CORE, quality_bitmask="none"), sample
                 )
-                r["target_across_10_observations_s"] = timed(lambda t: archive.light_curve(t, variables=CORE, quality_bitmask="none"), multi)
+                r["target_across_10_observations_s"] = timed(
+                    lambda t: archive.light_curve(t, variables=CORE, quality_bitmask="none"), multi
+                )
                 t0 = time.perf_counter()
                 nbytes = xarray_scan(root, obs, options)
                 scan_s = time.perf_counter() - t0
@@ -235,7 +254,9 @@ def measure(args: argparse.Namespace) -> dict:
                 pr = peer_results[name]
                 pr["point_read_s"] = timed(lambda t: peer.read_target(t, obs), sample)
                 pr["target_across_10_observations_s"] = (
-                    timed(lambda t: [peer.read_target(t, o) for o in obs_ids], multi) if name.startswith(("fits", "postgres")) else None
+                    timed(lambda t: [peer.read_target(t, o) for o in obs_ids], multi)
+                    if name.startswith(("fits", "postgres"))
+                    else None
                 )
                 t0 = time.perf_counter()
                 nbytes = peer.scan(obs)
@@ -290,7 +311,20 @@ def machine() -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for pkg in ("lcarchive", "icechunk", "zarr", "xarray", "numpy", "astropy", "s3fs", "fsspec", "moto", "pandas", "tables", "psycopg"):
+    for pkg in (
+        "lcarchive",
+        "icechunk",
+        "zarr",
+        "xarray",
+        "numpy",
+        "astropy",
+        "s3fs",
+        "fsspec",
+        "moto",
+        "pandas",
+        "tables",
+        "psycopg",
+    ):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -314,25 +348,37 @@ def report(r: dict) -> str:
             ok = value <= goal if op == "<=" else value >= goal
             row += f" {value:.3f} | {'met' if ok else 'MISSED'} |"
         lines.append(row)
-    lines += ["", "| store | point read ms | 10 observations ms | scan targets/s | scan MB/s | stored MB |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| store | point read ms | 10 observations ms | scan targets/s | scan MB/s | stored MB |",
+        "|---|---|---|---|---|---|",
+    ]
     for where, x in r["lcarchive"].items():
         lines.append(
             f"| lcarchive {where} (cold xarray / warm light_curve) "
-            f"| {x['cold_point_read_xarray_s']*1e3:.1f} / {x['warm_point_read_light_curve_s']*1e3:.1f} "
-            f"| {x['target_across_10_observations_s']*1e3:.1f} | {x['scan_targets_per_s']:.0f} | {x['scan_mb_per_s']:.0f} "
-            f"| {x['stored_bytes']/1e6:.1f} |"
+            f"| {x['cold_point_read_xarray_s'] * 1e3:.1f} / {x['warm_point_read_light_curve_s'] * 1e3:.1f} "
+            f"| {x['target_across_10_observations_s'] * 1e3:.1f} | {x['scan_targets_per_s']:.0f} | {x['scan_mb_per_s']:.0f} "
+            f"| {x['stored_bytes'] / 1e6:.1f} |"
         )
     for name, x in r["peers"].items():
         multi = x.get("target_across_10_observations_s")
         lines.append(
-            f"| {name} | {x['point_read_s']*1e3:.1f} | {'-' if multi is None else f'{multi*1e3:.1f}'} | {x['scan_targets_per_s']:.0f} "
-            f"| {x['scan_mb_per_s']:.0f} | {x['stored_bytes']/1e6:.1f} |"
+            f"| {name} | {x['point_read_s'] * 1e3:.1f} | {'-' if multi is None else f'{multi * 1e3:.1f}'} | {x['scan_targets_per_s']:.0f} "
+            f"| {x['scan_mb_per_s']:.0f} | {x['stored_bytes'] / 1e6:.1f} |"
         )
-    lines += ["", f"bare astropy parse: {r['bare_parse_files_per_s']:.1f} files/s; "
-              + "; ".join(f"lcarchive ingest {w}: {x['ingest_files_per_s']:.1f} files/s" for w, x in r["lcarchive"].items() if "+" not in w)]
+    lines += [
+        "",
+        f"bare astropy parse: {r['bare_parse_files_per_s']:.1f} files/s; "
+        + "; ".join(
+            f"lcarchive ingest {w}: {x['ingest_files_per_s']:.1f} files/s" for w, x in r["lcarchive"].items() if "+" not in w
+        ),
+    ]
     x = r["real_files"]
-    lines += ["", f"real files in ../shared: {x['light_curves']} light curves of {x['files']} files, "
-              f"{x['stored_bytes']/1e6:.1f} MB stored for {x['source_bytes']/1e6:.1f} MB of sources ({x['ratio']:.2f}x)"]
+    lines += [
+        "",
+        f"real files in ../shared: {x['light_curves']} light curves of {x['files']} files, "
+        f"{x['stored_bytes'] / 1e6:.1f} MB stored for {x['source_bytes'] / 1e6:.1f} MB of sources ({x['ratio']:.2f}x)",
+    ]
     lines += ["", "requests per point read (at the server): " + json.dumps(r["requests_per_point_read"])]
     return "\n".join(lines)
 
@@ -343,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sector-targets", type=int, default=20, help="targets also observed in sectors 2-10")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
-        "--moto", choices=["process", "thread"], default="process",
+        "--moto",
+        choices=["process", "thread"],
+        default="process",
         help="run moto in its own process (like a real endpoint; default) or as a thread of this one",
     )
     parser.add_argument("--latency", type=float, default=0.02, help="seconds a proxy adds per request (overlapping)")

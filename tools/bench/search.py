@@ -51,22 +51,24 @@ def synthetic_lines(n: int, sectors: int, seed: int = 1) -> pd.DataFrame:
     ra = rng.uniform(0, 360, n)
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
     sector = (ra / 360 * sectors).astype(np.int64) + 1
-    return pd.DataFrame({
-        "target": np.arange(1, n + 1, dtype=np.int64) + 4_000_000_000,
-        "observation": [f"tess-spoc-2min-s{s:04d}" for s in sector],
-        "row": np.zeros(n, dtype=np.int64),
-        "ra": ra,
-        "dec": dec,
-        "mission": "tess",
-        "product": "spoc-2min",
-        "segment": sector,
-        "current": True,
-        "n_cadences": np.full(n, 20_076, dtype=np.int64),
-        "coverage": rng.uniform(0.8, 1.0, n),
-        "magnitude": rng.uniform(6, 16, n),
-        "camera": np.clip(((dec + 90) / 45).astype(np.int64) + 1, 1, 4),
-        "ccd": rng.integers(1, 5, n),
-    })
+    return pd.DataFrame(
+        {
+            "target": np.arange(1, n + 1, dtype=np.int64) + 4_000_000_000,
+            "observation": [f"tess-spoc-2min-s{s:04d}" for s in sector],
+            "row": np.zeros(n, dtype=np.int64),
+            "ra": ra,
+            "dec": dec,
+            "mission": "tess",
+            "product": "spoc-2min",
+            "segment": sector,
+            "current": True,
+            "n_cadences": np.full(n, 20_076, dtype=np.int64),
+            "coverage": rng.uniform(0.8, 1.0, n),
+            "magnitude": rng.uniform(6, 16, n),
+            "camera": np.clip(((dec + 90) / 45).astype(np.int64) + 1, 1, 4),
+            "ccd": rng.integers(1, 5, n),
+        }
+    )
 
 
 def build(root: str, lines: pd.DataFrame, sectors: int) -> dict:
@@ -84,12 +86,17 @@ def build(root: str, lines: pd.DataFrame, sectors: int) -> dict:
     pins = {}
     for s in range(1, sectors + 1):
         obs = f"tess-spoc-2min-s{s:04d}"
-        pins[obs] = FamilyPin(snapshot=real.snapshot, observations={obs: {**entry, "id": obs, "segment": s,
-                                                                         "n_targets": int(counts.get(obs, 0))}},
-                              datasets={obs: []}, buckets=[])
+        pins[obs] = FamilyPin(
+            snapshot=real.snapshot,
+            observations={obs: {**entry, "id": obs, "segment": s, "n_targets": int(counts.get(obs, 0))}},
+            datasets={obs: []},
+            buckets=[],
+        )
     t0 = time.perf_counter()
-    store.change_catalog(lambda session: ArchiveStore.replace_catalog(session, pins, lines) or True,  # True: commit
-                         f"bench: {len(lines)} synthetic index lines in {sectors} observations")
+    store.change_catalog(
+        lambda session: ArchiveStore.replace_catalog(session, pins, lines) or True,  # True: commit
+        f"bench: {len(lines)} synthetic index lines in {sectors} observations",
+    )
     return {"ingest_template_s": round(ingest_s, 2), "catalog_write_s": round(time.perf_counter() - t0, 2)}
 
 
@@ -114,9 +121,16 @@ def lsdb_peer(lines: pd.DataFrame, work: Path, places: dict, centres: list, serv
     fs.put(str(local), "bench/hats", recursive=True)
     for name, (_, options) in places.items():
         endpoint = (options or {}).get("endpoint_url", server.endpoint)
-        path = UPath(local) if name == "local" else UPath("s3://bench/hats", key=os.environ["AWS_ACCESS_KEY_ID"],
-                                                          secret=os.environ["AWS_SECRET_ACCESS_KEY"],
-                                                          client_kwargs={"endpoint_url": endpoint})
+        path = (
+            UPath(local)
+            if name == "local"
+            else UPath(
+                "s3://bench/hats",
+                key=os.environ["AWS_ACCESS_KEY_ID"],
+                secret=os.environ["AWS_SECRET_ACCESS_KEY"],
+                client_kwargs={"endpoint_url": endpoint},
+            )
+        )
         cones = {}
         warm_catalog = lsdb.read_hats(path)
         for radius in RADII:
@@ -132,9 +146,12 @@ def lsdb_peer(lines: pd.DataFrame, work: Path, places: dict, centres: list, serv
                 warm.append(time.perf_counter() - t0)
                 assert len(again) == len(hit)
                 found.append(len(hit))
-            cones[str(radius)] = {"cold_s": round(statistics.median(cold), 4), "warm_s": round(statistics.median(warm), 4),
-                                  "lines_found": int(statistics.median(found)),
-                                  "requests": int(statistics.median(requests)) if name != "local" else None}
+            cones[str(radius)] = {
+                "cold_s": round(statistics.median(cold), 4),
+                "warm_s": round(statistics.median(warm), 4),
+                "lines_found": int(statistics.median(found)),
+                "requests": int(statistics.median(requests)) if name != "local" else None,
+            }
         out[name] = cones
         print(json.dumps({f"lsdb {name}": cones}), flush=True)
     return out
@@ -153,8 +170,11 @@ def measure(args: argparse.Namespace) -> dict:
         proxy = LatencyProxy(server.endpoint, latency=args.latency)
         with tempfile.TemporaryDirectory(prefix="lcsearch-") as tmp:
             local = str(Path(tmp) / "archive")
-            places = {"local": (local, None), "s3": ("s3://bench/search", None),
-                      f"s3+{args.latency * 1e3:.0f}ms": ("s3://bench/search", {"endpoint_url": proxy.url})}
+            places = {
+                "local": (local, None),
+                "s3": ("s3://bench/search", None),
+                f"s3+{args.latency * 1e3:.0f}ms": ("s3://bench/search", {"endpoint_url": proxy.url}),
+            }
             built = {}
             for name, (root, options) in places.items():
                 if root not in built:
@@ -178,7 +198,8 @@ def measure(args: argparse.Namespace) -> dict:
                         assert len(again) == len(hit)
                         found.append(len(hit))
                     place["cone"][str(radius)] = {
-                        "cold_s": round(statistics.median(cold), 4), "warm_s": round(statistics.median(warm), 4),
+                        "cold_s": round(statistics.median(cold), 4),
+                        "warm_s": round(statistics.median(warm), 4),
                         "lines_found": int(statistics.median(found)),
                         "requests": int(statistics.median(requests)) if name != "local" else None,
                         "bytes_read": int(statistics.median(read)) if name != "local" else None,
@@ -188,12 +209,18 @@ def measure(args: argparse.Namespace) -> dict:
                 peer = scan_cone(lcarchive.open_archive(root, opts), ra, dec, 1.0)
                 place["scan_peer_1deg_s"] = round(time.perf_counter() - t0, 3)
                 ours = lcarchive.open_archive(root, opts).search(cone=(ra, dec, 1.0))
-                assert set(zip(peer["target"], peer["observation"], strict=True)) == set(zip(ours["target"], ours["observation"], strict=True))
+                assert set(zip(peer["target"], peer["observation"], strict=True)) == set(
+                    zip(ours["target"], ours["observation"], strict=True)
+                )
                 many = lines.sample(args.positions, random_state=3)
                 t0 = time.perf_counter()
                 matched = warm_archive.search(cone=(many["ra"].to_numpy(), many["dec"].to_numpy(), 10 / 3600))
-                place["many_positions"] = {"positions": args.positions, "radius_arcsec": 10,
-                                           "seconds": round(time.perf_counter() - t0, 3), "matched": len(matched)}
+                place["many_positions"] = {
+                    "positions": args.positions,
+                    "radius_arcsec": 10,
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "matched": len(matched),
+                }
                 print(json.dumps({name: place}), flush=True)
             if not args.skip_lsdb:
                 results["lsdb"] = lsdb_peer(lines, Path(tmp), places, centres, server)
@@ -212,18 +239,28 @@ def report(r: dict) -> str:
         s3 = r["places"].get("s3", {}).get("cone", {}).get(str(radius), {})
         out.append(f"| {radius} | " + " | ".join(cells) + f" | {first['lines_found']} | {s3.get('requests')} |")
     if "lsdb" in r:
-        out += ["", f"LSDB {r['lsdb']['version']} (HATS catalog of the same lines, written in {r['lsdb']['write_s']:.0f} s):", "",
-                "| radius (deg) | " + " | ".join(f"{p} cold / warm (s)" for p in r["places"]) + " | lines | requests (s3) |",
-                "|" + "---|" * (len(r["places"]) + 3)]
+        out += [
+            "",
+            f"LSDB {r['lsdb']['version']} (HATS catalog of the same lines, written in {r['lsdb']['write_s']:.0f} s):",
+            "",
+            "| radius (deg) | " + " | ".join(f"{p} cold / warm (s)" for p in r["places"]) + " | lines | requests (s3) |",
+            "|" + "---|" * (len(r["places"]) + 3),
+        ]
         for radius in RADII:
-            cells = [f"{r['lsdb'][p][str(radius)]['cold_s']:.3f} / {r['lsdb'][p][str(radius)]['warm_s']:.3f}" for p in r["places"]]
-            out.append(f"| {radius} | " + " | ".join(cells) + f" | {r['lsdb']['local'][str(radius)]['lines_found']} | "
-                       f"{r['lsdb'].get('s3', {}).get(str(radius), {}).get('requests')} |")
+            cells = [
+                f"{r['lsdb'][p][str(radius)]['cold_s']:.3f} / {r['lsdb'][p][str(radius)]['warm_s']:.3f}" for p in r["places"]
+            ]
+            out.append(
+                f"| {radius} | " + " | ".join(cells) + f" | {r['lsdb']['local'][str(radius)]['lines_found']} | "
+                f"{r['lsdb'].get('s3', {}).get(str(radius), {}).get('requests')} |"
+            )
     out.append("")
     for name, v in r["places"].items():
-        out.append(f"- {name}: scan of the whole index, 1 deg cone {v['scan_peer_1deg_s']:.2f} s; "
-                   f"{v['many_positions']['positions']} positions (10 arcsec) in one call {v['many_positions']['seconds']:.2f} s; "
-                   f"catalog write {v['build']['catalog_write_s']:.1f} s")
+        out.append(
+            f"- {name}: scan of the whole index, 1 deg cone {v['scan_peer_1deg_s']:.2f} s; "
+            f"{v['many_positions']['positions']} positions (10 arcsec) in one call {v['many_positions']['seconds']:.2f} s; "
+            f"catalog write {v['build']['catalog_write_s']:.1f} s"
+        )
     return "\n".join(out)
 
 

@@ -55,8 +55,9 @@ def check_equal(peer: Peer, got: dict[str, np.ndarray], want: dict[str, np.ndarr
             raise AssertionError(f"{peer.name} {what} {k}: values differ from the source file")
 
 
-def run_peer(peer: Peer, where: str, files: list[Path], sources: dict, observation: str,
-             server: CountingMotoServer | None) -> dict:
+def run_peer(
+    peer: Peer, where: str, files: list[Path], sources: dict, observation: str, server: CountingMotoServer | None
+) -> dict:
     on_s3 = server is not None
     row: dict = {"peer": peer.name, "where": where}
 
@@ -126,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         # 1. synthetic observation
         t = time.perf_counter()
         files = make_observation(TEMPLATE, work / "synth", args.n_targets, seed=0)
-        print(f"synth: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB "
-              f"in {time.perf_counter() - t:.2f} s  ({files[0].name} ...)")
+        print(
+            f"synth: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB "
+            f"in {time.perf_counter() - t:.2f} s  ({files[0].name} ...)"
+        )
         sources = {}
         for f in files:
             lc = read_fits_lightcurve(f)
@@ -144,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         # lightkurve drops NaN-time and default-bitmask cadences; the rest is the file's PDCSAP_FLUX
         rows_kept = np.searchsorted(first["cadenceno"], np.asarray(klc.cadenceno))
         assert np.array_equal(np.asarray(klc.flux.value, dtype=np.float32), first["flux"][rows_kept], equal_nan=True)
-        print(f"lightkurve.read: {type(klc).__name__} TIC {klc.meta['TARGETID']}, {len(klc)} cadences; "
-              f"observation {observation}")
+        print(f"lightkurve.read: {type(klc).__name__} TIC {klc.meta['TARGETID']}, {len(klc)} cadences; observation {observation}")
 
         # 2. request counter
         counter_self_check()
@@ -160,33 +162,37 @@ def main(argv: list[str] | None = None) -> int:
             ]:
                 for peer in make():
                     with peer:
-                        rows.append(run_peer(peer, where, files, sources, observation,
-                                             server if where == "s3" else None))
+                        rows.append(run_peer(peer, where, files, sources, observation, server if where == "s3" else None))
                     print(f"  {peer.name:8s} {where:6s} ok")
         t = time.perf_counter()
         with PostgresPeer() as peer:
-            print(f"  postgres server up in {time.perf_counter() - t:.2f} s "
-                  f"(PostgreSQL in {peer.server.bindir})")
+            print(f"  postgres server up in {time.perf_counter() - t:.2f} s (PostgreSQL in {peer.server.bindir})")
             rows.append(run_peer(peer, "server", files, sources, observation, None))
             print(f"  {peer.name:8s} server ok")
 
         # report
         print()
         print(f"{args.n_targets} targets of {observation} ({len(next(iter(sources.values()))['time'])} cadences)")
-        head = (f"{'peer':9s} {'where':7s} {'load s':>7s} {'read ms':>8s} {'scan s':>7s} {'stored MB':>10s} "
-                f"{'scan MB':>8s}  {'requests: 1 read_target':26s} {'bytes sent':>10s}  requests: scan")
+        head = (
+            f"{'peer':9s} {'where':7s} {'load s':>7s} {'read ms':>8s} {'scan s':>7s} {'stored MB':>10s} "
+            f"{'scan MB':>8s}  {'requests: 1 read_target':26s} {'bytes sent':>10s}  requests: scan"
+        )
         print(head)
         print("-" * len(head))
         for r in rows:
-            print(f"{r['peer']:9s} {r['where']:7s} {r['load_s']:7.2f} {r['read_ms']:8.1f} {r['scan_s']:7.2f} "
-                  f"{r['stored_bytes'] / 1e6:10.2f} {r['scan_bytes'] / 1e6:8.2f}  "
-                  f"{fmt_counts(r.get('read_requests')):26s} {r.get('read_bytes_sent', 0):>10d}  "
-                  f"{fmt_counts(r.get('scan_requests'))}")
+            print(
+                f"{r['peer']:9s} {r['where']:7s} {r['load_s']:7.2f} {r['read_ms']:8.1f} {r['scan_s']:7.2f} "
+                f"{r['stored_bytes'] / 1e6:10.2f} {r['scan_bytes'] / 1e6:8.2f}  "
+                f"{fmt_counts(r.get('read_requests')):26s} {r.get('read_bytes_sent', 0):>10d}  "
+                f"{fmt_counts(r.get('scan_requests'))}"
+            )
         fits_s3 = next(r for r in rows if r["peer"] == "fits" and r["where"] == "s3")
         print()
-        print(f"FitsPeer.read_target on S3: {fits_s3['read_requests']} = {sum(fits_s3['read_requests'].values())} "
-              f"request(s), {fits_s3['read_bytes_sent']} bytes sent by the server "
-              f"(file size {files[0].stat().st_size})")
+        print(
+            f"FitsPeer.read_target on S3: {fits_s3['read_requests']} = {sum(fits_s3['read_requests'].values())} "
+            f"request(s), {fits_s3['read_bytes_sent']} bytes sent by the server "
+            f"(file size {files[0].stat().st_size})"
+        )
         print("selftest passed")
         return 0
     finally:

@@ -62,8 +62,10 @@ def one_sector(work: Path, files: list[str], workers: int) -> dict:
     from dask.distributed import Client, LocalCluster
 
     root = work / f"sector-{workers}w"
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         client.run(lambda: None)  # workers up before the clock starts
         t0, cpu0 = time.perf_counter(), time.process_time()
         report = lcarchive.Archive(str(root)).ingest(files, client=client)
@@ -71,9 +73,16 @@ def one_sector(work: Path, files: list[str], workers: int) -> dict:
         memory = client.run(lambda: __import__("psutil").Process().memory_info().rss)
     assert report.ok and len(report.added) == len(files), report.skipped[:3]
     objects, nbytes = folder_size(root / "observations" / "tess-spoc-2min-s0001")
-    return {"workers": workers, "files": len(files), "seconds": round(seconds, 1), "files_per_s": round(len(files) / seconds, 1),
-            "client_cpu_ms_per_file": round(1000 * cpu / len(files), 1), "objects": objects, "bytes": nbytes,
-            "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())}
+    return {
+        "workers": workers,
+        "files": len(files),
+        "seconds": round(seconds, 1),
+        "files_per_s": round(len(files) / seconds, 1),
+        "client_cpu_ms_per_file": round(1000 * cpu / len(files), 1),
+        "objects": objects,
+        "bytes": nbytes,
+        "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values()),
+    }
 
 
 @contextlib.contextmanager
@@ -101,8 +110,9 @@ def cold_reads(root: Path, target: int, observation: str) -> tuple:
     """A cold point read (``open_archive`` + ``light_curve``) and a cold 1 deg cone search around
     the target: (light curve, seconds, lines found, seconds)."""
     t0 = time.perf_counter()
-    lc = lcarchive.open_archive(str(root)).light_curve(target, observation=observation,
-                                                       variables=["time", "flux", "flux_err", "quality"])
+    lc = lcarchive.open_archive(str(root)).light_curve(
+        target, observation=observation, variables=["time", "flux", "flux_err", "quality"]
+    )
     point = time.perf_counter() - t0
     assert lc.sizes["cadence"] > 0
     line = lcarchive.open_archive(str(root)).target_index([target]).iloc[0]
@@ -127,12 +137,19 @@ def growth(work: Path, n_obs: int, per_obs: int) -> dict:
                 print(json.dumps(rows[-1]), flush=True)
     _lc, point, found, cone = cold_reads(root, FIRST_ID + 100_000, f"tess-spoc-2min-s{n_obs:04d}")
     objects, nbytes = folder_size(root)
-    first, last = rows[: max(1, n_obs // 10)], rows[-max(1, n_obs // 10):]
-    return {"observations": n_obs, "targets_per_observation": per_obs, "batches": rows,
-            "first_tenth": {k: round(statistics.median(r[k] for r in first), 3) for k in ("ingest_s", "catalog_commit_s")},
-            "last_tenth": {k: round(statistics.median(r[k] for r in last), 3) for k in ("ingest_s", "catalog_commit_s")},
-            "objects": objects, "bytes": nbytes, "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3),
-            "cone_lines": len(found)}
+    first, last = rows[: max(1, n_obs // 10)], rows[-max(1, n_obs // 10) :]
+    return {
+        "observations": n_obs,
+        "targets_per_observation": per_obs,
+        "batches": rows,
+        "first_tenth": {k: round(statistics.median(r[k] for r in first), 3) for k in ("ingest_s", "catalog_commit_s")},
+        "last_tenth": {k: round(statistics.median(r[k] for r in last), 3) for k in ("ingest_s", "catalog_commit_s")},
+        "objects": objects,
+        "bytes": nbytes,
+        "cold_point_read_s": round(point, 3),
+        "cold_cone_1deg_s": round(cone, 3),
+        "cone_lines": len(found),
+    }
 
 
 def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dict:
@@ -144,8 +161,10 @@ def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dic
     first = FIRST_ID + 1_000_000
     rows = []
     with catalog_commits() as timings:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
+        with (
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
             client.run(lambda: None)
             for start in range(0, n_targets, chunk):
                 n = min(chunk, n_targets - start)
@@ -159,18 +178,36 @@ def full_sector(work: Path, n_targets: int, chunk: int, workers: int = 2) -> dic
                 assert report.ok and len(report.added) == n, report.skipped[:3]
                 shutil.rmtree(Path(files[0]).parent)
                 memory = client.run(lambda: __import__("psutil").Process().memory_info().rss)
-                rows.append({"stored": start + n, "synth_s": round(made, 1), "ingest_s": round(seconds, 1),
-                             "files_per_s": round(n / seconds, 1),
-                             "client_cpu_ms_per_file": round(1000 * cpu / n, 1), "catalog_commits_s": round(sum(timings), 2),
-                             "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values())})
+                rows.append(
+                    {
+                        "stored": start + n,
+                        "synth_s": round(made, 1),
+                        "ingest_s": round(seconds, 1),
+                        "files_per_s": round(n / seconds, 1),
+                        "client_cpu_ms_per_file": round(1000 * cpu / n, 1),
+                        "catalog_commits_s": round(sum(timings), 2),
+                        "worker_rss_mb": sorted(round(v / 2**20) for v in memory.values()),
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     objects, nbytes = folder_size(root / "observations" / "tess-spoc-2min-s0001")
     target = first + n_targets // 2
     lc, point, found, cone = cold_reads(root, target, "tess-spoc-2min-s0001")
     seconds = sum(r["ingest_s"] for r in rows)
-    return {"targets": n_targets, "point_read_cadences": int(lc.sizes["cadence"]), "workers": workers, "chunk": chunk, "chunks": rows,
-            "ingest_s": round(seconds, 1), "files_per_s": round(n_targets / seconds, 1), "objects": objects, "bytes": nbytes,
-            "cold_point_read_s": round(point, 3), "cold_cone_1deg_s": round(cone, 3), "cone_lines": len(found)}
+    return {
+        "targets": n_targets,
+        "point_read_cadences": int(lc.sizes["cadence"]),
+        "workers": workers,
+        "chunk": chunk,
+        "chunks": rows,
+        "ingest_s": round(seconds, 1),
+        "files_per_s": round(n_targets / seconds, 1),
+        "objects": objects,
+        "bytes": nbytes,
+        "cold_point_read_s": round(point, 3),
+        "cold_cone_1deg_s": round(cone, 3),
+        "cone_lines": len(found),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,8 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             results["growth"] = growth(work, args.observations, args.targets_per_observation)
         if "full" in parts:
             results["full"] = full_sector(work, args.full_sector, args.chunk)
-    summary = {part: ({k: v for k, v in value.items() if k not in ("batches", "chunks")} if isinstance(value, dict) else value)
-               for part, value in results.items() if part in ("sector", "growth", "full")}
+    summary = {
+        part: ({k: v for k, v in value.items() if k not in ("batches", "chunks")} if isinstance(value, dict) else value)
+        for part, value in results.items()
+        if part in ("sector", "growth", "full")
+    }
     print(json.dumps(summary, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))

@@ -37,8 +37,9 @@ class Hdf5Format(PerTargetFormat):
         return [f"{observation}/{target}.h5"]
 
     def blobs(self, ctx: DownloadContext, plan: GroupPlan, unit: Unit, row: dict[str, Any], target: int) -> list[bytes]:
-        frame, metadata = export.skyportal_series(plan.group.observation, target, row, plan.reader.attrs, plan.extra,
-                                                  plan.group.time_range, _exp_time(ctx, plan.reader))
+        frame, metadata = export.skyportal_series(
+            plan.group.observation, target, row, plan.reader.attrs, plan.extra, plan.group.time_range, _exp_time(ctx, plan.reader)
+        )
         return [export.skyportal_hdf5_bytes(frame, metadata)]
 
     def write_analysis(self, table: Any, entry: dict, path: Path) -> None:

@@ -59,8 +59,9 @@ class PerTargetFormat(OutputFormat):
             units.append(Unit(paths[0], unit_key(plan_spec, target, sha), [i], paths))
         return units
 
-    async def write(self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit],
-                    units_in_flight: asyncio.Semaphore) -> None:
+    async def write(
+        self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit], units_in_flight: asyncio.Semaphore
+    ) -> None:
         """Read batches of neighbouring targets, write each target's file."""
         batches = [todo[i : i + self.batch] for i in range(0, len(todo), self.batch)]
 
@@ -82,8 +83,15 @@ def _row_values(values: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     return out
 
 
-def write_target_files(fmt: PerTargetFormat, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, units: list[Unit],
-                       positions: list[int], values: dict[str, np.ndarray]) -> None:
+def write_target_files(
+    fmt: PerTargetFormat,
+    ctx: DownloadContext,
+    record: RunRecord,
+    plan: GroupPlan,
+    units: list[Unit],
+    positions: list[int],
+    values: dict[str, np.ndarray],
+) -> None:
     """Write one file per target in the format ``fmt`` (the download's, ``ctx.format``) for the
     given units of a group, from values already read.
 

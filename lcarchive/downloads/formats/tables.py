@@ -55,8 +55,9 @@ class TableFormat(OutputFormat):
             units.append(Unit(path, key, positions, [path]))
         return units
 
-    async def write(self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit],
-                    units_in_flight: asyncio.Semaphore) -> None:
+    async def write(
+        self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit], units_in_flight: asyncio.Semaphore
+    ) -> None:
         async def table(unit: Unit) -> None:
             async with units_in_flight:
                 await write_table_unit(self, ctx, record, plan, unit, batch=64)
@@ -64,8 +65,9 @@ class TableFormat(OutputFormat):
         await gather(*(table(u) for u in todo))
 
 
-async def write_table_unit(fmt: TableFormat, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, unit: Unit,
-                           batch: int) -> None:
+async def write_table_unit(
+    fmt: TableFormat, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, unit: Unit, batch: int
+) -> None:
     """Write one tidy table in the format ``fmt`` (the download's, ``ctx.format``) of a unit's
     targets: one row per (target, cadence), read ``batch`` targets at a time so memory stays bounded."""
     group, reader, bulk, names, extra, aliases = plan.group, plan.reader, plan.bulk, plan.names, plan.extra, plan.aliases
@@ -87,7 +89,14 @@ async def write_table_unit(fmt: TableFormat, ctx: DownloadContext, record: RunRe
             if k + 1 < len(batches):  # the next batch's chunks arrive while this one is written
                 pending = read(batches[k + 1])
             table = await off_loop(  # off the event loop, which goes on fetching
-                export.tidy_table, group.observation, group.targets[positions], values, reader.cadenceno, attrs, extra, group.time_range
+                export.tidy_table,
+                group.observation,
+                group.targets[positions],
+                values,
+                reader.cadenceno,
+                attrs,
+                extra,
+                group.time_range,
             )
             table = fmt.prepare(table, plan, metadata)
             if writer is None:
@@ -105,8 +114,13 @@ async def write_table_unit(fmt: TableFormat, ctx: DownloadContext, record: RunRe
     os.replace(partial, path)
     sha = await off_loop(sha256_file, path)
     size = path.stat().st_size
-    record.manifest.record(unit.name, unit.key, [(unit.paths[0], size, sha)], observation=group.observation,
-                           targets=[int(group.targets[p]) for p in unit.positions],
-                           units={n: str(attrs.get(n, {}).get("units", "")) for n in [*export.CORE_COLUMNS, *extra]})
+    record.manifest.record(
+        unit.name,
+        unit.key,
+        [(unit.paths[0], size, sha)],
+        observation=group.observation,
+        targets=[int(group.targets[p]) for p in unit.positions],
+        units={n: str(attrs.get(n, {}).get("units", "")) for n in [*export.CORE_COLUMNS, *extra]},
+    )
     record.wrote(unit.name, size)
     record.advance(len(unit.positions))

@@ -55,18 +55,26 @@ class ZarrFormat(OutputFormat):
 
     def units(self, plan_spec: list, group: GroupSelection, ident: dict, shas: list[str], reader: Any) -> list[Unit]:
         path = f"observations/{group.observation}.zarr"
-        return [Unit(path, unit_key(plan_spec, list(zip(group.targets.tolist(), shas, strict=True))),
-                     list(range(group.rows.size)), [path])]
+        return [
+            Unit(
+                path,
+                unit_key(plan_spec, list(zip(group.targets.tolist(), shas, strict=True))),
+                list(range(group.rows.size)),
+                [path],
+            )
+        ]
 
-    async def write(self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit],
-                    units_in_flight: asyncio.Semaphore) -> None:
+    async def write(
+        self, ctx: DownloadContext, record: RunRecord, plan: GroupPlan, todo: list[Unit], units_in_flight: asyncio.Semaphore
+    ) -> None:
         if plan.group.time_range is None:
             await copy_zarr_rows(ctx, record, plan, todo[0])
         else:
             await write_zarr_subset(ctx, record, plan, todo[0])
 
-    async def mirror(self, ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: Any,
-                     shas: list[str]) -> None:
+    async def mirror(
+        self, ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: Any, shas: list[str]
+    ) -> None:
         await mirror(ctx, record, group, reader, bulk, shas)
 
     def write_analysis(self, table: Any, entry: dict, path: Path) -> None:
@@ -83,8 +91,9 @@ def _group_files(root: Path) -> list[tuple[Path, int]]:
     return [(path, path.stat().st_size) for path in sorted(p for p in root.rglob("*") if p.is_file())]
 
 
-async def mirror(ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: BulkReader,
-                 shas: list[str]) -> None:
+async def mirror(
+    ctx: DownloadContext, record: RunRecord, group: GroupSelection, reader: Any, bulk: BulkReader, shas: list[str]
+) -> None:
     """Copy a whole group object by object, undecoded."""
     store = store_of(reader.group)
     prefix = path_of(reader.group)
@@ -116,7 +125,7 @@ async def mirror(ctx: DownloadContext, record: RunRecord, group: GroupSelection,
             data = await bulk.get(store, key)
             if data is None:
                 return
-        relative = key[len(prefix):].lstrip("/") if prefix else key
+        relative = key[len(prefix) :].lstrip("/") if prefix else key
         digest = await off_loop(_write_plain, partial / relative, data)  # hashed off the event loop
         files.append((f"{unit}/{relative}", len(data), digest))
 
@@ -162,7 +171,11 @@ async def _metadata(bulk: BulkReader, reader: Any) -> dict:
     names = sorted(reader.arrays)
     arrays = await gather(*(load(f"{name}/zarr.json") for name in names))
     meta["attributes"] = {k: v for k, v in meta.get("attributes", {}).items() if k not in _CATALOG_ATTRS}
-    meta["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": dict(zip(names, arrays, strict=True))}
+    meta["consolidated_metadata"] = {
+        "kind": "inline",
+        "must_understand": False,
+        "metadata": dict(zip(names, arrays, strict=True)),
+    }
     return meta
 
 
@@ -209,7 +222,9 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
     sharded = list(specs)
     plain = [name for name in keep if name not in specs]
     time_range: list[float] = []
-    arrays_at_once = asyncio.Semaphore(settings().download_arrays_at_once)  # bounds memory: one array's chunks of every selected row
+    arrays_at_once = asyncio.Semaphore(
+        settings().download_arrays_at_once
+    )  # bounds memory: one array's chunks of every selected row
 
     async def copy_sharded(name: str) -> None:
         async with arrays_at_once:
@@ -220,7 +235,9 @@ async def copy_zarr_rows(ctx: DownloadContext, record: RunRecord, plan: GroupPla
             def write() -> None:
                 for shard in range(-(-n // spec.shard_rows)):
                     first = shard * spec.shard_rows
-                    chunks = {i - first: chunk for i in range(first, min(n, first + spec.shard_rows)) if (chunk := raw[i]) is not None}
+                    chunks = {
+                        i - first: chunk for i in range(first, min(n, first + spec.shard_rows)) if (chunk := raw[i]) is not None
+                    }
                     if chunks:
                         key = shard_key(array, shard, relative=True)
                         put(f"{name}/{key}", encode_shard(spec, chunks))
@@ -364,8 +381,10 @@ def write_zarr_catalog(ctx: DownloadContext, record: RunRecord) -> None:
         catalog.observations.append(observation)
         catalog.datasets.extend(datasets)
     frame = target_index.merge_rows(None, frames, set())
-    outputs = {CATALOG_NAME: finish_catalog(catalog).model_dump_json(indent=1).encode(),
-               target_index.INDEX_PATH: target_index.to_bytes(frame)}
+    outputs = {
+        CATALOG_NAME: finish_catalog(catalog).model_dump_json(indent=1).encode(),
+        target_index.INDEX_PATH: target_index.to_bytes(frame),
+    }
     for path, data in outputs.items():
         key = unit_key(hashlib.sha256(data).hexdigest())
         if record.manifest.done(path, key):
