@@ -34,6 +34,7 @@ before, and keeps the names it always had:
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable, Mapping
 
 import icechunk as ic
@@ -77,6 +78,11 @@ class ArchiveStore(Versions):
     as_of : datetime.datetime, optional
         Read the archive as it was at this time (UTC if naive).
     """
+
+    def __init__(
+        self, url: str, storage_options: dict | None = None, version: str | None = None, as_of: _dt.datetime | None = None
+    ) -> None:
+        super().__init__(url, storage_options, version, as_of)  # here too for the documentation, which reads the signature
 
     # -- pins and index, written in a catalog session (lcarchive.store.buckets) ------------------
     @staticmethod
