@@ -26,11 +26,10 @@ from lcarchive.errors import (
     InvalidIdentifierError,
     LcarchiveError,
 )
-from lcarchive.handle import HasHandle, reads
 from lcarchive.identifiers import check_observation_id
 
 if TYPE_CHECKING:
-    from lcarchive.handle import ArchiveReads
+    from lcarchive.handle import ArchiveReads, HasHandle
 
 __all__ = [
     "SEARCH_COLUMNS",
@@ -466,6 +465,8 @@ def matching_lines(
     SelectionError
         For a cone, box or time range that cannot be read.
     """
+    from lcarchive.handle import reads  # here: the handle brings the store, which a Selection needs not
+
     archive = reads(archive)
     from lcarchive.layout.sky import pixels_in_box, pixels_in_cones
 
@@ -624,6 +625,8 @@ def search(
         For a cone, box or time range that cannot be read, an unknown ``order_by`` column, a
         negative ``limit``/``offset``, or a ``where`` expression that does not evaluate.
     """
+    from lcarchive.handle import reads  # here: the handle brings the store, which a Selection needs not
+
     archive = reads(archive)
     cone = cones(selection.cone) if client is not None and selection.cone is not None else None
     if cone is not None and cone[0].size > 1:
@@ -671,6 +674,8 @@ def select(archive: ArchiveReads | HasHandle, selection: Selection) -> tuple[lis
     SelectionError
         For a cone, box or time range that cannot be read.
     """
+    from lcarchive.handle import reads  # here: the handle brings the store, which a Selection needs not
+
     archive = reads(archive)
     lines, observations, missing_targets, missing_obs, ranges = matching_lines(archive, selection)
     if observations is None:
