@@ -15,6 +15,10 @@ from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("LCARCHIVE_TEST_DATA", REPO.parent / "shared" / "data" / "lightcurves"))
+# Real files of kinds ../shared does not hold (pixel files, K2VARCAT, CDIPS, moving objects, one star
+# observed by Kepler/K2 and TESS), copied byte for byte from public repositories; provenance and
+# licences in tests/data/public/INVENTORY.md.
+PUBLIC = REPO / "tests" / "data" / "public"
 
 # Folders of ../shared/data/lightcurves of the SPOC-like products (SPOC, TESS-SPOC, QLP, Kepler/K2 SOC), which
 # the column-by-column checks of test_fidelity.py cover; every other kind is covered by test_products.py.
@@ -49,6 +53,12 @@ def in_scope_files() -> list[Path]:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def public_dir() -> Path:
+    """tests/data/public: real files from public repositories that ../shared does not hold."""
+    return PUBLIC
 
 
 @pytest.fixture(scope="session")
