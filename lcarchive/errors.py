@@ -20,6 +20,7 @@ __all__ = [
     "LcarchiveError",
     "MixedProductsError",
     "ObservationNotFoundError",
+    "PixelFileError",
     "StoreAccessError",
     "StoreError",
     "TargetNotFoundError",
@@ -64,6 +65,11 @@ class CorruptFileError(BadInputError):
 
 class UnrecognizedProductError(BadInputError):
     """The file is readable but is no light-curve product lcarchive knows."""
+
+
+class PixelFileError(UnrecognizedProductError):
+    """The file is a pixel file (a target pixel file, a TESScut/astrocut cutout, a full-frame image
+    or a cut of one), not a light curve: its reason names the kind and the evidence."""
 
 
 class InputTooLargeError(BadInputError):

@@ -379,6 +379,8 @@ class _Sources:
 
     def _restore(self, name: str, data: np.ndarray) -> np.ndarray:
         fmt = self.attrs.get(name, {}).get("fits_format")
+        if data.dtype.kind in "OTU":  # a field kept as its bytes (text, bits, logicals with nulls): _table writes them
+            return data
         if fmt == "L":
             return data.astype(bool)
         if fmt == "1A":
@@ -408,6 +410,11 @@ def _table(header: Any, hdu: str, rows: np.ndarray | None, source: _Sources, kee
             raise ExportError(f"column {ttype} of table {hdu} is not stored")
         fmt = _ColumnFormat(str(header[f"TFORM{n}"]))
         dtype = np.dtype(fmt.recformat)
+        if np.asarray(data).dtype.kind in "OTU":  # the field's bytes, kept as one string a row (text, bits...)
+            field = _raw_field(np.asarray(data, dtype=object)[:n_rows], dtype, f"column {ttype} of table {hdu}")
+            arrays.append(field)
+            names.append((ttype, field.shape[1:]))
+            continue
         element = dtype.shape
         if f"TDIM{n}" in header:
             element = tuple(int(x) for x in str(header[f"TDIM{n}"]).strip("() ").split(","))[::-1]
@@ -415,12 +422,33 @@ def _table(header: Any, hdu: str, rows: np.ndarray | None, source: _Sources, kee
         data = np.asarray(data)[:n_rows]
         if element:
             data = data[(slice(None), *(slice(0, k) for k in element))]
+        if data.dtype.kind == "b":  # logicals: written back as FITS's T and F by _write_exact (astropy does it itself)
+            arrays.append(data)
+            names.append((ttype, element))
+            continue
         arrays.append(data.astype(base.newbyteorder(">") if base.kind not in "Sb" else base))
         names.append((ttype, element))
     table = np.empty(n_rows, dtype=[(t, a.dtype, e) for (t, e), a in zip(names, arrays, strict=True)])
     for (t, _), a in zip(names, arrays, strict=True):
         table[t] = a
     return table
+
+
+def _raw_field(rows: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
+    """A field kept as its bytes (one latin-1 string a row, :func:`lcarchive.formats.fits.raw_text`)
+    in the big-endian dtype of its TFORM (``astropy``'s record format: ``S48``, ``(2,)u1``...).
+
+    Raises
+    ------
+    ExportError
+        If a row's bytes are not the width of the TFORM.
+    """
+    width = dtype.itemsize
+    if any(len(str(v)) != width for v in rows):
+        raise ExportError(f"{what}: the stored bytes of a row are not the {width} bytes of its TFORM")
+    base = dtype.base if dtype.base.kind in "SV" else dtype.base.newbyteorder(">")
+    raw = "".join(str(v) for v in rows).encode("latin-1")
+    return np.frombuffer(raw, dtype=np.dtype((base, dtype.shape)) if dtype.shape else base)
 
 
 def _image(header: Any, pixels: np.ndarray | None) -> np.ndarray | bytes | None:
@@ -445,9 +473,22 @@ def _write_exact(hdus: list[tuple[str, Any, Any]]) -> bytes:
         parts.append(text.encode("ascii"))
         if data is None:
             continue
+        if isinstance(data, np.ndarray) and data.dtype.names and any(data.dtype[n].base.kind == "b" for n in data.dtype.names):
+            data = _fits_logicals(data)
         raw = data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
         parts.append(_padded(raw))
     return b"".join(parts)
+
+
+def _fits_logicals(table: np.ndarray) -> np.ndarray:
+    """A table whose bool fields are FITS logicals: the bytes ``T`` and ``F`` (FITS standard 7.3.3)."""
+    names = table.dtype.names or ()
+    dtype = np.dtype([(n, "i1" if table.dtype[n].base.kind == "b" else table.dtype[n].base, table.dtype[n].shape) for n in names])
+    out = np.empty(table.shape, dtype=dtype)
+    for name in names:
+        values = table[name]
+        out[name] = np.where(values, ord("T"), ord("F")) if values.dtype.kind == "b" else values
+    return out
 
 
 def _write_astropy(hdus: list[tuple[str, Any, Any]]) -> bytes:

@@ -24,6 +24,7 @@ from lcarchive.catalog.content import static_catalog
 from lcarchive.config import settings
 from lcarchive.conventions import described
 from lcarchive.errors import MixedProductsError, TargetNotFoundError, UnknownProductError
+from lcarchive.formats.record import fits_text, is_text_format
 from lcarchive.handle import ReadHandle
 from lcarchive.identifiers import parse_target_text
 from lcarchive.layout import fill_value
@@ -281,7 +282,10 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
             pieces = []
             for (_, _, values), mask in zip(parts, masks, strict=True):
                 pieces.append(values[name][mask] if name in values else np.full(int(mask.sum()), fill_value(dtype), dtype))
-            data_vars[name] = xr.Variable(dims, np.concatenate(pieces) if len(pieces) > 1 else pieces[0], attrs=attrs)
+            joined = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+            if dtype == object:  # a text column (CDIPS's frame names): as astropy reads it, fixed-width text
+                joined = fits_text(joined) if is_text_format(attrs.get("fits_format")) else joined.astype(str)
+            data_vars[name] = xr.Variable(dims, joined, attrs=attrs)
         else:
             shape = tuple(max(v[name].shape[d] for _, _, v in parts if name in v) for d in range(len(dims)))
             stack = np.full((len(parts), *shape), fill_value(dtype), dtype=dtype)

@@ -21,11 +21,12 @@ from lcarchive.config import settings
 from lcarchive.errors import BadInputError, CorruptFileError, UnrecognizedProductError
 from lcarchive.formats.cadences import cadence_numbers
 from lcarchive.formats.checksums import hdu_checks, integrity
+from lcarchive.formats.pixels import refuse_pixel_file
 from lcarchive.formats.products import astropy_unit, detect_product, header_keyword, header_value, product_version
 from lcarchive.formats.record import CORE_VARIABLES, UNKNOWN_SEGMENT, Column, LightCurveFile, check_rows
 from lcarchive.identifiers import check_segment, check_target_id, observation_id, segment_from_time
 
-__all__ = ["hdu_labels", "header_span", "open_fits", "parse_fits"]
+__all__ = ["hdu_labels", "header_span", "open_fits", "parse_fits", "raw_text"]
 
 
 def _target_id(hdul: fits.HDUList, catalog: MissionCatalog, source: str, keyword: str | None = None) -> int:
@@ -71,12 +72,14 @@ def parse_fits(hdul: fits.HDUList, data: bytes, source: str) -> LightCurveFile:
     """Parse an open FITS file: a known product, a light curve derived from one by a processing
     tool (:mod:`lcarchive.formats.derived`), or a light curve of no known product (:mod:`lcarchive.formats.generic`).
 
-    A file its product's rules recognise but whose layout the definition does not foresee (a
+    A pixel file (target pixel file, TESScut cutout, full-frame image) is refused first, by that
+    name (:mod:`lcarchive.formats.pixels`). A file its product's rules recognise but whose layout the definition does not foresee (a
     missing column: a version of the product lcarchive has no definition of) is read generically
     instead of refused, with a note; if that fails too, the product's reason is raised.
     """
     from lcarchive.formats.generic import generic_layout
 
+    refuse_pixel_file(hdul, source)
     product = detect_product(hdul, source)
     if product is None:
         return _parse_fits_as(hdul, data, source, None)
@@ -403,26 +406,57 @@ def _header_text(hdu: Any, data: bytes) -> str:
     return hdu.header.tostring()
 
 
-def _column_values(table: fits.FITS_rec, name: str) -> tuple[np.ndarray | None, str | None]:
+def _column_values(table: fits.FITS_rec, name: str, tform: str = "") -> tuple[np.ndarray | None, str | None]:
     """A column as lcarchive stores it, and the FITS format it came from when it was converted.
 
     Numbers keep their dtype (native byte order); logicals (``L``) become int8 and one-character
-    strings (``1A``, CDIPS's quality letters) their ASCII codes (uint8): the FITS format is kept
-    so that an export writes them back as they were. Returns (None, None) for what cannot be
-    kept on the cadence axis (vector columns, longer strings).
+    strings (``1A``, CDIPS's quality letters) their ASCII codes (uint8). Text (``nA``: CDIPS's
+    ``RSTFC`` frame names, TESScut's ``FFI_FILE``) and the other kinds numpy holds no plain
+    number for (bits ``X``, logicals with nulls or several a row, complex ``C``/``M``, arrays of
+    strings) are kept as the field's bytes in the file, one string a row (:func:`raw_text`). The
+    FITS format is kept so that an export writes them back as they were. Returns (None, None)
+    for numeric vector columns (kept by the caller) and what has no fixed width (``P``/``Q``
+    variable-length arrays).
     """
-    values = np.asarray(table.field(name))
-    if values.ndim != 1:
+    letter = tform.strip().upper().lstrip("0123456789")[:1]
+    if letter in ("P", "Q"):
         return None, None
-    if values.dtype.kind in "iuf":
+    raw = np.asarray(table.view(np.ndarray)[name])  # the field as the file holds it (astropy's raw view)
+    if letter == "L":  # the bytes T, F or 0 (null); astropy reads a null as False (and warns)
+        if raw.ndim == 1 and np.isin(raw, (ord("T"), ord("F"))).all():
+            return (raw == ord("T")).astype(np.int8), "L"
+        return raw_text(raw), tform
+    values = np.asarray(table.field(name))
+    if values.dtype.kind == "O":
+        return None, None
+    if values.ndim == 1 and values.dtype.kind in "iuf":
         return values.astype(values.dtype.newbyteorder("="), copy=True), None
-    if values.dtype.kind == "b":
-        return values.astype(np.int8), "L"
-    if values.dtype.kind == "S" and values.dtype.itemsize == 1:
-        return values.view(np.uint8).copy(), "1A"
-    if values.dtype.kind == "U" and all(len(v) <= 1 for v in values):
-        return np.array([ord(v) if v else 0 for v in values], dtype=np.uint8), "1A"
+    if values.ndim == 1 and values.dtype.kind in "SU" and raw.dtype.itemsize == 1:
+        return raw.view(np.uint8).copy(), "1A"
+    if values.dtype.kind in "SUbc" or (values.ndim == 1 and values.dtype.kind == "b"):
+        return raw_text(raw), tform or None
     return None, None
+
+
+def raw_text(raw: np.ndarray) -> np.ndarray:
+    """A table field's bytes, one string a row: each byte the character of that code (latin-1),
+    so the row's bytes come back with ``str.encode("latin-1")``, padding and nulls included.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray, shape (n_rows, ...)
+        The field as the file holds it (astropy's raw view of a ``FITS_rec``).
+
+    Returns
+    -------
+    numpy.ndarray of object (str), shape (n_rows,)
+    """
+    flat = np.ascontiguousarray(raw).view(np.uint8).reshape(raw.shape[0], -1)
+    width = flat.shape[1]
+    text = flat.tobytes().decode("latin-1")
+    out = np.empty(raw.shape[0], dtype=object)
+    out[:] = [text[i : i + width] for i in range(0, len(text), width)] if width else [""] * raw.shape[0]
+    return out
 
 
 def _is_vector(values: np.ndarray) -> bool:
@@ -480,7 +514,7 @@ def _columns(
     dropped: list[str] = []
     header = hdu.header
     for i, col in enumerate(table.columns, start=1):  # the FITS_rec's ColDefs: built once
-        values, fits_format = _column_values(table, col.name)
+        values, fits_format = _column_values(table, col.name, col.format)
         var = variable(col.name)
         if values is None:
             raw = np.asarray(table.field(col.name))
@@ -549,6 +583,12 @@ def _columns(
                     source, f"the quality column {col.name} holds {values.dtype} values, not integer bit masks"
                 )
             values = values.astype(np.int32)
+        if var in by_source.values() and values.dtype.kind == "O":
+            raise UnrecognizedProductError(
+                source,
+                f"the {var} column {col.name} (TFORM {col.format}) holds text or other non-numbers, not one number "
+                "per cadence: no light curve lcarchive can store",
+            )
         if var in ("time", "flux") and values.dtype.kind not in "f" and fits_format is not None:
             raise UnrecognizedProductError(source, f"the {var} column {col.name} (TFORM {col.format}) holds no numbers")
         out[var] = Column(
@@ -617,7 +657,7 @@ def _other_tables(
             aligned = np.array_equal(np.asarray(table.field(names[cadence_column.upper()])), main_cadence)  # type: ignore[union-attr]  # as above
         for k, col in enumerate(table.columns, start=1):
             name = f"{prefix}_{col.name.lower()}"
-            values, fits_format = _column_values(table, col.name) if aligned else (None, None)
+            values, fits_format = _column_values(table, col.name, col.format) if aligned else (None, None)
             if values is not None:
                 series[name] = Column(
                     name,

@@ -28,6 +28,7 @@ from astropy.io import fits
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.models import ColumnMap, Mission, MissionCatalog, Product
 from lcarchive.errors import InvalidTargetError, UnrecognizedProductError
+from lcarchive.formats.pixels import refuse_pixel_file
 from lcarchive.identifiers import check_target_id, parse_target, parse_target_text
 
 __all__ = ["GenericLayout", "generic_layout", "mission_time_of"]
@@ -115,6 +116,7 @@ def _light_curve_table(hdul: fits.HDUList, candidates: Any) -> tuple[int, str, s
 
 def _refuse(hdul: fits.HDUList, source: str, candidates: Any) -> NoReturn:
     """Raise the true reason why a file of no known product is no light curve."""
+    refuse_pixel_file(hdul, source)
     tables = [(i, h) for i, h in enumerate(hdul) if isinstance(h, fits.BinTableHDU)]
     head = hdul[0].header
     shown = ", ".join(f"{k}={head[k]!r}" for k in ("TELESCOP", "ORIGIN", "OBJECT", "CREATOR") if _value(head, k))
@@ -129,15 +131,6 @@ def _refuse(hdul: fits.HDUList, source: str, candidates: Any) -> NoReturn:
         raise UnrecognizedProductError(
             source, f"no light curve: the file holds no binary table ({shown or 'no identifying keywords'})"
         )
-    for i, h in tables:
-        names = {n.upper(): n for n in h.columns.names}
-        flux = _first(names, candidates.flux)
-        if flux is not None and np.asarray(h.data.field(flux)).ndim > 2:
-            raise UnrecognizedProductError(
-                source,
-                f"a target pixel file, not a light curve (HDU {i} column {flux} holds "
-                "images: ingest the light-curve file made from it)",
-            )
     listed = "; ".join(f"HDU {i} ({h.name or 'unnamed'}): {', '.join(h.columns.names[:12])}" for i, h in tables[:3])
     raise UnrecognizedProductError(
         source,

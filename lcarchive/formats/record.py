@@ -18,7 +18,16 @@ from lcarchive.errors import CorruptFileError
 from lcarchive.formats.checksums import Integrity
 from lcarchive.identifiers import observation_id, safe_name
 
-__all__ = ["CORE_VARIABLES", "UNKNOWN_SEGMENT", "Column", "LightCurveFile", "check_rows", "coordinate_warnings"]
+__all__ = [
+    "CORE_VARIABLES",
+    "UNKNOWN_SEGMENT",
+    "Column",
+    "LightCurveFile",
+    "check_rows",
+    "coordinate_warnings",
+    "fits_text",
+    "is_text_format",
+]
 
 
 CORE_VARIABLES = ("time", "cadenceno", "flux", "flux_err", "quality")
@@ -51,7 +60,10 @@ class Column:
         Name (EXTNAME, else index) of the table HDU it comes from; "" for derived values.
     fits_format : str or None
         The FITS ``TFORMn`` of a column stored in another dtype (``L`` logicals as int8,
-        ``1A`` characters as uint8); None when the dtype is the file's.
+        ``1A`` characters as uint8), or of a column kept as its bytes in the file, one string a
+        row (``data`` of object dtype: text ``nA`` such as CDIPS's ``48A`` ``RSTFC``, bits ``X``,
+        logicals with nulls, complex numbers; :func:`fits_text` gives the text of an ``nA``
+        column); None when the dtype is the file's.
     vector_index : int or None
         For one element of a vector column (``TFORM 2D``: astropy's jd1, jd2 Time columns),
         its index; None for a scalar column.
@@ -89,7 +101,9 @@ class LightCurveFile:
     cadenceno : numpy.ndarray, shape (n_rows,), int64
         Cadence numbers (``CADENCENO``).
     columns : dict of str to Column
-        ``time``, ``flux``, ``flux_err``, ``quality`` and every other numeric column.
+        ``time``, ``flux``, ``flux_err``, ``quality`` and every other column of fixed width:
+        numbers, and the others as their bytes (text such as CDIPS's frame names ``rstfc``:
+        :meth:`text`).
     target_values : dict of str to (value, attrs)
         Per-target header values (ra, dec, magnitude, camera/CCD...).
     headers : dict of str to str
@@ -156,6 +170,20 @@ class LightCurveFile:
     derived_from: str | None = None
     integrity: Integrity = field(default_factory=Integrity)
     warnings: list[str] = field(default_factory=list)
+
+    def text(self, name: str) -> np.ndarray:
+        """A text column (FITS ``nA``: CDIPS's frame names ``rstfc``) as astropy reads it: one
+        string a row, trailing blanks and nulls cut.
+
+        Raises
+        ------
+        KeyError
+            If the file has no such column, or it is no text column.
+        """
+        column = self.columns[name]
+        if not is_text_format(column.fits_format) or column.data.dtype != object:
+            raise KeyError(f"{name} is no text column of {self.name} (TFORM {column.fits_format or 'numeric'})")
+        return fits_text(column.data)
 
     @property
     def n_rows(self) -> int:
@@ -229,3 +257,33 @@ def coordinate_warnings(lc: LightCurveFile) -> list[str]:
             keyword = attrs.get("source_keyword", var) if isinstance(attrs, dict) else var
             out.append(f"{keyword} = {value!r} is outside {low:g}..{high:g} deg: stored as the file gives it")
     return out
+
+
+def is_text_format(fits_format: str | None) -> bool:
+    """Whether a FITS ``TFORMn`` is a character field of more than one character (``48A``):
+    kept as its bytes, read as text."""
+    if not fits_format:
+        return False
+    repeat = fits_format.strip().upper().removesuffix("A")
+    return fits_format.strip().upper().endswith("A") and (repeat.isdigit() and int(repeat) > 1)
+
+
+_BLANKS = "\0 \t\n\r\x0b\x0c"
+
+
+def fits_text(values: np.ndarray) -> np.ndarray:
+    """Character fields kept as their bytes (one string a row, padding included) as text, as
+    astropy reads them: trailing nulls and blanks cut (FITS standard 7.3.3.1: a null ends the
+    string; astropy's ``chararray`` strips trailing whitespace).
+
+    Parameters
+    ----------
+    values : numpy.ndarray of str
+        Any shape.
+
+    Returns
+    -------
+    numpy.ndarray of str (numpy fixed-width unicode), the shape of ``values``
+    """
+    flat = [str(v).rstrip(_BLANKS) for v in np.asarray(values, dtype=object).ravel()]
+    return np.array(flat, dtype=str).reshape(np.shape(values)) if flat else np.zeros(np.shape(values), dtype=str)

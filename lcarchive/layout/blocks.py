@@ -290,6 +290,8 @@ def to_dataset(block: Block, attrs: dict[str, Any]) -> xr.Dataset:
     """Return the xarray form of a block, with group attributes ``attrs``."""
     data_vars = {}
     for name, values in block.series.items():
+        if values.dtype.kind in "OU":  # text columns: strings, stored as zarr's variable-length UTF-8
+            values = values.astype(np.dtypes.StringDType())
         data_vars[name] = xr.Variable(("target", "cadence"), values, attrs=block.attrs.get(name, {}))
     for name, values in block.per_target.items():
         if values.ndim == 1:

@@ -3,6 +3,7 @@
 | variables | chunk grid | inner chunk | codecs |
 |---|---|---|---|
 | (target, cadence), images | shards of ``targets_per_shard`` targets | one target | bytes, blosc (zstd 3, byte shuffle), crc32c |
+| text columns on (target, cadence) (CDIPS ``rstfc``) | shards of ``targets_per_shard`` targets | one target | vlen-utf8, zstd, crc32c |
 | per-target headers (``header_*``, ``hdf5_attributes``) | shards of ``targets_per_shard`` | one target | vlen-utf8, zstd, crc32c |
 | other per-target strings | ``targets_per_shard`` targets, not sharded | | vlen-utf8, zstd, crc32c |
 | per-target numbers, ``target`` | ``8 x targets_per_shard`` targets | | bytes, blosc, crc32c |
@@ -67,6 +68,13 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
         text = dtype.kind in "OTU"
         if var.dims[:1] == ("target",) and len(var.dims) >= 2:
             inner = (1, *var.shape[1:]) if var.dims[1] != "cadence" else (1, n_cad)
+            if text:  # a text column of the light-curve table: its strings, as the headers
+                enc[name] = {  # type: ignore[index]  # as below
+                    "chunks": inner,
+                    "shards": {"shape": (per_shard, *inner[1:]), **shards},
+                    "compressors": [ZstdCodec(level=3), Crc32cCodec()],
+                }
+                continue
             enc[name] = {  # type: ignore[index]  # xarray's names are Hashable; ours are str
                 "chunks": inner,
                 "shards": {"shape": (per_shard, *inner[1:]), **shards},

@@ -93,7 +93,7 @@ def spec_of(array: Any) -> ShardSpec | None:
     if sharding.chunk_shape[0] != 1 or tuple(sharding.chunk_shape[1:]) != tuple(array.shards[1:]):
         return None
     location = str(getattr(sharding.index_location, "value", sharding.index_location))
-    if array.ndim == 1 and len(inner) == 2 and isinstance(inner[0], VLenUTF8Codec) and isinstance(inner[1], ZstdCodec):
+    if len(inner) == 2 and isinstance(inner[0], VLenUTF8Codec) and isinstance(inner[1], ZstdCodec):
         if inner[1].checksum:
             return None
         return ShardSpec(
@@ -134,9 +134,10 @@ def decode_index(spec: ShardSpec, shard: bytes, key: str = "") -> np.ndarray:
 
 
 def _compress(spec: ShardSpec, row: np.ndarray) -> bytes:
-    if spec.kind == "vlen-zstd":  # one string: uint32 count, uint32 length, UTF-8 bytes; then zstd
-        text = str(row.item() if isinstance(row, np.ndarray) else row).encode("utf-8")
-        out = zstd.compress(struct.pack("<II", 1, len(text)) + text, spec.clevel)
+    if spec.kind == "vlen-zstd":  # uint32 count, then per string uint32 length and UTF-8 bytes; then zstd
+        texts = [str(v).encode("utf-8") for v in np.asarray(row, dtype=object).ravel()]
+        body = b"".join(struct.pack("<I", len(t)) + t for t in texts)
+        out = zstd.compress(struct.pack("<I", len(texts)) + body, spec.clevel)
     else:
         data = np.ascontiguousarray(row, dtype=spec.dtype)
         out = blosc.compress(data, spec.cname, spec.clevel, spec.shuffle, 0, data.dtype.itemsize)
@@ -149,8 +150,8 @@ def decode_chunk(spec: ShardSpec, data: bytes, shape: tuple[int, ...], key: str 
     Returns
     -------
     numpy.ndarray
-        Shape ``shape`` (the array's shape without its first axis), or a 0-d object array
-        holding the string for a string array.
+        Shape ``shape`` (the array's shape without its first axis): for a string array, an
+        object array of its strings (a 0-d one holding the string of a per-target string).
 
     Raises
     ------
@@ -170,10 +171,19 @@ def decode_chunk(spec: ShardSpec, data: bytes, shape: tuple[int, ...], key: str 
 
 
 def _decode(spec: ShardSpec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
-    if spec.kind == "vlen-zstd":
+    if spec.kind == "vlen-zstd":  # zarr's vlen-utf8: uint32 count, then per string uint32 length and UTF-8 bytes
         raw = zstd.decompress(data)
-        (length,) = struct.unpack_from("<I", raw, 4)
-        return np.array(raw[8 : 8 + length].decode("utf-8"), dtype=object)
+        (count,) = struct.unpack_from("<I", raw, 0)
+        texts, at = [], 4
+        for _ in range(count):
+            (length,) = struct.unpack_from("<I", raw, at)
+            texts.append(raw[at + 4 : at + 4 + length].decode("utf-8"))
+            at += 4 + length
+        if not shape:  # one string a target (the headers)
+            return np.array(texts[0], dtype=object)
+        out = np.empty(count, dtype=object)
+        out[:] = texts
+        return out.reshape(shape)
     # numcodecs' blosc.decompress trusts the compressed size in the chunk's header and reads past
     # the end of a shorter buffer (a chunk cut off, with no CRC32C to tell: format v1): check it
     if len(data) < 16 or struct.unpack_from("<I", data, 12)[0] != len(data):

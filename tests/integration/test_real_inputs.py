@@ -405,7 +405,8 @@ def test_target_pixel_files_in_a_folder_are_ignored_named_ones_refused(tmp_path)
         (str(tp), "TESS target pixel file (SPOC 2-min and 20-s: *-s_tp.fits, *-a_fast-tp.fits)")
     ]
     named = lcarchive.Archive(str(tmp_path / "a")).ingest([str(tp)])
-    assert [s for s, _ in named.skipped] == [str(tp)] and "a target pixel file, not a light curve" in named.skipped[0][1]
+    assert [s for s, _ in named.skipped] == [str(tp)]
+    assert "a pixel file (target pixel file), not a light curve" in named.skipped[0][1]
 
 
 def test_integrity_of_real_files_has_no_false_alarms(made, tmp_path):

@@ -175,6 +175,45 @@ def test_string_shards_round_trip_through_zarr(texts, at_start, crc):
     assert list(zarr.open_array(store, path="h")[:]) == texts
 
 
+@given(
+    rows=st.lists(st.lists(st.text(max_size=12), min_size=3, max_size=3), min_size=1, max_size=7),
+    at_start=st.booleans(),
+    crc=st.booleans(),
+)
+def test_text_rows_round_trip_through_zarr(rows, at_start, crc):
+    """Text columns on (target, cadence) (CDIPS's RSTFC kept as its bytes): one target's strings a chunk,
+    assembled by lcarchive and read by zarr, and written by zarr and decoded by lcarchive."""
+    store = zarr.storage.MemoryStore()
+    codecs = [VLenUTF8Codec(), ZstdCodec(level=3), *([Crc32cCodec()] if crc else [])]
+    array = zarr.create_array(
+        store,
+        name="t",
+        shape=(len(rows), 3),
+        chunks=(3, 3),
+        dtype=str,
+        zarr_format=3,
+        serializer=ShardingCodec(chunk_shape=(1, 3), codecs=codecs, index_location="start" if at_start else "end"),
+        compressors=None,
+    )
+    spec = spec_of(array)
+    assert spec is not None and spec.kind == "vlen-zstd"
+    for shard in range(-(-len(rows) // 3)):
+        part = {i - 3 * shard: np.array(r, dtype=object) for i, r in enumerate(rows) if i // 3 == shard}
+        sync(store.set(f"t/c/{shard}/0", zarr.core.buffer.cpu.Buffer.from_bytes(encode_shard(spec, part))))
+    assert zarr.open_array(store, path="t")[:].tolist() == rows
+    zarr.open_array(store, path="t", mode="r+")[:] = np.array(rows[::-1], dtype=object)  # zarr writes, lcarchive decodes
+    for shard in range(-(-len(rows) // 3)):
+        raw = _object(store, f"t/c/{shard}/0")
+        index = decode_index(spec, raw) if raw is not None else np.full((3, 2), EMPTY, dtype="u8")
+        for position in range(min(3, len(rows) - 3 * shard)):
+            offset, nbytes = (int(v) for v in index[position])
+            if offset == EMPTY:  # all fill (""): zarr writes no chunk
+                assert rows[::-1][3 * shard + position] == ["", "", ""]
+                continue
+            got = decode_chunk(spec, raw[offset : offset + nbytes], (3,))
+            assert got.dtype == object and got.tolist() == rows[::-1][3 * shard + position]
+
+
 def test_a_flipped_byte_is_a_damaged_object_never_a_wrong_value():
     spec = ShardSpec(3, "zstd", 3, 1, True, np.dtype("int32"), crc=True)
     raw = bytearray(encode_shard(spec, {1: np.arange(7, dtype="i4")}))

@@ -79,7 +79,7 @@ def _row_values(values: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, array in values.items():
         value = array[k]
-        out[name] = str(value) if array.dtype == object else value
+        out[name] = str(value) if array.dtype == object and array.ndim == 1 else value  # a text column stays an array
     return out
 
 
