@@ -28,6 +28,8 @@ from lcarchive.formats import read_lightcurve
 from conftest import DATA, PUBLIC, lcarchive_command
 
 CDIPS = sorted((PUBLIC / "cdips").glob("*.fits"))
+K2VARCAT = sorted((PUBLIC / "k2varcat").glob("*.fits"))
+LIGHT_CURVES = [*CDIPS, *K2VARCAT]
 PIXEL = sorted((PUBLIC / "pixel").glob("*.fits*"))
 KINDS = {
     "test-tpf-tesscut_1x1.fits": "TESScut cutout",
@@ -47,20 +49,20 @@ def _astropy_text(path: Path, column: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
-    """Every public CDIPS and pixel file in ONE ingest, no options; (archive, report)."""
+    """Every public CDIPS, K2VARCAT and pixel file in ONE ingest, no options; (archive, report)."""
     root = tmp_path_factory.mktemp("public") / "archive"
-    report = lcarchive.Archive(str(root)).ingest([str(p) for p in [*CDIPS, *PIXEL]])
+    report = lcarchive.Archive(str(root)).ingest([str(p) for p in [*LIGHT_CURVES, *PIXEL]])
     return lcarchive.open_archive(str(root)), report
 
 
 def test_the_public_files_are_here():
-    assert len(CDIPS) == 2 and {p.name for p in PIXEL} == set(KINDS)
+    assert len(CDIPS) == 2 and len(K2VARCAT) == 1 and {p.name for p in PIXEL} == set(KINDS)
 
 
 def test_one_batch_stores_the_light_curves_and_refuses_each_pixel_file_as_one(ingested):
     archive, report = ingested
-    assert sorted(s for s, _, _ in report.added) == sorted(str(p) for p in CDIPS)
-    assert {o.id for o in archive.observations} == {"tess-cdips-s0006"}
+    assert sorted(s for s, _, _ in report.added) == sorted(str(p) for p in LIGHT_CURVES)
+    assert {o.id for o in archive.observations} == {"tess-cdips-s0006", "k2-k2varcat-c04"}
     reasons = dict(report.skipped)
     assert set(reasons) == {str(p) for p in PIXEL}
     for path in PIXEL:
@@ -103,12 +105,12 @@ def test_the_text_column_is_a_string_variable_of_the_group(ingested):
             assert all(str(v) == "" for v in one["rstfc"].values[~present])
 
 
-def test_exported_fits_is_each_cdips_file_byte_for_byte(ingested, tmp_path):
+def test_exported_fits_is_each_light_curve_byte_for_byte(ingested, tmp_path):
     archive, _ = ingested
     report = lcarchive.download(archive, tmp_path, lcarchive.Selection(), format="fits")
     assert report.ok and report.written, report
     exported = {_sha(p) for p in tmp_path.rglob("*.fits")}
-    for path in CDIPS:
+    for path in LIGHT_CURVES:
         assert _sha(path) in exported, f"no exported file has the bytes of {path.name}"
 
 
@@ -127,11 +129,43 @@ def test_export_command_exits_0_with_the_text_column(ingested, tmp_path):
 def test_re_ingest_changes_nothing(ingested):
     archive, _ = ingested
     before = [v["snapshot"] for v in lcarchive.Archive(archive.url).history()]
-    again = lcarchive.Archive(archive.url).ingest([str(p) for p in [*CDIPS, *PIXEL]])
+    again = lcarchive.Archive(archive.url).ingest([str(p) for p in [*LIGHT_CURVES, *PIXEL]])
     assert again.added == [] and again.superseded == [] and again.versions == []
-    assert sorted(s for s, _, _ in again.unchanged) == sorted(str(p) for p in CDIPS)
+    assert sorted(s for s, _, _ in again.unchanged) == sorted(str(p) for p in LIGHT_CURVES)
     assert {s for s, _ in again.skipped} == {str(p) for p in PIXEL}
     assert [v["snapshot"] for v in lcarchive.Archive(archive.url).history()] == before
+
+
+# -- K2VARCAT: its own column names, read by its product definition ----------------------------------------
+
+
+def test_k2varcat_is_read_with_its_product_definition(ingested):
+    """The detrended DETFLUX is the flux, DETFLUX_ERR its error, APTFLUX (extracted) and the centroids
+    kept; TIME is BKJD as the file gives it; no quality column: 0; cadences numbered from the time."""
+    archive, _ = ingested
+    [path] = K2VARCAT
+    lc = read_lightcurve(str(path))
+    assert (lc.product.name, lc.target, lc.segment, lc.product_version) == ("k2varcat", 211121743, 4, "v2")
+    assert "generic" not in lc.notes
+    got = archive.light_curve("EPIC 211121743", quality_bitmask="none")
+    with fits.open(path, memmap=False) as hdul:
+        table = hdul[1].data
+        for ours, theirs in (
+            ("time", "TIME"),
+            ("flux", "DETFLUX"),
+            ("flux_err", "DETFLUX_ERR"),
+            ("aptflux", "APTFLUX"),
+            ("aptflux_err", "APTFLUX_ERR"),
+            ("cent_row", "CENT_ROW"),
+            ("cent_col", "CENT_COL"),
+        ):
+            want = np.asarray(table[theirs]).astype(table[theirs].dtype.newbyteorder("="))
+            assert got[ours].dtype == want.dtype and np.array_equal(got[ours].values, want), ours
+            assert got[ours].attrs["source_column"] == theirs
+    assert (got["quality"].values == 0).all() and got["cadenceno"].size == 2660
+    assert got["time"].attrs["time_format"] == "BKJD"
+    datasets = {d.variable: d for d in archive.catalog.datasets if d.observation == "k2-k2varcat-c04"}
+    assert datasets["flux"].processing_method == "K2VARCAT" and datasets["aptflux"].processing_method == "RAW"
 
 
 # -- every other non-numeric kind of a FITS table -----------------------------------------------------
