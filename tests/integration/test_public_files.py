@@ -29,7 +29,8 @@ from conftest import DATA, PUBLIC, lcarchive_command
 
 CDIPS = sorted((PUBLIC / "cdips").glob("*.fits"))
 K2VARCAT = sorted((PUBLIC / "k2varcat").glob("*.fits"))
-LIGHT_CURVES = [*CDIPS, *K2VARCAT]
+KEPSEISMIC = sorted((PUBLIC / "kepseismic").glob("*.fits"))
+LIGHT_CURVES = [*CDIPS, *K2VARCAT, *KEPSEISMIC]
 PIXEL = sorted((PUBLIC / "pixel").glob("*.fits*"))
 KINDS = {
     "test-tpf-tesscut_1x1.fits": "TESScut cutout",
@@ -49,20 +50,20 @@ def _astropy_text(path: Path, column: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
-    """Every public CDIPS, K2VARCAT and pixel file in ONE ingest, no options; (archive, report)."""
+    """Every public CDIPS, K2VARCAT, KEPSEISMIC and pixel file in ONE ingest, no options; (archive, report)."""
     root = tmp_path_factory.mktemp("public") / "archive"
     report = lcarchive.Archive(str(root)).ingest([str(p) for p in [*LIGHT_CURVES, *PIXEL]])
     return lcarchive.open_archive(str(root)), report
 
 
 def test_the_public_files_are_here():
-    assert len(CDIPS) == 2 and len(K2VARCAT) == 1 and {p.name for p in PIXEL} == set(KINDS)
+    assert len(CDIPS) == 2 and len(K2VARCAT) == 1 and len(KEPSEISMIC) == 1 and {p.name for p in PIXEL} == set(KINDS)
 
 
 def test_one_batch_stores_the_light_curves_and_refuses_each_pixel_file_as_one(ingested):
     archive, report = ingested
     assert sorted(s for s, _, _ in report.added) == sorted(str(p) for p in LIGHT_CURVES)
-    assert {o.id for o in archive.observations} == {"tess-cdips-s0006", "k2-k2varcat-c04"}
+    assert {o.id for o in archive.observations} == {"tess-cdips-s0006", "k2-k2varcat-c04", "kepler-kepseismic-20d-q17"}
     reasons = dict(report.skipped)
     assert set(reasons) == {str(p) for p in PIXEL}
     for path in PIXEL:
@@ -166,6 +167,28 @@ def test_k2varcat_is_read_with_its_product_definition(ingested):
     assert got["time"].attrs["time_format"] == "BKJD"
     datasets = {d.variable: d for d in archive.catalog.datasets if d.observation == "k2-k2varcat-c04"}
     assert datasets["flux"].processing_method == "K2VARCAT" and datasets["aptflux"].processing_method == "RAW"
+
+
+def test_kepseismic_time_is_bkjd_from_the_files_own_reference(ingested):
+    """KEPSEISMIC's TIME is BJD - 2400000 (MAST's TUNIT1 comment): read generically it was taken for
+    BKJD, 54833 days late. Its product definition makes BKJD (astropy's arithmetic on the full BJD
+    agrees), keeps TIME as it is, and tells the 20-day filter's product by TSFILTER."""
+    from astropy.time import Time
+
+    archive, _ = ingested
+    [path] = KEPSEISMIC
+    lc = read_lightcurve(str(path))
+    assert lc.product.name == "kepseismic-20d" and lc.observation_id == "kepler-kepseismic-20d-q17"
+    got = archive.light_curve("KIC 8006161", quality_bitmask="none")
+    with fits.open(path, memmap=False) as hdul:
+        raw = np.asarray(hdul[1].data["TIME"]).astype("f8")
+        flux = np.asarray(hdul[1].data["FLUX"]).astype("f8")
+    bjd = Time(raw + 2400000.0, format="jd", scale="tdb")
+    bkjd = (bjd - Time(2454833.0, format="jd", scale="tdb")).jd
+    assert np.allclose(got["time"].values, bkjd, rtol=0, atol=1e-9)
+    assert np.array_equal(got["time_column"].values, raw) and np.array_equal(got["flux"].values, flux)
+    assert 120 < got["time"].values[0] < 121  # Kepler's first quarter (Q0) began at BKJD 120.5
+    assert got["flux"].attrs["fits_unit"] == "ppm"
 
 
 # -- every other non-numeric kind of a FITS table -----------------------------------------------------
