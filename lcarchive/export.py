@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from lcarchive.errors import ExportError
+from lcarchive.formats.record import fits_text, is_text_format
 from lcarchive.identifiers import safe_name
 from lcarchive.layout import fill_value
 from lcarchive.timescales import GEOCENTRIC_ERROR, observed_mjd
@@ -587,7 +588,10 @@ def tidy_table(
     )
     for name in [*CORE_COLUMNS, *extra]:
         if name in values:
-            add(name, pa.array(values[name][mask]), attrs.get(name))
+            column = values[name][mask]
+            if column.dtype.kind in "OTU" and is_text_format(attrs.get(name, {}).get("fits_format")):
+                column = fits_text(column)  # a text column as astropy reads it (blanks and nulls that pad it cut)
+            add(name, pa.array(column), attrs.get(name))
         else:
             add(name, pa.nulls(n, pa.float64()), {"description": f"{name}: not in this observation"})
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

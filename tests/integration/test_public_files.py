@@ -115,6 +115,21 @@ def test_exported_fits_is_each_light_curve_byte_for_byte(ingested, tmp_path):
         assert _sha(path) in exported, f"no exported file has the bytes of {path.name}"
 
 
+def test_tidy_tables_hold_the_text_column_as_text(ingested, tmp_path):
+    import pyarrow.parquet as pq
+
+    archive, _ = ingested
+    report = lcarchive.download(
+        archive, tmp_path, lcarchive.Selection(observations=["tess-cdips-s0006"], columns=["rstfc"]), format="parquet"
+    )
+    assert report.ok
+    [path] = list(tmp_path.rglob("*.parquet"))
+    table = pq.read_table(path).to_pandas()
+    for source in CDIPS:
+        rows = table[table["target"] == read_lightcurve(str(source)).target]
+        assert rows["rstfc"].tolist() == _astropy_text(source, "RSTFC")
+
+
 def test_export_command_exits_0_with_the_text_column(ingested, tmp_path):
     """Issue 22: ``lcarchive export`` exited 1, "column RSTFC of table 1 is not stored"."""
     archive, _ = ingested
