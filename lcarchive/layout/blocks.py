@@ -119,6 +119,11 @@ def block_from_file(lc: LightCurveFile) -> Block:
             attrs[name]["fill_value_meaning"] = (
                 f"{fill_value(col.data.dtype)} marks a cadence for which the target has no row in its source file"
             )
+        elif col.data.dtype == object:  # a column kept as its bytes, one string a row
+            attrs[name]["fill_value_meaning"] = (
+                '"" marks a cadence for which the target has no row in its source file; each string is the '
+                "field's bytes in the file (latin-1), padding included"
+            )
     attrs["cadenceno"] = {
         "description": "cadence number (CADENCENO), union over targets",
         "source_column": lc.product.columns.cadenceno or "",
