@@ -26,6 +26,7 @@ import xarray as xr
 from lcarchive import quality as _quality
 from lcarchive.conventions import astropy_unit
 from lcarchive.errors import LcarchiveError
+from lcarchive.formats.record import is_text_format
 
 __all__ = ["LightCurveAccessor", "from_lightkurve"]
 
@@ -263,7 +264,8 @@ class LightCurveAccessor:
         if "cadenceno" in ds.coords or "cadenceno" in ds:
             columns["cadenceno"] = np.asarray(ds["cadenceno"].values)
         for name, var in ds.data_vars.items():  # type: ignore[assignment]  # xarray's names are Hashable; ours are str
-            if name not in columns and name != "time" and var.dims == ("cadence",) and var.dtype.kind in "fiub":
+            text = var.dtype.kind == "U" and is_text_format(var.attrs.get("fits_format"))  # CDIPS's frame names
+            if name not in columns and name != "time" and var.dims == ("cadence",) and (var.dtype.kind in "fiub" or text):
                 unit = astropy_unit(var.attrs)
                 try:
                     columns[name] = np.asarray(var.values) * u.Unit(unit) if unit else np.asarray(var.values)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,17 @@ def test_the_text_column_is_read_back_as_astropy_reads_it(ingested):
         assert got["rstfc"].attrs["source_column"] == "RSTFC" and got["rstfc"].attrs["fits_format"] == "48A"
         for k in (1, 2, 3):  # the one-character quality letters beside it
             assert got[f"irq{k}"].attrs["fits_format"] == "1A"
+
+
+def test_to_lightkurve_carries_the_text_column_as_lightkurve_reads_it(ingested):
+    lk = pytest.importorskip("lightkurve")
+    archive, _ = ingested
+    for path in CDIPS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = lk.read(str(path), quality_bitmask="none")
+        ours = archive.light_curve(read_lightcurve(str(path)).target, quality_bitmask="none").lc.to_lightkurve()
+        assert [str(v) for v in ours["rstfc"]] == [str(v) for v in theirs["rstfc"]] == _astropy_text(path, "RSTFC")
 
 
 def test_the_text_column_is_a_string_variable_of_the_group(ingested):
