@@ -492,6 +492,19 @@ def _fits_logicals(table: np.ndarray) -> np.ndarray:
     return out
 
 
+def _astropy_field(array: np.ndarray, tform: str, tdim: Any) -> tuple[np.ndarray, str | None]:
+    """A field kept as its bytes, as astropy's column writer takes it: logicals as bools (a null
+    is written as F: astropy writes no nulls), an array of strings (``TDIM``) shaped by its TDIM;
+    other fields as they are. Returns the array and the TDIM to give the column (None: none)."""
+    letter = tform.strip().upper().lstrip("0123456789")[:1]
+    if letter == "L" and array.dtype.kind in "iu":
+        return array == ord("T"), None
+    if letter == "A" and tdim is not None and array.dtype.kind == "S" and array.ndim == 1:
+        sizes = [int(x) for x in str(tdim).strip("() ").split(",")]
+        return np.ascontiguousarray(array).view(f"S{sizes[0]}").reshape(array.shape[0], *sizes[:0:-1]), str(tdim)
+    return array, None
+
+
 def _write_astropy(hdus: list[tuple[str, Any, Any]]) -> bytes:
     """Through astropy, which adjusts the table keywords (NAXIS2, TFIELDS, TTYPEn...) to the data."""
     from astropy.io import fits
@@ -509,7 +522,10 @@ def _write_astropy(hdus: list[tuple[str, Any, Any]]) -> bytes:
                     k: header.get(f"{key}{n}")
                     for k, key in (("format", "TFORM"), ("unit", "TUNIT"), ("disp", "TDISP"), ("null", "TNULL"))
                 }
-                columns.append(fits.Column(name=name, array=data[name], **{k: v for k, v in keywords.items() if v is not None}))
+                array, dim = _astropy_field(data[name], str(keywords["format"]), header.get(f"TDIM{n}"))
+                if dim is not None:
+                    keywords["dim"] = dim
+                columns.append(fits.Column(name=name, array=array, **{k: v for k, v in keywords.items() if v is not None}))
             for key in list(header):
                 if key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDISP", "TNULL") or key[:4] == "TDIM":
                     del header[key]
