@@ -372,7 +372,7 @@ class Product(_Model):
         default="fits",
         description="File format. For 'hdf5', detection rules test root attributes (keyword) and object paths "
         "(column), and the column map names dataset paths, with {attribute} placeholders filled from the file's "
-        "group attributes (QLP: Aperture_{bestap:03d}/{bestdmagkey}). For 'skyportal' (SkyPortal photometric "
+        "group attributes (QLP: Aperture_{bestap:03d}/RawMagnitude). For 'skyportal' (SkyPortal photometric "
         "series, HDF5 or JSON), detection rules test the series metadata (keyword: 'filter'...) and target_keywords "
         "name metadata keys. 'table' products are CSV/Parquet tables read with a table map given at ingest "
         "(lcarchive.formats.tables.TableMap), which picks the product by its mission.",
@@ -405,7 +405,8 @@ class Product(_Model):
     )
     standard_columns: list[str] = Field(
         default_factory=list,
-        description="Every column of the product's light-curve table as its pipeline writes it (mission products). "
+        description="Every column of the product's light-curve table as its pipeline writes it (mission products; "
+        "shell-style patterns, matched case-insensitively: an HDF5 product's dataset paths, 'Aperture_*/RawMagnitude'). "
         "A file with more columns, or whose HISTORY records a processing tool, is a light curve derived from the "
         "product by that tool (see catalog/tools.json).",
     )
