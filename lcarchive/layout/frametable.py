@@ -133,28 +133,31 @@ def _header_values(text: str) -> dict[str, Any]:
     return out
 
 
-def _shared_headers(block: Block) -> dict[str, dict[str, Any]]:
-    """Per header variable, the keywords with one value in every row."""
+def _parsed_headers(block: Block) -> dict[str, list[dict[str, Any]]]:
+    """Each stored header (``header_*``) of each row, parsed once: keyword -> value."""
+    return {
+        name: [_header_values(text) if isinstance(text, str) and text else {} for text in values]
+        for name, values in block.per_target.items()
+        if name.startswith("header_") and values.ndim == 1
+    }
+
+
+def _shared_headers(parsed: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per header variable, the keywords with one value in every row that has the header."""
     shared: dict[str, dict[str, Any]] = {}
-    for name, values in block.per_target.items():
-        if not name.startswith("header_") or values.ndim != 1:
-            continue
+    for name, rows in parsed.items():
         common: dict[str, Any] | None = None
-        for text in values:
-            if not isinstance(text, str) or not text:
+        for cards in rows:
+            if not cards:
                 continue
-            cards = _header_values(text)
             common = cards if common is None else {k: v for k, v in common.items() if k in cards and cards[k] == v}
         if common:
             shared[name] = common
     return shared
 
 
-def _timing(block: Block, row: int) -> tuple[float, float]:
-    """TIMEDEL (d) and TIMEPIXR of a row's light-curve header (NaN, 0.5 when absent)."""
-    hdu = str(block.attrs.get("time", {}).get("source_hdu", "")).lower()
-    text = block.per_target.get(f"header_{hdu}", np.array([], dtype=object))
-    cards = _header_values(str(text[row])) if row < text.size else {}
+def _timing(cards: dict[str, Any]) -> tuple[float, float]:
+    """TIMEDEL (d) and TIMEPIXR of a light-curve header's keywords (NaN, 0.5 when absent)."""
     delta, position = cards.get("TIMEDEL"), cards.get("TIMEPIXR", 0.5)
     delta = float(delta) if isinstance(delta, int | float) and not isinstance(delta, bool) else math.nan
     position = float(position) if isinstance(position, int | float) and not isinstance(position, bool) else 0.5
@@ -204,6 +207,8 @@ def frame_table(block: Block, quality: QualityFlagTable | None = None) -> xr.Dat
     time = block.series.get("time")
     corr_name = _column(block, "TIMECORR")
     name_var = next((v for c in _NAME_COLUMNS if (v := _column(block, c)) is not None), None)
+    parsed = _parsed_headers(block)
+    lc_header = parsed.get(f"header_{str(block.attrs.get('time', {}).get('source_hdu', '')).lower()}", [])
     low = np.full((n_c, n_i), np.nan)
     high = np.full((n_c, n_i), np.nan)
     start_offset = np.full((n_c, n_i), np.nan)
@@ -226,7 +231,7 @@ def frame_table(block: Block, quality: QualityFlagTable | None = None) -> xr.Dat
             ok = has & np.isfinite(spacecraft)
             low[ok, k] = np.fmin(low[ok, k], spacecraft[ok])
             high[ok, k] = np.fmax(high[ok, k], spacecraft[ok])
-            delta, position = _timing(block, row)
+            delta, position = _timing(lc_header[row] if row < len(lc_header) else {})
             if math.isfinite(delta):
                 start_offset[ok, k] = np.fmin(start_offset[ok, k], -position * delta)
                 end_offset[ok, k] = np.fmin(end_offset[ok, k], (1 - position) * delta)
@@ -256,7 +261,7 @@ def frame_table(block: Block, quality: QualityFlagTable | None = None) -> xr.Dat
             "frame_name_differs": differs,
             "n_files": count,
         },
-        _shared_headers(block),
+        _shared_headers(parsed),
         spacecraft_mask(quality),
     )
 
