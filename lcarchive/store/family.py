@@ -195,7 +195,13 @@ class FamilyView:
             return None
 
     def _write_frames(self, group_id: str, table: Any) -> None:
-        """Write a group's frame table (``docs/format.md#frame-table``) as its child group ``frames``."""
+        """Write a group's frame table (``docs/format.md#frame-table``) as its child group ``frames``.
+
+        Not written over a variable of that name (a column ``FRAMES``): the light curves come first.
+        """
+        group = zarr.open_group(self.store, path=group_id, mode="r", zarr_format=3)
+        if isinstance(group.get(FRAMES_GROUP), zarr.Array):
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             table.to_zarr(
