@@ -259,6 +259,33 @@ class Archive:
         """
         return self.handle.open_observation(observation, **kwargs)
 
+    def frames(self, observation: str) -> xr.Dataset:
+        """The per-cadence frame table of an observation (``docs/format.md#frame-table``).
+
+        One row per cadence number and instrument (TESS camera/CCD, Kepler module/output) of the
+        light curves the group holds: the cadence's time before barycentric correction
+        (``TIME - TIMECORR``) with its start and end (``TIMEDEL``, ``TIMEPIXR``), the quality bits
+        set by every file and by any file, the spacecraft-level bits, the source frame name
+        (CDIPS ``RSTFC``) and, in ``attrs["shared_headers"]`` (JSON), the header keywords equal in
+        every file of the observation. Kept in step by every ingest.
+
+        Parameters
+        ----------
+        observation : str
+            Observation ID, e.g. ``"tess-spoc-2min-s0001"`` (a release group's too).
+
+        Returns
+        -------
+        xarray.Dataset
+            Dimensions ``cadenceno`` (its index) and ``instrument``; loaded.
+
+        Raises
+        ------
+        ObservationNotFoundError
+            If this version of the archive has no such observation.
+        """
+        return self.handle.frames(observation)
+
     def targets(self, observation: str) -> np.ndarray:
         """Return the target IDs of an observation, shape (n_targets,), int64."""
         return self.handle.targets(observation)

@@ -98,7 +98,8 @@ class ArchiveReads(Protocol):
 
     def group_ids(self) -> list[str]: ...
 
-    @store_errors
+    def frames(self, observation: str) -> xr.Dataset: ...
+
     def group_index(self, observation: str) -> pd.DataFrame: ...
 
     def group_store(self, observation: str) -> tuple[Any, str]: ...
@@ -354,6 +355,25 @@ class ReadHandle:
                 rows_lazily(open_group(store, path, {"target": reader.target, "cadenceno": reader.cadenceno}), reader)
             )
         return described(xr.open_dataset(store, group=path or None, engine="zarr", consolidated=False, **kwargs))
+
+    @store_errors
+    def frames(self, observation: str) -> xr.Dataset:
+        """An observation's frame table (:meth:`lcarchive.Archive.frames`)."""
+        from lcarchive.catalog.content import static_catalog
+        from lcarchive.layout.frametable import FRAMES_GROUP, frame_inputs, frame_table
+
+        self.prepare([check_observation_id(observation)])
+        store, path = self.group_store(observation)
+        try:
+            table = open_group(store, f"{path}/{FRAMES_GROUP}").load()
+        except FileNotFoundError:  # a group written before frame tables: made from its rows
+            group = open_group(store, path)
+            name = group.attrs.get("quality_flags") or ""
+            quality = next((t for t in static_catalog().quality_flags if t.name == name), None)
+            table = frame_table(frame_inputs(group), quality)
+            table.attrs["made_at_read"] = "the group was written before frame tables: made from its stored rows"
+        table.attrs["observation"] = observation
+        return table.set_coords("cadenceno").swap_dims({"cadence": "cadenceno"})
 
     def group_index(self, observation: str) -> pd.DataFrame:
         """The target-index lines of one group, read from the group itself (its per-target arrays).

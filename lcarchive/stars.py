@@ -26,7 +26,7 @@ from lcarchive.conventions import described
 from lcarchive.errors import MixedProductsError, TargetNotFoundError, UnknownProductError
 from lcarchive.formats.record import fits_text, is_text_format
 from lcarchive.handle import ReadHandle
-from lcarchive.identifiers import parse_target_text
+from lcarchive.identifiers import observation_id, parse_target_text
 from lcarchive.layout import fill_value
 from lcarchive.store import GroupReader, run
 
@@ -57,7 +57,7 @@ def light_curve(
         return _read_star(handle, number, pairs, {}, wanted, quality_bitmask, normalize, _where(handle, observation, product))
     lines = _lines_of(handle, number, missions, observation, observations, include_superseded)
     if products is None:
-        pairs, others = plan(number, lines, product)
+        pairs, others = plan(number, lines, product, keep_derived=observations is not None)
         return _read_star(handle, number, pairs, others, wanted, quality_bitmask, normalize, _where(handle, None, product))
     if lines.empty:
         raise TargetNotFoundError(number, _where(handle, observation, product))
@@ -118,10 +118,34 @@ def light_curves(
     }
 
 
-def plan(target: int, lines: pd.DataFrame, product: str | None) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
+DERIVED = "derived"
+"""Key of ``plan``'s other observations for the derived light curves it left out."""
+
+
+def is_derived(observation: str, mission: str, product: str, segment: int) -> bool:
+    """True for an observation of light curves derived from ``product`` by a processing tool
+    (``kepler-lc-kepcotrend-q03``, ``tess-qlp-hdf5-qsp-s0070``: the tool is its label)."""
+    catalog = static_catalog()
+    try:
+        m, p = catalog.mission(mission), catalog.product(product)
+    except (KeyError, ValueError):
+        return False
+    base = observation.split(".", 1)[0]
+    labels = [t.name for t in catalog.processing_tools] + ["derived"]
+    return any(base == observation_id(m, p, int(segment), label) for label in labels)
+
+
+def plan(
+    target: int, lines: pd.DataFrame, product: str | None, keep_derived: bool = False
+) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
     """The (observation, row) pairs of a target's light curve from its index lines: of
     ``product``, or of its mission's default product (``Product.default_rank``); and the
     other products' observations, by product.
+
+    Light curves derived from the product by a processing tool (their own observations, see
+    ``docs/format.md``) are not joined with the product's: unless ``keep_derived`` (the
+    observations were named) or the target has only derived ones, they are left out and listed
+    under the key :data:`DERIVED` of the other observations.
 
     Raises
     ------
@@ -140,6 +164,17 @@ def plan(target: int, lines: pd.DataFrame, product: str | None) -> tuple[list[tu
         chosen = min(products, key=lambda p: (_default_rank(p), p))
         others = {p: obs for p, obs in products.items() if p != chosen}
         lines = lines[lines["product"] == chosen]
+    if not keep_derived and len(lines):
+        derived = np.array(
+            [
+                is_derived(str(o), str(m), str(p), int(s))
+                for o, m, p, s in zip(lines["observation"], lines["mission"], lines["product"], lines["segment"], strict=True)
+            ],
+            dtype=bool,
+        )
+        if derived.any() and not derived.all():
+            others[DERIVED] = sorted(str(o) for o in lines["observation"][derived])
+            lines = lines[~derived]
     return [(str(o), int(r)) for o, r in zip(lines["observation"], lines["row"], strict=True)], others
 
 
@@ -247,6 +282,12 @@ def _default_rank(product: str) -> int:
 
 def _note_others(lc: xr.Dataset, others: dict[str, list[str]]) -> xr.Dataset:
     """Say on a light curve which other products the archive has of its target."""
+    others = dict(others)
+    if derived := others.pop(DERIVED, None):
+        lc.attrs["derived_observations"] = ", ".join(derived)
+        lc.attrs["derived_note"] = (
+            f"light curves derived from this product by a processing tool are in {', '.join(derived)}: observation=... reads one"
+        )
     if others:
         product = str(lc["product"].values[0])
         listed = ", ".join(f"{p} ({len(obs)} observation{'s' if len(obs) > 1 else ''})" for p, obs in sorted(others.items()))

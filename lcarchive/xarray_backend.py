@@ -86,7 +86,8 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         filename_or_obj : str or path-like
             The archive's root URL.
         group : str, optional
-            Observation ID (``tess-spoc-2min-s0001``); with ``target``, that observation only.
+            Observation ID (``tess-spoc-2min-s0001``); with ``target``, that observation only;
+            ``<observation>/frames`` opens its frame table (:meth:`lcarchive.Archive.frames`).
         target : int or str, optional
             TIC/KIC/EPIC ID (``261136679``, ``"TIC 261136679"``); a star with light curves of
             several products opens its mission's default one (see
@@ -122,6 +123,8 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
                 product=product,
                 quality_bitmask=None,
             )
+        elif str(group).endswith("/frames"):  # an observation's frame table
+            ds = archive.frames(str(group).removesuffix("/frames"))
         else:
             ds = archive.open_observation(group)  # type: ignore[arg-type]
         if drop_variables is not None:

@@ -203,6 +203,12 @@ class QualityFlag(_Model):
     segments: SegmentRange | None = Field(
         default=None, description="Sectors/quarters/campaigns in which the bit has this meaning; None: all."
     )
+    level: Literal["spacecraft", "target"] = Field(
+        default="target",
+        description="'spacecraft': the bit records a state of the spacecraft (attitude tweak, safe mode, coarse or "
+        "Earth point, momentum dump, thruster firing), the same for every target of the cadence; 'target': set per "
+        "target (or per camera/CCD) by the pipeline. The frame table's spacecraft_quality keeps the spacecraft bits.",
+    )
 
 
 class QualityFlagTable(_Model):
@@ -372,7 +378,7 @@ class Product(_Model):
         default="fits",
         description="File format. For 'hdf5', detection rules test root attributes (keyword) and object paths "
         "(column), and the column map names dataset paths, with {attribute} placeholders filled from the file's "
-        "group attributes (QLP: Aperture_{bestap:03d}/{bestdmagkey}). For 'skyportal' (SkyPortal photometric "
+        "group attributes (QLP: Aperture_{bestap:03d}/RawMagnitude). For 'skyportal' (SkyPortal photometric "
         "series, HDF5 or JSON), detection rules test the series metadata (keyword: 'filter'...) and target_keywords "
         "name metadata keys. 'table' products are CSV/Parquet tables read with a table map given at ingest "
         "(lcarchive.formats.tables.TableMap), which picks the product by its mission.",
@@ -405,7 +411,8 @@ class Product(_Model):
     )
     standard_columns: list[str] = Field(
         default_factory=list,
-        description="Every column of the product's light-curve table as its pipeline writes it (mission products). "
+        description="Every column of the product's light-curve table as its pipeline writes it (mission products; "
+        "shell-style patterns, matched case-insensitively: an HDF5 product's dataset paths, 'Aperture_*/RawMagnitude'). "
         "A file with more columns, or whose HISTORY records a processing tool, is a light curve derived from the "
         "product by that tool (see catalog/tools.json).",
     )
@@ -491,8 +498,9 @@ class Observation(_Model):
         default_factory=list, description="For a current group: IDs of groups holding older releases."
     )
     derived_from: str | None = Field(
-        default=None, description="For light curves derived by a processing tool: the observation of the mission "
-        "product they were derived from (e.g. 'kepler-lc-q03' for 'kepler-lc-kepcotrend-q03')."
+        default=None,
+        description="For light curves derived by a processing tool: the observation of the mission "
+        "product they were derived from (e.g. 'kepler-lc-q03' for 'kepler-lc-kepcotrend-q03').",
     )
     processing: list[str] = Field(
         default_factory=list, description="Processing tools (catalog processing_tools) that made its light curves."
@@ -523,12 +531,14 @@ class Analysis(_Model):
     id: str = Field(description="'<method>-<12 hex digits>': the method and a hash of its inputs and parameters.")
     method: str = Field(description="'bls' (astropy BoxLeastSquares) or 'lombscargle' (astropy LombScargle).")
     parameters: dict[str, float | int | str | list[float]] = Field(
-        default_factory=dict, description="The method's parameters (periods in d).")
+        default_factory=dict, description="The method's parameters (periods in d)."
+    )
     quality_bitmask: str = Field(description="Quality mask applied before the method (lightkurve's names).")
     normalized: bool = Field(default=True, description="Flux divided by each light curve's median first.")
     inputs: list[str] = Field(default_factory=list, description="IDs of the input datasets ('<observation>/flux').")
     input_snapshots: dict[str, str] = Field(
-        default_factory=dict, description="Each input observation family's pinned snapshot: what was read.")
+        default_factory=dict, description="Each input observation family's pinned snapshot: what was read."
+    )
     archive_version: str | None = Field(default=None, description="The archive version (catalog snapshot) read.")
     software: dict[str, str] = Field(default_factory=dict, description="Versions of lcarchive, astropy, numpy.")
     created: str = Field(description="When it was computed, ISO 8601 UTC.")

@@ -20,7 +20,7 @@ from astropy.io import fits
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.models import ProcessingTool, Product
 
-__all__ = ["Derivation", "derivation"]
+__all__ = ["Derivation", "column_derivation", "derivation"]
 
 _CALL = re.compile(r"\b([A-Z][A-Z0-9_]{2,}) --\s")
 
@@ -74,10 +74,37 @@ def derivation(hdul: fits.HDUList, lc_hdu: int, product: Product) -> Derivation 
     """
     if not product.standard_columns:
         return None
-    standard = {c.upper() for c in product.standard_columns}
     table = hdul[lc_hdu]
-    added = [n for n in table.columns.names if n.upper() not in standard] if isinstance(table, fits.BinTableHDU) else []
-    calls = _history(hdul, lc_hdu)
+    names = list(table.columns.names) if isinstance(table, fits.BinTableHDU) else []
+    return column_derivation(names, product, _history(hdul, lc_hdu))
+
+
+def column_derivation(names: list[str], product: Product, calls: list[str] | None = None) -> Derivation | None:
+    """The derivation of a file of ``product`` told by its column names (and HISTORY calls), or None.
+
+    The shared rule of every input format: a column the product's ``standard_columns`` do not
+    match (shell-style patterns, case-insensitive: an HDF5 product names its datasets by path,
+    ``LightCurve/AperturePhotometry/Aperture_*/RawMagnitude``) was added by a tool; the tool is
+    the one of ``catalog/tools.json`` whose ``columns`` match it.
+
+    Parameters
+    ----------
+    names : list of str
+        The file's light-curve columns (FITS ``TTYPEn``; HDF5 dataset paths).
+    product : Product
+        The product the file was recognised as; only products with ``standard_columns`` are checked.
+    calls : list of str, optional
+        Tool calls its HISTORY records (FITS).
+
+    Returns
+    -------
+    Derivation or None
+    """
+    if not product.standard_columns:
+        return None
+    calls = list(calls or [])
+    standard = [c.upper() for c in product.standard_columns]
+    added = [n for n in names if not any(fnmatch.fnmatchcase(n.upper(), s) for s in standard)]
     tools = static_catalog().processing_tools
     by_history = {t.history.upper(): t for t in tools if t.history}
     found: list[ProcessingTool] = []

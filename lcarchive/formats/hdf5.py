@@ -14,9 +14,10 @@ from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.models import DetectionRule
 from lcarchive.errors import CorruptFileError, UnrecognizedProductError
 from lcarchive.formats.cadences import cadence_numbers
+from lcarchive.formats.derived import column_derivation
 from lcarchive.formats.products import choose_product, value_rule_holds
 from lcarchive.formats.record import Column, LightCurveFile, check_rows
-from lcarchive.identifiers import check_segment, check_target_id
+from lcarchive.identifiers import check_segment, check_target_id, observation_id
 
 __all__ = ["parse_hdf5"]
 
@@ -178,6 +179,20 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
                 target_values[f"{var}_source"] = (core[var], {"description": f"HDF5 dataset copied to {var} for this target"})
         headers = {"hdf5_attributes": json.dumps(attributes, sort_keys=True, default=str)}
         notes = {"cadenceno": derived} if derived else {}
+        label, processing, derived_from = "", [], None
+        if (how_derived := column_derivation(list(datasets), product)) is not None:
+            # QLP's LC-qsp/ files: LC/'s datasets plus QSP's detrended magnitudes, a derived light curve
+            label, processing = how_derived.label, how_derived.tools
+            derived_from = observation_id(mission, product, segment)
+            notes["derived"] = json.dumps(
+                {
+                    "tools": how_derived.tools,
+                    "added_columns": how_derived.added_columns,
+                    "history": [],
+                    "parameters": how_derived.parameters,
+                },
+                sort_keys=True,
+            )
         if dropped:
             notes["dropped_columns"] = ", ".join(dropped)
         instruments = []
@@ -206,4 +221,7 @@ def parse_hdf5(data: bytes, source: str) -> LightCurveFile:
             pipeline_version=None,
             file_date=None,
             instruments=instruments,
+            label=label,
+            processing=processing,
+            derived_from=derived_from,
         )

@@ -92,8 +92,11 @@ def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
                 enc[name] = {"chunks": (per_shard,), "compressors": [ZstdCodec(level=3), Crc32cCodec()]}  # type: ignore[index]  # as above
         elif var.dims == ("target",):
             enc[name] = {"chunks": (per_shard * 8,), "compressors": [_blosc(dtype), Crc32cCodec()]}  # type: ignore[index]  # as above
-        elif var.dims == ("cadence",):
+        elif var.dims == ("cadence",) and not text:
             enc[name] = {"chunks": (n_cad,), "compressors": [_blosc(dtype), Crc32cCodec()]}  # type: ignore[index]  # as above
+        elif var.dims and "target" not in var.dims:  # the frame table's (cadence, instrument) arrays: one chunk each
+            codec = ZstdCodec(level=3) if text else _blosc(dtype)
+            enc[name] = {"chunks": tuple(max(1, n) for n in var.shape), "compressors": [codec, Crc32cCodec()]}  # type: ignore[index]  # as above
     return enc
 
 

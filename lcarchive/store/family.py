@@ -20,6 +20,7 @@ import zarr
 from lcarchive.catalog.build import observation_entry
 from lcarchive.catalog.content import static_catalog
 from lcarchive.layout import Block, block_from_dataset, encoding, fused, merge_blocks, open_group, to_dataset
+from lcarchive.layout.frametable import FRAMES_GROUP, frame_inputs, frame_table, merge_frames
 from lcarchive.layout.ranks import n_rows, release_key, version
 from lcarchive.store import cluster
 
@@ -146,6 +147,7 @@ class FamilyView:
         if state is None:
             merged = merge_blocks(added)
             self._write_whole(group_id, merged, summary(attrs, [merged]))
+            self._write_frames(group_id, frame_table(merged, _quality_table(attrs)))
             return
         aligned = _fits_layout(state, [*replaced.values(), *added])
         if aligned is None:  # new cadences, variables or image sizes: rewrite on the union
@@ -155,6 +157,7 @@ class FamilyView:
                 rows[row] = block
             merged = merge_blocks([*rows, *added])
             self._write_whole(group_id, merged, summary(attrs, [merged]))
+            self._write_frames(group_id, frame_table(merged, _quality_table(attrs)))
             return
         replace = {row: aligned.select([i]) for i, row in enumerate(replaced)}
         new_rows = aligned.select(list(range(len(replaced), aligned.target.size)))
@@ -176,6 +179,39 @@ class FamilyView:
             state.integrity.append(_integrity(new_rows, i))
         state.target = np.concatenate([state.target, new_rows.target])
         state.attrs = attrs
+        quality = _quality_table(attrs)
+        stored = None if replace else self.read_frames(group_id)
+        if stored is None:  # rows replaced (a table cannot take a file's values out), or a group written before frames
+            tables = frame_table(frame_inputs(open_group(self.store, group_id)), quality)
+        else:
+            tables = merge_frames([stored, frame_table(new_rows, quality)], quality)
+        self._write_frames(group_id, tables)
+
+    def read_frames(self, group_id: str) -> Any:
+        """A group's stored frame table (``xarray.Dataset``, loaded), or None if it has none."""
+        try:
+            return open_group(self.store, f"{group_id}/{FRAMES_GROUP}").load()
+        except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+            return None
+
+    def _write_frames(self, group_id: str, table: Any) -> None:
+        """Write a group's frame table (``docs/format.md#frame-table``) as its child group ``frames``.
+
+        Not written over a variable of that name (a column ``FRAMES``): the light curves come first.
+        """
+        group = zarr.open_group(self.store, path=group_id, mode="r", zarr_format=3)
+        if isinstance(group.get(FRAMES_GROUP), zarr.Array):
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            table.to_zarr(
+                self.store,
+                group=f"{group_id}/{FRAMES_GROUP}",
+                mode="w",
+                encoding=encoding(table),
+                consolidated=False,
+                zarr_format=3,
+            )
 
     @property
     def on_cluster(self) -> bool:
@@ -229,6 +265,12 @@ class FamilyView:
         group = zarr.open_group(self.store, path=group_id, mode="r+", zarr_format=3)
         group.attrs.update({"lcarchive_observation": entry, "lcarchive_datasets": sets})
         return entry, sets
+
+
+def _quality_table(attrs: dict) -> Any:
+    """The flag table a group's attributes name (None for none)."""
+    name = attrs.get("quality_flags") or ""
+    return next((t for t in static_catalog().quality_flags if t.name == name), None)
 
 
 def _fits_layout(state: GroupState, blocks: list[Block]) -> Block | None:

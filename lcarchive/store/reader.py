@@ -27,6 +27,7 @@ from xarray.backends import BackendArray
 from lcarchive.clients import first_line, get_retrying
 from lcarchive.config import settings
 from lcarchive.errors import DamagedObjectError
+from lcarchive.layout.frametable import FRAMES_GROUP
 from lcarchive.layout.shards import decode_chunk, decode_index, spec_of
 from lcarchive.zarr_internals import byte_range, last_bytes, path_of, shard_key, store_of, sync
 
@@ -203,7 +204,8 @@ class GroupReader:
             arrays = {name: array async for name, array in group.arrays()}
             names = sorted(arrays)
         else:
-            names = sorted([n async for n in store_of(group).list_dir(path_of(group)) if n != "zarr.json"])
+            # the group's arrays: its listing without its metadata and its frame table (a child group)
+            names = sorted([n async for n in store_of(group).list_dir(path_of(group)) if n not in ("zarr.json", FRAMES_GROUP)])
             arrays = await _open_arrays(group, [n for n in ("cadenceno", "target", *READ_TOGETHER) if n in names])
             names = [n for n in names if n in arrays or n not in ("cadenceno", "target", *READ_TOGETHER)]
         ahead = [

@@ -173,15 +173,14 @@ def _sha_of_content(path: Path) -> str:
 
 
 def test_qlp_hdf5_reading(archive, rows):
-    """Default flux: the best aperture's best magnitude; its error; cadences, BTJD and every aperture kept."""
+    """Default flux: the best aperture's raw magnitude; its error; cadences, BTJD and every aperture kept."""
     for path in H5_FILES:
         url, row = rows[_sha(path)]
         with xr.open_dataset(url[0], group=url[1], engine="lcarchive") as ds, h5py.File(path, "r") as f:
             one = ds.isel(target=row).load()
             present = one["quality"].values != np.iinfo(np.int32).min
             photometry = f["LightCurve/AperturePhotometry"]
-            key = photometry.attrs.get("bestdmagkey", "RawMagnitude")
-            key = key.decode() if isinstance(key, bytes) else key
+            key = "RawMagnitude"  # as lightkurve reads QLP FITS SAP_FLUX (LC-qsp files name QSPMagnitude their bestdmagkey)
             best = f"LightCurve/AperturePhotometry/Aperture_{int(photometry.attrs['bestap']):03d}"
             assert_bit_equal(one["cadenceno"].values[present], f["LightCurve/Cadence"][()], "cadence")
             assert_bit_equal(one["time"].values[present], f["LightCurve/BJD"][()], "time")
