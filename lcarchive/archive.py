@@ -487,7 +487,7 @@ class Archive:
         from lcarchive.catalog.aliases import normal_name
 
         self._writable()
-        a, b = normal_name(a), normal_name(b)
+        a, b = sorted((normal_name(a), normal_name(b)))
         version = self.handle.repositories.change_aliases(lambda t: t.remove(a, b), f"alias removed: {a} = {b}")
         self.handle.refresh()
         return version

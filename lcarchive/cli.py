@@ -1440,16 +1440,16 @@ def alias_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="NAMES") from None
     if given:
-        out.print(" = ".join(store.names(given[0])), highlight=False)
+        sys.stdout.write(" = ".join(store.names(given[0])) + "\n")
     for row in table.itertuples(index=False):
         sep = (
             ""
             if row.separation_arcsec is None or row.separation_arcsec != row.separation_arcsec
             else f", {row.separation_arcsec:.3f} arcsec"
         )
-        out.print(f"{row.a}\t{row.b}\t{row.source}\t{row.evidence}{sep}", highlight=False, markup=False)
+        sys.stdout.write(f"{row.a}\t{row.b}\t{row.source}\t{row.evidence}{sep}\n")  # tab-separated, as written
     if table.empty:
-        out.print("no aliases" + (f" of {given[0]}" if given else ""), highlight=False)
+        sys.stdout.write("no aliases" + (f" of {given[0]}" if given else "") + "\n")
 
 
 @app.command("tag")
@@ -1594,6 +1594,7 @@ _EXAMPLES = {
         "lcarchive download ./archive ./tois -t 'TIC 261136679' --format parquet",
         "lcarchive download s3://bucket/archive ./s14 --product spoc-2min --sector 14",
         "lcarchive download --verify ./tois",
+        "lcarchive download ./archive ./boyajian -t 'KIC 8462852' --missions all",
     ],
     "search": ["lcarchive search ./archive --cone 84.29 -80.47 0.5", "lcarchive search ./archive -t 'TIC 261136679' --json"],
     "verify": ["lcarchive verify ./archive --observation tess-spoc-2min-s0001"],
@@ -1608,6 +1609,11 @@ _EXAMPLES = {
     "build": ["lcarchive catalog build ./archive"],
     "history": ["lcarchive history ./archive --limit 5"],
     "tag": ["lcarchive tag ./archive dr1", "lcarchive ls ./archive --version dr1"],
+    "alias": [
+        "lcarchive alias ./archive 'KIC 8462852' 'TIC 185336364'",
+        "lcarchive alias ./archive 'KIC 8462852'",
+        "lcarchive alias ./archive 'KIC 8462852' 'TIC 185336364' --remove",
+    ],
     "gc": ["lcarchive gc ./archive", "lcarchive gc ./archive --older-than 30 --dry-run"],
     "migrate": ["lcarchive migrate ./old-archive ./archive"],
     "schema": ["lcarchive catalog schema > catalog.schema.json"],

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -241,6 +242,7 @@ def at_common_epoch(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     from astropy import units as u
     from astropy.coordinates import SkyCoord
     from astropy.time import Time
+    from erfa import ErfaWarning  # type: ignore[import-untyped]  # pyerfa ships no type information
 
     ra = frame["ra"].to_numpy(np.float64).copy()
     dec = frame["dec"].to_numpy(np.float64).copy()
@@ -259,7 +261,9 @@ def at_common_epoch(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             obstime=Time(epoch, format="jyear"),
             frame="icrs",
         )
-        moved = c.apply_space_motion(new_obstime=Time(common, format="jyear"))
+        with warnings.catch_warnings():  # no parallax in the headers: ERFA takes a far distance, as it says
+            warnings.filterwarnings("ignore", message=".*distance overridden", category=ErfaWarning)
+            moved = c.apply_space_motion(new_obstime=Time(common, format="jyear"))
         ra[rows] = moved.ra.deg
         dec[rows] = moved.dec.deg
     return ra, dec
