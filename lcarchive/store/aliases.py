@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import zarr
+from astropy_healpix import HEALPix
 
 from lcarchive.catalog.aliases import AliasTable, alias_settings, cross_match, header_pairs
 from lcarchive.catalog.content import static_catalog
 from lcarchive.clients import RetryingStore
-from lcarchive.layout.sky import pixels_in_cones
+from lcarchive.layout.sky import pixels_of
 from lcarchive.store.buckets import CHECKED, decode_index, read_buckets
 
 __all__ = ["ALIASES", "FACT_COLUMNS", "index_names", "read_aliases", "update_aliases", "write_aliases"]
@@ -92,13 +93,27 @@ def update_aliases(session: Any, facts: pd.DataFrame) -> int:
     if not placed.empty:
         # the buckets of every pixel within the radius, widened by what proper motion can move a star
         # between catalog epochs (10 arcsec: 0.4 arcsec/yr over 25 years)
-        pixels = pixels_in_cones(
-            placed["ra"].to_numpy(), placed["dec"].to_numpy(), np.full(len(placed), (radius + 10.0) / 3600.0)
-        )
-        texts = read_buckets(session, "sky", pixels.tolist()) if "sky" in zarr.open_group(session.store, mode="r") else {}
+        pixels = _pixels_near(placed["ra"].to_numpy(np.float64), placed["dec"].to_numpy(np.float64), (radius + 10.0) / 3600.0)
+        texts = read_buckets(session, "sky", pixels) if "sky" in zarr.open_group(session.store, mode="r") else {}
         known = index_names(decode_index(texts.values()))
         found.extend(cross_match(placed[FACT_COLUMNS], known, radius))
     added = sum(table.add(a) for a in found)
     if added:
         write_aliases(session, table)
     return added
+
+
+def _pixels_near(ra: np.ndarray, dec: np.ndarray, radius: float) -> list[int]:
+    """Every sky pixel a star within ``radius`` (deg) of some positions can be in: each position's
+    pixel and its eight neighbours (the radius, seconds of arc, is far below a pixel's 0.92 deg, so
+    no other pixel reaches it), computed at once for a sector's twenty thousand targets."""
+    from lcarchive.layout.sky import SKY_ORDER
+
+    pixels = np.unique(pixels_of(ra, dec))
+    pixels = pixels[pixels >= 0]
+    if not pixels.size:
+        return []
+    with np.errstate(invalid="ignore"):  # a pixel of seven neighbours: -1 for the eighth, and numpy says "invalid"
+        around = HEALPix(nside=2**SKY_ORDER, order="nested").neighbours(pixels)  # (8, n)
+    every = np.concatenate([pixels, around.ravel()])
+    return sorted(set(every[every >= 0].tolist()))
