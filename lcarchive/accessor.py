@@ -55,7 +55,11 @@ class LightCurveAccessor:
         if "cadence_observation" in ds.coords:  # one target's light curve
             ids = [str(o) for o in ds["observation"].values]
             info = {
-                obs: {name: ds[name].values[i] for name in ("product", "segment", "quality_flags") if name in ds.coords}
+                obs: {
+                    name: ds[name].values[i]
+                    for name in ("product", "segment", "quality_flags", "observation_mission", "observation_target")
+                    if name in ds.coords
+                }
                 for i, obs in enumerate(ids)
             }
             index = pd.Index(ids).get_indexer(ds["cadence_observation"].values.astype(str)).astype(np.int64)
@@ -298,16 +302,17 @@ class LightCurveAccessor:
         if self._require("time").ndim != 1:
             raise LcarchiveError("to_lightkurve works on one target's light curve (select a target first)")
         ds = self._ds
-        mission = str(ds.attrs.get("mission", "tess"))
-        cls = lk.TessLightCurve if mission == "tess" else lk.KeplerLightCurve
-        id_key, segment_key = _MISSION_META.get(mission, ("TARGETID", "SEGMENT"))
         _, info = self._observation_of_cadences()
         out = []
         for cadences, (obs, meta) in zip(self._per_observation(), info.items(), strict=True):
+            # a light curve of several missions (missions="all") says each observation's mission and ID
+            mission = str(meta.get("observation_mission", ds.attrs.get("mission", "tess")))
+            cls = lk.TessLightCurve if mission == "tess" else lk.KeplerLightCurve
+            id_key, segment_key = _MISSION_META.get(mission, ("TARGETID", "SEGMENT"))
             part = ds.isel(cadence=cadences)
             columns, _ = part.lc._table()
             lc = cls(time=part.lc.time, data=columns)
-            target = int(ds.attrs.get("target", 0))
+            target = int(meta.get("observation_target", ds.attrs.get("target", 0)))
             lc.meta.update(
                 {
                     id_key: target,

@@ -329,6 +329,7 @@ class Archive:
         normalize: bool = False,
         observations: Iterable[str] | None = None,
         products: str | None = None,
+        missions: str | None = None,
     ) -> Any:
         """Return the light curve of one target: one product's, stitched over its observations.
 
@@ -370,6 +371,18 @@ class Archive:
             order; ``observation`` reads a single one.
         products : {"all"}, optional
             ``"all"``: every product's light curve of the target, as a dict by product name.
+        missions : {"all"}, optional
+            ``"all"``: the star's light curves of every mission, found through the archive's
+            alias table (:meth:`aliases`: ``"KIC 8462852"`` reads its Kepler quarters and the
+            TESS sectors of TIC 185336364), each mission's default product (or ``product``),
+            joined along ``cadence`` in one time system: ``time`` is BJD_TDB (each observation's
+            own times plus its offset, BKJD = BJD_TDB - 2454833, BTJD = BJD_TDB - 2457000, named in
+            ``attrs["time_offsets"]`` and per observation in ``time_offset_jd``). Each observation
+            keeps its own quality flags (``quality_bitmask`` applies each mission's table) and is
+            normalised by its own median (``normalize``); coordinates ``observation_mission``,
+            ``observation_catalog`` and ``observation_target`` say whose it is;
+            ``ds.lc.to_lightkurve()`` gives a ``LightCurveCollection`` that ``stitch()`` takes.
+            The target must name its catalog.
 
         Returns
         -------
@@ -411,7 +424,100 @@ class Archive:
             normalize,
             observations,
             products,
+            missions,
         )
+
+    # -- aliases: one star's names in several catalogs -----------------------------------------------
+    @store_errors
+    def aliases(self, target: str | None = None) -> pd.DataFrame:
+        """The alias table: pairs of names of one star in two catalogs.
+
+        Filled by every ingest's catalog commit from the identifiers the files carry (TGLC's
+        GAIADR3, eleanor's GAIA_ID) and from a positional cross-match of the archive's targets
+        across catalogs (proper motion applied; radius and reason in ``catalog/aliases.json``),
+        and by operators (:meth:`add_alias`, :meth:`remove_alias`, ``lcarchive alias``).
+
+        Parameters
+        ----------
+        target : str, optional
+            Only the pairs linking this star's names (``"KIC 8462852"``), directly or through others.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``a``, ``b`` (``"<catalog> <ID>"``), ``source`` (``header``, ``crossmatch``,
+            ``operator``), ``evidence``, ``separation_arcsec``.
+
+        Raises
+        ------
+        ValueError
+            If ``target`` names no catalog lcarchive knows.
+        """
+        from lcarchive.catalog.aliases import names_of
+
+        table = self.handle.alias_table()
+        frame = table.frame()
+        if target is None:
+            return frame
+        names = set(names_of(table, target))
+        return frame[frame["a"].isin(names) & frame["b"].isin(names)].reset_index(drop=True)
+
+    def names(self, target: str) -> list[str]:
+        """Every name of a star in the alias table, the one given first (``"KIC 8462852"`` ->
+        ``["KIC 8462852", "TIC 185336364"]``)."""
+        return stars.star_names(self.handle, target)
+
+    @store_errors
+    def add_alias(self, a: str, b: str, note: str = "") -> str | None:
+        """Say that two names are one star, in one catalog commit (an operator's pair: kept
+        whatever the cross-match finds, and undoing an earlier removal).
+
+        Parameters
+        ----------
+        a, b : str
+            ``"<catalog> <ID>"``: ``"KIC 8462852"``, ``"TIC 185336364"``, ``"Gaia DR3 2081900940499099136"``.
+        note : str
+            Why (kept as the pair's evidence).
+
+        Returns
+        -------
+        str or None
+            The new version (catalog snapshot), or None if the pair was there already.
+
+        Raises
+        ------
+        ValueError
+            If a name is of no catalog lcarchive knows, or both are the same.
+        """
+        from lcarchive.catalog.aliases import normal_name
+        from lcarchive.catalog.models import Alias
+
+        self._writable()
+        alias = Alias(a=normal_name(a), b=normal_name(b), source="operator", evidence=note or "lcarchive alias")
+        if alias.a == alias.b:
+            raise ValueError(f"{a!r} and {b!r} are the same name")
+        version = self.handle.repositories.change_aliases(lambda t: t.add(alias), f"alias {alias.a} = {alias.b}")
+        self.handle.refresh()
+        return version
+
+    @store_errors
+    def remove_alias(self, a: str, b: str) -> str | None:
+        """Remove a pair, in one catalog commit; the removal is kept, so neither the headers nor
+        the cross-match add the pair again (:meth:`add_alias` does). Return the new version, or
+        None if there was no such pair.
+
+        Raises
+        ------
+        ValueError
+            If a name is of no catalog lcarchive knows.
+        """
+        from lcarchive.catalog.aliases import normal_name
+
+        self._writable()
+        a, b = sorted((normal_name(a), normal_name(b)))
+        version = self.handle.repositories.change_aliases(lambda t: t.remove(a, b), f"alias removed: {a} = {b}")
+        self.handle.refresh()
+        return version
 
     @store_errors
     def light_curves(

@@ -142,6 +142,22 @@ TimeOpt = Annotated[
 SupersededOpt = Annotated[bool, typer.Option("--include-superseded", help="Also take groups of older releases.")]
 
 
+def _every_name(store: Archive, targets: list[str]) -> list[str]:
+    """Each target's names in the catalogs missions name their targets by, through the alias table."""
+    from lcarchive.catalog.aliases import split_name
+    from lcarchive.catalog.content import static_catalog
+
+    by_mission = {m.target_catalog for m in static_catalog().missions}
+    names: list[str] = []
+    for text in targets:
+        try:
+            every = store.names(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--target") from None
+        names.extend(n for n in every if split_name(n)[0] in by_mission)
+    return list(dict.fromkeys(names))
+
+
 def _selection(
     target: list[str] | None,
     targets_file: Path | None,
@@ -468,6 +484,15 @@ def download_command(
     anon: AnonOpt = False,
     version: VersionOpt = None,
     as_of: AsOfOpt = None,
+    missions: Annotated[
+        str | None,
+        typer.Option(
+            "--missions",
+            help="'all': each --target's light curves of every mission, through the archive's aliases "
+            "(lcarchive alias): --target 'KIC 8462852' --missions all also downloads TIC 185336364's.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Download chosen light curves from ARCHIVE into the local folder DEST.
 
@@ -487,6 +512,16 @@ def download_command(
         return
     if archive is None or dest is None:
         raise typer.BadParameter("ARCHIVE and DEST are required", param_hint="ARCHIVE DEST")
+    if missions is not None:
+        if missions != "all":
+            raise typer.BadParameter(f"{missions!r}: 'all' is the one value", param_hint="--missions")
+        if not target:
+            raise typer.BadParameter(
+                "--missions all goes with --target (the stars whose every name is read)", param_hint="--missions"
+            )
+        if mission:
+            raise typer.BadParameter("--missions all reads every mission: give no --mission", param_hint="--missions")
+        target = _every_name(_open(archive, storage_option, anon, version, as_of), target)
     selection = _selection(
         target,
         targets_file,
@@ -1357,6 +1392,66 @@ def history_command(
     out.print(table)
 
 
+@app.command("alias")
+def alias_command(
+    archive: ArchiveArg,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Two names of one star, '<catalog> <ID>' ('KIC 8462852' 'TIC 185336364'): recorded as one star. "
+            "One name: list that star's names. None: list every pair.",
+            show_default=False,
+        ),
+    ] = None,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Remove the pair of the two names (kept removed: no rule adds it again).")
+    ] = False,
+    note: Annotated[str, typer.Option("--note", help="Why the two are one star (kept with the pair).")] = "",
+    storage_option: StorageOpt = None,
+    version: VersionOpt = None,
+) -> None:
+    """Cross-identify stars in ARCHIVE: list the alias table, add a pair of names of one star,
+    or remove one. Ingest adds pairs itself, from identifiers the files carry (TGLC's Gaia DR3 ID)
+    and from the positional cross-match of the archive's targets (catalog/aliases.json gives the
+    radius); `light_curve(..., missions="all")` and `download --missions all` read through them."""
+    given = list(names or [])
+    if len(given) > 2:
+        raise typer.BadParameter("give at most two names", param_hint="NAMES")
+    if remove and len(given) != 2:
+        raise typer.BadParameter("--remove needs the two names of the pair", param_hint="--remove")
+    if len(given) == 2:
+        if version is not None:
+            raise typer.BadParameter("a pair is added to the latest version: give no --version", param_hint="--version")
+        store = _writable(archive, storage_option)
+        try:
+            if remove:
+                snapshot = store.remove_alias(given[0], given[1])
+                said = "removed" if snapshot else "no such pair: nothing removed"
+            else:
+                snapshot = store.add_alias(given[0], given[1], note=note)
+                said = "recorded" if snapshot else "already recorded: nothing changed"
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="NAMES") from None
+        out.print(f"{given[0]} = {given[1]}: {said}" + (f" (version {snapshot})" if snapshot else ""), highlight=False)
+        return
+    store = _open(archive, storage_option, False, version, None)
+    try:
+        table = store.aliases(given[0] if given else None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAMES") from None
+    if given:
+        sys.stdout.write(" = ".join(store.names(given[0])) + "\n")
+    for row in table.itertuples(index=False):
+        sep = (
+            ""
+            if row.separation_arcsec is None or row.separation_arcsec != row.separation_arcsec
+            else f", {row.separation_arcsec:.3f} arcsec"
+        )
+        sys.stdout.write(f"{row.a}\t{row.b}\t{row.source}\t{row.evidence}{sep}\n")  # tab-separated, as written
+    if table.empty:
+        sys.stdout.write("no aliases" + (f" of {given[0]}" if given else "") + "\n")
+
+
 @app.command("tag")
 def tag_command(
     archive: ArchiveArg,
@@ -1499,6 +1594,7 @@ _EXAMPLES = {
         "lcarchive download ./archive ./tois -t 'TIC 261136679' --format parquet",
         "lcarchive download s3://bucket/archive ./s14 --product spoc-2min --sector 14",
         "lcarchive download --verify ./tois",
+        "lcarchive download ./archive ./boyajian -t 'KIC 8462852' --missions all",
     ],
     "search": ["lcarchive search ./archive --cone 84.29 -80.47 0.5", "lcarchive search ./archive -t 'TIC 261136679' --json"],
     "verify": ["lcarchive verify ./archive --observation tess-spoc-2min-s0001"],
@@ -1513,6 +1609,11 @@ _EXAMPLES = {
     "build": ["lcarchive catalog build ./archive"],
     "history": ["lcarchive history ./archive --limit 5"],
     "tag": ["lcarchive tag ./archive dr1", "lcarchive ls ./archive --version dr1"],
+    "alias": [
+        "lcarchive alias ./archive 'KIC 8462852' 'TIC 185336364'",
+        "lcarchive alias ./archive 'KIC 8462852'",
+        "lcarchive alias ./archive 'KIC 8462852' 'TIC 185336364' --remove",
+    ],
     "gc": ["lcarchive gc ./archive", "lcarchive gc ./archive --older-than 30 --dry-run"],
     "migrate": ["lcarchive migrate ./old-archive ./archive"],
     "schema": ["lcarchive catalog schema > catalog.schema.json"],

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from lcarchive.catalog.aliases import AliasTable
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Analysis, Catalog, Observation
 from lcarchive.clients import RetryingStore, with_defaults
@@ -93,6 +94,8 @@ class ArchiveReads(Protocol):
     def target_index(self, targets: Iterable[int] | None = None) -> pd.DataFrame: ...
 
     def index_pixels(self, pixels: Iterable[int]) -> pd.DataFrame | None: ...
+
+    def alias_table(self) -> AliasTable: ...
 
     def group_path(self, observation: str) -> str: ...
 
@@ -275,6 +278,13 @@ class ReadHandle:
         """The index lines of the targets in some HEALPix pixels of the sky index; None without
         one (:meth:`lcarchive.Archive.index_pixels`)."""
         return self.backend().index_pixels(pixels)
+
+    @store_errors
+    def alias_table(self) -> AliasTable:
+        """The alias table of this version (:meth:`lcarchive.Archive.aliases`); empty for a plain
+        Zarr folder or an archive written before there was one."""
+        reader = getattr(self.backend(), "alias_table", None)
+        return reader() if reader is not None else AliasTable()
 
     @store_errors
     def analyses(self) -> list[Analysis]:

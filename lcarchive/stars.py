@@ -30,7 +30,7 @@ from lcarchive.identifiers import observation_id, parse_target_text
 from lcarchive.layout import fill_value
 from lcarchive.store import GroupReader, run
 
-__all__ = ["light_curve", "light_curves", "plan"]
+__all__ = ["across_missions", "light_curve", "light_curves", "plan", "star_names"]
 
 
 def light_curve(
@@ -44,9 +44,18 @@ def light_curve(
     normalize: bool = False,
     observations: Iterable[str] | None = None,
     products: str | None = None,
+    missions: str | None = None,
 ) -> xr.Dataset | dict[str, xr.Dataset]:
     """One target's light curve: :meth:`lcarchive.Archive.light_curve`."""
-    number, missions = target_of(target)
+    if missions is not None:
+        if missions != "all":
+            raise ValueError(
+                f"missions={missions!r}: 'all' (the star's light curves of every mission, through its aliases) or None"
+            )
+        if observation is not None or observations is not None or products is not None:
+            raise ValueError("missions='all' reads every observation of the star: give no observation(s) or products")
+        return across_missions(handle, target, variables, include_superseded, product, quality_bitmask, normalize)
+    number, missions_of = target_of(target)
     check_product(product)
     if products is not None and products != "all":
         raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
@@ -55,7 +64,7 @@ def light_curve(
         row = handle.row_of(observation, number)
         pairs = [] if row is None else [(observation, row)]
         return _read_star(handle, number, pairs, {}, wanted, quality_bitmask, normalize, _where(handle, observation, product))
-    lines = _lines_of(handle, number, missions, observation, observations, include_superseded)
+    lines = _lines_of(handle, number, missions_of, observation, observations, include_superseded)
     if products is None:
         pairs, others = plan(number, lines, product, keep_derived=observations is not None)
         return _read_star(handle, number, pairs, others, wanted, quality_bitmask, normalize, _where(handle, None, product))
@@ -362,3 +371,152 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
             **{k: first[k] for k in ("mission", "time_format", "time_reference_epoch_jd", "time_scale") if k in first},
         },
     )
+
+
+# -- one star across missions ----------------------------------------------------------------------
+def star_names(handle: ReadHandle, target: Any) -> list[str]:
+    """Every name of a star in the archive's alias table, the one given first
+    (:func:`lcarchive.catalog.aliases.names_of`).
+
+    Raises
+    ------
+    ValueError
+        If ``target`` names no catalog (a bare number: which catalog's star is meant?) or is no ID.
+    """
+    from lcarchive.catalog.aliases import names_of
+
+    if isinstance(target, int | np.integer) or str(target).strip().isdigit():
+        raise ValueError(f"{target!r}: name the catalog of the star read across missions (e.g. 'KIC 8462852', 'TIC 185336364')")
+    return names_of(handle.alias_table(), str(target))
+
+
+def across_missions(
+    handle: ReadHandle,
+    target: Any,
+    variables: Iterable[str] | None = None,
+    include_superseded: bool = False,
+    product: str | None = None,
+    quality_bitmask: str | int | None = "default",
+    normalize: bool = False,
+) -> xr.Dataset:
+    """One star's light curves of every mission, through its aliases, in BJD_TDB:
+    :meth:`lcarchive.Archive.light_curve` with ``missions="all"``."""
+    from lcarchive.catalog.aliases import split_name
+
+    names = star_names(handle, target)
+    wanted = None if variables is None else list(dict.fromkeys(["quality", "time", *variables]))
+    pairs: list[tuple[str, int]] = []
+    named: dict[str, tuple[str, str, int]] = {}  # observation -> (name, catalog, ID)
+    for name in names:
+        catalog, ident = split_name(name)
+        of_catalog = {m.name for m in static_catalog().missions if m.target_catalog == catalog}
+        if not of_catalog or not ident.isdigit():
+            continue  # a catalog no mission names its targets by (Gaia): its light curves are under a mission's name
+        lines = _lines_of(handle, int(ident), of_catalog, None, None, include_superseded)
+        if product is not None:
+            lines = lines[lines["product"] == product]
+        for _, of_mission in lines.groupby("mission"):
+            chosen, _ = plan(int(ident), of_mission, None)
+            for obs, row in chosen:
+                if obs not in named:
+                    pairs.append((obs, row))
+                    named[obs] = (name, catalog, int(ident))
+    if not pairs:
+        raise TargetNotFoundError(" = ".join(names), _where(handle, None, product))
+    handle.prepare([o for o, _ in pairs])
+    results = run(handle.read_rows(pairs, wanted))
+    parts = [(obs, handle.opened_reader(obs), values) for (obs, _), values in zip(pairs, results, strict=True)]
+    first_id = named[pairs[0][0]][2]
+    lc = described(_assemble(first_id, parts))
+    lc = _in_bjd(lc, parts, named, names)
+    if quality_bitmask is not None and quality_bitmask != "none":
+        lc = LightCurveAccessor(lc).good(quality_bitmask)
+    return LightCurveAccessor(lc).normalize() if normalize else lc
+
+
+_BJD_NOTE = (
+    "BJD_TDB, days (Julian date in TDB at the solar-system barycentre): each observation's own times plus its "
+    "mission's offset, BJD_TDB = BKJD + 2454833 (Kepler, K2) = BTJD + 2457000 (TESS), as astropy's "
+    "Time(BJDREFI + BJDREFF + TIME, format='jd', scale='tdb') gives them"
+)
+
+
+def _in_bjd(
+    lc: xr.Dataset,
+    parts: list[tuple[str, GroupReader, dict[str, np.ndarray]]],
+    named: dict[str, tuple[str, str, int]],
+    names: list[str],
+) -> xr.Dataset:
+    """A light curve of observations of several missions with its times in BJD_TDB (each
+    observation's offset added to its own times, named per observation and in the attributes),
+    and each observation's mission, catalog name and ID as coordinates on ``observation``."""
+    from astropy.time import Time
+
+    epochs = {obs: float(reader.attrs.get("time_reference_epoch_jd", np.nan)) for obs, reader, _ in parts}
+    formats = {obs: str(reader.attrs.get("time_format", "")) for obs, reader, _ in parts}
+    observations = [str(o) for o in lc["observation"].values]
+    per_cadence = np.array([epochs[o] for o in observations])[
+        pd.Index(observations).get_indexer(lc["cadence_observation"].values.astype(str))
+    ]
+    if "time" in lc:
+        own = np.asarray(lc["time"].values, dtype=np.float64)
+        bjd = np.full(own.shape, np.nan)  # a cadence without a time (a safe mode's) keeps none
+        real = np.isfinite(own)
+        if real.any():  # the files' BJDREFI + BJDREFF + TIME, in TDB
+            bjd[real] = Time(per_cadence[real] + own[real], format="jd", scale="tdb").tdb.jd
+        lc["time"] = lc["time"].copy(data=bjd)
+        lc["time"].attrs.update(
+            {
+                "units": "d",
+                "time_format": "jd",
+                "time_scale": "tdb",
+                "time_reference_epoch_jd": 0.0,
+                "long_name": "BJD_TDB",
+                "description": _BJD_NOTE,
+            }
+        )
+        for key in ("reference_epoch_jd", "fits_unit", "astropy_unit"):
+            lc["time"].attrs.pop(key, None)
+    missions = [str(p[1].attrs.get("mission", "")) for p in parts]
+    lc = lc.assign_coords(
+        observation_mission=("observation", np.array(missions, dtype=str), {"description": "mission of each observation"}),
+        observation_target=(
+            "observation",
+            np.array([named[o][2] for o in observations], dtype=np.int64),
+            {"description": "the star's ID in the catalog of each observation's mission"},
+        ),
+        observation_catalog=(
+            "observation",
+            np.array([named[o][1] for o in observations], dtype=str),
+            {"description": "the catalog of each observation's target ID (TIC, KIC, EPIC)"},
+        ),
+        time_offset_jd=(
+            "observation",
+            np.array([epochs[o] for o in observations], dtype=np.float64),
+            {
+                "units": "d",
+                "description": "each observation's own time offset: its stored times (BKJD, BTJD) are BJD_TDB minus this",
+            },
+        ),
+        time_format_of_observation=(
+            "observation",
+            np.array([formats[o] for o in observations], dtype=str),
+            {"description": "each observation's own time format (bkjd, btjd)"},
+        ),
+    )
+    offsets = sorted({(formats[o].upper(), epochs[o]) for o in observations})
+    lc.attrs.update(
+        {
+            "mission": "all",
+            "missions": ", ".join(sorted(set(missions))),
+            "names": ", ".join(names),
+            "target_name": names[0],
+            "time_format": "jd",
+            "time_scale": "tdb",
+            "time_system": "BJD_TDB",
+            "time_reference_epoch_jd": 0.0,
+            "time_offsets": "; ".join(f"{f} = BJD_TDB - {e:.1f}" for f, e in offsets),
+            "time_note": _BJD_NOTE,
+        }
+    )
+    return lc

@@ -42,6 +42,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         "variables",
         "include_superseded",
         "product",
+        "missions",
         "mask_and_scale",
         "decode_times",
         "decode_timedelta",
@@ -63,6 +64,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
         variables: Iterable[str] | None = None,
         include_superseded: bool = False,
         product: str | None = None,
+        missions: str | None = None,
         mask_and_scale: bool | None = None,
         decode_times: bool | None = None,
         decode_timedelta: bool | None = None,
@@ -102,6 +104,10 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
             With ``target``: also the groups of older releases.
         product : str, optional
             With ``target``: only this product's observations.
+        missions : {"all"}, optional
+            With ``target`` (naming its catalog, ``"KIC 8462852"``): the star's light curves of
+            every mission through the archive's aliases, times in BJD_TDB
+            (:meth:`lcarchive.Archive.light_curve`).
 
         Raises
         ------
@@ -122,6 +128,7 @@ class LcarchiveBackendEntrypoint(BackendEntrypoint):
                 include_superseded=include_superseded,
                 product=product,
                 quality_bitmask=None,
+                missions=missions,
             )
         elif str(group).endswith("/frames"):  # an observation's frame table
             ds = archive.frames(str(group).removesuffix("/frames"))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "CATALOG_FORMAT_VERSION",
+    "Alias",
     "Analysis",
     "Catalog",
     "ColumnMap",
@@ -547,6 +548,26 @@ class Analysis(_Model):
     group: str = Field(description="Its group in the catalog repository.")
 
 
+class Alias(_Model):
+    """Two names of one star in two catalogs: (catalog, ID) <-> (catalog, ID).
+
+    Each name is ``"<catalog> <ID>"`` with the catalog as ``catalog/missions.json`` (TIC, KIC, EPIC)
+    or ``catalog/aliases.json`` (Gaia DR2, Gaia DR3) spell it; the pair is stored with ``a`` < ``b``.
+    Stored in the archive's catalog repository (array ``aliases``, ``docs/format.md``).
+    """
+
+    a: str = Field(description="one name, '<catalog> <ID>' (e.g. 'KIC 8462852')")
+    b: str = Field(description="the other name, '<catalog> <ID>' (e.g. 'TIC 185336364')")
+    source: Literal["header", "crossmatch", "operator"] = Field(
+        description="where the pair comes from: an identifier a file's header names (header), the positional "
+        "cross-match of the archive's targets (crossmatch), or an operator (lcarchive alias)"
+    )
+    evidence: str = Field(default="", description="what says so: the header keyword and observation, or the match")
+    separation_arcsec: float | None = Field(
+        default=None, description="crossmatch: the separation of the two positions at the common epoch, arcsec"
+    )
+
+
 class Catalog(_Model):
     """The catalog of an archive (``catalog.json`` at its root)."""
 
@@ -562,6 +583,7 @@ class Catalog(_Model):
     observations: list[Observation] = Field(default_factory=list)
     datasets: list[DataSet] = Field(default_factory=list)
     analyses: list[Analysis] = Field(default_factory=list)
+    aliases: list[Alias] = Field(default_factory=list)
 
     def observation(self, id: str) -> Observation:
         """Return the observation with this ID.

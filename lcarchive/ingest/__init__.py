@@ -24,12 +24,13 @@ import pandas as pd
 
 from lcarchive.formats import LightCurveFile
 from lcarchive.formats.tables import TableMap
-from lcarchive.ingest.family import index_lines
+from lcarchive.ingest.family import alias_facts, index_lines
 from lcarchive.ingest.inputs import LIGHTCURVE_SUFFIXES, expand_inputs
 from lcarchive.ingest.parse import parsed_batches
 from lcarchive.ingest.plan import ingest_observation
 from lcarchive.layout import open_group
 from lcarchive.store import INDEX_COLUMNS
+from lcarchive.store.aliases import update_aliases
 from lcarchive.store.buckets import bucket_counts, read_pins, replace_catalog, update_index, update_pins
 from lcarchive.store.family import FamilyView
 from lcarchive.store.models import FamilyPin
@@ -107,6 +108,7 @@ class FamilyOutcome:
     lines: pd.DataFrame | None = None
     entries: dict[str, tuple[dict, list[dict]]] = field(default_factory=dict)
     snapshot: str | None = None
+    facts: pd.DataFrame | None = None
 
 
 def _change_family(family: str, files: list[LightCurveFile], client: Any = None) -> Callable[[Any], FamilyOutcome]:
@@ -117,11 +119,14 @@ def _change_family(family: str, files: list[LightCurveFile], client: Any = None)
         outcome = FamilyOutcome(report, session.snapshot_id, dict(view.written))
         if not view.written:
             return outcome
-        frames = []
+        frames, facts = [], []
         for group_id, rows in sorted(view.written.items()):
             outcome.entries[group_id] = view.set_entries(group_id, family)
-            frames.append(index_lines(open_group(session.store, group_id), group_id, sorted(rows)))
+            ds = open_group(session.store, group_id)
+            frames.append(index_lines(ds, group_id, sorted(rows)))
+            facts.append(alias_facts(ds, group_id, sorted(rows)))
         outcome.lines = pd.concat(frames, ignore_index=True)
+        outcome.facts = pd.concat(facts, ignore_index=True)
         return outcome
 
     return change
@@ -133,10 +138,13 @@ def _message(sources: list[str], prefix: str = "ingest") -> str:
     return f"{prefix} {len(names)} file(s): {shown}"
 
 
-def family_pin(store: _Store, family: str, snapshot: str) -> tuple[FamilyPin, pd.DataFrame]:
+def family_pin(
+    store: _Store, family: str, snapshot: str, facts: list[pd.DataFrame] | None = None
+) -> tuple[FamilyPin, pd.DataFrame]:
     """A family's pin at ``snapshot`` (without its target buckets and digest: :func:`update_catalog`
     adds them) and every index line of its groups there (read from the groups' attributes and
-    small per-target arrays)."""
+    small per-target arrays); the groups' alias facts appended to ``facts`` when given
+    (:func:`lcarchive.ingest.family.alias_facts`)."""
     session = store.family_session(family, snapshot)
     view = FamilyView(session.store)
     observations, datasets, frames = {}, {}, []
@@ -145,6 +153,8 @@ def family_pin(store: _Store, family: str, snapshot: str) -> tuple[FamilyPin, pd
         observations[group_id] = ds.attrs.get("lcarchive_observation", {})
         datasets[group_id] = ds.attrs.get("lcarchive_datasets", [])
         frames.append(index_lines(ds, group_id))
+        if facts is not None:
+            facts.append(alias_facts(ds, group_id))
     lines = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({k: [] for k in INDEX_COLUMNS})
     return FamilyPin(snapshot=snapshot, observations=observations, datasets=datasets), lines
 
@@ -173,20 +183,24 @@ def update_catalog(
     def change(session: Any) -> list[str] | None:
         counts = bucket_counts(session.store)
         if force:  # a repair: every pin and index line made again from the families' latest snapshots
-            pins, frames = {}, []
+            pins: dict[str, FamilyPin] = {}
+            frames: list[pd.DataFrame] = []
+            every: list[pd.DataFrame] = []
             for family in families:
                 head = store.family_head(family)
                 if head is None:
                     continue
-                pin, frame = family_pin(store, family, head)
+                pin, frame = family_pin(store, family, head, every)
                 pins[family] = _sealed(store, family, pin, counts.targets_of(frame["target"].tolist()))
                 frames.append(frame)
             replace_catalog(session, pins, pd.concat(frames, ignore_index=True) if frames else None)
+            update_aliases(session, pd.concat(every, ignore_index=True) if every else pd.DataFrame())
             return sorted(pins)
 
         pins_now = read_pins(session, [*families, *dropped], counts)
         new_pins: dict[str, FamilyPin | None] = {}
         lines: list[pd.DataFrame] = []
+        facts: list[pd.DataFrame] = []
         drop_obs: set[str] = set()
         drop_buckets: set[int] = set()
         for family in families:
@@ -215,9 +229,11 @@ def update_catalog(
                     }
                 )
                 frame = outcome.lines
+                if outcome.facts is not None:
+                    facts.append(outcome.facts)
                 buckets = sorted(set(old.buckets if old else []) | set(counts.targets_of(frame["target"].tolist())))
             else:
-                pin, frame = family_pin(store, family, head)
+                pin, frame = family_pin(store, family, head, facts)
                 if old is not None:
                     drop_obs.update(old.observations)
                     drop_buckets.update(old.buckets)
@@ -235,6 +251,7 @@ def update_catalog(
         update_pins(session, new_pins)
         frame = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame({k: [] for k in INDEX_COLUMNS})
         update_index(session, frame, drop_obs, drop_buckets)
+        update_aliases(session, pd.concat(facts, ignore_index=True) if facts else pd.DataFrame())
         return sorted(new_pins)
 
     return change

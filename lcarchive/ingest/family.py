@@ -6,7 +6,9 @@ light curve, and the target-index lines of groups written. The groups are read a
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -14,7 +16,7 @@ from lcarchive.catalog.index import group_rows
 from lcarchive.formats import LightCurveFile
 from lcarchive.layout import FORMAT_VERSION
 
-__all__ = ["group_attrs", "index_lines"]
+__all__ = ["alias_facts", "group_attrs", "index_lines"]
 
 
 def group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
@@ -53,4 +55,58 @@ def index_lines(ds: xr.Dataset, group_id: str, rows: list[int] | None = None) ->
     """Target-index lines of a group (all rows, or the given ones): columns of
     :data:`lcarchive.catalog.index.COLUMNS`."""
     frame = group_rows(ds, group_id)
+    return frame if rows is None else frame.iloc[sorted(rows)].reset_index(drop=True)
+
+
+def alias_facts(ds: xr.Dataset, group_id: str, rows: list[int] | None = None) -> pd.DataFrame:
+    """What the alias table needs of a group's targets (all rows, or the given ones): their names
+    (``"<catalog> <ID>"``, the catalog the group's ``target_catalog``), positions (deg), proper
+    motions (mas/yr, from the stored PMRA/PMDEC in their own units: Kepler's and K2's arcsec/yr,
+    TESS's mas/yr; NaN where none) and the second catalogs' IDs the headers give
+    (``header_identifiers`` of ``catalog/aliases.json``): :func:`lcarchive.store.aliases.update_aliases`."""
+    from astropy import units as u
+
+    from lcarchive.catalog.aliases import alias_settings
+    from lcarchive.catalog.content import static_catalog
+
+    n = ds.sizes["target"]
+    catalog = str(ds.attrs.get("target_catalog", "")) or static_catalog().mission(str(ds.attrs.get("mission"))).target_catalog
+    nan = np.full(n, np.nan)
+
+    def values(name: str) -> np.ndarray:
+        if name not in ds or ds[name].dims != ("target",):
+            return nan
+        data = pd.to_numeric(pd.Series(np.asarray(ds[name].values).ravel()), errors="coerce").to_numpy(np.float64)
+        return np.where(np.isfinite(data) & (np.abs(data) < 1e30), data, np.nan)
+
+    def motion(name: str) -> np.ndarray:
+        data = values(name)
+        attrs = ds[name].attrs if name in ds else {}
+        unit = str(attrs.get("units", ""))
+        if not unit:  # the header card's comment: "[arcsec/yr] RA proper motion" (Kepler, K2), "[mas/yr] ..." (TESS)
+            found = re.match(r"\s*\[([^\]]+)\]", str(attrs.get("description", "")))
+            unit = found[1] if found else ""
+        try:
+            return (data * u.Unit(unit)).to_value(u.mas / u.yr) if unit else nan
+        except (ValueError, u.UnitConversionError):
+            return nan
+
+    targets = ds["target"].values
+    frame = pd.DataFrame(
+        {
+            "name": [
+                f"{catalog} {int(t)}" if str(t).strip().lstrip("-").isdigit() else f"{catalog} {str(t).strip()}" for t in targets
+            ],
+            "catalog": catalog,
+            "observation": group_id,
+            "ra": values("ra"),
+            "dec": values("dec"),
+            "pmra": motion("pmra"),
+            "pmdec": motion("pmdec"),
+        }
+    )
+    for rule in alias_settings()["header_identifiers"]:
+        name = rule["variable"]
+        if name in ds and ds[name].dims == ("target",):
+            frame[name] = [str(v) for v in np.asarray(ds[name].values)]
     return frame if rows is None else frame.iloc[sorted(rows)].reset_index(drop=True)

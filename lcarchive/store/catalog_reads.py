@@ -11,7 +11,7 @@ bucket counts are the catalog root's (:func:`lcarchive.store.buckets.bucket_coun
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import icechunk as ic
@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from lcarchive.catalog.aliases import AliasTable
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.models import Analysis, Catalog
 from lcarchive.clients import RetryingStore
 from lcarchive.config import settings
 from lcarchive.layout.sky import pixels_of
+from lcarchive.store.aliases import read_aliases, write_aliases
 from lcarchive.store.buckets import CHECKED, BucketCounts, bucket_counts, decode_index, decode_pins
 from lcarchive.store.models import FamilyPin
 from lcarchive.store.repositories import CATALOG_REPO, family_of
@@ -179,7 +181,40 @@ class CatalogReads(Sessions):
 
             raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/families", first_problem(exc)) from exc
         catalog.analyses.extend(self.analyses())
+        catalog.aliases.extend(self.alias_table().aliases())
         return finish_catalog(catalog)
+
+    # -- aliases: names of one star in several catalogs (lcarchive.store.aliases) --------------------
+    def alias_table(self) -> AliasTable:
+        """The alias table of this version (empty in an archive written before there was one).
+
+        Raises
+        ------
+        DamagedArchiveError
+            If the stored table is no alias table.
+        """
+        session = self.catalog_session()
+        try:
+            return read_aliases(RetryingStore(session.store, self.url))
+        except ValueError as exc:  # JSON, pydantic or the codecs' CRC32C
+            from lcarchive.errors import DamagedArchiveError
+            from lcarchive.store.plain import first_problem
+
+            raise DamagedArchiveError(self.url, f"{CATALOG_REPO}/aliases", first_problem(exc)) from exc
+
+    def change_aliases(self, edit: Callable[[AliasTable], bool], message: str) -> str | None:
+        """Edit the alias table in one catalog commit (redone on another writer's table on
+        conflict); ``edit`` returns False when it changed nothing (then nothing is committed).
+        Return the new version's snapshot, or None."""
+
+        def change(session: ic.Session) -> bool | None:
+            table = read_aliases(RetryingStore(session.store))
+            if not edit(table):
+                return None
+            write_aliases(session, table)
+            return True
+
+        return self.change_catalog(change, message, metadata={"aliases": message})[0]
 
     # -- analyses: results of one method over many light curves, in the catalog repository --------
     def analyses(self) -> list[Analysis]:

@@ -46,6 +46,7 @@ def test_help_explains_each_command(capsys):
         "ls",
         "history",
         "tag",
+        "alias",
         "gc",
         "migrate",
         ["catalog", "show"],
