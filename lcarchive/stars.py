@@ -426,12 +426,24 @@ def across_missions(
     handle.prepare([o for o, _ in pairs])
     results = run(handle.read_rows(pairs, wanted))
     parts = [(obs, handle.opened_reader(obs), values) for (obs, _), values in zip(pairs, results, strict=True)]
-    first_id = named[pairs[0][0]][2]
+    parts.sort(key=_first_bjd)  # in time order, whichever name the star was read by: lightkurve's stitch() keeps the order
+    first_id = named[parts[0][0]][2]
     lc = described(_assemble(first_id, parts))
     lc = _in_bjd(lc, parts, named, names)
     if quality_bitmask is not None and quality_bitmask != "none":
         lc = LightCurveAccessor(lc).good(quality_bitmask)
     return LightCurveAccessor(lc).normalize() if normalize else lc
+
+
+def _first_bjd(part: tuple[str, GroupReader, dict[str, np.ndarray]]) -> float:
+    """An observation's first time stamp in BJD_TDB (its own first time plus its mission's offset;
+    infinite for an observation with no time stamp, which goes last)."""
+    _, reader, values = part
+    times = np.asarray(values.get("time", np.empty(0)), dtype=np.float64)
+    finite = times[np.isfinite(times)]
+    if finite.size == 0:
+        return np.inf
+    return float(reader.attrs.get("time_reference_epoch_jd", 0.0)) + float(finite.min())
 
 
 _BJD_NOTE = (

@@ -4,13 +4,14 @@ re-opens, re-ingests, repairs and concurrent catalog commits; and light_curve(mi
 the xarray backend and download --missions all reading a star's Kepler or K2 and TESS light
 curves in one call, in BJD_TDB, stitched by lightkurve.
 
-The Kepler file is Boyajian's star (KIC 8462852, tests/data/public/kepler-tess). No public
-repository the search tools reach holds a TESS file of it (TIC 185336364), nor of a K2 star, so
-the TESS side is a real SPOC file of another star (TIC 261136679, pi Men) made one star with
-the Kepler and K2 stars by an operator's alias: every step of the read (the alias, the index
-lines of both catalogs, each file's own time system, quality flags and normalisation) is the one
-a true pair takes; the positional cross-match of a true pair is tested on the Kepler file's real
-position in tests/catalog/test_aliases.py.
+A true pair: HAT-P-7, KIC 10666592 in a Kepler short-cadence file of quarter 0 and TIC 424865156
+in a SPOC 2-min file of sector 14 (tests/data/public/kepler-tess), paired by the positional
+cross-match with no alias given, and read in one call. No public repository the search tools
+reach holds a TESS file of Boyajian's star (KIC 8462852, TIC 185336364, whose Kepler file is here
+too) nor of a K2 star, so the K2 case (and the other tests) make a real SPOC file of another star
+(TIC 261136679, pi Men) one star with the Kepler and K2 stars by an operator's alias: every step
+of the read after the alias (the index lines of both catalogs, each file's own time system,
+quality flags and normalisation) is the one a true pair takes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from conftest import DATA, PUBLIC, lcarchive_command
 KEPLER = PUBLIC / "kepler-tess" / "kplr008462852-2013098041711_llc.fits"
 K2 = DATA / "k2" / "ktwo211436265-c05_llc.fits"
 TESS = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.fits"
+HATP7_KEPLER = PUBLIC / "kepler-tess" / "kplr010666592-2009131110544_slc.fits"
+HATP7_TESS = PUBLIC / "kepler-tess" / "tess2019198215352-s0014-0000000424865156-0150-s_lc.fits"
 TGLC = [
     DATA / "tglc" / "hlsp_tglc_tess_ffi_gaiaid-5707485527450614656-s0007-cam2-ccd3_tess_v2_llc.fits",
     DATA / "tglc" / "hlsp_tglc_tess_ffi_gaiaid-5707485527450614656-s0008-cam2-ccd4_tess_v2_llc.fits",
@@ -146,6 +149,30 @@ def test_one_star_across_missions_in_one_call(tmp_path, other, name, mission, of
     stitched = collection.stitch()
     assert len(stitched) == masked.sizes["cadence"]
     theirs = lk.LightCurveCollection([lk.read(str(other)), lk.read(str(TESS))]).stitch()
+    np.testing.assert_array_equal(stitched.time.tdb.jd, theirs.time.tdb.jd)
+    np.testing.assert_allclose(stitched.flux.value, theirs.flux.value, rtol=1e-6)
+
+
+def test_a_true_pair_is_matched_by_position_and_read_in_one_call(tmp_path):
+    """HAT-P-7 in Kepler and TESS files, ingested in one batch with no options and no alias."""
+    root = str(tmp_path / "arch")
+    Archive(root).ingest([str(HATP7_TESS), str(HATP7_KEPLER)])
+    archive = Archive(root)
+    pairs = _pairs(archive)
+    assert pairs == [("KIC 10666592", "TIC 424865156", "crossmatch")], pairs
+    assert archive.names("TIC 424865156") == ["TIC 424865156", "KIC 10666592"]
+    every = archive.light_curve("TIC 424865156", missions="all", quality_bitmask="none")
+    assert list(every["observation_mission"].values) == ["kepler", "tess"]  # in time order
+    for obs, path in zip(every["observation"].values, (HATP7_KEPLER, HATP7_TESS), strict=True):
+        mine = every["time"].values[every["cadence_observation"].values == obs]
+        np.testing.assert_array_equal(mine, _own_times(path))
+    # the same star from its Kepler name: the same light curve
+    xr.testing.assert_identical(
+        archive.light_curve("KIC 10666592", missions="all", quality_bitmask="none").drop_attrs(),
+        every.drop_attrs(),
+    )
+    stitched = archive.light_curve("KIC 10666592", missions="all", normalize=True).lc.to_lightkurve().stitch()
+    theirs = lk.LightCurveCollection([lk.read(str(HATP7_KEPLER)), lk.read(str(HATP7_TESS))]).stitch()
     np.testing.assert_array_equal(stitched.time.tdb.jd, theirs.time.tdb.jd)
     np.testing.assert_allclose(stitched.flux.value, theirs.flux.value, rtol=1e-6)
 
