@@ -25,7 +25,7 @@ from lcarchive.config import settings
 from lcarchive.conventions import described
 from lcarchive.errors import MixedProductsError, TargetNotFoundError, UnknownProductError
 from lcarchive.handle import ReadHandle
-from lcarchive.identifiers import parse_target_text
+from lcarchive.identifiers import parse_any_target
 from lcarchive.layout import fill_value
 from lcarchive.store import GroupReader, run
 
@@ -45,7 +45,7 @@ def light_curve(
     products: str | None = None,
 ) -> xr.Dataset | dict[str, xr.Dataset]:
     """One target's light curve: :meth:`lcarchive.Archive.light_curve`."""
-    number, missions = target_of(target)
+    number, catalog = target_of(target)
     check_product(product)
     if products is not None and products != "all":
         raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
@@ -54,7 +54,7 @@ def light_curve(
         row = handle.row_of(observation, number)
         pairs = [] if row is None else [(observation, row)]
         return _read_star(handle, number, pairs, {}, wanted, quality_bitmask, normalize, _where(handle, observation, product))
-    lines = _lines_of(handle, number, missions, observation, observations, include_superseded)
+    lines = _lines_of(handle, number, catalog, observation, observations, include_superseded)
     if products is None:
         pairs, others = plan(number, lines, product)
         return _read_star(handle, number, pairs, others, wanted, quality_bitmask, normalize, _where(handle, None, product))
@@ -96,7 +96,7 @@ def light_curves(
     index = handle.target_index(ids)
     if not include_superseded:
         index = index[index["current"]]
-    lines_of = {t: lines if named[t] is None else lines[lines["mission"].isin(named[t])] for t, lines in index.groupby("target")}
+    lines_of = {t: of_catalog(lines, named[t]) for t, lines in index.groupby("target")}
     planned = {t: plan(t, lines_of[t], product) if t in lines_of else ([], {}) for t in ids}
     absent = [t for t, (pairs, _) in planned.items() if not pairs]
     if absent and missing == "raise":
@@ -172,16 +172,14 @@ def _read_star(
 def _lines_of(
     handle: ReadHandle,
     target: int,
-    missions: set[str] | None,
+    catalog: str | None,
     observation: str | None,
     observations: Iterable[str] | None,
     include_superseded: bool,
 ) -> pd.DataFrame:
     """A target's index lines: of its catalog's missions, of the observations asked for
     (every release of those), else of the current releases unless ``include_superseded``."""
-    lines = handle.target_index([target])
-    if missions is not None:
-        lines = lines[lines["mission"].isin(missions)]
+    lines = of_catalog(handle.target_index([target]), catalog)
     if observation is not None:
         lines = lines[lines["observation"] == observation]
     elif observations is not None:  # only these (release groups among them are read as asked)
@@ -222,19 +220,31 @@ _OBSERVATION_COORDS = (
 ``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
 
 
-def target_of(target: Any) -> tuple[int, set[str] | None]:
-    """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``) as its
-    number and the missions of its catalog (None for a bare number: every mission).
+def target_of(target: Any) -> tuple[int, str | None]:
+    """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``, ``"Gaia DR3
+    5707485527450614656"``, ``"3I/ATLAS"``) as its key in the index (the ID, or a designation's key)
+    and the name of its catalog (None for a bare number: any catalog).
 
     Raises
     ------
     ValueError
         If it is no target ID.
     """
-    prefix, number = parse_target_text(target)
-    if prefix is None:
-        return number, None
-    return number, {m.name for m in static_catalog().missions if m.target_catalog == prefix}
+    named = parse_any_target(target)
+    if isinstance(named, int):
+        return named, None
+    return named.key, named.catalog
+
+
+def of_catalog(lines: pd.DataFrame, catalog: str | None) -> pd.DataFrame:
+    """The index lines whose target is of ``catalog`` (all for None): a line's ``target_catalog``, or
+    where that is "" (every line of an archive written before other catalogs), its mission's."""
+    if catalog is None or lines.empty:
+        return lines
+    missions = {m.name: m.target_catalog for m in static_catalog().missions}
+    named = lines["target_catalog"] if "target_catalog" in lines else pd.Series([""] * len(lines), index=lines.index)
+    effective = [c or missions.get(str(m), "") for c, m in zip(named, lines["mission"], strict=True)]
+    return lines[[c == catalog for c in effective]]
 
 
 def _default_rank(product: str) -> int:

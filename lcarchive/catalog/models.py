@@ -24,6 +24,7 @@ __all__ = [
     "ColumnMap",
     "DataSet",
     "DataSetDefinition",
+    "DesignationForm",
     "DetectionRule",
     "FluxErrRule",
     "GenericColumns",
@@ -84,11 +85,35 @@ class IdRange(_Model):
     description: str = ""
 
 
-class MissionCatalog(_Model):
-    """An input catalog whose IDs name the targets of a mission (TIC, KIC, EPIC)."""
+class DesignationForm(_Model):
+    """One written form of a designation (a catalog whose IDs are text: solar-system bodies)."""
 
-    name: str = Field(description="Short name: 'TIC', 'KIC' or 'EPIC'.")
+    pattern: str = Field(description="Regular expression (Python re, full match, case-sensitive) of the form, with named groups.")
+    canonical: str = Field(
+        description="How an ID of this form is stored: a str.format template of the pattern's named groups "
+        "('({number})', '{number}{kind}', '{year} {half}{order}')."
+    )
     description: str = ""
+
+
+class MissionCatalog(_Model):
+    """A catalog whose IDs name targets: the missions' input catalogs (TIC, KIC, EPIC), and the catalogs
+    some light curves are named by instead (Gaia DR2 and DR3 source IDs; solar-system designations)."""
+
+    name: str = Field(description="Name: 'TIC', 'KIC', 'EPIC', 'Gaia DR2', 'Gaia DR3', 'MPC'.")
+    description: str = ""
+    id_kind: Literal["integer", "designation"] = Field(
+        default="integer",
+        description="'integer': IDs are integers in id_ranges; 'designation': IDs are text of one of designation_forms.",
+    )
+    prefixes: list[str] = Field(
+        default_factory=list,
+        description="Other prefixes a user may write before an ID of this catalog, besides its name "
+        "(case and spaces ignored: 'Gaia DR3 5707485527450614656', 'DR3 5707485527450614656').",
+    )
+    designation_forms: list[DesignationForm] = Field(
+        default_factory=list, description="For id_kind 'designation': the forms an ID may take."
+    )
     id_keyword: str = Field(description="Primary-header keyword carrying the ID (TICID, KEPLERID).")
     min_id: int = Field(default=1, description="Smallest valid ID (of all ranges).")
     max_id: int = Field(description="Largest valid ID (of all ranges).")
@@ -280,6 +305,13 @@ class ColumnMap(_Model):
         description="Days subtracted from the time column to give the mission's time (CDIPS TMID_BJD is the full "
         "BJD: 2457000). When non-zero the column is also kept as it is.",
     )
+    time_fill: float | None = Field(
+        default=None,
+        description="A value of the time column that marks a row with no time stamp (K2MovingBodies: TIME = 0 on the "
+        "cadences after the body left the campaign's pixels). Such rows are kept as they are (the column stored as "
+        "given); the mission time of those rows is NaN, their cadence numbers follow the row before, and a note says "
+        "how many (ingest_notes 'time_fill').",
+    )
     cadenceno: str | None = Field(
         default="CADENCENO",
         description="Cadence-number column. None, or a column that is not strictly increasing (TGLC v2 files hold 0 "
@@ -381,9 +413,19 @@ class Product(_Model):
         default_factory=dict, description="hdf5: values of placeholder attributes a file may lack."
     )
     segment_keyword: str | None = Field(default=None, description="Keyword/attribute of the segment if not the mission's.")
+    segment_file_name: str | None = Field(
+        default=None,
+        description="Regular expression of the file name whose group 'segment' gives the sector/quarter/campaign when "
+        "the headers give none (K2MovingBodies: '_c(?P<segment>[0-9]+)_v').",
+    )
     lightcurve_hdu: int | str = Field(default=1, description="HDU (index or EXTNAME) of the light-curve table.")
     target_keyword: str | None = Field(
         default=None, description="Keyword of the target ID if not the mission catalog's (eleanor: TIC_ID)."
+    )
+    other_targets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Catalogs that name a file's target when it gives no ID of its mission's catalog (TGLC's Gaia stars "
+        "with no TIC match: TICID = ''; CDIPS: TICID = 'nan'): catalog name -> primary-header keyword, tried in order.",
     )
     columns: ColumnMap
     quality_flags: str | None = Field(description="Name of the QualityFlagTable; None for products without quality flags.")
@@ -491,8 +533,9 @@ class Observation(_Model):
         default_factory=list, description="For a current group: IDs of groups holding older releases."
     )
     derived_from: str | None = Field(
-        default=None, description="For light curves derived by a processing tool: the observation of the mission "
-        "product they were derived from (e.g. 'kepler-lc-q03' for 'kepler-lc-kepcotrend-q03')."
+        default=None,
+        description="For light curves derived by a processing tool: the observation of the mission "
+        "product they were derived from (e.g. 'kepler-lc-q03' for 'kepler-lc-kepcotrend-q03').",
     )
     processing: list[str] = Field(
         default_factory=list, description="Processing tools (catalog processing_tools) that made its light curves."
@@ -523,12 +566,14 @@ class Analysis(_Model):
     id: str = Field(description="'<method>-<12 hex digits>': the method and a hash of its inputs and parameters.")
     method: str = Field(description="'bls' (astropy BoxLeastSquares) or 'lombscargle' (astropy LombScargle).")
     parameters: dict[str, float | int | str | list[float]] = Field(
-        default_factory=dict, description="The method's parameters (periods in d).")
+        default_factory=dict, description="The method's parameters (periods in d)."
+    )
     quality_bitmask: str = Field(description="Quality mask applied before the method (lightkurve's names).")
     normalized: bool = Field(default=True, description="Flux divided by each light curve's median first.")
     inputs: list[str] = Field(default_factory=list, description="IDs of the input datasets ('<observation>/flux').")
     input_snapshots: dict[str, str] = Field(
-        default_factory=dict, description="Each input observation family's pinned snapshot: what was read.")
+        default_factory=dict, description="Each input observation family's pinned snapshot: what was read."
+    )
     archive_version: str | None = Field(default=None, description="The archive version (catalog snapshot) read.")
     software: dict[str, str] = Field(default_factory=dict, description="Versions of lcarchive, astropy, numpy.")
     created: str = Field(description="When it was computed, ISO 8601 UTC.")

@@ -42,7 +42,7 @@ def group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
         "time_reference_epoch_jd": lc.mission.time_system.reference_epoch,
         "time_scale": lc.mission.time_system.scale,
         "quality_flags": lc.product.quality_flags or "",
-        "target_catalog": lc.target_catalog.name,
+        "target_catalog": lc.mission.target_catalog,
         **({"label": lc.label} if lc.label else {}),
         **derived,
         **extra,
