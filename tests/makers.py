@@ -14,7 +14,9 @@ Each is what a real tool writes from a real file, made the way that tool makes i
 - K2SFF's engineering-test files (``hlsp_k2sff_k2_lightcurve_060019819-cet_kepler_v1_llc.fits``: the
   K2SFF layout, KEPLERID in the 60,0xx,xxx range, no CAMPAIGN keyword, time stamps in BKJD 1862-1869),
   here a real K2SFF file with those keywords and its time stamps moved into that span;
-- gzip-compressed copies (``.fits.gz``).
+- gzip-compressed copies (``.fits.gz``);
+- TGLC files of Gaia stars with no TIC match (TGLC writes ``TICID = ''`` for them; the Gaia DR3 ID
+  stays in ``GAIADR3``, ``OBJECT`` and the file name), here a real TGLC file with its TICID blanked.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SPOC = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.
 KEPLER = DATA / "kepler" / "kplr011442793-2009350155506_llc.fits"
 K2 = DATA / "k2" / "ktwo211436265-c05_llc.fits"
 K2SFF = DATA / "k2sff" / "hlsp_k2sff_k2_lightcurve_201367065-c01_kepler_v1_llc.fits"
+TGLC = DATA / "tglc" / "hlsp_tglc_tess_ffi_gaiaid-5707485527450614656-s0007-cam2-ccd3_tess_v2_llc.fits"
 
 
 def lightkurve_files(dest: Path) -> dict[str, Path]:
@@ -140,4 +143,18 @@ def gzip_copy(src: Path, dest: Path) -> Path:
     path = dest / f"{src.name}.gz"
     with open(src, "rb") as f, gzip.open(path, "wb") as g:
         shutil.copyfileobj(f, g)
+    return path
+
+
+def tglc_without_tic(dest: Path) -> Path:
+    """A TGLC file of a Gaia star with no TIC match: the real sector-7 file of Gaia DR3 5707485527450614656
+    (TIC 218795833) with ``TICID = ''``, the rest as it is; named as the real one with ``-no-tic`` before
+    ``.fits`` (two files of one name in one observation would export to one path), in ``dest/no-tic``."""
+    with fits.open(TGLC, memmap=False) as hdul:
+        new = fits.HDUList([h.copy() for h in hdul])
+    new[0].header["TICID"] = ""
+    folder = dest / "no-tic"
+    folder.mkdir(exist_ok=True)
+    path = folder / TGLC.name.replace(".fits", "-no-tic.fits")
+    new.writeto(path, overwrite=True)
     return path
