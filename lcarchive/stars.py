@@ -29,7 +29,7 @@ from lcarchive.identifiers import parse_any_target
 from lcarchive.layout import fill_value
 from lcarchive.store import GroupReader, run
 
-__all__ = ["light_curve", "light_curves", "plan"]
+__all__ = ["light_curve", "light_curves", "of_catalog", "plan", "target_of"]
 
 
 def light_curve(

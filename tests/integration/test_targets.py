@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import lcarchive
 from lcarchive.identifiers import designation_key
 
 import makers
-from conftest import DATA, PUBLIC
+from conftest import DATA, PUBLIC, lcarchive_command
 
 ASTEROID = PUBLIC / "k2movingbodies" / "hlsp_k2movingbodies_k2_lightcurve_11251_c06_v1.fits"
 TGLC = makers.TGLC
@@ -155,3 +156,20 @@ def test_a_target_of_no_catalog_is_refused_in_one_line(archive, name):
     with pytest.raises(ValueError, match="not a") as refused:
         lcarchive.open_archive(str(archive[0])).light_curve(name)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("name", "path"), [("(11251)", ASTEROID), ("Gaia DR3 5707485527450614656", None)])
+def test_lcarchive_export_of_a_designation_or_gaia_id_writes_the_file_byte_for_byte(archive, made, tmp_path, name, path):
+    result = subprocess.run(
+        [lcarchive_command(), "export", str(archive[0]), str(tmp_path / "out"), "-t", name], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert [sha(p) for p in (tmp_path / "out").rglob("*.fits")] == [sha(path or made)]
+
+
+def test_lcarchive_ls_of_a_designation_lists_its_observation(archive):
+    result = subprocess.run([lcarchive_command(), "ls", str(archive[0]), "-t", "3I/ATLAS"], capture_output=True, text=True)
+    assert result.returncode != 0 and "in no observation" in result.stderr  # a designation of no target here
+    result = subprocess.run([lcarchive_command(), "ls", str(archive[0]), "-t", "(11251)"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "k2-k2movingbodies-c06" in result.stdout
