@@ -173,3 +173,17 @@ def test_lcarchive_ls_of_a_designation_lists_its_observation(archive):
     result = subprocess.run([lcarchive_command(), "ls", str(archive[0]), "-t", "(11251)"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "k2-k2movingbodies-c06" in result.stdout
+
+
+def test_a_skyportal_series_names_the_target_in_its_own_catalog(archive, tmp_path):
+    pd = pytest.importorskip("pandas")
+    store = lcarchive.open_archive(str(archive[0]))
+    wanted = lcarchive.Selection(targets=["(11251)", f"Gaia DR3 {GAIA}", f"TIC {TIC}"])
+    report = lcarchive.download(store, tmp_path, wanted, format="hdf5")
+    assert report.ok, report
+    found = set()
+    for path in tmp_path.rglob("*.h5"):
+        with pd.HDFStore(path, mode="r") as series:  # SkyPortal's reading: one table, metadata on its storer
+            metadata = series.get_storer(series.keys()[0]).attrs.metadata
+        found.add((metadata["obj_id"], metadata["series_obj_id"]))
+    assert found == {("MPC11251", "(11251)"), (f"GaiaDR3{GAIA}", str(GAIA)), (f"TIC{TIC}", str(TIC))}
