@@ -16,7 +16,11 @@ Each is what a real tool writes from a real file, made the way that tool makes i
   here a real K2SFF file with those keywords and its time stamps moved into that span;
 - gzip-compressed copies (``.fits.gz``);
 - TGLC files of Gaia stars with no TIC match (TGLC writes ``TICID = ''`` for them; the Gaia DR3 ID
-  stays in ``GAIADR3``, ``OBJECT`` and the file name), here a real TGLC file with its TICID blanked.
+  stays in ``GAIADR3``, ``OBJECT`` and the file name), here a real TGLC file with its TICID blanked;
+- a generic TESS light curve named by a solar-system designation (``OBJECT = '3I/ATLAS'``, no TICID),
+  as the TESS comet products name their target: lightkurve's ``to_fits`` of a 200-row slice of a real
+  SPOC light curve, relabelled. It is no comet's data (the comet's own files are in no stored
+  repository): it tests how a file of no known product named by a designation is read.
 """
 
 from __future__ import annotations
@@ -157,4 +161,24 @@ def tglc_without_tic(dest: Path) -> Path:
     folder.mkdir(exist_ok=True)
     path = folder / TGLC.name.replace(".fits", "-no-tic.fits")
     new.writeto(path, overwrite=True)
+    return path
+
+
+def designated_generic_file(dest: Path) -> Path:
+    """lightkurve's ``to_fits`` of rows 100-300 of the real SPOC sector-1 light curve of TIC 261136679, with
+    ``OBJECT`` (and ``LABEL``) '3I/ATLAS' and no ``TICID`` or ``TARGETID``: a generic TESS file named by a designation (not a comet's data)."""
+    import lightkurve as lk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lc = lk.read(str(SPOC))[100:300]
+        path = dest / "lk-to_fits-tess-slice-designated.fits"
+        lc.to_fits(str(path), overwrite=True)
+    with fits.open(path, mode="update") as hdul:
+        for hdu in hdul:
+            for key in ("TICID", "TARGETID"):
+                hdu.header.remove(key, ignore_missing=True, remove_all=True)
+        for key in ("OBJECT", "LABEL"):
+            if key in hdul[0].header:
+                hdul[0].header[key] = "3I/ATLAS"
     return path

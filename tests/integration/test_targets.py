@@ -5,7 +5,10 @@ again unchanged; an archive of TIC/KIC/EPIC targets only is stored as before oth
 Real files: the K2 Moving Bodies light curve of asteroid (11251) in campaign 6
 (tests/data/public/k2movingbodies, from christinahedges/asteriks), whose last 127 rows hold
 TIME = 0; a TGLC file of a Gaia star with no TIC match is made from the real sector-7 TGLC file
-(``makers.tglc_without_tic``: its TICID blanked, as TGLC writes such stars).
+(``makers.tglc_without_tic``: its TICID blanked, as TGLC writes such stars). The TESS comet products
+of 3I/ATLAS (``hlsp_tess-3i_..._lc.fits``) are in no stored repository: a generic file named
+'3I/ATLAS' is made from a real star's lightkurve output (``makers.designated_generic_file``) to test
+how a file of no known product named by a designation is read; it is no comet's data.
 """
 
 from __future__ import annotations
@@ -46,8 +49,13 @@ def made(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def batch(made) -> list[Path]:
-    return [ASTEROID, TGLC, made]
+def designated(tmp_path_factory) -> Path:
+    return makers.designated_generic_file(tmp_path_factory.mktemp("designated"))
+
+
+@pytest.fixture(scope="module")
+def batch(made, designated) -> list[Path]:
+    return [ASTEROID, TGLC, made, designated]
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +72,15 @@ def test_every_file_goes_in_with_no_options(archive, batch):
     assert added[ASTEROID.name] == ("k2-k2movingbodies-c06", designation_key("MPC", "(11251)"))
     assert added[TGLC.name] == ("tess-tglc-s0007", TIC)
     assert added["no-tic"] == ("tess-tglc-s0007", GAIA)  # one observation holding a TIC and a Gaia DR3 target
+    assert added["lk-to_fits-tess-slice-designated.fits"] == ("tess-generic-s0001", designation_key("MPC", "3I"))
+
+
+@pytest.mark.parametrize("name", ["3I/ATLAS", "MPC 3I", "3I"])
+def test_a_generic_file_named_by_a_designation_is_read_back_by_it(archive, designated, name):
+    lc = lcarchive.open_archive(str(archive[0])).light_curve(name, quality_bitmask="none")
+    assert str(lc["target_designation"].values[0]) == "3I" and lc.sizes["cadence"] == 200
+    with fits.open(designated) as hdul:
+        np.testing.assert_array_equal(lc["flux"].values, np.asarray(hdul[1].data["FLUX"]))
 
 
 @pytest.mark.parametrize("name", ["(11251)", "MPC 11251", "(11251) Icarion", "mpc (11251)"])
@@ -168,7 +185,7 @@ def test_lcarchive_export_of_a_designation_or_gaia_id_writes_the_file_byte_for_b
 
 
 def test_lcarchive_ls_of_a_designation_lists_its_observation(archive):
-    result = subprocess.run([lcarchive_command(), "ls", str(archive[0]), "-t", "3I/ATLAS"], capture_output=True, text=True)
+    result = subprocess.run([lcarchive_command(), "ls", str(archive[0]), "-t", "1P/Halley"], capture_output=True, text=True)
     assert result.returncode != 0 and "in no observation" in result.stderr  # a designation of no target here
     result = subprocess.run([lcarchive_command(), "ls", str(archive[0]), "-t", "(11251)"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
