@@ -204,3 +204,17 @@ def test_a_skyportal_series_names_the_target_in_its_own_catalog(archive, tmp_pat
             metadata = series.get_storer(series.keys()[0]).attrs.metadata
         found.add((metadata["obj_id"], metadata["series_obj_id"]))
     assert found == {("MPC11251", "(11251)"), (f"GaiaDR3{GAIA}", str(GAIA)), (f"TIC{TIC}", str(TIC))}
+
+
+def test_a_repeated_real_time_stamp_is_still_refused(tmp_path):
+    """Only the product's value for "no time stamp" (TIME = 0) is let through: a K2 Moving Bodies file
+    whose row repeats another row's real time stamp is damaged, and refused in one line."""
+    damaged = tmp_path / ASTEROID.name
+    with fits.open(ASTEROID) as hdul:
+        copy = fits.HDUList([h.copy() for h in hdul])
+    copy["BESTAPER"].data["TIME"][5] = copy["BESTAPER"].data["TIME"][4]
+    copy.writeto(damaged)
+    report = lcarchive.Archive(str(tmp_path / "archive")).ingest([str(damaged)])
+    assert not report.added
+    [(source, reason)] = report.skipped
+    assert source == str(damaged) and reason == "1 row(s) repeat the time stamp of another row of the same light curve"
