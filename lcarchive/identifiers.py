@@ -346,17 +346,24 @@ def parse_any_target(text: Any) -> Target | int:
     ``"MPC 3I/ATLAS"``, ``"3I/ATLAS"``, ``"(11251)"``; a bare number (``261136679``, ``"261136679"``)
     names no catalog and is returned as an int.
 
+    An ID of a catalog other than the missions' (Gaia DR2/DR3, MPC) must lie in its ranges; a TIC,
+    KIC or EPIC number outside its catalog's ranges is taken as given and finds no target, as
+    :func:`parse_target_text` has always taken it.
+
     Raises
     ------
     ValueError
-        Not an ID of a catalog lcarchive knows, or outside the catalog's ranges (one line).
+        Not an ID of a catalog lcarchive knows, or a Gaia ID outside the source IDs' range (one line).
     """
     if isinstance(text, int | np.integer) and not isinstance(text, bool | np.bool_):
         return int(text)
     raw = str(text).strip()
     if re.fullmatch(r"\d+", raw):
         return int(raw)
+    from lcarchive.catalog.content import static_catalog
+
     catalogs = target_catalogs()
+    missions = {m.target_catalog for m in static_catalog().missions}
     prefixed = sorted(((p, c) for c in catalogs for p in (c.name, *c.prefixes)), key=lambda pc: -len(pc[0]))
     for prefix, catalog in prefixed:
         pattern = r"\s*".join(re.escape(part) for part in prefix.split()) + r"[\s_:-]*(?P<rest>\S.*)"
@@ -372,7 +379,7 @@ def parse_any_target(text: Any) -> Target | int:
         if not re.fullmatch(r"\d+", rest):
             continue
         number = int(rest)
-        if not catalog.valid(number):
+        if not catalog.valid(number) and catalog.name not in missions:  # 'KIC 261136679': a lookup that finds nothing, as ever
             raise ValueError(f"{raw!r}: {number} is not a {catalog.name} ID (the IDs issued: {catalog.describe_ranges()})")
         return Target(catalog.name, number)
     for catalog in catalogs:

@@ -92,7 +92,6 @@ def test_a_user_names_a_target_of_any_catalog(text, target):
         f"Gaia DR3 {GAIA_MAX + 1}",
         "Gaia DR3 12a",
         "Gaia DR4 5707485527450614656",
-        "TIC 0",
         "../../etc/passwd",
         "3I/../../x",
         "MPC 3I\nx",
@@ -106,6 +105,13 @@ def test_what_names_no_target_of_any_catalog_is_refused_in_one_line(text):
     with pytest.raises(ValueError) as refused:  # noqa: PT011 - each case has its own message
         parse_any_target(text)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("text", ["TIC 0", "KIC 261136679", "EPIC 5"])
+def test_a_mission_catalogs_number_out_of_range_is_taken_as_given_as_ever(text):
+    """A lookup of 'KIC 261136679' finds no target (parse_target_text's contract), it is no usage error."""
+    name, number = text.split()
+    assert parse_any_target(text) == Target(name, int(number)) and not CATALOGS[name].valid(int(number))
 
 
 @given(number=st.integers(1, 9_999_999))
