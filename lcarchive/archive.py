@@ -345,8 +345,10 @@ class Archive:
         Parameters
         ----------
         target : int or str
-            TIC, KIC or EPIC ID: ``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``,
-            ``"EPIC 211436265"`` (a prefix keeps that catalog's missions only).
+            A target of any catalog: ``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``,
+            ``"EPIC 211436265"``, ``"Gaia DR3 5707485527450614656"``, a solar-system designation
+            (``"3I/ATLAS"``, ``"(11251)"``, ``"MPC 11251"``); a catalog named keeps that catalog's
+            targets only, a bare number matches the ID (or designation key) in any catalog.
         observation : str, optional
             Observation ID. If None, every current observation holding the target is read
             and the light curves are joined along ``cadence`` in observation order.
@@ -539,7 +541,8 @@ class Archive:
         Parameters
         ----------
         targets : iterable of int or str
-            TIC, KIC or EPIC IDs, as for :meth:`light_curve` (repeats are read once).
+            Targets of any catalog, as for :meth:`light_curve` (repeats are read once); the result is
+            keyed by each target's key (its ID, or a designation's key).
         variables, include_superseded, product, quality_bitmask, normalize
             As for :meth:`light_curve`.
         missing : {"raise", "skip"}

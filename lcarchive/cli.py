@@ -92,7 +92,11 @@ AsOfOpt = Annotated[
 
 TargetOpt = Annotated[
     list[str] | None,
-    typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679', 'KIC 11442793'."),
+    typer.Option(
+        "--target",
+        "-t",
+        help="Target ID (repeatable): 261136679, 'TIC 261136679', 'KIC 11442793', 'Gaia DR3 5707485527450614656', '3I/ATLAS'.",
+    ),
 ]
 TargetsFileOpt = Annotated[Path | None, typer.Option("--targets-file", help="File of IDs: one per line, or a CSV/Parquet table.")]
 TargetsColumnOpt = Annotated[str | None, typer.Option("--targets-column", help="Column of --targets-file holding the IDs.")]
@@ -1091,7 +1095,12 @@ def export_command(
     archive: ArchiveArg,
     dest: Annotated[str, typer.Argument(help="Local folder to write into (created if absent).")],
     target: Annotated[
-        list[str] | None, typer.Option("--target", "-t", help="TIC/KIC/EPIC ID (repeatable): 261136679, 'TIC 261136679'.")
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Target ID (repeatable): 261136679, 'TIC 261136679', 'Gaia DR3 5707485527450614656', '(11251)'.",
+        ),
     ] = None,
     observation: Annotated[list[str] | None, typer.Option("--observation", help="Observation ID (repeatable).")] = None,
     include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Also the groups of older releases.")] = False,
@@ -1174,25 +1183,23 @@ TargetText = Annotated[
         "--target",
         "-t",
         help="Only observations holding this target: 261136679, 'TIC 261136679', "
-        "'KIC 11442793' or 'EPIC 211436265' (a prefix keeps that catalog's missions only).",
+        "'KIC 11442793', 'EPIC 211436265', 'Gaia DR3 5707485527450614656', '3I/ATLAS', '(11251)' "
+        "(a catalog named keeps that catalog's targets only).",
     ),
 ]
 
 
 def _target_lines(store: Archive, text: str):
-    """The target index lines of a target given as text, its catalog prefix respected."""
-    from lcarchive.identifiers import parse_target_text
+    """The target index lines of a target given as text, its catalog respected (any catalog:
+    'Gaia DR3 5707485527450614656', '3I/ATLAS'; :func:`lcarchive.stars.target_of`)."""
+    from lcarchive.stars import of_catalog, target_of
 
     try:
-        prefix, number = parse_target_text(text)
+        number, catalog = target_of(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--target") from None
     index = store.target_index([number])
-    lines = index[index["target"] == number]
-    if prefix is not None:
-        missions = {m.name for m in store.catalog.missions if m.target_catalog == prefix}
-        lines = lines[lines["mission"].isin(missions)]
-    return number, lines
+    return number, of_catalog(index[index["target"] == number], catalog)
 
 
 @app.command("ls")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import uuid
 import warnings
@@ -751,14 +752,15 @@ def skyportal_series(
         channel = f"{int(module)}_{int(output)}"
     else:
         channel = ""
-    catalog = str(group_attrs.get("target_catalog", ""))
+    catalog = str(values.get("target_catalog", "") or "") or str(group_attrs.get("target_catalog", ""))
+    named = str(values.get("target_designation", "") or "") or str(int(target))  # a designation, else the ID
     product = str(group_attrs.get("product", ""))
     time_format = group_attrs.get("time_format", "time")
     epoch = group_attrs.get("time_reference_epoch_jd")
     metadata = {
         "series_name": observation,
-        "series_obj_id": str(int(target)),
-        "obj_id": f"{catalog}{int(target)}",
+        "series_obj_id": named,
+        "obj_id": re.sub(r"[^A-Za-z0-9]+", "", catalog) + re.sub(r"[^A-Za-z0-9]+", "_", named).strip("_"),
         "filter": _FILTERS.get(mission, mission),
         "exp_time": float(exp_time) if exp_time else float("nan"),
         "ra": float(scalar("ra")) if scalar("ra") is not None else float("nan"),

@@ -293,21 +293,23 @@ def _target_id(value: Any, name: str, where: str) -> int:
 
 
 def _wanted_targets(values: Sequence[int | str]) -> list[tuple[str | None, int]]:
-    """Targets of a selection as (catalog prefix or None, ID): 261136679, 'TIC 261136679', 'EPIC211436265'.
+    """Targets of a selection as (catalog name or None, key in the index): 261136679, 'TIC 261136679',
+    'EPIC211436265', 'Gaia DR3 5707485527450614656', '3I/ATLAS' (:func:`lcarchive.identifiers.parse_any_target`).
 
     Raises
     ------
     SelectionError
         A value that is no target ID.
     """
-    from lcarchive.identifiers import parse_target_text
+    from lcarchive.identifiers import parse_any_target
 
-    out = []
+    out: list[tuple[str | None, int]] = []
     for value in values:
         try:
-            out.append(parse_target_text(value))
+            named = parse_any_target(value)
         except ValueError as exc:
             raise SelectionError(str(exc)) from None
+        out.append((None, named) if isinstance(named, int) else (named.catalog, named.key))
     return out
 
 
@@ -512,10 +514,12 @@ def matching_lines(
                 keep &= lines[column].isin(list(values)).to_numpy()
         lines = lines[keep]
     prefixed = {t: c for c, t in wanted if c is not None}
-    if prefixed:  # 'KIC 123' keeps the lines of the missions named by KIC IDs only
+    if prefixed:  # 'KIC 123' keeps the lines of targets of that catalog only (a line's, else its mission's)
         catalogs = {m.name: m.target_catalog for m in archive.catalog.missions}
+        named = lines["target_catalog"] if "target_catalog" in lines else [""] * len(lines)
         keep = [
-            prefixed.get(int(t)) in (None, catalogs.get(str(m))) for t, m in zip(lines["target"], lines["mission"], strict=True)
+            prefixed.get(int(t)) in (None, c or catalogs.get(str(m)))
+            for t, m, c in zip(lines["target"], lines["mission"], named, strict=True)
         ]
         lines = lines[np.asarray(keep, dtype=bool)]
     if selection.cameras:

@@ -26,11 +26,11 @@ from lcarchive.conventions import described
 from lcarchive.errors import MixedProductsError, TargetNotFoundError, UnknownProductError
 from lcarchive.formats.record import fits_text, is_text_format
 from lcarchive.handle import ReadHandle
-from lcarchive.identifiers import observation_id, parse_target_text
+from lcarchive.identifiers import observation_id, parse_any_target
 from lcarchive.layout import fill_value
 from lcarchive.store import GroupReader, run
 
-__all__ = ["across_missions", "light_curve", "light_curves", "plan", "star_names"]
+__all__ = ["across_missions", "light_curve", "light_curves", "of_catalog", "plan", "star_names", "target_of"]
 
 
 def light_curve(
@@ -55,7 +55,7 @@ def light_curve(
         if observation is not None or observations is not None or products is not None:
             raise ValueError("missions='all' reads every observation of the star: give no observation(s) or products")
         return across_missions(handle, target, variables, include_superseded, product, quality_bitmask, normalize)
-    number, missions_of = target_of(target)
+    number, catalog = target_of(target)
     check_product(product)
     if products is not None and products != "all":
         raise ValueError(f"products={products!r}: 'all' (every product's light curve) or None")
@@ -64,7 +64,7 @@ def light_curve(
         row = handle.row_of(observation, number)
         pairs = [] if row is None else [(observation, row)]
         return _read_star(handle, number, pairs, {}, wanted, quality_bitmask, normalize, _where(handle, observation, product))
-    lines = _lines_of(handle, number, missions_of, observation, observations, include_superseded)
+    lines = _lines_of(handle, number, catalog, observation, observations, include_superseded)
     if products is None:
         pairs, others = plan(number, lines, product, keep_derived=observations is not None)
         return _read_star(handle, number, pairs, others, wanted, quality_bitmask, normalize, _where(handle, None, product))
@@ -106,7 +106,7 @@ def light_curves(
     index = handle.target_index(ids)
     if not include_superseded:
         index = index[index["current"]]
-    lines_of = {t: lines if named[t] is None else lines[lines["mission"].isin(named[t])] for t, lines in index.groupby("target")}
+    lines_of = {t: of_catalog(lines, named[t]) for t, lines in index.groupby("target")}
     planned = {t: plan(t, lines_of[t], product) if t in lines_of else ([], {}) for t in ids}
     absent = [t for t, (pairs, _) in planned.items() if not pairs]
     if absent and missing == "raise":
@@ -217,16 +217,14 @@ def _read_star(
 def _lines_of(
     handle: ReadHandle,
     target: int,
-    missions: set[str] | None,
+    catalog: str | None,
     observation: str | None,
     observations: Iterable[str] | None,
     include_superseded: bool,
 ) -> pd.DataFrame:
     """A target's index lines: of its catalog's missions, of the observations asked for
     (every release of those), else of the current releases unless ``include_superseded``."""
-    lines = handle.target_index([target])
-    if missions is not None:
-        lines = lines[lines["mission"].isin(missions)]
+    lines = of_catalog(handle.target_index([target]), catalog)
     if observation is not None:
         lines = lines[lines["observation"] == observation]
     elif observations is not None:  # only these (release groups among them are read as asked)
@@ -267,19 +265,31 @@ _OBSERVATION_COORDS = (
 ``ds.lc`` needs to mask, normalise and convert each observation's cadences."""
 
 
-def target_of(target: Any) -> tuple[int, set[str] | None]:
-    """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``) as its
-    number and the missions of its catalog (None for a bare number: every mission).
+def target_of(target: Any) -> tuple[int, str | None]:
+    """A target given by a user (``261136679``, ``"TIC 261136679"``, ``"KIC 11442793"``, ``"Gaia DR3
+    5707485527450614656"``, ``"3I/ATLAS"``) as its key in the index (the ID, or a designation's key)
+    and the name of its catalog (None for a bare number: any catalog).
 
     Raises
     ------
     ValueError
         If it is no target ID.
     """
-    prefix, number = parse_target_text(target)
-    if prefix is None:
-        return number, None
-    return number, {m.name for m in static_catalog().missions if m.target_catalog == prefix}
+    named = parse_any_target(target)
+    if isinstance(named, int):
+        return named, None
+    return named.key, named.catalog
+
+
+def of_catalog(lines: pd.DataFrame, catalog: str | None) -> pd.DataFrame:
+    """The index lines whose target is of ``catalog`` (all for None): a line's ``target_catalog``, or
+    where that is "" (every line of an archive written before other catalogs), its mission's."""
+    if catalog is None or lines.empty:
+        return lines
+    missions = {m.name: m.target_catalog for m in static_catalog().missions}
+    named = lines["target_catalog"] if "target_catalog" in lines else pd.Series([""] * len(lines), index=lines.index)
+    effective = [c or missions.get(str(m), "") for c, m in zip(named, lines["mission"], strict=True)]
+    return lines[[c == catalog for c in effective]]
 
 
 def _default_rank(product: str) -> int:
@@ -401,26 +411,23 @@ def across_missions(
 ) -> xr.Dataset:
     """One star's light curves of every mission, through its aliases, in BJD_TDB:
     :meth:`lcarchive.Archive.light_curve` with ``missions="all"``."""
-    from lcarchive.catalog.aliases import split_name
-
     names = star_names(handle, target)
     wanted = None if variables is None else list(dict.fromkeys(["quality", "time", *variables]))
     pairs: list[tuple[str, int]] = []
-    named: dict[str, tuple[str, str, int]] = {}  # observation -> (name, catalog, ID)
+    named: dict[str, tuple[str, str, int]] = {}  # observation -> (name, catalog, key)
     for name in names:
-        catalog, ident = split_name(name)
-        of_catalog = {m.name for m in static_catalog().missions if m.target_catalog == catalog}
-        if not of_catalog or not ident.isdigit():
-            continue  # a catalog no mission names its targets by (Gaia): its light curves are under a mission's name
-        lines = _lines_of(handle, int(ident), of_catalog, None, None, include_superseded)
+        star = parse_any_target(name)
+        if isinstance(star, int):  # the alias table writes every name with its catalog
+            continue
+        lines = _lines_of(handle, star.key, star.catalog, None, None, include_superseded)
         if product is not None:
             lines = lines[lines["product"] == product]
         for _, of_mission in lines.groupby("mission"):
-            chosen, _ = plan(int(ident), of_mission, None)
+            chosen, _ = plan(star.key, of_mission, None)
             for obs, row in chosen:
                 if obs not in named:
                     pairs.append((obs, row))
-                    named[obs] = (name, catalog, int(ident))
+                    named[obs] = (name, star.catalog, star.key)
     if not pairs:
         raise TargetNotFoundError(" = ".join(names), _where(handle, None, product))
     handle.prepare([o for o, _ in pairs])

@@ -14,7 +14,13 @@ Each is what a real tool writes from a real file, made the way that tool makes i
 - K2SFF's engineering-test files (``hlsp_k2sff_k2_lightcurve_060019819-cet_kepler_v1_llc.fits``: the
   K2SFF layout, KEPLERID in the 60,0xx,xxx range, no CAMPAIGN keyword, time stamps in BKJD 1862-1869),
   here a real K2SFF file with those keywords and its time stamps moved into that span;
-- gzip-compressed copies (``.fits.gz``).
+- gzip-compressed copies (``.fits.gz``);
+- TGLC files of Gaia stars with no TIC match (TGLC writes ``TICID = ''`` for them; the Gaia DR3 ID
+  stays in ``GAIADR3``, ``OBJECT`` and the file name), here a real TGLC file with its TICID blanked;
+- a generic TESS light curve named by a solar-system designation (``OBJECT = '3I/ATLAS'``, no TICID),
+  as the TESS comet products name their target: lightkurve's ``to_fits`` of a 200-row slice of a real
+  SPOC light curve, relabelled. It is no comet's data (the comet's own files are in no stored
+  repository): it tests how a file of no known product named by a designation is read.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ SPOC = DATA / "spoc-2min" / "tess2018206045859-s0001-0000000261136679-0120-s_lc.
 KEPLER = DATA / "kepler" / "kplr011442793-2009350155506_llc.fits"
 K2 = DATA / "k2" / "ktwo211436265-c05_llc.fits"
 K2SFF = DATA / "k2sff" / "hlsp_k2sff_k2_lightcurve_201367065-c01_kepler_v1_llc.fits"
+TGLC = DATA / "tglc" / "hlsp_tglc_tess_ffi_gaiaid-5707485527450614656-s0007-cam2-ccd3_tess_v2_llc.fits"
 
 
 def lightkurve_files(dest: Path) -> dict[str, Path]:
@@ -140,4 +147,38 @@ def gzip_copy(src: Path, dest: Path) -> Path:
     path = dest / f"{src.name}.gz"
     with open(src, "rb") as f, gzip.open(path, "wb") as g:
         shutil.copyfileobj(f, g)
+    return path
+
+
+def tglc_without_tic(dest: Path) -> Path:
+    """A TGLC file of a Gaia star with no TIC match: the real sector-7 file of Gaia DR3 5707485527450614656
+    (TIC 218795833) with ``TICID = ''``, the rest as it is; named as the real one with ``-no-tic`` before
+    ``.fits`` (two files of one name in one observation would export to one path), in ``dest/no-tic``."""
+    with fits.open(TGLC, memmap=False) as hdul:
+        new = fits.HDUList([h.copy() for h in hdul])
+    new[0].header["TICID"] = ""
+    folder = dest / "no-tic"
+    folder.mkdir(exist_ok=True)
+    path = folder / TGLC.name.replace(".fits", "-no-tic.fits")
+    new.writeto(path, overwrite=True)
+    return path
+
+
+def designated_generic_file(dest: Path) -> Path:
+    """lightkurve's ``to_fits`` of rows 100-300 of the real SPOC sector-1 light curve of TIC 261136679, with
+    ``OBJECT`` (and ``LABEL``) '3I/ATLAS' and no ``TICID`` or ``TARGETID``: a generic TESS file named by a designation (not a comet's data)."""
+    import lightkurve as lk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lc = lk.read(str(SPOC))[100:300]
+        path = dest / "lk-to_fits-tess-slice-designated.fits"
+        lc.to_fits(str(path), overwrite=True)
+    with fits.open(path, mode="update") as hdul:
+        for hdu in hdul:
+            for key in ("TICID", "TARGETID"):
+                hdu.header.remove(key, ignore_missing=True, remove_all=True)
+        for key in ("OBJECT", "LABEL"):
+            if key in hdul[0].header:
+                hdul[0].header[key] = "3I/ATLAS"
     return path

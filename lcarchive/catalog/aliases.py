@@ -70,23 +70,46 @@ def split_name(text: str) -> tuple[str, str]:
     ValueError
         If the text names no catalog lcarchive knows, or an ID out of its catalog's range.
     """
+    from lcarchive.identifiers import parse_any_target
+
     raw = str(text).strip()
+    try:  # a target of any catalog the missions' data know: TIC, KIC, EPIC, Gaia DR2/DR3, MPC designations
+        named = parse_any_target(raw)
+    except ValueError:
+        named = None
+    if named is not None and not isinstance(named, int):
+        return split_name_of(named.catalog, named.id, text)
     for catalog in sorted(catalog_names(), key=len, reverse=True):
         pattern = re.escape(catalog).replace(r"\ ", r"\s*")
         match = re.fullmatch(rf"({pattern})[\s:_-]*(\S.*)", raw, flags=re.IGNORECASE)
         if match is None:
             continue
-        ident = match[2].strip()
-        mission_catalog = next((c for c in static_catalog().mission_catalogs if c.name == catalog), None)
-        if mission_catalog is not None or catalog.startswith("Gaia"):
-            if not ident.isdigit():
-                raise ValueError(f"{text!r}: {catalog} IDs are numbers")
-            number = int(ident)
-            if mission_catalog is not None and not any(r.min <= number <= r.max for r in mission_catalog.id_ranges):
-                raise ValueError(f"{text!r}: {number} is outside the {catalog} ID ranges (catalog/missions.json)")
-            ident = str(number)
-        return catalog, ident
+        return split_name_of(catalog, match[2].strip(), text)
     raise ValueError(f"{text!r} names no star of a catalog lcarchive knows (e.g. 'KIC 8462852'; catalogs: {', '.join(catalog_names())})")
+
+
+def split_name_of(catalog: str, ident: Any, text: str) -> tuple[str, str]:
+    """(catalog, ID as the alias table writes it) of an ID of ``catalog`` read from ``text``: an
+    integer catalog's ID checked against its ranges and written without leading zeros, a
+    designation as it is.
+
+    Raises
+    ------
+    ValueError
+        An integer catalog's ID that is no number or lies outside the catalog's ranges.
+    """
+    mission_catalog = next((c for c in static_catalog().mission_catalogs if c.name == catalog), None)
+    is_designation = mission_catalog is not None and getattr(mission_catalog, "id_kind", "integer") == "designation"
+    if is_designation:
+        return catalog, str(ident).strip()
+    if mission_catalog is not None or catalog.startswith("Gaia"):
+        if not str(ident).strip().isdigit():
+            raise ValueError(f"{text!r}: {catalog} IDs are numbers")
+        number = int(str(ident).strip())
+        if mission_catalog is not None and not any(r.min <= number <= r.max for r in mission_catalog.id_ranges):
+            raise ValueError(f"{text!r}: {number} is outside the {catalog} ID ranges (catalog/missions.json)")
+        return catalog, str(number)
+    return catalog, str(ident).strip()
 
 
 def normal_name(text: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["COLUMNS", "DEFAULTS", "INDEX_PATH", "MAGNITUDE_RANGE", "group_rows", "merge_rows", "real_magnitudes"]
+__all__ = ["COLUMNS", "DEFAULTS", "INDEX_PATH", "OMITTED_WHEN_DEFAULT", "MAGNITUDE_RANGE", "group_rows", "merge_rows", "real_magnitudes"]
 
 INDEX_PATH = "index/targets.parquet"
 COLUMNS = {
@@ -33,15 +33,35 @@ COLUMNS = {
     "camera": "int64",
     "ccd": "int64",
     "integrity": "string",
+    "target_catalog": "string",
+    "designation": "string",
 }
 """Columns of an index line. ``magnitude`` is the target's TESSMAG (TESS) or KEPMAG (Kepler, K2),
 mag, NaN if the product has none; ``camera`` and ``ccd`` are TESS's CAMERA and CCD, -1 elsewhere;
 ``integrity`` is the state of the light curve's input file (``sound``, ``no-checksums``,
 ``stale-cards``, ``damaged``: :mod:`lcarchive.formats.checksums`; newline-joined for a light curve
-of several files; "" where it was stored before lcarchive recorded it)."""
+of several files; "" where it was stored before lcarchive recorded it). ``target_catalog`` is the
+catalog of the line's target where it is not its mission's (``Gaia DR2``, ``Gaia DR3``, ``MPC``), ""
+for the mission's (TIC, KIC, EPIC: every line of an archive written before other catalogs);
+``designation`` is the target's designation where its catalog names targets by text (MPC: ``3I``,
+``(11251)``; ``target`` is then its key, :func:`lcarchive.identifiers.designation_key`), else ""."""
 
-DEFAULTS = {"n_cadences": -1, "coverage": np.nan, "magnitude": np.nan, "camera": -1, "ccd": -1, "integrity": ""}
+DEFAULTS = {
+    "n_cadences": -1,
+    "coverage": np.nan,
+    "magnitude": np.nan,
+    "camera": -1,
+    "ccd": -1,
+    "integrity": "",
+    "target_catalog": "",
+    "designation": "",
+}
 """Values of the columns an index written by an earlier version lacks."""
+
+OMITTED_WHEN_DEFAULT = ("target_catalog", "designation")
+"""Columns a stored index text holds only when a line of it has a value other than its default: the
+index of an archive whose targets are all of their missions' catalogs is stored as before these
+columns existed, byte for byte."""
 
 
 def group_rows(ds: xr.Dataset, obs_id: str) -> pd.DataFrame:
@@ -65,9 +85,18 @@ def group_rows(ds: xr.Dataset, obs_id: str) -> pd.DataFrame:
             "camera": _per_target(ds, ("camera",), np.int64, -1),
             "ccd": _per_target(ds, ("ccd",), np.int64, -1),
             "integrity": [str(v) for v in ds["integrity"].values] if "integrity" in ds else [""] * n,
+            "target_catalog": _strings(ds, "target_catalog"),
+            "designation": _strings(ds, "target_designation"),
         }
     )
     return frame.astype(COLUMNS)
+
+
+def _strings(ds: xr.Dataset, name: str) -> list[str]:
+    """A per-target string variable of a group as text ("" where absent: the group has none)."""
+    if name not in ds or ds[name].dims != ("target",):
+        return [""] * ds.sizes["target"]
+    return [str(v) for v in ds[name].values]
 
 
 MAGNITUDE_RANGE = (-30.0, 50.0)

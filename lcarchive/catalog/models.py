@@ -25,6 +25,7 @@ __all__ = [
     "ColumnMap",
     "DataSet",
     "DataSetDefinition",
+    "DesignationForm",
     "DetectionRule",
     "FluxErrRule",
     "GenericColumns",
@@ -85,11 +86,35 @@ class IdRange(_Model):
     description: str = ""
 
 
-class MissionCatalog(_Model):
-    """An input catalog whose IDs name the targets of a mission (TIC, KIC, EPIC)."""
+class DesignationForm(_Model):
+    """One written form of a designation (a catalog whose IDs are text: solar-system bodies)."""
 
-    name: str = Field(description="Short name: 'TIC', 'KIC' or 'EPIC'.")
+    pattern: str = Field(description="Regular expression (Python re, full match, case-sensitive) of the form, with named groups.")
+    canonical: str = Field(
+        description="How an ID of this form is stored: a str.format template of the pattern's named groups "
+        "('({number})', '{number}{kind}', '{year} {half}{order}')."
+    )
     description: str = ""
+
+
+class MissionCatalog(_Model):
+    """A catalog whose IDs name targets: the missions' input catalogs (TIC, KIC, EPIC), and the catalogs
+    some light curves are named by instead (Gaia DR2 and DR3 source IDs; solar-system designations)."""
+
+    name: str = Field(description="Name: 'TIC', 'KIC', 'EPIC', 'Gaia DR2', 'Gaia DR3', 'MPC'.")
+    description: str = ""
+    id_kind: Literal["integer", "designation"] = Field(
+        default="integer",
+        description="'integer': IDs are integers in id_ranges; 'designation': IDs are text of one of designation_forms.",
+    )
+    prefixes: list[str] = Field(
+        default_factory=list,
+        description="Other prefixes a user may write before an ID of this catalog, besides its name "
+        "(case and spaces ignored: 'Gaia DR3 5707485527450614656', 'DR3 5707485527450614656').",
+    )
+    designation_forms: list[DesignationForm] = Field(
+        default_factory=list, description="For id_kind 'designation': the forms an ID may take."
+    )
     id_keyword: str = Field(description="Primary-header keyword carrying the ID (TICID, KEPLERID).")
     min_id: int = Field(default=1, description="Smallest valid ID (of all ranges).")
     max_id: int = Field(description="Largest valid ID (of all ranges).")
@@ -287,6 +312,13 @@ class ColumnMap(_Model):
         description="Days subtracted from the time column to give the mission's time (CDIPS TMID_BJD is the full "
         "BJD: 2457000). When non-zero the column is also kept as it is.",
     )
+    time_fill: float | None = Field(
+        default=None,
+        description="A value of the time column that marks a row with no time stamp (K2MovingBodies: TIME = 0 on the "
+        "cadences after the body left the campaign's pixels). Such rows are kept as they are (the column stored as "
+        "given); the mission time of those rows is NaN, their cadence numbers follow the row before, and a note says "
+        "how many (ingest_notes 'time_fill').",
+    )
     cadenceno: str | None = Field(
         default="CADENCENO",
         description="Cadence-number column. None, or a column that is not strictly increasing (TGLC v2 files hold 0 "
@@ -388,9 +420,19 @@ class Product(_Model):
         default_factory=dict, description="hdf5: values of placeholder attributes a file may lack."
     )
     segment_keyword: str | None = Field(default=None, description="Keyword/attribute of the segment if not the mission's.")
+    segment_file_name: str | None = Field(
+        default=None,
+        description="Regular expression of the file name whose group 'segment' gives the sector/quarter/campaign when "
+        "the headers give none (K2MovingBodies: '_c(?P<segment>[0-9]+)_v').",
+    )
     lightcurve_hdu: int | str = Field(default=1, description="HDU (index or EXTNAME) of the light-curve table.")
     target_keyword: str | None = Field(
         default=None, description="Keyword of the target ID if not the mission catalog's (eleanor: TIC_ID)."
+    )
+    other_targets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Catalogs that name a file's target when it gives no ID of its mission's catalog (TGLC's Gaia stars "
+        "with no TIC match: TICID = ''; CDIPS: TICID = 'nan'): catalog name -> primary-header keyword, tried in order.",
     )
     columns: ColumnMap
     quality_flags: str | None = Field(description="Name of the QualityFlagTable; None for products without quality flags.")

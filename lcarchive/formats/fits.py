@@ -10,6 +10,7 @@ import json
 import math
 import re
 import warnings
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -24,16 +25,24 @@ from lcarchive.formats.checksums import hdu_checks, integrity
 from lcarchive.formats.pixels import refuse_pixel_file
 from lcarchive.formats.products import astropy_unit, detect_product, header_keyword, header_value, product_version
 from lcarchive.formats.record import CORE_VARIABLES, UNKNOWN_SEGMENT, Column, LightCurveFile, check_rows
-from lcarchive.identifiers import check_segment, check_target_id, observation_id, segment_from_time
+from lcarchive.identifiers import Target, check_segment, observation_id, read_file_target, segment_from_time
 
 __all__ = ["hdu_labels", "header_span", "open_fits", "parse_fits", "raw_text"]
 
 
-def _target_id(hdul: fits.HDUList, catalog: MissionCatalog, source: str, keyword: str | None = None) -> int:
+def _target_id(
+    hdul: fits.HDUList, catalog: MissionCatalog, source: str, keyword: str | None = None, others: dict[str, str] | None = None
+) -> tuple[MissionCatalog, Target]:
+    """The file's target: its mission catalog's ID (``keyword``), or the first of ``others`` (catalog ->
+    keyword) the file gives when it gives none (``Product.other_targets``)."""
     keyword = keyword or catalog.id_keyword
-    found = header_keyword(hdul, keyword, tuple(range(min(len(hdul), 2))))
-    raw = None if found is None else found[0]
-    return check_target_id(raw, catalog, source, keyword)
+    hdus = tuple(range(min(len(hdul), 2)))
+
+    def lookup(name: str) -> Any:
+        found = header_keyword(hdul, name, hdus)
+        return None if found is None else found[0]
+
+    return read_file_target(lookup(keyword), catalog, source, keyword, others, lookup)
 
 
 def _segment(hdul: fits.HDUList, mission: Mission, source: str, lc_hdu: int = 1) -> int | None:
@@ -106,7 +115,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
     if product is None:
         layout = generic_layout(hdul, source)
         product, mission, target_catalog, lc_hdu = layout.product, layout.mission, layout.target_catalog, layout.lc_hdu
-        target = layout.target
+        target, designation = layout.target.key, layout.target.id if isinstance(layout.target.id, str) else ""
         try:
             segment = None if layout.segment is None else check_segment(layout.segment, mission, source, layout.segment_keyword)
         except UnrecognizedProductError as exc:
@@ -118,7 +127,8 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         lc_hdu = _hdu_index(hdul, product.lightcurve_hdu)  # type: ignore[assignment]  # None is tested on the next line
         if lc_hdu is None or not isinstance(hdul[lc_hdu], fits.BinTableHDU):
             raise UnrecognizedProductError(source, f"{product.name}: no light-curve table HDU {product.lightcurve_hdu!r}")
-        target = _target_id(hdul, target_catalog, source, product.target_keyword)
+        target_catalog, named = _target_id(hdul, target_catalog, source, product.target_keyword, product.other_targets)
+        target, designation = named.key, named.id if isinstance(named.id, str) else ""
         try:
             segment = _segment(hdul, mission, source, lc_hdu)
         except UnrecognizedProductError as exc:  # told by the time stamps below, if they fall in a known segment
@@ -146,6 +156,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         if offset
         else (None, None)
     )
+    raw_time = columns["time"].data
     if how is not None:  # the mission time made from the column, which is kept as it is
         kept = columns["time"]
         if kept.vector_index is None:
@@ -154,11 +165,35 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         columns["time"] = Column("time", "", converted, "d", None, f"{kept.source or 'time'}: {how}", kept.hdu)  # type: ignore[arg-type]  # not None when how is not None
         if product.generic_columns:
             notes["time"] = how
+    fill = product.columns.time_fill
+    if fill is not None and how is not None:  # rows the product marks as having no time stamp: kept, untimed
+        untimed = raw_time == fill
+        if untimed.any():
+            time = columns["time"]
+            columns["time"] = Column(
+                time.name,
+                time.source,
+                np.where(untimed, np.nan, time.data),
+                time.units,
+                time.fits_unit,
+                time.description,
+                time.hdu,
+            )
+            notes["time_fill"] = (
+                f"{int(untimed.sum())} row(s) hold {product.columns.time} = {fill!r}, the product's value for no time "
+                f"stamp: kept as given in {product.columns.time}; time is NaN on them and their cadence numbers "
+                "follow the row before"
+            )
     checks = hdu_checks(hdul, data)
     cadenceno, derived = cadence_numbers(columns, source, damaged=any(c.failed for c in checks))
     columns.pop("cadenceno", None)
     columns.update(extra_series)
     check_rows(columns["time"].data, cadenceno, source)
+    if segment is None and product.segment_file_name and bad_segment is None:
+        in_name = re.search(product.segment_file_name, PurePosixPath(source.rstrip("/")).name)
+        if in_name is not None:
+            segment = check_segment(in_name["segment"], mission, source, "file name")
+            notes["segment"] = f"no {mission.segment_keyword} keyword: {mission.segment_kind} {segment} from the file name"
     if segment is None:
         segment = segment_from_time(columns["time"].data, mission)
         if segment is None and bad_segment is not None:
@@ -226,6 +261,7 @@ def _parse_fits_as(hdul: fits.HDUList, data: bytes, source: str, product: Produc
         mission=mission,
         target_catalog=target_catalog,
         target=target,
+        designation=designation,
         segment=segment,
         cadenceno=cadenceno,
         columns=columns,

@@ -29,7 +29,7 @@ from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.models import ColumnMap, Mission, MissionCatalog, Product
 from lcarchive.errors import InvalidTargetError, UnrecognizedProductError
 from lcarchive.formats.pixels import refuse_pixel_file
-from lcarchive.identifiers import check_target_id, parse_target, parse_target_text
+from lcarchive.identifiers import Target, catalog_named, check_target_id, parse_any_target, parse_target, parse_target_text
 
 __all__ = ["GenericLayout", "generic_layout", "mission_time_of"]
 
@@ -47,10 +47,11 @@ class GenericLayout:
         The mission's generic product, its column map set to this file's columns.
     mission : Mission
     target_catalog : MissionCatalog
+        The catalog of its target: the mission's, or another where the file names its target there only.
     lc_hdu : int
         Index of the light-curve table.
-    target : int
-        TIC/KIC/EPIC ID.
+    target : Target
+        The target (catalog, ID).
     segment : int or None
         Sector/quarter/campaign keyword, if the file has one.
     notes : dict of str to str
@@ -61,7 +62,7 @@ class GenericLayout:
     mission: Mission
     target_catalog: MissionCatalog
     lc_hdu: int
-    target: int
+    target: Target
     segment: Any
     segment_keyword: str
     notes: dict[str, str] = field(default_factory=dict)
@@ -194,23 +195,37 @@ def _mission(keywords: _Keywords, time_unit: str, source: str) -> Mission:
     )
 
 
-def _target(keywords: _Keywords, catalog: MissionCatalog, source: str) -> tuple[int, str]:
+def _target(keywords: _Keywords, catalog: MissionCatalog, source: str) -> tuple[MissionCatalog, Target, str]:
+    """The target of a generic file: an ID of its mission's catalog (its keyword, TARGETID, OBJECT or
+    LABEL), else an OBJECT/LABEL naming a target of a catalog no mission names its targets by (a comet's
+    designation, 'MPC 3I/ATLAS' or '3I/ATLAS'; 'Gaia DR3 5707485527450614656')."""
     raw = keywords.get(catalog.id_keyword)
     if raw is not None:
-        return check_target_id(raw, catalog, source, catalog.id_keyword), catalog.id_keyword
+        return catalog, Target(catalog.name, check_target_id(raw, catalog, source, catalog.id_keyword)), catalog.id_keyword
     for key in ("TARGETID", "OBJECT", "LABEL"):
         raw = keywords.get(key)
         if raw is None:
             continue
         try:
-            return parse_target(raw, catalog, source, key), key
+            return catalog, Target(catalog.name, parse_target(raw, catalog, source, key)), key
         except InvalidTargetError:
             if key == "TARGETID":
                 raise
+    missions_catalogs = {m.target_catalog for m in static_catalog().missions}
+    for key in ("OBJECT", "LABEL"):
+        raw = keywords.get(key)
+        if not isinstance(raw, str):
+            continue
+        try:
+            named = parse_any_target(raw)
+        except ValueError:
+            continue
+        if isinstance(named, Target) and named.catalog not in missions_catalogs:
+            return catalog_named(named.catalog), named, key
     raise InvalidTargetError(
         source,
         f"names no {catalog.name} target: no {catalog.id_keyword} or TARGETID keyword, and OBJECT/LABEL "
-        f"is not a {catalog.name} ID (e.g. '{catalog.name} 123456789')",
+        f"is not a {catalog.name} ID (e.g. '{catalog.name} 123456789') nor a designation or Gaia ID",
     )
 
 
@@ -247,7 +262,7 @@ def generic_layout(hdul: fits.HDUList, source: str) -> GenericLayout:
     mission = _mission(keywords, time_unit, source)
     product = next(p for p in catalog.products if p.mission == mission.name and p.generic_columns is not None)
     target_catalog = next(c for c in catalog.mission_catalogs if c.name == mission.target_catalog)
-    target, target_keyword = _target(keywords, target_catalog, source)
+    target_catalog, target, target_keyword = _target(keywords, target_catalog, source)
     own = product.generic_columns
     names = {n.upper(): n for n in table.columns.names}
     numeric = {k: v for k, v in names.items() if _numeric(table.data, v)}

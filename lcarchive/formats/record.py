@@ -16,7 +16,7 @@ import numpy as np
 from lcarchive.catalog.models import Mission, MissionCatalog, Product
 from lcarchive.errors import CorruptFileError
 from lcarchive.formats.checksums import Integrity
-from lcarchive.identifiers import observation_id, safe_name
+from lcarchive.identifiers import Target, observation_id, safe_name
 
 __all__ = [
     "CORE_VARIABLES",
@@ -93,9 +93,12 @@ class LightCurveFile:
     size : int
         File size, bytes.
     product, mission, target_catalog
-        Definitions the file was recognised as.
+        Definitions the file was recognised as. ``target_catalog`` is the catalog of the file's
+        target: its mission's (TIC, KIC, EPIC), or another where the file names its target only
+        there (a TGLC Gaia star with no TIC match: Gaia DR3; a comet: MPC).
     target : int
-        TIC, KIC or EPIC ID.
+        The target's int64 key: its TIC, KIC, EPIC or Gaia source ID, or for a designation the
+        key of :func:`lcarchive.identifiers.designation_key`.
     segment : int
         Sector, quarter or campaign.
     cadenceno : numpy.ndarray, shape (n_rows,), int64
@@ -143,6 +146,9 @@ class LightCurveFile:
     warnings : list of str
         Values kept as the file gives them although they contradict its mission or are out of
         range (time-system keywords, coordinates): one line each, stored with the light curve.
+    designation : str
+        For a target of a designation catalog (MPC), its canonical designation (``3I``,
+        ``(11251)``); "" otherwise.
     """
 
     source: str
@@ -170,6 +176,12 @@ class LightCurveFile:
     derived_from: str | None = None
     integrity: Integrity = field(default_factory=Integrity)
     warnings: list[str] = field(default_factory=list)
+    designation: str = ""
+
+    @property
+    def target_id(self) -> Target:
+        """The target as (catalog, ID): ``Target('TIC', 261136679)``, ``Target('MPC', '3I')``."""
+        return Target(self.target_catalog.name, self.designation or self.target)
 
     def text(self, name: str) -> np.ndarray:
         """A text column (FITS ``nA``: CDIPS's frame names ``rstfc``) as astropy reads it: one

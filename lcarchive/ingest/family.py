@@ -44,7 +44,7 @@ def group_attrs(lc: LightCurveFile, obs_id: str, **extra: object) -> dict:
         "time_reference_epoch_jd": lc.mission.time_system.reference_epoch,
         "time_scale": lc.mission.time_system.scale,
         "quality_flags": lc.product.quality_flags or "",
-        "target_catalog": lc.target_catalog.name,
+        "target_catalog": lc.mission.target_catalog,
         **({"label": lc.label} if lc.label else {}),
         **derived,
         **extra,
@@ -91,13 +91,19 @@ def alias_facts(ds: xr.Dataset, group_id: str, rows: list[int] | None = None) ->
         except (ValueError, u.UnitConversionError):
             return nan
 
-    targets = ds["target"].values
+    def text(name: str) -> list[str]:  # a per-target text variable ("" where it names nothing), as str
+        if name not in ds.variables or ds[name].dims != ("target",):
+            return [""] * n
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(ds[name].values).ravel()]
+
+    # a target of another catalog than the mission's (a TGLC star with only a Gaia DR3 ID, an
+    # asteroid) has its own catalog and designation beside its key (docs/format.md, targets)
+    catalogs = [c or catalog for c in text("target_catalog")]
+    idents = [d or str(int(t)) for d, t in zip(text("target_designation"), ds["target"].values, strict=True)]
     frame = pd.DataFrame(
         {
-            "name": [
-                f"{catalog} {int(t)}" if str(t).strip().lstrip("-").isdigit() else f"{catalog} {str(t).strip()}" for t in targets
-            ],
-            "catalog": catalog,
+            "name": [f"{c} {i}" for c, i in zip(catalogs, idents, strict=True)],
+            "catalog": catalogs,
             "observation": group_id,
             "ra": values("ra"),
             "dec": values("dec"),

@@ -10,11 +10,11 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from lcarchive.config import WithSettings, settings
-from lcarchive.errors import BadInputError, InvalidIdentifierError
+from lcarchive.errors import BadInputError, InvalidIdentifierError, InvalidTargetError
 from lcarchive.formats import LightCurveFile, read_lightcurves
 from lcarchive.formats.record import coordinate_warnings
 from lcarchive.formats.tables import TableMap
-from lcarchive.identifiers import check_observation_id, check_segment, check_target_id
+from lcarchive.identifiers import Target, check_designation, check_observation_id, check_segment, check_target_id
 
 __all__ = ["parsed_batches"]
 
@@ -24,7 +24,12 @@ def _checked(lc: LightCurveFile) -> LightCurveFile:
     mission's ranges, a real segment and a valid observation ID (these become group names and
     keys). Coordinates out of range are kept, with a warning (:func:`coordinate_warnings`).
     Raises the readers' errors (BadInputError, InvalidIdentifierError)."""
-    check_target_id(lc.target, lc.target_catalog, lc.source, lc.target_catalog.id_keyword)
+    if lc.target_catalog.id_kind == "designation":
+        named = Target(lc.target_catalog.name, check_designation(lc.designation, lc.target_catalog, lc.source, "designation"))
+        if named.key != lc.target:
+            raise InvalidTargetError(lc.source, f"target key {lc.target} is not the key of {named}")
+    else:
+        check_target_id(lc.target, lc.target_catalog, lc.source, lc.target_catalog.id_keyword)
     check_segment(lc.segment, lc.mission, lc.source, lc.mission.segment_keyword)
     check_observation_id(lc.observation_id)
     lc.warnings.extend(w for w in coordinate_warnings(lc) if w not in lc.warnings)

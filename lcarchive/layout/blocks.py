@@ -197,6 +197,18 @@ def block_from_file(lc: LightCurveFile) -> Block:
         "values kept as the file gives them although they contradict "
         "its mission or are out of range (time-system keywords, coordinates): JSON list",
     )
+    if lc.target_catalog.name != lc.mission.target_catalog:  # absent from groups of the mission's catalog only
+        provenance["target_catalog"] = (
+            lc.target_catalog.name,
+            "catalog of the target's ID where it is not the group's target_catalog attribute (the mission's): "
+            "'Gaia DR2', 'Gaia DR3', 'MPC'; \"\": the group's",
+        )
+    if lc.designation:
+        provenance["target_designation"] = (
+            lc.designation,
+            "the target's designation (MPC: '3I', '(11251)'), whose key (lcarchive.identifiers.designation_key) "
+            'is the target coordinate; "": an integer ID, the target coordinate itself',
+        )
     if lc.notes:
         provenance["ingest_notes"] = (
             json.dumps(lc.notes, sort_keys=True),

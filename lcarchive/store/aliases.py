@@ -63,15 +63,20 @@ def write_aliases(session: Any, table: AliasTable) -> None:
 
 def index_names(lines: pd.DataFrame) -> pd.DataFrame:
     """Targets of some index lines as alias facts (name, catalog, ra, dec; one row per target):
-    the catalog of a line is its mission's target catalog (or its own ``catalog`` column)."""
+    the catalog of a line is its own ``target_catalog`` where it has one, else its mission's, and a
+    designation (an asteroid's, a comet's) names its target where there is one."""
     if lines.empty:
         return pd.DataFrame({c: [] for c in FACT_COLUMNS})
     by_mission = {m.name: m.target_catalog for m in static_catalog().missions}
-    catalogs = lines["catalog"].astype(str) if "catalog" in lines else lines["mission"].astype(str).map(by_mission)
+    own = lines["target_catalog"].astype(str) if "target_catalog" in lines else pd.Series("", index=lines.index)
+    catalogs = own.where(own != "", lines["mission"].astype(str).map(by_mission))
+    designations = lines["designation"].astype(str) if "designation" in lines else pd.Series("", index=lines.index)
     frame = pd.DataFrame(
         {
             "catalog": catalogs.to_numpy(str),
-            "name": [f"{c} {int(t)}" for c, t in zip(catalogs, lines["target"], strict=True)],
+            "name": [
+                f"{c} {d or int(t)}" for c, d, t in zip(catalogs, designations, lines["target"], strict=True)
+            ],
             "observation": lines["observation"].astype(str).to_numpy(),
             "ra": lines["ra"].to_numpy(np.float64),
             "dec": lines["dec"].to_numpy(np.float64),

@@ -31,7 +31,7 @@ import pandas as pd
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from lcarchive.catalog.index import COLUMNS, DEFAULTS, real_magnitudes
+from lcarchive.catalog.index import COLUMNS, DEFAULTS, OMITTED_WHEN_DEFAULT, real_magnitudes
 from lcarchive.clients import RetryingStore
 from lcarchive.layout.sky import SKY_ORDER, SKY_PIXELS, pixels_of
 from lcarchive.store.models import FamilyPin
@@ -218,7 +218,14 @@ def upsert(text: str, new: dict[str, list] | None, replaced: set, dropped: set) 
     order = sorted(range(len(columns["target"])), key=lambda i: (columns["target"][i], columns["observation"][i]))
     if not order:
         return "", removed
-    return json.dumps({k: [v[i] for i in order] for k, v in columns.items()}, separators=(",", ":")), removed
+    return json.dumps(_stored({k: [v[i] for i in order] for k, v in columns.items()}), separators=(",", ":")), removed
+
+
+def _stored(columns: dict[str, list]) -> dict[str, list]:
+    """The columns a bucket's text holds: those of :data:`lcarchive.catalog.index.OMITTED_WHEN_DEFAULT`
+    only when a line has a value other than the default (an archive of mission-catalog targets only
+    stores its index as before they existed)."""
+    return {k: v for k, v in columns.items() if k not in OMITTED_WHEN_DEFAULT or any(x != DEFAULTS[k] for x in v)}
 
 
 def encode_index(frame: pd.DataFrame) -> str:
@@ -232,7 +239,7 @@ def encode_index(frame: pd.DataFrame) -> str:
         if dtype == "float64":
             values = [None if v != v else float(v) for v in values]  # NaN as null: valid JSON
         out[name] = values
-    return json.dumps(out, separators=(",", ":"))
+    return json.dumps(_stored(out), separators=(",", ":"))
 
 
 def sky_texts(lines: pd.DataFrame) -> dict[int, str]:

@@ -152,6 +152,8 @@ class IndexLine(BaseModel):
     camera: int = -1
     ccd: int = -1
     integrity: str = ""
+    target_catalog: str = ""
+    designation: str = ""
 
     @field_validator("ra", "dec", "coverage", "magnitude", mode="before")
     @classmethod

@@ -15,7 +15,18 @@ from lcarchive.errors import LcarchiveError
 
 __all__ = ["Hdf5Format"]
 
-_METADATA = ("ra", "dec", "camera", "ccd", "module", "output", "source_file", "source_sha256")
+_METADATA = (
+    "ra",
+    "dec",
+    "camera",
+    "ccd",
+    "module",
+    "output",
+    "source_file",
+    "source_sha256",
+    "target_catalog",
+    "target_designation",
+)
 """Per-target variables a series' metadata takes."""
 
 
