@@ -74,9 +74,7 @@ def index_names(lines: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "catalog": catalogs.to_numpy(str),
-            "name": [
-                f"{c} {d or int(t)}" for c, d, t in zip(catalogs, designations, lines["target"], strict=True)
-            ],
+            "name": [f"{c} {d or int(t)}" for c, d, t in zip(catalogs, designations, lines["target"], strict=True)],
             "observation": lines["observation"].astype(str).to_numpy(),
             "ra": lines["ra"].to_numpy(np.float64),
             "dec": lines["dec"].to_numpy(np.float64),
