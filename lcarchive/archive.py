@@ -455,7 +455,7 @@ class Archive:
         ValueError
             If ``target`` names no catalog lcarchive knows.
         """
-        from lcarchive.catalog.aliases import names_of
+        from lcarchive.aliases import names_of
 
         table = self.handle.alias_table()
         frame = table.frame()
@@ -491,7 +491,7 @@ class Archive:
         ValueError
             If a name is of no catalog lcarchive knows, or both are the same.
         """
-        from lcarchive.catalog.aliases import normal_name
+        from lcarchive.aliases import normal_name
         from lcarchive.catalog.models import Alias
 
         self._writable()
@@ -513,7 +513,7 @@ class Archive:
         ValueError
             If a name is of no catalog lcarchive knows.
         """
-        from lcarchive.catalog.aliases import normal_name
+        from lcarchive.aliases import normal_name
 
         self._writable()
         a, b = sorted((normal_name(a), normal_name(b)))

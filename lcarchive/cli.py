@@ -148,7 +148,7 @@ SupersededOpt = Annotated[bool, typer.Option("--include-superseded", help="Also 
 
 def _every_name(store: Archive, targets: list[str]) -> list[str]:
     """Each target's names in the catalogs missions name their targets by, through the alias table."""
-    from lcarchive.catalog.aliases import split_name
+    from lcarchive.aliases import split_name
     from lcarchive.catalog.content import static_catalog
 
     by_mission = {m.target_catalog for m in static_catalog().missions}

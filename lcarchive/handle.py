@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from lcarchive.catalog.aliases import AliasTable
+from lcarchive.aliases import AliasTable
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Analysis, Catalog, Observation
 from lcarchive.clients import RetryingStore, with_defaults

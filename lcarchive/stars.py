@@ -386,14 +386,14 @@ def _assemble(target: int, parts: list[tuple[str, GroupReader, dict[str, np.ndar
 # -- one star across missions ----------------------------------------------------------------------
 def star_names(handle: ReadHandle, target: Any) -> list[str]:
     """Every name of a star in the archive's alias table, the one given first
-    (:func:`lcarchive.catalog.aliases.names_of`).
+    (:func:`lcarchive.aliases.names_of`).
 
     Raises
     ------
     ValueError
         If ``target`` names no catalog (a bare number: which catalog's star is meant?) or is no ID.
     """
-    from lcarchive.catalog.aliases import names_of
+    from lcarchive.aliases import names_of
 
     if isinstance(target, int | np.integer) or str(target).strip().isdigit():
         raise ValueError(f"{target!r}: name the catalog of the star read across missions (e.g. 'KIC 8462852', 'TIC 185336364')")

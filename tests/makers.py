@@ -164,6 +164,23 @@ def tglc_without_tic(dest: Path) -> Path:
     return path
 
 
+def cdips_without_tic(dest: Path) -> Path:
+    """A CDIPS file of a Gaia DR2 star with no TIC match: the real sector-6 CDIPS file of Gaia DR2
+    3007171311355035136 (tests/data/public/cdips, TIC 443387847) with ``TICID = 'nan'``, as CDIPS writes
+    such stars, the rest as it is; in ``dest/no-tic`` under the real name with ``-no-tic`` before ``.fits``."""
+    from conftest import PUBLIC
+
+    source = PUBLIC / "cdips" / "hlsp_cdips_tess_ffi_gaiatwo0003007171311355035136-0006_tess_v01_llc.fits"
+    with fits.open(source, memmap=False) as hdul:
+        new = fits.HDUList([h.copy() for h in hdul])
+    new[0].header["TICID"] = "nan"
+    folder = dest / "no-tic"
+    folder.mkdir(exist_ok=True)
+    path = folder / source.name.replace(".fits", "-no-tic.fits")
+    new.writeto(path, overwrite=True)
+    return path
+
+
 def designated_generic_file(dest: Path) -> Path:
     """lightkurve's ``to_fits`` of rows 100-300 of the real SPOC sector-1 light curve of TIC 261136679, with
     ``OBJECT`` (and ``LABEL``) '3I/ATLAS' and no ``TICID`` or ``TARGETID``: a generic TESS file named by a designation (not a comet's data)."""

@@ -13,7 +13,7 @@ ROOT = Path(lcarchive.__file__).parent
 
 LAYERS = [
     # 0: what every layer uses: errors, settings, the catalog's models and content, identifiers, clients
-    {"errors", "config", "catalog", "identifiers", "clients", "timescales", "zarr_internals"},
+    {"errors", "config", "catalog", "identifiers", "aliases", "clients", "timescales", "zarr_internals"},
     # 1: input formats
     {"formats"},
     # 2: the store format (layout), and the conventions of what is stored (quality flags, CF attributes)

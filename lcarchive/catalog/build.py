@@ -45,8 +45,9 @@ def _derived_definitions(attrs: dict, catalog: Catalog) -> list[DataSetDefinitio
     return out
 
 
-def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog,
-                      with_inputs: bool = False) -> tuple[Observation, list[DataSet]]:
+def observation_entry(
+    ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog, with_inputs: bool = False
+) -> tuple[Observation, list[DataSet]]:
     """Return the catalog entries of one observation group.
 
     Parameters
@@ -93,8 +94,16 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog,
             state = file_states[k] if k < len(file_states) else ""
             lines = file_warnings[k] if k < len(file_warnings) else ""
             inputs.append(
-                InputFile(name=name, sha256=digest, size=size, target=int(t), data_release=rel, pipeline_version=ver,
-                          integrity=state or None, warnings=json.loads(lines) if lines else [])
+                InputFile(
+                    name=name,
+                    sha256=digest,
+                    size=size,
+                    target=int(t),
+                    data_release=rel,
+                    pipeline_version=ver,
+                    integrity=state or None,
+                    warnings=json.loads(lines) if lines else [],
+                )
             )
     observation = Observation(
         id=obs_id,
@@ -125,16 +134,29 @@ def observation_entry(ds: xr.Dataset, obs_id: str, group: str, catalog: Catalog,
     main = str(series.get("time", {}).get("source_hdu", ""))
 
     def located(column: str, hdu: str) -> str | None:
-        return next((n for n, a in series.items() if str(a.get("source_column", "")).upper() == column.upper()  # type: ignore[return-value]  # xarray's names are Hashable; ours are str
-                     and str(a.get("source_hdu", "")) == hdu), None)
+        return next(
+            (
+                n
+                for n, a in series.items()
+                if str(a.get("source_column", "")).upper() == column.upper()  # type: ignore[return-value]  # xarray's names are Hashable; ours are str
+                and str(a.get("source_hdu", "")) == hdu
+            ),
+            None,
+        )
 
     datasets = []
     for definition in [*product.datasets, *_derived_definitions(attrs, catalog)]:
         if definition.hdu is None:
             tables = [main]
         else:
-            tables = sorted({str(a.get("source_hdu", "")) for a in series.values()  # the light-curve table has its own definitions
-                             if fnmatch.fnmatch(str(a.get("source_hdu", "")).upper(), definition.hdu.upper())} - {main})
+            tables = sorted(
+                {
+                    str(a.get("source_hdu", ""))
+                    for a in series.values()  # the light-curve table has its own definitions
+                    if fnmatch.fnmatch(str(a.get("source_hdu", "")).upper(), definition.hdu.upper())
+                }
+                - {main}
+            )
         for hdu in tables:
             if definition.variable is not None:  # named by the variable: its source column varies per file
                 variable = definition.variable if definition.variable in series else None

@@ -61,12 +61,8 @@ def static_catalog() -> Catalog:
         mission_catalogs=[MissionCatalog.model_validate(m) for m in missions["mission_catalogs"]],
         photometric_sources=[PhotometricSource.model_validate(m) for m in missions["photometric_sources"]],
         processing_methods=[ProcessingMethod.model_validate(m) for m in missions["processing_methods"]],
-        instruments=[
-            Instrument.model_validate(_load_json(p)) for p in sorted((root / "instruments").glob("*.json"))
-        ],
-        quality_flags=[
-            QualityFlagTable.model_validate(_load_json(p)) for p in sorted((root / "quality").glob("*.json"))
-        ],
+        instruments=[Instrument.model_validate(_load_json(p)) for p in sorted((root / "instruments").glob("*.json"))],
+        quality_flags=[QualityFlagTable.model_validate(_load_json(p)) for p in sorted((root / "quality").glob("*.json"))],
         products=[Product.model_validate(_load_json(p)) for p in sorted((root / "products").glob("*.json"))],
         processing_tools=[ProcessingTool.model_validate(t) for t in _load_json(root / "tools.json")["tools"]],
     )

@@ -14,7 +14,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["COLUMNS", "DEFAULTS", "INDEX_PATH", "OMITTED_WHEN_DEFAULT", "MAGNITUDE_RANGE", "group_rows", "merge_rows", "real_magnitudes"]
+__all__ = [
+    "COLUMNS",
+    "DEFAULTS",
+    "INDEX_PATH",
+    "MAGNITUDE_RANGE",
+    "OMITTED_WHEN_DEFAULT",
+    "group_rows",
+    "merge_rows",
+    "real_magnitudes",
+]
 
 INDEX_PATH = "index/targets.parquet"
 COLUMNS = {

@@ -66,7 +66,7 @@ def alias_facts(ds: xr.Dataset, group_id: str, rows: list[int] | None = None) ->
     (``header_identifiers`` of ``catalog/aliases.json``): :func:`lcarchive.store.aliases.update_aliases`."""
     from astropy import units as u
 
-    from lcarchive.catalog.aliases import alias_settings
+    from lcarchive.aliases import alias_settings
     from lcarchive.catalog.content import static_catalog
 
     n = ds.sizes["target"]

@@ -19,7 +19,7 @@ import pandas as pd
 import zarr
 from astropy_healpix import HEALPix
 
-from lcarchive.catalog.aliases import AliasTable, alias_settings, cross_match, header_pairs
+from lcarchive.aliases import AliasTable, alias_settings, cross_match, header_pairs
 from lcarchive.catalog.content import static_catalog
 from lcarchive.clients import RetryingStore
 from lcarchive.layout.sky import pixels_of

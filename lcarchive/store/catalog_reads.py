@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from lcarchive.catalog.aliases import AliasTable
+from lcarchive.aliases import AliasTable
 from lcarchive.catalog.build import finish_catalog
 from lcarchive.catalog.content import static_catalog
 from lcarchive.catalog.models import Analysis, Catalog

@@ -124,6 +124,24 @@ def test_the_gaia_star_is_read_back_by_its_gaia_id_and_the_tic_star_by_its_tic_i
     assert sorted(zip(lines["target"], lines["target_catalog"], strict=True)) == [(TIC, ""), (GAIA, "Gaia DR3")]
 
 
+def test_a_cdips_star_with_no_tic_goes_in_under_its_gaia_dr2_id(tmp_path):
+    """CDIPS writes TICID = 'nan' for a Gaia DR2 star with no TIC match; its Gaia-ID card names it
+    (a real CDIPS file with its TICID so set: ``makers.cdips_without_tic``)."""
+    path = makers.cdips_without_tic(tmp_path)
+    root = tmp_path / "archive"
+    report = lcarchive.Archive(str(root)).ingest([str(path)])
+    assert len(report.added) == 1 and not report.skipped, report
+    store = lcarchive.open_archive(str(root))
+    lc = store.light_curve("Gaia DR2 3007171311355035136", quality_bitmask="none")
+    assert str(lc["target_catalog"].values[0]) == "Gaia DR2" and int(lc.attrs["target"]) == 3007171311355035136
+    with fits.open(path) as hdul:
+        np.testing.assert_array_equal(lc["time"].values, np.asarray(hdul[1].data["TMID_BJD"]) - 2457000.0)
+        assert [t.rstrip() for t in hdul[1].data["RSTFC"]] == [str(t) for t in lc["rstfc"].values]
+    out = tmp_path / "out"
+    assert lcarchive.download(store, out, lcarchive.Selection(), format="fits").ok
+    assert [sha(p) for p in out.rglob("*.fits")] == [sha(path)]
+
+
 def test_every_file_exports_byte_for_byte(archive, batch, tmp_path):
     store = lcarchive.open_archive(str(archive[0]))
     report = lcarchive.download(store, tmp_path, lcarchive.Selection(), format="fits")

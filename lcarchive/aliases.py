@@ -85,7 +85,9 @@ def split_name(text: str) -> tuple[str, str]:
         if match is None:
             continue
         return split_name_of(catalog, match[2].strip(), text)
-    raise ValueError(f"{text!r} names no star of a catalog lcarchive knows (e.g. 'KIC 8462852'; catalogs: {', '.join(catalog_names())})")
+    raise ValueError(
+        f"{text!r} names no star of a catalog lcarchive knows (e.g. 'KIC 8462852'; catalogs: {', '.join(catalog_names())})"
+    )
 
 
 def split_name_of(catalog: str, ident: Any, text: str) -> tuple[str, str]:
@@ -335,7 +337,7 @@ def cross_match(new: pd.DataFrame, known: pd.DataFrame, radius_arcsec: float | N
             nearest[key] = (s, b)
     wanted = set(new["name"])
     out = []
-    for (a, other), (s, b) in sorted(nearest.items()):
+    for (a, _other), (s, b) in sorted(nearest.items()):
         if names[a] not in wanted or nearest.get((b, str(catalogs[a])), (0.0, -1))[1] != a:
             continue
         out.append(

@@ -1,4 +1,4 @@
-"""The alias table's rules (lcarchive.catalog.aliases): names, pairs, removals, links, the header
+"""The alias table's rules (lcarchive.aliases): names, pairs, removals, links, the header
 pairs and the positional cross-match with proper motion."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from astropy.io import fits
 from astropy.time import Time
 from erfa import ErfaWarning
 
-from lcarchive.catalog.aliases import (
+from lcarchive.aliases import (
     AliasTable,
     alias_settings,
     at_common_epoch,
@@ -39,7 +39,7 @@ def test_names_are_catalog_and_id_as_the_catalogs_spell_them():
     assert split_name("gaia dr3 5707485527450614656") == ("Gaia DR3", "5707485527450614656")
     assert normal_name("EPIC 211436265") == "EPIC 211436265"
     for bad in ("8462852", "FOO 12", "KIC 0", "KIC 13161030", "TIC abc", "EPIC 1"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"names no star|outside the|are numbers"):
             split_name(bad)
 
 
@@ -63,7 +63,7 @@ def test_pairs_removals_and_operators():
     assert again.add(Alias(a="KIC 8462852", b="TIC 185336364", source="operator"))  # an operator undoes the removal
     assert again.aliases()[0].source == "operator" and not again.removed
     assert not again.add(derived)  # a derived pair never replaces an operator's
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the same name twice"):
         again.add(Alias(a="KIC 8462852", b="kic 8462852", source="operator"))
 
 
@@ -105,7 +105,11 @@ def test_cross_match_of_a_real_kepler_position():
     near = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(30 * u.deg, 0.5 * u.arcsec)
     far = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(30 * u.deg, 2.5 * u.arcsec)
     known = pd.DataFrame(
-        [_row("TIC 185336364", near.ra.deg, near.dec.deg), _row("TIC 185336365", far.ra.deg, far.dec.deg), _row("KIC 8462853", ra, dec)]
+        [
+            _row("TIC 185336364", near.ra.deg, near.dec.deg),
+            _row("TIC 185336365", far.ra.deg, far.dec.deg),
+            _row("KIC 8462853", ra, dec),
+        ]
     )
     (pair,) = cross_match(kic, known)  # the TIC star 0.5 arcsec away; not the one 2.5 away, nor another KIC star
     assert (pair.a, pair.b, pair.source) == ("KIC 8462852", "TIC 185336364", "crossmatch")
@@ -118,7 +122,13 @@ def test_cross_match_of_a_real_kepler_position():
 
 def test_proper_motion_brings_a_gaia_position_to_the_tic_epoch():
     # a star of 1 arcsec/yr: its Gaia DR3 position (epoch 2016.0) is 16 arcsec from its TIC position (epoch 2000.0)
-    at_2000 = SkyCoord(301.564377 * u.deg, 44.456875 * u.deg, pm_ra_cosdec=1000 * u.mas / u.yr, pm_dec=-300 * u.mas / u.yr, obstime=Time(2000.0, format="jyear"))
+    at_2000 = SkyCoord(
+        301.564377 * u.deg,
+        44.456875 * u.deg,
+        pm_ra_cosdec=1000 * u.mas / u.yr,
+        pm_dec=-300 * u.mas / u.yr,
+        obstime=Time(2000.0, format="jyear"),
+    )
     with warnings.catch_warnings():  # no distance given: ERFA says it takes a far one
         warnings.filterwarnings("ignore", message=".*distance overridden", category=ErfaWarning)
         at_2016 = at_2000.apply_space_motion(new_obstime=Time(2016.0, format="jyear"))
