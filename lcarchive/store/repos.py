@@ -119,6 +119,10 @@ PRELOADED = r"^(time|flux|flux_err|quality|target|cadenceno)$"
 the coordinates and the core variables every point read asks for (one round trip instead of one
 per variable, in turn, when xarray loads them)."""
 
+GROUP_ARRAY = r"^/[^/]+/[^/]+$"
+"""Paths of an observation group's own arrays (``/<group>/<name>``): the arrays of its frame table
+(``/<group>/frames/cadenceno``...) are a level below, and their manifests are not fetched ahead."""
+
 
 def repository_config(inline: bool = True) -> ic.RepositoryConfig:
     """The configuration lcarchive opens its repositories with.
@@ -142,7 +146,12 @@ def repository_config(inline: bool = True) -> ic.RepositoryConfig:
             preload=ic.ManifestPreloadConfig(
                 preload_if=ic.ManifestPreloadCondition.false()
                 if not inline
-                else ic.ManifestPreloadCondition.name_matches(PRELOADED),
+                else ic.ManifestPreloadCondition.and_conditions(
+                    [
+                        ic.ManifestPreloadCondition.name_matches(PRELOADED),
+                        ic.ManifestPreloadCondition.path_matches(GROUP_ARRAY),
+                    ]
+                ),
                 max_arrays_to_scan=1_000_000,
             ),
             splitting=ic.ManifestSplittingConfig.from_dict(
