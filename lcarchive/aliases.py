@@ -319,7 +319,9 @@ def cross_match(new: pd.DataFrame, known: pd.DataFrame, radius_arcsec: float | N
 
     radius = float(alias_settings()["match_radius_arcsec"] if radius_arcsec is None else radius_arcsec)
     every = pd.concat([new, known], ignore_index=True).drop_duplicates("name")
-    every = every[np.isfinite(every["ra"].to_numpy(np.float64)) & np.isfinite(every["dec"].to_numpy(np.float64))]
+    ra_all, dec_all = every["ra"].to_numpy(np.float64), every["dec"].to_numpy(np.float64)
+    # a header's position that is no position (NaN, |DEC| > 90 deg in a damaged or fuzzed header) matches nothing
+    every = every[np.isfinite(ra_all) & np.isfinite(dec_all) & (np.abs(dec_all) <= 90.0)]
     every = every.reset_index(drop=True)
     if every.empty:
         return []

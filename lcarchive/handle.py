@@ -33,10 +33,16 @@ import xarray as xr
 from lcarchive.aliases import AliasTable
 from lcarchive.catalog.index import group_rows
 from lcarchive.catalog.models import Analysis, Catalog, Observation
-from lcarchive.clients import RetryingStore, with_defaults
+from lcarchive.clients import RetryingStore, first_line, with_defaults
 from lcarchive.config import carry
 from lcarchive.conventions import described
-from lcarchive.errors import ArchiveNotFoundError, LcarchiveError, ObservationNotFoundError, UnknownVariableError
+from lcarchive.errors import (
+    ArchiveNotFoundError,
+    DamagedObjectError,
+    LcarchiveError,
+    ObservationNotFoundError,
+    UnknownVariableError,
+)
 from lcarchive.identifiers import check_observation_id
 from lcarchive.layout import open_group
 from lcarchive.store import (
@@ -376,6 +382,12 @@ class ReadHandle:
         store, path = self.group_store(observation)
         try:
             table = open_group(store, f"{path}/{FRAMES_GROUP}").load()
+        except ValueError as exc:  # zarr's CRC32C codec: a damaged object of the table
+            if "checksum" not in str(exc).lower():
+                raise
+            raise DamagedObjectError(
+                f"{self.url} {observation}/{FRAMES_GROUP}", f"CRC32C checksum does not match: {first_line(str(exc))}"
+            ) from None
         except FileNotFoundError:  # a group written before frame tables: made from its rows
             group = open_group(store, path)
             name = group.attrs.get("quality_flags") or ""

@@ -285,7 +285,9 @@ def read_target(raw: Any, catalog: MissionCatalog, source: str, what: str) -> Ta
     """
     if catalog.id_kind == "designation":
         return Target(catalog.name, check_designation(raw, catalog, source, what))
-    return Target(catalog.name, parse_target(raw, catalog, source, what))
+    if isinstance(raw, str) and _ID_TEXT.fullmatch(raw) and not raw.strip().isdigit():  # 'TIC 261136679'
+        return Target(catalog.name, parse_target(raw, catalog, source, what))
+    return Target(catalog.name, check_target_id(raw, catalog, source, what))
 
 
 def _absent(raw: Any) -> bool:

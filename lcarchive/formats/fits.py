@@ -620,9 +620,11 @@ def _columns(
                 )
             values = values.astype(np.int32)
         if var in by_source.values() and values.dtype.kind == "O":
+            kinds = {"C": "complex numbers", "M": "complex numbers", "A": "text", "X": "bits", "L": "logicals"}
+            what = kinds.get(str(col.format).lstrip("0123456789")[:1], "text or other non-numbers")
             raise UnrecognizedProductError(
                 source,
-                f"the {var} column {col.name} (TFORM {col.format}) holds text or other non-numbers, not one number "
+                f"the {var} column {col.name} (TFORM {col.format}) holds {what}, not one number "
                 "per cadence: no light curve lcarchive can store",
             )
         if var in ("time", "flux") and values.dtype.kind not in "f" and fits_format is not None:

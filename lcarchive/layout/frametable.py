@@ -122,7 +122,10 @@ def _header_values(text: str) -> dict[str, Any]:
         key = card.keyword
         if key in _SKIPPED_KEYWORDS or key in out:
             continue
-        value = card.value
+        try:
+            value = card.value
+        except fits.VerifyError:  # an unparsable card (a fuzzed or broken header): kept in the stored header, no value here
+            continue
         if isinstance(value, fits.card.Undefined):
             value = None
         elif isinstance(value, np.generic):

@@ -212,6 +212,7 @@ def test_a_flipped_byte_in_any_stored_object_is_an_error_never_wrong_numbers(tmp
     archive = lcarchive.open_archive(str(root))
     targets = archive.targets("tess-spoc-2min-s0001").tolist()
     truth = {t: archive.light_curve(t, quality_bitmask="none") for t in targets}  # every variable
+    frames_truth = archive.frames("tess-spoc-2min-s0001")
     objects = sorted((root / "observations" / "tess-spoc-2min-s0001" / "chunks").iterdir())
     assert len(objects) >= 10
     rng = random.Random(7)
@@ -236,7 +237,15 @@ def test_a_flipped_byte_in_any_stored_object_is_an_error_never_wrong_numbers(tmp
                 assert set(lc.data_vars) == set(truth[t].data_vars)
                 for name in lc.data_vars:  # whatever reads without an error reads right
                     np.testing.assert_array_equal(lc[name].values, truth[t][name].values)
-            reported += errors > 0
+            try:  # the observation's frame table: its own objects (docs/format.md#frame-table)
+                frames = fresh.frames("tess-spoc-2min-s0001")
+            except lcarchive.DamagedObjectError as exc:
+                assert "CRC32C" in str(exc) and "tess-spoc-2min-s0001/frames" in str(exc), exc
+                frame_error = True
+            else:
+                frame_error = False
+                xr.testing.assert_identical(frames, frames_truth)
+            reported += errors > 0 or frame_error
             result = subprocess.run(
                 [lcarchive_command(), "export", str(root), str(tmp_path / f"out{at}")], capture_output=True, text=True
             )
@@ -245,7 +254,7 @@ def test_a_flipped_byte_in_any_stored_object_is_an_error_never_wrong_numbers(tmp
                 assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
         finally:
             path.write_bytes(original)
-    assert reported == 10  # every damaged object was reported by a read of some target
+    assert reported == 10  # every damaged object was reported by a read of some target or of the frame table
 
 
 # -- versions ----------------------------------------------------------------------------------------
