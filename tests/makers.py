@@ -150,35 +150,35 @@ def gzip_copy(src: Path, dest: Path) -> Path:
     return path
 
 
-def tglc_without_tic(dest: Path) -> Path:
-    """A TGLC file of a Gaia star with no TIC match: the real sector-7 file of Gaia DR3 5707485527450614656
-    (TIC 218795833) with ``TICID = ''``, the rest as it is; named as the real one with ``-no-tic`` before
-    ``.fits`` (two files of one name in one observation would export to one path), in ``dest/no-tic``."""
-    with fits.open(TGLC, memmap=False) as hdul:
-        new = fits.HDUList([h.copy() for h in hdul])
-    new[0].header["TICID"] = ""
-    folder = dest / "no-tic"
-    folder.mkdir(exist_ok=True)
-    path = folder / TGLC.name.replace(".fits", "-no-tic.fits")
-    new.writeto(path, overwrite=True)
-    return path
-
-
-def cdips_without_tic(dest: Path) -> Path:
-    """A CDIPS file of a Gaia DR2 star with no TIC match: the real sector-6 CDIPS file of Gaia DR2
-    3007171311355035136 (tests/data/public/cdips, TIC 443387847) with ``TICID = 'nan'``, as CDIPS writes
-    such stars, the rest as it is; in ``dest/no-tic`` under the real name with ``-no-tic`` before ``.fits``."""
-    from conftest import PUBLIC
-
-    source = PUBLIC / "cdips" / "hlsp_cdips_tess_ffi_gaiatwo0003007171311355035136-0006_tess_v01_llc.fits"
+def _without_tic(source: Path, value: str, dest: Path) -> Path:
+    """A copy of the real file ``source`` with ``TICID = value`` in its primary header, the rest as it
+    is; in ``dest/no-tic`` under the real name with ``-no-tic`` before ``.fits`` (two files of one name
+    in one observation would export to one path)."""
     with fits.open(source, memmap=False) as hdul:
         new = fits.HDUList([h.copy() for h in hdul])
-    new[0].header["TICID"] = "nan"
+    new[0].header["TICID"] = value
     folder = dest / "no-tic"
     folder.mkdir(exist_ok=True)
     path = folder / source.name.replace(".fits", "-no-tic.fits")
     new.writeto(path, overwrite=True)
     return path
+
+
+def tglc_without_tic(dest: Path) -> Path:
+    """A TGLC file of a Gaia star with no TIC match: the real sector-7 file of Gaia DR3 5707485527450614656
+    (TIC 218795833) with ``TICID = ''``, as TGLC writes such stars (:func:`_without_tic`)."""
+    return _without_tic(TGLC, "", dest)
+
+
+def cdips_without_tic(dest: Path) -> Path:
+    """A CDIPS file of a Gaia DR2 star with no TIC match: the real sector-6 CDIPS file of Gaia DR2
+    3007171311355035136 (tests/data/public/cdips, TIC 443387847) with ``TICID = 'nan'``, as CDIPS writes
+    such stars (:func:`_without_tic`)."""
+    from conftest import PUBLIC
+
+    return _without_tic(
+        PUBLIC / "cdips" / "hlsp_cdips_tess_ffi_gaiatwo0003007171311355035136-0006_tess_v01_llc.fits", "nan", dest
+    )
 
 
 def designated_generic_file(dest: Path) -> Path:
